@@ -1,0 +1,129 @@
+package packet
+
+// Result says what Decode found. Everything but OK, NotIP and Fragment is a
+// malformed frame that the caller drops and counts.
+type Result uint8
+
+const (
+	OK             Result = iota
+	NotIP                 // not IPv4 (ARP, IPv6, LLDP...): not ours to parse
+	Fragment              // a non-first IPv4 fragment: no L4 header
+	ErrShortL2            // shorter than an Ethernet header
+	ErrShortIP            // shorter than the IPv4 header claims
+	ErrIPVersion          // version is not 4
+	ErrIPHeaderLen        // IHL < 5
+	ErrIPTotalLen         // total length smaller than header or larger than frame
+	ErrShortL4            // too short for the TCP/UDP/ICMP header
+	ErrTCPOffset          // TCP data offset < 5 or beyond the segment
+	numResults
+)
+
+var resultNames = [numResults]string{
+	"ok", "not-ip", "fragment", "short-l2", "short-ip", "ip-version",
+	"ip-header-len", "ip-total-len", "short-l4", "tcp-offset",
+}
+
+func (r Result) String() string {
+	if r < numResults {
+		return resultNames[r]
+	}
+	return "unknown"
+}
+
+// Parsed is a decoded frame: offsets into the frame and the fields that
+// flow lookup needs. It holds no references to the frame, so a zero-cost
+// value can live in a reused batch slot.
+type Parsed struct {
+	L2
+	L4Off    int // start of the L4 header
+	End      int // end of the IP datagram; bytes after it are link padding
+	Proto    uint8
+	TTL      uint8
+	Src, Dst IP4
+	// SrcPort and DstPort are the TCP/UDP ports. For ICMP echo both hold the
+	// echo ID, which is how conntrack keys echo "connections".
+	SrcPort, DstPort uint16
+	TCPFlags         uint8
+	ICMPType         uint8
+	ICMPCode         uint8
+	Frag             bool // any fragment, first included
+}
+
+// Decode parses frame into p. It allocates nothing and never reads past
+// len(frame). On any result but OK the fields past the failing layer are
+// unspecified.
+func (p *Parsed) Decode(frame []byte) Result {
+	l2, ok := ParseL2(frame)
+	if !ok {
+		return ErrShortL2
+	}
+	p.L2 = l2
+	if l2.EtherType != EtherTypeIPv4 {
+		return NotIP
+	}
+	if len(frame) < l2.L3Off+IPv4MinLen {
+		return ErrShortIP
+	}
+	ip := IPv4(frame[l2.L3Off:])
+	if ip.Version() != 4 {
+		return ErrIPVersion
+	}
+	hl := ip.HeaderLen()
+	if hl < IPv4MinLen {
+		return ErrIPHeaderLen
+	}
+	if len(ip) < hl {
+		return ErrShortIP
+	}
+	tl := int(ip.TotalLen())
+	if tl < hl || tl > len(ip) {
+		return ErrIPTotalLen
+	}
+	p.End = l2.L3Off + tl
+	p.L4Off = l2.L3Off + hl
+	p.Proto = ip.Protocol()
+	p.TTL = ip.TTL()
+	p.Src = ip.Src()
+	p.Dst = ip.Dst()
+	p.Frag = ip.IsFragment()
+	p.SrcPort, p.DstPort, p.TCPFlags, p.ICMPType, p.ICMPCode = 0, 0, 0, 0, 0
+	if ip.FragOffset() != 0 {
+		return Fragment
+	}
+	l4 := frame[p.L4Off:p.End]
+	switch p.Proto {
+	case ProtoUDP:
+		if len(l4) < UDPLen {
+			return ErrShortL4
+		}
+		u := UDP(l4)
+		p.SrcPort, p.DstPort = u.SrcPort(), u.DstPort()
+	case ProtoTCP:
+		if len(l4) < TCPMinLen {
+			return ErrShortL4
+		}
+		t := TCP(l4)
+		if off := t.DataOffset(); off < TCPMinLen || off > len(l4) {
+			return ErrTCPOffset
+		}
+		p.SrcPort, p.DstPort = t.SrcPort(), t.DstPort()
+		p.TCPFlags = t.Flags()
+	case ProtoICMP:
+		if len(l4) < ICMPLen {
+			return ErrShortL4
+		}
+		c := ICMPv4(l4)
+		p.ICMPType, p.ICMPCode = c.Type(), c.Code()
+		if IsEcho(c.Type()) {
+			p.SrcPort, p.DstPort = c.ID(), c.ID()
+		}
+	}
+	return OK
+}
+
+// IP returns the IPv4 header view of frame.
+func (p *Parsed) IP(frame []byte) IPv4 { return IPv4(frame[p.L3Off:p.L4Off]) }
+
+// L4 returns the transport segment of frame (header and payload, without
+// link padding).
+func (p *Parsed) L4(frame []byte) []byte { return frame[p.L4Off:p.End] }
