@@ -1,0 +1,114 @@
+package packet
+
+import (
+	"encoding/binary"
+	"math/rand"
+	"testing"
+)
+
+// refChecksum is a deliberately naive RFC 1071 implementation to check Sum.
+func refChecksum(b []byte) uint16 {
+	var s uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		s += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	if len(b)%2 == 1 {
+		s += uint32(b[len(b)-1]) << 8
+	}
+	for s>>16 != 0 {
+		s = s&0xffff + s>>16
+	}
+	return ^uint16(s)
+}
+
+func TestChecksumMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewSource(1))
+	for n := 0; n < 300; n++ {
+		b := make([]byte, n)
+		r.Read(b)
+		if got, want := Checksum(b, 0), refChecksum(b); got != want {
+			t.Fatalf("len %d: Checksum=%#04x want %#04x", n, got, want)
+		}
+	}
+}
+
+// TestIncrementalMatchesFull changes random 16/32-bit fields of random
+// buffers and checks that every incremental form equals a recomputation.
+func TestIncrementalMatchesFull(t *testing.T) {
+	r := rand.New(rand.NewSource(2))
+	for i := 0; i < 20000; i++ {
+		b := make([]byte, 40)
+		r.Read(b)
+		binary.BigEndian.PutUint16(b[10:], 0)
+		binary.BigEndian.PutUint16(b[10:], Checksum(b, 0))
+		orig := binary.BigEndian.Uint16(b[10:])
+
+		var oldA, newA IP4
+		copy(oldA[:], b[12:16])
+		r.Read(newA[:])
+		oldP := binary.BigEndian.Uint16(b[20:])
+		newP := uint16(r.Intn(65536))
+		copy(b[12:16], newA[:])
+		binary.BigEndian.PutUint16(b[20:], newP)
+
+		binary.BigEndian.PutUint16(b[10:], 0)
+		want := Checksum(b, 0)
+
+		got := Update16(Update32(orig, oldA, newA), oldP, newP)
+		if Fold(uint32(got)) != Fold(uint32(want)) && !(got == 0xffff && want == 0) && !(got == 0 && want == 0xffff) {
+			t.Fatalf("iter %d: incremental %#04x, full %#04x", i, got, want)
+		}
+		d := Delta(0).AddUpdate32(oldA, newA).AddUpdate16(oldP, newP)
+		if got2 := d.Apply(orig); got2 != got {
+			t.Fatalf("iter %d: Delta %#04x, Update %#04x", i, got2, got)
+		}
+		// The stored checksum must verify over the modified data.
+		binary.BigEndian.PutUint16(b[10:], got)
+		if Fold(Sum(b, 0)) != 0xffff {
+			t.Fatalf("iter %d: incrementally updated checksum does not verify", i)
+		}
+	}
+}
+
+func TestApplyUDPZeroRules(t *testing.T) {
+	d := Delta(0).AddUpdate16(1, 2)
+	if got := d.ApplyUDP(0); got != 0 {
+		t.Fatalf("zero (no checksum) must stay zero, got %#04x", got)
+	}
+	// Find a checksum whose update lands exactly on zero: ~(~c + ~1 + 2) == 0
+	// means ~c + 1 == 0xffff, c == 1.
+	if got := Delta(0).AddUpdate16(1, 2).ApplyUDP(1); got != 0xffff {
+		t.Fatalf("computed zero must become 0xffff, got %#04x", got)
+	}
+	if UDPChecksumFinal(0) != 0xffff || UDPChecksumFinal(7) != 7 {
+		t.Fatal("UDPChecksumFinal")
+	}
+}
+
+func TestIPv4DecTTLAndSetAddrs(t *testing.T) {
+	h := make(IPv4, 20)
+	h.Encode(IPv4Fields{TotalLen: 20, TTL: 64, Protocol: ProtoUDP, Src: MustIP4("10.0.0.1"), Dst: MustIP4("10.0.0.2"), DF: true})
+	if !h.ChecksumValid() {
+		t.Fatal("Encode produced a bad checksum")
+	}
+	h.DecTTL()
+	h.SetSrc(MustIP4("203.0.113.10"))
+	h.SetDst(MustIP4("198.51.100.2"))
+	if h.TTL() != 63 || h.Src() != MustIP4("203.0.113.10") || h.Dst() != MustIP4("198.51.100.2") {
+		t.Fatalf("fields not written: ttl %d src %v dst %v", h.TTL(), h.Src(), h.Dst())
+	}
+	if !h.ChecksumValid() {
+		t.Fatal("checksum invalid after incremental updates")
+	}
+	if !h.DontFragment() || h.IsFragment() {
+		t.Fatal("flags")
+	}
+}
+
+func BenchmarkChecksum1500(b *testing.B) {
+	buf := make([]byte, 1500)
+	b.SetBytes(1500)
+	for i := 0; i < b.N; i++ {
+		Checksum(buf, 0)
+	}
+}
