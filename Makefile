@@ -1,0 +1,44 @@
+# xgw — see README.md. Everything here works on a fresh machine as root.
+GO       ?= go
+export PATH := $(PATH):/usr/local/go/bin:$(shell $(GO) env GOPATH 2>/dev/null)/bin
+BIN      := bin
+FUZZTIME ?= 5s
+STATICCHECK_VERSION ?= 2025.1.1
+
+.PHONY: all build test unit lint fuzz bench bench-go demo deps generate check-generate clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+# deps installs what the tests and the lab need (Debian packages, bpffs).
+# Idempotent: a second run installs nothing.
+deps:
+	./scripts/install-deps.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	staticcheck ./...
+
+# unit runs every test, privileged ones included (they need root; CI is root).
+unit:
+	$(GO) test -count=1 -timeout 15m ./...
+
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
+
+test: deps build lint unit fuzz
+
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem ./packet/ ./geneve/ ./conntrack/ ./nat/ ./datapath/
+
+bench: bench-go
+
+generate:
+	$(GO) generate ./bpf/...
+
+clean:
+	rm -rf $(BIN)
