@@ -3,7 +3,7 @@ GO       ?= go
 export PATH := $(PATH):/usr/local/go/bin:$(shell $(GO) env GOPATH 2>/dev/null)/bin
 BIN      := bin
 FUZZTIME ?= 5s
-STATICCHECK_VERSION ?= 2025.1.1
+STATICCHECK_VERSION ?= v0.8.2
 
 .PHONY: all build test unit lint fuzz bench bench-go demo deps generate check-generate clean
 
