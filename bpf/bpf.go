@@ -1,0 +1,158 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+)
+
+// DefaultGenevePort is the IANA Geneve port.
+const DefaultGenevePort = 6081
+
+// MaxQueues is the size of the XSKMAP: the highest RX queue index + 1 that
+// can have a socket.
+const MaxQueues = 64
+
+// Options are fixed at load time (they are read-only globals in the program).
+type Options struct {
+	GenevePort uint16     // UDP destination port of Geneve; 0 means 6081
+	VTEP       netip.Addr // our underlay IPv4 address; invalid disables Geneve steering
+}
+
+// Objects are the loaded programs and maps.
+type Objects struct {
+	objs gwObjects
+}
+
+// Load loads xdp_gw and xdp_pass with opts baked in.
+func Load(opts Options) (*Objects, error) {
+	spec, err := loadGw()
+	if err != nil {
+		return nil, fmt.Errorf("bpf: load spec: %w", err)
+	}
+	port := opts.GenevePort
+	if port == 0 {
+		port = DefaultGenevePort
+	}
+	var vtep [4]byte
+	if opts.VTEP.IsValid() {
+		if !opts.VTEP.Is4() {
+			return nil, fmt.Errorf("bpf: VTEP %s is not IPv4", opts.VTEP)
+		}
+		vtep = opts.VTEP.As4()
+	}
+	// Both globals are kept in network order: store them as raw bytes.
+	if err := spec.Variables["geneve_port"].Set([2]byte{byte(port >> 8), byte(port)}); err != nil {
+		return nil, fmt.Errorf("bpf: set geneve_port: %w", err)
+	}
+	if err := spec.Variables["vtep_ip"].Set(vtep); err != nil {
+		return nil, fmt.Errorf("bpf: set vtep_ip: %w", err)
+	}
+	o := &Objects{}
+	if err := spec.LoadAndAssign(&o.objs, nil); err != nil {
+		var verr *ebpf.VerifierError
+		if errors.As(err, &verr) {
+			return nil, fmt.Errorf("bpf: load xdp_gw: %+v", verr)
+		}
+		return nil, fmt.Errorf("bpf: load xdp_gw: %w", err)
+	}
+	return o, nil
+}
+
+// Close releases programs and maps (attached links keep the program alive).
+func (o *Objects) Close() error {
+	return o.objs.Close()
+}
+
+// Program is xdp_gw, for BPF_PROG_RUN and custom attachment.
+func (o *Objects) Program() *ebpf.Program { return o.objs.XdpGw }
+
+// PassProgram is xdp_pass.
+func (o *Objects) PassProgram() *ebpf.Program { return o.objs.XdpPass }
+
+// Mode is the XDP attach mode.
+type Mode int
+
+const (
+	ModeAuto    Mode = iota // let the kernel choose (native where the driver has it)
+	ModeNative              // driver mode; fails if the driver lacks XDP
+	ModeGeneric             // skb mode; slow, for drivers without XDP
+)
+
+func (m Mode) flags() link.XDPAttachFlags {
+	switch m {
+	case ModeNative:
+		return link.XDPDriverMode
+	case ModeGeneric:
+		return link.XDPGenericMode
+	}
+	return 0
+}
+
+// Attach attaches xdp_gw to ifindex (in the caller's network namespace).
+// Close the link to detach.
+func (o *Objects) Attach(ifindex int, mode Mode) (link.Link, error) {
+	return attach(o.objs.XdpGw, "xdp_gw", ifindex, mode)
+}
+
+// AttachPass attaches xdp_pass, e.g. to the peer of a veth that receives
+// redirected or AF_XDP-transmitted frames.
+func (o *Objects) AttachPass(ifindex int, mode Mode) (link.Link, error) {
+	return attach(o.objs.XdpPass, "xdp_pass", ifindex, mode)
+}
+
+func attach(p *ebpf.Program, name string, ifindex int, mode Mode) (link.Link, error) {
+	l, err := link.AttachXDP(link.XDPOptions{Program: p, Interface: ifindex, Flags: mode.flags()})
+	if err != nil {
+		return nil, fmt.Errorf("bpf: attach %s to ifindex %d: %w", name, ifindex, err)
+	}
+	return l, nil
+}
+
+// AddNATAddr steers all IPv4 traffic to addr into the AF_XDP sockets.
+func (o *Objects) AddNATAddr(addr netip.Addr) error {
+	if !addr.Is4() {
+		return fmt.Errorf("bpf: NAT address %s is not IPv4", addr)
+	}
+	if err := o.objs.NatAddrs.Put(addr.As4(), uint32(0)); err != nil {
+		return fmt.Errorf("bpf: add NAT address %s: %w", addr, err)
+	}
+	return nil
+}
+
+// RemoveNATAddr stops steering addr; removing an absent address is not an error.
+func (o *Objects) RemoveNATAddr(addr netip.Addr) error {
+	if !addr.Is4() {
+		return fmt.Errorf("bpf: NAT address %s is not IPv4", addr)
+	}
+	if err := o.objs.NatAddrs.Delete(addr.As4()); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("bpf: remove NAT address %s: %w", addr, err)
+	}
+	return nil
+}
+
+// RegisterXSK makes the AF_XDP socket fd receive what xdp_gw steers on queue.
+// The socket must already be bound to that interface and queue.
+func (o *Objects) RegisterXSK(queue, fd int) error {
+	if queue < 0 || queue >= MaxQueues {
+		return fmt.Errorf("bpf: register xsk: queue %d out of range [0,%d)", queue, MaxQueues)
+	}
+	if err := o.objs.XsksMap.Put(uint32(queue), uint32(fd)); err != nil {
+		return fmt.Errorf("bpf: register xsk fd %d at queue %d: %w", fd, queue, err)
+	}
+	return nil
+}
+
+// UnregisterXSK removes the socket of queue; its traffic falls back to XDP_PASS.
+func (o *Objects) UnregisterXSK(queue int) error {
+	if queue < 0 || queue >= MaxQueues {
+		return fmt.Errorf("bpf: unregister xsk: queue %d out of range [0,%d)", queue, MaxQueues)
+	}
+	if err := o.objs.XsksMap.Delete(uint32(queue)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("bpf: unregister xsk at queue %d: %w", queue, err)
+	}
+	return nil
+}

@@ -1,0 +1,92 @@
+/* Bounds-checked header parsing for XDP. Every accessor returns NULL or a
+ * negative value when the header does not fit in the frame, so callers can
+ * XDP_PASS anything short or odd without touching memory past data_end. */
+#ifndef XGW_PARSE_H
+#define XGW_PARSE_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#ifndef ETH_P_8021Q
+#define ETH_P_8021Q 0x8100
+#endif
+#ifndef ETH_P_8021AD
+#define ETH_P_8021AD 0x88A8
+#endif
+
+#define IP_MF 0x2000
+#define IP_OFFMASK 0x1fff
+
+struct vlan_hdr {
+	__be16 tci;
+	__be16 proto;
+};
+
+/* hdr_cursor walks the frame; off is the offset of the next header. */
+struct hdr_cursor {
+	void *pos;
+	void *end;
+};
+
+/* parse_eth consumes Ethernet and at most one 802.1Q/802.1ad tag and returns
+ * the inner ethertype in network order, or -1 if truncated. */
+static __always_inline int parse_eth(struct hdr_cursor *c, struct ethhdr **eth)
+{
+	struct ethhdr *e = c->pos;
+	__be16 proto;
+
+	if ((void *)(e + 1) > c->end)
+		return -1;
+	*eth = e;
+	c->pos = e + 1;
+	proto = e->h_proto;
+	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
+		struct vlan_hdr *v = c->pos;
+
+		if ((void *)(v + 1) > c->end)
+			return -1;
+		c->pos = v + 1;
+		proto = v->proto;
+	}
+	return proto;
+}
+
+/* parse_ipv4 returns the IPv4 header (options skipped) or NULL if the header
+ * is truncated or malformed (version != 4, ihl < 5). */
+static __always_inline struct iphdr *parse_ipv4(struct hdr_cursor *c)
+{
+	struct iphdr *ip = c->pos;
+	__u32 hlen;
+
+	if ((void *)(ip + 1) > c->end)
+		return NULL;
+	if (ip->version != 4 || ip->ihl < 5)
+		return NULL;
+	hlen = ip->ihl * 4;
+	if (c->pos + hlen > c->end)
+		return NULL;
+	c->pos += hlen;
+	return ip;
+}
+
+/* ipv4_is_fragment is true for any fragment (first or later). */
+static __always_inline int ipv4_is_fragment(const struct iphdr *ip)
+{
+	return (ip->frag_off & bpf_htons(IP_MF | IP_OFFMASK)) != 0;
+}
+
+static __always_inline struct udphdr *parse_udp(struct hdr_cursor *c)
+{
+	struct udphdr *udp = c->pos;
+
+	if ((void *)(udp + 1) > c->end)
+		return NULL;
+	c->pos = udp + 1;
+	return udp;
+}
+
+#endif /* XGW_PARSE_H */

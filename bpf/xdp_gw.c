@@ -1,0 +1,87 @@
+//go:build ignore
+
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* xdp_gw: the gateway's XDP entry point. It decides, per frame, between the
+ * Linux stack (control traffic: ARP, ICMP/SSH/BGP to the host, IPv6) and our
+ * AF_XDP socket on the same RX queue (Geneve to our VTEP, anything to a NAT
+ * address). The offload fast path will slot in before the redirect. */
+#include <linux/bpf.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "include/parse.h"
+#include "include/maps.h"
+#include "include/stats.h"
+
+/* Set from Go before load (CollectionSpec.Variables). Network byte order so
+ * that the comparisons below need no swap. */
+volatile const __be16 geneve_port = bpf_htons(6081);
+volatile const __be32 vtep_ip = 0;
+
+static __always_inline int to_xsk(struct xdp_md *ctx, __u32 stat, __u64 len)
+{
+	int ret = bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
+
+	stat_inc(ret == XDP_REDIRECT ? stat : XGW_STAT_NO_SOCKET, len);
+	return ret;
+}
+
+SEC("xdp")
+int xdp_gw(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct hdr_cursor c = { .pos = data, .end = data_end };
+	__u64 len = data_end - data;
+	struct ethhdr *eth;
+	struct iphdr *ip;
+	struct udphdr *udp;
+	int proto;
+
+	proto = parse_eth(&c, &eth);
+	if (proto < 0) {
+		stat_inc(XGW_STAT_MALFORMED, len);
+		return XDP_PASS;
+	}
+	if (proto != bpf_htons(ETH_P_IP))
+		goto pass;
+	ip = parse_ipv4(&c);
+	if (!ip) {
+		stat_inc(XGW_STAT_MALFORMED, len);
+		return XDP_PASS;
+	}
+
+	/* Geneve to our VTEP. Fragments go to the stack, which reassembles;
+	 * the offload fast path will go here, before the redirect. */
+	if (vtep_ip && ip->daddr == vtep_ip && ip->protocol == IPPROTO_UDP &&
+	    !ipv4_is_fragment(ip)) {
+		udp = parse_udp(&c);
+		if (!udp) {
+			stat_inc(XGW_STAT_MALFORMED, len);
+			return XDP_PASS;
+		}
+		if (udp->dest == geneve_port)
+			return to_xsk(ctx, XGW_STAT_REDIRECT_GENEVE, len);
+		goto pass;
+	}
+
+	/* Anything addressed to a NAT address belongs to the pipeline, ICMP
+	 * and fragments included (it translates ICMP errors). */
+	if (bpf_map_lookup_elem(&nat_addrs, &ip->daddr))
+		return to_xsk(ctx, XGW_STAT_REDIRECT_NAT, len);
+
+pass:
+	stat_inc(XGW_STAT_PASS, len);
+	return XDP_PASS;
+}
+
+/* xdp_pass goes on veth peers: a veth only accepts XDP_REDIRECTed frames
+ * when its peer runs an XDP program. */
+SEC("xdp")
+int xdp_pass(struct xdp_md *ctx)
+{
+	return XDP_PASS;
+}
+
+char _license[] SEC("license") = "Dual BSD/GPL";
