@@ -1,0 +1,109 @@
+package nat
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+
+	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/packet"
+)
+
+// Default port range of an SNAT rule: everything above the well-known
+// ports, so translated flows never look like they come from a service.
+const (
+	DefaultPortMin = 1024
+	DefaultPortMax = 65535
+)
+
+// SNAT is one source-NAT rule of a gateway router: connections from the
+// Logical prefix leave with one of the External addresses and a port (or
+// ICMP echo id) from [PortMin, PortMax]. The range applies to echo ids too,
+// so that gateways sharing an external address by splitting its port space
+// never hand out the same id either.
+//
+// Build it with NewSNAT and do not change it afterwards; ChooseReply may be
+// called concurrently.
+type SNAT struct {
+	Logical          netip.Prefix
+	External         []packet.IP4
+	PortMin, PortMax uint16
+
+	seed      uint64
+	exhausted atomic.Uint64
+}
+
+// NewSNAT validates a rule. portMin = portMax = 0 selects the default range
+// 1024-65535. Port 0 is never handed out: it is not a valid TCP/UDP port.
+func NewSNAT(logical netip.Prefix, external []packet.IP4, portMin, portMax uint16) (*SNAT, error) {
+	if !logical.IsValid() || !logical.Addr().Is4() {
+		return nil, fmt.Errorf("snat: logical %v: want an IPv4 prefix", logical)
+	}
+	if len(external) == 0 {
+		return nil, errors.New("snat: no external address")
+	}
+	for _, ip := range external {
+		if ip.IsZero() {
+			return nil, errors.New("snat: external address 0.0.0.0")
+		}
+	}
+	if portMin == 0 && portMax == 0 {
+		portMin, portMax = DefaultPortMin, DefaultPortMax
+	}
+	if portMin == 0 || portMin > portMax {
+		return nil, fmt.Errorf("snat: port range %d-%d: want 1 <= min <= max", portMin, portMax)
+	}
+	var seed [8]byte
+	_, _ = rand.Read(seed[:]) // never fails on Linux (Go 1.24+ crashes instead)
+	return &SNAT{
+		Logical:  logical.Masked(),
+		External: append([]packet.IP4(nil), external...),
+		PortMin:  portMin,
+		PortMax:  portMax,
+		seed:     binary.LittleEndian.Uint64(seed[:]),
+	}, nil
+}
+
+// Matches reports whether the rule applies to a connection from src.
+func (s *SNAT) Matches(src packet.IP4) bool { return s.Logical.Contains(src.Addr()) }
+
+// Exhausted counts connections refused because every address and port of
+// the rule was taken: the signal to add external addresses.
+func (s *SNAT) Exhausted() uint64 { return s.exhausted.Load() }
+
+// ChooseReply implements conntrack.ReplyChooser. The reply is orig reversed
+// with its destination (the translated source) set to an external address
+// and port. The address is chosen by a hash of orig.Src so a host keeps one
+// identity; the others are tried in turn only when its address is full. The
+// original port is kept when it is in range and free. ok is false, and the
+// exhaustion counter moves, when nothing is free.
+func (s *SNAT) ChooseReply(orig conntrack.Tuple, taken ctTaken) (conntrack.Tuple, bool) {
+	reply := orig.Reverse()
+	n := uint64(len(s.External))
+	if n == 0 { // a zero SNAT, not built by NewSNAT
+		s.exhausted.Add(1)
+		return conntrack.Tuple{}, false
+	}
+	first := hashAddr(orig.Src) % n
+	var start uint64
+	if hasIDs(orig.Proto) {
+		start = hashTuple(orig, s.seed)
+	}
+	for i := uint64(0); i < n; i++ {
+		ip := s.External[(first+i)%n]
+		if !hasIDs(orig.Proto) {
+			if c := candidate(reply, ip, reply.DstPort); !taken.Taken(c) {
+				return c, true
+			}
+			continue
+		}
+		if c, ok := allocPort(reply, ip, s.PortMin, s.PortMax, orig.SrcPort, start, taken); ok {
+			return c, true
+		}
+	}
+	s.exhausted.Add(1)
+	return conntrack.Tuple{}, false
+}
