@@ -142,7 +142,9 @@ func verdictCases() []verdictCase {
 func passCases() []verdictCase {
 	pass := func(s *Stats) *Counter { return &s.Pass }
 	bad := func(s *Stats) *Counter { return &s.Malformed }
-	geneve := func(t testing.TB) []byte { return pkt{dst: testVTEP, proto: layers.IPProtocolUDP, dport: 6081}.build(t) }
+	geneve := func(t testing.TB) []byte {
+		return pkt{dst: testVTEP, proto: layers.IPProtocolUDP, dport: 6081}.build(t)
+	}
 	trunc := func(n int) func(t testing.TB) []byte {
 		return func(t testing.TB) []byte { return geneve(t)[:n] }
 	}
