@@ -61,7 +61,9 @@ type Decapped struct {
 // Geneve in frame and says where the inner Ethernet frame is. It revalidates
 // everything the caller's classifier may have looked at, never reads past
 // len(frame) and allocates nothing. It does not verify the outer UDP
-// checksum (a full pass over the payload); see VerifyUDPChecksum.
+// checksum (a full pass over the payload); see VerifyUDPChecksum. On a
+// result other than OK or ErrOAM, fields past the failing layer are
+// unspecified; on ErrOAM all are set but the inner frame is unchecked.
 func Decap(frame []byte, d *Decapped) Result {
 	l2, ok := packet.ParseL2(frame)
 	if !ok {

@@ -49,9 +49,8 @@ func jhash3(a, b, c, initval uint32) uint32 {
 	return c
 }
 
-// Source port range for tunnel entropy: the IANA dynamic range, which is
-// Linux's default ip_local_port_range upper part and what RFC 8926 §3.3
-// recommends drawing from.
+// Source port range for tunnel entropy: the IANA dynamic range, which
+// RFC 8926 §3.3 says the hashed source port SHOULD fall in.
 const (
 	SourcePortMin = 49152
 	SourcePortMax = 65535
