@@ -40,5 +40,10 @@ bench: bench-go
 generate:
 	$(GO) generate ./bpf/...
 
+# check-generate fails if the committed bpf2go output (bpf/gw_bpfel.{go,o})
+# is stale; needs clang.
+check-generate:
+	XGW_REQUIRE_CLANG=1 $(GO) test -count=1 -run TestGeneratedUpToDate ./bpf
+
 clean:
 	rm -rf $(BIN)
