@@ -1,0 +1,57 @@
+// Package conntrack is xgw's zoned connection table. It follows the
+// semantics of Open vSwitch's userspace conntrack (lib/conntrack*.c): OVS
+// ct_state bits, per-zone keys, a pf-derived TCP state machine with window
+// tracking, UDP/"other" and ICMP echo state machines, OVS default timeouts
+// and the `ovs-appctl dpctl/dump-conntrack` text format, so that operators
+// can diff xgw against an OVS gateway.
+//
+// One deliberate difference from OVS userspace: a packet is +est only once
+// its connection has seen traffic in both directions (the kernel's rule and
+// the one OVN relies on). OVS userspace marks the third one-way UDP packet
+// +est; the kernel, and xgw, keep one-way flows +new.
+//
+// # Memory layout
+//
+// Everything is allocated once, in NewTable, for Config.Capacity connections;
+// the table holds no Go maps and no per-connection heap objects, so the GC
+// never scans it (all arrays are pointer-free).
+//
+//   - entries []entry: a slab of fixed-size 112-byte records indexed by
+//     uint32: both tuples (2×16), expiry (8), packet and byte counters per
+//     direction (4×8), expiry-list links (2×4), two TCP peers (2×12: seqlo,
+//     seqhi, max window, window scale, state; ICMP reuses them for the
+//     request type), mark (4), handle generation (2), timeout class (1),
+//     flags (1: reply seen, snat, dnat).
+//   - slots []uint32: an open-addressing (linear probing, backward-shift
+//     delete) index holding both the orig and the reply key of every
+//     connection. 3 slots per connection (load ≤ 2/3) of 4 bytes each: the
+//     low bits name entry*2+dir, the high bits are a tag taken from the
+//     hash so that most probes never touch an entry. 12 bytes/connection.
+//
+// Total: 124 bytes per connection of capacity (BenchmarkConntrackMemory
+// measures it), within the 128-byte budget.
+//
+// # Expiry
+//
+// As in OVS userspace, each timeout class (SYN_SENT, ESTABLISHED, UDP
+// first, ...) has its own FIFO list. Every class has one fixed timeout, so
+// appending a refreshed connection at the tail keeps each list sorted by
+// expiry, and Expire only pops heads: its cost is O(expired), independent of
+// the number of idle connections. Callers with slightly different clocks
+// (several workers, or Touch with a past lastSeen) can leave a list a little
+// out of order; a connection is then reaped late by at most that skew, never
+// early, and Lookup never returns a connection whose expiry has passed.
+//
+// # Concurrency
+//
+// One sync.Mutex guards a Table. The expiry lists, the free list and the
+// shared index make striping hard to get right, and a Lookup hit holds the
+// lock for a few tens of nanoseconds, which two to four workers do not
+// saturate. Range copies in small chunks so that dumps never stall workers
+// for long.
+//
+// Handles are uint32: the low bits index the slab, the high bits are a
+// per-slot generation, bumped on every free; freed slots are reused in FIFO
+// order, so a stale handle fails validation until the slot has been reused
+// 2^genBits times.
+package conntrack

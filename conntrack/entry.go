@@ -1,0 +1,98 @@
+package conntrack
+
+// entry is one connection in the slab. Its size (112 bytes) is part of the
+// per-connection memory budget; see the package doc before adding fields.
+type entry struct {
+	orig, reply Tuple
+	expires     int64 // ns on the caller's clock
+	packets     [2]uint64
+	bytes       [2]uint64
+	prev, next  uint32     // expiry list (or free list: next only)
+	tcp         [2]tcpPeer // per direction; ICMP keeps its request type in tcp[0].state
+	mark        uint32
+	gen         uint16 // handle generation, bumped on free
+	class       class  // timeout class and list; classFree when unused
+	flags       uint8  // flagSeenReply | NAT State bits
+}
+
+const (
+	flagSeenReply = 0x01
+	flagNATMask   = uint8(SrcNAT | DstNAT)
+)
+
+// key returns the tuple of direction d.
+func (e *entry) key(d Dir) *Tuple {
+	if d == DirOrig {
+		return &e.orig
+	}
+	return &e.reply
+}
+
+// natState derives the NAT ct_state bits as OVS reports them: the reply
+// tuple differs from the reversed orig tuple on the source side (SNAT: the
+// reply is addressed elsewhere) or on the destination side (DNAT).
+func natState(orig, reply Tuple) uint8 {
+	var s State
+	if reply.Dst != orig.Src || reply.DstPort != orig.SrcPort {
+		s |= SrcNAT
+	}
+	if reply.Src != orig.Dst || reply.SrcPort != orig.DstPort {
+		s |= DstNAT
+	}
+	return uint8(s)
+}
+
+// Handle names a connection. The zero Handle is never valid.
+type Handle uint32
+
+// handle returns the Handle of slot idx.
+func (t *Table) handle(idx uint32) Handle {
+	return Handle(uint32(t.entries[idx].gen)<<t.idxBits | idx)
+}
+
+// resolve validates h and returns its slot.
+func (t *Table) resolve(h Handle) (uint32, bool) {
+	idx := uint32(h) & (1<<t.idxBits - 1)
+	gen := uint32(h) >> t.idxBits
+	if idx >= uint32(len(t.entries)) {
+		return 0, false
+	}
+	e := &t.entries[idx]
+	if e.class == classFree || uint32(e.gen) != gen {
+		return 0, false
+	}
+	return idx, true
+}
+
+// alloc takes a slot: never-used slots first, then freed ones in FIFO order,
+// so that a slot's generation advances as slowly as possible.
+func (t *Table) alloc() uint32 {
+	if t.hiwater < uint32(len(t.entries)) {
+		idx := t.hiwater
+		t.hiwater++
+		t.entries[idx].gen = 1
+		return idx
+	}
+	idx := t.freeHead
+	t.freeHead = t.entries[idx].next
+	if t.freeHead == nilIdx {
+		t.freeTail = nilIdx
+	}
+	return idx
+}
+
+// free returns slot idx to the tail of the free list with a new generation.
+func (t *Table) free(idx uint32) {
+	e := &t.entries[idx]
+	gen := e.gen + 1
+	if uint32(gen) >= 1<<t.genBits || gen == 0 {
+		gen = 1
+	}
+	*e = entry{gen: gen, class: classFree, next: nilIdx, prev: nilIdx}
+	if t.freeTail == nilIdx {
+		t.freeHead = idx
+	} else {
+		t.entries[t.freeTail].next = idx
+	}
+	t.freeTail = idx
+}

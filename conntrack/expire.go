@@ -1,0 +1,111 @@
+package conntrack
+
+// class is a connection's timeout class. Each class has one timeout and one
+// FIFO list ordered by expiry, as OVS userspace keeps exp_lists[ct_timeout].
+type class uint8
+
+const (
+	clsTCPSynSent class = iota
+	clsTCPSynRecv
+	clsTCPEstablished
+	clsTCPFinWait
+	clsTCPTimeWait
+	clsTCPClose
+	clsUDPFirst
+	clsUDPSingle
+	clsUDPMultiple
+	clsICMPFirst
+	clsICMPReply
+	numClasses
+
+	classFree class = 0xff
+)
+
+// reapOnFull bounds how many expired connections a Commit into a full table
+// reaps before giving up, so that one packet never pays for a big sweep.
+const reapOnFull = 64
+
+// link appends idx to the tail of class c's list.
+func (t *Table) link(idx uint32, c class) {
+	e := &t.entries[idx]
+	e.class = c
+	e.next = nilIdx
+	e.prev = t.tails[c]
+	if t.tails[c] == nilIdx {
+		t.heads[c] = idx
+	} else {
+		t.entries[t.tails[c]].next = idx
+	}
+	t.tails[c] = idx
+}
+
+// unlink removes idx from its class list.
+func (t *Table) unlink(idx uint32) {
+	e := &t.entries[idx]
+	c := e.class
+	if e.prev == nilIdx {
+		t.heads[c] = e.next
+	} else {
+		t.entries[e.prev].next = e.next
+	}
+	if e.next == nilIdx {
+		t.tails[c] = e.prev
+	} else {
+		t.entries[e.next].prev = e.prev
+	}
+	e.prev, e.next = nilIdx, nilIdx
+}
+
+// refresh sets idx's expiry to now plus the timeout of class c and moves it
+// to the tail of c's list. An older now (another worker's clock, a late
+// Touch) never pulls the expiry of an unchanged class back.
+func (t *Table) refresh(idx uint32, c class, now int64) {
+	e := &t.entries[idx]
+	exp := now + t.timeout[c]
+	if c == e.class {
+		if exp <= e.expires {
+			return
+		}
+		e.expires = exp
+		if t.tails[c] == idx {
+			return
+		}
+	} else {
+		e.expires = exp
+	}
+	t.unlink(idx)
+	t.link(idx, c)
+}
+
+// Expire removes every connection whose expiry is at or before now and
+// returns how many. It only pops list heads, so its cost is proportional to
+// the number removed, not to the table size.
+func (t *Table) Expire(now int64) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if now > t.lastNow {
+		t.lastNow = now
+	}
+	return t.expire(now, -1)
+}
+
+// expire reaps up to limit (< 0: all) expired connections.
+func (t *Table) expire(now int64, limit int) int {
+	n := 0
+	for c := range t.heads {
+		for n != limit {
+			idx := t.heads[c]
+			if idx == nilIdx {
+				break
+			}
+			t.scanned++
+			if t.entries[idx].expires > now {
+				break
+			}
+			t.remove(idx)
+			n++
+		}
+	}
+	t.stats.Expired += uint64(n)
+	return n
+}

@@ -1,0 +1,60 @@
+package conntrack
+
+// ICMP follows OVS's conntrack-icmp.c: only a query (echo, timestamp,
+// information request) creates a connection, keyed by its identifier (both
+// ports of the Tuple); it is FIRST until the matching reply type comes back.
+// ICMP errors are never connections of their own; see LookupRelated.
+
+const (
+	icmpEchoReply     = 0
+	icmpEcho          = 8
+	icmpTimestamp     = 13
+	icmpTimestampRepl = 14
+	icmpInfoRequest   = 15
+	icmpInfoReply     = 16
+)
+
+func icmpValidNew(typ uint8) bool {
+	return typ == icmpEcho || typ == icmpTimestamp || typ == icmpInfoRequest
+}
+
+// icmpReplyType is the reply type of query type typ.
+func icmpReplyType(typ uint8) uint8 {
+	switch typ {
+	case icmpEcho:
+		return icmpEchoReply
+	case icmpTimestamp:
+		return icmpTimestampRepl
+	case icmpInfoRequest:
+		return icmpInfoReply
+	}
+	return typ
+}
+
+// ICMP connections do not use the TCP peers; the request type lives in the
+// first peer's state byte.
+func (e *entry) icmpType() uint8        { return e.tcp[0].state }
+func (e *entry) setICMPType(typ uint8) { e.tcp[0].state = typ }
+
+func icmpNew(e *entry, m *Meta) class {
+	e.setICMPType(m.ICMPType)
+	return clsICMPFirst
+}
+
+// icmpUpdate accepts the request type in the orig direction and its reply
+// type in the reply direction. Our key has no type, so this check keeps a
+// peer's own echo request with the same id from passing as a reply.
+func icmpUpdate(e *entry, dir Dir, m *Meta) result {
+	want := e.icmpType()
+	if dir == DirReply {
+		want = icmpReplyType(want)
+	}
+	if m.ICMPType != want {
+		return result{verdict: verdictInvalid}
+	}
+	c := e.class
+	if dir == DirReply {
+		c = clsICMPReply
+	}
+	return result{class: c, refresh: true}
+}
