@@ -81,7 +81,7 @@ func (t *Table) erase(k *Tuple) {
 			return // not present; callers never get here
 		}
 		ref := s&mask - 1
-		if *t.entries[ref>>1].key(Dir(ref&1)) == *k {
+		if *t.entries[ref>>1].key(Dir(ref & 1)) == *k {
 			break
 		}
 		if i++; i == n {
@@ -97,7 +97,7 @@ func (t *Table) erase(k *Tuple) {
 			break
 		}
 		ref := s&mask - 1
-		home := t.home(t.hash(t.entries[ref>>1].key(Dir(ref&1))))
+		home := t.home(t.hash(t.entries[ref>>1].key(Dir(ref & 1))))
 		// Move s into the hole at i unless its home lies cyclically in (i, j].
 		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
 			t.slots[i] = s

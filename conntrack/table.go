@@ -404,15 +404,15 @@ func (t *Table) SetMark(h Handle, mark uint32) bool {
 
 // ConnInfo is a snapshot of one connection.
 type ConnInfo struct {
-	Handle           Handle
-	Orig, Reply      Tuple
-	TCPState         string // OVS name, "" for non-TCP
-	State            State  // Established once a reply was seen, else New; NAT bits
-	Packets, Bytes   [2]uint64
-	LastSeen         int64
-	Expires          int64
-	Mark             uint32
-	ICMPType         uint8 // request type of an ICMP connection (echo: 8)
+	Handle         Handle
+	Orig, Reply    Tuple
+	TCPState       string // OVS name, "" for non-TCP
+	State          State  // Established once a reply was seen, else New; NAT bits
+	Packets, Bytes [2]uint64
+	LastSeen       int64
+	Expires        int64
+	Mark           uint32
+	ICMPType       uint8 // request type of an ICMP connection (echo: 8)
 }
 
 func (t *Table) info(idx uint32) ConnInfo {

@@ -61,7 +61,7 @@ func TestTCPOutOfWindowIsInvalidAndChangesNothing(t *testing.T) {
 	before, _ := ct.Get(h)
 	for _, m := range []*Meta{
 		seg(tcpACK, 1001+10_000_000, 5001, 512, 100), // far ahead
-		seg(tcpACK, 4_000_000_000, 5001, 512, 100), // far behind (wrapped)
+		seg(tcpACK, 4_000_000_000, 5001, 512, 100),   // far behind (wrapped)
 		seg(tcpACK, 1001, 5001+10_000_000, 512, 0),   // acks data never sent
 		seg(tcpRST|tcpACK, 1500, 5001, 512, 0),       // RST needs an exact sequence
 		seg(tcpACK|tcpFIN, 1001+10_000_000, 5001, 512, 0),
