@@ -1,0 +1,160 @@
+package config
+
+// Config is one gateway's configuration file. The yaml tags are the file's
+// keys; doc.go describes each of them. A Config straight from Parse or Load
+// has its defaults applied and has been validated.
+type Config struct {
+	Interfaces Interfaces `yaml:"interfaces"`
+	Geneve     Geneve     `yaml:"geneve"`
+	Conntrack  Conntrack  `yaml:"conntrack"`
+	Chassis    []Chassis  `yaml:"chassis"`
+	Switches   []Switch   `yaml:"switches"`
+	Routers    []Router   `yaml:"routers"`
+	Offload    Offload    `yaml:"offload"`
+	Control    Control    `yaml:"control"`
+
+	// lines maps field paths to the line they were written on, so that
+	// Validate can point at the file. Nil for a Config built in Go.
+	lines *lineIndex
+}
+
+// Interfaces names the Linux interfaces the gateway attaches to.
+type Interfaces struct {
+	Underlay UnderlayInterface `yaml:"underlay"`
+	External ExternalInterface `yaml:"external"`
+}
+
+// UnderlayInterface is where Geneve arrives from and leaves to the chassis.
+type UnderlayInterface struct {
+	Name   string `yaml:"name"`
+	VTEPIP IPv4   `yaml:"vtep_ip"` // outer source IP of our Geneve packets
+}
+
+// ExternalInterface carries plain (NATed) traffic to and from the outside.
+// It may name the same interface as the underlay.
+type ExternalInterface struct {
+	Name string `yaml:"name"`
+}
+
+// Geneve holds the tunnel parameters of encapsulated output.
+type Geneve struct {
+	Port     uint16 `yaml:"port"`     // UDP destination port; 0 = 6081
+	Checksum *bool  `yaml:"checksum"` // outer UDP checksum; absent = true (OVN's csum=true)
+	TTL      uint8  `yaml:"ttl"`      // outer IPv4 TTL; 0 = 64
+}
+
+// ChecksumEnabled reports the effective checksum setting (true if absent).
+func (g Geneve) ChecksumEnabled() bool { return g.Checksum == nil || *g.Checksum }
+
+// Conntrack sizes the connection table and overrides its timeouts.
+type Conntrack struct {
+	Capacity int      `yaml:"capacity"` // max connections; 0 = conntrack's default
+	Timeouts Timeouts `yaml:"timeouts"`
+}
+
+// Timeouts are those of OVS userspace conntrack, under the names of
+// ovs-vsctl's CT_Timeout_Policy keys, so that a policy can be carried over.
+// Empty or zero means the conntrack package's default (OVS's).
+type Timeouts struct {
+	TCPSynSent     Duration `yaml:"tcp_syn_sent"`
+	TCPSynRecv     Duration `yaml:"tcp_syn_recv"`
+	TCPEstablished Duration `yaml:"tcp_established"`
+	TCPFinWait     Duration `yaml:"tcp_fin_wait"`
+	TCPTimeWait    Duration `yaml:"tcp_time_wait"`
+	TCPClose       Duration `yaml:"tcp_close"`
+	UDPFirst       Duration `yaml:"udp_first"`
+	UDPSingle      Duration `yaml:"udp_single"`
+	UDPMultiple    Duration `yaml:"udp_multiple"`
+	ICMPFirst      Duration `yaml:"icmp_first"`
+	ICMPReply      Duration `yaml:"icmp_reply"`
+}
+
+// Chassis is a hypervisor that hosts logical ports (VMs).
+type Chassis struct {
+	Name string `yaml:"name"`
+	IP   IPv4   `yaml:"ip"` // its Geneve VTEP (OVN's Encap ip)
+}
+
+// Switch is an OVN logical switch (datapath) whose traffic crosses the
+// gateway: a join switch between a distributed and a gateway router, or a
+// tenant switch that return traffic is delivered to.
+type Switch struct {
+	Name  string       `yaml:"name"`
+	Key   uint32       `yaml:"key"` // datapath tunnel key = Geneve VNI
+	Ports []SwitchPort `yaml:"ports"`
+}
+
+// SwitchPort is a logical switch port: either the attachment of a router
+// port (RouterPort set) or a VM bound to a chassis (MAC, IP, Chassis set).
+type SwitchPort struct {
+	Name       string `yaml:"name"`
+	Key        uint16 `yaml:"key"`         // port tunnel key, 1..32767
+	RouterPort string `yaml:"router_port"` // name of the attached router port
+	MAC        MAC    `yaml:"mac"`         // VM only
+	IP         IPv4   `yaml:"ip"`          // VM only
+	Chassis    string `yaml:"chassis"`     // VM only: name of the hosting chassis
+}
+
+// IsRouter reports whether p attaches a router port rather than a VM.
+func (p SwitchPort) IsRouter() bool { return p.RouterPort != "" }
+
+// Router is an OVN logical router.
+type Router struct {
+	Name        string       `yaml:"name"`
+	Distributed bool         `yaml:"distributed"`
+	Zones       Zones        `yaml:"zones"`
+	Ports       []RouterPort `yaml:"ports"`
+	Routes      []Route      `yaml:"routes"`
+	NAT         []NAT        `yaml:"nat"`
+}
+
+// Zones are the router's two conntrack zones, as OVN allocates them.
+type Zones struct {
+	DNAT uint16 `yaml:"dnat"`
+	SNAT uint16 `yaml:"snat"`
+}
+
+// RouterPort is a logical router port.
+type RouterPort struct {
+	Name     string `yaml:"name"`
+	MAC      MAC    `yaml:"mac"`
+	IP       CIDR   `yaml:"ip"`       // address/len: the port's address and connected subnet
+	External bool   `yaml:"external"` // on the external network, not on a logical switch
+}
+
+// Route is a static route of a router.
+type Route struct {
+	Prefix  Prefix `yaml:"prefix"`
+	NextHop IPv4   `yaml:"nexthop"`
+}
+
+// NAT types, as in OVN's NB NAT table.
+const (
+	NATSNAT        = "snat"
+	NATDNAT        = "dnat"
+	NATDNATAndSNAT = "dnat_and_snat"
+)
+
+// NAT is one NAT rule of a gateway router.
+type NAT struct {
+	Type       string    `yaml:"type"`       // snat, dnat or dnat_and_snat
+	LogicalIP  Prefix    `yaml:"logical_ip"` // snat: a network; dnat*: one address
+	ExternalIP IPv4      `yaml:"external_ip"`
+	PortRange  PortRange `yaml:"port_range"` // snat*: source ports to allocate; empty = 1024-65535
+}
+
+// Offload is the offload manager's section, reserved: parsed strictly and
+// passed on.
+type Offload struct {
+	Enabled bool `yaml:"enabled"`
+	// UDPOnewayPackets promotes a one-way UDP flow to the fast path after
+	// this many packets in one direction; 0 = the manager's default.
+	UDPOnewayPackets int `yaml:"udp_oneway_packets"`
+	// UDPOnewayMS promotes it after this many milliseconds; 0 = default.
+	UDPOnewayMS int `yaml:"udp_oneway_ms"`
+}
+
+// Control configures the local control socket of xgw's CLI.
+type Control struct {
+	Socket string `yaml:"socket"` // unix socket path; empty = /run/xgw/xgw.sock
+}

@@ -1,0 +1,90 @@
+// Package config loads and validates the YAML file that describes one xgw
+// gateway: its interfaces, the Geneve and conntrack parameters, and the
+// slice of the OVN logical topology whose traffic it carries.
+//
+// The file mirrors what OVN's databases say, because the gateway has to
+// reproduce OVN's pipeline bit for bit: tunnel keys (VNIs and port keys)
+// follow creation order in the databases and are copied, not derived.
+// examples/seed.yaml is the seed scenario with every key commented.
+//
+// # Loading
+//
+// Load and Parse decode strictly (an unknown key is an error), apply
+// defaults (ApplyDefaults) and call Validate. Every problem is reported,
+// joined, as a *FieldError that names the field's path and line:
+//
+//	routers[1].nat[0].external_ip: "1.2.3" is not an IPv4 address (line 42)
+//
+// Leaf values (addresses, prefixes, MACs, port ranges, durations) are kept
+// as the text written, in string types with Parse and Value methods, so
+// that one Validate pass can report all of them with their paths. After a
+// successful Validate, Value never fails. YAML aliases are refused.
+//
+// # Schema
+//
+//	interfaces:
+//	  underlay:                 Geneve side
+//	    name: string            Linux interface (required)
+//	    vtep_ip: IPv4           our VTEP: outer IP of Geneve (required)
+//	  external:                 plain, NATed side
+//	    name: string            Linux interface, may equal underlay.name (required)
+//	geneve:
+//	  port: uint16              UDP port, default 6081
+//	  checksum: bool            outer UDP checksum on output, default true
+//	  ttl: uint8                outer TTL, default 64
+//	conntrack:
+//	  capacity: int             max connections, 0 = conntrack's default
+//	  timeouts:                 durations ("30s", "24h"); absent/0 = OVS userspace default
+//	    tcp_syn_sent, tcp_syn_recv, tcp_established, tcp_fin_wait,
+//	    tcp_time_wait, tcp_close, udp_first, udp_single, udp_multiple,
+//	    icmp_first, icmp_reply
+//	chassis:                    hypervisors that host VMs
+//	  - name: string            unique (required)
+//	    ip: IPv4                its Geneve encap IP, unique, not our VTEP (required)
+//	switches:                   logical switches whose traffic crosses the gateway
+//	  - name: string            unique (required)
+//	    key: uint32             tunnel key = VNI, 1..16777215, unique
+//	    ports:                  at least one
+//	      - name: string        unique on the switch (required)
+//	        key: uint16         port tunnel key 1..32767, unique on the switch
+//	        router_port: string a router port's name: this port attaches it
+//	        mac: MAC            } or, for a VM (no router_port), all three:
+//	        ip: IPv4            } its MAC and address (inside the subnet of a
+//	        chassis: string     } router port on this switch) and its chassis
+//	routers:
+//	  - name: string            unique (required)
+//	    distributed: bool       true for a distributed router (runs on every
+//	                            chassis; the gateway runs its hop for return
+//	                            traffic). false: a gateway router
+//	    zones:                  conntrack zones 1..65535, distinct across all routers;
+//	      dnat: uint16          required for gateway routers, optional for
+//	      snat: uint16          distributed ones (both or neither)
+//	    ports:                  at least one; names unique across all routers
+//	      - name: string
+//	        mac: MAC            unicast
+//	        ip: CIDR            "172.16.255.3/24": address and connected subnet
+//	                            (length 1..31); subnets of one router don't overlap
+//	        external: bool      on the external network, not on a switch. A gateway
+//	                            router has exactly one; a distributed router none.
+//	                            Every other port is attached by exactly one switch port.
+//	    routes:                 static routes
+//	      - prefix: Prefix      "0.0.0.0/0", host bits zero, unique per router
+//	        nexthop: IPv4       inside a connected subnet of the router
+//	    nat:                    gateway routers only
+//	      - type: string        snat | dnat | dnat_and_snat
+//	        logical_ip: Prefix  snat: a network; dnat, dnat_and_snat: one address
+//	        external_ip: IPv4   an address no other router uses (NAT or port)
+//	        port_range: string  "1024-65535" or "5000": source ports for snat and
+//	                            dnat_and_snat, default 1024-65535; not for dnat
+//	offload:                    reserved for the offload manager
+//	  enabled: bool
+//	  udp_oneway_packets: int   promote one-way UDP after N packets, 0 = default
+//	  udp_oneway_ms: int        or after T ms, 0 = default
+//	control:
+//	  socket: string            absolute path of the CLI's unix socket,
+//	                            default /run/xgw/xgw.sock
+//
+// Several tenants with the same addresses are expressed as several
+// distributed/gateway router pairs, each with its own join switch (VNI),
+// zones and external addresses; see examples/two-tenants.yaml.
+package config

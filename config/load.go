@@ -1,0 +1,139 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Defaults applied by ApplyDefaults to fields left out of the file.
+const (
+	DefaultGenevePort    = 6081
+	DefaultGeneveTTL     = 64
+	DefaultControlSocket = "/run/xgw/xgw.sock"
+	DefaultSNATPortMin   = 1024
+	DefaultSNATPortMax   = 65535
+)
+
+// Load reads, decodes, defaults and validates the file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes one YAML document strictly (unknown keys are errors),
+// applies defaults and validates. All problems found are returned together
+// (errors.Join of *FieldError where a field can be named).
+func Parse(data []byte) (c *Config, err error) {
+	// The YAML library is third-party code fed untrusted bytes; a panic in
+	// it must not take the gateway down while it reloads its config.
+	defer func() {
+		if r := recover(); r != nil {
+			c, err = nil, fmt.Errorf("config: YAML decoder failed: %v", r)
+		}
+	}()
+	root, err := oneDocument(data)
+	if err != nil {
+		return nil, err
+	}
+	lines := newLineIndex()
+	p := problems{lines: lines}
+	lines.walk(root, reflect.TypeFor[Config](), "", &p)
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	c = new(Config)
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		return nil, decodeError(err)
+	}
+	c.lines = lines
+	c.ApplyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// oneDocument returns the root node of the only document in data.
+func oneDocument(data []byte) (*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("config: empty file")
+		}
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("config: want exactly one YAML document")
+	}
+	if len(doc.Content) == 0 {
+		return nil, errors.New("config: empty file")
+	}
+	return doc.Content[0], nil
+}
+
+var typeErrLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+// decodeError turns the decoder's messages into FieldErrors with a line.
+// walk catches what it can first, so this is the fallback.
+func decodeError(err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return fmt.Errorf("config: %w", err)
+	}
+	errs := make([]error, 0, len(te.Errors))
+	for _, s := range te.Errors {
+		fe := &FieldError{Msg: s}
+		if m := typeErrLine.FindStringSubmatch(s); m != nil {
+			fe.Line, _ = strconv.Atoi(m[1])
+			fe.Msg = m[2]
+		}
+		errs = append(errs, fe)
+	}
+	return errors.Join(errs...)
+}
+
+// ApplyDefaults fills fields whose zero value means "the default" with that
+// default, so that consumers read effective values. Parse calls it; call it
+// on a Config built in Go before Validate.
+func (c *Config) ApplyDefaults() {
+	if c.Geneve.Port == 0 {
+		c.Geneve.Port = DefaultGenevePort
+	}
+	if c.Geneve.TTL == 0 {
+		c.Geneve.TTL = DefaultGeneveTTL
+	}
+	if c.Geneve.Checksum == nil {
+		on := true
+		c.Geneve.Checksum = &on
+	}
+	if c.Control.Socket == "" {
+		c.Control.Socket = DefaultControlSocket
+	}
+	for i := range c.Routers {
+		for j := range c.Routers[i].NAT {
+			n := &c.Routers[i].NAT[j]
+			if n.PortRange == "" && n.Type != NATDNAT {
+				n.PortRange = PortRange(fmt.Sprintf("%d-%d", DefaultSNATPortMin, DefaultSNATPortMax))
+			}
+		}
+	}
+}

@@ -1,0 +1,145 @@
+package config
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/xgw-dev/xgw/packet"
+)
+
+// Validate checks the whole configuration and returns every problem found,
+// joined, each naming its field path (and line, for a parsed file). A nil
+// result guarantees what route.Build relies on: every value parses, every
+// reference resolves and every lookup key is unique.
+func (c *Config) Validate() error {
+	v := &validator{c: c, p: &problems{lines: c.lines}}
+	v.interfaces()
+	v.geneve()
+	v.conntrack()
+	v.chassis()
+	v.routers()
+	v.switches()
+	v.attachments()
+	v.routes()
+	v.nat()
+	v.externalAddresses()
+	v.offloadAndControl()
+	return v.p.err()
+}
+
+// validator carries the indexes built by one section for the next ones.
+type validator struct {
+	c *Config
+	p *problems
+
+	vtep        packet.IP4
+	chassisByNm map[string]bool
+	portByName  map[string]portRef // router port name -> where it is defined
+	attachedAt  map[string]string  // router port name -> path of its switch port
+}
+
+// portRef locates a router port in the config.
+type portRef struct{ router, port int }
+
+func (r portRef) path() string { return fmt.Sprintf("routers[%d].ports[%d]", r.router, r.port) }
+
+// required reports a missing value and returns false if s is empty.
+func (v *validator) required(path string, s string) bool {
+	if s == "" {
+		v.p.add(path, "required")
+		return false
+	}
+	return true
+}
+
+func (v *validator) interfaces() {
+	u := v.c.Interfaces.Underlay
+	v.required("interfaces.underlay.name", u.Name)
+	if v.required("interfaces.underlay.vtep_ip", string(u.VTEPIP)) {
+		ip, err := u.VTEPIP.Parse()
+		v.p.check("interfaces.underlay.vtep_ip", err)
+		v.vtep = ip
+	}
+	v.required("interfaces.external.name", v.c.Interfaces.External.Name)
+}
+
+func (v *validator) geneve() {
+	g := v.c.Geneve
+	if g.Port == 0 {
+		v.p.add("geneve.port", "must be 1..65535 (call ApplyDefaults for 6081)")
+	}
+	if g.TTL == 0 {
+		v.p.add("geneve.ttl", "must be 1..255 (call ApplyDefaults for 64)")
+	}
+}
+
+func (v *validator) conntrack() {
+	ct := v.c.Conntrack
+	if ct.Capacity < 0 {
+		v.p.add("conntrack.capacity", "%d is negative", ct.Capacity)
+	}
+	for _, f := range ct.Timeouts.list() {
+		_, err := f.d.Parse()
+		v.p.check("conntrack.timeouts."+f.key, err)
+	}
+}
+
+// list pairs each timeout with its key, for validation and for consumers
+// that want to iterate.
+func (t Timeouts) list() []struct {
+	key string
+	d   Duration
+} {
+	return []struct {
+		key string
+		d   Duration
+	}{
+		{"tcp_syn_sent", t.TCPSynSent}, {"tcp_syn_recv", t.TCPSynRecv},
+		{"tcp_established", t.TCPEstablished}, {"tcp_fin_wait", t.TCPFinWait},
+		{"tcp_time_wait", t.TCPTimeWait}, {"tcp_close", t.TCPClose},
+		{"udp_first", t.UDPFirst}, {"udp_single", t.UDPSingle}, {"udp_multiple", t.UDPMultiple},
+		{"icmp_first", t.ICMPFirst}, {"icmp_reply", t.ICMPReply},
+	}
+}
+
+func (v *validator) chassis() {
+	v.chassisByNm = map[string]bool{}
+	ips := map[packet.IP4]string{}
+	for i, ch := range v.c.Chassis {
+		path := fmt.Sprintf("chassis[%d]", i)
+		if v.required(path+".name", ch.Name) {
+			if v.chassisByNm[ch.Name] {
+				v.p.add(path+".name", "chassis %q is listed twice", ch.Name)
+			}
+			v.chassisByNm[ch.Name] = true
+		}
+		if !v.required(path+".ip", string(ch.IP)) {
+			continue
+		}
+		ip, err := ch.IP.Parse()
+		if err != nil {
+			v.p.check(path+".ip", err)
+			continue
+		}
+		if ip == v.vtep {
+			v.p.add(path+".ip", "%s is the gateway's own VTEP", ip)
+		}
+		if other, dup := ips[ip]; dup {
+			v.p.add(path+".ip", "%s is also %s", ip, other)
+		}
+		ips[ip] = path + ".ip"
+	}
+}
+
+func (v *validator) offloadAndControl() {
+	o := v.c.Offload
+	if o.UDPOnewayPackets < 0 {
+		v.p.add("offload.udp_oneway_packets", "%d is negative", o.UDPOnewayPackets)
+	}
+	if o.UDPOnewayMS < 0 {
+		v.p.add("offload.udp_oneway_ms", "%d is negative", o.UDPOnewayMS)
+	}
+	if s := v.c.Control.Socket; s == "" || !filepath.IsAbs(s) {
+		v.p.add("control.socket", "%q is not an absolute path", s)
+	}
+}
