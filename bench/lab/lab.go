@@ -106,11 +106,14 @@ func Up(ctx context.Context, opts Options) (l *Lab, err error) {
 	if err := os.MkdirAll(opts.WorkDir, 0o755); err != nil {
 		return nil, err
 	}
-	l = &Lab{addrs: newAddrs(opts.Name, opts.WorkDir, opts.VMs), opts: opts}
-	register(l)
+	built := &Lab{addrs: newAddrs(opts.Name, opts.WorkDir, opts.VMs), opts: opts}
+	l = built
+	register(built)
 	defer func() {
 		if err != nil {
-			l.Down()
+			if derr := built.Down(); derr != nil {
+				err = fmt.Errorf("%w (and teardown: %v)", err, derr)
+			}
 			l = nil
 		}
 	}()

@@ -25,11 +25,18 @@ func (l *Lab) buildNetwork(ctx context.Context) error {
 
 	// Before any link exists: no IPv6 (router solicitations and DAD would
 	// pollute captures), no forwarding (in ns gw xgw forwards, never Linux).
+	// In ns hv, arp_ignore=1: the kernel sees the frames of the veths that
+	// OVS owns too, and would otherwise answer ARP for br-phy's 192.0.2.2
+	// out of hv-u with hv-u's MAC, racing br-phy's own (right) answer.
 	for _, r := range roles {
-		if err := l.nsRun(ctx, r, "sysctl", "-q", "-e", "-w",
+		args := []string{"sysctl", "-q", "-e", "-w",
 			"net.ipv6.conf.all.disable_ipv6=1",
 			"net.ipv6.conf.default.disable_ipv6=1",
-			"net.ipv4.ip_forward=0"); err != nil {
+			"net.ipv4.ip_forward=0"}
+		if r == "hv" {
+			args = append(args, "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.default.arp_ignore=1")
+		}
+		if err := l.nsRun(ctx, r, args...); err != nil {
 			return err
 		}
 	}

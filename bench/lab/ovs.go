@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // startOVS starts the private OVS in ns hv and programs it as an OVN chassis
@@ -64,8 +65,19 @@ func (l *Lab) startOVS(ctx context.Context) error {
 		"ip", "-n", l.NS("hv"), "-batch", "-"); err != nil {
 		return err
 	}
+	// OVS learns br-phy's new address asynchronously (netlink); until it
+	// has, inserting the route fails with "Error while inserting route".
+	for try := 0; ; try++ {
+		err := l.nsRun(ctx, "hv", "ovs-appctl", "ovs/route/add", a.UnderlayNet.String(), "br-phy")
+		if err == nil {
+			break
+		}
+		if try == 100 || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	for _, c := range [][]string{
-		{"ovs-appctl", "ovs/route/add", a.UnderlayNet.String(), "br-phy"},
 		{"ovs-appctl", "tnl/neigh/set", "br-phy", a.VTEPIP.String(), a.GWUnderlayMAC.String()},
 		{"ovs-ofctl", "add-tlv-map", "br-int", fmt.Sprintf("{class=0x%x,type=0x%x,len=4}->tun_metadata0", OVNOptionClass, OVNOptionType)},
 	} {
