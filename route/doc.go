@@ -1,0 +1,22 @@
+// Package route is the compiled, read-only logical topology that the
+// per-packet pipeline queries: which gateway router a Geneve frame is
+// addressed to, which router owns an external address, where a router
+// forwards a destination, and which chassis hosts a VM.
+//
+// Build turns a validated config.Config into a Topology once; after that
+// nothing is written, so any number of workers may query it concurrently
+// without locks, and a reload builds a new Topology and swaps the pointer.
+// Every lookup is a map access with a comparable, pointer-free key or a
+// scan of a small pre-sorted slice: none allocates (see alloc_test.go).
+//
+// The seed's two walks through it (DESIGN.md):
+//
+//	egress:  JoinPort(VNI 1, GR join MAC) -> gr1-join; gr1.Route(172.31.6.24)
+//	         -> gr1-ext, next hop 172.31.5.1 (MAC from Neighbors)
+//	ingress: RouterByExternalIP(123.123.123.123) -> gr1 (after un-SNAT)
+//	         gr1.Route(10.199.100.10) -> gr1-join, next hop 172.16.255.2;
+//	         RouterPortByIP(join, 172.16.255.2) -> dr-join (distributed: the
+//	         gateway runs its hop); dr.Route(10.199.100.10) -> dr-sw1,
+//	         connected; LogicalPort(sw1, 10.199.100.10) -> key 2 on node01:
+//	         encap VNI 9, option 1<<16|2, to 172.31.1.21
+package route

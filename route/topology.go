@@ -1,0 +1,136 @@
+package route
+
+import (
+	"github.com/xgw-dev/xgw/packet"
+)
+
+// Topology is the compiled configuration. Its exported slices and the
+// objects they point to are shared by all workers: treat them as read-only.
+type Topology struct {
+	VTEP           packet.IP4 // our outer IP on the underlay
+	GenevePort     uint16     // UDP destination port of Geneve
+	GeneveTTL      uint8      // outer TTL of packets we encapsulate
+	GeneveChecksum bool       // compute the outer UDP checksum
+
+	Routers  []*Router  // Routers[i].ID == i
+	Switches []*Switch  // in config order
+	Chassis  []*Chassis // in config order
+
+	joinPorts    map[joinKey]*RouterPort
+	switchByKey  map[uint32]*Switch
+	byExternalIP map[packet.IP4]*Router
+	externalIPs  []packet.IP4 // sorted
+	nextHops     []packet.IP4 // sorted
+}
+
+// joinKey selects a gateway router port from a Geneve frame's VNI and
+// inner destination MAC. MACs are unique per switch, not globally: two
+// tenants' routers may share a MAC on different join switches.
+type joinKey struct {
+	vni uint32
+	mac packet.MAC
+}
+
+// Switch is a logical switch (datapath).
+type Switch struct {
+	ID           int
+	Name         string
+	Key          uint32         // tunnel key = Geneve VNI
+	RouterPorts  []*RouterPort  // router ports attached to it
+	LogicalPorts []*LogicalPort // VMs on it
+
+	routerPortByIP map[packet.IP4]*RouterPort
+	logicalByIP    map[packet.IP4]*LogicalPort
+}
+
+// LogicalPort is a VM's port: where the gateway delivers return traffic.
+type LogicalPort struct {
+	Switch  *Switch
+	Name    string
+	Key     uint16 // port tunnel key on Switch: the Geneve option's outport
+	MAC     packet.MAC
+	IP      packet.IP4
+	Chassis packet.IP4 // VTEP of the hosting chassis
+}
+
+// Chassis is a hypervisor that hosts logical ports.
+type Chassis struct {
+	Name string
+	IP   packet.IP4 // its VTEP
+}
+
+// JoinPort classifies egress: the inner frame of a Geneve packet with this
+// VNI and inner destination MAC is addressed to rp, a gateway router's
+// (non-external) port. ok is false when the frame is not for us, including
+// frames addressed to a distributed router, which the hypervisor runs.
+func (t *Topology) JoinPort(vni uint32, dstMAC packet.MAC) (rp *RouterPort, ok bool) {
+	rp, ok = t.joinPorts[joinKey{vni, dstMAC}]
+	return rp, ok
+}
+
+// SwitchByKey returns the switch whose tunnel key is vni.
+func (t *Topology) SwitchByKey(vni uint32) (*Switch, bool) {
+	sw, ok := t.switchByKey[vni]
+	return sw, ok
+}
+
+// RouterByExternalIP classifies ingress: the gateway router that owns ip,
+// one of its NAT external addresses or its external port's own address.
+// (Config validation guarantees that no address has two owners.) The
+// port's own address is included so that the caller can tell "ours, for
+// the host stack" from "not ours"; compare with r.External.IP.
+func (t *Topology) RouterByExternalIP(ip packet.IP4) (*Router, bool) {
+	r, ok := t.byExternalIP[ip]
+	return r, ok
+}
+
+// IsExternalIP reports whether ip is one of our NAT addresses or an
+// external port address.
+func (t *Topology) IsExternalIP(ip packet.IP4) bool {
+	_, ok := t.byExternalIP[ip]
+	return ok
+}
+
+// ExternalIPs lists every NAT address and external port address, sorted
+// and without duplicates: the XDP program's list of addresses to steer to
+// the gateway. Read-only.
+func (t *Topology) ExternalIPs() []packet.IP4 { return t.externalIPs }
+
+// ExternalNextHops lists the next hops of static routes that leave through
+// external ports, sorted: the Linux neighbours that must be resolved (and
+// kept resolved) for egress to work. Read-only.
+func (t *Topology) ExternalNextHops() []packet.IP4 { return t.nextHops }
+
+// RouterPortByIP returns the router port attached to sw whose address is
+// ip. The pipeline uses it to find the distributed router behind a gateway
+// router's next hop (whose hop the gateway then runs itself), and to answer
+// ARP for a gateway port's address over Geneve. A nil sw finds nothing.
+func (t *Topology) RouterPortByIP(sw *Switch, ip packet.IP4) (*RouterPort, bool) {
+	if sw == nil {
+		return nil, false
+	}
+	rp, ok := sw.routerPortByIP[ip]
+	return rp, ok
+}
+
+// LogicalPort returns the VM with address ip on sw, for the final encap:
+// VNI = sw.Key, option = (router port key on sw)<<16 | lp.Key, outer
+// destination lp.Chassis. A nil sw finds nothing.
+func (t *Topology) LogicalPort(sw *Switch, ip packet.IP4) (*LogicalPort, bool) {
+	if sw == nil {
+		return nil, false
+	}
+	lp, ok := sw.logicalByIP[ip]
+	return lp, ok
+}
+
+// RouterByName returns the router called name (for the control plane and
+// tests; not for the per-packet path).
+func (t *Topology) RouterByName(name string) (*Router, bool) {
+	for _, r := range t.Routers {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return nil, false
+}
