@@ -1,0 +1,18 @@
+// Package neigh gives the datapath the kernel's ARP table: a
+// route.Neighbors that answers "which MAC for this next hop?" from a
+// lock-free snapshot of the neighbour entries on xgw's interfaces.
+//
+// The kernel owns address resolution (DESIGN.md: "the kernel owns the
+// control plane"). This package only mirrors it and, on a miss, asks the
+// kernel to resolve: it creates a managed neighbour entry (NTF_EXT_MANAGED,
+// Linux 5.16+), which the kernel resolves and keeps fresh by itself, so a
+// busy next hop never ages out from under the fast path. On kernels that
+// refuse managed entries it falls back to a UDP datagram to the discard
+// port, which makes the kernel ARP as for any packet.
+//
+// Three goroutines, none on the packet path:
+//
+//	watch    netlink neighbour events → working state → published snapshot
+//	resolve  misses (from a buffered channel) → RouteGet → managed entry
+//	Lookup   (callers, any number) → one atomic load and one map read
+package neigh

@@ -1,0 +1,162 @@
+package neigh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/xgw-dev/xgw/packet"
+)
+
+// retryInterval is how long a miss of the same address is ignored after a
+// resolution started: a flow at line rate misses once per packet until the
+// kernel answers, and one request per second is plenty for the kernel.
+const retryInterval = time.Second
+
+// resolve serves misses until ctx ends. It is the only goroutine that
+// talks to the kernel about resolution, so the dedupe map needs no lock.
+func (t *Table) resolve(ctx context.Context) {
+	last := make(map[packet.IP4]time.Time)
+	prune := time.NewTicker(10 * retryInterval)
+	defer prune.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-prune.C:
+			for ip, at := range last {
+				if now.Sub(at) >= retryInterval {
+					delete(last, ip)
+				}
+			}
+		case ip := <-t.misses:
+			now := time.Now()
+			if at, ok := last[ip]; ok && now.Sub(at) < retryInterval {
+				continue
+			}
+			last[ip] = now
+			if _, ok := t.peek(ip); ok {
+				continue // resolved since the miss was queued
+			}
+			if err := t.resolveOne(ip); err != nil {
+				t.failures.Add(1)
+				t.log.Warn("neighbour resolution failed", "ip", ip.String(), "err", err)
+			}
+		}
+	}
+}
+
+// resolveOne asks the kernel which next hop carries ip and makes the
+// kernel resolve that next hop.
+func (t *Table) resolveOne(ip packet.IP4) error {
+	routes, err := t.h.RouteGet(net.IP(ip[:]))
+	if err != nil {
+		return fmt.Errorf("route to %s: %w", ip, err)
+	}
+	if len(routes) == 0 {
+		return fmt.Errorf("route to %s: none", ip)
+	}
+	r := routes[0]
+	if _, ok := t.links[r.LinkIndex]; !ok {
+		return fmt.Errorf("route to %s leaves through ifindex %d, not one of xgw's interfaces", ip, r.LinkIndex)
+	}
+	target := ip
+	if gw := r.Gw.To4(); gw != nil && packet.IP4(gw) != ip {
+		target = packet.IP4(gw)
+		t.mu.Lock()
+		t.state.via[ip] = target
+		t.publish() // hits at once if the gateway is already resolved
+		t.mu.Unlock()
+	}
+	if _, ok := t.peek(target); ok {
+		return nil
+	}
+	t.resolutions.Add(1)
+	if !t.noManaged.Load() {
+		err := t.h.NeighSet(&netlink.Neigh{
+			LinkIndex: r.LinkIndex,
+			Family:    netlink.FAMILY_V4,
+			State:     netlink.NUD_NONE,
+			FlagsExt:  netlink.NTF_EXT_MANAGED,
+			IP:        net.IP(target[:]),
+		})
+		if err == nil {
+			t.managed.Add(1)
+			return nil
+		}
+		// Kernels before 5.16 reject the managed flag; remember that
+		// and use the probe from now on.
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) {
+			t.noManaged.Store(true)
+			t.log.Info("kernel refuses managed neighbour entries; resolving with UDP probes instead", "err", err)
+		} else {
+			return fmt.Errorf("create managed neighbour %s: %w", target, err)
+		}
+	}
+	if err := t.probe(target); err != nil {
+		return fmt.Errorf("probe %s: %w", target, err)
+	}
+	t.probes.Add(1)
+	return nil
+}
+
+// probe sends an empty UDP datagram to the discard port of ip from the
+// table's namespace: the kernel has to ARP for the next hop to send it.
+// The reply (ICMP port unreachable, if any) is harmless.
+func (t *Table) probe(ip packet.IP4) error {
+	fd, err := t.socketInNS()
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := unix.Sendto(fd, nil, unix.MSG_DONTWAIT, &unix.SockaddrInet4{Port: 9, Addr: ip}); err != nil &&
+		!errors.Is(err, unix.EAGAIN) {
+		return fmt.Errorf("send: %w", err)
+	}
+	return nil
+}
+
+// socketInNS opens a UDP socket in the table's namespace. A socket keeps
+// the namespace it was created in, so the thread switches only for the
+// socket call.
+func (t *Table) socketInNS() (int, error) {
+	open := func() (int, error) {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return -1, fmt.Errorf("socket: %w", err)
+		}
+		return fd, nil
+	}
+	if !t.ns.IsOpen() {
+		return open()
+	}
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return -1, fmt.Errorf("current namespace: %w", err)
+	}
+	defer orig.Close()
+	if err := netns.Set(t.ns); err != nil {
+		runtime.UnlockOSThread()
+		return -1, fmt.Errorf("enter namespace: %w", err)
+	}
+	fd, oerr := open()
+	if err := netns.Set(orig); err != nil {
+		// The thread is stuck in the wrong namespace: leave it locked so
+		// the runtime retires it with this goroutine instead of reusing it.
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		return -1, fmt.Errorf("leave namespace: %w", err)
+	}
+	runtime.UnlockOSThread()
+	return fd, oerr
+}

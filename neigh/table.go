@@ -1,0 +1,175 @@
+package neigh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"github.com/xgw-dev/xgw/packet"
+)
+
+// Config selects what a Table mirrors.
+type Config struct {
+	// Interfaces are the Linux interfaces whose neighbours are mirrored
+	// (underlay and external; duplicates are fine).
+	Interfaces []string
+	// Namespace is the network namespace the interfaces live in. The zero
+	// value (or netns.None()) means the namespace of the calling process.
+	Namespace netns.NsHandle
+	// QueueLen bounds the pending resolution requests; 0 means 1024.
+	// Misses beyond it are counted and dropped: the next miss of the same
+	// address asks again.
+	QueueLen int
+	// Logger receives resolution failures; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Stats are the Table's counters.
+type Stats struct {
+	Entries     int    // usable IP → MAC mappings in the snapshot
+	Misses      uint64 // Lookups that found nothing
+	QueueFull   uint64 // misses not queued because the queue was full
+	Resolutions uint64 // resolutions started (managed entry or probe sent)
+	Managed     uint64 // managed neighbour entries created
+	Probes      uint64 // UDP probes sent (fallback when managed entries fail)
+	Failures    uint64 // resolutions that could not start (no route, error)
+	Events      uint64 // netlink neighbour events applied
+	Resyncs     uint64 // full re-reads after a lost netlink event stream
+}
+
+// Table is a route.Neighbors backed by the kernel's neighbour table.
+// Lookup is safe for concurrent use and never blocks or allocates.
+type Table struct {
+	snap atomic.Pointer[map[packet.IP4]packet.MAC]
+
+	ns     netns.NsHandle
+	h      *netlink.Handle
+	links  map[int]string // ifindex → name, of the mirrored interfaces
+	misses chan packet.IP4
+	log    *slog.Logger
+
+	mu    sync.Mutex
+	state state // guarded by mu; published into snap by publish
+
+	miss, queueFull, resolutions, managed, probes, failures, events, resyncs atomic.Uint64
+	// noManaged makes the resolver send UDP probes: the kernel refused a
+	// managed entry (or a test asked for the fallback).
+	noManaged atomic.Bool
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New resolves the interfaces, reads the current neighbour table and
+// starts the watcher and resolver goroutines. Close stops them.
+func New(cfg Config) (*Table, error) {
+	if len(cfg.Interfaces) == 0 {
+		return nil, errors.New("neigh: no interfaces")
+	}
+	if cfg.QueueLen <= 0 {
+		cfg.QueueLen = 1024
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	h, err := netlink.NewHandleAt(cfg.Namespace)
+	if err != nil {
+		return nil, fmt.Errorf("neigh: netlink handle: %w", err)
+	}
+	t := &Table{
+		ns:     cfg.Namespace,
+		h:      h,
+		links:  make(map[int]string),
+		misses: make(chan packet.IP4, cfg.QueueLen),
+		log:    cfg.Logger,
+		state:  newState(),
+	}
+	for _, name := range cfg.Interfaces {
+		l, err := h.LinkByName(name)
+		if err != nil {
+			h.Close()
+			return nil, fmt.Errorf("neigh: interface %q: %w", name, err)
+		}
+		t.links[l.Attrs().Index] = name
+	}
+	empty := map[packet.IP4]packet.MAC{}
+	t.snap.Store(&empty)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	t.cancel = cancel
+	w, err := t.subscribe()
+	if err == nil {
+		if err = t.reload(); err != nil {
+			w.stop()
+		}
+	}
+	if err != nil {
+		cancel()
+		h.Close()
+		return nil, err
+	}
+	t.wg.Add(2)
+	go func() { defer t.wg.Done(); t.watch(ctx, w) }()
+	go func() { defer t.wg.Done(); t.resolve(ctx) }()
+	return t, nil
+}
+
+// Close stops the goroutines and releases the netlink sockets.
+func (t *Table) Close() error {
+	t.cancel()
+	t.wg.Wait()
+	t.h.Close()
+	return nil
+}
+
+// Lookup returns the MAC of ip if the kernel has a usable entry for it
+// (or for the gateway the kernel routes it through). On a miss it queues
+// ip for resolution without blocking and returns false; the caller drops
+// the packet and a later one finds the entry.
+func (t *Table) Lookup(ip packet.IP4) (packet.MAC, bool) {
+	if mac, ok := (*t.snap.Load())[ip]; ok {
+		return mac, true
+	}
+	t.miss.Add(1)
+	select {
+	case t.misses <- ip:
+	default:
+		t.queueFull.Add(1)
+	}
+	return packet.MAC{}, false
+}
+
+// peek is Lookup without the side effects, for tests.
+func (t *Table) peek(ip packet.IP4) (packet.MAC, bool) {
+	mac, ok := (*t.snap.Load())[ip]
+	return mac, ok
+}
+
+// Stats returns a snapshot of the counters.
+func (t *Table) Stats() Stats {
+	return Stats{
+		Entries:     len(*t.snap.Load()),
+		Misses:      t.miss.Load(),
+		QueueFull:   t.queueFull.Load(),
+		Resolutions: t.resolutions.Load(),
+		Managed:     t.managed.Load(),
+		Probes:      t.probes.Load(),
+		Failures:    t.failures.Load(),
+		Events:      t.events.Load(),
+		Resyncs:     t.resyncs.Load(),
+	}
+}
+
+// publish rebuilds the snapshot from the state. Callers hold mu. The map
+// is rebuilt rather than mutated because readers hold no lock: a
+// published map is never written again.
+func (t *Table) publish() {
+	m := t.state.build()
+	t.snap.Store(&m)
+}
