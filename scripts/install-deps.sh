@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# install-deps.sh: install what xgw's tests and lab need, idempotently.
+#
+#   - Debian packages: openvswitch-switch iperf3 ethtool tcpdump nftables
+#     iproute2 procps iputils-ping (skipped when installed; `apt-get update` runs once,
+#     only when a missing package has no install candidate);
+#   - bpffs mounted at /sys/fs/bpf.
+#
+# The host's own Open vSwitch service is never started: the lab runs private
+# OVS instances inside network namespaces (bench/lab). A policy-rc.d keeps
+# the package's postinst from starting it, and if it runs anyway (started by
+# the postinst or init), the global daemons are stopped again.
+#
+# Run as root. Safe to run any number of times.
+set -euo pipefail
+
+PACKAGES=(openvswitch-switch iperf3 ethtool tcpdump nftables iproute2 procps iputils-ping)
+
+log() { echo "install-deps: $*"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: must run as root" >&2
+	exit 1
+fi
+
+installed() {
+	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
+}
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	installed "$p" || missing+=("$p")
+done
+
+global_ovs_running() {
+	local f
+	for f in /var/run/openvswitch/ovsdb-server.pid /var/run/openvswitch/ovs-vswitchd.pid; do
+		[ -s "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && return 0
+	done
+	return 1
+}
+
+ovs_was_running=no
+global_ovs_running && ovs_was_running=yes
+
+if [ "${#missing[@]}" -gt 0 ]; then
+	export DEBIAN_FRONTEND=noninteractive
+	# apt-get update once, only if some missing package has no candidate
+	# (fresh machine, empty or stale lists).
+	need_update=no
+	for p in "${missing[@]}"; do
+		cand=$(apt-cache policy "$p" 2>/dev/null | awk '/Candidate:/ {print $2}')
+		if [ -z "$cand" ] || [ "$cand" = "(none)" ]; then
+			need_update=yes
+			break
+		fi
+	done
+	if [ "$need_update" = yes ]; then
+		log "apt-get update"
+		apt-get update -q
+	fi
+
+	# Keep maintainer scripts from starting services (exit 101 = "action
+	# forbidden"), unless the machine already has its own policy.
+	policy=/usr/sbin/policy-rc.d
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod 755 "$policy"
+		trap 'rm -f "$policy"' EXIT
+	fi
+	log "installing ${missing[*]}"
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+	log "packages already installed: ${PACKAGES[*]}"
+fi
+
+# Never leave the host's global OVS running if we (or the postinst) started
+# it. Only the default rundir's daemons are touched; lab instances use their
+# own OVS_RUNDIR and are never stopped here.
+if [ "$ovs_was_running" = no ] && global_ovs_running; then
+	log "stopping the host's global Open vSwitch (the lab runs its own)"
+	if [ -d /run/systemd/system ]; then
+		systemctl stop openvswitch-switch ovs-vswitchd ovsdb-server 2>/dev/null || true
+		systemctl disable openvswitch-switch 2>/dev/null || true
+	fi
+	if global_ovs_running; then
+		env -u OVS_RUNDIR -u OVS_DBDIR -u OVS_LOGDIR \
+			/usr/share/openvswitch/scripts/ovs-ctl stop || true
+	fi
+fi
+
+# bpffs for pinned maps.
+if ! grep -qs ' /sys/fs/bpf bpf ' /proc/mounts; then
+	mkdir -p /sys/fs/bpf
+	mount -t bpf bpf /sys/fs/bpf
+	log "mounted bpffs at /sys/fs/bpf"
+fi
+
+log "ok"
