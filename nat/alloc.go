@@ -31,7 +31,7 @@ func candidate(reply conntrack.Tuple, ip packet.IP4, port uint16) conntrack.Tupl
 // OVS nat_get_unique_tuple and Linux nf_nat_l4proto_unique_tuple. Probing
 // the whole range makes exhaustion exact rather than probabilistic; it only
 // runs for new connections.
-func allocPort(reply conntrack.Tuple, ip packet.IP4, lo, hi, want uint16, start uint64, taken ctTaken) (conntrack.Tuple, bool) {
+func allocPort(reply conntrack.Tuple, ip packet.IP4, lo, hi, want uint16, start uint64, taken conntrack.Taken) (conntrack.Tuple, bool) {
 	if want >= lo && want <= hi {
 		if c := candidate(reply, ip, want); !taken.Taken(c) {
 			return c, true

@@ -59,7 +59,7 @@ func BenchmarkChooseReply(b *testing.B) {
 		}
 		taken.commit(orig, reply)
 	}
-	var tk ctTaken = taken
+	var tk conntrack.Taken = taken
 	for _, bc := range []struct {
 		name string
 		orig conntrack.Tuple

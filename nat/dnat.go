@@ -21,7 +21,7 @@ func (d DNAT) Matches(dst packet.IP4) bool { return dst == d.External }
 // another connection (the logical host already talks to that peer from the
 // same port through another translation); with no ports to vary, there is
 // nothing else to try.
-func (d DNAT) ChooseReply(orig conntrack.Tuple, taken ctTaken) (conntrack.Tuple, bool) {
+func (d DNAT) ChooseReply(orig conntrack.Tuple, taken conntrack.Taken) (conntrack.Tuple, bool) {
 	reply := orig.Reverse()
 	reply.Src = d.Logical
 	if taken.Taken(reply) {

@@ -113,15 +113,16 @@ func FuzzICMPError(f *testing.F) {
 		const zone = 16
 		q, ok := InnerTuple(frame, &p, zone)
 		// A conn whose untranslated side differs from the quote's by one bit.
-		stranger := ctMatch{Orig: q.Reverse(), Reply: q}
+		stranger := conntrack.Match{Orig: q.Reverse()}
 		stranger.Orig.Src[0] ^= 0x80
-		stranger.Reply.Dst = packet.IP4FromUint32(natIP)
+		stranger.Reply = stranger.Orig.Reverse()
+		stranger.Reply.SrcPort ^= 1 // NATed, and still a bit away from q
 		before := append([]byte(nil), frame...)
 		if RewriteICMPError(frame, &p, stranger) || string(frame) != string(before) {
 			t.Fatal("unrelated conn accepted or frame changed")
 		}
 		// A conn whose untranslated side is the quote, translated to natIP:natPort.
-		var m ctMatch
+		var m conntrack.Match
 		nat := packet.IP4FromUint32(natIP)
 		if reply {
 			m.Dir = conntrack.DirReply

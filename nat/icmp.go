@@ -85,10 +85,12 @@ func InnerTuple(frame []byte, p *packet.Parsed, zone uint16) (conntrack.Tuple, b
 //     bytes of quote); a zero UDP checksum stays zero;
 //   - patches the ICMP checksum for every quoted word it changed.
 //
-// All updates are incremental. It returns false, leaving the frame
-// unchanged, when p is not a usable ICMP error or the quote does not
-// belong to m; the caller drops the packet.
-func RewriteICMPError(frame []byte, p *packet.Parsed, m ctMatch) bool {
+// All updates are incremental. A quote that is the other direction's
+// untranslated tuple (an error raised before this NAT point) is already
+// right and is left alone. It returns false, leaving the frame unchanged,
+// when p is not a usable ICMP error or the quote does not belong to m; the
+// caller drops the packet.
+func RewriteICMPError(frame []byte, p *packet.Parsed, m conntrack.Match) bool {
 	ip, l4, ok := quote(frame, p)
 	if !ok {
 		return false
@@ -100,7 +102,14 @@ func RewriteICMPError(frame []byte, p *packet.Parsed, m ctMatch) bool {
 	}
 	q := quotedTuple(ip, l4, natural.Zone)
 	if q != natural.Reverse() {
-		return false
+		// A quote of the other direction's untranslated tuple was made
+		// before this NAT point (conntrack.LookupRelated's fallback): the
+		// error already speaks the sender's view. Anything else is not m's.
+		other := m.Reply
+		if m.Dir == conntrack.DirReply {
+			other = m.Orig
+		}
+		return q == other
 	}
 	if !needed {
 		return true

@@ -24,7 +24,7 @@ func quotedAt(frame []byte) []byte { return datagram(frame)[20+8:] }
 // so the quoted UDP checksum can be verified end to end.
 func TestICMPErrorPortUnreachableUDP(t *testing.T) {
 	for _, busy := range []bool{false, true} {
-		var taken ctTaken = noneTaken
+		var taken conntrack.Taken = noneTaken
 		if busy {
 			taken = &oneTaken{tuple(peerIP, 5201, snatIP, 5000, packet.ProtoUDP, snatZone)}
 		}
@@ -151,7 +151,7 @@ func TestICMPErrorDNAT(t *testing.T) {
 	d := DNAT{External: floatIP, Logical: logicalIP}
 	orig := tuple(clientIP, 40000, floatIP, 53, packet.ProtoUDP, 6)
 	reply, _ := d.ChooseReply(orig, noneTaken)
-	m := ctMatch{Orig: orig, Reply: reply, Dir: conntrack.DirReply}
+	m := conntrack.Match{Orig: orig, Reply: reply, Dir: conntrack.DirReply}
 	sent := datagram(udpFrame(t, clientIP, 40000, logicalIP, 53, []byte("query")))
 	frame := icmpErrFrame(t, logicalIP, clientIP, packet.ICMPDestUnreachable, 3, sent)
 	p := decode(t, frame)

@@ -13,17 +13,17 @@ import (
 
 // seedConn commits the seed's egress conn through a real SNAT rule and
 // returns its match for the given direction.
-func seedConn(t testing.TB, proto uint8, sport, dport uint16, taken ctTaken) ctMatch {
+func seedConn(t testing.TB, proto uint8, sport, dport uint16, taken conntrack.Taken) conntrack.Match {
 	s := mustSNAT(t, "10.199.100.0/24", 0, 0, snatIP)
 	orig := tuple(vmIP, sport, peerIP, dport, proto, snatZone)
 	reply, ok := s.ChooseReply(orig, taken)
 	if !ok {
 		t.Fatal("SNAT refused")
 	}
-	return ctMatch{Orig: orig, Reply: reply, State: conntrack.Tracked | conntrack.SrcNAT}
+	return conntrack.Match{Orig: orig, Reply: reply, State: conntrack.Tracked | conntrack.SrcNAT}
 }
 
-func dir(m ctMatch, d conntrack.Dir) ctMatch { m.Dir = d; return m }
+func dir(m conntrack.Match, d conntrack.Dir) conntrack.Match { m.Dir = d; return m }
 
 // assertParsed checks that p was updated to what a fresh decode says.
 func assertParsed(t *testing.T, frame []byte, p *packet.Parsed) {
@@ -37,13 +37,13 @@ func assertParsed(t *testing.T, frame []byte, p *packet.Parsed) {
 
 func TestTarget(t *testing.T) {
 	orig := tuple(vmIP, 5000, peerIP, 5201, packet.ProtoUDP, snatZone)
-	plain := ctMatch{Orig: orig, Reply: orig.Reverse()}
+	plain := conntrack.Match{Orig: orig, Reply: orig.Reverse()}
 	for _, d := range []conntrack.Dir{conntrack.DirOrig, conntrack.DirReply} {
 		if _, needed := Target(dir(plain, d)); needed {
 			t.Errorf("dir %d: un-NATed conn needs a rewrite", d)
 		}
 	}
-	m := ctMatch{Orig: orig, Reply: tuple(peerIP, 5201, snatIP, 61000, packet.ProtoUDP, snatZone)}
+	m := conntrack.Match{Orig: orig, Reply: tuple(peerIP, 5201, snatIP, 61000, packet.ProtoUDP, snatZone)}
 	if got, ok := Target(dir(m, conntrack.DirOrig)); !ok || got != tuple(snatIP, 61000, peerIP, 5201, packet.ProtoUDP, snatZone) {
 		t.Errorf("orig target %v", got)
 	}
@@ -58,7 +58,7 @@ func TestRewriteSNATBothDirections(t *testing.T) {
 	payload := []byte("iperf3 payload, odd length!")
 	for _, proto := range []uint8{packet.ProtoTCP, packet.ProtoUDP} {
 		for _, busy := range []bool{false, true} {
-			var taken ctTaken = noneTaken
+			var taken conntrack.Taken = noneTaken
 			if busy {
 				taken = &oneTaken{tuple(peerIP, 5201, snatIP, 5000, proto, snatZone)}
 			}
@@ -107,7 +107,7 @@ func TestRewriteDNAT(t *testing.T) {
 	d := DNAT{External: floatIP, Logical: logicalIP}
 	orig := tuple(clientIP, 40000, floatIP, 22, packet.ProtoTCP, 6)
 	reply, _ := d.ChooseReply(orig, noneTaken)
-	m := ctMatch{Orig: orig, Reply: reply}
+	m := conntrack.Match{Orig: orig, Reply: reply}
 
 	frame := tcpFrame(t, clientIP, 40000, floatIP, 22, []byte("SSH-2.0-x\r\n"))
 	p := decode(t, frame)

@@ -36,6 +36,12 @@ type SNAT struct {
 	exhausted atomic.Uint64
 }
 
+// Both rule kinds are what conntrack calls to pick a new conn's reply tuple.
+var (
+	_ conntrack.ReplyChooser = (*SNAT)(nil)
+	_ conntrack.ReplyChooser = DNAT{}
+)
+
 // NewSNAT validates a rule. portMin = portMax = 0 selects the default range
 // 1024-65535. Port 0 is never handed out: it is not a valid TCP/UDP port.
 func NewSNAT(logical netip.Prefix, external []packet.IP4, portMin, portMax uint16) (*SNAT, error) {
@@ -80,7 +86,7 @@ func (s *SNAT) Exhausted() uint64 { return s.exhausted.Load() }
 // identity; the others are tried in turn only when its address is full. The
 // original port is kept when it is in range and free. ok is false, and the
 // exhaustion counter moves, when nothing is free.
-func (s *SNAT) ChooseReply(orig conntrack.Tuple, taken ctTaken) (conntrack.Tuple, bool) {
+func (s *SNAT) ChooseReply(orig conntrack.Tuple, taken conntrack.Taken) (conntrack.Tuple, bool) {
 	reply := orig.Reverse()
 	n := uint64(len(s.External))
 	if n == 0 { // a zero SNAT, not built by NewSNAT

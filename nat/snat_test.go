@@ -241,7 +241,7 @@ func TestChooseReplyAllocs(t *testing.T) {
 	s := mustSNAT(t, "10.0.0.0/8", 0, 0, snatIP, packet.IP4{203, 0, 113, 9})
 	orig := tuple(vmIP, 5000, peerIP, 5201, packet.ProtoUDP, snatZone)
 	// The kept port is taken, so this measures a probe too.
-	var tk ctTaken = &oneTaken{tuple(peerIP, 5201, snatIP, 5000, packet.ProtoUDP, snatZone)}
+	var tk conntrack.Taken = &oneTaken{tuple(peerIP, 5201, snatIP, 5000, packet.ProtoUDP, snatZone)}
 	if n := testing.AllocsPerRun(100, func() { s.ChooseReply(orig, tk) }); n != 0 {
 		t.Errorf("SNAT.ChooseReply: %v allocs", n)
 	}
