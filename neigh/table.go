@@ -12,6 +12,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/xgw-dev/xgw/packet"
+	"github.com/xgw-dev/xgw/route"
 )
 
 // Config selects what a Table mirrors.
@@ -173,3 +174,5 @@ func (t *Table) publish() {
 	m := t.state.build()
 	t.snap.Store(&m)
 }
+
+var _ route.Neighbors = (*Table)(nil)
