@@ -23,6 +23,7 @@ func TestLookupsDoNotAllocate(t *testing.T) {
 		{"IsExternalIP", func() bool { return topo.IsExternalIP(ext) }},
 		{"SwitchByKey", func() bool { _, ok := topo.SwitchByKey(9); return ok }},
 		{"RouterPortByIP", func() bool { _, ok := topo.RouterPortByIP(join, drIP); return ok }},
+		{"PeerRouter", func() bool { h, _ := gr.Route(vm); _, ok := topo.PeerRouter(h); return ok }},
 		{"LogicalPort", func() bool { _, ok := topo.LogicalPort(sw1, vm); return ok }},
 		{"NATRules", func() bool { return len(gr.NATRules()) == 1 }},
 		{"ExternalIPs", func() bool { return len(topo.ExternalIPs()) == 2 }},

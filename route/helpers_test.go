@@ -56,6 +56,9 @@ func deliver(t *testing.T, topo *Topology, gr *Router, dst packet.IP4) delivery 
 	if !ok || !drp.Router.Distributed {
 		t.Fatalf("RouterPortByIP(%s, %s) = %v, %v; want a distributed router's port", hop.Port.Switch.Name, hop.NextHop, drp, ok)
 	}
+	if peer, ok := topo.PeerRouter(hop); !ok || peer != drp {
+		t.Fatalf("PeerRouter(%+v) = %v, %v; want %s", hop, peer, ok, drp.Name)
+	}
 	hop2, ok := drp.Router.Route(dst)
 	if !ok || hop2.NextHop != dst || hop2.Port.Switch == nil {
 		t.Fatalf("%s.Route(%s) = %+v, %v; want a connected switch port", drp.Router.Name, dst, hop2, ok)

@@ -173,3 +173,21 @@ func TestLab(t *testing.T) {
 		t.Errorf("delivery = %+v", got)
 	}
 }
+
+func TestPeerRouterOnlyDistributed(t *testing.T) {
+	topo := build(t, "seed.yaml")
+	gr := router(t, topo, "gr1")
+	// The external hop leads to no router at all.
+	hop, _ := gr.Route(ip("172.31.6.24"))
+	if p, ok := topo.PeerRouter(hop); ok {
+		t.Errorf("PeerRouter(external hop) = %s", p.Name)
+	}
+	// A hop to the gateway's own join address is not a distributed peer.
+	join, _ := gr.Port("gr1-join")
+	if p, ok := topo.PeerRouter(Hop{Port: join, NextHop: ip("172.16.255.3")}); ok {
+		t.Errorf("PeerRouter(own port) = %s", p.Name)
+	}
+	if _, ok := topo.PeerRouter(Hop{}); ok {
+		t.Error("PeerRouter(zero hop) found something")
+	}
+}

@@ -113,6 +113,22 @@ func (t *Topology) RouterPortByIP(sw *Switch, ip packet.IP4) (*RouterPort, bool)
 	return rp, ok
 }
 
+// PeerRouter returns the distributed router port that hop (a gateway
+// router's hop onto a switch) leads to: the gateway then runs that
+// distributed router's hop itself, as OVN does on the gateway chassis for
+// return traffic. ok is false if the next hop is not a distributed
+// router's port.
+func (t *Topology) PeerRouter(hop Hop) (*RouterPort, bool) {
+	if hop.Port == nil {
+		return nil, false
+	}
+	rp, ok := t.RouterPortByIP(hop.Port.Switch, hop.NextHop)
+	if !ok || !rp.Router.Distributed {
+		return nil, false
+	}
+	return rp, true
+}
+
 // LogicalPort returns the VM with address ip on sw, for the final encap:
 // VNI = sw.Key, option = (router port key on sw)<<16 | lp.Key, outer
 // destination lp.Chassis. A nil sw finds nothing.

@@ -1,0 +1,67 @@
+package route
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/xgw-dev/xgw/config"
+	"github.com/xgw-dev/xgw/packet"
+)
+
+// FuzzBuild holds validation to its promise: any file that config.Parse
+// accepts builds, and every lookup on what it built is safe.
+func FuzzBuild(f *testing.F) {
+	for _, name := range []string{"seed.yaml", "two-tenants.yaml", "lab.yaml"} {
+		data, err := os.ReadFile(filepath.Join("..", "examples", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte(lpmConfig))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := config.Parse(data)
+		if err != nil {
+			return
+		}
+		topo, err := Build(c)
+		if err != nil {
+			t.Fatalf("Build of a valid config: %v", err)
+		}
+		for _, r := range topo.Routers {
+			for _, e := range r.Routes() {
+				hop, ok := r.Route(packet.IP4(e.Prefix.Addr().As4()))
+				if !ok || hop.Port == nil {
+					t.Fatalf("%s: no route to %s, its own table entry", r.Name, e.Prefix)
+				}
+				topo.PeerRouter(hop)
+			}
+			if !r.Distributed && r.External == nil {
+				t.Fatalf("gateway router %s without external port", r.Name)
+			}
+		}
+		for _, sw := range topo.Switches {
+			for _, rp := range sw.RouterPorts {
+				if got, ok := topo.RouterPortByIP(sw, rp.IP); !ok || got != rp {
+					t.Fatalf("RouterPortByIP(%s, %s) = %v", sw.Name, rp.IP, got)
+				}
+				if !rp.Router.Distributed {
+					if got, ok := topo.JoinPort(sw.Key, rp.MAC); !ok || got != rp {
+						t.Fatalf("JoinPort(%d, %s) = %v", sw.Key, rp.MAC, got)
+					}
+				}
+			}
+			for _, lp := range sw.LogicalPorts {
+				if got, ok := topo.LogicalPort(sw, lp.IP); !ok || got != lp {
+					t.Fatalf("LogicalPort(%s, %s) = %v", sw.Name, lp.IP, got)
+				}
+			}
+		}
+		for _, a := range topo.ExternalIPs() {
+			if _, ok := topo.RouterByExternalIP(a); !ok {
+				t.Fatalf("external IP %s has no router", a)
+			}
+		}
+	})
+}
