@@ -18,7 +18,7 @@ func quote(frame []byte, p *packet.Parsed) (ip packet.IPv4, l4 []byte, ok bool) 
 	if p.Proto != packet.ProtoICMP || !packet.IsError(p.ICMPType) {
 		return nil, nil, false
 	}
-	if p.L4Off < 0 || p.L4Off+packet.ICMPLen > p.End || p.End > len(frame) {
+	if p.L3Off < 0 || p.L3Off+packet.IPv4MinLen > p.L4Off || p.L4Off+packet.ICMPLen > p.End || p.End > len(frame) {
 		return nil, nil, false
 	}
 	if packet.IPv4(frame[p.L3Off:p.L4Off]).FragOffset() != 0 {

@@ -41,17 +41,18 @@ func Rewrite(frame []byte, p *packet.Parsed, t conntrack.Tuple) {
 		return
 	}
 	ip := packet.IPv4(frame[p.L3Off:p.L4Off])
+	// Old values come from the frame, not p, so the checksums stay right
+	// even if a caller's p went stale.
 	var addr packet.Delta
-	if p.Src != t.Src {
-		addr = addr.AddUpdate32(p.Src, t.Src)
+	if old := ip.Src(); old != t.Src {
+		addr = addr.AddUpdate32(old, t.Src)
 		copy(ip[12:16], t.Src[:])
-		p.Src = t.Src
 	}
-	if p.Dst != t.Dst {
-		addr = addr.AddUpdate32(p.Dst, t.Dst)
+	if old := ip.Dst(); old != t.Dst {
+		addr = addr.AddUpdate32(old, t.Dst)
 		copy(ip[16:20], t.Dst[:])
-		p.Dst = t.Dst
 	}
+	p.Src, p.Dst = t.Src, t.Dst
 	if addr != 0 {
 		ip.SetChecksum(addr.Apply(ip.Checksum()))
 	}
