@@ -20,6 +20,7 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+	"github.com/xgw-dev/xgw/config"
 	"gopkg.in/yaml.v3"
 )
 
@@ -611,4 +612,22 @@ func TestSignalHelper(t *testing.T) {
 	time.Sleep(30 * time.Second)
 	l.Down()
 	t.Fatal("no signal came")
+}
+
+// The generated config is accepted by xgw's own config package, with the
+// lab's interfaces, keys and NAT.
+func TestXGWConfigParses(t *testing.T) {
+	l := &Lab{addrs: newAddrs("cfgtest", "/run/xgwlab-test", 2)}
+	b, err := l.XGWConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Parse(b)
+	if err != nil {
+		t.Fatalf("config.Parse: %v\n%s", err, b)
+	}
+	if c.Interfaces.Underlay.Name != GWUnderlayIface || c.Interfaces.External.Name != GWExternalIface ||
+		len(c.Switches[1].Ports) != 3 || c.Control.Socket != "/run/xgwlab-test/xgw.sock" {
+		t.Errorf("parsed %+v", c)
+	}
 }
