@@ -68,6 +68,9 @@ func Open(ifname string, queue int, cfg Config) (Port, error) {
 	return p, nil
 }
 
+// txRetry bounds Poll's sleep while TX frames wait in the ring.
+const txRetry = 100 * time.Microsecond
+
 type port struct {
 	s        *socket
 	u        *umem
@@ -238,6 +241,12 @@ func (p *port) Poll(timeout time.Duration) error {
 	p.refill()
 	if p.s.rx.avail(1) > 0 {
 		return nil
+	}
+	// Copy-mode TX that the device refused (veth peer ring full) is not
+	// retried by the kernel and nothing wakes us when it could be: nap
+	// briefly instead of sleeping on RX alone.
+	if p.s.tx.pending() > 0 && (timeout < 0 || timeout > txRetry) {
+		timeout = txRetry
 	}
 	var ts *unix.Timespec // nil: wait forever
 	if timeout >= 0 {
