@@ -37,8 +37,9 @@ func Checksum(b []byte, initial uint32) uint16 { return ^Fold(Sum(b, initial)) }
 
 // PseudoSum is the partial sum of the IPv4 pseudo-header for UDP and TCP.
 func PseudoSum(src, dst IP4, proto uint8, l4len uint16) uint32 {
-	return uint32(src[0])<<8 | uint32(src[1]) + uint32(src[2])<<8 | uint32(src[3]) +
-		uint32(dst[0])<<8 | uint32(dst[1]) + uint32(dst[2])<<8 | uint32(dst[3]) +
+	// Parenthesised: in Go, | and + share a precedence level.
+	return (uint32(src[0])<<8 | uint32(src[1])) + (uint32(src[2])<<8 | uint32(src[3])) +
+		(uint32(dst[0])<<8 | uint32(dst[1])) + (uint32(dst[2])<<8 | uint32(dst[3])) +
 		uint32(proto) + uint32(l4len)
 }
 
