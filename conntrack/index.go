@@ -1,6 +1,10 @@
 package conntrack
 
-import "math/bits"
+import (
+	"encoding/binary"
+	"math/bits"
+	"unsafe"
+)
 
 // The index maps both tuples of every connection to its slot. It is an
 // open-addressing table with linear probing over slots []uint32, sized at
@@ -14,11 +18,30 @@ import "math/bits"
 // when the tag matches. Deletion shifts the following cluster back instead
 // of leaving tombstones, so probe lengths never degrade.
 
+// words reads a Tuple as two machine words, with its blank padding byte
+// masked out so that word equality is exactly Tuple ==. Two loads beat
+// comparing seven fields on every probe.
+func words(k *Tuple) (uint64, uint64) {
+	b := (*[16]byte)(unsafe.Pointer(k))
+	return binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:]) & tupleMask
+}
+
+// tupleMask keeps every byte of a Tuple's second word but the blank one.
+var tupleMask = func() uint64 {
+	all := Tuple{SrcPort: 0xffff, DstPort: 0xffff, Proto: 0xff, Zone: 0xffff}
+	return binary.LittleEndian.Uint64((*[16]byte)(unsafe.Pointer(&all))[8:])
+}()
+
+func sameTuple(x, y *Tuple) bool {
+	xa, xb := words(x)
+	ya, yb := words(y)
+	return xa == ya && xb == yb
+}
+
 // hash mixes a tuple with the table's random seed (so that remote hosts
 // cannot aim flows at one cluster) using two 64×64→128 multiplies.
 func (t *Table) hash(k *Tuple) uint64 {
-	a := uint64(k.Src.Uint32())<<32 | uint64(k.Dst.Uint32())
-	b := uint64(k.SrcPort)<<48 | uint64(k.DstPort)<<32 | uint64(k.Proto)<<16 | uint64(k.Zone)
+	a, b := words(k)
 	hi, lo := bits.Mul64(a^t.seed[0], b^t.seed[1])
 	hi, lo = bits.Mul64(hi^lo^t.seed[2], 0x9e3779b97f4a7c15)
 	return hi ^ lo
@@ -45,7 +68,7 @@ func (t *Table) find(k *Tuple) (uint32, Dir, bool) {
 		if s&^mask == tag {
 			ref := s&mask - 1
 			idx, dir := ref>>1, Dir(ref&1)
-			if *t.entries[idx].key(dir) == *k {
+			if sameTuple(t.entries[idx].key(dir), k) {
 				return idx, dir, true
 			}
 		}
@@ -81,7 +104,7 @@ func (t *Table) erase(k *Tuple) {
 			return // not present; callers never get here
 		}
 		ref := s&mask - 1
-		if *t.entries[ref>>1].key(Dir(ref & 1)) == *k {
+		if sameTuple(t.entries[ref>>1].key(Dir(ref&1)), k) {
 			break
 		}
 		if i++; i == n {

@@ -1,0 +1,77 @@
+package conntrack
+
+import (
+	"strings"
+	"testing"
+)
+
+// keepPort is SNAT that keeps the source port, as in the OVN issue's dump.
+var keepPort = chooserFunc(func(o Tuple, taken Taken) (Tuple, bool) {
+	r := o.Reverse()
+	r.Dst = ipSNAT
+	return r, !taken.Taken(r)
+})
+
+func dumpTable(t *testing.T) *Table {
+	ct := newTable(t, Config{Capacity: 64})
+	syn := seg(tcpSYN, 1, 0, 1000, 0)
+	for _, c := range []struct {
+		zone  uint16
+		sport uint16
+		ch    ReplyChooser
+	}{{16, 54346, keepPort}, {6, 54346, nil}, {16, 50604, keepPort}, {6, 50604, nil}} {
+		k := Tuple{Src: ipVM, Dst: ipExt, SrcPort: c.sport, DstPort: 5201, Proto: protoTCP, Zone: c.zone}
+		if _, err := ct.Commit(k, syn, 0, c.ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ct.Commit(udpTuple(6, 2391), &Meta{Len: 1000}, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ct.Commit(icmpTuple(7), &Meta{Len: 84, ICMPType: 8}, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	return ct
+}
+
+// The lines of zones 6 and 16 are those of ovs-appctl dpctl/dump-conntrack
+// in shared/reference/ovn-issue-207.txt.
+func TestDumpMatchesOVS(t *testing.T) {
+	ct := dumpTable(t)
+	var b strings.Builder
+	if err := ct.Dump(&b, DumpOptions{Zone: -1}); err != nil {
+		t.Fatal(err)
+	}
+	want := `icmp,orig=(src=10.199.100.10,dst=172.31.6.24,id=7,type=8,code=0),reply=(src=172.31.6.24,dst=10.199.100.10,id=7,type=0,code=0)
+tcp,orig=(src=10.199.100.10,dst=172.31.6.24,sport=50604,dport=5201),reply=(src=172.31.6.24,dst=10.199.100.10,sport=5201,dport=50604),zone=6
+tcp,orig=(src=10.199.100.10,dst=172.31.6.24,sport=54346,dport=5201),reply=(src=172.31.6.24,dst=10.199.100.10,sport=5201,dport=54346),zone=6
+udp,orig=(src=10.199.100.10,dst=172.31.6.24,sport=2391,dport=80),reply=(src=172.31.6.24,dst=10.199.100.10,sport=80,dport=2391),zone=6
+tcp,orig=(src=10.199.100.10,dst=172.31.6.24,sport=50604,dport=5201),reply=(src=172.31.6.24,dst=123.123.123.123,sport=5201,dport=50604),zone=16
+tcp,orig=(src=10.199.100.10,dst=172.31.6.24,sport=54346,dport=5201),reply=(src=172.31.6.24,dst=123.123.123.123,sport=5201,dport=54346),zone=16
+`
+	if b.String() != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+	b.Reset()
+	ct.Dump(&b, DumpOptions{Zone: 16})
+	if !strings.HasPrefix(want[strings.Index(want, "tcp,orig=(src=10.199.100.10,dst=172.31.6.24,sport=50604,dport=5201),reply=(src=172.31.6.24,dst=123"):], b.String()) || strings.Count(b.String(), "\n") != 2 {
+		t.Fatalf("zone 16 only:\n%s", b.String())
+	}
+}
+
+func TestDumpVerbose(t *testing.T) {
+	ct := newTable(t, Config{Capacity: 16})
+	mt := handshake(t, ct, tcpTuple(16), keepPort, 0)
+	ct.SetMark(mt.Handle, 3)
+	ct.Commit(udpTuple(0, 9), &Meta{Len: 100}, 0, nil)
+	var b strings.Builder
+	if err := ct.Dump(&b, DumpOptions{Zone: -1, Verbose: true, Now: 10 * sec}); err != nil {
+		t.Fatal(err)
+	}
+	want := `udp,orig=(src=10.199.100.10,dst=172.31.6.24,sport=9,dport=80,packets=1,bytes=100),reply=(src=172.31.6.24,dst=10.199.100.10,sport=80,dport=9),timeout=50
+tcp,orig=(src=10.199.100.10,dst=172.31.6.24,sport=47190,dport=22,packets=2,bytes=80),reply=(src=172.31.6.24,dst=123.123.123.123,sport=22,dport=47190,packets=1,bytes=40),zone=16,timeout=86390,mark=3,protoinfo=(state=ESTABLISHED)
+`
+	if b.String() != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}

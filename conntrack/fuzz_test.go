@@ -1,0 +1,105 @@
+package conntrack
+
+import (
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/xgw-dev/xgw/packet"
+)
+
+// FuzzTable drives a small table with random operations on a small pool
+// of tuples (so that hits, replies, NAT collisions and reuse happen) and
+// garbage Meta, and checks the table's internal invariants after each step.
+func FuzzTable(f *testing.F) {
+	f.Add([]byte{0, 0, 1, 2, 0x02, 1, 1, 0, 0, 1, 0x12, 2, 2, 0, 1, 3, 0x10})
+	f.Add([]byte{1, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 5, 0, 0, 0, 0, 0, 0, 0, 4, 200})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ct, err := NewTable(Config{Capacity: 8, Timeouts: Timeouts{TCPSynSent: time.Second, UDPFirst: 2 * time.Second}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var now int64
+		var handles []Handle
+		next := func(n int) []byte {
+			if len(data) < n {
+				b := make([]byte, n)
+				copy(b, data)
+				data = nil
+				return b
+			}
+			b := data[:n]
+			data = data[n:]
+			return b
+		}
+		for steps := 0; len(data) > 0 && steps < 200; steps++ {
+			op := next(1)[0]
+			sel := next(1)[0]
+			k := Tuple{
+				Src:     packet.IP4{10, 0, 0, sel & 3},
+				Dst:     packet.IP4{10, 0, 1, sel >> 2 & 1},
+				SrcPort: uint16(sel>>3&1) + 1,
+				DstPort: 80,
+				Proto:   [4]uint8{protoTCP, protoUDP, protoICMP, 47}[sel>>4&3],
+				Zone:    uint16(sel >> 6 & 1),
+			}
+			if sel&0x80 != 0 {
+				k = k.Reverse()
+			}
+			b := next(12)
+			m := &Meta{
+				Len: binary.BigEndian.Uint16(b), TCPFlags: b[2],
+				Seq: binary.BigEndian.Uint32(b[3:]), Ack: binary.BigEndian.Uint32(b[7:]) >> 8 * 997,
+				Win: uint16(b[11]) << 4, WScale: int8(b[2] ^ b[11]), PayloadLen: uint16(b[1]),
+				ICMPType: b[11] & 0x0f,
+			}
+			switch op % 8 {
+			case 0, 1:
+				ct.Lookup(k, m, now)
+			case 2, 3:
+				var ch ReplyChooser
+				if op&0x10 != 0 {
+					ch = &snatTo{addr: ipSNAT, first: 1, last: 3}
+				}
+				mt, err := ct.Commit(k, m, now, ch)
+				if err == nil {
+					handles = append(handles, mt.Handle)
+				}
+			case 4:
+				ct.LookupRelated(k, m, now)
+			case 5:
+				now += int64(b[0]) * int64(time.Second) / 8
+				ct.Expire(now)
+			case 6:
+				if len(handles) > 0 {
+					ct.Delete(handles[int(b[0])%len(handles)])
+				}
+			case 7:
+				if len(handles) > 0 {
+					ct.Touch(handles[int(b[0])%len(handles)], Dir(b[1]&1), uint64(b[2]), uint64(b[3]), now-int64(b[4])*int64(time.Millisecond))
+				}
+			}
+			checkInvariants(t, ct)
+			n := 0
+			ct.Range(func(ci ConnInfo) bool {
+				n++
+				if got, ok := ct.Get(ci.Handle); !ok || got.Orig != ci.Orig {
+					t.Fatalf("Range gave %+v, Get %+v %v", ci, got, ok)
+				}
+				return true
+			})
+			if s := ct.Stats(); n != ct.Len() || s.Entries != n || n > 8 ||
+				s.Created != uint64(n)+s.Expired+s.Deleted {
+				t.Fatalf("range %d len %d stats %+v", n, ct.Len(), s)
+			}
+		}
+		var sb discard
+		if err := ct.Dump(&sb, DumpOptions{Zone: -1, Verbose: true}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
