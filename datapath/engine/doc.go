@@ -1,0 +1,26 @@
+// Package engine runs the datapath pipeline on AF_XDP sockets.
+//
+// For every RX queue index q it starts one goroutine, locked to its OS
+// thread, that owns the AF_XDP port of queue q on the underlay interface
+// and, when the external interface is a different one, the port of queue q
+// there too. Owning both sides is what lets a worker forward from one
+// interface to the other without handing frames to another goroutine:
+//
+//	Receive a batch on a port
+//	  → datapath.Packet{Buf: UMEM chunk, Off/Len: descriptor, InPort}
+//	  → Processor.Process (datapath.Worker: decap, route, conntrack, NAT, encap)
+//	  → VerdictTX to the same interface: Transmit the chunk in place
+//	    VerdictTX to the other interface: Alloc there, copy, Transmit
+//	    VerdictDrop: Release
+//	    VerdictPass: Release, counted as "pass-after-redirect"
+//
+// A frame in an AF_XDP socket has left the kernel stack for good, so a
+// pass verdict cannot be honoured; xdp_gw only redirects Geneve to our
+// VTEP and traffic to NAT addresses, which the pipeline always handles, so
+// the counter should stay at (about) zero.
+//
+// When the interfaces have different queue counts, queue q of the one with
+// fewer queues is shared by the workers q, q+n, ...; every port therefore
+// has a mutex, which is uncontended (one lock per batch) in the usual case
+// of equal queue counts.
+package engine

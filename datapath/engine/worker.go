@@ -1,0 +1,225 @@
+package engine
+
+import (
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/datapath/afxdp"
+)
+
+// minIdle is the first idle sleep after traffic: short, because copy-mode
+// TX the device refused is only retried when we come back (nothing wakes
+// us for it), and the sleep doubles up to PollTimeout while idle.
+const minIdle = 100 * time.Microsecond
+
+// worker serves queue i: it receives on rx (the underlay and, if distinct,
+// the external port of queue i) and transmits on tx[OutPort].
+type worker struct {
+	e     *Engine
+	proc  Processor
+	class classifier
+	rx    []*xport
+	tx    [datapath.NumPorts]*xport
+	c     counters
+
+	// Scratch, sized to the batch once, so the loop allocates nothing.
+	frames []afxdp.Frame
+	pkts   []datapath.Packet
+	same   []afxdp.Frame // in-place TX
+	rel    []afxdp.Frame // back to the RX port
+	txf    []afxdp.Frame // chunks on the other interface
+	orel   []afxdp.Frame // other-interface chunks to give back
+	cross  []int         // indices of frames to copy across
+	pfds   []unix.PollFd
+	ts     unix.Timespec
+}
+
+func (e *Engine) newWorker(i int) *worker {
+	b := e.cfg.BatchSize
+	w := &worker{
+		e:      e,
+		proc:   e.cfg.NewProcessor(), // here, not in run: pipeline stats see it at once
+		class:  classifier{vtep: e.cfg.VTEP, port: e.cfg.GenevePort},
+		frames: make([]afxdp.Frame, b),
+		pkts:   make([]datapath.Packet, b),
+		same:   make([]afxdp.Frame, 0, b),
+		rel:    make([]afxdp.Frame, 0, b),
+		txf:    make([]afxdp.Frame, b),
+		orel:   make([]afxdp.Frame, 0, b),
+		cross:  make([]int, 0, b),
+	}
+	if i < len(e.under) {
+		w.rx = append(w.rx, e.under[i])
+	}
+	if !e.shared && i < len(e.ext) {
+		w.rx = append(w.rx, e.ext[i])
+	}
+	w.tx[datapath.PortUnderlay] = e.under[i%len(e.under)]
+	w.tx[datapath.PortExternal] = e.ext[i%len(e.ext)]
+	for _, xp := range w.rx {
+		w.pfds = append(w.pfds, unix.PollFd{Fd: int32(xp.p.FD()), Events: unix.POLLIN})
+	}
+	return w
+}
+
+// run is the worker's loop: serve every port until none has anything,
+// then sleep on all of them at once.
+func (w *worker) run(stop *atomic.Bool) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	idle := minIdle
+	for !stop.Load() {
+		busy := false
+		for _, xp := range w.rx {
+			if w.serve(xp) > 0 {
+				busy = true
+			}
+		}
+		if busy {
+			idle = minIdle
+			continue
+		}
+		w.sleep(idle)
+		idle = min(2*idle, w.e.cfg.PollTimeout)
+	}
+}
+
+// sleep pushes pending TX on each port (Poll with a zero timeout), then
+// waits on every port's fd without holding any port lock, so a worker
+// borrowing one of our ports for TX is never held up by our sleep.
+func (w *worker) sleep(d time.Duration) {
+	for _, xp := range w.rx {
+		xp.mu.Lock()
+		err := xp.p.Poll(0)
+		xp.mu.Unlock()
+		if err != nil {
+			w.c.errors.Add(1)
+		}
+	}
+	w.ts = unix.NsecToTimespec(int64(d))
+	if _, err := unix.Ppoll(w.pfds, &w.ts, nil); err != nil && err != unix.EINTR {
+		w.c.errors.Add(1)
+	}
+}
+
+// serve runs one batch from xp through the pipeline and out. It returns
+// how many frames it received.
+func (w *worker) serve(xp *xport) int {
+	xp.mu.Lock()
+	n, err := xp.p.Receive(w.frames)
+	xp.mu.Unlock()
+	if err != nil {
+		w.c.errors.Add(1)
+	}
+	if n == 0 {
+		return 0
+	}
+	for i := range n {
+		f := &w.frames[i]
+		pk := &w.pkts[i]
+		*pk = datapath.Packet{Buf: xp.p.Buf(f), Off: f.Off, Len: f.Len, InPort: xp.role}
+		if w.e.shared {
+			pk.InPort = w.class.inPort(pk.Frame())
+		}
+	}
+	w.proc.Process(w.pkts[:n])
+
+	same, rel, cross := w.same[:0], w.rel[:0], w.cross[:0]
+	var passed uint64
+	for i := range n {
+		pk, f := &w.pkts[i], &w.frames[i]
+		switch {
+		case pk.Verdict == datapath.VerdictTX && pk.OutPort < datapath.NumPorts:
+			f.Off, f.Len = pk.Off, pk.Len // the pipeline may have encapsulated
+			if w.tx[pk.OutPort].ifname == xp.ifname {
+				same = append(same, *f) // our own chunk: send it as is
+			} else {
+				cross = append(cross, i)
+				rel = append(rel, *f)
+			}
+		case pk.Verdict == datapath.VerdictPass:
+			// Already taken from the kernel by xdp_gw's redirect: there is
+			// no way back into the stack. See the package doc.
+			passed++
+			rel = append(rel, *f)
+		default:
+			rel = append(rel, *f)
+		}
+	}
+	if len(cross) > 0 {
+		w.copyOut(xp, cross)
+	}
+
+	xp.mu.Lock()
+	if len(same) > 0 {
+		sent, err := xp.p.Transmit(same)
+		if err != nil {
+			w.c.errors.Add(1)
+		}
+		if sent < len(same) {
+			w.c.txRingFull.Add(uint64(len(same) - sent))
+			rel = append(rel, same[sent:]...)
+		}
+		w.c.txInPlace.Add(uint64(sent))
+	}
+	if len(rel) > 0 {
+		xp.p.Release(rel)
+	}
+	xp.mu.Unlock()
+
+	w.c.batches.Add(1)
+	w.c.frames.Add(uint64(n))
+	if passed > 0 {
+		w.c.passAfterRedirect.Add(passed)
+	}
+	return n
+}
+
+// copyOut copies the frames at cross into chunks of the other interface's
+// port and transmits them there. The originals are released by the caller.
+func (w *worker) copyOut(from *xport, cross []int) {
+	// Every crossing frame goes to the one interface that is not from's.
+	out := w.tx[datapath.PortUnderlay]
+	if out.ifname == from.ifname {
+		out = w.tx[datapath.PortExternal]
+	}
+	out.mu.Lock()
+	defer out.mu.Unlock()
+	k := out.p.Alloc(w.txf[:len(cross)])
+	if k < len(cross) {
+		w.c.txNoFrame.Add(uint64(len(cross) - k))
+	}
+	m := 0
+	orel := w.orel[:0]
+	for j, i := range cross[:k] {
+		src := w.pkts[i].Frame()
+		dst := w.txf[j]
+		buf := out.p.Buf(&dst)
+		if dst.Off+len(src) > len(buf) {
+			w.c.txTooBig.Add(1)
+			orel = append(orel, dst)
+			continue
+		}
+		dst.Len = copy(buf[dst.Off:], src)
+		w.txf[m] = dst
+		m++
+	}
+	if m > 0 {
+		sent, err := out.p.Transmit(w.txf[:m])
+		if err != nil {
+			w.c.errors.Add(1)
+		}
+		if sent < m {
+			w.c.txRingFull.Add(uint64(m - sent))
+			orel = append(orel, w.txf[sent:m]...)
+		}
+		w.c.txCopied.Add(uint64(sent))
+	}
+	if len(orel) > 0 {
+		out.p.Release(orel)
+	}
+}
