@@ -1,0 +1,109 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Client talks to a running xgw over its control socket.
+type Client struct {
+	path string
+	hc   *http.Client
+}
+
+// NewClient returns a client for the socket at path ("" = DefaultSocket).
+func NewClient(path string) *Client {
+	if path == "" {
+		path = DefaultSocket
+	}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+		DisableKeepAlives: true,
+	}
+	return &Client{path: path, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+}
+
+// Stats fetches /stats.
+func (c *Client) Stats(ctx context.Context) (*Stats, error) {
+	body, err := c.get(ctx, "/stats")
+	if err != nil {
+		return nil, err
+	}
+	var s Stats
+	if err := json.Unmarshal(body, &s); err != nil {
+		return nil, fmt.Errorf("xgw: decode stats from %s: %w", c.path, err)
+	}
+	return &s, nil
+}
+
+// StatsJSON fetches /stats as the server sent it.
+func (c *Client) StatsJSON(ctx context.Context) ([]byte, error) { return c.get(ctx, "/stats") }
+
+// Conntrack fetches the conntrack dump; zone < 0 means every zone.
+func (c *Client) Conntrack(ctx context.Context, zone int, verbose bool) ([]byte, error) {
+	q := url.Values{}
+	if zone >= 0 {
+		q.Set("zone", strconv.Itoa(zone))
+	}
+	if verbose {
+		q.Set("verbose", "1")
+	}
+	p := "/conntrack"
+	if len(q) > 0 {
+		p += "?" + q.Encode()
+	}
+	return c.get(ctx, p)
+}
+
+// Flows fetches /flows.
+func (c *Client) Flows(ctx context.Context) ([]byte, error) { return c.get(ctx, "/flows") }
+
+func (c *Client) get(ctx context.Context, path string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://xgw"+path, nil)
+	if err != nil {
+		return nil, fmt.Errorf("xgw: %w", err)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, c.unreachable(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("xgw: read %s from %s: %w", path, c.path, err)
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return body, nil
+	case http.StatusForbidden:
+		return nil, fmt.Errorf("xgw: the control socket %s refused the request: %s", c.path, strings.TrimSpace(string(body)))
+	}
+	return nil, fmt.Errorf("xgw: %s from %s: %s: %s", path, c.path, resp.Status, strings.TrimSpace(string(body)))
+}
+
+// unreachable explains a failed connection in the terms an operator acts on.
+func (c *Client) unreachable(err error) error {
+	why := err.Error()
+	switch {
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		why = "permission denied: must be root"
+	case errors.Is(err, syscall.ENOENT):
+		why = "no such socket"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		why = "connection refused: the socket is stale"
+	}
+	return fmt.Errorf("xgw: cannot reach the control socket %s: is `xgw run` running? (%s)", c.path, why)
+}

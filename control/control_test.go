@@ -1,0 +1,239 @@
+package control
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/packet"
+)
+
+type fakeCT struct{ last conntrack.DumpOptions }
+
+func (f *fakeCT) Dump(w io.Writer, o conntrack.DumpOptions) error {
+	f.last = o
+	_, err := fmt.Fprintf(w, "udp,orig=(src=10.199.100.10,dst=172.31.6.24,sport=5000,dport=53),reply=(src=172.31.6.24,dst=123.123.123.123,sport=53,dport=1024),zone=16\n")
+	return err
+}
+
+func (f *fakeCT) Range(fn func(conntrack.ConnInfo) bool) {
+	fn(conntrack.ConnInfo{
+		Orig:     conntrack.Tuple{Src: packet.IP4{10, 199, 100, 10}, Dst: packet.IP4{172, 31, 6, 24}, SrcPort: 5000, DstPort: 53, Proto: 17, Zone: 16},
+		Reply:    conntrack.Tuple{Src: packet.IP4{172, 31, 6, 24}, Dst: packet.IP4{123, 123, 123, 123}, SrcPort: 53, DstPort: 1024, Proto: 17, Zone: 16},
+		State:    conntrack.New | conntrack.SrcNAT,
+		Packets:  [2]uint64{7, 0},
+		Bytes:    [2]uint64{700, 0},
+		LastSeen: int64(9 * time.Second),
+	})
+}
+
+type fakeProvider struct{ ct *fakeCT }
+
+func (p *fakeProvider) Stats() (Stats, error) {
+	var ds datapath.Stats
+	ds.Drops[datapath.DropNeighMiss] = 3
+	ds.Verdicts[datapath.VerdictTX] = 10
+	ds.RX[datapath.PortUnderlay] = 13
+	return Stats{Version: "test", Pipeline: PipelineStats(ds), Conntrack: conntrack.Stats{Entries: 1}}, nil
+}
+func (p *fakeProvider) Conntrack() Conntrack { return p.ct }
+func (p *fakeProvider) Now() int64          { return int64(10 * time.Second) }
+
+func serve(t *testing.T, path string) (*Server, *fakeProvider) {
+	t.Helper()
+	p := &fakeProvider{ct: &fakeCT{}}
+	s, err := Listen(path, p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve() }()
+	t.Cleanup(func() {
+		if err := s.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return s, p
+}
+
+func TestEndToEnd(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED: the server admits only uid 0; run as root")
+	}
+	path := filepath.Join(t.TempDir(), "run", "xgw.sock")
+	_, p := serve(t, path)
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket mode: %v %v, want 0600", fi.Mode(), err)
+	}
+	if fi, _ := os.Stat(filepath.Dir(path)); fi.Mode().Perm() != 0o700 {
+		t.Fatalf("directory mode %v, want 0700", fi.Mode())
+	}
+	c := NewClient(path)
+	ctx := context.Background()
+
+	st, err := c.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Pipeline.Drops["neighbor-miss"] != 3 || st.Pipeline.Verdicts["tx"] != 10 ||
+		st.Pipeline.RX["underlay"] != 13 || st.Conntrack.Entries != 1 {
+		t.Fatalf("stats round trip: %+v", st)
+	}
+	if _, ok := st.Pipeline.Drops["none"]; ok {
+		t.Error(`drops list the "none" reason`)
+	}
+
+	out, err := c.Conntrack(ctx, 16, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(out), "udp,orig=(src=10.199.100.10") || p.ct.last.Zone != 16 || !p.ct.last.Verbose {
+		t.Fatalf("conntrack: %q with %+v", out, p.ct.last)
+	}
+	if _, err := c.Conntrack(ctx, -1, false); err != nil || p.ct.last.Zone != -1 || p.ct.last.Verbose {
+		t.Fatalf("conntrack all zones: %v %+v", err, p.ct.last)
+	}
+
+	flows, err := c.Flows(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "ct_zone(16),ct_state(+new+trk+snat),eth_type(0x0800),ipv4(src=10.199.100.10,dst=172.31.6.24,proto=17),udp(src=5000,dst=53), packets:7, bytes:700, used:1.000s, offloaded:no, dp:software, actions:ct(zone=16,nat)\n" +
+		"ct_zone(16),ct_state(+new+rpl+trk+snat),eth_type(0x0800),ipv4(src=172.31.6.24,dst=123.123.123.123,proto=17),udp(src=53,dst=1024), packets:0, bytes:0, used:never, offloaded:no, dp:software, actions:ct(zone=16,nat)\n"
+	if string(flows) != want {
+		t.Fatalf("flows:\n%s\nwant:\n%s", flows, want)
+	}
+
+	if _, err := c.get(ctx, "/conntrack?zone=70000"); err == nil || !strings.Contains(err.Error(), "zone") {
+		t.Fatalf("bad zone: %v", err)
+	}
+}
+
+func TestListenReplacesStaleRefusesLive(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "xgw.sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Listen(path, &fakeProvider{}, nil); err == nil || !strings.Contains(err.Error(), "another xgw is running") {
+		t.Fatalf("Listen over a live socket: %v", err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ln.Close() // leaves a stale socket file behind, like a crash
+	s, err := Listen(path, &fakeProvider{}, nil)
+	if err != nil {
+		t.Fatalf("Listen over a stale socket: %v", err)
+	}
+	s.Close(context.Background())
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("socket left behind after Close: %v", err)
+	}
+
+	os.WriteFile(path, nil, 0o600)
+	if _, err := Listen(path, &fakeProvider{}, nil); err == nil || !strings.Contains(err.Error(), "not a socket") {
+		t.Fatalf("Listen over a regular file: %v", err)
+	}
+}
+
+func TestAuthorize(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		v    any
+		ok   bool
+	}{
+		{"root", &unix.Ucred{Uid: 0}, true},
+		{"nobody", &unix.Ucred{Uid: 65534, Pid: 42}, false},
+		{"cred error", fmt.Errorf("boom"), false},
+		{"nothing", nil, false},
+	} {
+		c := ctx
+		if tc.v != nil {
+			c = context.WithValue(ctx, credKey{}, tc.v)
+		}
+		if err := authorize(c); (err == nil) != tc.ok {
+			t.Errorf("%s: err = %v, want ok=%v", tc.name, err, tc.ok)
+		}
+	}
+}
+
+func TestClientUnreachable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "none.sock")
+	_, err := NewClient(path).Stats(context.Background())
+	want := "xgw: cannot reach the control socket " + path + ": is `xgw run` running? (no such socket)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v\nwant %s", err, want)
+	}
+}
+
+// TestNonRootRefused runs this test binary as uid 65534 (nobody) against a
+// socket it can reach, to prove SO_PEERCRED, not the file mode, refuses it.
+func TestNonRootRefused(t *testing.T) {
+	if path := os.Getenv("XGW_CONTROL_CHILD_SOCKET"); path != "" {
+		_, err := NewClient(path).Stats(context.Background())
+		fmt.Printf("child uid=%d err=%v\n", os.Getuid(), err)
+		return
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED: needs root to run a child as another uid")
+	}
+	dir, err := os.MkdirTemp("", "xgwctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	self, _ := os.Executable()
+	bin := filepath.Join(dir, "control.test")
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "sock", "xgw.sock")
+	serve(t, path)
+	// Open the path up so that only the peer-credential check stands.
+	os.Chmod(filepath.Dir(path), 0o755)
+	os.Chmod(path, 0o666)
+
+	cmd := exec.Command(bin, "-test.run=^TestNonRootRefused$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "XGW_CONTROL_CHILD_SOCKET="+path)
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "child uid=65534") ||
+		!strings.Contains(string(out), "refused the request: permission denied: must be root (peer uid 65534") {
+		t.Fatalf("child output:\n%s", out)
+	}
+
+	// With the real mode (0600) the kernel refuses the connect itself.
+	os.Chmod(path, 0o600)
+	cmd = exec.Command(bin, "-test.run=^TestNonRootRefused$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "XGW_CONTROL_CHILD_SOCKET="+path)
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, _ = cmd.CombinedOutput()
+	if !strings.Contains(string(out), "is `xgw run` running? (permission denied: must be root)") {
+		t.Fatalf("child output with mode 0600:\n%s", out)
+	}
+}
