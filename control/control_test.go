@@ -49,7 +49,7 @@ func (p *fakeProvider) Stats() (Stats, error) {
 	return Stats{Version: "test", Pipeline: PipelineStats(ds), Conntrack: conntrack.Stats{Entries: 1}}, nil
 }
 func (p *fakeProvider) Conntrack() Conntrack { return p.ct }
-func (p *fakeProvider) Now() int64          { return int64(10 * time.Second) }
+func (p *fakeProvider) Now() int64           { return int64(10 * time.Second) }
 
 func serve(t *testing.T, path string) (*Server, *fakeProvider) {
 	t.Helper()
