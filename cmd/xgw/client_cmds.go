@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xgw-dev/xgw/control"
+)
+
+// requestTimeout bounds one CLI request to the running gateway.
+const requestTimeout = 30 * time.Second
+
+func newDumpConntrackCmd(g *globals) *cobra.Command {
+	var zone int
+	var verbose bool
+	cmd := &cobra.Command{
+		Use:   "dump-conntrack",
+		Short: "List tracked connections (ovs-appctl dpctl/dump-conntrack format)",
+		Long: `Print the running gateway's connection table, one connection per line, in
+the format of 'ovs-appctl dpctl/dump-conntrack', so that the output can be
+compared with an OVS gateway's. Lines are sorted by zone, then by the
+original tuple. Each gateway router has two zones (dnat and snat in the
+configuration file); --zone selects one.
+
+With -s each line also shows packet/byte counters per direction, the
+seconds left before the entry expires and the TCP state.`,
+		Example: `  xgw dump-conntrack
+  xgw dump-conntrack --zone 16 -s
+  xgw dump-conntrack --control-socket /tmp/xgw.sock`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
+			defer cancel()
+			out, err := control.NewClient(g.socket).Conntrack(ctx, zone, verbose)
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(out)
+			return err
+		},
+	}
+	cmd.Flags().IntVar(&zone, "zone", -1, "only this conntrack zone (0-65535); default all zones")
+	cmd.Flags().BoolVarP(&verbose, "statistics", "s", false, "show counters, timeout and TCP state")
+	return cmd
+}
+
+func newDumpFlowsCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "dump-flows",
+		Short: "List connections as datapath flows, with counters",
+		Long: `Print every tracked connection as two datapath flows (original and reply
+direction) in the shape of 'ovs-appctl dpctl/dump-flows -m': match, packets,
+bytes, time since last use, where the flow runs and its actions.
+
+Today every flow runs in the software pipeline ("offloaded:no,
+dp:software"); the XDP fast path for established connections is not
+written yet, and this command is where its flows will show up.`,
+		Example: `  xgw dump-flows
+  xgw dump-flows | grep 'ct_zone(16)'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
+			defer cancel()
+			out, err := control.NewClient(g.socket).Flows(ctx)
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(out)
+			return err
+		},
+	}
+}
+
+func newStatsCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "stats",
+		Short: "Show the running gateway's counters",
+		Long: `Print the running gateway's counters as tables:
+
+  pipeline   verdicts (tx, drop, pass), drops by reason, rx/tx per side
+  engine     what happened between the AF_XDP rings and the pipeline
+  afxdp      per socket (interface, queue): frames and kernel drop counters
+  xdp        per interface: what xdp_gw redirected to xgw or passed up
+  conntrack  live connections, capacity, created/expired, refusals
+  neighbors  the kernel neighbour mirror: entries, misses, resolutions
+
+Only non-zero drop reasons are listed. --json prints the full document the
+control socket serves (GET /stats), every counter included.`,
+		Example: `  xgw stats
+  xgw stats --json | jq .pipeline.drops`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
+			defer cancel()
+			c := control.NewClient(g.socket)
+			if asJSON {
+				out, err := c.StatsJSON(ctx)
+				if err != nil {
+					return err
+				}
+				_, err = cmd.OutOrStdout().Write(out)
+				return err
+			}
+			st, err := c.Stats(ctx)
+			if err != nil {
+				return err
+			}
+			return writeStats(cmd.OutOrStdout(), st)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the raw JSON document")
+	return cmd
+}

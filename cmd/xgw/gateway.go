@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/cilium/ebpf/link"
+
+	"github.com/xgw-dev/xgw/bpf"
+	"github.com/xgw-dev/xgw/config"
+	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/control"
+	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/datapath/engine"
+	"github.com/xgw-dev/xgw/neigh"
+	"github.com/xgw-dev/xgw/packet"
+	"github.com/xgw-dev/xgw/route"
+)
+
+// xdpIface is one interface with xdp_gw attached. Each interface gets its
+// own copy of the program: the XSKMAP is keyed by queue index only, and a
+// socket bound to one interface cannot take frames from another.
+type xdpIface struct {
+	name string
+	objs *bpf.Objects
+	link link.Link
+}
+
+// gateway is everything `xgw run` builds, in the order it builds it; close
+// tears down in reverse. It is also the control socket's Provider.
+type gateway struct {
+	log     *slog.Logger
+	started time.Time
+	clock   func() int64
+
+	ct    *conntrack.Table
+	neigh *neigh.Table
+	pipe  *datapath.Pipeline
+	xdp   []*xdpIface
+	eng   *engine.Engine
+}
+
+// runOptions are the knobs of `xgw run` that are not in the config file.
+type runOptions struct {
+	xdpMode bpf.Mode
+	queues  int
+}
+
+func newGateway(cfg *config.Config, opts runOptions, log *slog.Logger) (g *gateway, err error) {
+	g = &gateway{log: log, started: time.Now(), clock: func() int64 { return time.Now().UnixNano() }}
+	defer func() {
+		if err != nil {
+			g.close()
+			g = nil
+		}
+	}()
+	topo, err := route.Build(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("build the topology: %w", err)
+	}
+	under, ext := cfg.Interfaces.Underlay.Name, cfg.Interfaces.External.Name
+
+	if g.ct, err = conntrack.NewTable(conntrack.Config{Capacity: cfg.Conntrack.Capacity, Timeouts: timeouts(cfg.Conntrack.Timeouts)}); err != nil {
+		return nil, fmt.Errorf("create the conntrack table: %w", err)
+	}
+	if g.neigh, err = neigh.New(neigh.Config{Interfaces: []string{under, ext}, Logger: log}); err != nil {
+		return nil, fmt.Errorf("mirror the neighbour table: %w", err)
+	}
+	ifi, err := net.InterfaceByName(under)
+	if err != nil {
+		return nil, fmt.Errorf("underlay interface: %w", err)
+	}
+	if len(ifi.HardwareAddr) != 6 {
+		return nil, fmt.Errorf("underlay interface %s has no Ethernet address", under)
+	}
+	if g.pipe, err = datapath.New(datapath.Config{Topology: topo, Conntrack: g.ct, Neighbors: g.neigh,
+		UnderlayMAC: packet.MAC(ifi.HardwareAddr), Clock: g.clock}); err != nil {
+		return nil, fmt.Errorf("build the pipeline: %w", err)
+	}
+
+	// xdp_gw on each interface: the underlay's steers Geneve to our VTEP,
+	// the external's steers the NAT addresses (both, if they are one).
+	vtep := topo.VTEP.Addr()
+	byName := map[string]*xdpIface{}
+	for _, side := range []struct {
+		name      string
+		vtep, nat bool
+	}{{under, true, under == ext}, {ext, under == ext, true}} {
+		if byName[side.name] != nil {
+			continue
+		}
+		x, err := g.attach(side.name, side.vtep, side.nat, vtep, topo, opts.xdpMode)
+		if err != nil {
+			return nil, err
+		}
+		byName[side.name] = x
+	}
+
+	g.eng, err = engine.New(engine.Config{
+		Underlay: under, External: ext,
+		VTEP: topo.VTEP, GenevePort: topo.GenevePort,
+		NewProcessor: func() engine.Processor { return g.pipe.NewWorker() },
+		Register: func(ifname string, queue, fd int) error {
+			return byName[ifname].objs.RegisterXSK(queue, fd)
+		},
+		Conntrack: g.ct,
+		Clock:     g.clock,
+		Queues:    opts.queues,
+		Logger:    log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open the AF_XDP sockets: %w", err)
+	}
+	return g, nil
+}
+
+// attach loads a copy of xdp_gw for one interface, programs its addresses
+// and attaches it.
+func (g *gateway) attach(name string, geneve, nat bool, vtep netip.Addr, topo *route.Topology, mode bpf.Mode) (*xdpIface, error) {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("interface %s: %w", name, err)
+	}
+	opts := bpf.Options{GenevePort: topo.GenevePort}
+	if geneve {
+		opts.VTEP = vtep
+	}
+	objs, err := bpf.Load(opts)
+	if err != nil {
+		return nil, fmt.Errorf("load the XDP program for %s: %w", name, err)
+	}
+	x := &xdpIface{name: name, objs: objs}
+	g.xdp = append(g.xdp, x) // close() releases it from here on
+	if nat {
+		for _, ip := range topo.ExternalIPs() {
+			if err := objs.AddNATAddr(ip.Addr()); err != nil {
+				return nil, fmt.Errorf("program NAT addresses on %s: %w", name, err)
+			}
+		}
+	}
+	if x.link, err = objs.Attach(ifi.Index, mode); err != nil {
+		return nil, fmt.Errorf("attach XDP to %s: %w", name, err)
+	}
+	g.log.Info("XDP attached", "interface", name, "ifindex", ifi.Index, "geneve_vtep", opts.VTEP, "nat_addresses", nat)
+	return x, nil
+}
+
+func timeouts(t config.Timeouts) conntrack.Timeouts {
+	return conntrack.Timeouts{
+		TCPSynSent: t.TCPSynSent.Value(), TCPSynRecv: t.TCPSynRecv.Value(),
+		TCPEstablished: t.TCPEstablished.Value(), TCPFinWait: t.TCPFinWait.Value(),
+		TCPTimeWait: t.TCPTimeWait.Value(), TCPClose: t.TCPClose.Value(),
+		UDPFirst: t.UDPFirst.Value(), UDPSingle: t.UDPSingle.Value(), UDPMultiple: t.UDPMultiple.Value(),
+		ICMPFirst: t.ICMPFirst.Value(), ICMPReply: t.ICMPReply.Value(),
+	}
+}
+
+// run forwards until ctx ends.
+func (g *gateway) run(ctx context.Context) error { return g.eng.Run(ctx) }
+
+// close undoes newGateway: sockets first (so nothing is redirected to a
+// closing socket for long), then XDP detached, then the rest.
+func (g *gateway) close() error {
+	var errs []error
+	if g.eng != nil {
+		if err := g.eng.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, x := range g.xdp {
+		if x.link != nil {
+			if err := x.link.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("detach XDP from %s: %w", x.name, err))
+			} else {
+				g.log.Info("XDP detached", "interface", x.name)
+			}
+		}
+		if err := x.objs.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("release the XDP program of %s: %w", x.name, err))
+		}
+	}
+	if g.neigh != nil {
+		g.neigh.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// Stats implements control.Provider.
+func (g *gateway) Stats() (control.Stats, error) {
+	s := control.Stats{
+		Version:   version,
+		Uptime:    time.Since(g.started).Seconds(),
+		Pipeline:  control.PipelineStats(g.pipe.Stats()),
+		Engine:    g.eng.Stats(),
+		Conntrack: g.ct.Stats(),
+		Ports:     g.eng.Ports(),
+		Neighbors: g.neigh.Stats(),
+	}
+	for _, x := range g.xdp {
+		st, err := x.objs.Stats()
+		if err != nil {
+			return s, fmt.Errorf("XDP stats of %s: %w", x.name, err)
+		}
+		s.XDP = append(s.XDP, control.XDP{Interface: x.name, Stats: st})
+	}
+	return s, nil
+}
+
+// Conntrack implements control.Provider.
+func (g *gateway) Conntrack() control.Conntrack { return g.ct }
+
+// Now implements control.Provider.
+func (g *gateway) Now() int64 { return g.clock() }
+

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"text/tabwriter"
+
+	"github.com/xgw-dev/xgw/control"
+)
+
+// writeStats renders the stats document as aligned tables for a person.
+func writeStats(w io.Writer, s *control.Stats) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	p := &s.Pipeline
+	fmt.Fprintf(tw, "xgw %s, up %.0fs\n\n", s.Version, s.Uptime)
+
+	fmt.Fprintln(tw, "PIPELINE\ttx\tdrop\tpass\tegress\tingress\tarp replies")
+	fmt.Fprintf(tw, "\t%d\t%d\t%d\t%d\t%d\t%d\n\n", p.Verdicts["tx"], p.Verdicts["drop"], p.Verdicts["pass"], p.Egress, p.Ingress, p.ARPReply)
+
+	fmt.Fprintln(tw, "SIDE\trx\ttx")
+	for _, side := range []string{"underlay", "external"} {
+		fmt.Fprintf(tw, "%s\t%d\t%d\n", side, p.RX[side], p.TX[side])
+	}
+	fmt.Fprintln(tw)
+
+	fmt.Fprintln(tw, "DROP REASON\tpackets")
+	reasons := make([]string, 0, len(p.Drops))
+	for r, n := range p.Drops {
+		if n > 0 {
+			reasons = append(reasons, r)
+		}
+	}
+	slices.Sort(reasons)
+	for _, r := range reasons {
+		fmt.Fprintf(tw, "%s\t%d\n", r, p.Drops[r])
+	}
+	if len(reasons) == 0 {
+		fmt.Fprintln(tw, "(none)\t")
+	}
+	fmt.Fprintln(tw)
+
+	e := &s.Engine
+	fmt.Fprintln(tw, "ENGINE\tframes\tbatches\ttx in place\ttx copied\tring full\tno frame\ttoo big\tpass-after-redirect\terrors")
+	fmt.Fprintf(tw, "\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n\n", e.Frames, e.Batches, e.TxInPlace, e.TxCopied,
+		e.TxRingFull, e.TxNoFrame, e.TxTooBig, e.PassAfterRedirect, e.Errors)
+
+	fmt.Fprintln(tw, "AF_XDP SOCKET\tqueue\trx\ttx\ttx done\trx dropped\trx ring full\tfill empty\tinvalid descs")
+	for _, ps := range s.Ports {
+		a := &ps.Stats
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", ps.Interface, ps.Queue, a.RxPackets, a.TxPackets,
+			a.TxCompleted, a.RxDropped, a.RxRingFull, a.FillRingEmpty, a.RxInvalidDescs+a.TxInvalidDescs)
+	}
+	fmt.Fprintln(tw)
+
+	fmt.Fprintln(tw, "XDP\tto xgw (geneve)\tto xgw (nat)\tpassed\tno socket\tmalformed")
+	for _, x := range s.XDP {
+		st := &x.Stats
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\n", x.Interface, st.RedirectGeneve.Packets, st.RedirectNAT.Packets,
+			st.Pass.Packets, st.NoSocket.Packets, st.Malformed.Packets)
+	}
+	fmt.Fprintln(tw)
+
+	c := &s.Conntrack
+	fmt.Fprintln(tw, "CONNTRACK\tentries\tcapacity\tcreated\texpired\tdeleted\tfull\tno reply tuple\tinvalid")
+	fmt.Fprintf(tw, "\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n\n", c.Entries, c.Capacity, c.Created, c.Expired, c.Deleted,
+		c.FullDrops, c.NoReplyDrops, c.InvalidPackets)
+
+	n := &s.Neighbors
+	fmt.Fprintln(tw, "NEIGHBORS\tentries\tmisses\tresolutions\tmanaged\tprobes\tfailures\tresyncs")
+	fmt.Fprintf(tw, "\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", n.Entries, n.Misses, n.Resolutions, n.Managed, n.Probes, n.Failures, n.Resyncs)
+	return tw.Flush()
+}
