@@ -216,4 +216,3 @@ func (g *gateway) Conntrack() control.Conntrack { return g.ct }
 
 // Now implements control.Provider.
 func (g *gateway) Now() int64 { return g.clock() }
-
