@@ -44,14 +44,14 @@ func NewTable(cfg Config) (*Table, error) {
 		return nil, fmt.Errorf("conntrack: capacity %d out of range [1, %d]", n, MaxCapacity)
 	}
 	t := &Table{
-		entries:  make([]entry, n),
-		slots:    make([]uint32, 3*n),
 		idxBits:  uint32(max(1, bits.Len32(uint32(n-1)))),
 		refBits:  uint32(bits.Len32(uint32(2 * n))),
 		freeHead: nilIdx,
 		freeTail: nilIdx,
 		liberal:  cfg.TCPLiberal,
 	}
+	t.entries = hugeSlice[entry](n, t)
+	t.slots = hugeSlice[uint32](3*n, t)
 	t.genBits = min(16, 32-t.idxBits)
 	for i := range t.seed {
 		t.seed[i] = rand.Uint64()

@@ -1,0 +1,73 @@
+package datapath
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/xgw-dev/xgw/nat"
+	"github.com/xgw-dev/xgw/packet"
+	"github.com/xgw-dev/xgw/route"
+)
+
+// plan is an immutable compilation of a topology: the routers' NAT rules as
+// ready-to-use objects, indexed for the per-packet path.
+type plan struct {
+	topo    *route.Topology
+	routers []routerPlan // by Router.ID
+}
+
+type routerPlan struct {
+	r *route.Router
+	// snat is ordered by prefix length, longest first; dnat_and_snat rules
+	// come as /32 entries with a single external address.
+	snat []*nat.SNAT
+	dnat map[packet.IP4]*nat.DNAT // by external address
+}
+
+func compile(t *route.Topology) (*plan, error) {
+	pl := &plan{topo: t, routers: make([]routerPlan, len(t.Routers))}
+	for _, r := range t.Routers {
+		if r.ID < 0 || r.ID >= len(pl.routers) {
+			return nil, fmt.Errorf("router %s: id %d out of range", r.Name, r.ID)
+		}
+		rp := routerPlan{r: r, dnat: map[packet.IP4]*nat.DNAT{}}
+		for _, rule := range r.NATRules() {
+			switch rule.Type {
+			case "snat":
+				s, err := nat.NewSNAT(rule.Logical, []packet.IP4{rule.External}, rule.PortMin, rule.PortMax)
+				if err != nil {
+					return nil, fmt.Errorf("router %s: snat %s: %w", r.Name, rule.Logical, err)
+				}
+				rp.snat = append(rp.snat, s)
+			case "dnat", "dnat_and_snat":
+				if !rule.Logical.IsSingleIP() {
+					return nil, fmt.Errorf("router %s: %s %s: logical side must be one address", r.Name, rule.Type, rule.Logical)
+				}
+				logical, _ := packet.IP4From(rule.Logical.Addr())
+				rp.dnat[rule.External] = &nat.DNAT{External: rule.External, Logical: logical}
+				if rule.Type == "dnat_and_snat" {
+					s, err := nat.NewSNAT(rule.Logical, []packet.IP4{rule.External}, 1, 65535)
+					if err != nil {
+						return nil, fmt.Errorf("router %s: dnat_and_snat %s: %w", r.Name, rule.Logical, err)
+					}
+					rp.snat = append(rp.snat, s)
+				}
+			default:
+				return nil, fmt.Errorf("router %s: unknown NAT type %q", r.Name, rule.Type)
+			}
+		}
+		sort.SliceStable(rp.snat, func(i, j int) bool { return rp.snat[i].Logical.Bits() > rp.snat[j].Logical.Bits() })
+		pl.routers[r.ID] = rp
+	}
+	return pl, nil
+}
+
+// snatFor returns the most specific SNAT rule for a logical source, or nil.
+func (rp *routerPlan) snatFor(src packet.IP4) *nat.SNAT {
+	for _, s := range rp.snat {
+		if s.Matches(src) {
+			return s
+		}
+	}
+	return nil
+}

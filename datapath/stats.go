@@ -1,0 +1,67 @@
+package datapath
+
+import "sync/atomic"
+
+// counters are a worker's own plain counters, bumped in the per-packet path
+// without atomics; publish copies them to the shared snapshot once a batch.
+type counters struct {
+	verdicts [numVerdicts]uint64
+	drops    [NumDrops]uint64
+	rx       [NumPorts]uint64
+	tx       [NumPorts]uint64
+	egress   uint64 // Geneve packets forwarded to the external side
+	ingress  uint64 // external packets forwarded to a chassis
+	arpReply uint64
+}
+
+// Stats is a snapshot of pipeline counters, summed over workers.
+type Stats struct {
+	Verdicts [numVerdicts]uint64
+	Drops    [NumDrops]uint64
+	RX, TX   [NumPorts]uint64
+	Egress   uint64
+	Ingress  uint64
+	ARPReply uint64
+}
+
+// published mirrors counters with atomics so readers never race a worker.
+type published struct {
+	verdicts [numVerdicts]atomic.Uint64
+	drops    [NumDrops]atomic.Uint64
+	rx, tx   [NumPorts]atomic.Uint64
+	egress   atomic.Uint64
+	ingress  atomic.Uint64
+	arpReply atomic.Uint64
+}
+
+func (p *published) store(c *counters) {
+	for i := range c.verdicts {
+		p.verdicts[i].Store(c.verdicts[i])
+	}
+	for i := range c.drops {
+		p.drops[i].Store(c.drops[i])
+	}
+	for i := range c.rx {
+		p.rx[i].Store(c.rx[i])
+		p.tx[i].Store(c.tx[i])
+	}
+	p.egress.Store(c.egress)
+	p.ingress.Store(c.ingress)
+	p.arpReply.Store(c.arpReply)
+}
+
+func (p *published) addTo(s *Stats) {
+	for i := range s.Verdicts {
+		s.Verdicts[i] += p.verdicts[i].Load()
+	}
+	for i := range s.Drops {
+		s.Drops[i] += p.drops[i].Load()
+	}
+	for i := range s.RX {
+		s.RX[i] += p.rx[i].Load()
+		s.TX[i] += p.tx[i].Load()
+	}
+	s.Egress += p.egress.Load()
+	s.Ingress += p.ingress.Load()
+	s.ARPReply += p.arpReply.Load()
+}

@@ -1,0 +1,81 @@
+package datapath
+
+// Verdict is what happens to a frame after the pipeline.
+type Verdict uint8
+
+const (
+	VerdictDrop Verdict = iota // discard; Packet.Reason says why
+	VerdictTX                  // transmit on Packet.OutPort
+	VerdictPass                // hand to the kernel stack untouched
+	numVerdicts
+)
+
+var verdictNames = [numVerdicts]string{"drop", "tx", "pass"}
+
+func (v Verdict) String() string {
+	if v < numVerdicts {
+		return verdictNames[v]
+	}
+	return "unknown"
+}
+
+// PortID names one of the gateway's two sides. They may be the same Linux
+// interface; the datapath maps them to AF_XDP ports.
+type PortID uint8
+
+const (
+	PortUnderlay PortID = iota // Geneve to and from hypervisors
+	PortExternal               // plain IPv4 to and from the internet
+	NumPorts
+)
+
+func (p PortID) String() string {
+	switch p {
+	case PortUnderlay:
+		return "underlay"
+	case PortExternal:
+		return "external"
+	}
+	return "unknown"
+}
+
+// Drop enumerates why a frame was dropped. Every drop has exactly one
+// reason and one counter; names are stable metric labels.
+type Drop uint8
+
+const (
+	DropNone           Drop = iota
+	DropMalformed           // outer or inner headers do not parse
+	DropGeneve              // Geneve header invalid (version, option length, protocol)
+	DropGeneveCritical      // unknown critical Geneve option (RFC 8926 §3.5)
+	DropNoRouter            // no gateway router for this VNI and inner MAC
+	DropNotIPv4             // inner frame neither IPv4 nor ARP
+	DropFragment            // IPv4 fragments are not tracked
+	DropTTL                 // TTL would reach zero
+	DropNoRoute             // no route in the logical router
+	DropNeighMiss           // next-hop MAC not resolved yet (resolution triggered)
+	DropNoBinding           // destination is not a known logical port
+	DropCTInvalid           // conntrack marked the packet invalid
+	DropCTFull              // conntrack at capacity: new connection refused
+	DropNATExhausted        // no free external port for a new connection
+	DropNoConn              // unsolicited packet to a NAT address (no connection)
+	DropToRouter            // addressed to a router port itself (not served)
+	DropHeadroom            // no room in the buffer for the Geneve header
+	DropARP                 // ARP not for an address we answer for
+	DropUnsupported         // well-formed but outside what xgw forwards
+	NumDrops
+)
+
+var dropNames = [NumDrops]string{
+	"none", "malformed", "geneve", "geneve-critical-option", "no-router",
+	"not-ipv4", "fragment", "ttl-exceeded", "no-route", "neighbor-miss",
+	"no-binding", "ct-invalid", "ct-full", "nat-exhausted", "no-connection",
+	"to-router", "no-headroom", "arp", "unsupported",
+}
+
+func (d Drop) String() string {
+	if d < NumDrops {
+		return dropNames[d]
+	}
+	return "unknown"
+}
