@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -166,4 +167,30 @@ func TestUnknownInterface(t *testing.T) {
 		!strings.Contains(err.Error(), "nope0") {
 		t.Fatalf("New with a missing interface: err = %v, want one naming it", err)
 	}
+}
+
+// TestCurrentNamespace uses the zero Config.Namespace (the caller's
+// namespace) from a thread switched into the lab, as `ip netns exec` would.
+func TestCurrentNamespace(t *testing.T) {
+	l := newLab(t)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer orig.Close()
+	if err := netns.Set(l.ns); err != nil {
+		t.Fatal(err)
+	}
+	tb, err := New(Config{Interfaces: []string{"v0"}})
+	if err := netns.Set(orig); err != nil {
+		panic(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tb.Close()
+	tb.Lookup(ip4("192.0.2.2"))
+	waitFor(t, "the peer to resolve", func() bool { _, ok := tb.peek(ip4("192.0.2.2")); return ok })
 }

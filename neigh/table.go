@@ -79,6 +79,11 @@ func New(cfg Config) (*Table, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Namespace == 0 {
+		// The zero value is "unset", not fd 0: netns.None() means the
+		// caller's namespace to the netlink library.
+		cfg.Namespace = netns.None()
+	}
 	h, err := netlink.NewHandleAt(cfg.Namespace)
 	if err != nil {
 		return nil, fmt.Errorf("neigh: netlink handle: %w", err)
