@@ -51,12 +51,11 @@ type runOptions struct {
 	queues  int
 }
 
-func newGateway(cfg *config.Config, opts runOptions, log *slog.Logger) (g *gateway, err error) {
-	g = &gateway{log: log, started: time.Now(), clock: func() int64 { return time.Now().UnixNano() }}
+func newGateway(cfg *config.Config, opts runOptions, log *slog.Logger) (_ *gateway, err error) {
+	g := &gateway{log: log, started: time.Now(), clock: func() int64 { return time.Now().UnixNano() }}
 	defer func() {
 		if err != nil {
-			g.close()
-			g = nil
+			g.close() // whatever was built so far
 		}
 	}()
 	topo, err := route.Build(cfg)
