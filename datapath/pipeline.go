@@ -120,6 +120,9 @@ type Worker struct {
 	dec    geneve.Decapped
 	encp   geneve.EncapParams
 	meta   conntrack.Meta
+	// metaValid says meta describes the current packet (set by fillMeta,
+	// cleared per packet).
+	metaValid bool
 }
 
 // Process runs every packet of batch to a verdict.
@@ -129,6 +132,7 @@ func (w *Worker) Process(batch []Packet) {
 	for i := range batch {
 		pkt := &batch[i]
 		pkt.Verdict, pkt.Reason = VerdictDrop, DropNone
+		w.metaValid = false
 		w.c.rx[pkt.InPort%NumPorts]++
 		switch pkt.InPort {
 		case PortUnderlay:

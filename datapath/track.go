@@ -11,10 +11,15 @@ func tuple(p *packet.Parsed, zone uint16) conntrack.Tuple {
 	return conntrack.Tuple{Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto, Zone: zone}
 }
 
-// fillMeta extracts what the conntrack state machines need. The window
+// fillMeta extracts what the conntrack state machines need, once per
+// packet: NAT rewrites ports and addresses, never these fields. The window
 // scale option is only parsed on SYNs, the only segments that carry it.
 func (w *Worker) fillMeta(frame []byte, p *packet.Parsed) *conntrack.Meta {
 	m := &w.meta
+	if w.metaValid {
+		return m
+	}
+	w.metaValid = true
 	*m = conntrack.Meta{Len: uint16(p.End - p.L3Off), TCPFlags: p.TCPFlags, WScale: -1, ICMPType: p.ICMPType}
 	if p.Proto == packet.ProtoTCP {
 		seg := packet.TCP(p.L4(frame))
