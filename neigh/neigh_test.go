@@ -132,6 +132,14 @@ func TestResolveManaged(t *testing.T) {
 	// A deleted kernel entry disappears from the table.
 	run(t, "ip", "-n", l.a, "neigh", "del", "192.0.2.2", "dev", "v0")
 	waitFor(t, "the deleted entry to disappear", func() bool { _, ok := tb.peek(peer); return !ok })
+
+	// Close must not wait for the next neighbour event (xgw run's shutdown).
+	time.Sleep(200 * time.Millisecond) // let the re-resolution settle: a quiet table
+	start := time.Now()
+	tb.Close()
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Fatalf("Close took %v", d)
+	}
 }
 
 func TestResolveProbeFallback(t *testing.T) {

@@ -63,8 +63,9 @@ type Table struct {
 	// managed entry (or a test asked for the fallback).
 	noManaged atomic.Bool
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
 }
 
 // New resolves the interfaces, reads the current neighbour table and
@@ -128,9 +129,11 @@ func New(cfg Config) (*Table, error) {
 
 // Close stops the goroutines and releases the netlink sockets.
 func (t *Table) Close() error {
-	t.cancel()
-	t.wg.Wait()
-	t.h.Close()
+	t.closeOnce.Do(func() {
+		t.cancel()
+		t.wg.Wait()
+		t.h.Close()
+	})
 	return nil
 }
 

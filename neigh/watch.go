@@ -44,12 +44,16 @@ func (t *Table) subscribe() (*subscription, error) {
 	return s, nil
 }
 
-// stop closes the stream and drains it: the reader goroutine blocks on a
-// full channel and would never see done otherwise.
+// stop closes the stream. The library's reader goroutine may be blocked in
+// recvmsg (closing the socket does not wake it) or on a full channel, so it
+// is drained in the background until the reader notices and closes ch;
+// waiting for it here could hold Close until the next neighbour event.
 func (s *subscription) stop() {
 	close(s.done)
-	for range s.ch {
-	}
+	go func() {
+		for range s.ch {
+		}
+	}()
 }
 
 // watch applies events until ctx ends. Events that arrive together are
