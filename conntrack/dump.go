@@ -86,6 +86,7 @@ func appendConn(b []byte, ci *ConnInfo, verbose bool, now int64) []byte {
 		b = strconv.AppendUint(b, uint64(ci.Orig.Zone), 10)
 	}
 	if verbose {
+		b = appendStatus(b, ci.State)
 		b = append(b, ",timeout="...)
 		b = strconv.AppendInt(b, max(0, (ci.Expires-now)/int64(time.Second)), 10)
 	}
@@ -138,4 +139,23 @@ func appendCounters(b []byte, packets, bytes uint64) []byte {
 	b = strconv.AppendUint(b, packets, 10)
 	b = append(b, ",bytes="...)
 	return strconv.AppendUint(b, bytes, 10)
+}
+
+// appendStatus writes the connection's status as OVS prints the kernel's
+// (ct_dpif_format_status): CONFIRMED for every committed connection,
+// SEEN_REPLY once a reply was seen (a one-way flow never gets it), and the
+// NAT bits. It is how a dump tells "+new" flows from established ones.
+func appendStatus(b []byte, s State) []byte {
+	b = append(b, ",status="...)
+	if s&Established != 0 {
+		b = append(b, "SEEN_REPLY|"...)
+	}
+	b = append(b, "CONFIRMED"...)
+	if s&SrcNAT != 0 {
+		b = append(b, "|SRC_NAT|SRC_NAT_DONE"...)
+	}
+	if s&DstNAT != 0 {
+		b = append(b, "|DST_NAT|DST_NAT_DONE"...)
+	}
+	return b
 }
