@@ -68,7 +68,7 @@ func TestDumpVerbose(t *testing.T) {
 	if err := ct.Dump(&b, DumpOptions{Zone: -1, Verbose: true, Now: 10 * sec}); err != nil {
 		t.Fatal(err)
 	}
-	want := `udp,orig=(src=10.199.100.10,dst=172.31.6.24,sport=9,dport=80,packets=1,bytes=100),reply=(src=172.31.6.24,dst=10.199.100.10,sport=80,dport=9),timeout=50
+	want := `udp,orig=(src=10.199.100.10,dst=172.31.6.24,sport=9,dport=80,packets=1,bytes=100),reply=(src=172.31.6.24,dst=10.199.100.10,sport=80,dport=9),status=CONFIRMED,timeout=50
 tcp,orig=(src=10.199.100.10,dst=172.31.6.24,sport=47190,dport=22,packets=2,bytes=80),reply=(src=172.31.6.24,dst=123.123.123.123,sport=22,dport=47190,packets=1,bytes=40),zone=16,status=SEEN_REPLY|CONFIRMED|SRC_NAT|SRC_NAT_DONE,timeout=86390,mark=3,protoinfo=(state=ESTABLISHED)
 `
 	if b.String() != want {
