@@ -170,6 +170,7 @@ func (g *gateway) close() error {
 		if err := g.eng.Close(); err != nil {
 			errs = append(errs, err)
 		}
+		g.log.Debug("AF_XDP sockets closed")
 	}
 	for _, x := range g.xdp {
 		if x.link != nil {
@@ -182,9 +183,11 @@ func (g *gateway) close() error {
 		if err := x.objs.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("release the XDP program of %s: %w", x.name, err))
 		}
+		g.log.Debug("XDP program released", "interface", x.name)
 	}
 	if g.neigh != nil {
 		g.neigh.Close()
+		g.log.Debug("neighbour mirror stopped")
 	}
 	return errors.Join(errs...)
 }
