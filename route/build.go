@@ -143,6 +143,9 @@ func (t *Topology) indexExternal() {
 		}
 		for _, n := range r.nat {
 			t.byExternalIP[n.External] = r
+			if !slices.Contains(t.natIPs, n.External) {
+				t.natIPs = append(t.natIPs, n.External)
+			}
 		}
 		for _, e := range r.table {
 			if !e.connected && e.port.External && !slices.Contains(t.nextHops, e.nextHop) {
@@ -154,6 +157,7 @@ func (t *Topology) indexExternal() {
 		t.externalIPs = append(t.externalIPs, ip)
 	}
 	slices.SortFunc(t.externalIPs, cmpIP)
+	slices.SortFunc(t.natIPs, cmpIP)
 	slices.SortFunc(t.nextHops, cmpIP)
 }
 

@@ -20,6 +20,7 @@ type Topology struct {
 	switchByKey  map[uint32]*Switch
 	byExternalIP map[packet.IP4]*Router
 	externalIPs  []packet.IP4 // sorted
+	natIPs       []packet.IP4 // sorted: NAT rules' external addresses
 	nextHops     []packet.IP4 // sorted
 }
 
@@ -95,6 +96,12 @@ func (t *Topology) IsExternalIP(ip packet.IP4) bool {
 // and without duplicates: the XDP program's list of addresses to steer to
 // the gateway. Read-only.
 func (t *Topology) ExternalIPs() []packet.IP4 { return t.externalIPs }
+
+// NATIPs lists the NAT rules' external addresses, sorted: what the XDP
+// program steers to the gateway. External port addresses are the host's
+// own (ARP, ping, BGP) and stay with the kernel, unless a rule SNATs to one
+// of them, which then shares it with the host. Read-only.
+func (t *Topology) NATIPs() []packet.IP4 { return t.natIPs }
 
 // ExternalNextHops lists the next hops of static routes that leave through
 // external ports, sorted: the Linux neighbours that must be resolved (and

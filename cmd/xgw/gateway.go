@@ -136,7 +136,7 @@ func (g *gateway) attach(name string, geneve, nat bool, vtep netip.Addr, topo *r
 	x := &xdpIface{name: name, objs: objs}
 	g.xdp = append(g.xdp, x) // close() releases it from here on
 	if nat {
-		for _, ip := range topo.ExternalIPs() {
+		for _, ip := range topo.NATIPs() {
 			if err := objs.AddNATAddr(ip.Addr()); err != nil {
 				return nil, fmt.Errorf("program NAT addresses on %s: %w", name, err)
 			}
