@@ -1,0 +1,193 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xgw-dev/xgw/bench/lab"
+)
+
+// xgwBin is the xgw binary built once for the package (TestMain).
+var xgwBin string
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		if os.Geteuid() != 0 {
+			fmt.Fprintln(os.Stderr, "e2e: SKIPPING every test: needs root (network namespaces, XDP, AF_XDP). CI runs as root.")
+			return m.Run()
+		}
+		dir, err := os.MkdirTemp("", "xgw-e2e-bin")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		xgwBin = filepath.Join(dir, "xgw")
+		build := exec.Command("go", "build", "-o", xgwBin, "../cmd/xgw")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: building xgw:", err)
+			return 1
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED: needs root for network namespaces, XDP and AF_XDP (CI runs as root)")
+	}
+}
+
+// gateway is a lab with xgw running in its gw namespace.
+type gateway struct {
+	t      *testing.T
+	lab    *lab.Lab
+	addrs  lab.LabAddrs
+	config string
+	socket string
+	cmd    *exec.Cmd
+	logs   *syncBuffer
+	done   chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startGateway brings a lab up and starts xgw in it; both are torn down
+// when the test ends, whatever happens.
+func startGateway(t *testing.T) *gateway {
+	t.Helper()
+	needRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l, err := lab.Up(ctx, lab.Options{Log: t.Logf})
+	if err != nil {
+		t.Fatalf("lab up: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := l.Down(); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+	})
+	g := &gateway{t: t, lab: l, addrs: l.Config(), logs: &syncBuffer{}}
+	g.config = filepath.Join(g.addrs.WorkDir, "xgw.yaml")
+	g.socket = filepath.Join(g.addrs.WorkDir, "xgw.sock")
+	if err := l.WriteXGWConfig(g.config); err != nil {
+		t.Fatal(err)
+	}
+	g.start()
+	t.Cleanup(func() {
+		g.stop()
+		if t.Failed() {
+			t.Logf("xgw log:\n%s", g.logs.String())
+		}
+	})
+	return g
+}
+
+func (g *gateway) start() {
+	t := g.t
+	g.cmd = g.lab.Exec("gw", xgwBin, "run", "--config", g.config, "--log-level", "debug")
+	g.cmd.Stdout, g.cmd.Stderr = g.logs, g.logs
+	if err := g.cmd.Start(); err != nil {
+		t.Fatalf("start xgw: %v", err)
+	}
+	g.done = make(chan error, 1)
+	go func() { g.done <- g.cmd.Wait() }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := g.xgw("stats", "--json"); err == nil {
+			return
+		}
+		select {
+		case err := <-g.done:
+			t.Fatalf("xgw exited during start: %v\n%s", err, g.logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("xgw did not answer on %s within 20s\n%s", g.socket, g.logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (g *gateway) stop() error {
+	if g.cmd == nil || g.cmd.Process == nil {
+		return nil
+	}
+	select {
+	case err := <-g.done:
+		g.cmd = nil
+		return fmt.Errorf("xgw had already exited: %v", err)
+	default:
+	}
+	g.cmd.Process.Signal(syscall.SIGTERM)
+	var err error
+	select {
+	case err = <-g.done:
+	case <-time.After(15 * time.Second):
+		g.cmd.Process.Kill()
+		err = fmt.Errorf("xgw did not exit within 15s of SIGTERM")
+		<-g.done
+	}
+	g.cmd = nil
+	return err
+}
+
+// xgw runs an xgw CLI command against the running gateway.
+func (g *gateway) xgw(args ...string) (string, error) {
+	full := append([]string{xgwBin, "--control-socket", g.socket}, args...)
+	out, err := exec.Command(full[0], full[1:]...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("xgw %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+// stats returns the gateway's stats document.
+func (g *gateway) stats() map[string]any {
+	g.t.Helper()
+	out, err := g.xgw("stats", "--json")
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		g.t.Fatalf("stats json: %v\n%s", err, out)
+	}
+	return m
+}
+
+// run runs a command in a lab namespace and returns its output.
+func (g *gateway) run(role string, args ...string) (string, error) {
+	out, err := g.lab.Exec(role, args...).CombinedOutput()
+	return string(out), err
+}
