@@ -88,6 +88,7 @@ type Match struct {
 	Dir         Dir
 	State       State // ct_state for this packet
 	Orig, Reply Tuple // the connection's tuples, for NAT
+	Mark        uint32 // the connection's ct_mark (SetMark)
 }
 
 // ReplyChooser picks the reply tuple of a new connection; NAT implements it.
@@ -167,7 +168,7 @@ func (t *Table) update(idx uint32, dir Dir, m *Meta, now int64) (Match, bool) {
 	default:
 		r = otherUpdate(e, dir)
 	}
-	mt := Match{Handle: t.handle(idx), Dir: dir, Orig: e.orig, Reply: e.reply}
+	mt := Match{Handle: t.handle(idx), Dir: dir, Orig: e.orig, Reply: e.reply, Mark: e.mark}
 	switch r.verdict {
 	case verdictInvalid:
 		t.stats.InvalidPackets++
@@ -202,6 +203,21 @@ func (t *Table) state(e *entry, dir Dir) State {
 		s |= ReplyDir
 	}
 	return s
+}
+
+// Peek finds the connection k belongs to without changing anything: no
+// state machine, no counters, no expiry refresh. The offload planner uses
+// it to replay a packet through the pipeline's stages. State is the
+// connection's, as a packet in k's direction would see it.
+func (t *Table) Peek(k Tuple, now int64) (Match, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	idx, dir, ok := t.find(&k)
+	if !ok || t.entries[idx].expires <= now {
+		return Match{State: Tracked | New}, false
+	}
+	e := &t.entries[idx]
+	return Match{Handle: t.handle(idx), Dir: dir, Orig: e.orig, Reply: e.reply, Mark: e.mark, State: t.state(e, dir)}, true
 }
 
 // Commit creates the connection for k as its orig tuple; ch picks the reply
