@@ -59,6 +59,8 @@ func (w *Worker) fromUnderlay(pl *plan, pkt *Packet, now int64) {
 		w.drop(pkt, DropUnsupported)
 		return
 	}
+	w.cur.Key = FlowKey{InPort: PortUnderlay, VNI: d.VNI, InnerDst: packet.Ethernet(inner).Dst(),
+		Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
 	r := rp.Router
 	rpl := &pl.routers[r.ID]
 	if ownsIP(rpl, p.Dst) {
@@ -67,7 +69,7 @@ func (w *Worker) fromUnderlay(pl *plan, pkt *Packet, now int64) {
 	}
 	// ct(zone=dnat,nat): un-DNAT replies of inbound (DNATed) connections;
 	// OVN commits every new connection in this zone too.
-	if _, ok := w.track(pkt, inner, p, r.DNATZone, ctCommit, nil, now); !ok {
+	if _, ok := w.track(pkt, inner, p, r.DNATZone, slotDNAT, ctCommit, nil, now); !ok {
 		return
 	}
 	hop, ok := r.Route(p.Dst)
@@ -82,7 +84,7 @@ func (w *Worker) fromUnderlay(pl *plan, pkt *Packet, now int64) {
 		if s := rpl.snatFor(p.Src); s != nil {
 			ch = s
 		}
-		if _, ok := w.track(pkt, inner, p, r.SNATZone, ctCommit, ch, now); !ok {
+		if _, ok := w.track(pkt, inner, p, r.SNATZone, slotSNAT, ctCommit, ch, now); !ok {
 			return
 		}
 	}

@@ -37,9 +37,10 @@ func (w *Worker) fromExternal(pl *plan, pkt *Packet, now int64) {
 		return
 	}
 	rpl := &pl.routers[r.ID]
+	w.cur.Key = FlowKey{InPort: PortExternal, Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
 	// ct(zone=snat,nat): un-SNAT replies. A miss is unsolicited unless a
 	// DNAT rule owns the address, in which case the connection starts here.
-	st, ok := w.track(pkt, frame, p, r.SNATZone, ctLookup, nil, now)
+	st, ok := w.track(pkt, frame, p, r.SNATZone, slotSNAT, ctLookup, nil, now)
 	if !ok {
 		return
 	}
@@ -50,14 +51,14 @@ func (w *Worker) fromExternal(pl *plan, pkt *Packet, now int64) {
 			w.drop(pkt, DropNoConn)
 			return
 		}
-		if _, ok := w.track(pkt, frame, p, r.SNATZone, ctCommit, nil, now); !ok {
+		if _, ok := w.track(pkt, frame, p, r.SNATZone, slotSNAT, ctCommit, nil, now); !ok {
 			return
 		}
 		dnat = d
 	}
 	// ct(zone=dnat,nat): DNAT a new inbound connection, or follow an
 	// existing one.
-	if _, ok := w.track(pkt, frame, p, r.DNATZone, ctCommit, dnat, now); !ok {
+	if _, ok := w.track(pkt, frame, p, r.DNATZone, slotDNAT, ctCommit, dnat, now); !ok {
 		return
 	}
 	hop, ok := r.Route(p.Dst)

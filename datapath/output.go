@@ -30,6 +30,7 @@ func (w *Worker) routerHop(pl *plan, pkt *Packet, frame []byte, p *packet.Parsed
 		w.tx(pkt, PortExternal)
 		return true
 	}
+	w.planJoin = hop.Port
 	return w.toChassis(pl, pkt, frame, p, hop)
 }
 

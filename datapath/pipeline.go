@@ -43,6 +43,9 @@ type Config struct {
 	UnderlayMAC packet.MAC
 	// Clock returns nanoseconds; read once per batch. Default: wall clock.
 	Clock func() int64
+	// Offload, if set, receives the connections the pipeline forwards
+	// until the offload manager marks them seen.
+	Offload FlowSink
 }
 
 // Pipeline is the shared, read-mostly part of the datapath. Workers hold a
@@ -50,10 +53,12 @@ type Config struct {
 // a reload never stops forwarding.
 type Pipeline struct {
 	ct          *conntrack.Table
+	sink        FlowSink
 	neigh       route.Neighbors
 	underlayMAC packet.MAC
 	clock       func() int64
 	plan        atomic.Pointer[plan]
+	planner     planner
 
 	mu      sync.Mutex
 	workers []*Worker
@@ -64,7 +69,7 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.Topology == nil || cfg.Conntrack == nil || cfg.Neighbors == nil {
 		return nil, errors.New("datapath: Topology, Conntrack and Neighbors are required")
 	}
-	p := &Pipeline{ct: cfg.Conntrack, neigh: cfg.Neighbors, underlayMAC: cfg.UnderlayMAC, clock: cfg.Clock}
+	p := &Pipeline{ct: cfg.Conntrack, sink: cfg.Offload, neigh: cfg.Neighbors, underlayMAC: cfg.UnderlayMAC, clock: cfg.Clock}
 	if p.clock == nil {
 		p.clock = func() int64 { return time.Now().UnixNano() }
 	}
@@ -91,7 +96,7 @@ func (p *Pipeline) Conntrack() *conntrack.Table { return p.ct }
 
 // NewWorker returns a worker for one goroutine (one RX queue).
 func (p *Pipeline) NewWorker() *Worker {
-	w := &Worker{p: p}
+	w := &Worker{p: p, cands: make([]FlowCandidate, 0, maxCandidates)}
 	p.mu.Lock()
 	p.workers = append(p.workers, w)
 	p.mu.Unlock()
@@ -123,6 +128,21 @@ type Worker struct {
 	// metaValid says meta describes the current packet (set by fillMeta,
 	// cleared per packet).
 	metaValid bool
+
+	// The offload candidate the current packet makes: its key, its
+	// connection in each zone (curZones has bit slot set once known),
+	// whether any of them is new to the offload manager, and whether the
+	// packet was only related (an ICMP error), which never offloads.
+	cur        FlowCandidate
+	curZones   uint8
+	curUnseen  bool
+	curRelated bool
+	cands      []FlowCandidate
+
+	// Planning mode (PlanFlow): conntrack is only peeked, and the join port
+	// a packet was routed to is kept to key the reverse direction.
+	planning bool
+	planJoin *route.RouterPort
 }
 
 // Process runs every packet of batch to a verdict.
@@ -131,23 +151,41 @@ func (w *Worker) Process(batch []Packet) {
 	now := w.p.clock()
 	for i := range batch {
 		pkt := &batch[i]
-		pkt.Verdict, pkt.Reason = VerdictDrop, DropNone
-		w.metaValid = false
-		w.c.rx[pkt.InPort%NumPorts]++
-		switch pkt.InPort {
-		case PortUnderlay:
-			w.fromUnderlay(pl, pkt, now)
-		case PortExternal:
-			w.fromExternal(pl, pkt, now)
-		default:
-			w.drop(pkt, DropUnsupported)
-		}
+		w.processOne(pl, pkt, now)
 		w.c.verdicts[pkt.Verdict]++
 		if pkt.Verdict == VerdictTX {
 			w.c.tx[pkt.OutPort]++
+			if w.curUnseen && w.curZones == 1<<slotDNAT|1<<slotSNAT && !w.curRelated &&
+				w.p.sink != nil && len(w.cands) < cap(w.cands) {
+				w.cands = append(w.cands, w.cur)
+			}
 		}
 	}
+	if len(w.cands) > 0 {
+		w.p.sink.Candidates(w.cands)
+		w.cands = w.cands[:0]
+	}
 	w.pub.store(&w.c)
+}
+
+// maxCandidates bounds the offload candidates one batch reports; the rest
+// are reported by their next packets.
+const maxCandidates = 64
+
+func (w *Worker) processOne(pl *plan, pkt *Packet, now int64) {
+	pkt.Verdict, pkt.Reason = VerdictDrop, DropNone
+	w.metaValid = false
+	w.cur = FlowCandidate{}
+	w.curZones, w.curUnseen, w.curRelated = 0, false, false
+	w.c.rx[pkt.InPort%NumPorts]++
+	switch pkt.InPort {
+	case PortUnderlay:
+		w.fromUnderlay(pl, pkt, now)
+	case PortExternal:
+		w.fromExternal(pl, pkt, now)
+	default:
+		w.drop(pkt, DropUnsupported)
+	}
 }
 
 func (w *Worker) drop(pkt *Packet, why Drop) {

@@ -46,13 +46,17 @@ const (
 // new connection whose translation ch chooses (nil: none). It applies the
 // connection's NAT to the packet. It returns the packet's ct_state and
 // false when the packet was dropped.
-func (w *Worker) track(pkt *Packet, frame []byte, p *packet.Parsed, zone uint16, act ctAction, ch conntrack.ReplyChooser, now int64) (conntrack.State, bool) {
+func (w *Worker) track(pkt *Packet, frame []byte, p *packet.Parsed, zone uint16, slot int, act ctAction, ch conntrack.ReplyChooser, now int64) (conntrack.State, bool) {
 	ct := w.p.ct
 	m := w.fillMeta(frame, p)
 	if p.Proto == packet.ProtoICMP && packet.IsError(p.ICMPType) {
+		w.curRelated = true
 		return w.trackRelated(pkt, frame, p, zone, m, now)
 	}
 	k := tuple(p, zone)
+	if w.planning {
+		return w.trackPlan(pkt, frame, p, k, slot, now)
+	}
 	match, hit := ct.Lookup(k, m, now)
 	if !hit {
 		if match.State&conntrack.Invalid != 0 {
@@ -84,6 +88,38 @@ func (w *Worker) track(pkt *Packet, frame []byte, p *packet.Parsed, zone uint16,
 	if t, need := nat.Target(match); need {
 		nat.Rewrite(frame, p, t)
 	}
+	w.noteConn(slot, &match)
+	return match.State, true
+}
+
+// Conntrack zones of a router, as slots of FlowAction.Conns.
+const (
+	slotDNAT = 0
+	slotSNAT = 1
+)
+
+// noteConn records the packet's connection in one zone, for the offload
+// candidate built from this packet.
+func (w *Worker) noteConn(slot int, m *conntrack.Match) {
+	w.cur.Conns[slot] = FlowConn{Handle: m.Handle, Dir: m.Dir}
+	w.curZones |= 1 << slot
+	if m.Mark&MarkOffloadSeen == 0 {
+		w.curUnseen = true
+	}
+}
+
+// trackPlan is track for PlanFlow: the connection must exist and nothing
+// about it changes (Peek); its NAT applies to the synthetic packet.
+func (w *Worker) trackPlan(pkt *Packet, frame []byte, p *packet.Parsed, k conntrack.Tuple, slot int, now int64) (conntrack.State, bool) {
+	match, hit := w.p.ct.Peek(k, now)
+	if !hit {
+		w.drop(pkt, DropNoConn)
+		return match.State, false
+	}
+	if t, need := nat.Target(match); need {
+		nat.Rewrite(frame, p, t)
+	}
+	w.noteConn(slot, &match)
 	return match.State, true
 }
 

@@ -1,0 +1,171 @@
+package datapath
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/xgw-dev/xgw/geneve"
+	"github.com/xgw-dev/xgw/packet"
+)
+
+// planner replays synthetic packets through the pipeline's stages to learn
+// what they do to a flow. One is enough: planning happens once per
+// connection, off the packet path.
+type planner struct {
+	mu  sync.Mutex
+	w   *Worker
+	buf []byte
+}
+
+const planHeadroom = 128
+
+// ErrPlan wraps every reason a flow cannot be planned (yet): the
+// connection is gone, a neighbour is unresolved, the route changed.
+var ErrPlan = errors.New("datapath: cannot plan flow")
+
+// PlanFlow computes the actions of both directions of the connection c
+// reports: fwd for packets like the one seen (c.Key), rev for the other
+// direction, whose key is derived from fwd's output. Each is learned by
+// running a synthetic packet of that direction through the same stages as
+// real packets, with conntrack only peeked, so a fast path that applies
+// them does exactly what the pipeline would.
+func (p *Pipeline) PlanFlow(c FlowCandidate) (fwd, rev FlowAction, err error) {
+	p.planner.mu.Lock()
+	defer p.planner.mu.Unlock()
+	if p.planner.w == nil {
+		p.planner.w = &Worker{p: p, planning: true}
+		p.planner.buf = make([]byte, 512)
+	}
+	w := p.planner.w
+	pl := p.plan.Load()
+	now := p.clock()
+	fwd, err = w.planOne(pl, c.Key, p.planner.buf, now)
+	if err != nil {
+		return fwd, rev, err
+	}
+	if fwd.Conns != c.Conns {
+		return fwd, rev, fmt.Errorf("%w: the connection was replaced", ErrPlan)
+	}
+	rk, err := w.reverseKey(&fwd)
+	if err != nil {
+		return fwd, rev, err
+	}
+	rev, err = w.planOne(pl, rk, p.planner.buf, now)
+	if err != nil {
+		return fwd, rev, err
+	}
+	for i := range rev.Conns {
+		if rev.Conns[i].Handle != fwd.Conns[i].Handle || rev.Conns[i].Dir == fwd.Conns[i].Dir {
+			return fwd, rev, fmt.Errorf("%w: the reverse direction does not return to the same connection", ErrPlan)
+		}
+	}
+	return fwd, rev, nil
+}
+
+// reverseKey is the key of packets answering fwd's output.
+func (w *Worker) reverseKey(fwd *FlowAction) (FlowKey, error) {
+	k := FlowKey{Src: fwd.NATDst, Dst: fwd.NATSrc, SrcPort: fwd.NATDstPort, DstPort: fwd.NATSrcPort, Proto: fwd.Key.Proto}
+	if fwd.OutPort == PortExternal {
+		k.InPort = PortExternal
+		return k, nil
+	}
+	// Answers from a logical port come back from the distributed router
+	// over the join switch the gateway router sent the flow onto.
+	if w.planJoin == nil || w.planJoin.Switch == nil {
+		return k, fmt.Errorf("%w: no join port for the reverse direction", ErrPlan)
+	}
+	k.InPort, k.VNI, k.InnerDst = PortUnderlay, w.planJoin.Switch.Key, w.planJoin.MAC
+	return k, nil
+}
+
+// planOne runs a synthetic packet with key k and reads the action off what
+// the stages did to it.
+func (w *Worker) planOne(pl *plan, k FlowKey, buf []byte, now int64) (FlowAction, error) {
+	var a FlowAction
+	n := synthesize(buf[planHeadroom:], pl, k)
+	if n == 0 {
+		return a, fmt.Errorf("%w: protocol %d is not offloaded", ErrPlan, k.Proto)
+	}
+	w.planJoin = nil
+	pkt := Packet{Buf: buf, Off: planHeadroom, Len: n, InPort: k.InPort}
+	w.processOne(pl, &pkt, now)
+	if pkt.Verdict != VerdictTX {
+		return a, fmt.Errorf("%w: %v (%v)", ErrPlan, pkt.Verdict, pkt.Reason)
+	}
+	if w.curZones != 1<<slotDNAT|1<<slotSNAT {
+		return a, fmt.Errorf("%w: the flow does not cross both zones", ErrPlan)
+	}
+	a.Key, a.OutPort, a.Conns = k, pkt.OutPort, w.cur.Conns
+	a.Decap = k.InPort == PortUnderlay
+	inner := pkt.Frame()
+	if pkt.OutPort == PortUnderlay {
+		a.Encap, a.Outer = true, w.encp
+		inner = inner[geneve.EncapLen:]
+	}
+	var p packet.Parsed
+	if p.Decode(inner) != packet.OK {
+		return a, fmt.Errorf("%w: the pipeline's output does not parse", ErrPlan)
+	}
+	eth := packet.Ethernet(inner)
+	a.EthSrc, a.EthDst = eth.Src(), eth.Dst()
+	a.TTLDec = synthTTL - p.TTL
+	a.NATSrc, a.NATDst, a.NATSrcPort, a.NATDstPort = p.Src, p.Dst, p.SrcPort, p.DstPort
+	return a, nil
+}
+
+const synthTTL = 64
+
+// synthesize writes a packet of flow k into b (Geneve-encapsulated when it
+// arrives on the underlay) and returns its length, or 0 for a protocol
+// that is not offloaded. Checksums are left zero: no stage verifies them.
+func synthesize(b []byte, pl *plan, k FlowKey) int {
+	var l4len int
+	switch k.Proto {
+	case packet.ProtoUDP:
+		l4len = packet.UDPLen
+	case packet.ProtoTCP:
+		l4len = packet.TCPMinLen
+	case packet.ProtoICMP:
+		l4len = packet.ICMPLen
+	default:
+		return 0
+	}
+	off := 0
+	if k.InPort == PortUnderlay {
+		off = geneve.EncapLen
+	}
+	in := b[off:]
+	clear(in[:packet.EthernetLen+packet.IPv4MinLen+l4len])
+	eth := packet.Ethernet(in)
+	eth.SetDst(k.InnerDst)
+	eth.SetEtherType(packet.EtherTypeIPv4)
+	ip := packet.IPv4(in[packet.EthernetLen:])
+	ip.Encode(packet.IPv4Fields{TotalLen: uint16(packet.IPv4MinLen + l4len), DF: true, TTL: synthTTL,
+		Protocol: k.Proto, Src: k.Src, Dst: k.Dst})
+	l4 := in[packet.EthernetLen+packet.IPv4MinLen:]
+	switch k.Proto {
+	case packet.ProtoUDP:
+		u := packet.UDP(l4)
+		u.SetSrcPort(k.SrcPort)
+		u.SetDstPort(k.DstPort)
+		u.SetLength(packet.UDPLen)
+	case packet.ProtoTCP:
+		t := packet.TCP(l4)
+		t.SetSrcPort(k.SrcPort)
+		t.SetDstPort(k.DstPort)
+		l4[12] = 5 << 4
+		l4[13] = packet.TCPFlagACK
+	case packet.ProtoICMP:
+		l4[0] = packet.ICMPEchoRequest
+		packet.ICMPv4(l4).SetID(k.SrcPort)
+	}
+	n := packet.EthernetLen + packet.IPv4MinLen + l4len
+	if k.InPort != PortUnderlay {
+		return n
+	}
+	// Outer headers as a chassis would send them to our VTEP.
+	e := geneve.EncapParams{Src: pl.topo.VTEP, Dst: pl.topo.VTEP, TTL: 64, SrcPort: 1, VNI: k.VNI}
+	geneve.Encap(b, off, n, &e)
+	return n + off
+}
