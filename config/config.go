@@ -12,6 +12,7 @@ type Config struct {
 	Routers    []Router   `yaml:"routers"`
 	Offload    Offload    `yaml:"offload"`
 	Control    Control    `yaml:"control"`
+	Metrics    Metrics    `yaml:"metrics"`
 
 	// lines maps field paths to the line they were written on, so that
 	// Validate can point at the file. Nil for a Config built in Go.
@@ -158,3 +159,15 @@ type Offload struct {
 type Control struct {
 	Socket string `yaml:"socket"` // unix socket path; empty = /run/xgw/xgw.sock
 }
+
+// Metrics configures the Prometheus endpoint of `xgw run`.
+type Metrics struct {
+	// Listen is the TCP address of the HTTP server that serves /metrics:
+	// a literal IP and a port. Empty = DefaultMetricsListen (loopback, so
+	// that counters which reveal traffic volumes are not published to the
+	// networks the gateway forwards for unless asked); "off" disables it.
+	Listen string `yaml:"listen"`
+}
+
+// MetricsOff is the Metrics.Listen value that disables the endpoint.
+const MetricsOff = "off"

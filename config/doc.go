@@ -83,6 +83,11 @@
 //	control:
 //	  socket: string            absolute path of the CLI's unix socket,
 //	                            default /run/xgw/xgw.sock
+//	metrics:
+//	  listen: string            IP:PORT of the Prometheus /metrics endpoint,
+//	                            default 127.0.0.1:9477 (loopback only);
+//	                            "0.0.0.0:9477" to publish it, "off" to
+//	                            disable it
 //
 // Several tenants with the same addresses are expressed as several
 // distributed/gateway router pairs, each with its own join switch (VNI),

@@ -18,6 +18,9 @@ const (
 	DefaultGenevePort    = 6081
 	DefaultGeneveTTL     = 64
 	DefaultControlSocket = "/run/xgw/xgw.sock"
+	// DefaultMetricsListen is loopback only: an operator opts in to
+	// exposing the gateway's counters beyond the host.
+	DefaultMetricsListen = "127.0.0.1:9477"
 	DefaultSNATPortMin   = 1024
 	DefaultSNATPortMax   = 65535
 )
@@ -127,6 +130,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.Control.Socket == "" {
 		c.Control.Socket = DefaultControlSocket
+	}
+	if c.Metrics.Listen == "" {
+		c.Metrics.Listen = DefaultMetricsListen
 	}
 	for i := range c.Routers {
 		for j := range c.Routers[i].NAT {

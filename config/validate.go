@@ -2,7 +2,10 @@ package config
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"path/filepath"
+	"strconv"
 
 	"github.com/xgw-dev/xgw/packet"
 )
@@ -141,5 +144,28 @@ func (v *validator) offloadAndControl() {
 	}
 	if s := v.c.Control.Socket; s == "" || !filepath.IsAbs(s) {
 		v.p.add("control.socket", "%q is not an absolute path", s)
+	}
+	v.metrics()
+}
+
+// metrics checks metrics.listen: "off", or a literal IP and a port. Host
+// names are refused so that starting the gateway never waits on DNS.
+func (v *validator) metrics() {
+	l := v.c.Metrics.Listen
+	if l == MetricsOff || l == "" {
+		return
+	}
+	host, port, err := net.SplitHostPort(l)
+	if err != nil {
+		v.p.add("metrics.listen", "%q: want IP:PORT (e.g. 127.0.0.1:9477) or \"off\"", l)
+		return
+	}
+	if host != "" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			v.p.add("metrics.listen", "%q: %q is not an IP address (host names are not resolved)", l, host)
+		}
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		v.p.add("metrics.listen", "%q: port %q is not 1..65535", l, port)
 	}
 }

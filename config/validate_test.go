@@ -186,6 +186,12 @@ func TestBroken(t *testing.T) {
 			[]string{"offload.udp_oneway_packets: -1 is negative"}},
 		{"relative socket", minimal, "", "control: { socket: xgw.sock }\n",
 			[]string{`control.socket: "xgw.sock" is not an absolute path`}},
+		{"metrics host name", minimal, "", "metrics: { listen: localhost:9477 }\n",
+			[]string{`metrics.listen: "localhost:9477": "localhost" is not an IP address`}},
+		{"metrics no port", minimal, "", "metrics: { listen: 127.0.0.1 }\n",
+			[]string{`metrics.listen: "127.0.0.1": want IP:PORT`}},
+		{"metrics bad port", minimal, "", "metrics: { listen: \"127.0.0.1:0\" }\n",
+			[]string{`metrics.listen: "127.0.0.1:0": port "0" is not 1..65535`}},
 		{"list where mapping", minimal, "", "geneve: [6081]\n",
 			[]string{"geneve: want a mapping of fields, got a list"}},
 		{"mapping where list", minimal, "", "chassis2: {}\n",
@@ -239,5 +245,23 @@ func TestAllProblemsReported(t *testing.T) {
 	joined, ok := err.(interface{ Unwrap() []error })
 	if !ok || len(joined.Unwrap()) != 3 {
 		t.Fatalf("want 3 problems, got:\n%v", err)
+	}
+}
+
+// TestMetricsListen checks the default (loopback) and the two ways to
+// override it.
+func TestMetricsListen(t *testing.T) {
+	for _, tc := range []struct{ extra, want string }{
+		{"", DefaultMetricsListen},
+		{"metrics: { listen: off }\n", MetricsOff},
+		{"metrics: { listen: \"[::]:9100\" }\n", "[::]:9100"},
+	} {
+		c, err := Parse([]byte(minimal + tc.extra))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.extra, err)
+		}
+		if c.Metrics.Listen != tc.want {
+			t.Errorf("%q: listen = %q, want %q", tc.extra, c.Metrics.Listen, tc.want)
+		}
 	}
 }
