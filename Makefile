@@ -37,6 +37,11 @@ bench-go:
 
 bench: bench-go
 
+# demo brings up the lab, runs xgw in it with real traffic, prints what
+# happened and tears down (also on Ctrl-C).
+demo: deps build
+	$(BIN)/xgw-demo --xgw $(BIN)/xgw
+
 generate:
 	$(GO) generate ./bpf/...
 
