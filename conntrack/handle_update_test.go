@@ -1,0 +1,100 @@
+package conntrack
+
+import (
+	"testing"
+
+	"github.com/xgw-dev/xgw/packet"
+)
+
+// TestUpdatePairEqualsLookup drives two tables with the same packets, one
+// through Lookup and one through UpdatePair, and compares every connection.
+func TestUpdatePairEqualsLookup(t *testing.T) {
+	mk := func() (*Table, Match, Match) {
+		ct, err := NewTable(Config{Capacity: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &Meta{Len: 60, TCPFlags: tcpSYN, Seq: 100, Win: 1000, WScale: -1}
+		a, err := ct.Commit(pairTuple(6), m, 1e9, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := ct.Commit(pairTuple(16), m, 1e9, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ct, a, b
+	}
+	ref, _, _ := mk()
+	got, a, b := mk()
+	steps := []struct {
+		dir Dir
+		m   Meta
+	}{
+		{DirReply, Meta{Len: 60, TCPFlags: tcpSYN | tcpACK, Seq: 500, Ack: 101, Win: 1000, WScale: -1}},
+		{DirOrig, Meta{Len: 52, TCPFlags: tcpACK, Seq: 101, Ack: 501, Win: 1000, WScale: -1}},
+		{DirOrig, Meta{Len: 152, TCPFlags: tcpACK, Seq: 101, Ack: 501, Win: 1000, WScale: -1, PayloadLen: 100}},
+		{DirReply, Meta{Len: 52, TCPFlags: tcpACK, Seq: 501, Ack: 201, Win: 1000, WScale: -1}},
+	}
+	for i, s := range steps {
+		now := int64(2e9 + i)
+		for _, z := range []uint16{6, 16} {
+			k := pairTuple(z)
+			if s.dir == DirReply {
+				k = k.Reverse()
+			}
+			m := s.m
+			if _, ok := ref.Lookup(k, &m, now); !ok {
+				t.Fatalf("step %d: reference lookup missed", i)
+			}
+		}
+		m := s.m
+		if _, s1, ok := got.UpdatePair(a.Handle, s.dir, b.Handle, s.dir, &m, now); !ok || s1&Established == 0 && i > 0 {
+			t.Fatalf("step %d: UpdatePair ok=%v state %v", i, ok, s1)
+		}
+	}
+	for _, h := range []Handle{a.Handle, b.Handle} {
+		g, _ := got.Get(h)
+		var r ConnInfo
+		ref.Range(func(c ConnInfo) bool {
+			if c.Orig == g.Orig {
+				r = c
+			}
+			return true
+		})
+		g.Handle, r.Handle = 0, 0
+		if g != r {
+			t.Fatalf("UpdatePair diverged from Lookup:\n%+v\n%+v", g, r)
+		}
+	}
+	// Out of window: refused, nothing changed.
+	before, _ := got.Get(b.Handle)
+	m := Meta{Len: 1052, TCPFlags: tcpACK, Seq: 101 + 1<<30, Ack: 501, Win: 1000, WScale: -1, PayloadLen: 1000}
+	if _, _, ok := got.UpdatePair(a.Handle, DirOrig, b.Handle, DirOrig, &m, 3e9); ok {
+		t.Fatal("out-of-window segment accepted")
+	}
+	if after, _ := got.Get(b.Handle); after != before {
+		t.Fatal("refused update changed the second connection")
+	}
+	// Stale handle.
+	got.Delete(b.Handle)
+	if _, _, ok := got.UpdatePair(a.Handle, DirOrig, b.Handle, DirOrig, &Meta{Len: 52, TCPFlags: tcpACK, Seq: 201, Ack: 501, Win: 1000, WScale: -1}, 3e9); ok {
+		t.Fatal("stale handle accepted")
+	}
+}
+
+func pairTuple(zone uint16) Tuple {
+	return Tuple{Src: packet.MustIP4("10.199.100.10"), Dst: packet.MustIP4("172.31.6.24"), SrcPort: 40000, DstPort: 80, Proto: protoTCP, Zone: zone}
+}
+
+func TestUpdatePairAllocs(t *testing.T) {
+	ct, _ := NewTable(Config{Capacity: 64})
+	m := &Meta{Len: 60}
+	k := Tuple{Src: packet.MustIP4("10.0.0.1"), Dst: packet.MustIP4("10.0.0.2"), SrcPort: 1, DstPort: 2, Proto: 17, Zone: 1}
+	a, _ := ct.Commit(k, m, 1e9, nil)
+	k.Zone = 2
+	b, _ := ct.Commit(k, m, 1e9, nil)
+	if n := testing.AllocsPerRun(1000, func() { ct.UpdatePair(a.Handle, DirOrig, b.Handle, DirOrig, m, 2e9) }); n != 0 {
+		t.Fatalf("UpdatePair allocates %v", n)
+	}
+}
