@@ -71,27 +71,62 @@ func (c *Client) Conntrack(ctx context.Context, zone int, verbose bool) ([]byte,
 // Flows fetches /flows.
 func (c *Client) Flows(ctx context.Context) ([]byte, error) { return c.get(ctx, "/flows") }
 
-func (c *Client) get(ctx context.Context, path string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://xgw"+path, nil)
+// ReloadError is a reload the gateway refused: Problems are what is wrong
+// with the file, one per line; the running configuration stayed.
+type ReloadError struct{ Problems string }
+
+func (e *ReloadError) Error() string {
+	return "reload refused, the running configuration stays:\n" + e.Problems
+}
+
+// Reload asks the gateway to re-read and apply its configuration file and
+// returns its summary of what changed. A refused file is a *ReloadError.
+func (c *Client) Reload(ctx context.Context) ([]byte, error) {
+	body, status, err := c.do(ctx, http.MethodPost, "/reload")
 	if err != nil {
-		return nil, fmt.Errorf("xgw: %w", err)
+		return nil, err
+	}
+	if status == http.StatusUnprocessableEntity {
+		return nil, &ReloadError{Problems: strings.TrimRight(string(body), "\n")}
+	}
+	return c.check("/reload", body, status)
+}
+
+func (c *Client) get(ctx context.Context, path string) ([]byte, error) {
+	body, status, err := c.do(ctx, http.MethodGet, path)
+	if err != nil {
+		return nil, err
+	}
+	return c.check(path, body, status)
+}
+
+// do sends one request and reads the whole answer.
+func (c *Client) do(ctx context.Context, method, path string) ([]byte, int, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://xgw"+path, nil)
+	if err != nil {
+		return nil, 0, fmt.Errorf("xgw: %w", err)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, c.unreachable(err)
+		return nil, 0, c.unreachable(err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, fmt.Errorf("xgw: read %s from %s: %w", path, c.path, err)
+		return nil, 0, fmt.Errorf("xgw: read %s from %s: %w", path, c.path, err)
 	}
-	switch resp.StatusCode {
+	return body, resp.StatusCode, nil
+}
+
+// check turns a non-200 answer into an error an operator can act on.
+func (c *Client) check(path string, body []byte, status int) ([]byte, error) {
+	switch status {
 	case http.StatusOK:
 		return body, nil
 	case http.StatusForbidden:
 		return nil, fmt.Errorf("xgw: the control socket %s refused the request: %s", c.path, strings.TrimSpace(string(body)))
 	}
-	return nil, fmt.Errorf("xgw: %s from %s: %s: %s", path, c.path, resp.Status, strings.TrimSpace(string(body)))
+	return nil, fmt.Errorf("xgw: %s from %s: %d %s: %s", path, c.path, status, http.StatusText(status), strings.TrimSpace(string(body)))
 }
 
 // unreachable explains a failed connection in the terms an operator acts on.

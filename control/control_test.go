@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -235,5 +236,60 @@ func TestNonRootRefused(t *testing.T) {
 	out, _ = cmd.CombinedOutput()
 	if !strings.Contains(string(out), "is `xgw run` running? (permission denied: must be root)") {
 		t.Fatalf("child output with mode 0600:\n%s", out)
+	}
+}
+
+// fakeReloader is a Provider that can reload: ok decides the outcome.
+type fakeReloader struct {
+	fakeProvider
+	ok    bool
+	calls int
+}
+
+func (f *fakeReloader) Reload() ([]string, error) {
+	f.calls++
+	if !f.ok {
+		return nil, errors.New("routers[1].nat[0].external_ip: \"203.0.113\" is not an IPv4 address (line 42)")
+	}
+	return []string{"router gr1: nat snat 10.199.100.0/24 -> 203.0.113.11 added"}, nil
+}
+
+func TestReload(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED: the server admits only uid 0; run as root")
+	}
+	dir := t.TempDir()
+	// A provider without Reload: 501, said plainly.
+	path := filepath.Join(dir, "plain.sock")
+	serve(t, path)
+	if _, err := NewClient(path).Reload(context.Background()); err == nil || !strings.Contains(err.Error(), "501 Not Implemented") {
+		t.Fatalf("reload on a plain provider: %v", err)
+	}
+
+	rl := &fakeReloader{fakeProvider: fakeProvider{ct: &fakeCT{}}, ok: true}
+	path = filepath.Join(dir, "rl.sock")
+	s, err := Listen(path, rl, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve()
+	defer s.Close(context.Background())
+	c := NewClient(path)
+	out, err := c.Reload(context.Background())
+	if err != nil || !strings.Contains(string(out), "203.0.113.11 added") {
+		t.Fatalf("reload: %q, %v", out, err)
+	}
+	rl.ok = false
+	_, err = c.Reload(context.Background())
+	var re *ReloadError
+	if !errors.As(err, &re) || !strings.Contains(re.Problems, "routers[1].nat[0].external_ip") {
+		t.Fatalf("refused reload: %v", err)
+	}
+	// GET is not a reload.
+	if _, err := c.get(context.Background(), "/reload"); err == nil {
+		t.Fatal("GET /reload succeeded")
+	}
+	if rl.calls != 2 {
+		t.Fatalf("Reload called %d times, want 2", rl.calls)
 	}
 }

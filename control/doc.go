@@ -4,6 +4,8 @@
 //	GET /stats                       JSON, the Stats document
 //	GET /conntrack?zone=N&verbose=1  text, `ovs-appctl dpctl/dump-conntrack [-s]` lines
 //	GET /flows                       text, connections as dump-flows-like lines
+//	POST /reload                     re-read and apply the config file (as SIGHUP);
+//	                                 200 + summary, or 422 + the file's problems
 //
 // HTTP keeps the protocol debuggable with curl
 // (curl --unix-socket /run/xgw/xgw.sock http://xgw/stats) while the

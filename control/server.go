@@ -31,6 +31,15 @@ type Provider interface {
 	Now() int64
 }
 
+// Reloader is implemented by a Provider that can reload its configuration
+// (xgw run's gateway). Reload re-reads the file the gateway was started
+// with and applies it, or refuses it and keeps the running one; the
+// summary lines say what changed. POST /reload answers 501 for a Provider
+// that is not a Reloader.
+type Reloader interface {
+	Reload() (summary []string, err error)
+}
+
 // Server serves a Provider on a unix socket.
 type Server struct {
 	path string
@@ -152,6 +161,25 @@ func handler(p Provider, log *slog.Logger) http.Handler {
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write(buf.Bytes())
+	})
+	mux.HandleFunc("POST /reload", func(w http.ResponseWriter, r *http.Request) {
+		rl, ok := p.(Reloader)
+		if !ok {
+			http.Error(w, "reload: not supported by this server", http.StatusNotImplemented)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		summary, err := rl.Reload()
+		if err != nil {
+			// 422: the request was fine, the file was not; the body is
+			// the problems, one per line, for the CLI to print as is.
+			w.WriteHeader(http.StatusUnprocessableEntity)
+			fmt.Fprintln(w, err)
+			return
+		}
+		for _, line := range summary {
+			fmt.Fprintln(w, line)
+		}
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := authorize(r.Context()); err != nil {

@@ -20,11 +20,40 @@ type Stats struct {
 	Ports     []engine.PortStats `json:"afxdp_ports"`
 	XDP       []XDP              `json:"xdp"`
 	Neighbors neigh.Stats        `json:"neighbors"`
+	Workers   []Worker           `json:"workers"`
+	Config    ConfigState        `json:"config"`
+}
+
+// Worker is one forwarding thread (one RX queue index).
+type Worker struct {
+	Worker int `json:"worker"`
+	// TID is the Linux thread the worker is locked to; 0 until its first
+	// batch (the thread is only known from inside it).
+	TID int `json:"tid"`
+	// BusySeconds is the thread's CPU time. A worker spins while it has
+	// traffic and sleeps in ppoll when it has none, so CPU time is its
+	// busy time; its rate over wall time is the busy ratio.
+	BusySeconds float64 `json:"busy_seconds"`
+}
+
+// ConfigState is the running configuration's provenance and the history
+// of reloads (SIGHUP or xgw reload).
+type ConfigState struct {
+	File           string `json:"file"`
+	Reloads        uint64 `json:"reloads"`         // applied
+	ReloadFailures uint64 `json:"reload_failures"` // refused: the running config stayed
+	LastReload     int64  `json:"last_reload_unix,omitempty"`
+	LastError      string `json:"last_error,omitempty"`
+	// DrainingNATAddrs are NAT addresses a reload removed that are still
+	// steered and routed because connections use them; each goes when its
+	// last connection does.
+	DrainingNATAddrs []string `json:"draining_nat_addresses"`
 }
 
 // Pipeline is datapath.Stats with names instead of indices.
 type Pipeline struct {
 	Verdicts map[string]uint64 `json:"verdicts"` // drop, tx, pass
+	Bytes    map[string]uint64 `json:"bytes"`    // per verdict, frames as the pipeline left them (tx: as sent)
 	Drops    map[string]uint64 `json:"drops"`    // by reason, every reason present
 	RX       map[string]uint64 `json:"rx"`       // by pipeline port: underlay, external
 	TX       map[string]uint64 `json:"tx"`
@@ -43,6 +72,7 @@ type XDP struct {
 func PipelineStats(s datapath.Stats) Pipeline {
 	p := Pipeline{
 		Verdicts: make(map[string]uint64, len(s.Verdicts)),
+		Bytes:    make(map[string]uint64, len(s.Verdicts)),
 		Drops:    make(map[string]uint64, len(s.Drops)),
 		RX:       make(map[string]uint64, len(s.RX)),
 		TX:       make(map[string]uint64, len(s.TX)),
@@ -52,6 +82,7 @@ func PipelineStats(s datapath.Stats) Pipeline {
 	}
 	for i, n := range s.Verdicts {
 		p.Verdicts[datapath.Verdict(i).String()] = n
+		p.Bytes[datapath.Verdict(i).String()] = 0 // filled by the caller, see Bytes
 	}
 	for i, n := range s.Drops {
 		if d := datapath.Drop(i); d != datapath.DropNone {

@@ -1,0 +1,279 @@
+package metrics
+
+import (
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/xgw-dev/xgw/control"
+)
+
+// Source is what the collector reads: the /stats snapshot. The gateway
+// (control.Provider) is one.
+type Source interface {
+	Stats() (control.Stats, error)
+}
+
+// Options are the collector's optional inputs.
+type Options struct {
+	// Zones, if set, counts connections per conntrack zone. Counting may
+	// walk the whole table, so the collector calls it at most once per
+	// ZoneMaxAge and serves the last result in between.
+	Zones func() map[uint16]int
+	// ZoneMaxAge bounds the staleness of per-zone counts; default 10s.
+	ZoneMaxAge time.Duration
+	// Now is the clock for the busy ratio and the zone cache; default
+	// time.Now.
+	Now func() time.Time
+}
+
+// Collector is a prometheus.Collector over a Source.
+type Collector struct {
+	src   Source
+	opts  Options
+	busy  busyRatio
+	zones zoneCache
+}
+
+// NewCollector returns a collector that reads src at every scrape.
+func NewCollector(src Source, opts Options) *Collector {
+	if opts.ZoneMaxAge <= 0 {
+		opts.ZoneMaxAge = 10 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Collector{src: src, opts: opts, busy: busyRatio{prev: map[int]busySample{}, ratio: map[int]float64{}},
+		zones: zoneCache{fn: opts.Zones, maxAge: opts.ZoneMaxAge}}
+}
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("xgw_"+name, help, labels, nil)
+}
+
+var (
+	dBuildInfo     = desc("build_info", "xgw's version; the value is always 1.", "version")
+	dStatsError    = desc("stats_error", "Reading the gateway's counters failed; the other series are partial.")
+	dVerdicts      = desc("pipeline_packets_total", "Frames the software pipeline decided on, by verdict: tx (forwarded), drop, pass (handed to the kernel).", "verdict")
+	dVerdictBytes  = desc("pipeline_bytes_total", "Frame bytes by pipeline verdict, as the pipeline left the frame: for tx, what was transmitted (after Geneve encap or decap).", "verdict")
+	dDrops         = desc("pipeline_drops_total", "Frames the pipeline dropped, by reason (one reason per drop; every reason listed, zeros included).", "reason")
+	dRX            = desc("pipeline_rx_packets_total", "Frames into the pipeline, by side: underlay (Geneve) or external.", "side")
+	dTX            = desc("pipeline_tx_packets_total", "Frames out of the pipeline, by side.", "side")
+	dForwarded     = desc("pipeline_forwarded_packets_total", "Packets forwarded across the gateway: egress (overlay to external, SNATed) or ingress (external to a chassis).", "direction")
+	dARP           = desc("pipeline_arp_replies_total", "ARP replies sent over Geneve for the gateway routers' join-port addresses.")
+	dPortAlloc     = desc("nat_port_allocation_failures_total", "New connections refused because SNAT found no free external port (conntrack commits without a reply tuple).")
+	dCTEntries     = desc("conntrack_entries", "Live connections in the table, all zones.")
+	dCTZone        = desc("conntrack_zone_entries", "Live connections per conntrack zone (counted by a table walk at most every few seconds; may lag xgw_conntrack_entries).", "zone")
+	dCTCapacity    = desc("conntrack_capacity", "Connection limit of the table.")
+	dCTCreated     = desc("conntrack_created_total", "Connections committed.")
+	dCTExpired     = desc("conntrack_expired_total", "Connections removed by timeout.")
+	dCTDeleted     = desc("conntrack_deleted_total", "Connections removed explicitly or replaced by a new SYN.")
+	dCTFull        = desc("conntrack_full_drops_total", "New connections refused because the table was full.")
+	dCTInvalid     = desc("conntrack_invalid_packets_total", "Packets conntrack marked invalid (+inv).")
+	dNeighEntries  = desc("neighbor_entries", "Resolved neighbours in the gateway's mirror of the kernel table.")
+	dNeighMisses   = desc("neighbor_misses_total", "Next-hop lookups that found no MAC (the packet is dropped and resolution started).")
+	dNeighResolves = desc("neighbor_resolutions_total", "Neighbour resolutions started.")
+	dNeighFailures = desc("neighbor_failures_total", "Neighbour resolutions that could not start.")
+	dEngFrames     = desc("engine_frames_total", "Frames received from AF_XDP and run through the pipeline.")
+	dEngBatches    = desc("engine_batches_total", "Non-empty batches processed.")
+	dEngTX         = desc("engine_tx_frames_total", "Frames handed to AF_XDP TX: in_place (out of the interface they came in on) or copied (to the other interface).", "path")
+	dEngDrops      = desc("engine_drops_total", "Frames the engine dropped after the pipeline, by reason.", "reason")
+	dEngErrors     = desc("engine_errors_total", "AF_XDP receive, transmit or poll errors.")
+	dXskRX         = desc("afxdp_rx_packets_total", "Frames received on an AF_XDP socket.", "interface", "queue")
+	dXskTX         = desc("afxdp_tx_packets_total", "Frames put on an AF_XDP socket's TX ring.", "interface", "queue")
+	dXskTXDone     = desc("afxdp_tx_completed_total", "Frames the kernel finished sending (completion ring).", "interface", "queue")
+	dXskWakeups    = desc("afxdp_wakeups_total", "Syscalls to wake the kernel: rx (fill ring need_wakeup) or tx (sendto).", "interface", "queue", "ring")
+	dXskDrops      = desc("afxdp_kernel_drops_total", "Kernel XDP_STATISTICS of an AF_XDP socket: frames lost at the socket, by reason.", "interface", "queue", "reason")
+	dXskTXEmpty    = desc("afxdp_tx_ring_empty_total", "Kernel XDP_STATISTICS: TX wake-ups that found the TX ring empty.", "interface", "queue")
+	dXDPPackets    = desc("xdp_packets_total", "Packets xdp_gw handled on an interface, by action: redirect_geneve/redirect_nat (to xgw), pass (the host's), no_socket (ours, no AF_XDP socket: passed), malformed (passed).", "interface", "action")
+	dXDPBytes      = desc("xdp_bytes_total", "Bytes xdp_gw handled on an interface, by action.", "interface", "action")
+	dBusySeconds   = desc("worker_busy_seconds_total", "CPU time of a forwarding thread (one per RX queue index). It spins while there is traffic and sleeps when not, so rate() of this is its busy ratio.", "worker")
+	dBusyRatio     = desc("worker_busy_ratio", "Share of wall time a forwarding thread was on CPU, over the last interval of at least one second between scrapes (0..1). 1 means the queue is saturated.", "worker")
+	dReloads       = desc("config_reloads_total", "Configuration reloads (SIGHUP or xgw reload): applied, or refused (the running configuration stayed).", "result")
+	dLastReload    = desc("config_last_reload_timestamp_seconds", "Unix time of the last applied reload; 0 if none.")
+	dDraining      = desc("nat_draining_addresses", "NAT addresses removed by a reload that stay steered while connections use them.")
+)
+
+var allDescs = []*prometheus.Desc{dBuildInfo, dStatsError, dVerdicts, dVerdictBytes, dDrops, dRX, dTX, dForwarded, dARP,
+	dPortAlloc, dCTEntries, dCTZone, dCTCapacity, dCTCreated, dCTExpired, dCTDeleted, dCTFull, dCTInvalid,
+	dNeighEntries, dNeighMisses, dNeighResolves, dNeighFailures, dEngFrames, dEngBatches, dEngTX, dEngDrops,
+	dEngErrors, dXskRX, dXskTX, dXskTXDone, dXskWakeups, dXskDrops, dXskTXEmpty, dXDPPackets, dXDPBytes,
+	dBusySeconds, dBusyRatio, dReloads, dLastReload, dDraining}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range allDescs {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector: one Stats snapshot per scrape.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	s, err := c.src.Stats()
+	if err != nil {
+		// Partial stats are still served (promhttp.ContinueOnError), with
+		// a flag series that alerting can key on.
+		ch <- prometheus.MustNewConstMetric(dStatsError, prometheus.GaugeValue, 1)
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	gauge(dBuildInfo, 1, s.Version)
+
+	p := &s.Pipeline
+	for v, n := range p.Verdicts {
+		counter(dVerdicts, n, v)
+	}
+	for v, n := range p.Bytes {
+		counter(dVerdictBytes, n, v)
+	}
+	for r, n := range p.Drops {
+		counter(dDrops, n, r)
+	}
+	for side, n := range p.RX {
+		counter(dRX, n, side)
+	}
+	for side, n := range p.TX {
+		counter(dTX, n, side)
+	}
+	counter(dForwarded, p.Egress, "egress")
+	counter(dForwarded, p.Ingress, "ingress")
+	counter(dARP, p.ARPReply)
+
+	ct := &s.Conntrack
+	counter(dPortAlloc, ct.NoReplyDrops)
+	gauge(dCTEntries, float64(ct.Entries))
+	gauge(dCTCapacity, float64(ct.Capacity))
+	counter(dCTCreated, ct.Created)
+	counter(dCTExpired, ct.Expired)
+	counter(dCTDeleted, ct.Deleted)
+	counter(dCTFull, ct.FullDrops)
+	counter(dCTInvalid, ct.InvalidPackets)
+	for z, n := range c.zones.get(c.opts.Now()) {
+		gauge(dCTZone, float64(n), strconv.Itoa(int(z)))
+	}
+
+	n := &s.Neighbors
+	gauge(dNeighEntries, float64(n.Entries))
+	counter(dNeighMisses, n.Misses)
+	counter(dNeighResolves, n.Resolutions)
+	counter(dNeighFailures, n.Failures)
+
+	e := &s.Engine
+	counter(dEngFrames, e.Frames)
+	counter(dEngBatches, e.Batches)
+	counter(dEngTX, e.TxInPlace, "in_place")
+	counter(dEngTX, e.TxCopied, "copied")
+	counter(dEngDrops, e.TxRingFull, "tx_ring_full")
+	counter(dEngDrops, e.TxNoFrame, "tx_no_frame")
+	counter(dEngDrops, e.TxTooBig, "tx_too_big")
+	counter(dEngDrops, e.PassAfterRedirect, "pass_after_redirect")
+	counter(dEngErrors, e.Errors)
+
+	for _, ps := range s.Ports {
+		q := strconv.Itoa(ps.Queue)
+		a := &ps.Stats
+		counter(dXskRX, a.RxPackets, ps.Interface, q)
+		counter(dXskTX, a.TxPackets, ps.Interface, q)
+		counter(dXskTXDone, a.TxCompleted, ps.Interface, q)
+		counter(dXskWakeups, a.RxKicks, ps.Interface, q, "rx")
+		counter(dXskWakeups, a.TxKicks, ps.Interface, q, "tx")
+		counter(dXskDrops, a.RxDropped, ps.Interface, q, "rx_dropped")
+		counter(dXskDrops, a.RxRingFull, ps.Interface, q, "rx_ring_full")
+		counter(dXskDrops, a.FillRingEmpty, ps.Interface, q, "fill_ring_empty")
+		counter(dXskDrops, a.RxInvalidDescs, ps.Interface, q, "rx_invalid_descs")
+		counter(dXskDrops, a.TxInvalidDescs, ps.Interface, q, "tx_invalid_descs")
+		counter(dXskTXEmpty, a.TxRingEmpty, ps.Interface, q)
+	}
+	for _, x := range s.XDP {
+		st := &x.Stats
+		for _, a := range []struct {
+			action         string
+			packets, bytes uint64
+		}{
+			{"redirect_geneve", st.RedirectGeneve.Packets, st.RedirectGeneve.Bytes},
+			{"redirect_nat", st.RedirectNAT.Packets, st.RedirectNAT.Bytes},
+			{"pass", st.Pass.Packets, st.Pass.Bytes},
+			{"no_socket", st.NoSocket.Packets, st.NoSocket.Bytes},
+			{"malformed", st.Malformed.Packets, st.Malformed.Bytes},
+		} {
+			counter(dXDPPackets, a.packets, x.Interface, a.action)
+			counter(dXDPBytes, a.bytes, x.Interface, a.action)
+		}
+	}
+
+	ratios := c.busy.update(c.opts.Now(), s.Workers)
+	for _, w := range s.Workers {
+		id := strconv.Itoa(w.Worker)
+		ch <- prometheus.MustNewConstMetric(dBusySeconds, prometheus.CounterValue, w.BusySeconds, id)
+		gauge(dBusyRatio, ratios[w.Worker], id)
+	}
+
+	cs := &s.Config
+	counter(dReloads, cs.Reloads, "applied")
+	counter(dReloads, cs.ReloadFailures, "refused")
+	gauge(dLastReload, float64(cs.LastReload))
+	gauge(dDraining, float64(len(cs.DrainingNATAddrs)))
+}
+
+// busyRatio turns workers' CPU seconds into a ratio over the interval
+// since the previous sample. Samples closer than a second are not taken:
+// with several scrapers a window of a few milliseconds would be noise, so
+// such a scrape sees the last ratio again.
+type busyRatio struct {
+	mu    sync.Mutex
+	prev  map[int]busySample
+	ratio map[int]float64
+}
+
+type busySample struct {
+	at  time.Time
+	cpu float64
+}
+
+const minBusyWindow = time.Second
+
+func (b *busyRatio) update(now time.Time, ws []control.Worker) map[int]float64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make(map[int]float64, len(ws))
+	for _, w := range ws {
+		p, ok := b.prev[w.Worker]
+		switch {
+		case !ok || w.BusySeconds < p.cpu: // first sample, or a new thread
+			b.prev[w.Worker] = busySample{now, w.BusySeconds}
+		case now.Sub(p.at) >= minBusyWindow:
+			r := (w.BusySeconds - p.cpu) / now.Sub(p.at).Seconds()
+			b.ratio[w.Worker] = min(1, max(0, r))
+			b.prev[w.Worker] = busySample{now, w.BusySeconds}
+		}
+		out[w.Worker] = b.ratio[w.Worker]
+	}
+	return out
+}
+
+// zoneCache rate-limits a per-zone count that may cost a table walk.
+type zoneCache struct {
+	mu     sync.Mutex
+	fn     func() map[uint16]int
+	maxAge time.Duration
+	at     time.Time
+	last   map[uint16]int
+}
+
+func (z *zoneCache) get(now time.Time) map[uint16]int {
+	if z.fn == nil {
+		return nil
+	}
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if z.last == nil || now.Sub(z.at) >= z.maxAge {
+		z.last, z.at = z.fn(), now
+	}
+	return z.last
+}
