@@ -1,0 +1,150 @@
+package offload
+
+import (
+	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/datapath"
+)
+
+// AdoptFunc re-creates in conntrack the connection an adopted fast-path
+// entry belongs to, from its forward direction (see Adopt), and returns
+// the connection's entries in the DNAT and SNAT zones with fwd's direction
+// in each. The connection must come back established (TCP in both
+// peers), or the first sync withdraws it.
+type AdoptFunc func(fwd datapath.FlowAction) ([2]datapath.FlowConn, error)
+
+// Adopt takes over the entries a previous xgw left in pinned maps. Their
+// connections died with that process's conntrack table, and a fast-path
+// entry without a connection would forward with nobody crediting its
+// counters or ever withdrawing it. The simplest correct approach is used:
+//
+//   - entries are paired into flows: b is a's reverse if b arrives where a
+//     leaves, with a's output addresses and ports swapped, and a is b's
+//     reverse in turn;
+//   - the forward direction is the one whose stored Conns say DirOrig in
+//     the SNAT zone, or else the one arriving on the underlay (from the
+//     VMs, as SNAT'd connections start);
+//   - adopt commits the connection (the lead's code: it knows the
+//     topology) and the flow is bound to the new handles, marked seen and
+//     offloaded; its current counters become the baseline, so the old
+//     process's packets are not credited twice;
+//   - everything unpaired, refused by adopt, or clashing with a flow the
+//     manager already has is removed, and goes back to software.
+//
+// The entries themselves are not rewritten (the fast path does not need
+// the handles to forward). Call Adopt before the pipeline starts.
+func (m *Manager) Adopt(adopt AdoptFunc) (adopted, removed int, err error) {
+	type entry struct {
+		a    datapath.FlowAction
+		c    Counters
+		used bool
+	}
+	var all []entry
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	err = m.fp.Iterate(func(a *datapath.FlowAction, c Counters) bool {
+		all = append(all, entry{a: *a, c: c})
+		return true
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	// Index by the 5-tuple and the port a packet arrives on; VNI and inner
+	// MAC are left out because a reverse key's cannot be derived from the
+	// forward action (it is the join switch's, not the encap's).
+	type tkey struct {
+		in           datapath.PortID
+		src, dst     [4]byte
+		sport, dport uint16
+		proto        uint8
+	}
+	byT := make(map[tkey][]int, len(all))
+	for i := range all {
+		k := &all[i].a.Key
+		t := tkey{k.InPort, k.Src, k.Dst, k.SrcPort, k.DstPort, k.Proto}
+		byT[t] = append(byT[t], i)
+	}
+	reverseOf := func(a *datapath.FlowAction) tkey {
+		return tkey{a.OutPort, a.NATDst, a.NATSrc, a.NATDstPort, a.NATSrcPort, a.Key.Proto}
+	}
+	matches := func(a, b *datapath.FlowAction) bool {
+		r := reverseOf(b)
+		k := &a.Key
+		return r == tkey{k.InPort, k.Src, k.Dst, k.SrcPort, k.DstPort, k.Proto}
+	}
+	now := m.cfg.Clock()
+	drop := func(keys ...datapath.FlowKey) {
+		m.toRemove = append(m.toRemove, keys...)
+		removed += len(keys)
+		m.st.adoptFailed.Add(uint64(len(keys)))
+	}
+	for i := range all {
+		a := &all[i]
+		if a.used {
+			continue
+		}
+		a.used = true
+		var b *entry
+		for _, j := range byT[reverseOf(&a.a)] {
+			if c := &all[j]; !c.used && matches(&a.a, &c.a) {
+				b = c
+				break
+			}
+		}
+		if b == nil {
+			drop(a.a.Key)
+			continue
+		}
+		b.used = true
+		fwd, rev := a, b
+		if isForward(&b.a, &a.a) {
+			fwd, rev = b, a
+		}
+		if m.byKey[fwd.a.Key] != nil || m.byKey[rev.a.Key] != nil {
+			drop(fwd.a.Key, rev.a.Key)
+			continue
+		}
+		conns, aerr := adopt(fwd.a)
+		p := pairOf(conns)
+		if aerr != nil || p[0] == p[1] || m.byHandle[p[0]] != nil || m.byHandle[p[1]] != nil ||
+			!m.markLocked(p, true) {
+			drop(fwd.a.Key, rev.a.Key)
+			continue
+		}
+		f := &flow{first: now, state: statePending, reason: reasonFor(fwd.a.Key.Proto),
+			cand: datapath.FlowCandidate{Key: fwd.a.Key, Conns: conns}, fwd: fwd.a, rev: rev.a}
+		f.fwd.Conns = conns
+		for z, c := range conns {
+			f.rev.Conns[z] = datapath.FlowConn{Handle: c.Handle, Dir: c.Dir ^ 1}
+		}
+		m.byHandle[p[0]], m.byHandle[p[1]] = f, f
+		m.offloadLocked(f)
+		f.seen = [2]Counters{fwd.c, rev.c}
+		adopted++
+		m.st.adopted.Add(1)
+	}
+	m.flushRemovalsLocked()
+	m.publishLocked()
+	return adopted, removed, nil
+}
+
+// isForward tells whether a (rather than its reverse b) is the direction
+// that opened the connection.
+func isForward(a, b *datapath.FlowAction) bool {
+	if a.Conns[1].Handle != 0 || b.Conns[1].Handle != 0 {
+		if a.Conns[1].Dir != b.Conns[1].Dir {
+			return a.Conns[1].Dir == conntrack.DirOrig
+		}
+	}
+	return a.Key.InPort == datapath.PortUnderlay && b.Key.InPort != datapath.PortUnderlay
+}
+
+// reasonFor is the promotion reason an adopted flow is filed under.
+func reasonFor(proto uint8) why {
+	switch proto {
+	case protoTCP:
+		return whyTCP
+	case protoICMP:
+		return whyICMP
+	}
+	return whyUDPAnswered
+}

@@ -1,0 +1,301 @@
+package offload
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/xgw-dev/xgw/config"
+	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/datapath"
+)
+
+// Policy defaults. See Config for what each one trades.
+const (
+	// DefaultUDPOnewayPackets promotes a one-way UDP flow on its 32nd
+	// packet. The seed's dperf load (5000 flows at 5 Mpps, 1000 pps a
+	// flow) gets there in about 30 ms, one or two evaluation ticks; no
+	// request/response protocol (DNS, NTP, SNMP, with their retries) sends
+	// 32 unanswered datagrams on one 5-tuple.
+	DefaultUDPOnewayPackets = 32
+	// DefaultUDPOnewayAfter promotes a slower one-way flow after 100 ms, if
+	// it has sent at least OnewayMinPackets by then: long-lived, low-rate
+	// streams (syslog, statsd, RTP towards a sink) leave software quickly,
+	// while a query and its retries never qualify.
+	DefaultUDPOnewayAfter = 100 * time.Millisecond
+	// OnewayMinPackets is how many packets the time rule needs: more than a
+	// resolver's query plus its retries.
+	OnewayMinPackets = 4
+	// AnsweredMinPackets is how many packets (both directions) an answered
+	// UDP flow needs: a single request/response (one DNS lookup) is over
+	// before its entries could be used, so installing them would only cost
+	// two map updates and two removals.
+	AnsweredMinPackets = 3
+
+	DefaultSyncInterval = time.Second
+	DefaultEvalInterval = 20 * time.Millisecond
+	DefaultQueueSize    = 8192
+	DefaultMaxPending   = 1 << 17
+
+	// noteQueueSize bounds Withdraw requests between two drains; FIN/RST
+	// on offloaded connections is rare next to packets.
+	noteQueueSize = 1024
+)
+
+// Config is the manager's policy and tuning. Zero fields take defaults.
+type Config struct {
+	// Enabled turns promotion on. A disabled manager still marks the
+	// connections it is told about (so the pipeline stops reporting them)
+	// but keeps all of them in software.
+	Enabled bool
+	// UDPOnewayPackets and UDPOnewayAfter are the one-way UDP policy: a
+	// UDP flow never answered is promoted after this many packets in its
+	// direction, or once it is this old and has sent OnewayMinPackets.
+	// 0 takes the defaults; a negative value turns that rule off.
+	UDPOnewayPackets int
+	UDPOnewayAfter   time.Duration
+	// UDPOnewayOff keeps one-way UDP in software whatever the two fields
+	// above say: the OVS/act_ct baseline the benchmarks compare against.
+	UDPOnewayOff bool
+	// SyncInterval is how often fast-path counters are credited to
+	// conntrack and dead flows withdrawn. It bounds how late an idle
+	// offloaded connection expires, and must stay well below the shortest
+	// conntrack timeout that applies to offloaded connections (UDP 30 s).
+	SyncInterval time.Duration
+	// EvalInterval is how often pending connections that are due are
+	// re-evaluated; each one backs off from EvalInterval to SyncInterval.
+	EvalInterval time.Duration
+	// QueueSize bounds the candidate queue between two drains; MaxPending
+	// bounds the pending set. Overflow of either is counted and harmless:
+	// the connection stays unmarked and the pipeline reports it again.
+	QueueSize  int
+	MaxPending int
+	// Clock is conntrack's clock (the pipeline's, nanoseconds). Default:
+	// wall clock, as the pipeline's.
+	Clock func() int64
+	// FastPathClock reads the clock of Counters.LastSeen (for an XDP
+	// program, bpf_ktime_get_ns: CLOCK_MONOTONIC). A fast-path time t is
+	// converted as Clock() - (FastPathClock() - t). Nil: LastSeen is
+	// already on Clock's scale.
+	FastPathClock func() int64
+	// IsFull recognises a full-map error from the FastPath. Default:
+	// errors.Is(err, ErrFull).
+	IsFull func(error) bool
+}
+
+// FromConfig maps the config file's offload section onto a Config.
+func FromConfig(c config.Offload) Config {
+	return Config{
+		Enabled:          c.Enabled,
+		UDPOnewayPackets: c.UDPOnewayPackets,
+		UDPOnewayAfter:   time.Duration(c.UDPOnewayMS) * time.Millisecond,
+	}
+}
+
+func (c Config) withDefaults() Config {
+	if c.UDPOnewayPackets == 0 {
+		c.UDPOnewayPackets = DefaultUDPOnewayPackets
+	}
+	if c.UDPOnewayAfter == 0 {
+		c.UDPOnewayAfter = DefaultUDPOnewayAfter
+	}
+	if c.SyncInterval <= 0 {
+		c.SyncInterval = DefaultSyncInterval
+	}
+	if c.EvalInterval <= 0 {
+		c.EvalInterval = DefaultEvalInterval
+	}
+	c.EvalInterval = min(c.EvalInterval, c.SyncInterval)
+	if c.QueueSize <= 0 {
+		c.QueueSize = DefaultQueueSize
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = DefaultMaxPending
+	}
+	if c.Clock == nil {
+		c.Clock = func() int64 { return time.Now().UnixNano() }
+	}
+	if c.IsFull == nil {
+		c.IsFull = func(err error) bool { return errors.Is(err, ErrFull) }
+	}
+	return c
+}
+
+// pair names a connection by its two zone entries: DNAT zone, SNAT zone.
+type pair [2]conntrack.Handle
+
+func pairOf(c [2]datapath.FlowConn) pair { return pair{c[0].Handle, c[1].Handle} }
+
+// Manager is the offload manager. Create it with New; it implements
+// datapath.FlowSink.
+type Manager struct {
+	ct *conntrack.Table
+	pl Planner
+	fp FastPath
+
+	cands candQueue
+	notes noteQueue
+	st    counters
+
+	wake      chan struct{}
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+	running   bool // started by New
+
+	mu        sync.Mutex
+	cfg       Config
+	pending   map[pair]*flow
+	offloaded map[pair]*flow
+	byHandle  map[conntrack.Handle]*flow // both zone entries of every flow
+	byKey     map[datapath.FlowKey]*flow // both directions of offloaded flows
+	sched     schedule
+	fullKept  int // pending flows waiting for room in the fast path
+
+	// Scratch, reused under mu.
+	drained  []datapath.FlowCandidate
+	handles  []conntrack.Handle
+	due      []*flow
+	toRemove []datapath.FlowKey
+	keyIdx   map[datapath.FlowKey]int
+}
+
+// New returns a running manager. pl and fp may be nil only if cfg.Enabled
+// is false.
+func New(cfg Config, ct *conntrack.Table, pl Planner, fp FastPath) *Manager {
+	m := newManager(cfg, ct, pl, fp)
+	m.running = true
+	go m.run()
+	return m
+}
+
+// newManager builds a manager without its goroutine; tests drive step.
+func newManager(cfg Config, ct *conntrack.Table, pl Planner, fp FastPath) *Manager {
+	cfg = cfg.withDefaults()
+	m := &Manager{
+		ct: ct, pl: pl, fp: fp, cfg: cfg,
+		wake:      make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+		pending:   map[pair]*flow{},
+		offloaded: map[pair]*flow{},
+		byHandle:  map[conntrack.Handle]*flow{},
+		byKey:     map[datapath.FlowKey]*flow{},
+		keyIdx:    map[datapath.FlowKey]int{},
+		drained:   make([]datapath.FlowCandidate, 0, cfg.QueueSize),
+		handles:   make([]conntrack.Handle, 0, noteQueueSize),
+	}
+	m.cands.init(cfg.QueueSize)
+	m.notes.init(noteQueueSize)
+	m.publishLocked()
+	return m
+}
+
+// run is the manager goroutine: it drains on wake-ups, evaluates pending
+// connections every EvalInterval and syncs every SyncInterval.
+func (m *Manager) run() {
+	defer close(m.done)
+	m.mu.Lock()
+	evalEvery, syncEvery := m.cfg.EvalInterval, m.cfg.SyncInterval
+	m.mu.Unlock()
+	eval := time.NewTicker(evalEvery)
+	defer eval.Stop()
+	sync := time.NewTicker(syncEvery)
+	defer sync.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-m.wake:
+			m.step(false)
+		case <-eval.C:
+			m.step(false)
+		case <-sync.C:
+			m.step(true)
+		}
+	}
+}
+
+// Close stops the manager goroutine. It leaves the fast-path entries in
+// place, on purpose: with pinned maps a restarted xgw keeps forwarding and
+// takes them back with Adopt. Call Reset first to withdraw them.
+func (m *Manager) Close() {
+	m.closeOnce.Do(func() {
+		close(m.stop)
+		if m.running {
+			<-m.done
+		}
+	})
+}
+
+// step runs one round: drain the queues, evaluate due pending connections,
+// and (doSync) credit counters and withdraw dead flows.
+func (m *Manager) step(doSync bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.cfg.Clock()
+	m.drainLocked(now)
+	m.notesLocked(now)
+	m.evalLocked(now)
+	if doSync {
+		m.syncLocked(now)
+	}
+	m.flushRemovalsLocked()
+	m.publishLocked()
+}
+
+// Reset withdraws every offloaded flow and forgets every pending one, and
+// clears MarkOffloadSeen on all connections, so that the pipeline reports
+// them again and they are re-planned under the new configuration. It is
+// what a reload calls; it walks the whole conntrack table, which a reload
+// can afford.
+func (m *Manager) Reset() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.resetLocked()
+}
+
+// Reconfigure applies a new policy (Enabled, the one-way rules, queue
+// bounds; not the goroutine's tick rates) and resets, so that every live
+// connection is judged again under it.
+func (m *Manager) Reconfigure(cfg Config) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// The goroutine's tickers keep their rates; the clocks and the full
+	// test the caller wired stay unless it passes new ones.
+	if cfg.Clock == nil {
+		cfg.Clock = m.cfg.Clock
+	}
+	if cfg.FastPathClock == nil {
+		cfg.FastPathClock = m.cfg.FastPathClock
+	}
+	if cfg.IsFull == nil {
+		cfg.IsFull = m.cfg.IsFull
+	}
+	m.cfg = cfg.withDefaults()
+	m.resetLocked()
+}
+
+func (m *Manager) resetLocked() {
+	now := m.cfg.Clock()
+	m.drainLocked(now)
+	flows := make([]*flow, 0, len(m.offloaded))
+	for _, f := range m.offloaded {
+		flows = append(flows, f)
+	}
+	m.creditLocked(flows, now)
+	for _, f := range flows {
+		m.withdrawLocked(f, whyConfig)
+	}
+	for _, f := range m.pending {
+		m.forgetLocked(f)
+	}
+	m.flushRemovalsLocked()
+	m.ct.Range(func(ci conntrack.ConnInfo) bool {
+		if ci.Mark&datapath.MarkOffloadSeen != 0 {
+			m.ct.SetMark(ci.Handle, ci.Mark&^datapath.MarkOffloadSeen)
+		}
+		return true
+	})
+	m.publishLocked()
+}
