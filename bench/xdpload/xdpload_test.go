@@ -1,0 +1,186 @@
+package xdpload_test
+
+import (
+	"encoding/binary"
+	"os"
+	"testing"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/xgw-dev/xgw/bench/frames"
+	"github.com/xgw-dev/xgw/bench/xdpload"
+	"github.com/xgw-dev/xgw/packet"
+)
+
+func needRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED: loading XDP programs needs root")
+	}
+}
+
+var inner = frames.Inner{
+	SrcMAC: packet.MustMAC("ae:03:03:17:eb:df"), DstMAC: packet.MustMAC("ae:cd:cd:04:d7:d4"),
+	Src: packet.MustIP4("10.199.100.10"), Dst: packet.MustIP4("198.51.100.2"),
+	SrcPort: 10000, DstPort: 9000, TTL: 63,
+}
+
+var outer = frames.Outer{
+	SrcMAC: packet.MustMAC("02:00:c0:00:02:02"), DstMAC: packet.MustMAC("02:00:c0:00:02:01"),
+	Src: packet.MustIP4("192.0.2.2"), Dst: packet.MustIP4("192.0.2.1"), VNI: 1, InPort: 1, Out: 2,
+}
+
+func run(t *testing.T, p *ebpf.Program, in []byte) (uint32, []byte) {
+	t.Helper()
+	out := make([]byte, len(in)+256)
+	ret, err := p.Run(&ebpf.RunOptions{Data: in, DataOut: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ret, out[:len(in)]
+}
+
+// TestGeneratorRewritesFlows runs the generator (not live) and checks that
+// consecutive runs walk the flows and stamp a time.
+func TestGeneratorRewritesFlows(t *testing.T) {
+	needRoot(t)
+	f, _ := frames.Geneve(outer, inner, 64)
+	spec := frames.Layout(true, 3, 20000)
+	g, err := xdpload.NewGenerator(spec, len(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	seen := map[uint16]bool{}
+	for i := 0; i < 6; i++ {
+		ret, out := run(t, g.Prog(), f)
+		if ret != 3 {
+			t.Fatalf("verdict %d, want XDP_TX", ret)
+		}
+		sp := binary.BigEndian.Uint16(out[spec.SportOff:])
+		seen[sp] = true
+		if sp < 20000 || sp > 20002 {
+			t.Errorf("sport %d", sp)
+		}
+		if binary.BigEndian.Uint16(out[spec.OuterSportOff:]) < 49152 {
+			t.Errorf("outer sport")
+		}
+		if binary.LittleEndian.Uint64(out[spec.PayloadOff+xdpload.TimestampOff:]) == 0 {
+			t.Error("no timestamp")
+		}
+	}
+	if len(seen) != 3 {
+		t.Errorf("flows seen %v, want 3", seen)
+	}
+	if _, err := xdpload.NewGenerator(spec, 50); err == nil {
+		t.Error("short template accepted")
+	}
+}
+
+func TestSinkCountsUDPOnly(t *testing.T) {
+	needRoot(t)
+	s, err := xdpload.NewSink()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	f, _ := frames.Plain(inner, 64)
+	if ret, _ := run(t, s.Prog, f); ret != 1 {
+		t.Errorf("udp verdict %d, want DROP", ret)
+	}
+	arp := make([]byte, 60)
+	binary.BigEndian.PutUint16(arp[12:], 0x0806)
+	if ret, _ := run(t, s.Prog, arp); ret != 2 {
+		t.Errorf("arp verdict %d, want PASS", ret)
+	}
+	c, err := s.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Packets != 1 || c.Bytes != 64 {
+		t.Errorf("count %+v", c)
+	}
+}
+
+func TestReflectorSwaps(t *testing.T) {
+	needRoot(t)
+	r, err := xdpload.NewReflector()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, f := range [][]byte{mustPlain(t), mustGeneve(t)} {
+		ret, out := run(t, r.Prog, f)
+		if ret != 3 {
+			t.Fatalf("verdict %d, want TX", ret)
+		}
+		if string(out[0:6]) != string(f[6:12]) || string(out[26:30]) != string(f[30:34]) ||
+			string(out[34:36]) != string(f[36:38]) {
+			t.Error("not swapped")
+		}
+		if packet.Checksum(out[14:34], 0) != 0 {
+			t.Error("IPv4 checksum broken by the swap")
+		}
+	}
+	other, _ := frames.Plain(inner, 64)
+	other[xdpload.PlainPayloadOff] ^= 0xff
+	if ret, _ := run(t, r.Prog, other); ret != 2 {
+		t.Errorf("frame without magic: verdict %d, want PASS", ret)
+	}
+	if c, _ := r.Read(); c.Packets != 2 {
+		t.Errorf("reflected %d", c.Packets)
+	}
+}
+
+func TestReturnCounterHistogram(t *testing.T) {
+	needRoot(t)
+	rc, err := xdpload.NewReturnCounter(1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	f := mustGeneve(t)
+	// A timestamp of 0 is "very old": lands in the overflow bucket.
+	if ret, _ := run(t, rc.Prog, f); ret != 1 {
+		t.Fatalf("verdict %d, want DROP", ret)
+	}
+	h, err := rc.Histogram()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h[xdpload.HistBuckets-1] != 1 {
+		t.Errorf("overflow bucket %d", h[xdpload.HistBuckets-1])
+	}
+	if c, _ := rc.Read(); c.Packets != 1 {
+		t.Errorf("count %+v", c)
+	}
+}
+
+func TestCeilingAndPassLoad(t *testing.T) {
+	needRoot(t)
+	c, err := xdpload.NewCeiling(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	p, err := xdpload.NewPass()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+}
+
+func mustPlain(t *testing.T) []byte {
+	f, err := frames.Plain(inner, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func mustGeneve(t *testing.T) []byte {
+	f, err := frames.Geneve(outer, inner, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
