@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -86,9 +89,12 @@ func newStatsCmd(g *globals) *cobra.Command {
   xdp        per interface: what xdp_gw redirected to xgw or passed up
   conntrack  live connections, capacity, created/expired, refusals
   neighbors  the kernel neighbour mirror: entries, misses, resolutions
+  workers    per forwarding thread: CPU (busy) seconds; share of uptime
+  config     the file, reloads applied and refused, draining NAT addresses
 
 Only non-zero drop reasons are listed. --json prints the full document the
-control socket serves (GET /stats), every counter included.`,
+control socket serves (GET /stats), every counter included; the
+Prometheus endpoint (metrics.listen) serves the same numbers.`,
 		Example: `  xgw stats
   xgw stats --json | jq .pipeline.drops`,
 		Args: cobra.NoArgs,
@@ -113,4 +119,52 @@ control socket serves (GET /stats), every counter included.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the raw JSON document")
 	return cmd
+}
+
+func newReloadCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "reload",
+		Short: "Re-read the running gateway's configuration file and apply it",
+		Long: `Ask the running gateway to re-read the file it was started with (--config of
+'xgw run') and apply it, exactly as SIGHUP does ('systemctl reload xgw'),
+but wait for the outcome and print it.
+
+Applied live (new connections use the new settings; existing connections,
+including offloaded ones, keep forwarding with the translation they have):
+chassis, switches, routers, routes, NAT rules, geneve.ttl, geneve.checksum.
+A NAT address that the new file drops keeps being steered and routed for
+the connections that still use it ("draining") and is retired when the
+last of them ends; 'xgw stats' lists draining addresses.
+
+Needs a restart (the reload reports them as "not applied until restart"):
+interfaces, geneve.port, conntrack, control.socket, metrics.listen,
+offload.
+
+A file that fails 'xgw check-config' is refused as a whole: nothing
+changes, the problems are printed (each with its field path and line) and
+logged, and the exit status is 1. Run 'xgw check-config FILE' first to see
+them without touching the gateway.`,
+		Example: `  xgw check-config /etc/xgw/xgw.yaml && xgw reload
+  systemctl reload xgw        # the same, through systemd (SIGHUP)`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
+			defer cancel()
+			out, err := control.NewClient(g.socket).Reload(ctx)
+			var re *control.ReloadError
+			if errors.As(err, &re) {
+				w := cmd.ErrOrStderr()
+				fmt.Fprintln(w, "xgw: reload refused; the running configuration stays:")
+				for _, line := range strings.Split(re.Problems, "\n") {
+					fmt.Fprintf(w, "  %s\n", line)
+				}
+				return &exitError{code: 1}
+			}
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(out)
+			return err
+		},
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf/link"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/xgw-dev/xgw/bpf"
 	"github.com/xgw-dev/xgw/config"
@@ -17,6 +18,7 @@ import (
 	"github.com/xgw-dev/xgw/control"
 	"github.com/xgw-dev/xgw/datapath"
 	"github.com/xgw-dev/xgw/datapath/engine"
+	"github.com/xgw-dev/xgw/metrics"
 	"github.com/xgw-dev/xgw/neigh"
 	"github.com/xgw-dev/xgw/packet"
 	"github.com/xgw-dev/xgw/route"
@@ -29,6 +31,7 @@ type xdpIface struct {
 	name string
 	objs *bpf.Objects
 	link link.Link
+	nat  bool // steers the NAT addresses (the external side)
 }
 
 // gateway is everything `xgw run` builds, in the order it builds it; close
@@ -43,6 +46,10 @@ type gateway struct {
 	pipe  *datapath.Pipeline
 	xdp   []*xdpIface
 	eng   *engine.Engine
+
+	meters   meters               // bytes per verdict, worker threads
+	reload   *reloader            // the running config; SIGHUP and xgw reload
+	registry *prometheus.Registry // what /metrics serves; add collectors here
 }
 
 // runOptions are the knobs of `xgw run` that are not in the config file.
@@ -51,7 +58,9 @@ type runOptions struct {
 	queues  int
 }
 
-func newGateway(cfg *config.Config, opts runOptions, log *slog.Logger) (_ *gateway, err error) {
+// newGateway builds the gateway for cfg, loaded from cfgPath (which a
+// reload re-reads).
+func newGateway(cfgPath string, cfg *config.Config, opts runOptions, log *slog.Logger) (_ *gateway, err error) {
 	g := &gateway{log: log, started: time.Now(), clock: func() int64 { return time.Now().UnixNano() }}
 	defer func() {
 		if err != nil {
@@ -103,7 +112,7 @@ func newGateway(cfg *config.Config, opts runOptions, log *slog.Logger) (_ *gatew
 	g.eng, err = engine.New(engine.Config{
 		Underlay: under, External: ext,
 		VTEP: topo.VTEP, GenevePort: topo.GenevePort,
-		NewProcessor: func() engine.Processor { return g.pipe.NewWorker() },
+		NewProcessor: func() engine.Processor { return g.meters.wrap(g.pipe.NewWorker()) },
 		Register: func(ifname string, queue, fd int) error {
 			return byName[ifname].objs.RegisterXSK(queue, fd)
 		},
@@ -115,6 +124,20 @@ func newGateway(cfg *config.Config, opts runOptions, log *slog.Logger) (_ *gatew
 	if err != nil {
 		return nil, fmt.Errorf("open the AF_XDP sockets: %w", err)
 	}
+
+	// The running configuration, for reloads: what they swap (the
+	// pipeline's topology) and what they steer (the NAT addresses).
+	var steer []natSteering
+	for _, x := range g.xdp {
+		if x.nat {
+			steer = append(steer, x.objs)
+		}
+	}
+	g.reload = newReloader(cfgPath, cfg, topo, g.pipe, g.ct, steer, log)
+
+	// Metrics read the /stats snapshot at scrape time. More collectors
+	// (the offload manager's: metrics.NewOffloadCollector) register here.
+	g.registry = metrics.NewRegistry(metrics.NewCollector(g, metrics.Options{Zones: g.zoneCounts}))
 	return g, nil
 }
 
@@ -133,7 +156,7 @@ func (g *gateway) attach(name string, geneve, nat bool, vtep netip.Addr, topo *r
 	if err != nil {
 		return nil, fmt.Errorf("load the XDP program for %s: %w", name, err)
 	}
-	x := &xdpIface{name: name, objs: objs}
+	x := &xdpIface{name: name, objs: objs, nat: nat}
 	g.xdp = append(g.xdp, x) // close() releases it from here on
 	if nat {
 		for _, ip := range topo.NATIPs() {
@@ -159,8 +182,41 @@ func timeouts(t config.Timeouts) conntrack.Timeouts {
 	}
 }
 
-// run forwards until ctx ends.
-func (g *gateway) run(ctx context.Context) error { return g.eng.Run(ctx) }
+// run forwards until ctx ends; meanwhile it retires NAT addresses that a
+// reload dropped once their last connection is gone.
+func (g *gateway) run(ctx context.Context) error {
+	go func() {
+		t := time.NewTicker(drainInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				g.reload.drain()
+			}
+		}
+	}()
+	return g.eng.Run(ctx)
+}
+
+// Reload implements control.Reloader (xgw reload; SIGHUP calls it too).
+func (g *gateway) Reload() ([]string, error) { return g.reload.Reload() }
+
+// zoneCounts counts live connections per zone, every configured zone
+// present (zero included) so that a series does not vanish when a zone
+// empties. It walks the table: the metrics collector rate-limits it.
+func (g *gateway) zoneCounts() map[uint16]int {
+	m := map[uint16]int{}
+	for _, z := range g.reload.zones() {
+		m[z] = 0
+	}
+	g.ct.Range(func(ci conntrack.ConnInfo) bool {
+		m[ci.Orig.Zone]++
+		return true
+	})
+	return m
+}
 
 // close undoes newGateway: sockets first (so nothing is redirected to a
 // closing socket for long), then XDP detached, then the rest.
@@ -202,6 +258,11 @@ func (g *gateway) Stats() (control.Stats, error) {
 		Conntrack: g.ct.Stats(),
 		Ports:     g.eng.Ports(),
 		Neighbors: g.neigh.Stats(),
+		Workers:   g.meters.workers(),
+		Config:    g.reload.state(),
+	}
+	for v, n := range g.meters.bytes() {
+		s.Pipeline.Bytes[datapath.Verdict(v).String()] = n
 	}
 	for _, x := range g.xdp {
 		st, err := x.objs.Stats()

@@ -77,7 +77,21 @@ the running gateway over its control socket (root only):
   xgw stats            counters: verdicts, drops by reason, ports, conntrack
   xgw dump-conntrack   connections, in ovs-appctl dpctl/dump-conntrack format
   xgw dump-flows       connections as datapath flows (all in software today)
-  xgw check-config     validate a configuration file without running it`,
+  xgw reload           re-read the configuration file and apply it (as SIGHUP)
+  xgw check-config     validate a configuration file without running it
+
+Counters are also served to Prometheus over HTTP (metrics.listen in the
+file, 127.0.0.1:9477 by default: curl http://127.0.0.1:9477/metrics).
+
+Logs go to stderr: text when stderr is a terminal, JSON lines otherwise
+(under systemd they land in the journal: journalctl -u xgw). The schema of
+the configuration file is in examples/seed.yaml, one comment per key;
+'xgw help COMMAND' explains each command.`,
+		Example: `  xgw check-config /etc/xgw/xgw.yaml
+  xgw run --config /etc/xgw/xgw.yaml
+  xgw stats
+  xgw dump-conntrack --zone 16 -s
+  xgw reload`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       versionString(),
@@ -89,7 +103,7 @@ the running gateway over its control socket (root only):
 		"path of the control socket (xgw run listens on it, the other commands connect to it)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.AddCommand(newRunCmd(g), newDumpConntrackCmd(g), newStatsCmd(g), newDumpFlowsCmd(g),
-		newCheckConfigCmd(), newVersionCmd())
+		newCheckConfigCmd(), newReloadCmd(g), newVersionCmd())
 	return root
 }
 
@@ -134,7 +148,10 @@ func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print xgw's version",
-		Args:  cobra.NoArgs,
+		Long: `Print the version xgw was built as, the VCS revision when it was built from
+a checkout, and the Go version. 'xgw --version' prints the same.`,
+		Example: `  xgw version`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fmt.Fprintln(cmd.OutOrStdout(), "xgw", versionString())
 			return nil

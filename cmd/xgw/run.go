@@ -11,10 +11,12 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/xgw-dev/xgw/bpf"
 	"github.com/xgw-dev/xgw/config"
 	"github.com/xgw-dev/xgw/control"
+	"github.com/xgw-dev/xgw/metrics"
 )
 
 func newRunCmd(g *globals) *cobra.Command {
@@ -35,16 +37,29 @@ xgw run, in order:
      NAT addresses, into AF_XDP sockets; everything else goes to Linux;
   5. opens one AF_XDP socket per RX queue and starts one forwarding thread
      per queue index;
-  6. serves the control socket (root only) for stats, dump-conntrack and
-     dump-flows.
+  6. serves the control socket (root only) for stats, dump-conntrack,
+     dump-flows and reload, and Prometheus metrics over HTTP on
+     metrics.listen (127.0.0.1:9477 unless the file says otherwise);
+  7. under systemd (Type=notify) tells it when it is ready.
+
+SIGHUP (or 'xgw reload', or 'systemctl reload xgw') re-reads the file:
+routes, NAT rules and the rest of the topology apply to new connections
+while existing ones keep forwarding; a bad file is refused and logged with
+the field at fault, and the running configuration stays. See
+'xgw help reload' for what applies live and what needs a restart.
 
 On SIGINT/SIGTERM it closes the sockets, detaches XDP from the interfaces
-and removes the control socket. Needs root (CAP_NET_ADMIN, CAP_BPF,
-CAP_SYS_ADMIN for AF_XDP); run it in the network namespace that holds the
-interfaces (e.g. under 'ip netns exec NS').`,
+and removes the control socket. Needs root, or the capabilities of
+dist/xgw.service (CAP_NET_ADMIN, CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN,
+CAP_NET_RAW, CAP_IPC_LOCK); run it in the network namespace that holds the
+interfaces (e.g. under 'ip netns exec NS').
+
+Logs are text on a terminal and JSON otherwise; --log-level debug shows
+each step.`,
 		Example: `  xgw run --config /etc/xgw/xgw.yaml
   ip netns exec gw xgw run --config lab.yaml --control-socket /run/xgw/lab.sock
-  xgw run --config xgw.yaml --xdp-mode generic   # drivers without native XDP`,
+  xgw run --config xgw.yaml --xdp-mode generic   # drivers without native XDP
+  kill -HUP $(pidof xgw)                         # reload the file`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cfgPath == "" {
@@ -80,6 +95,12 @@ func parseXDPMode(s string) (bpf.Mode, error) {
 // only when it was given (socketSet).
 func run(ctx context.Context, cfgPath, socket string, socketSet bool, opts runOptions) error {
 	log := slog.Default()
+	// SIGHUP is taken from here on: its default action would kill us, and
+	// one that arrives while the gateway starts waits for it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		return fmt.Errorf("xgw run: load %s: %w", cfgPath, err)
@@ -90,7 +111,7 @@ func run(ctx context.Context, cfgPath, socket string, socketSet bool, opts runOp
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	gw, err := newGateway(cfg, opts, log)
+	gw, err := newGateway(cfgPath, cfg, opts, log)
 	if err != nil {
 		return fmt.Errorf("xgw run: %w", err)
 	}
@@ -103,12 +124,22 @@ func run(ctx context.Context, cfgPath, socket string, socketSet bool, opts runOp
 	if err != nil {
 		return fmt.Errorf("xgw run: %w", err)
 	}
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve() }()
-	log.Info("xgw running", "config", cfgPath, "control_socket", socket, "pid", os.Getpid())
+	var msrv *metrics.Server
+	if cfg.Metrics.Listen != config.MetricsOff {
+		if msrv, err = metrics.Listen(cfg.Metrics.Listen, gw.registry, log); err != nil {
+			srv.Close(context.Background())
+			return fmt.Errorf("xgw run: %w (set metrics.listen, or \"off\")", err)
+		}
+		go func() { serveErr <- msrv.Serve() }()
+	}
+	log.Info("xgw running", "config", cfgPath, "control_socket", socket, "metrics", cfg.Metrics.Listen, "pid", os.Getpid())
 
 	runErr := make(chan error, 1)
 	go func() { runErr <- gw.run(ctx) }()
+	go reloadOnHUP(ctx, hup, gw)
+	sdNotify("READY=1\nSTATUS=forwarding")
 	select {
 	case <-ctx.Done():
 		err = <-runErr
@@ -117,14 +148,47 @@ func run(ctx context.Context, cfgPath, socket string, socketSet bool, opts runOp
 		stop()
 		<-runErr
 	}
+	sdNotify("STOPPING=1")
 	log.Info("xgw stopping")
 	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if cerr := srv.Close(cctx); cerr != nil && err == nil {
 		err = cerr
 	}
+	if msrv != nil {
+		if cerr := msrv.Close(cctx); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("xgw run: %w", err)
 	}
 	return nil
+}
+
+// reloadOnHUP reloads the configuration on each SIGHUP until ctx ends. The
+// reloader logs the outcome (what changed, or why the file was refused);
+// systemd is told a reload is under way and when it is over.
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, gw *gateway) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			sdNotify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", monotonicUsec()))
+			status := "forwarding; last reload applied"
+			if _, err := gw.Reload(); err != nil {
+				status = "forwarding; last reload REFUSED, see the log"
+			}
+			sdNotify("READY=1\nSTATUS=" + status)
+		}
+	}
+}
+
+// monotonicUsec is CLOCK_MONOTONIC in microseconds, which systemd wants
+// with RELOADING=1.
+func monotonicUsec() int64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano() / 1000
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/xgw-dev/xgw/control"
@@ -68,6 +69,21 @@ func writeStats(w io.Writer, s *control.Stats) error {
 
 	n := &s.Neighbors
 	fmt.Fprintln(tw, "NEIGHBORS\tentries\tmisses\tresolutions\tmanaged\tprobes\tfailures\tresyncs")
-	fmt.Fprintf(tw, "\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", n.Entries, n.Misses, n.Resolutions, n.Managed, n.Probes, n.Failures, n.Resyncs)
+	fmt.Fprintf(tw, "\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n\n", n.Entries, n.Misses, n.Resolutions, n.Managed, n.Probes, n.Failures, n.Resyncs)
+	fmt.Fprintln(tw, "WORKER\tthread\tbusy (cpu s)\tbusy since start")
+	for _, w := range s.Workers {
+		fmt.Fprintf(tw, "%d\t%d\t%.2f\t%.1f%%\n", w.Worker, w.TID, w.BusySeconds, 100*w.BusySeconds/max(s.Uptime, 1))
+	}
+	fmt.Fprintln(tw)
+	c2 := &s.Config
+	fmt.Fprintln(tw, "CONFIG\treloads\trefused\tdraining NAT addresses")
+	draining := "(none)"
+	if len(c2.DrainingNATAddrs) > 0 {
+		draining = strings.Join(c2.DrainingNATAddrs, " ")
+	}
+	fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", c2.File, c2.Reloads, c2.ReloadFailures, draining)
+	if c2.LastError != "" {
+		fmt.Fprintf(tw, "last refusal: %s\n", c2.LastError)
+	}
 	return tw.Flush()
 }

@@ -1,0 +1,460 @@
+package main
+
+// Reload: SIGHUP, or `xgw reload` (POST /reload on the control socket),
+// re-reads the file `xgw run` was started with.
+//
+// What applies live (new connections see it, existing ones keep going):
+// chassis, switches and their ports, routers with their ports, routes and
+// NAT rules, geneve.ttl and geneve.checksum. They all compile into one
+// route.Topology that the pipeline swaps atomically (Pipeline.SetTopology).
+// Existing connections keep the translation conntrack holds for them.
+//
+// What needs a restart (the file's value is ignored and the reload says
+// so): interfaces (XDP programs and AF_XDP sockets are bound to them; the
+// VTEP is baked into the XDP program), geneve.port (likewise), conntrack
+// (the table is allocated once, with its timeouts), control.socket and
+// metrics.listen (already listening), offload (read by the offload
+// manager at start).
+//
+// A file that does not load, validate or compile is refused as a whole:
+// the running configuration stays, the problems are logged one per field
+// and returned to `xgw reload`.
+//
+// NAT addresses (what xdp_gw steers to AF_XDP on the external side):
+//
+//   - an address the new file adds is steered BEFORE the new topology is
+//     swapped in, so the first reply to the first connection SNATed to it
+//     already reaches xgw;
+//   - an address the new file drops is kept while conntrack still holds a
+//     connection that uses it (reply destination = the address: SNAT; or
+//     original destination = the address: DNAT): it stays steered, and
+//     the topology keeps it classified as its router's
+//     (route.Topology.RetainNATAddr) without any rule using it for new
+//     connections. It is "draining". Every drainInterval the gateway looks
+//     again; when the last connection is gone (closed or expired) the
+//     address is unrouted first, then unsteered. Offloaded connections are
+//     conntrack entries too, so they hold the address the same way.
+//   - an address that moves to another router, or becomes a router port's
+//     address, cannot be kept for its old router: its old connections are
+//     in the old router's zones and break; the reload warns.
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/xgw-dev/xgw/config"
+	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/control"
+	"github.com/xgw-dev/xgw/packet"
+	"github.com/xgw-dev/xgw/route"
+)
+
+// drainInterval is how often draining NAT addresses are checked.
+const drainInterval = 5 * time.Second
+
+// natSteering is one XDP program's list of NAT addresses; *bpf.Objects is
+// one.
+type natSteering interface {
+	AddNATAddr(netip.Addr) error
+	RemoveNATAddr(netip.Addr) error
+}
+
+// topologySetter swaps the pipeline's topology; *datapath.Pipeline is one.
+type topologySetter interface {
+	SetTopology(*route.Topology) error
+}
+
+// connRanger walks the connection table; *conntrack.Table is one.
+type connRanger interface {
+	Range(fn func(conntrack.ConnInfo) bool)
+}
+
+// reloader owns the running configuration and everything a reload
+// changes. Its mutex serialises reloads (SIGHUP and xgw reload) with the
+// drain checks.
+type reloader struct {
+	mu   sync.Mutex
+	log  *slog.Logger
+	path string
+	load func(string) (*config.Config, error)
+	pipe topologySetter
+	ct   connRanger
+	nat  []natSteering
+
+	cfg      *config.Config
+	topo     *route.Topology
+	steered  map[packet.IP4]bool   // in every XDP program's list
+	draining map[packet.IP4]string // dropped addresses kept for their connections -> router
+
+	reloads, failures uint64
+	lastReload        int64
+	lastErr           string
+}
+
+// newReloader takes over a running configuration whose topology is in
+// the pipeline and whose NAT addresses are steered.
+func newReloader(path string, cfg *config.Config, topo *route.Topology, pipe topologySetter, ct connRanger, nat []natSteering, log *slog.Logger) *reloader {
+	r := &reloader{log: log, path: path, load: config.Load, pipe: pipe, ct: ct, nat: nat,
+		cfg: cfg, topo: topo, steered: map[packet.IP4]bool{}, draining: map[packet.IP4]string{}}
+	for _, ip := range topo.NATIPs() {
+		r.steered[ip] = true
+	}
+	return r
+}
+
+// Reload implements control.Reloader: re-read the file and apply it, or
+// refuse it and keep the running configuration.
+func (r *reloader) Reload() ([]string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.log.Info("reloading the configuration", "config", r.path)
+	file, err := r.load(r.path)
+	if err != nil {
+		return nil, r.refuse(err)
+	}
+	cfg, restart := effective(r.cfg, file)
+	topo, err := route.Build(cfg)
+	if err != nil {
+		return nil, r.refuse(err)
+	}
+	summary := diffLive(r.cfg, cfg)
+
+	// Addresses the new rules drop: keep those that connections use.
+	var dropped []packet.IP4
+	for ip := range r.steered {
+		if !slices.Contains(topo.NATIPs(), ip) {
+			dropped = append(dropped, ip)
+		}
+	}
+	slices.SortFunc(dropped, cmpIP4)
+	used := r.inUse(dropped)
+	draining := map[packet.IP4]string{}
+	for _, ip := range dropped {
+		if used[ip] == 0 {
+			continue
+		}
+		owner, ok := r.topo.RouterByExternalIP(ip)
+		if ok && topo.RetainNATAddr(ip, owner.Name) {
+			draining[ip] = owner.Name
+			summary = append(summary, fmt.Sprintf("NAT address %s (router %s): draining, %d connection(s) still use it; steered until they end, no new connection gets it", ip, owner.Name, used[ip]))
+			continue
+		}
+		summary = append(summary, fmt.Sprintf("WARNING: NAT address %s is no longer its router's (router removed, or the address moved): its %d connection(s) will stop forwarding", ip, used[ip]))
+	}
+
+	// Steer new addresses before the swap...
+	var added []packet.IP4
+	for _, ip := range topo.NATIPs() {
+		if r.steered[ip] {
+			continue
+		}
+		if err := r.steer(ip); err != nil {
+			for _, a := range added {
+				r.unsteer(a)
+			}
+			return nil, r.refuse(fmt.Errorf("steer the new NAT address %s: %w", ip, err))
+		}
+		added = append(added, ip)
+	}
+	if err := r.pipe.SetTopology(topo); err != nil {
+		for _, a := range added {
+			r.unsteer(a)
+		}
+		return nil, r.refuse(err)
+	}
+	// ...and stop steering the unused old ones after it.
+	for _, ip := range dropped {
+		if _, keep := draining[ip]; !keep {
+			r.unsteer(ip)
+		}
+	}
+	for _, ip := range added {
+		summary = append(summary, fmt.Sprintf("NAT address %s: steered to xgw", ip))
+	}
+	r.cfg, r.topo, r.draining = cfg, topo, draining
+	r.steered = map[packet.IP4]bool{}
+	for _, ip := range topo.NATIPs() {
+		r.steered[ip] = true
+	}
+	r.reloads++
+	r.lastReload = time.Now().Unix()
+	r.lastErr = ""
+	if len(summary) == 0 {
+		summary = append(summary, "no change that applies live")
+	}
+	for _, f := range restart {
+		summary = append(summary, "not applied until restart: "+f+" changed")
+	}
+	r.log.Info("configuration reloaded", "config", r.path, "changes", summary)
+	return summary, nil
+}
+
+// refuse records and logs a refused reload; the returned error lists the
+// problems one per line, each naming its field.
+func (r *reloader) refuse(err error) error {
+	lines := problemLines(err)
+	r.failures++
+	r.lastErr = strings.Join(lines, "; ")
+	r.log.Error("reload refused; the running configuration stays", "config", r.path, "problems", lines)
+	return fmt.Errorf("%s: %s", r.path, strings.Join(lines, "\n"))
+}
+
+// drain stops routing and steering draining addresses that no connection
+// uses any more. It is called every drainInterval.
+func (r *reloader) drain() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.draining) == 0 {
+		return
+	}
+	ips := make([]packet.IP4, 0, len(r.draining))
+	for ip := range r.draining {
+		ips = append(ips, ip)
+	}
+	used := r.inUse(ips)
+	var done []packet.IP4
+	for _, ip := range ips {
+		if used[ip] == 0 {
+			done = append(done, ip)
+		}
+	}
+	if len(done) == 0 {
+		return
+	}
+	topo, err := route.Build(r.cfg)
+	if err != nil { // it built a moment ago; only a bug gets here
+		r.log.Error("drain: rebuild the topology", "err", err)
+		return
+	}
+	for ip, router := range r.draining {
+		if !slices.Contains(done, ip) {
+			topo.RetainNATAddr(ip, router)
+		}
+	}
+	if err := r.pipe.SetTopology(topo); err != nil {
+		r.log.Error("drain: swap the topology", "err", err)
+		return
+	}
+	r.topo = topo
+	for _, ip := range done {
+		r.unsteer(ip)
+		delete(r.steered, ip)
+		delete(r.draining, ip)
+		r.log.Info("NAT address drained: its last connection is gone; no longer steered", "address", ip.String())
+	}
+}
+
+// inUse counts, per address of ips, the connections that use it: as the
+// reply destination (SNATed to it) or the original destination (DNATed
+// from it). One walk of the table, done on reload and drain checks only.
+func (r *reloader) inUse(ips []packet.IP4) map[packet.IP4]int {
+	n := map[packet.IP4]int{}
+	if len(ips) == 0 {
+		return n
+	}
+	r.ct.Range(func(ci conntrack.ConnInfo) bool {
+		if slices.Contains(ips, ci.Reply.Dst) {
+			n[ci.Reply.Dst]++
+		} else if slices.Contains(ips, ci.Orig.Dst) {
+			n[ci.Orig.Dst]++
+		}
+		return true
+	})
+	return n
+}
+
+func (r *reloader) steer(ip packet.IP4) error {
+	for _, x := range r.nat {
+		if err := x.AddNATAddr(netip.AddrFrom4(ip)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unsteer removes ip from every XDP program; a failure leaves it steered,
+// which is harmless (the pipeline drops or passes what it does not own).
+func (r *reloader) unsteer(ip packet.IP4) {
+	for _, x := range r.nat {
+		if err := x.RemoveNATAddr(netip.AddrFrom4(ip)); err != nil {
+			r.log.Warn("stop steering a NAT address", "address", ip.String(), "err", err)
+		}
+	}
+}
+
+// state is the /stats view of the running configuration.
+func (r *reloader) state() control.ConfigState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := control.ConfigState{File: r.path, Reloads: r.reloads, ReloadFailures: r.failures,
+		LastReload: r.lastReload, LastError: r.lastErr, DrainingNATAddrs: []string{}}
+	for ip := range r.draining {
+		s.DrainingNATAddrs = append(s.DrainingNATAddrs, ip.String())
+	}
+	slices.Sort(s.DrainingNATAddrs)
+	return s
+}
+
+// zones are the conntrack zones of the running configuration.
+func (r *reloader) zones() []uint16 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var zs []uint16
+	for _, rt := range r.cfg.Routers {
+		if rt.Zones.DNAT != 0 {
+			zs = append(zs, rt.Zones.DNAT, rt.Zones.SNAT)
+		}
+	}
+	return zs
+}
+
+// effective is the file's configuration with the running values of what
+// only a restart can change, and the paths of those that differ.
+func effective(running, file *config.Config) (*config.Config, []string) {
+	c := *file
+	var restart []string
+	keep := func(path string, dst, src any) {
+		d, s := reflect.ValueOf(dst).Elem(), reflect.ValueOf(src).Elem()
+		if !reflect.DeepEqual(d.Interface(), s.Interface()) {
+			restart = append(restart, path)
+			d.Set(s)
+		}
+	}
+	keep("interfaces", &c.Interfaces, &running.Interfaces)
+	keep("geneve.port", &c.Geneve.Port, &running.Geneve.Port)
+	keep("conntrack", &c.Conntrack, &running.Conntrack)
+	keep("control.socket", &c.Control, &running.Control)
+	keep("metrics.listen", &c.Metrics, &running.Metrics)
+	keep("offload", &c.Offload, &running.Offload)
+	return &c, restart
+}
+
+// diffLive describes, one line per change, what a reload from old to new
+// changes among the settings that apply live.
+func diffLive(old, new *config.Config) []string {
+	var out []string
+	if old.Geneve.TTL != new.Geneve.TTL {
+		out = append(out, fmt.Sprintf("geneve.ttl: %d -> %d", old.Geneve.TTL, new.Geneve.TTL))
+	}
+	if old.Geneve.ChecksumEnabled() != new.Geneve.ChecksumEnabled() {
+		out = append(out, fmt.Sprintf("geneve.checksum: %v -> %v", old.Geneve.ChecksumEnabled(), new.Geneve.ChecksumEnabled()))
+	}
+	out = append(out, diffNamed("chassis", old.Chassis, new.Chassis, func(c config.Chassis) string { return c.Name })...)
+	out = append(out, diffNamed("switch", old.Switches, new.Switches, func(s config.Switch) string { return s.Name })...)
+	byName := func(rs []config.Router) map[string]config.Router {
+		m := map[string]config.Router{}
+		for _, r := range rs {
+			m[r.Name] = r
+		}
+		return m
+	}
+	olds, news := byName(old.Routers), byName(new.Routers)
+	for _, r := range new.Routers {
+		o, ok := olds[r.Name]
+		switch {
+		case !ok:
+			out = append(out, "router "+r.Name+": added")
+		case !reflect.DeepEqual(o, r):
+			out = append(out, diffRouter(o, r)...)
+		}
+	}
+	for _, r := range old.Routers {
+		if _, ok := news[r.Name]; !ok {
+			out = append(out, "router "+r.Name+": removed")
+		}
+	}
+	return out
+}
+
+// diffNamed reports added, removed and changed elements of a list keyed
+// by name.
+func diffNamed[T any](kind string, old, new []T, name func(T) string) []string {
+	var out []string
+	olds := map[string]T{}
+	for _, o := range old {
+		olds[name(o)] = o
+	}
+	seen := map[string]bool{}
+	for _, n := range new {
+		seen[name(n)] = true
+		o, ok := olds[name(n)]
+		switch {
+		case !ok:
+			out = append(out, kind+" "+name(n)+": added")
+		case !reflect.DeepEqual(o, n):
+			out = append(out, kind+" "+name(n)+": changed")
+		}
+	}
+	for _, o := range old {
+		if !seen[name(o)] {
+			out = append(out, kind+" "+name(o)+": removed")
+		}
+	}
+	return out
+}
+
+func diffRouter(o, n config.Router) []string {
+	p := "router " + n.Name + ": "
+	var out []string
+	if o.Zones != n.Zones {
+		out = append(out, fmt.Sprintf("%szones dnat %d snat %d -> dnat %d snat %d: WARNING: its existing connections are in the old zones and will not match any more",
+			p, o.Zones.DNAT, o.Zones.SNAT, n.Zones.DNAT, n.Zones.SNAT))
+	}
+	if !reflect.DeepEqual(o.Ports, n.Ports) || o.Distributed != n.Distributed {
+		out = append(out, p+"ports changed")
+	}
+	routeStr := func(r config.Route) string { return fmt.Sprintf("route %s via %s", r.Prefix, r.NextHop) }
+	natStr := func(x config.NAT) string {
+		s := fmt.Sprintf("nat %s %s -> %s", x.Type, x.LogicalIP, x.ExternalIP)
+		if x.PortRange != "" {
+			s += " ports " + string(x.PortRange)
+		}
+		return s
+	}
+	out = append(out, diffSet(p, mapSlice(o.Routes, routeStr), mapSlice(n.Routes, routeStr))...)
+	out = append(out, diffSet(p, mapSlice(o.NAT, natStr), mapSlice(n.NAT, natStr))...)
+	return out
+}
+
+func mapSlice[T any](s []T, f func(T) string) []string {
+	out := make([]string, len(s))
+	for i, x := range s {
+		out[i] = f(x)
+	}
+	return out
+}
+
+// diffSet reports lines only in old (removed) and only in new (added).
+func diffSet(prefix string, old, new []string) []string {
+	var out []string
+	for _, s := range old {
+		if !slices.Contains(new, s) {
+			out = append(out, prefix+s+" removed")
+		}
+	}
+	for _, s := range new {
+		if !slices.Contains(old, s) {
+			out = append(out, prefix+s+" added")
+		}
+	}
+	return out
+}
+
+func cmpIP4(a, b packet.IP4) int {
+	x, y := a.Uint32(), b.Uint32()
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}
+
+var _ control.Reloader = (*reloader)(nil)

@@ -1,0 +1,296 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/xgw-dev/xgw/config"
+	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/packet"
+	"github.com/xgw-dev/xgw/route"
+)
+
+// events is the order in which the reloader touched the fakes.
+type events []string
+
+// fakePipe records topology swaps.
+type fakePipe struct {
+	ev   *events
+	topo *route.Topology
+}
+
+func (p *fakePipe) SetTopology(t *route.Topology) error {
+	*p.ev = append(*p.ev, "swap")
+	p.topo = t
+	return nil
+}
+
+// fakeSteer is one XDP program's NAT address list.
+type fakeSteer struct {
+	ev    *events
+	addrs map[netip.Addr]bool
+}
+
+func (s *fakeSteer) AddNATAddr(a netip.Addr) error {
+	*s.ev = append(*s.ev, "steer "+a.String())
+	s.addrs[a] = true
+	return nil
+}
+
+func (s *fakeSteer) RemoveNATAddr(a netip.Addr) error {
+	*s.ev = append(*s.ev, "unsteer "+a.String())
+	delete(s.addrs, a)
+	return nil
+}
+
+// fakeCT holds connections for inUse.
+type fakeCT struct{ conns []conntrack.ConnInfo }
+
+func (c *fakeCT) Range(fn func(conntrack.ConnInfo) bool) {
+	for _, ci := range c.conns {
+		if !fn(ci) {
+			return
+		}
+	}
+}
+
+// snatConn is a VM's connection SNATed to addr, in zone 16.
+func snatConn(addr string) conntrack.ConnInfo {
+	return conntrack.ConnInfo{
+		Orig:  conntrack.Tuple{Src: packet.MustIP4("10.199.100.10"), Dst: packet.MustIP4("198.51.100.2"), SrcPort: 40000, DstPort: 5201, Proto: 6, Zone: 16},
+		Reply: conntrack.Tuple{Src: packet.MustIP4("198.51.100.2"), Dst: packet.MustIP4(addr), SrcPort: 5201, DstPort: 1024, Proto: 6, Zone: 16},
+	}
+}
+
+type reloadFixture struct {
+	path  string
+	base  string
+	r     *reloader
+	pipe  *fakePipe
+	steer *fakeSteer
+	ct    *fakeCT
+	ev    *events
+	logs  *bytes.Buffer
+}
+
+// newFixture starts a reloader on examples/lab.yaml, as newGateway would.
+func newFixture(t *testing.T) *reloadFixture {
+	t.Helper()
+	base, err := os.ReadFile("../../examples/lab.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &reloadFixture{path: filepath.Join(t.TempDir(), "xgw.yaml"), base: string(base), ev: &events{}, logs: &bytes.Buffer{}, ct: &fakeCT{}}
+	f.write(t, "", "")
+	cfg, err := config.Load(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo, err := route.Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.pipe = &fakePipe{ev: f.ev, topo: topo}
+	f.steer = &fakeSteer{ev: f.ev, addrs: map[netip.Addr]bool{}}
+	for _, ip := range topo.NATIPs() {
+		f.steer.addrs[netip.AddrFrom4(ip)] = true
+	}
+	log := slog.New(slog.NewJSONHandler(f.logs, nil))
+	f.r = newReloader(f.path, cfg, topo, f.pipe, f.ct, []natSteering{f.steer}, log)
+	return f
+}
+
+// write rewrites the file: the lab config with old replaced by new.
+func (f *reloadFixture) write(t *testing.T, old, new string) {
+	t.Helper()
+	s := f.base
+	if old != "" {
+		if !strings.Contains(s, old) {
+			t.Fatalf("lab.yaml has no %q", old)
+		}
+		s = strings.Replace(s, old, new, 1)
+	}
+	if err := os.WriteFile(f.path, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *reloadFixture) steered() []string {
+	var out []string
+	for a := range f.steer.addrs {
+		out = append(out, a.String())
+	}
+	slices.Sort(out)
+	return out
+}
+
+const (
+	oldSNAT = "external_ip: 203.0.113.10"
+	newSNAT = "external_ip: 203.0.113.11"
+)
+
+// TestReloadNewSNATAddress: the issue's case. A connection uses the old
+// address; the new one is steered before the swap, the old one drains.
+func TestReloadNewSNATAddress(t *testing.T) {
+	f := newFixture(t)
+	f.ct.conns = []conntrack.ConnInfo{snatConn("203.0.113.10")}
+	old := f.pipe.topo
+	f.write(t, oldSNAT, newSNAT)
+	summary, err := f.r.Reload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("summary:\n%s", strings.Join(summary, "\n"))
+	if got, want := strings.Join(*f.ev, ", "), "steer 203.0.113.11, swap"; got != want {
+		t.Fatalf("events %q, want %q (steer the new address before the swap; keep the old one)", got, want)
+	}
+	topo := f.pipe.topo
+	if topo == old {
+		t.Fatal("topology not swapped")
+	}
+	gr, _ := topo.RouterByName("gr1")
+	if rules := gr.NATRules(); len(rules) != 1 || rules[0].External != packet.MustIP4("203.0.113.11") {
+		t.Fatalf("gr1 rules after reload: %+v", rules)
+	}
+	// Replies to the old address still find gr1 (and so zone 16).
+	if r, ok := topo.RouterByExternalIP(packet.MustIP4("203.0.113.10")); !ok || r.Name != "gr1" {
+		t.Fatalf("old SNAT address not retained: %v %v", r, ok)
+	}
+	if got := f.steered(); !slices.Equal(got, []string{"203.0.113.10", "203.0.113.11"}) {
+		t.Fatalf("steered %v", got)
+	}
+	for _, w := range []string{
+		"router gr1: nat snat 10.199.100.0/24 -> 203.0.113.10 ports 1024-65535 removed",
+		"router gr1: nat snat 10.199.100.0/24 -> 203.0.113.11 ports 1024-65535 added",
+		"NAT address 203.0.113.10 (router gr1): draining, 1 connection(s)",
+		"NAT address 203.0.113.11: steered to xgw",
+	} {
+		if !slices.ContainsFunc(summary, func(s string) bool { return strings.Contains(s, w) }) {
+			t.Errorf("summary lacks %q", w)
+		}
+	}
+	st := f.r.state()
+	if st.Reloads != 1 || !slices.Equal(st.DrainingNATAddrs, []string{"203.0.113.10"}) {
+		t.Fatalf("state %+v", st)
+	}
+
+	// While the connection lives, drain changes nothing.
+	*f.ev = nil
+	f.r.drain()
+	if len(*f.ev) != 0 {
+		t.Fatalf("drain with the connection alive: %v", *f.ev)
+	}
+	// It ends: unroute first, then unsteer.
+	f.ct.conns = nil
+	f.r.drain()
+	if got, want := strings.Join(*f.ev, ", "), "swap, unsteer 203.0.113.10"; got != want {
+		t.Fatalf("drain events %q, want %q", got, want)
+	}
+	if _, ok := f.pipe.topo.RouterByExternalIP(packet.MustIP4("203.0.113.10")); ok {
+		t.Fatal("drained address still routed")
+	}
+	if st := f.r.state(); len(st.DrainingNATAddrs) != 0 {
+		t.Fatalf("still draining: %v", st.DrainingNATAddrs)
+	}
+	if !strings.Contains(f.logs.String(), `"msg":"NAT address drained`) {
+		t.Errorf("no drain log:\n%s", f.logs)
+	}
+}
+
+// TestReloadUnusedAddressGoesAtOnce: no connection uses the old address,
+// so it is unsteered right after the swap.
+func TestReloadUnusedAddressGoesAtOnce(t *testing.T) {
+	f := newFixture(t)
+	f.write(t, oldSNAT, newSNAT)
+	if _, err := f.r.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(*f.ev, ", "), "steer 203.0.113.11, swap, unsteer 203.0.113.10"; got != want {
+		t.Fatalf("events %q, want %q", got, want)
+	}
+	if _, ok := f.pipe.topo.RouterByExternalIP(packet.MustIP4("203.0.113.10")); ok {
+		t.Fatal("unused old address still routed")
+	}
+}
+
+// TestReloadInvalidKeepsRunning: a broken file changes nothing, and the
+// error and the log name the field.
+func TestReloadInvalidKeepsRunning(t *testing.T) {
+	f := newFixture(t)
+	old := f.pipe.topo
+	f.write(t, oldSNAT, "external_ip: 203.0.113")
+	_, err := f.r.Reload()
+	const field = `routers[1].nat[0].external_ip: "203.0.113" is not an IPv4 address`
+	if err == nil || !strings.Contains(err.Error(), field) {
+		t.Fatalf("err = %v, want it to name %s", err, field)
+	}
+	if len(*f.ev) != 0 || f.pipe.topo != old {
+		t.Fatalf("a refused reload touched the gateway: %v", *f.ev)
+	}
+	if got := f.steered(); !slices.Equal(got, []string{"203.0.113.10"}) {
+		t.Fatalf("steered %v", got)
+	}
+	logs := f.logs.String()
+	if !strings.Contains(logs, "reload refused; the running configuration stays") || !strings.Contains(logs, "routers[1].nat[0].external_ip") {
+		t.Fatalf("log does not say why:\n%s", logs)
+	}
+	if st := f.r.state(); st.ReloadFailures != 1 || st.Reloads != 0 || !strings.Contains(st.LastError, "routers[1].nat[0].external_ip") {
+		t.Fatalf("state %+v", st)
+	}
+	// A cross-reference error is refused the same way.
+	f.write(t, "nexthop: 198.51.100.2", "nexthop: 10.9.9.9")
+	if _, err := f.r.Reload(); err == nil || !strings.Contains(err.Error(), "routers[1].routes[1].nexthop") {
+		t.Fatalf("bad next hop: %v", err)
+	}
+	// The running config is still the original: reloading the original
+	// file changes nothing.
+	f.write(t, "", "")
+	summary, err := f.r.Reload()
+	if err != nil || !slices.Equal(summary, []string{"no change that applies live"}) {
+		t.Fatalf("reload of the unchanged file: %v %v", summary, err)
+	}
+}
+
+// TestReloadRestartOnly: fields bound at start are reported and ignored;
+// the live ones in the same file apply.
+func TestReloadRestartOnly(t *testing.T) {
+	f := newFixture(t)
+	f.base = strings.Replace(f.base, "geneve: { port: 6081, checksum: true, ttl: 64 }", "geneve: { port: 6082, checksum: true, ttl: 32 }", 1)
+	f.write(t, "", "")
+	summary, err := f.r.Reload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(summary, "\n")
+	if !strings.Contains(joined, "geneve.ttl: 64 -> 32") || !strings.Contains(joined, "not applied until restart: geneve.port changed") {
+		t.Fatalf("summary:\n%s", joined)
+	}
+	if f.pipe.topo.GenevePort != 6081 || f.pipe.topo.GeneveTTL != 32 {
+		t.Fatalf("topology port %d ttl %d, want 6081 (restart-only) and 32 (live)", f.pipe.topo.GenevePort, f.pipe.topo.GeneveTTL)
+	}
+}
+
+// TestEffective lists every restart-only section.
+func TestEffective(t *testing.T) {
+	run := &config.Config{}
+	file := &config.Config{}
+	file.Interfaces.External.Name = "eth9"
+	file.Conntrack.Capacity = 5
+	file.Control.Socket = "/x"
+	file.Metrics.Listen = "off"
+	file.Offload.Enabled = true
+	c, restart := effective(run, file)
+	if want := []string{"interfaces", "conntrack", "control.socket", "metrics.listen", "offload"}; !slices.Equal(restart, want) {
+		t.Fatalf("restart = %v, want %v", restart, want)
+	}
+	if fmt.Sprint(c.Interfaces, c.Conntrack.Capacity, c.Control, c.Metrics, c.Offload) != fmt.Sprint(run.Interfaces, 0, run.Control, run.Metrics, run.Offload) {
+		t.Fatalf("effective kept the file's restart-only values: %+v", c)
+	}
+}
