@@ -245,8 +245,6 @@ type schedEntry struct {
 // container/heap so that pushing does not box entries.
 type schedule struct{ h []schedEntry }
 
-func (s *schedule) len() int { return len(s.h) }
-
 func (s *schedule) push(e schedEntry) {
 	s.h = append(s.h, e)
 	i := len(s.h) - 1
