@@ -68,7 +68,7 @@ func (p *fakePlanner) PlanFlow(c datapath.FlowCandidate) (fwd, rev datapath.Flow
 		NATSrc: snatIP, NATDst: k.Dst, NATSrcPort: natPort, NATDstPort: k.DstPort, Conns: c.Conns}
 	rk := datapath.FlowKey{InPort: datapath.PortExternal, Src: k.Dst, Dst: snatIP, SrcPort: k.DstPort, DstPort: natPort, Proto: k.Proto}
 	rev = datapath.FlowAction{Key: rk, OutPort: datapath.PortUnderlay, Encap: true,
-		Outer: geneve.EncapParams{Src: vtep, Dst: chassis, SrcPort: 49152, VNI: 9, InPort: 1, OutPort: 2, Checksum: true, DF: true},
+		Outer:  geneve.EncapParams{Src: vtep, Dst: chassis, SrcPort: 49152, VNI: 9, InPort: 1, OutPort: 2, Checksum: true, DF: true},
 		EthSrc: rtrMAC, EthDst: vmMAC, TTLDec: 1,
 		NATSrc: k.Dst, NATDst: k.Src, NATSrcPort: k.DstPort, NATDstPort: k.SrcPort}
 	for i, cn := range c.Conns {

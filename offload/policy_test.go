@@ -125,9 +125,9 @@ func TestUDPOnewayAfterNPackets(t *testing.T) {
 
 func TestUDPOnewayAfterT(t *testing.T) {
 	h := newHarness(t, Config{Enabled: true, UDPOnewayAfter: 100 * time.Millisecond})
-	slow := h.open(protoUDP, 7001, 514, nil) // a syslog-like trickle
+	slow := h.open(protoUDP, 7001, 514, nil)              // a syslog-like trickle
 	slow.send(conntrack.DirOrig, OnewayMinPackets-2, nil) // with the first: one short
-	once := h.open(protoUDP, 7002, 53, nil) // a query never answered
+	once := h.open(protoUDP, 7002, 53, nil)               // a query never answered
 	slow.report()
 	once.report()
 	h.step()
