@@ -13,6 +13,41 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type gwFpAction struct {
+	_           structs.HostLayout
+	Packets     uint64
+	Bytes       uint64
+	LastSeen    uint64
+	Flags       uint8
+	TtlDec      uint8
+	OutPort     uint8
+	IcmpType    uint8
+	NatSrc      uint32
+	NatDst      uint32
+	NatSport    uint16
+	NatDport    uint16
+	EthDst      [6]uint8
+	EthSrc      [6]uint8
+	IpDelta     uint32
+	L4Delta     uint32
+	OuterIpSum  uint32
+	OuterUdpSum uint32
+	Pad         uint32
+	Outer       [64]uint8
+}
+
+type gwFpKey struct {
+	_        structs.HostLayout
+	Src      uint32
+	Dst      uint32
+	Sport    uint16
+	Dport    uint16
+	Vni      uint32
+	InnerDst [6]uint8
+	InPort   uint8
+	Proto    uint8
+}
+
 type gwXgwCounter struct {
 	_       structs.HostLayout
 	Packets uint64
@@ -23,8 +58,11 @@ type gwXgwCounter struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	gwMapFlows      = "flows"
+	gwMapFpStats    = "fp_stats"
 	gwMapNatAddrs   = "nat_addrs"
 	gwMapStats      = "stats"
+	gwMapTxPorts    = "tx_ports"
 	gwMapXsksMap    = "xsks_map"
 	gwProgXdpGw     = "xdp_gw"
 	gwProgXdpPass   = "xdp_pass"
@@ -82,8 +120,11 @@ type gwProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type gwMapSpecs struct {
+	Flows    *ebpf.MapSpec `ebpf:"flows"`
+	FpStats  *ebpf.MapSpec `ebpf:"fp_stats"`
 	NatAddrs *ebpf.MapSpec `ebpf:"nat_addrs"`
 	Stats    *ebpf.MapSpec `ebpf:"stats"`
+	TxPorts  *ebpf.MapSpec `ebpf:"tx_ports"`
 	XsksMap  *ebpf.MapSpec `ebpf:"xsks_map"`
 }
 
@@ -115,15 +156,21 @@ func (o *gwObjects) Close() error {
 //
 // It can be passed to loadGwObjects or ebpf.CollectionSpec.LoadAndAssign.
 type gwMaps struct {
+	Flows    *ebpf.Map `ebpf:"flows"`
+	FpStats  *ebpf.Map `ebpf:"fp_stats"`
 	NatAddrs *ebpf.Map `ebpf:"nat_addrs"`
 	Stats    *ebpf.Map `ebpf:"stats"`
+	TxPorts  *ebpf.Map `ebpf:"tx_ports"`
 	XsksMap  *ebpf.Map `ebpf:"xsks_map"`
 }
 
 func (m *gwMaps) Close() error {
 	return _GwClose(
+		m.Flows,
+		m.FpStats,
 		m.NatAddrs,
 		m.Stats,
+		m.TxPorts,
 		m.XsksMap,
 	)
 }

@@ -4,7 +4,9 @@
 /* xdp_gw: the gateway's XDP entry point. It decides, per frame, between the
  * Linux stack (control traffic: ARP, ICMP/SSH/BGP to the host, IPv6) and our
  * AF_XDP socket on the same RX queue (Geneve to our VTEP, anything to a NAT
- * address). The offload fast path will slot in before the redirect. */
+ * address). Before either redirect, the offload fast path (include/
+ * fastpath.h) forwards established flows itself; what it does not take
+ * continues here unchanged. */
 #include <linux/bpf.h>
 #include <linux/in.h>
 #include <bpf/bpf_helpers.h>
@@ -13,6 +15,7 @@
 #include "include/parse.h"
 #include "include/maps.h"
 #include "include/stats.h"
+#include "include/fastpath.h"
 
 /* Set from Go before load (CollectionSpec.Variables). Network byte order so
  * that the comparisons below need no swap. */
@@ -37,7 +40,7 @@ int xdp_gw(struct xdp_md *ctx)
 	struct ethhdr *eth;
 	struct iphdr *ip;
 	struct udphdr *udp;
-	int proto;
+	int proto, tagged, ret;
 
 	proto = parse_eth(&c, &eth);
 	if (proto < 0) {
@@ -46,14 +49,14 @@ int xdp_gw(struct xdp_md *ctx)
 	}
 	if (proto != bpf_htons(ETH_P_IP))
 		goto pass;
+	tagged = c.pos != data + sizeof(*eth);
 	ip = parse_ipv4(&c);
 	if (!ip) {
 		stat_inc(XGW_STAT_MALFORMED, len);
 		return XDP_PASS;
 	}
 
-	/* Geneve to our VTEP. Fragments go to the stack, which reassembles;
-	 * the offload fast path will go here, before the redirect. */
+	/* Geneve to our VTEP. Fragments go to the stack, which reassembles. */
 	if (vtep_ip && ip->daddr == vtep_ip && ip->protocol == IPPROTO_UDP &&
 	    !ipv4_is_fragment(ip)) {
 		udp = parse_udp(&c);
@@ -61,15 +64,23 @@ int xdp_gw(struct xdp_md *ctx)
 			stat_inc(XGW_STAT_MALFORMED, len);
 			return XDP_PASS;
 		}
-		if (udp->dest == geneve_port)
+		if (udp->dest == geneve_port) {
+			ret = fp_egress(ctx, tagged, udp);
+			if (ret != FP_CONTINUE)
+				return ret;
 			return to_xsk(ctx, XGW_STAT_REDIRECT_GENEVE, len);
+		}
 		goto pass;
 	}
 
 	/* Anything addressed to a NAT address belongs to the pipeline, ICMP
 	 * and fragments included (it translates ICMP errors). */
-	if (bpf_map_lookup_elem(&nat_addrs, &ip->daddr))
+	if (bpf_map_lookup_elem(&nat_addrs, &ip->daddr)) {
+		ret = fp_ingress(ctx, tagged);
+		if (ret != FP_CONTINUE)
+			return ret;
 		return to_xsk(ctx, XGW_STAT_REDIRECT_NAT, len);
+	}
 
 pass:
 	stat_inc(XGW_STAT_PASS, len);

@@ -26,6 +26,19 @@ struct vlan_hdr {
 	__be16 proto;
 };
 
+/* icmp_echo is the ICMP echo header; <linux/icmp.h> drags in libc's
+ * socket headers, which do not build for BPF. */
+struct icmp_echo {
+	__u8 type;
+	__u8 code;
+	__be16 checksum;
+	__be16 id;
+	__be16 seq;
+};
+
+#define ICMP_ECHOREPLY 0
+#define ICMP_ECHO 8
+
 /* hdr_cursor walks the frame; off is the offset of the next header. */
 struct hdr_cursor {
 	void *pos;

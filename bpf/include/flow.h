@@ -1,0 +1,102 @@
+/* The offload maps: flows (what to do with each established flow), tx_ports
+ * (where to send it). Layouts are mirrored in Go through bpf2go (gwFpKey,
+ * gwFpAction); change both together and keep fields explicitly padded. */
+#ifndef XGW_FLOW_H
+#define XGW_FLOW_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+/* datapath.PortID */
+#define XGW_PORT_UNDERLAY 0
+#define XGW_PORT_EXTERNAL 1
+#define XGW_MAX_PORTS 4
+
+#define XGW_FLOWS_DEFAULT 262144
+
+/* geneve.EncapLen: outer Ethernet 14 + IPv4 20 + UDP 8 + Geneve 8 + OVN
+ * option 8. The template in fp_action is that many bytes of header. */
+#define XGW_ENCAP_LEN 58
+#define XGW_ENCAP_IP_OFF 14
+#define XGW_ENCAP_UDP_OFF 34
+/* IPv4 total length and UDP length of the outer headers alone. */
+#define XGW_ENCAP_IP_LEN 44
+#define XGW_ENCAP_UDP_LEN 24
+
+/* fp_action.flags */
+#define FP_F_DECAP 0x01      /* strip outer Ethernet/IPv4/UDP/Geneve */
+#define FP_F_ENCAP 0x02      /* prepend the outer template */
+#define FP_F_NAT 0x04        /* addresses or ports change */
+#define FP_F_OUTER_CSUM 0x08 /* compute the outer UDP checksum */
+
+/* fp_key is datapath.FlowKey: a flow as it arrives, before any rewrite.
+ * Addresses and ports in network order, vni in host order; vni and
+ * inner_dst are zero for in_port external. No implicit padding. */
+struct fp_key {
+	__be32 src;
+	__be32 dst;
+	__be16 sport; /* ICMP echo: the id, in both ports */
+	__be16 dport;
+	__u32 vni;
+	__u8 inner_dst[6];
+	__u8 in_port; /* XGW_PORT_* */
+	__u8 proto;
+};
+
+/* fp_action is datapath.FlowAction plus per-flow counters. Counters come
+ * first and are updated with atomic adds: RSS keeps a flow on one CPU, so
+ * they cost one uncontended add, and one lookup gives action and counters
+ * (a PERCPU_HASH would need a second lookup per packet). */
+struct fp_action {
+	__u64 packets;
+	__u64 bytes;     /* IPv4 total length of the (inner) packet, as conntrack counts */
+	__u64 last_seen; /* bpf_ktime_get_ns (CLOCK_MONOTONIC) of the last hit */
+
+	__u8 flags;     /* FP_F_* */
+	__u8 ttl_dec;   /* router hops; TTL <= ttl_dec punts */
+	__u8 out_port;  /* tx_ports slot */
+	__u8 icmp_type; /* ICMP flows: the only echo type this direction carries */
+	__be32 nat_src; /* after NAT (== key when not NATed) */
+	__be32 nat_dst;
+	__be16 nat_sport; /* ICMP echo: the id */
+	__be16 nat_dport;
+	__u8 eth_dst[6]; /* the (inner) frame's L2 after routing */
+	__u8 eth_src[6];
+	/* Precomputed one's-complement sums of ~old + new (packet.Delta):
+	 * IPv4 header (addresses, TTL); L4 (pseudo-header addresses + ports,
+	 * or the ICMP echo id). */
+	__u32 ip_delta;
+	__u32 l4_delta;
+	/* Encap: the folded sum of the outer IPv4 header with total length
+	 * and checksum zero; and of the outer pseudo-header (lengths zero),
+	 * UDP header (length and checksum zero), Geneve header + option and
+	 * the rewritten inner Ethernet header. Per packet only the lengths,
+	 * the inner IPv4 header and the inner L4 sum are added. */
+	__u32 outer_ip_sum;
+	__u32 outer_udp_sum;
+	__u32 pad; /* zero */
+	/* Encap: geneve.Encap's output for an empty inner frame, with both
+	 * lengths and both checksums zero; 58 bytes used, the rest zero. */
+	__u8 outer[64];
+};
+
+/* flows: every offloaded direction of every established connection. The
+ * size is set at load (Options.FlowCapacity). Written only from Go, so no
+ * preallocation: memory follows the number of flows installed. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XGW_FLOWS_DEFAULT);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fp_key);
+	__type(value, struct fp_action);
+} flows SEC(".maps");
+
+/* tx_ports: datapath.PortID -> egress ifindex, for bpf_redirect_map. */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP);
+	__uint(max_entries, XGW_MAX_PORTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} tx_ports SEC(".maps");
+
+#endif /* XGW_FLOW_H */
