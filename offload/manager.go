@@ -255,8 +255,9 @@ func (m *Manager) Reset() {
 	m.resetLocked()
 }
 
-// Reconfigure applies a new policy (Enabled, the one-way rules, queue
-// bounds; not the goroutine's tick rates) and resets, so that every live
+// Reconfigure applies a new policy (Enabled, the one-way rules,
+// MaxPending, the back-off bounds; not the goroutine's tick rates nor the
+// queue's size, fixed at New) and resets, so that every live
 // connection is judged again under it.
 func (m *Manager) Reconfigure(cfg Config) {
 	m.mu.Lock()

@@ -12,7 +12,8 @@ type Stats struct {
 	QueueOverflow   uint64 `json:"queue_overflow"`
 	PendingOverflow uint64 `json:"pending_overflow"`
 	// Connections waiting for the policy, offloaded (two fast-path
-	// entries each), and eligible but kept in software by a full map.
+	// entries each), and eligible but kept in software by a full map (a
+	// part of Pending).
 	Pending        int `json:"pending"`
 	Offloaded      int `json:"offloaded"`
 	KeptInSoftware int `json:"kept_in_software"`
