@@ -12,7 +12,11 @@ import (
 func (w *Worker) fromUnderlay(pl *plan, pkt *Packet, now int64) {
 	frame := pkt.Frame()
 	d := &w.dec
-	switch r := geneve.Decap(frame, d); r {
+	dr := geneve.OK
+	if w.pre < preDecap {
+		dr = geneve.Decap(frame, d)
+	}
+	switch dr {
 	case geneve.OK:
 	case geneve.NotGeneve:
 		w.pass(pkt)
@@ -43,7 +47,11 @@ func (w *Worker) fromUnderlay(pl *plan, pkt *Packet, now int64) {
 		return
 	}
 	p := &w.parsed
-	switch res := p.Decode(inner); res {
+	res := packet.OK
+	if w.pre < preParsed {
+		res = p.Decode(inner)
+	}
+	switch res {
 	case packet.OK:
 	case packet.NotIP:
 		w.drop(pkt, DropNotIPv4)
@@ -61,6 +69,7 @@ func (w *Worker) fromUnderlay(pl *plan, pkt *Packet, now int64) {
 	}
 	w.cur.Key = FlowKey{InPort: PortUnderlay, VNI: d.VNI, InnerDst: packet.Ethernet(inner).Dst(),
 		Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
+	w.noteArrival(p)
 	r := rp.Router
 	rpl := &pl.routers[r.ID]
 	if ownsIP(rpl, p.Dst) {

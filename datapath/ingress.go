@@ -12,7 +12,10 @@ import (
 func (w *Worker) fromExternal(pl *plan, pkt *Packet, now int64) {
 	frame := pkt.Frame()
 	p := &w.parsed
-	res := p.Decode(frame)
+	res := packet.OK
+	if w.pre < preParsed {
+		res = p.Decode(frame)
+	}
 	switch res {
 	case packet.OK, packet.Fragment:
 	case packet.NotIP:
@@ -38,6 +41,7 @@ func (w *Worker) fromExternal(pl *plan, pkt *Packet, now int64) {
 	}
 	rpl := &pl.routers[r.ID]
 	w.cur.Key = FlowKey{InPort: PortExternal, Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
+	w.noteArrival(p)
 	// ct(zone=snat,nat): un-SNAT replies. A miss is unsolicited unless a
 	// DNAT rule owns the address, in which case the connection starts here.
 	st, ok := w.track(pkt, frame, p, r.SNATZone, slotSNAT, ctLookup, nil, now)

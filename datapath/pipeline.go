@@ -46,6 +46,9 @@ type Config struct {
 	// Offload, if set, receives the connections the pipeline forwards
 	// until the offload manager marks them seen.
 	Offload FlowSink
+	// NoFlowCache turns the workers' flow caches off (for comparison
+	// benchmarks and debugging).
+	NoFlowCache bool
 }
 
 // Pipeline is the shared, read-mostly part of the datapath. Workers hold a
@@ -55,6 +58,8 @@ type Pipeline struct {
 	ct          *conntrack.Table
 	sink        FlowSink
 	neigh       route.Neighbors
+	neighVer    interface{ Version() uint64 } // neigh's, if it has one
+	noCache     bool
 	underlayMAC packet.MAC
 	clock       func() int64
 	plan        atomic.Pointer[plan]
@@ -70,6 +75,8 @@ func New(cfg Config) (*Pipeline, error) {
 		return nil, errors.New("datapath: Topology, Conntrack and Neighbors are required")
 	}
 	p := &Pipeline{ct: cfg.Conntrack, sink: cfg.Offload, neigh: cfg.Neighbors, underlayMAC: cfg.UnderlayMAC, clock: cfg.Clock}
+	p.neighVer, _ = cfg.Neighbors.(interface{ Version() uint64 })
+	p.noCache = cfg.NoFlowCache
 	if p.clock == nil {
 		p.clock = func() int64 { return time.Now().UnixNano() }
 	}
@@ -97,6 +104,9 @@ func (p *Pipeline) Conntrack() *conntrack.Table { return p.ct }
 // NewWorker returns a worker for one goroutine (one RX queue).
 func (p *Pipeline) NewWorker() *Worker {
 	w := &Worker{p: p, cands: make([]FlowCandidate, 0, maxCandidates)}
+	if !p.noCache {
+		w.cache = new(flowCache)
+	}
 	p.mu.Lock()
 	p.workers = append(p.workers, w)
 	p.mu.Unlock()
@@ -139,6 +149,16 @@ type Worker struct {
 	curRelated bool
 	cands      []FlowCandidate
 
+	// The flow cache (flowcache.go) and what learning needs of the packet
+	// that just went through the pipeline: how many zones found an existing
+	// connection, whether it changes TCP state, its TTL on arrival.
+	cache          *flowCache
+	neighVer       uint64
+	curHits        uint8
+	curStateChange bool
+	curTTL         uint8
+	pre            uint8 // preNone, preDecap, preParsed
+
 	// Planning mode (PlanFlow): conntrack is only peeked, and the join port
 	// a packet was routed to is kept to key the reverse direction.
 	planning bool
@@ -149,6 +169,7 @@ type Worker struct {
 func (w *Worker) Process(batch []Packet) {
 	pl := w.p.plan.Load()
 	now := w.p.clock()
+	w.neighVer = w.p.neighVersion()
 	for i := range batch {
 		pkt := &batch[i]
 		w.processOne(pl, pkt, now)
@@ -177,7 +198,12 @@ func (w *Worker) processOne(pl *plan, pkt *Packet, now int64) {
 	w.metaValid = false
 	w.cur = FlowCandidate{}
 	w.curZones, w.curUnseen, w.curRelated = 0, false, false
+	w.curHits, w.curStateChange, w.pre = 0, false, preNone
 	w.c.rx[pkt.InPort%NumPorts]++
+	useCache := w.cache != nil && w.cache.consult()
+	if useCache && w.fast(pl, pkt, now) {
+		return
+	}
 	switch pkt.InPort {
 	case PortUnderlay:
 		w.fromUnderlay(pl, pkt, now)
@@ -185,6 +211,9 @@ func (w *Worker) processOne(pl *plan, pkt *Packet, now int64) {
 		w.fromExternal(pl, pkt, now)
 	default:
 		w.drop(pkt, DropUnsupported)
+	}
+	if useCache && pkt.Verdict == VerdictTX {
+		w.learn(pl, pkt)
 	}
 }
 

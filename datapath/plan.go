@@ -3,6 +3,7 @@ package datapath
 import (
 	"fmt"
 	"sort"
+	"sync/atomic"
 
 	"github.com/xgw-dev/xgw/nat"
 	"github.com/xgw-dev/xgw/packet"
@@ -12,6 +13,7 @@ import (
 // plan is an immutable compilation of a topology: the routers' NAT rules as
 // ready-to-use objects, indexed for the per-packet path.
 type plan struct {
+	gen     uint64 // distinct per compiled plan: flow cache entries remember it
 	topo    *route.Topology
 	routers []routerPlan // by Router.ID
 }
@@ -24,8 +26,10 @@ type routerPlan struct {
 	dnat map[packet.IP4]*nat.DNAT // by external address
 }
 
+var planGen atomic.Uint64
+
 func compile(t *route.Topology) (*plan, error) {
-	pl := &plan{topo: t, routers: make([]routerPlan, len(t.Routers))}
+	pl := &plan{gen: planGen.Add(1), topo: t, routers: make([]routerPlan, len(t.Routers))}
 	for _, r := range t.Routers {
 		if r.ID < 0 || r.ID >= len(pl.routers) {
 			return nil, fmt.Errorf("router %s: id %d out of range", r.Name, r.ID)

@@ -5,13 +5,14 @@ import "sync/atomic"
 // counters are a worker's own plain counters, bumped in the per-packet path
 // without atomics; publish copies them to the shared snapshot once a batch.
 type counters struct {
-	verdicts [numVerdicts]uint64
-	drops    [NumDrops]uint64
-	rx       [NumPorts]uint64
-	tx       [NumPorts]uint64
-	egress   uint64 // Geneve packets forwarded to the external side
-	ingress  uint64 // external packets forwarded to a chassis
-	arpReply uint64
+	verdicts  [numVerdicts]uint64
+	drops     [NumDrops]uint64
+	rx        [NumPorts]uint64
+	tx        [NumPorts]uint64
+	egress    uint64 // Geneve packets forwarded to the external side
+	ingress   uint64 // external packets forwarded to a chassis
+	arpReply  uint64
+	cacheHits uint64 // forwarded from the flow cache
 }
 
 // Stats is a snapshot of pipeline counters, summed over workers.
@@ -22,16 +23,20 @@ type Stats struct {
 	Egress   uint64
 	Ingress  uint64
 	ARPReply uint64
+	// CacheHits counts packets forwarded from the workers' flow caches
+	// (the rest of TX took the full pipeline).
+	CacheHits uint64
 }
 
 // published mirrors counters with atomics so readers never race a worker.
 type published struct {
-	verdicts [numVerdicts]atomic.Uint64
-	drops    [NumDrops]atomic.Uint64
-	rx, tx   [NumPorts]atomic.Uint64
-	egress   atomic.Uint64
-	ingress  atomic.Uint64
-	arpReply atomic.Uint64
+	verdicts  [numVerdicts]atomic.Uint64
+	drops     [NumDrops]atomic.Uint64
+	rx, tx    [NumPorts]atomic.Uint64
+	egress    atomic.Uint64
+	ingress   atomic.Uint64
+	arpReply  atomic.Uint64
+	cacheHits atomic.Uint64
 }
 
 func (p *published) store(c *counters) {
@@ -48,6 +53,7 @@ func (p *published) store(c *counters) {
 	p.egress.Store(c.egress)
 	p.ingress.Store(c.ingress)
 	p.arpReply.Store(c.arpReply)
+	p.cacheHits.Store(c.cacheHits)
 }
 
 func (p *published) addTo(s *Stats) {
@@ -64,4 +70,5 @@ func (p *published) addTo(s *Stats) {
 	s.Egress += p.egress.Load()
 	s.Ingress += p.ingress.Load()
 	s.ARPReply += p.arpReply.Load()
+	s.CacheHits += p.cacheHits.Load()
 }

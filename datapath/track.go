@@ -58,7 +58,9 @@ func (w *Worker) track(pkt *Packet, frame []byte, p *packet.Parsed, zone uint16,
 		return w.trackPlan(pkt, frame, p, k, slot, now)
 	}
 	match, hit := ct.Lookup(k, m, now)
-	if !hit {
+	if hit {
+		w.curHits++
+	} else {
 		if match.State&conntrack.Invalid != 0 {
 			w.drop(pkt, DropCTInvalid)
 			return match.State, false

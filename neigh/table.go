@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 
@@ -47,7 +48,8 @@ type Stats struct {
 // Table is a route.Neighbors backed by the kernel's neighbour table.
 // Lookup is safe for concurrent use and never blocks or allocates.
 type Table struct {
-	snap atomic.Pointer[map[packet.IP4]packet.MAC]
+	snap    atomic.Pointer[map[packet.IP4]packet.MAC]
+	version atomic.Uint64
 
 	ns     netns.NsHandle
 	h      *netlink.Handle
@@ -180,7 +182,15 @@ func (t *Table) Stats() Stats {
 // published map is never written again.
 func (t *Table) publish() {
 	m := t.state.build()
+	if old := t.snap.Load(); old == nil || !maps.Equal(*old, m) {
+		t.version.Add(1)
+	}
 	t.snap.Store(&m)
 }
+
+// Version changes whenever some address's MAC changes, appears or goes.
+// Caches of forwarding decisions that embed MACs (the pipeline's flow
+// cache) compare it to know when to forget them.
+func (t *Table) Version() uint64 { return t.version.Load() }
 
 var _ route.Neighbors = (*Table)(nil)

@@ -1,0 +1,280 @@
+package datapath
+
+import (
+	"math/bits"
+
+	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/geneve"
+	"github.com/xgw-dev/xgw/nat"
+	"github.com/xgw-dev/xgw/packet"
+)
+
+// The flow cache is each worker's exact-match cache of established flows,
+// in the spirit of OVS's EMC: the key of a packet as it arrives maps to
+// what the pipeline did to the previous packet of that flow and to the
+// flow's connection in each zone. A hit skips router selection, routing,
+// both conntrack hash lookups and neighbour lookups: it parses, updates
+// both connections by handle under one lock (same state machine, same
+// counters), and applies the remembered rewrite.
+//
+// It stays exact because everything the remembered action depends on is
+// checked on every hit: the plan (topology and NAT rules) by generation,
+// neighbour MACs by the resolver's version, the connections by handle
+// generation (an expired or replaced connection misses). Segments that
+// change TCP state (SYN, FIN, RST), ICMP errors, fragments and anything
+// unusual take the full pipeline, which also learns the flow again.
+
+// flowCacheSize is per worker; the cache is direct-mapped. 8k entries of
+// 144 bytes, as OVS's EMC: more would push the conntrack entries it points
+// at out of a 1 MB L2 and cost more than it saves.
+const flowCacheSize = 1 << 13
+
+// replaceEvery makes a flow displace another live entry only on one miss
+// in that many (OVS's EMC does the same with emc-insert-inv-prob): with
+// more flows than slots, replacing on every miss would make the cache
+// thrash and cost more than it saves; heavy flows still get in quickly.
+const replaceEvery = 8
+
+type flowCache struct {
+	// tags holds each slot's key hash (|1, so 0 means empty): 64 KB that
+	// stay in L2, so that a miss costs no read of a 144-byte entry.
+	tags   [flowCacheSize]uint32
+	slots  [flowCacheSize]cacheEntry
+	misses uint32 // conflict misses, for replaceEvery
+
+	// With many more active flows than slots (uniform load over 10k
+	// flows) the cache hits rarely and only adds work. It then steps
+	// aside: over each window of lookups it measures its hit rate, and
+	// below bypassBelow it is consulted (and learns) on one packet in
+	// bypassSample for the next bypassFor packets, which is enough to
+	// notice the load changing back.
+	lookups, hits uint32
+	bypass        uint32
+}
+
+const (
+	cacheWindow  = 1 << 12
+	bypassBelow  = 2 // hit rate under 1/2: below that the misses cost more than the hits save
+	bypassFor    = 1 << 16
+	bypassSample = 16
+)
+
+// consult reports whether this packet should try the cache (and teach it).
+func (c *flowCache) consult() bool {
+	if c.bypass == 0 {
+		return true
+	}
+	c.bypass--
+	return c.bypass%bypassSample == 0
+}
+
+// account records one lookup's outcome and decides about bypassing.
+func (c *flowCache) account(hit bool) {
+	c.lookups++
+	if hit {
+		c.hits++
+	}
+	if c.lookups < cacheWindow {
+		return
+	}
+	if c.hits*bypassBelow < c.lookups && c.bypass == 0 {
+		c.bypass = bypassFor
+	}
+	c.lookups, c.hits = 0, 0
+}
+
+type cacheEntry struct {
+	key      FlowKey
+	valid    bool
+	planGen  uint64
+	neighVer uint64
+
+	outPort      PortID
+	decap, encap bool
+	nat          bool
+	ttlDec       uint8
+	ethSrc       packet.MAC
+	ethDst       packet.MAC
+	target       conntrack.Tuple // the packet's tuple after NAT
+	outer        geneve.EncapParams
+	conns        [2]FlowConn
+}
+
+// hash mixes every field of the key into the slot index with two
+// 64x64->128 multiplies (as conntrack's index does): each input bit reaches
+// the low bits that pick the slot.
+func (k *FlowKey) hash() uint32 {
+	a := uint64(k.Src.Uint32())<<32 | uint64(k.Dst.Uint32())
+	b := uint64(k.SrcPort)<<48 | uint64(k.DstPort)<<32 | uint64(k.Proto)<<24 | uint64(k.InPort)<<16 | uint64(k.VNI&0xffff)
+	c := uint64(k.VNI>>16)<<48 | uint64(k.InnerDst[0])<<40 | uint64(k.InnerDst[1])<<32 |
+		uint64(k.InnerDst[2])<<24 | uint64(k.InnerDst[3])<<16 | uint64(k.InnerDst[4])<<8 | uint64(k.InnerDst[5])
+	hi, lo := bits.Mul64(a^0x9e3779b97f4a7c15, b^0xbf58476d1ce4e5b9)
+	hi, lo = bits.Mul64(hi^lo^c, 0x94d049bb133111eb)
+	return uint32(hi ^ lo)
+}
+
+// neighVersion reads the resolver's version, if it has one.
+func (p *Pipeline) neighVersion() uint64 {
+	if p.neighVer != nil {
+		return p.neighVer.Version()
+	}
+	return 0
+}
+
+// fast forwards pkt from the flow cache. It returns false, with the frame
+// untouched, when the packet must take the full pipeline.
+func (w *Worker) fast(pl *plan, pkt *Packet, now int64) bool {
+	frame := pkt.Frame()
+	p := &w.parsed
+	var k FlowKey
+	var l3 []byte // the frame the rewrite applies to (inner for Geneve)
+	innerOff := 0
+	switch pkt.InPort {
+	case PortUnderlay:
+		d := &w.dec
+		if geneve.Decap(frame, d) != geneve.OK {
+			return false
+		}
+		w.pre = preDecap
+		if d.OuterDst != pl.topo.VTEP {
+			return false
+		}
+		l3 = frame[d.InnerOff:d.End]
+		if p.Decode(l3) != packet.OK {
+			return false
+		}
+		w.pre = preParsed
+		if p.Tagged {
+			return false
+		}
+		innerOff = d.InnerOff
+		k = FlowKey{InPort: PortUnderlay, VNI: d.VNI, InnerDst: packet.Ethernet(l3).Dst()}
+	case PortExternal:
+		l3 = frame
+		if p.Decode(l3) != packet.OK {
+			return false
+		}
+		w.pre = preParsed
+		if p.Tagged {
+			return false
+		}
+		k = FlowKey{InPort: PortExternal}
+	default:
+		return false
+	}
+	switch p.Proto {
+	case packet.ProtoTCP:
+		if p.TCPFlags&(packet.TCPFlagSYN|packet.TCPFlagFIN|packet.TCPFlagRST) != 0 {
+			return false
+		}
+	case packet.ProtoUDP:
+	case packet.ProtoICMP:
+		if !packet.IsEcho(p.ICMPType) {
+			return false
+		}
+	default:
+		return false
+	}
+	k.Src, k.Dst, k.SrcPort, k.DstPort, k.Proto = p.Src, p.Dst, p.SrcPort, p.DstPort, p.Proto
+	h := k.hash()
+	i := h & (flowCacheSize - 1)
+	if w.cache.tags[i] != h|1 {
+		w.cache.account(false)
+		return false
+	}
+	e := &w.cache.slots[i]
+	if !e.valid || e.key != k || e.planGen != pl.gen || e.neighVer != w.neighVer {
+		w.cache.account(false)
+		return false
+	}
+	w.cache.account(true)
+	if p.TTL <= e.ttlDec || (e.encap && pkt.Off+innerOff < geneve.EncapLen) {
+		return false
+	}
+	m := w.fillMeta(l3, p)
+	c := &e.conns
+	r, ok := w.p.ct.UpdatePair(c[0].Handle, c[0].Dir, c[1].Handle, c[1].Dir, m, now)
+	if !ok {
+		e.valid, w.cache.tags[i] = false, 0
+		return false
+	}
+	if (r.Mark[0]&r.Mark[1])&MarkOffloadSeen == 0 && w.p.sink != nil && len(w.cands) < cap(w.cands) {
+		w.cands = append(w.cands, FlowCandidate{Key: k, Conns: e.conns})
+	}
+	if e.nat {
+		nat.Rewrite(l3, p, e.target)
+	}
+	ip := p.IP(l3)
+	for i := uint8(0); i < e.ttlDec; i++ {
+		ip.DecTTL()
+	}
+	eth := packet.Ethernet(l3)
+	eth.SetSrc(e.ethSrc)
+	eth.SetDst(e.ethDst)
+	pkt.Off, pkt.Len = pkt.Off+innerOff, len(l3)
+	if e.encap {
+		pkt.Off = geneve.Encap(pkt.Buf, pkt.Off, pkt.Len, &e.outer)
+		pkt.Len += geneve.EncapLen
+		w.c.ingress++
+	} else {
+		w.c.egress++
+	}
+	w.c.cacheHits++
+	w.tx(pkt, e.outPort)
+	return true
+}
+
+// learn remembers what the full pipeline just did to pkt, when the packet
+// was an ordinary one of a flow that already existed in both zones.
+func (w *Worker) learn(pl *plan, pkt *Packet) {
+	if w.curZones != 1<<slotDNAT|1<<slotSNAT || w.curHits != 2 || w.curRelated || w.curStateChange {
+		return
+	}
+	k := w.cur.Key
+	out := pkt.Frame()
+	h := k.hash()
+	i := h & (flowCacheSize - 1)
+	e := &w.cache.slots[i]
+	if e.valid && e.key != k && e.planGen == pl.gen {
+		if w.cache.misses++; w.cache.misses%replaceEvery != 0 {
+			return
+		}
+	}
+	*e = cacheEntry{key: k, planGen: pl.gen, neighVer: w.neighVer, outPort: pkt.OutPort,
+		decap: k.InPort == PortUnderlay, conns: w.cur.Conns}
+	if pkt.OutPort == PortUnderlay {
+		if len(out) < geneve.EncapLen {
+			return
+		}
+		e.encap, e.outer = true, w.encp
+		out = out[geneve.EncapLen:]
+	}
+	var p packet.Parsed
+	if p.Decode(out) != packet.OK {
+		return
+	}
+	eth := packet.Ethernet(out)
+	e.ethSrc, e.ethDst = eth.Src(), eth.Dst()
+	e.ttlDec = w.curTTL - p.TTL
+	e.target = conntrack.Tuple{Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
+	e.nat = p.Src != k.Src || p.Dst != k.Dst || p.SrcPort != k.SrcPort || p.DstPort != k.DstPort
+	e.valid = true
+	w.cache.tags[i] = h | 1
+}
+
+// noteArrival records what learning needs of a packet before any stage
+// rewrites it.
+func (w *Worker) noteArrival(p *packet.Parsed) {
+	w.curTTL = p.TTL
+	w.curStateChange = p.Proto == packet.ProtoTCP &&
+		p.TCPFlags&(packet.TCPFlagSYN|packet.TCPFlagFIN|packet.TCPFlagRST) != 0
+}
+
+// What fast already parsed of a packet it handed to the full pipeline, so
+// that the pipeline does not parse it again: the outer headers (w.dec), and
+// the frame the pipeline routes (w.parsed: inner for Geneve).
+const (
+	preNone = iota
+	preDecap
+	preParsed
+)

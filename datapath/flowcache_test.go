@@ -1,0 +1,162 @@
+package datapath
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/google/gopacket/layers"
+
+	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/packet"
+)
+
+// script is a conversation through the seed gateway: a TCP connection with
+// data both ways and a teardown, an answered UDP flow, a one-way UDP flow
+// and a ping, interleaved. Ids and ports are in the SNAT range so that
+// both pipelines keep them (a probed port is drawn from a keyed hash).
+func script(t *testing.T) []struct {
+	port  PortID
+	frame []byte
+} {
+	var s []struct {
+		port  PortID
+		frame []byte
+	}
+	eg := func(x l4) {
+		s = append(s, struct {
+			port  PortID
+			frame []byte
+		}{PortUnderlay, seedEgress(t, x)})
+	}
+	rp := func(x l4) {
+		s = append(s, struct {
+			port  PortID
+			frame []byte
+		}{PortExternal, seedReply(t, x)})
+	}
+	tcp := func(sp, dp uint16, syn, ack, fin bool, seq, an uint32, data string) l4 {
+		return l4{proto: layers.IPProtocolTCP, sport: sp, dport: dp, syn: syn, ack: ack, fin: fin, seq: seq, acknum: an, payload: []byte(data)}
+	}
+	eg(tcp(40000, 80, true, false, false, 100, 0, ""))
+	rp(tcp(80, 40000, true, true, false, 900, 101, ""))
+	eg(tcp(40000, 80, false, true, false, 101, 901, ""))
+	seq, rseq := uint32(101), uint32(901)
+	for i := 0; i < 20; i++ {
+		eg(tcp(40000, 80, false, true, false, seq, rseq, "request"))
+		seq += 7
+		rp(tcp(80, 40000, false, true, false, rseq, seq, "response!"))
+		rseq += 9
+		eg(l4{proto: layers.IPProtocolUDP, sport: 5353, dport: 53, payload: []byte("query")})
+		rp(l4{proto: layers.IPProtocolUDP, sport: 53, dport: 5353, payload: []byte("answer")})
+		eg(l4{proto: layers.IPProtocolUDP, sport: 6000, dport: 9, payload: []byte("one way")})
+		eg(l4{proto: layers.IPProtocolICMPv4, icmpType: 8, icmpID: 4242, payload: []byte("ping")})
+		rp(l4{proto: layers.IPProtocolICMPv4, icmpType: 0, icmpID: 4242, payload: []byte("ping")})
+	}
+	eg(tcp(40000, 80, false, true, true, seq, rseq, ""))
+	rp(tcp(80, 40000, false, true, true, rseq, seq+1, ""))
+	eg(tcp(40000, 80, false, true, false, seq+1, rseq+1, ""))
+	// Data after the close takes the full pipeline again.
+	eg(tcp(40000, 80, false, true, false, seq+1, rseq+1, "late"))
+	return s
+}
+
+// TestFlowCacheMatchesPipeline runs the same script through a pipeline
+// with the flow cache and one without: every output frame must be byte for
+// byte the same, and so must conntrack, counters and timeouts included.
+func TestFlowCacheMatchesPipeline(t *testing.T) {
+	with := newHarness(t, seedConfig, conntrack.Config{})
+	without := newHarness(t, seedConfig, conntrack.Config{})
+	without.w.cache = nil
+	for i, s := range script(t) {
+		a, b := with.run(s.port, s.frame), without.run(s.port, s.frame)
+		if a.Verdict != b.Verdict || a.Reason != b.Reason || a.OutPort != b.OutPort || !bytes.Equal(a.Frame(), b.Frame()) {
+			t.Fatalf("packet %d: cache %v/%v/%v % x\n   pipeline %v/%v/%v % x", i, a.Verdict, a.Reason, a.OutPort, a.Frame(), b.Verdict, b.Reason, b.OutPort, b.Frame())
+		}
+		with.now += 1e6
+		without.now += 1e6
+	}
+	hits := with.pl.Stats().CacheHits
+	if hits < 100 {
+		t.Fatalf("only %d cache hits: the cache was hardly used", hits)
+	}
+	if without.pl.Stats().CacheHits != 0 {
+		t.Fatal("cache hits with the cache off")
+	}
+	var da, db strings.Builder
+	with.ct.Dump(&da, conntrack.DumpOptions{Zone: -1, Verbose: true, Now: with.now})
+	without.ct.Dump(&db, conntrack.DumpOptions{Zone: -1, Verbose: true, Now: without.now})
+	if da.String() != db.String() {
+		t.Fatalf("conntrack differs with the cache:\n%s\nwithout:\n%s", da.String(), db.String())
+	}
+	t.Logf("%d of %d packets from the cache", hits, len(script(t)))
+}
+
+func TestFlowCacheInvalidation(t *testing.T) {
+	h := newHarness(t, seedConfig, conntrack.Config{})
+	eg := seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 7777, dport: 53})
+	rp := seedReply(t, l4{proto: layers.IPProtocolUDP, sport: 53, dport: 7777})
+	send := func() {
+		wantTX(t, h.run(PortUnderlay, eg), PortExternal)
+	}
+	send()
+	wantTX(t, h.run(PortExternal, rp), PortUnderlay)
+	send() // learns
+	hits := func() uint64 { return h.pl.Stats().CacheHits }
+	send()
+	if hits() != 1 {
+		t.Fatalf("hits %d after learning, want 1", hits())
+	}
+	// A reload (new plan) forgets every entry.
+	if err := h.pl.SetTopology(h.topo); err != nil {
+		t.Fatal(err)
+	}
+	send()
+	if hits() != 1 {
+		t.Fatal("hit across a topology change")
+	}
+	send()
+	if hits() != 2 {
+		t.Fatalf("not relearned after the topology change: %d", hits())
+	}
+	// A neighbour's MAC change forgets entries.
+	nv := &versionedNeighbors{StaticNeighbors: h.pl.neigh.(interface {
+		Lookup(packet.IP4) (packet.MAC, bool)
+	})}
+	h.pl.neigh, h.pl.neighVer = nv, nv
+	send() // relearn under version 0
+	send()
+	before := hits()
+	nv.v++
+	out := h.run(PortUnderlay, eg)
+	wantTX(t, out, PortExternal)
+	if hits() != before {
+		t.Fatal("hit across a neighbour change")
+	}
+	// A connection that is gone misses and the pipeline decides.
+	send()
+	for _, c := range conns(h, 16) {
+		h.ct.Delete(c.Handle)
+	}
+	before = hits()
+	send() // the SNAT connection is committed again
+	if hits() != before {
+		t.Fatal("hit on a deleted connection")
+	}
+	// TTL too small for the remembered hops: the pipeline drops it.
+	send()
+	low := genevePkt(t, seedChassis, seedVTEP, 1, 1, 2, innerIPv4(t, macDRJoin, macGRJoin, seedVM, seedServer, 1, l4{proto: layers.IPProtocolUDP, sport: 7777, dport: 53}))
+	wantDrop(t, h.run(PortUnderlay, low), DropTTL)
+}
+
+type versionedNeighbors struct {
+	StaticNeighbors interface {
+		Lookup(packet.IP4) (packet.MAC, bool)
+	}
+	v uint64
+}
+
+func (n *versionedNeighbors) Lookup(ip packet.IP4) (packet.MAC, bool) {
+	return n.StaticNeighbors.Lookup(ip)
+}
+func (n *versionedNeighbors) Version() uint64 { return n.v }
