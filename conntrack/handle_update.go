@@ -15,7 +15,7 @@ package conntrack
 // caller's retry through Lookup then counts the packet in the first zone
 // twice, which is the price of one lock instead of two. Callers keep that
 // rare by sending the segments that change TCP state the slow way.
-func (t *Table) UpdatePair(h0 Handle, d0 Dir, h1 Handle, d1 Dir, m *Meta, now int64) (s0, s1 State, ok bool) {
+func (t *Table) UpdatePair(h0 Handle, d0 Dir, h1 Handle, d1 Dir, m *Meta, now int64) (r PairResult, ok bool) {
 	if m == nil {
 		m = &zeroMeta
 	}
@@ -24,22 +24,28 @@ func (t *Table) UpdatePair(h0 Handle, d0 Dir, h1 Handle, d1 Dir, m *Meta, now in
 	if now > t.lastNow {
 		t.lastNow = now
 	}
-	s0, ok = t.updateHandle(h0, d0, m, now)
-	if !ok {
-		return 0, 0, false
+	if !t.updateHandle(h0, d0, m, now, &r, 0) {
+		return r, false
 	}
-	s1, ok = t.updateHandle(h1, d1, m, now)
-	return s0, s1, ok
+	return r, t.updateHandle(h1, d1, m, now, &r, 1)
 }
 
-func (t *Table) updateHandle(h Handle, d Dir, m *Meta, now int64) (State, bool) {
+// PairResult is what UpdatePair reports of each connection: the packet's
+// ct_state and the connection's mark.
+type PairResult struct {
+	State [2]State
+	Mark  [2]uint32
+}
+
+func (t *Table) updateHandle(h Handle, d Dir, m *Meta, now int64, r *PairResult, i int) bool {
 	idx, ok := t.resolve(h)
 	if !ok || d > DirReply || t.entries[idx].expires <= now {
-		return 0, false
+		return false
 	}
 	mt, ok := t.update(idx, d, m, now)
 	if !ok || mt.State&Invalid != 0 {
-		return 0, false
+		return false
 	}
-	return mt.State, true
+	r.State[i], r.Mark[i] = mt.State, mt.Mark
+	return true
 }

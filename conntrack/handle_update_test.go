@@ -49,8 +49,8 @@ func TestUpdatePairEqualsLookup(t *testing.T) {
 			}
 		}
 		m := s.m
-		if _, s1, ok := got.UpdatePair(a.Handle, s.dir, b.Handle, s.dir, &m, now); !ok || s1&Established == 0 && i > 0 {
-			t.Fatalf("step %d: UpdatePair ok=%v state %v", i, ok, s1)
+		if r, ok := got.UpdatePair(a.Handle, s.dir, b.Handle, s.dir, &m, now); !ok || r.State[1]&Established == 0 && i > 0 {
+			t.Fatalf("step %d: UpdatePair ok=%v state %v", i, ok, r.State)
 		}
 	}
 	for _, h := range []Handle{a.Handle, b.Handle} {
@@ -70,7 +70,7 @@ func TestUpdatePairEqualsLookup(t *testing.T) {
 	// Out of window: refused, nothing changed.
 	before, _ := got.Get(b.Handle)
 	m := Meta{Len: 1052, TCPFlags: tcpACK, Seq: 101 + 1<<30, Ack: 501, Win: 1000, WScale: -1, PayloadLen: 1000}
-	if _, _, ok := got.UpdatePair(a.Handle, DirOrig, b.Handle, DirOrig, &m, 3e9); ok {
+	if _, ok := got.UpdatePair(a.Handle, DirOrig, b.Handle, DirOrig, &m, 3e9); ok {
 		t.Fatal("out-of-window segment accepted")
 	}
 	if after, _ := got.Get(b.Handle); after != before {
@@ -78,7 +78,7 @@ func TestUpdatePairEqualsLookup(t *testing.T) {
 	}
 	// Stale handle.
 	got.Delete(b.Handle)
-	if _, _, ok := got.UpdatePair(a.Handle, DirOrig, b.Handle, DirOrig, &Meta{Len: 52, TCPFlags: tcpACK, Seq: 201, Ack: 501, Win: 1000, WScale: -1}, 3e9); ok {
+	if _, ok := got.UpdatePair(a.Handle, DirOrig, b.Handle, DirOrig, &Meta{Len: 52, TCPFlags: tcpACK, Seq: 201, Ack: 501, Win: 1000, WScale: -1}, 3e9); ok {
 		t.Fatal("stale handle accepted")
 	}
 }

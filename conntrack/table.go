@@ -23,6 +23,7 @@ type Table struct {
 	freeHead, freeTail uint32
 	heads, tails       [numClasses]uint32
 	timeout            [numClasses]int64
+	slack              [numClasses]int64 // see refresh
 	liberal            bool
 
 	live    int
@@ -76,6 +77,7 @@ func NewTable(cfg Config) (*Table, error) {
 			d = pair[1]
 		}
 		t.timeout[c] = int64(d)
+		t.slack[c] = min(int64(d)/16, int64(time.Second))
 		t.heads[c], t.tails[c] = nilIdx, nilIdx
 	}
 	t.stats.Capacity = n
@@ -86,8 +88,8 @@ func NewTable(cfg Config) (*Table, error) {
 type Match struct {
 	Handle      Handle
 	Dir         Dir
-	State       State // ct_state for this packet
-	Orig, Reply Tuple // the connection's tuples, for NAT
+	State       State  // ct_state for this packet
+	Orig, Reply Tuple  // the connection's tuples, for NAT
 	Mark        uint32 // the connection's ct_mark (SetMark)
 }
 
