@@ -55,6 +55,10 @@ type Config struct {
 	Capacity   int      // hard maximum of connections; 0 means DefaultCapacity
 	Timeouts   Timeouts // zero fields take DefaultTimeouts
 	TCPLiberal bool     // skip TCP window checks (flags are still checked)
+	// Prefault touches the whole table at creation (MAP_POPULATE), so that
+	// no new connection pays a page fault later. xgw run sets it; tests,
+	// which make many small tables, do not.
+	Prefault bool
 }
 
 // Errors returned by Commit.

@@ -20,7 +20,7 @@ type mapping struct{ b []byte }
 
 // hugeSlice returns a zeroed []T of n elements backed by its own mapping.
 // T must hold no Go pointers. It falls back to the Go heap if mmap fails.
-func hugeSlice[T any](n int, owner *Table) []T {
+func hugeSlice[T any](n int, owner *Table, prefault bool) []T {
 	var zero T
 	size := n * int(unsafe.Sizeof(zero))
 	if size == 0 {
@@ -32,6 +32,10 @@ func hugeSlice[T any](n int, owner *Table) []T {
 	}
 	// Best effort: without THP (or with it set to "never") this is a no-op.
 	_ = unix.Madvise(b, unix.MADV_HUGEPAGE)
+	if prefault {
+		// After the advice, so that the faults take huge pages.
+		_ = unix.Madvise(b, unix.MADV_POPULATE_WRITE)
+	}
 	m := &mapping{b: b}
 	runtime.AddCleanup(owner, func(m *mapping) { _ = unix.Munmap(m.b) }, m)
 	return unsafe.Slice((*T)(unsafe.Pointer(&b[0])), n)

@@ -51,8 +51,8 @@ func NewTable(cfg Config) (*Table, error) {
 		freeTail: nilIdx,
 		liberal:  cfg.TCPLiberal,
 	}
-	t.entries = hugeSlice[entry](n, t)
-	t.slots = hugeSlice[uint32](3*n, t)
+	t.entries = hugeSlice[entry](n, t, cfg.Prefault)
+	t.slots = hugeSlice[uint32](3*n, t, cfg.Prefault)
 	t.genBits = min(16, 32-t.idxBits)
 	for i := range t.seed {
 		t.seed[i] = rand.Uint64()
