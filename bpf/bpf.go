@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -16,16 +17,34 @@ const DefaultGenevePort = 6081
 // can have a socket.
 const MaxQueues = 64
 
-// Options are fixed at load time (they are read-only globals in the program).
+// Options are fixed at load time (read-only globals and map sizes).
 type Options struct {
 	GenevePort uint16     // UDP destination port of Geneve; 0 means 6081
 	VTEP       netip.Addr // our underlay IPv4 address; invalid disables Geneve steering
+
+	// FlowCapacity is the size of the fast path's flows map; 0 means
+	// DefaultFlowCapacity. A pinned map of another size is not reused:
+	// Load fails (ErrMapIncompatible) rather than drop offloaded flows.
+	FlowCapacity int
+	// PinPath, if set, is a bpffs directory (xgw uses /sys/fs/bpf/xgw)
+	// where the fast-path maps (flows, tx_ports, fp_stats) are pinned by
+	// name; a Load that finds them there reuses them, entries, counters
+	// and all. See README.md for the restart sequence.
+	PinPath string
+	// Share, if set, makes this copy use Share's fast-path maps instead
+	// of its own, so one FastPath serves every interface's xdp_gw. The
+	// steering maps (xsks_map, nat_addrs, stats) stay per copy.
+	Share *Objects
 }
 
 // Objects are the loaded programs and maps.
 type Objects struct {
-	objs gwObjects
+	objs    gwObjects
+	pinPath string
 }
+
+// fastPathMaps are the maps that Options.Share and Options.PinPath share.
+var fastPathMaps = []string{gwMapFlows, gwMapTxPorts, gwMapFpStats}
 
 // Load loads xdp_gw and xdp_pass with opts baked in.
 func Load(opts Options) (*Objects, error) {
@@ -51,8 +70,38 @@ func Load(opts Options) (*Objects, error) {
 	if err := spec.Variables["vtep_ip"].Set(vtep); err != nil {
 		return nil, fmt.Errorf("bpf: set vtep_ip: %w", err)
 	}
-	o := &Objects{}
-	if err := spec.LoadAndAssign(&o.objs, nil); err != nil {
+	flowCap := opts.FlowCapacity
+	if flowCap == 0 {
+		flowCap = DefaultFlowCapacity
+	}
+	if flowCap < 0 {
+		return nil, fmt.Errorf("bpf: FlowCapacity %d is negative", flowCap)
+	}
+	spec.Maps[gwMapFlows].MaxEntries = uint32(flowCap)
+	o := &Objects{pinPath: opts.PinPath}
+	var copts ebpf.CollectionOptions
+	switch {
+	case opts.Share != nil:
+		o.pinPath = opts.Share.pinPath
+		copts.MapReplacements = map[string]*ebpf.Map{
+			gwMapFlows:   opts.Share.objs.Flows,
+			gwMapTxPorts: opts.Share.objs.TxPorts,
+			gwMapFpStats: opts.Share.objs.FpStats,
+		}
+	case opts.PinPath != "":
+		if err := os.MkdirAll(opts.PinPath, 0o700); err != nil {
+			return nil, fmt.Errorf("bpf: pin path: %w", err)
+		}
+		for _, name := range fastPathMaps {
+			spec.Maps[name].Pinning = ebpf.PinByName
+		}
+		copts.Maps.PinPath = opts.PinPath
+	}
+	if err := spec.LoadAndAssign(&o.objs, &copts); err != nil {
+		if errors.Is(err, ebpf.ErrMapIncompatible) {
+			return nil, fmt.Errorf("bpf: load xdp_gw: pinned maps in %s differ from this build (size or layout); "+
+				"remove them to start with an empty fast path: %w", opts.PinPath, err)
+		}
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
 			return nil, fmt.Errorf("bpf: load xdp_gw: %+v", verr)

@@ -14,6 +14,56 @@ type Stats struct {
 	Pass           Counter // not ours, up the stack
 	NoSocket       Counter // ours, but no XSK on that queue: passed
 	Malformed      Counter // truncated or bad headers: passed
+	// FastPath are the offload fast path's counters. Objects that share
+	// their fast-path maps (Options.Share, or one PinPath) report the
+	// same numbers: count them once.
+	FastPath FastPathStats
+}
+
+// FastPathStats count what the fast path did with the frames it looked
+// at (Geneve to the VTEP and IPv4 to a NAT address). A miss or punt then
+// goes through the steering above, so it is counted there too.
+type FastPathStats struct {
+	HitEgress  Counter // decapsulated, NATed, sent out the external port
+	HitIngress Counter // NATed, encapsulated, sent out the underlay port
+	Miss       Counter // no flow
+	// Punts by reason; see PuntReason.
+	Punts [NumPuntReasons]Counter
+}
+
+// PuntReason is why a frame of an offloaded (or unparseable) flow went
+// to software. Values index FastPathStats.Punts; names are metric labels.
+type PuntReason uint8
+
+const (
+	PuntSYN        PuntReason = iota // TCP SYN on an offloaded flow
+	PuntFIN                          // TCP FIN: software tears the flow down
+	PuntRST                          // TCP RST: likewise
+	PuntFragment                     // (inner) IPv4 fragment
+	PuntTTL                          // TTL <= the flow's router hops
+	PuntIPOptions                    // IHL != 5, outer or inner
+	PuntTooBig                       // encapsulated frame exceeds the egress MTU
+	PuntHeadroom                     // bpf_xdp_adjust_head/tail refused
+	PuntVLAN                         // 802.1Q/802.1ad tag, outer or inner
+	PuntNotIPv4                      // inner frame is ARP, IPv6, ...
+	PuntGeneve                       // version, OAM, protocol, or options we do not take
+	PuntMalformed                    // lengths or outer IPv4 checksum wrong
+	PuntChecksum                     // outer checksum wanted, inner UDP checksum absent
+	PuntNoPort                       // tx_ports slot empty
+	PuntProto                        // not TCP, UDP or ICMP echo (of the flow's type)
+	NumPuntReasons
+)
+
+var puntNames = [NumPuntReasons]string{
+	"syn", "fin", "rst", "fragment", "ttl", "ip-options", "too-big", "headroom",
+	"vlan", "not-ipv4", "geneve", "malformed", "checksum", "no-port", "proto",
+}
+
+func (r PuntReason) String() string {
+	if r < NumPuntReasons {
+		return puntNames[r]
+	}
+	return "unknown"
 }
 
 // indices match enum xgw_stat in include/stats.h.
@@ -26,6 +76,16 @@ const (
 	statMax
 )
 
+// indices match enum fp_stat in include/fpstats.h: hits, miss, then the
+// punts in PuntReason order.
+const (
+	fpHitEgress = iota
+	fpHitIngress
+	fpMiss
+	fpPunt0
+	fpMax = fpPunt0 + int(NumPuntReasons)
+)
+
 // Stats reads the per-CPU counters.
 func (o *Objects) Stats() (Stats, error) {
 	var s Stats
@@ -35,10 +95,30 @@ func (o *Objects) Stats() (Stats, error) {
 		if err := o.objs.Stats.Lookup(i, &per); err != nil {
 			return Stats{}, fmt.Errorf("bpf: read stats[%d]: %w", i, err)
 		}
-		for _, c := range per {
-			dst[i].Packets += c.Packets
-			dst[i].Bytes += c.Bytes
+		sumInto(dst[i], per)
+	}
+	fp := &s.FastPath
+	for i := uint32(0); i < uint32(fpMax); i++ {
+		if err := o.objs.FpStats.Lookup(i, &per); err != nil {
+			return Stats{}, fmt.Errorf("bpf: read fp_stats[%d]: %w", i, err)
+		}
+		switch i {
+		case fpHitEgress:
+			sumInto(&fp.HitEgress, per)
+		case fpHitIngress:
+			sumInto(&fp.HitIngress, per)
+		case fpMiss:
+			sumInto(&fp.Miss, per)
+		default:
+			sumInto(&fp.Punts[i-fpPunt0], per)
 		}
 	}
 	return s, nil
+}
+
+func sumInto(c *Counter, per []gwXgwCounter) {
+	for _, p := range per {
+		c.Packets += p.Packets
+		c.Bytes += p.Bytes
+	}
 }

@@ -1,0 +1,404 @@
+package bpf
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"iter"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/geneve"
+	"github.com/xgw-dev/xgw/packet"
+)
+
+// DefaultFlowCapacity is the size of the flows map when
+// Options.FlowCapacity is 0.
+const DefaultFlowCapacity = 262144
+
+// Errors of the FastPath API.
+var (
+	// ErrFull: the flows map holds FlowCapacity entries; the flow stays in
+	// software.
+	ErrFull = errors.New("bpf: fast-path flow table full")
+	// ErrNotFound: no entry for that key.
+	ErrNotFound = errors.New("bpf: no such fast-path flow")
+)
+
+// fp_action.flags (include/flow.h).
+const (
+	flagDecap     = 0x01
+	flagEncap     = 0x02
+	flagNAT       = 0x04
+	flagOuterCsum = 0x08
+)
+
+// ICMP echo types, the only ICMP a flow carries.
+const (
+	icmpEchoReply   = 0
+	icmpEchoRequest = 8
+)
+
+// FastPath installs, removes and reads offloaded flows. It is safe for
+// concurrent use (every call is one or a few syscalls on the maps).
+// Two Objects that share their fast-path maps (Options.Share, or the same
+// Options.PinPath) return FastPaths over the same flows.
+type FastPath struct {
+	flows, tx *ebpf.Map
+}
+
+// FastPath returns the fast-path API over o's maps.
+func (o *Objects) FastPath() *FastPath {
+	return &FastPath{flows: o.objs.Flows, tx: o.objs.TxPorts}
+}
+
+// Flow is one offloaded direction with its counters.
+type Flow struct {
+	// Action is what the fast path does. Conns is zero: conntrack handles
+	// do not outlive the process that made them. Outer.TTL 0 reads back
+	// as geneve.DefaultTTL, which is what was sent.
+	Action datapath.FlowAction
+	// ICMPType is the one echo type (8 request, 0 reply) an ICMP flow
+	// forwards; the other punts, as conntrack would not accept it.
+	ICMPType uint8
+	// Packets and Bytes count hits; Bytes are (inner) IPv4 total lengths,
+	// as conntrack counts them.
+	Packets, Bytes uint64
+	// LastSeenKtime is bpf_ktime_get_ns (CLOCK_MONOTONIC) of the last hit,
+	// 0 if none; LastSeen is the same as wall-clock time (zero if none).
+	LastSeenKtime uint64
+	LastSeen      time.Time
+}
+
+// SetPort makes port's flows leave through ifindex (in the caller's
+// network namespace).
+func (f *FastPath) SetPort(port datapath.PortID, ifindex int) error {
+	if port >= datapath.NumPorts {
+		return fmt.Errorf("bpf: set port: %v out of range", port)
+	}
+	if err := f.tx.Put(uint32(port), uint32(ifindex)); err != nil {
+		return fmt.Errorf("bpf: set port %v to ifindex %d: %w", port, ifindex, err)
+	}
+	return nil
+}
+
+// ClearPort empties port's slot: its flows punt (NoPort) until SetPort.
+func (f *FastPath) ClearPort(port datapath.PortID) error {
+	if err := f.tx.Delete(uint32(port)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("bpf: clear port %v: %w", port, err)
+	}
+	return nil
+}
+
+// Install adds or replaces the flow a.Key. A replaced entry keeps its
+// counters (packets counted between the read and the write are lost).
+// It returns ErrFull when the map is full.
+func (f *FastPath) Install(a *datapath.FlowAction) error {
+	k, v, err := encodeFlow(a)
+	if err != nil {
+		return err
+	}
+	var old gwFpAction
+	if err := f.flows.Lookup(&k, &old); err == nil {
+		v.Packets, v.Bytes, v.LastSeen = old.Packets, old.Bytes, old.LastSeen
+	}
+	if err := f.flows.Update(&k, &v, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("bpf: install flow %+v: %w", a.Key, mapErr(err))
+	}
+	return nil
+}
+
+// InstallBatch installs as in one syscall (BPF_MAP_UPDATE_BATCH). Unlike
+// Install it resets the counters of entries it replaces: it is meant for
+// new flows. It returns how many were installed, in order; on ErrFull the
+// rest were not.
+func (f *FastPath) InstallBatch(as []datapath.FlowAction) (int, error) {
+	if len(as) == 0 {
+		return 0, nil
+	}
+	ks := make([]gwFpKey, len(as))
+	vs := make([]gwFpAction, len(as))
+	for i := range as {
+		var err error
+		if ks[i], vs[i], err = encodeFlow(&as[i]); err != nil {
+			return 0, err
+		}
+	}
+	n, err := f.flows.BatchUpdate(ks, vs, &ebpf.BatchOptions{ElemFlags: uint64(ebpf.UpdateAny)})
+	if err != nil {
+		return n, fmt.Errorf("bpf: install batch: %w", mapErr(err))
+	}
+	return n, nil
+}
+
+// Remove deletes the flow k; ErrNotFound if there is none.
+func (f *FastPath) Remove(k datapath.FlowKey) error {
+	ek := encodeKey(k)
+	if err := f.flows.Delete(&ek); err != nil {
+		return fmt.Errorf("bpf: remove flow %+v: %w", k, mapErr(err))
+	}
+	return nil
+}
+
+// RemoveBatch deletes ks (BPF_MAP_DELETE_BATCH), skipping keys that are
+// not there, and returns how many it deleted.
+func (f *FastPath) RemoveBatch(ks []datapath.FlowKey) (int, error) {
+	eks := make([]gwFpKey, len(ks))
+	for i, k := range ks {
+		eks[i] = encodeKey(k)
+	}
+	deleted := 0
+	for len(eks) > 0 {
+		n, err := f.flows.BatchDelete(eks, nil)
+		deleted += n
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ebpf.ErrKeyNotExist) || n >= len(eks) {
+			return deleted, fmt.Errorf("bpf: remove batch: %w", mapErr(err))
+		}
+		eks = eks[n+1:] // the kernel stopped at the missing key
+	}
+	return deleted, nil
+}
+
+// Counters returns the hit counters of k and the wall-clock time of its
+// last hit (zero if none).
+func (f *FastPath) Counters(k datapath.FlowKey) (packets, bytes uint64, lastSeen time.Time, err error) {
+	ek := encodeKey(k)
+	var v gwFpAction
+	if err := f.flows.Lookup(&ek, &v); err != nil {
+		return 0, 0, time.Time{}, fmt.Errorf("bpf: counters of %+v: %w", k, mapErr(err))
+	}
+	return v.Packets, v.Bytes, KtimeToTime(v.LastSeen), nil
+}
+
+// Lookup returns the flow k.
+func (f *FastPath) Lookup(k datapath.FlowKey) (Flow, error) {
+	ek := encodeKey(k)
+	var v gwFpAction
+	if err := f.flows.Lookup(&ek, &v); err != nil {
+		return Flow{}, fmt.Errorf("bpf: lookup %+v: %w", k, mapErr(err))
+	}
+	return decodeFlow(&ek, &v), nil
+}
+
+// Flows iterates over every entry with its counters, for dump-flows and
+// for adopting the entries of a previous process. Entries installed or
+// removed during the walk may or may not be seen; the walk may restart
+// from the beginning if the entry it stands on is deleted (a kernel hash
+// map iteration property), so a caller that needs each flow once keys a
+// set by Action.Key.
+func (f *FastPath) Flows() iter.Seq2[Flow, error] {
+	return func(yield func(Flow, error) bool) {
+		var k gwFpKey
+		var v gwFpAction
+		it := f.flows.Iterate()
+		for it.Next(&k, &v) {
+			if !yield(decodeFlow(&k, &v), nil) {
+				return
+			}
+		}
+		if err := it.Err(); err != nil {
+			yield(Flow{}, fmt.Errorf("bpf: iterate flows: %w", err))
+		}
+	}
+}
+
+func mapErr(err error) error {
+	switch {
+	case errors.Is(err, unix.E2BIG), errors.Is(err, unix.ENOSPC):
+		return fmt.Errorf("%w (%w)", ErrFull, err)
+	case errors.Is(err, ebpf.ErrKeyNotExist):
+		return fmt.Errorf("%w (%w)", ErrNotFound, err)
+	}
+	return err
+}
+
+// be16/be32 store network-order bytes in the native-order fields bpf2go
+// generates for __be16/__be32.
+func be16(v uint16) uint16 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], v)
+	return binary.NativeEndian.Uint16(b[:])
+}
+
+func be32(a packet.IP4) uint32 { return binary.NativeEndian.Uint32(a[:]) }
+
+func unbe16(v uint16) uint16 {
+	var b [2]byte
+	binary.NativeEndian.PutUint16(b[:], v)
+	return binary.BigEndian.Uint16(b[:])
+}
+
+func unbe32(v uint32) (a packet.IP4) {
+	binary.NativeEndian.PutUint32(a[:], v)
+	return a
+}
+
+func encodeKey(k datapath.FlowKey) gwFpKey {
+	return gwFpKey{
+		Src: be32(k.Src), Dst: be32(k.Dst),
+		Sport: be16(k.SrcPort), Dport: be16(k.DstPort),
+		Vni: k.VNI, InnerDst: k.InnerDst,
+		InPort: uint8(k.InPort), Proto: k.Proto,
+	}
+}
+
+func decodeKey(k *gwFpKey) datapath.FlowKey {
+	return datapath.FlowKey{
+		InPort: datapath.PortID(k.InPort), VNI: k.Vni, InnerDst: k.InnerDst,
+		Src: unbe32(k.Src), Dst: unbe32(k.Dst),
+		SrcPort: unbe16(k.Sport), DstPort: unbe16(k.Dport), Proto: k.Proto,
+	}
+}
+
+// encodeFlow translates a FlowAction into the map's key and value,
+// computing the checksum deltas the way nat.Rewrite and IPv4.DecTTL
+// apply them: only changed fields contribute (an unchanged field would
+// add 0xffff, which is not neutral for a checksum of 0xffff).
+func encodeFlow(a *datapath.FlowAction) (gwFpKey, gwFpAction, error) {
+	var v gwFpAction
+	k := a.Key
+	switch {
+	case k.InPort >= datapath.NumPorts || a.OutPort >= datapath.NumPorts:
+		return gwFpKey{}, v, fmt.Errorf("bpf: flow %+v: port out of range", k)
+	case a.Decap != (k.InPort == datapath.PortUnderlay):
+		return gwFpKey{}, v, fmt.Errorf("bpf: flow %+v: decap must be set exactly for underlay flows", k)
+	case a.Encap != (a.OutPort == datapath.PortUnderlay):
+		return gwFpKey{}, v, fmt.Errorf("bpf: flow %+v: encap must be set exactly for flows out of the underlay", k)
+	case k.InPort == datapath.PortExternal && (k.VNI != 0 || k.InnerDst != packet.MAC{}):
+		return gwFpKey{}, v, fmt.Errorf("bpf: flow %+v: external flows have no VNI or inner MAC", k)
+	}
+	switch k.Proto {
+	case packet.ProtoTCP, packet.ProtoUDP:
+	case packet.ProtoICMP:
+		if k.SrcPort != k.DstPort || a.NATSrcPort != a.NATDstPort {
+			return gwFpKey{}, v, fmt.Errorf("bpf: ICMP flow %+v: both ports must hold the echo id", k)
+		}
+		// Conntrack takes the request type in the original direction
+		// and its reply in the other.
+		v.IcmpType = icmpEchoRequest
+		if a.Conns[0].Dir == conntrack.DirReply {
+			v.IcmpType = icmpEchoReply
+		}
+	default:
+		return gwFpKey{}, v, fmt.Errorf("bpf: flow %+v: protocol %d is not offloaded", k, k.Proto)
+	}
+
+	var addr, ports packet.Delta
+	if a.NATSrc != k.Src {
+		addr = addr.AddUpdate32(k.Src, a.NATSrc)
+	}
+	if a.NATDst != k.Dst {
+		addr = addr.AddUpdate32(k.Dst, a.NATDst)
+	}
+	if k.Proto == packet.ProtoICMP {
+		if a.NATSrcPort != k.SrcPort {
+			ports = ports.AddUpdate16(k.SrcPort, a.NATSrcPort) // the id; no pseudo-header
+		}
+		v.L4Delta = uint32(ports)
+	} else {
+		ports = addr
+		if a.NATSrcPort != k.SrcPort {
+			ports = ports.AddUpdate16(k.SrcPort, a.NATSrcPort)
+		}
+		if a.NATDstPort != k.DstPort {
+			ports = ports.AddUpdate16(k.DstPort, a.NATDstPort)
+		}
+		v.L4Delta = uint32(ports)
+	}
+	ip := addr
+	for range a.TTLDec {
+		ip = ip.AddUpdate16(1<<8, 0) // (ttl<<8|proto) -> ((ttl-1)<<8|proto), as DecTTL
+	}
+	v.IpDelta = uint32(ip)
+
+	if a.Decap {
+		v.Flags |= flagDecap
+	}
+	if a.NATSrc != k.Src || a.NATDst != k.Dst || a.NATSrcPort != k.SrcPort || a.NATDstPort != k.DstPort {
+		v.Flags |= flagNAT
+	}
+	v.TtlDec = a.TTLDec
+	v.OutPort = uint8(a.OutPort)
+	v.NatSrc, v.NatDst = be32(a.NATSrc), be32(a.NATDst)
+	v.NatSport, v.NatDport = be16(a.NATSrcPort), be16(a.NATDstPort)
+	v.EthDst, v.EthSrc = a.EthDst, a.EthSrc
+	if a.Encap {
+		v.Flags |= flagEncap
+		if a.Outer.Checksum {
+			v.Flags |= flagOuterCsum
+		}
+		encodeOuter(&v, a)
+	}
+	return encodeKey(k), v, nil
+}
+
+// Offsets in the encap template (geneve.Encap's layout).
+const (
+	tplIPTotLen = 16
+	tplIPCsum   = 24
+	tplUDP      = 34
+	tplUDPLen   = 38
+	tplUDPCsum  = 40
+	tplEnd      = geneve.EncapLen
+)
+
+// encodeOuter fills the template and its partial sums (see fp_action).
+func encodeOuter(v *gwFpAction, a *datapath.FlowAction) {
+	p := a.Outer
+	p.Checksum = false
+	tpl := v.Outer[:]
+	geneve.Encap(tpl, tplEnd, 0, &p)
+	for _, off := range []int{tplIPTotLen, tplIPCsum, tplUDPLen, tplUDPCsum} {
+		tpl[off], tpl[off+1] = 0, 0
+	}
+	v.OuterIpSum = uint32(packet.Fold(packet.Sum(tpl[packet.EthernetLen:tplUDP], 0)))
+	var eth [packet.EthernetLen]byte
+	copy(eth[0:6], a.EthDst[:])
+	copy(eth[6:12], a.EthSrc[:])
+	binary.BigEndian.PutUint16(eth[12:], packet.EtherTypeIPv4)
+	s := packet.PseudoSum(p.Src, p.Dst, packet.ProtoUDP, 0)
+	s = packet.Sum(tpl[tplUDP:tplEnd], s)
+	s = packet.Sum(eth[:], s)
+	v.OuterUdpSum = uint32(packet.Fold(s))
+}
+
+func decodeFlow(k *gwFpKey, v *gwFpAction) Flow {
+	a := datapath.FlowAction{
+		Key:     decodeKey(k),
+		OutPort: datapath.PortID(v.OutPort),
+		Decap:   v.Flags&flagDecap != 0,
+		EthSrc:  v.EthSrc, EthDst: v.EthDst,
+		TTLDec: v.TtlDec,
+		NATSrc: unbe32(v.NatSrc), NATDst: unbe32(v.NatDst),
+		NATSrcPort: unbe16(v.NatSport), NATDstPort: unbe16(v.NatDport),
+		Encap: v.Flags&flagEncap != 0,
+	}
+	if a.Encap {
+		t := v.Outer[:]
+		o := &a.Outer
+		copy(o.DstMAC[:], t[0:6])
+		copy(o.SrcMAC[:], t[6:12])
+		o.TOS = t[15]
+		o.ID = binary.BigEndian.Uint16(t[18:])
+		o.DF = t[20]&0x40 != 0
+		o.TTL = t[22]
+		copy(o.Src[:], t[26:30])
+		copy(o.Dst[:], t[30:34])
+		o.SrcPort = binary.BigEndian.Uint16(t[34:])
+		o.VNI = uint32(t[46])<<16 | uint32(t[47])<<8 | uint32(t[48])
+		o.InPort, o.OutPort = geneve.ParseOVNValue(binary.BigEndian.Uint32(t[54:]))
+		o.Checksum = v.Flags&flagOuterCsum != 0
+	}
+	return Flow{
+		Action: a, ICMPType: v.IcmpType,
+		Packets: v.Packets, Bytes: v.Bytes,
+		LastSeenKtime: v.LastSeen, LastSeen: KtimeToTime(v.LastSeen),
+	}
+}

@@ -1,0 +1,591 @@
+package bpf
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/google/gopacket/layers"
+
+	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/packet"
+)
+
+const xdpRedirectVerdict = 4
+
+var seedSNATAddr = netip.MustParseAddr("123.123.123.123")
+
+// fpEnv is xdp_gw loaded with the seed's VTEP and SNAT address, both
+// ports pointing at lo (BPF_PROG_RUN does not transmit), next to the
+// software pipeline it must equal.
+type fpEnv struct {
+	o  *Objects
+	fp *FastPath
+	p  *pipe
+}
+
+func newFP(t testing.TB, geneveChecksum bool) *fpEnv {
+	t.Helper()
+	needRoot(t)
+	o, err := Load(Options{VTEP: netip.AddrFrom4([4]byte(seedVTEP))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { o.Close() })
+	if err := o.AddNATAddr(seedSNATAddr); err != nil {
+		t.Fatal(err)
+	}
+	fp := o.FastPath()
+	for _, port := range []datapath.PortID{datapath.PortUnderlay, datapath.PortExternal} {
+		if err := fp.SetPort(port, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &fpEnv{o: o, fp: fp, p: newPipe(t, geneveChecksum)}
+}
+
+func (e *fpEnv) install(t testing.TB, as ...datapath.FlowAction) {
+	t.Helper()
+	for i := range as {
+		if err := e.fp.Install(&as[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func (e *fpEnv) stats(t testing.TB) Stats {
+	t.Helper()
+	s, err := e.o.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// wantSame runs frame through the pipeline and the fast path and fails
+// unless the fast path redirects exactly the pipeline's output.
+func (e *fpEnv) wantSame(t testing.TB, in, out datapath.PortID, frame []byte) []byte {
+	t.Helper()
+	want := e.p.mustTX(in, out, frame)
+	ret, got := runFP(t, e.o.Program(), frame)
+	if ret != xdpRedirectVerdict {
+		t.Fatalf("fast path verdict %d, want XDP_REDIRECT; stats %+v", ret, e.stats(t).FastPath)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("fast path output differs from the pipeline's\n got %x\nwant %x", got, want)
+	}
+	return got
+}
+
+// flowCase is one connection: how to open it and the packets to compare.
+type flowCase struct {
+	name       string
+	eg, reply  l4 // establishing packets
+	eg2, rply2 l4 // compared packets
+}
+
+func flowCases() []flowCase {
+	pl := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(i*7 + n)
+		}
+		return b
+	}
+	return []flowCase{
+		{"udp", l4{proto: layers.IPProtocolUDP, sport: 5555, dport: 53, payload: pl(5)}, l4{proto: layers.IPProtocolUDP, sport: 53, dport: 5555, payload: pl(9)},
+			l4{proto: layers.IPProtocolUDP, sport: 5555, dport: 53, payload: pl(18)}, l4{proto: layers.IPProtocolUDP, sport: 53, dport: 5555, payload: pl(1400)}},
+		{"udp odd", l4{proto: layers.IPProtocolUDP, sport: 40001, dport: 4789, payload: pl(1)}, l4{proto: layers.IPProtocolUDP, sport: 4789, dport: 40001, payload: pl(3)},
+			l4{proto: layers.IPProtocolUDP, sport: 40001, dport: 4789, payload: pl(101)}, l4{proto: layers.IPProtocolUDP, sport: 4789, dport: 40001, payload: pl(33)}},
+		{"tcp", l4{proto: layers.IPProtocolTCP, sport: 47190, dport: 22, syn: true, seq: 1000}, l4{proto: layers.IPProtocolTCP, sport: 22, dport: 47190, syn: true, ack: true, seq: 5000, acknum: 1001},
+			l4{proto: layers.IPProtocolTCP, sport: 47190, dport: 22, ack: true, seq: 1001, acknum: 5001, payload: pl(77)},
+			l4{proto: layers.IPProtocolTCP, sport: 22, dport: 47190, ack: true, seq: 5001, acknum: 1078, payload: pl(1000)}},
+		{"icmp echo", l4{proto: layers.IPProtocolICMPv4, icmpType: 8, icmpID: 77, payload: pl(8)}, l4{proto: layers.IPProtocolICMPv4, icmpType: 0, icmpID: 77, payload: pl(8)},
+			l4{proto: layers.IPProtocolICMPv4, icmpType: 8, icmpID: 77, payload: pl(56)}, l4{proto: layers.IPProtocolICMPv4, icmpType: 0, icmpID: 77, payload: pl(57)}},
+	}
+}
+
+// TestFastPathEqualsPipeline plans each connection with the pipeline's
+// PlanFlow, installs both directions, then checks that the fast path's
+// output for the next packets equals the pipeline's byte for byte, with
+// the outer UDP checksum on and off, and that the outer checksum also
+// verifies by a full independent sum.
+func TestFastPathEqualsPipeline(t *testing.T) {
+	for _, csum := range []bool{true, false} {
+		for _, c := range flowCases() {
+			t.Run(fmt.Sprintf("%s/csum=%v", c.name, csum), func(t *testing.T) {
+				e := newFP(t, csum)
+				fwd, rev := e.p.establish(seedEgress(t, c.eg), c.reply)
+				if c.eg.proto == layers.IPProtocolUDP && fwd.NATSrc == fwd.Key.Src {
+					t.Fatalf("the seed's flow is not SNATed: %+v", fwd)
+				}
+				e.install(t, fwd, rev)
+				before := e.stats(t).FastPath
+				e.wantSame(t, datapath.PortUnderlay, datapath.PortExternal, seedEgress(t, c.eg2))
+				got := e.wantSame(t, datapath.PortExternal, datapath.PortUnderlay, seedReply(t, toRev(c.rply2, rev)))
+				if csum {
+					verifyOuterUDP(t, got)
+				}
+				after := e.stats(t).FastPath
+				if after.HitEgress.Packets-before.HitEgress.Packets != 1 || after.HitIngress.Packets-before.HitIngress.Packets != 1 {
+					t.Fatalf("hits %+v -> %+v", before, after)
+				}
+			})
+		}
+	}
+}
+
+// TestFastPathUDPChecksumRules covers the UDP special cases: a zero
+// (absent) inner checksum stays zero on egress; a rewrite that computes
+// zero sends 0xffff; on ingress a zero inner checksum punts when the outer
+// checksum must be derived from it, and is forwarded when it need not.
+func TestFastPathUDPChecksumRules(t *testing.T) {
+	eg := l4{proto: layers.IPProtocolUDP, sport: 6000, dport: 53, payload: []byte("query1")}
+	rp := l4{proto: layers.IPProtocolUDP, sport: 53, dport: 6000, payload: []byte("answer")}
+	zero := func(x l4) l4 { x.noUDPCsum = true; return x }
+
+	t.Run("zero stays zero", func(t *testing.T) {
+		e := newFP(t, false)
+		fwd, rev := e.p.establish(seedEgress(t, eg), rp)
+		e.install(t, fwd, rev)
+		out := e.wantSame(t, datapath.PortUnderlay, datapath.PortExternal, seedEgress(t, zero(eg)))
+		if c := binary.BigEndian.Uint16(out[14+20+6:]); c != 0 {
+			t.Fatalf("egress UDP checksum %#04x, want 0", c)
+		}
+		out = e.wantSame(t, datapath.PortExternal, datapath.PortUnderlay, seedReply(t, toRev(zero(rp), rev)))
+		if c := binary.BigEndian.Uint16(out[58+14+20+6:]); c != 0 {
+			t.Fatalf("ingress inner UDP checksum %#04x, want 0", c)
+		}
+	})
+
+	t.Run("zero punts with outer checksum", func(t *testing.T) {
+		e := newFP(t, true)
+		fwd, rev := e.p.establish(seedEgress(t, eg), rp)
+		e.install(t, fwd, rev)
+		in := seedReply(t, toRev(zero(rp), rev))
+		before := e.stats(t)
+		ret, out := runFP(t, e.o.Program(), in)
+		after := e.stats(t)
+		if ret != xdpPass || !bytes.Equal(out, in) {
+			t.Fatalf("verdict %d (frame changed: %v), want the unchanged frame steered (XDP_PASS without a socket)", ret, !bytes.Equal(out, in))
+		}
+		if d := after.FastPath.Punts[PuntChecksum].Packets - before.FastPath.Punts[PuntChecksum].Packets; d != 1 {
+			t.Fatalf("checksum punts moved by %d", d)
+		}
+		// The software path then does the job.
+		verifyOuterUDP(t, e.p.mustTX(datapath.PortExternal, datapath.PortUnderlay, in))
+	})
+
+	for _, dir := range []string{"egress", "ingress"} {
+		t.Run("computed zero is 0xffff/"+dir, func(t *testing.T) {
+			e := newFP(t, true)
+			fwd, rev := e.p.establish(seedEgress(t, eg), rp)
+			e.install(t, fwd, rev)
+			a, frame, l4off := fwd, seedEgress(t, eg), 58+14+20
+			in, out := datapath.PortUnderlay, datapath.PortExternal
+			if dir == "ingress" {
+				a, frame, l4off = rev, seedReply(t, toRev(rp, rev)), 14+20
+				in, out = datapath.PortExternal, datapath.PortUnderlay
+			}
+			// ~(~c + d) == 0 exactly when c == d: make the arriving
+			// checksum equal the flow's delta by tuning two payload bytes.
+			_, v, err := encodeFlow(&a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			setUDPChecksum(t, frame, l4off, uint16(v.L4Delta))
+			if dir == "egress" {
+				fixOuterUDP(frame)
+			}
+			got := e.wantSame(t, in, out, frame)
+			off := 14 + 20 + 6
+			if dir == "ingress" {
+				off += 58
+				verifyOuterUDP(t, got)
+			}
+			if c := binary.BigEndian.Uint16(got[off:]); c != 0xffff {
+				t.Fatalf("rewritten UDP checksum %#04x, want 0xffff", c)
+			}
+		})
+	}
+}
+
+// setUDPChecksum changes the last two payload bytes of the UDP datagram at
+// l4off (which ends the frame) so that its valid checksum is want.
+func setUDPChecksum(t testing.TB, f []byte, l4off int, want uint16) {
+	t.Helper()
+	ip := f[l4off-20 : l4off]
+	seg := f[l4off:]
+	if len(seg)%2 != 0 || len(seg) < 10 {
+		t.Fatal("setUDPChecksum needs an even payload of at least 2 bytes")
+	}
+	ps := uint32(binary.BigEndian.Uint16(ip[12:])) + uint32(binary.BigEndian.Uint16(ip[14:])) +
+		uint32(binary.BigEndian.Uint16(ip[16:])) + uint32(binary.BigEndian.Uint16(ip[18:])) + 17 + uint32(len(seg))
+	last := len(seg) - 2
+	binary.BigEndian.PutUint16(seg[6:], 0)
+	binary.BigEndian.PutUint16(seg[last:], 0)
+	s := onesSum(seg, ps) // the sum without the tuned word
+	// want = ~fold(s + w)  =>  w = ~want - s (one's complement)
+	w := uint32(^want) + uint32(^s)
+	for w>>16 != 0 {
+		w = w&0xffff + w>>16
+	}
+	binary.BigEndian.PutUint16(seg[last:], uint16(w))
+	binary.BigEndian.PutUint16(seg[6:], ^onesSum(seg, ps))
+	if c := binary.BigEndian.Uint16(seg[6:]); c != want {
+		t.Fatalf("could not force the UDP checksum to %#04x (got %#04x)", want, c)
+	}
+}
+
+// fixOuterUDP recomputes the outer UDP checksum of a Geneve frame after
+// its inner bytes changed.
+func fixOuterUDP(f []byte) {
+	binary.BigEndian.PutUint16(f[40:], 0)
+	ip := f[14:34]
+	ps := uint32(binary.BigEndian.Uint16(ip[12:])) + uint32(binary.BigEndian.Uint16(ip[14:])) +
+		uint32(binary.BigEndian.Uint16(ip[16:])) + uint32(binary.BigEndian.Uint16(ip[18:])) + 17 + uint32(len(f)-34)
+	c := ^onesSum(f[34:], ps)
+	if c == 0 {
+		c = 0xffff
+	}
+	binary.BigEndian.PutUint16(f[40:], c)
+}
+
+// TestFastPathPadding: an inbound frame with Ethernet padding (which the
+// pipeline carries into the tunnel) and an outer frame with bytes after
+// the UDP datagram (which decap drops) come out as the pipeline's.
+func TestFastPathPadding(t *testing.T) {
+	e := newFP(t, true)
+	eg := l4{proto: layers.IPProtocolICMPv4, icmpType: 8, icmpID: 99}
+	rp := l4{proto: layers.IPProtocolICMPv4, icmpType: 0, icmpID: 99}
+	fwd, rev := e.p.establish(seedEgress(t, eg), rp)
+	e.install(t, fwd, rev)
+
+	for _, n := range []int{1, 17, 18, 31} { // odd and even starts
+		in := seedReply(t, toRev(l4{proto: layers.IPProtocolICMPv4, icmpType: 0, payload: make([]byte, n%2)}, rev))
+		for i := range 60 - len(in) {
+			in = append(in, byte(0xa5+i))
+		}
+		got := e.wantSame(t, datapath.PortExternal, datapath.PortUnderlay, in)
+		verifyOuterUDP(t, got)
+	}
+	in := append(seedEgress(t, eg), 0xde, 0xad, 0xbe, 0xef, 0x01)
+	e.wantSame(t, datapath.PortUnderlay, datapath.PortExternal, in)
+}
+
+// TestFastPathGeneveOptions: a non-critical option before OVN's is
+// skipped; an unknown critical one, a second OVN option or OAM punt.
+func TestFastPathGeneveOptions(t *testing.T) {
+	e := newFP(t, true)
+	eg := l4{proto: layers.IPProtocolUDP, sport: 7000, dport: 53, payload: []byte("x")}
+	fwd, rev := e.p.establish(seedEgress(t, eg), l4{proto: layers.IPProtocolUDP, sport: 53, dport: 7000})
+	e.install(t, fwd, rev)
+
+	e.wantSame(t, datapath.PortUnderlay, datapath.PortExternal,
+		seedEgress(t, eg, []byte{0x01, 0x03, 0x05, 0x02, 1, 2, 3, 4, 5, 6, 7, 8}))
+	oam := seedEgress(t, eg)
+	oam[43] |= 0x80
+	fixOuterUDP(oam)
+	for name, f := range map[string][]byte{
+		"critical": seedEgress(t, eg, []byte{0x01, 0x03, 0x85, 0x00}),
+		"two ovn":  seedEgress(t, eg, []byte{0x01, 0x02, 0x80, 0x01, 0, 0, 0, 1}),
+		"oam":      oam,
+	} {
+		t.Run(name, func(t *testing.T) {
+			wantPunt(t, e, f, PuntGeneve)
+		})
+	}
+}
+
+// wantPunt checks that frame leaves xdp_gw unchanged on the steering
+// path (XDP_PASS: no socket in these tests) with reason counted once.
+func wantPunt(t *testing.T, e *fpEnv, frame []byte, why PuntReason) {
+	t.Helper()
+	before := e.stats(t)
+	ret, out := runFP(t, e.o.Program(), frame)
+	after := e.stats(t)
+	if ret != xdpPass {
+		t.Fatalf("verdict %d, want XDP_PASS (steered, no socket)", ret)
+	}
+	if !bytes.Equal(out, frame) {
+		t.Fatalf("punted frame was changed")
+	}
+	if d := after.FastPath.Punts[why].Packets - before.FastPath.Punts[why].Packets; d != 1 {
+		t.Fatalf("punts[%v] moved by %d; before %+v after %+v", why, d, before.FastPath, after.FastPath)
+	}
+	if d := after.NoSocket.Packets - before.NoSocket.Packets; d != 1 {
+		t.Fatalf("punted frame did not continue to the steering (NoSocket moved by %d)", d)
+	}
+}
+
+// TestFastPathPunts: everything the brief sends to software does go
+// there, unchanged, counted by reason.
+func TestFastPathPunts(t *testing.T) {
+	e := newFP(t, true)
+	tcpEg := l4{proto: layers.IPProtocolTCP, sport: 47191, dport: 22, syn: true, seq: 1}
+	tcpRp := l4{proto: layers.IPProtocolTCP, sport: 22, dport: 47191, syn: true, ack: true, seq: 9, acknum: 2}
+	fwd, rev := e.p.establish(seedEgress(t, tcpEg), tcpRp)
+	e.install(t, fwd, rev)
+	udpEg := l4{proto: layers.IPProtocolUDP, sport: 5353, dport: 53}
+	ufwd, urev := e.p.establish(seedEgress(t, udpEg), l4{proto: layers.IPProtocolUDP, sport: 53, dport: 5353})
+	e.install(t, ufwd, urev)
+	icmpEg := l4{proto: layers.IPProtocolICMPv4, icmpType: 8, icmpID: 5}
+	ifwd, irev := e.p.establish(seedEgress(t, icmpEg), l4{proto: layers.IPProtocolICMPv4, icmpType: 0, icmpID: 5})
+	e.install(t, ifwd, irev)
+
+	ack := l4{proto: layers.IPProtocolTCP, sport: 47191, dport: 22, ack: true, seq: 2, acknum: 10}
+	with := func(f func(*l4)) l4 { x := ack; f(&x); return x }
+	innerMod := func(x l4, f func(ip []byte)) []byte {
+		in := innerIPv4(t, macDRJoin, macGRJoin, seedVM, seedServer, x)
+		f(in[14:])
+		binary.BigEndian.PutUint16(in[24:], 0)
+		binary.BigEndian.PutUint16(in[24:], ^onesSum(in[14:14+(in[14]&0xf)*4], 0))
+		return genevePkt(t, 1, 1, 2, in)
+	}
+	options := func() []byte {
+		in := innerIPv4(t, macDRJoin, macGRJoin, seedVM, seedServer, ack)
+		// IHL 6 with a NOP option word.
+		in = append(in[:34:34], append([]byte{1, 1, 1, 0}, in[34:]...)...)
+		in[14] = 0x46
+		binary.BigEndian.PutUint16(in[16:], binary.BigEndian.Uint16(in[16:])+4)
+		binary.BigEndian.PutUint16(in[24:], 0)
+		binary.BigEndian.PutUint16(in[24:], ^onesSum(in[14:38], 0))
+		return genevePkt(t, 1, 1, 2, in)
+	}
+	vlan := func() []byte {
+		f := seedEgress(t, ack)
+		return append(append(append([]byte{}, f[:12]...), 0x81, 0x00, 0x00, 0x64), f[12:]...)
+	}
+	badOuter := func() []byte {
+		f := seedEgress(t, ack)
+		f[24] ^= 0xff
+		return f
+	}
+	arp := genevePkt(t, 1, 1, 2, append(append(append([]byte{}, macGRJoin...), macDRJoin...), append([]byte{0x08, 0x06}, make([]byte, 28)...)...))
+
+	for _, c := range []struct {
+		name  string
+		frame []byte
+		why   PuntReason
+	}{
+		{"syn", seedEgress(t, with(func(x *l4) { x.syn = true })), PuntSYN},
+		{"fin", seedEgress(t, with(func(x *l4) { x.fin = true })), PuntFIN},
+		{"rst", seedEgress(t, with(func(x *l4) { x.rst = true })), PuntRST},
+		{"rst ingress", seedReply(t, toRev(l4{proto: layers.IPProtocolTCP, sport: 22, rst: true, seq: 10}, rev)), PuntRST},
+		{"fragment", innerMod(ack, func(ip []byte) { ip[6] |= 0x20 }), PuntFragment},
+		{"later fragment", innerMod(ack, func(ip []byte) { ip[7] = 1 }), PuntFragment},
+		{"ttl 1 egress", seedEgress(t, with(func(x *l4) { x.ttl = 1 })), PuntTTL},
+		{"ttl 2 ingress (two hops)", seedReply(t, toRev(l4{proto: layers.IPProtocolUDP, sport: 53, ttl: 2}, urev)), PuntTTL},
+		{"inner ip options", options(), PuntIPOptions},
+		{"outer vlan", vlan(), PuntVLAN},
+		{"inner arp", arp, PuntNotIPv4},
+		{"bad outer ip checksum", badOuter(), PuntMalformed},
+		{"icmp wrong type", seedEgress(t, l4{proto: layers.IPProtocolICMPv4, icmpType: 0, icmpID: 5}), PuntProto},
+		{"icmp error", seedReply(t, l4{proto: layers.IPProtocolICMPv4, icmpType: 3}), PuntProto},
+	} {
+		t.Run(c.name, func(t *testing.T) { wantPunt(t, e, c.frame, c.why) })
+	}
+
+	t.Run("miss", func(t *testing.T) {
+		before := e.stats(t)
+		wantPuntMiss(t, e, seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 1, dport: 2}))
+		wantPuntMiss(t, e, seedReply(t, l4{proto: layers.IPProtocolUDP, sport: 2, dport: 1}))
+		after := e.stats(t)
+		if after.RedirectGeneve != before.RedirectGeneve || after.NoSocket.Packets-before.NoSocket.Packets != 2 {
+			t.Fatalf("steering after a miss: %+v -> %+v", before, after)
+		}
+	})
+
+	t.Run("no port", func(t *testing.T) {
+		if err := e.fp.ClearPort(datapath.PortExternal); err != nil {
+			t.Fatal(err)
+		}
+		defer e.fp.SetPort(datapath.PortExternal, 1)
+		wantPunt(t, e, seedEgress(t, ack), PuntNoPort)
+	})
+
+	// The flows still work after all that.
+	e.wantSame(t, datapath.PortUnderlay, datapath.PortExternal, seedEgress(t, ack))
+}
+
+func wantPuntMiss(t *testing.T, e *fpEnv, frame []byte) {
+	t.Helper()
+	before := e.stats(t)
+	ret, out := runFP(t, e.o.Program(), frame)
+	after := e.stats(t)
+	if ret != xdpPass || !bytes.Equal(out, frame) {
+		t.Fatalf("miss: verdict %d, changed %v", ret, !bytes.Equal(out, frame))
+	}
+	if after.FastPath.Miss.Packets-before.FastPath.Miss.Packets != 1 {
+		t.Fatalf("miss not counted")
+	}
+}
+
+// TestFastPathCounters: per-flow packets, bytes (inner IPv4 lengths) and
+// last-seen move with hits, and Flows and Lookup report them.
+func TestFastPathCounters(t *testing.T) {
+	e := newFP(t, true)
+	eg := l4{proto: layers.IPProtocolUDP, sport: 5000, dport: 9, payload: make([]byte, 22)}
+	fwd, rev := e.p.establish(seedEgress(t, eg), l4{proto: layers.IPProtocolUDP, sport: 9, dport: 5000})
+	e.install(t, fwd, rev)
+	if p, b, ls, err := e.fp.Counters(fwd.Key); err != nil || p != 0 || b != 0 || !ls.IsZero() {
+		t.Fatalf("fresh flow counters %d %d %v %v", p, b, ls, err)
+	}
+	start := time.Now()
+	frame := seedEgress(t, eg)
+	for range 5 {
+		if ret, _ := runFP(t, e.o.Program(), frame); ret != xdpRedirectVerdict {
+			t.Fatalf("verdict %d", ret)
+		}
+	}
+	end := time.Now()
+	p, b, ls, err := e.fp.Counters(fwd.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p != 5 || b != 5*(20+8+22) {
+		t.Fatalf("counters %d packets %d bytes, want 5 and %d", p, b, 5*50)
+	}
+	if ls.Before(start.Add(-time.Millisecond)) || ls.After(end.Add(time.Millisecond)) {
+		t.Fatalf("last seen %v not within [%v, %v]", ls, start, end)
+	}
+	// A re-install keeps the counters.
+	e.install(t, fwd)
+	if p2, _, _, _ := e.fp.Counters(fwd.Key); p2 != 5 {
+		t.Fatalf("re-install reset the counters to %d", p2)
+	}
+	seen := 0
+	for f, err := range e.fp.Flows() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen++
+		if f.Action.Key == fwd.Key && (f.Packets != 5 || f.LastSeen.IsZero()) {
+			t.Fatalf("Flows reports %+v", f)
+		}
+	}
+	if seen != 2 {
+		t.Fatalf("Flows walked %d entries, want 2", seen)
+	}
+}
+
+// TestFastPathRoundTrip: what Install stores reads back as the action.
+func TestFastPathRoundTrip(t *testing.T) {
+	e := newFP(t, true)
+	for _, c := range flowCases() {
+		e.p.sink.got = nil
+		fwd, rev := e.p.establish(seedEgress(t, c.eg), c.reply)
+		e.install(t, fwd, rev)
+		for _, a := range []datapath.FlowAction{fwd, rev} {
+			f, err := e.fp.Lookup(a.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := a
+			want.Conns = [2]datapath.FlowConn{}
+			if want.Encap && want.Outer.TTL == 0 {
+				want.Outer.TTL = 64
+			}
+			if f.Action != want {
+				t.Fatalf("%s: read back\n%+v\nwant\n%+v", c.name, f.Action, want)
+			}
+			if a.Key.Proto == packet.ProtoICMP && f.ICMPType != map[bool]uint8{true: 8, false: 0}[a.Key.InPort == datapath.PortUnderlay] {
+				t.Fatalf("ICMP type %d for %+v", f.ICMPType, a.Key)
+			}
+		}
+	}
+}
+
+func TestFastPathRemoveAndBatch(t *testing.T) {
+	e := newFP(t, true)
+	fwd, rev := e.p.establish(seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 1234, dport: 53}),
+		l4{proto: layers.IPProtocolUDP, sport: 53, dport: 1234})
+	var as []datapath.FlowAction
+	for i := range 100 {
+		a := fwd
+		a.Key.SrcPort = uint16(20000 + i)
+		as = append(as, a)
+	}
+	as = append(as, rev)
+	n, err := e.fp.InstallBatch(as)
+	if err != nil || n != len(as) {
+		t.Fatalf("InstallBatch: %d, %v", n, err)
+	}
+	frame := seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 20007, dport: 53})
+	if ret, _ := runFP(t, e.o.Program(), frame); ret != xdpRedirectVerdict {
+		t.Fatalf("batch-installed flow: verdict %d", ret)
+	}
+	var ks []datapath.FlowKey
+	for _, a := range as[:50] {
+		ks = append(ks, a.Key)
+	}
+	ks = append(ks[:10], append([]datapath.FlowKey{{Proto: 17, SrcPort: 1}}, ks[10:]...)...) // a missing key
+	if n, err := e.fp.RemoveBatch(ks); err != nil || n != 50 {
+		t.Fatalf("RemoveBatch: %d, %v", n, err)
+	}
+	if ret, _ := runFP(t, e.o.Program(), frame); ret != xdpPass {
+		t.Fatalf("removed flow still forwarded: verdict %d", ret)
+	}
+	if err := e.fp.Remove(as[60].Key); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.fp.Remove(as[60].Key); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second Remove: %v, want ErrNotFound", err)
+	}
+	if _, _, _, err := e.fp.Counters(as[60].Key); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Counters of a removed flow: %v", err)
+	}
+}
+
+func TestFastPathFull(t *testing.T) {
+	needRoot(t)
+	o, err := Load(Options{VTEP: netip.AddrFrom4([4]byte(seedVTEP)), FlowCapacity: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	fp := o.FastPath()
+	a := datapath.FlowAction{Key: datapath.FlowKey{InPort: datapath.PortExternal, Proto: packet.ProtoUDP,
+		Src: packet.MustIP4("198.51.100.1"), Dst: packet.MustIP4("203.0.113.1")}, OutPort: datapath.PortExternal}
+	a.NATSrc, a.NATDst = a.Key.Src, a.Key.Dst
+	for i := range 4 {
+		a.Key.SrcPort = uint16(i)
+		a.NATSrcPort = uint16(i)
+		if err := fp.Install(&a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.Key.SrcPort, a.NATSrcPort = 99, 99
+	if err := fp.Install(&a); !errors.Is(err, ErrFull) {
+		t.Fatalf("install into a full map: %v, want ErrFull", err)
+	}
+	a.Key.SrcPort, a.NATSrcPort = 2, 2
+	if err := fp.Install(&a); err != nil {
+		t.Fatalf("replacing in a full map: %v", err)
+	}
+}
+
+func TestFastPathInstallRejects(t *testing.T) {
+	good := datapath.FlowAction{Key: datapath.FlowKey{InPort: datapath.PortExternal, Proto: packet.ProtoUDP}, OutPort: datapath.PortExternal}
+	for name, mod := range map[string]func(*datapath.FlowAction){
+		"underlay without decap": func(a *datapath.FlowAction) { a.Key.InPort = datapath.PortUnderlay },
+		"encap to external":      func(a *datapath.FlowAction) { a.Encap = true },
+		"underlay out no encap":  func(a *datapath.FlowAction) { a.OutPort = datapath.PortUnderlay },
+		"gre":                    func(a *datapath.FlowAction) { a.Key.Proto = 47 },
+		"external with vni":      func(a *datapath.FlowAction) { a.Key.VNI = 3 },
+		"bad port":               func(a *datapath.FlowAction) { a.OutPort = 7 },
+	} {
+		a := good
+		mod(&a)
+		if _, _, err := encodeFlow(&a); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, _, err := encodeFlow(&good); err != nil {
+		t.Fatal(err)
+	}
+}

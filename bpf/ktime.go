@@ -1,0 +1,35 @@
+package bpf
+
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Ktime returns the current bpf_ktime_get_ns (CLOCK_MONOTONIC, ns).
+func Ktime() uint64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		panic("bpf: CLOCK_MONOTONIC: " + err.Error()) // cannot fail on Linux
+	}
+	return uint64(ts.Nano())
+}
+
+// KtimeToTime converts a bpf_ktime_get_ns value to wall-clock time using
+// the current offset between CLOCK_REALTIME and CLOCK_MONOTONIC (so a
+// wall-clock step since the hit shifts the result with it, as conntrack's
+// wall-clock expiry would). 0, the "never" of a flow's last_seen, gives the
+// zero time.
+func KtimeToTime(ns uint64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, KtimeToUnixNano(ns))
+}
+
+// KtimeToUnixNano is KtimeToTime in the wall-clock nanoseconds that
+// conntrack and the pipeline's clock use.
+func KtimeToUnixNano(ns uint64) int64 {
+	now := time.Now().UnixNano()
+	return now - (int64(Ktime()) - int64(ns))
+}
