@@ -36,21 +36,21 @@ type FastPathStats struct {
 type PuntReason uint8
 
 const (
-	PuntSYN        PuntReason = iota // TCP SYN on an offloaded flow
-	PuntFIN                          // TCP FIN: software tears the flow down
-	PuntRST                          // TCP RST: likewise
-	PuntFragment                     // (inner) IPv4 fragment
-	PuntTTL                          // TTL <= the flow's router hops
-	PuntIPOptions                    // IHL != 5, outer or inner
-	PuntTooBig                       // encapsulated frame exceeds the egress MTU
-	PuntHeadroom                     // bpf_xdp_adjust_head/tail refused
-	PuntVLAN                         // 802.1Q/802.1ad tag, outer or inner
-	PuntNotIPv4                      // inner frame is ARP, IPv6, ...
-	PuntGeneve                       // version, OAM, protocol, or options we do not take
-	PuntMalformed                    // lengths or outer IPv4 checksum wrong
-	PuntChecksum                     // outer checksum wanted, inner UDP checksum absent
-	PuntNoPort                       // tx_ports slot empty
-	PuntProto                        // not TCP, UDP or ICMP echo (of the flow's type)
+	PuntSYN       PuntReason = iota // TCP SYN on an offloaded flow
+	PuntFIN                         // TCP FIN: software tears the flow down
+	PuntRST                         // TCP RST: likewise
+	PuntFragment                    // (inner) IPv4 fragment
+	PuntTTL                         // TTL <= the flow's router hops
+	PuntIPOptions                   // IHL != 5, outer or inner
+	PuntTooBig                      // encapsulated frame exceeds the egress MTU
+	PuntHeadroom                    // bpf_xdp_adjust_head/tail refused
+	PuntVLAN                        // 802.1Q/802.1ad tag, outer or inner
+	PuntNotIPv4                     // inner frame is ARP, IPv6, ...
+	PuntGeneve                      // version, OAM, protocol, or options we do not take
+	PuntMalformed                   // lengths or outer IPv4 checksum wrong
+	PuntChecksum                    // outer checksum wanted, inner UDP checksum absent
+	PuntNoPort                      // tx_ports slot empty
+	PuntProto                       // not TCP, UDP or ICMP echo (of the flow's type)
 	NumPuntReasons
 )
 
