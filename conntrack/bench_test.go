@@ -95,7 +95,7 @@ func BenchmarkConntrackMemory(b *testing.B) {
 	// Earlier iterations' tables stay alive until the end: their cleanup
 	// (munmap) during a later iteration would make its RSS delta shrink.
 	var keep []*Table
-	defer runtime.KeepAlive(keep)
+	defer func() { runtime.KeepAlive(keep) }()
 	for i := 0; i < b.N; i++ {
 		runtime.GC()
 		before := rssBytes(b)
