@@ -148,12 +148,28 @@ type NAT struct {
 // passed on.
 type Offload struct {
 	Enabled bool `yaml:"enabled"`
+	// UDPOneway, when false, keeps UDP flows that were never answered in
+	// software, as OVS does (the seed's failure); default true.
+	UDPOneway *bool `yaml:"udp_oneway"`
 	// UDPOnewayPackets promotes a one-way UDP flow to the fast path after
 	// this many packets in one direction; 0 = the manager's default.
 	UDPOnewayPackets int `yaml:"udp_oneway_packets"`
 	// UDPOnewayMS promotes it after this many milliseconds; 0 = default.
 	UDPOnewayMS int `yaml:"udp_oneway_ms"`
+	// Flows is the size of the fast path's flow map (two entries per
+	// connection); 0 = the XDP program's default.
+	Flows int `yaml:"flows"`
+	// PinPath is the bpffs directory where the fast-path maps and XDP
+	// links are pinned, so that a restart of xgw keeps forwarding;
+	// default /sys/fs/bpf/xgw, "none" to pin nothing.
+	PinPath string `yaml:"pin_path"`
 }
+
+// OnewayEnabled reports the udp_oneway policy, true when absent.
+func (o Offload) OnewayEnabled() bool { return o.UDPOneway == nil || *o.UDPOneway }
+
+// DefaultPinPath is where xgw pins its fast-path state.
+const DefaultPinPath = "/sys/fs/bpf/xgw"
 
 // Control configures the local control socket of xgw's CLI.
 type Control struct {

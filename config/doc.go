@@ -76,10 +76,15 @@
 //	        external_ip: IPv4   an address no other router uses (NAT or port)
 //	        port_range: string  "1024-65535" or "5000": source ports for snat and
 //	                            dnat_and_snat, default 1024-65535; not for dnat
-//	offload:                    reserved for the offload manager
-//	  enabled: bool
+//	offload:                    the XDP fast path for established connections
+//	  enabled: bool             promote connections to the fast path
+//	  udp_oneway: bool          also promote UDP flows never answered (default
+//	                            true; false keeps them in software, as OVS does)
 //	  udp_oneway_packets: int   promote one-way UDP after N packets, 0 = default
 //	  udp_oneway_ms: int        or after T ms, 0 = default
+//	  flows: int                fast-path map size (2 per connection), 0 = default
+//	  pin_path: string          bpffs directory for pinned maps and links,
+//	                            default /sys/fs/bpf/xgw; "none" pins nothing
 //	control:
 //	  socket: string            absolute path of the CLI's unix socket,
 //	                            default /run/xgw/xgw.sock

@@ -142,6 +142,12 @@ func (v *validator) offloadAndControl() {
 	if o.UDPOnewayMS < 0 {
 		v.p.add("offload.udp_oneway_ms", "%d is negative", o.UDPOnewayMS)
 	}
+	if o.Flows < 0 {
+		v.p.add("offload.flows", "%d is negative", o.Flows)
+	}
+	if p := o.PinPath; p != "" && p != "none" && !filepath.IsAbs(p) {
+		v.p.add("offload.pin_path", "%q is not an absolute path (or \"none\")", p)
+	}
 	if s := v.c.Control.Socket; s == "" || !filepath.IsAbs(s) {
 		v.p.add("control.socket", "%q is not an absolute path", s)
 	}

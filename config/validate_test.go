@@ -181,7 +181,7 @@ func TestBroken(t *testing.T) {
 		{"unknown timeout", minimal, "", "conntrack: { timeouts: { udp_forever: 1s } }\n",
 			[]string{"conntrack.timeouts.udp_forever: unknown field"}},
 		{"offload unknown", minimal, "", "offload: { enabled: true, turbo: true }\n",
-			[]string{"offload.turbo: unknown field (known: enabled, udp_oneway_ms, udp_oneway_packets)"}},
+			[]string{"offload.turbo: unknown field (known: enabled, flows, pin_path, udp_oneway, udp_oneway_ms, udp_oneway_packets)"}},
 		{"offload negative", minimal, "", "offload: { udp_oneway_packets: -1 }\n",
 			[]string{"offload.udp_oneway_packets: -1 is negative"}},
 		{"relative socket", minimal, "", "control: { socket: xgw.sock }\n",

@@ -89,6 +89,7 @@ func FromConfig(c config.Offload) Config {
 		Enabled:          c.Enabled,
 		UDPOnewayPackets: c.UDPOnewayPackets,
 		UDPOnewayAfter:   time.Duration(c.UDPOnewayMS) * time.Millisecond,
+		UDPOnewayOff:     !c.OnewayEnabled(),
 	}
 }
 
