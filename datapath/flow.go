@@ -67,4 +67,9 @@ const MarkOffloadSeen = 1 << 31
 // or keep the slice.
 type FlowSink interface {
 	Candidates(c []FlowCandidate)
+	// Withdraw is told, without blocking, about a FIN or RST seen on a
+	// connection the manager had taken in hand (the fast path punts those
+	// segments here), so that its fast-path entries go at once instead of
+	// at the next sync.
+	Withdraw(h conntrack.Handle)
 }

@@ -10,9 +10,13 @@ import (
 )
 
 // recordSink keeps every candidate it is handed.
-type recordSink struct{ got []FlowCandidate }
+type recordSink struct {
+	got       []FlowCandidate
+	withdrawn []conntrack.Handle
+}
 
 func (r *recordSink) Candidates(c []FlowCandidate) { r.got = append(r.got, c...) }
+func (r *recordSink) Withdraw(h conntrack.Handle)  { r.withdrawn = append(r.withdrawn, h) }
 
 func newOffloadHarness(t *testing.T) (*harness, *recordSink) {
 	h := newHarness(t, seedConfig, conntrack.Config{})
@@ -135,6 +139,7 @@ func TestPlanFlowGoneConnection(t *testing.T) {
 type countSink struct{ n int }
 
 func (c *countSink) Candidates(cs []FlowCandidate) { c.n += len(cs) }
+func (c *countSink) Withdraw(conntrack.Handle)     {}
 
 func TestCandidatesZeroAllocs(t *testing.T) {
 	h := newHarness(t, seedConfig, conntrack.Config{})
@@ -151,5 +156,25 @@ func TestCandidatesZeroAllocs(t *testing.T) {
 	}
 	if sink.n < 100*batchSize {
 		t.Fatalf("only %d candidates reported; the sink path was not exercised", sink.n)
+	}
+}
+
+// TestFINWithdraws: a FIN on a connection the manager took in hand tells
+// it at once, for each zone.
+func TestFINWithdraws(t *testing.T) {
+	h, sink := newOffloadHarness(t)
+	syn := l4{proto: layers.IPProtocolTCP, sport: 41000, dport: 80, syn: true, seq: 1}
+	wantTX(t, h.run(PortUnderlay, seedEgress(t, syn)), PortExternal)
+	wantTX(t, h.run(PortExternal, seedReply(t, l4{proto: layers.IPProtocolTCP, sport: 80, dport: 41000, syn: true, ack: true, seq: 50, acknum: 2})), PortUnderlay)
+	wantTX(t, h.run(PortUnderlay, seedEgress(t, l4{proto: layers.IPProtocolTCP, sport: 41000, dport: 80, ack: true, seq: 2, acknum: 51})), PortExternal)
+	if len(sink.withdrawn) != 0 {
+		t.Fatal("withdrawn before the manager took the connection")
+	}
+	for _, fc := range sink.got[0].Conns {
+		h.ct.SetMark(fc.Handle, MarkOffloadSeen)
+	}
+	wantTX(t, h.run(PortUnderlay, seedEgress(t, l4{proto: layers.IPProtocolTCP, sport: 41000, dport: 80, ack: true, fin: true, seq: 2, acknum: 51})), PortExternal)
+	if len(sink.withdrawn) != 2 || sink.withdrawn[0] != sink.got[0].Conns[0].Handle || sink.withdrawn[1] != sink.got[0].Conns[1].Handle {
+		t.Fatalf("withdrawn %v, want both zones' handles %v", sink.withdrawn, sink.got[0].Conns)
 	}
 }

@@ -98,6 +98,11 @@ func (p *Pipeline) SetTopology(t *route.Topology) error {
 	return nil
 }
 
+// SetOffload sets the sink of offload candidates. It must be called before
+// any worker runs: the offload manager needs the pipeline (as its planner)
+// before the pipeline can be given the manager.
+func (p *Pipeline) SetOffload(s FlowSink) { p.sink = s }
+
 // Conntrack returns the connection table.
 func (p *Pipeline) Conntrack() *conntrack.Table { return p.ct }
 

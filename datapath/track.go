@@ -91,6 +91,9 @@ func (w *Worker) track(pkt *Packet, frame []byte, p *packet.Parsed, zone uint16,
 		nat.Rewrite(frame, p, t)
 	}
 	w.noteConn(slot, &match)
+	if match.Mark&MarkOffloadSeen != 0 && p.TCPFlags&(packet.TCPFlagFIN|packet.TCPFlagRST) != 0 && w.p.sink != nil {
+		w.p.sink.Withdraw(match.Handle)
+	}
 	return match.State, true
 }
 

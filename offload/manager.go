@@ -301,3 +301,4 @@ func (m *Manager) resetLocked() {
 	})
 	m.publishLocked()
 }
+var _ datapath.FlowSink = (*Manager)(nil)
