@@ -22,7 +22,7 @@ type liveEnv struct {
 	u1, e1 *tap
 }
 
-func newLive(t *testing.T) *liveEnv {
+func newLive(t testing.TB) *liveEnv {
 	needRoot(t)
 	e := newFP(t, true)
 	ns := labNS(t, [2]string{"u0", "u1"}, [2]string{"e0", "e1"})

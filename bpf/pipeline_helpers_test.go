@@ -47,6 +47,8 @@ type candSink struct{ got []datapath.FlowCandidate }
 
 func (s *candSink) Candidates(c []datapath.FlowCandidate) { s.got = append(s.got, c...) }
 
+func (s *candSink) Withdraw(conntrack.Handle) {}
+
 // pipe is the software pipeline over the seed: the reference the fast
 // path must equal byte for byte.
 type pipe struct {
