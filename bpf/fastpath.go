@@ -68,8 +68,9 @@ type Flow struct {
 	// Packets and Bytes count hits; Bytes are (inner) IPv4 total lengths,
 	// as conntrack counts them.
 	Packets, Bytes uint64
-	// LastSeenKtime is bpf_ktime_get_ns (CLOCK_MONOTONIC) of the last hit,
-	// 0 if none; LastSeen is the same as wall-clock time (zero if none).
+	// LastSeenKtime is CLOCK_MONOTONIC ns of the last hit at tick
+	// resolution (bpf_ktime_get_coarse_ns), 0 if none; LastSeen is the
+	// same as wall-clock time (zero if none).
 	LastSeenKtime uint64
 	LastSeen      time.Time
 }

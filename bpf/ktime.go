@@ -15,7 +15,8 @@ func Ktime() uint64 {
 	return uint64(ts.Nano())
 }
 
-// KtimeToTime converts a bpf_ktime_get_ns value to wall-clock time using
+// KtimeToTime converts a bpf_ktime_get_ns (or _coarse_ns, the same clock
+// at tick resolution) value to wall-clock time using
 // the current offset between CLOCK_REALTIME and CLOCK_MONOTONIC (so a
 // wall-clock step since the hit shifts the result with it, as conntrack's
 // wall-clock expiry would). 0, the "never" of a flow's last_seen, gives the

@@ -102,7 +102,7 @@ static __always_inline int fp_forward(struct xdp_md *ctx, struct fp_key *k, stru
 
 	__sync_fetch_and_add(&a->packets, 1);
 	__sync_fetch_and_add(&a->bytes, p->tot_len);
-	a->last_seen = bpf_ktime_get_ns();
+	a->last_seen = bpf_ktime_get_coarse_ns();
 	fp_stat_inc(hit_stat, rx_len);
 	return XDP_REDIRECT;
 

@@ -50,7 +50,10 @@ struct fp_key {
 struct fp_action {
 	__u64 packets;
 	__u64 bytes;     /* IPv4 total length of the (inner) packet, as conntrack counts */
-	__u64 last_seen; /* bpf_ktime_get_ns (CLOCK_MONOTONIC) of the last hit */
+	/* CLOCK_MONOTONIC of the last hit at tick resolution
+	 * (bpf_ktime_get_coarse_ns: cheaper than ktime_get_ns in VMs, and
+	 * conntrack timeouts are seconds). */
+	__u64 last_seen;
 
 	__u8 flags;     /* FP_F_* */
 	__u8 ttl_dec;   /* router hops; TTL <= ttl_dec punts */
