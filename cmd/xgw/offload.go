@@ -1,0 +1,120 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/xgw-dev/xgw/bpf"
+	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/offload"
+	"github.com/xgw-dev/xgw/packet"
+	"github.com/xgw-dev/xgw/route"
+)
+
+// xdpFastPath adapts the XDP program's flow maps to the offload manager.
+type xdpFastPath struct{ fp *bpf.FastPath }
+
+var _ offload.FastPath = xdpFastPath{}
+
+func (x xdpFastPath) InstallBatch(a []datapath.FlowAction) (int, error) { return x.fp.InstallBatch(a) }
+func (x xdpFastPath) RemoveBatch(k []datapath.FlowKey) (int, error)     { return x.fp.RemoveBatch(k) }
+
+func (x xdpFastPath) Counters(k datapath.FlowKey) (offload.Counters, error) {
+	f, err := x.fp.Lookup(k)
+	if err != nil {
+		return offload.Counters{}, err
+	}
+	return offload.Counters{Packets: f.Packets, Bytes: f.Bytes, LastSeen: int64(f.LastSeenKtime)}, nil
+}
+
+func (x xdpFastPath) Iterate(fn func(a *datapath.FlowAction, c offload.Counters) bool) error {
+	for f, err := range x.fp.Flows() {
+		if err != nil {
+			return err
+		}
+		if !fn(&f.Action, offload.Counters{Packets: f.Packets, Bytes: f.Bytes, LastSeen: int64(f.LastSeenKtime)}) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// offloadConfig is the manager's configuration for this gateway.
+func offloadConfig(c offload.Config, clock func() int64) offload.Config {
+	c.Clock = clock
+	c.FastPathClock = func() int64 { return int64(bpf.Ktime()) }
+	c.IsFull = func(err error) bool { return errors.Is(err, bpf.ErrFull) }
+	return c
+}
+
+// adopter rebuilds, after a restart, the conntrack connections of flows a
+// previous xgw left in the pinned fast path, so that they are tracked,
+// counted and expired again. fwd is an entry arriving on the underlay.
+//
+// Each flow gets, in its gateway router's zones, a connection without NAT
+// in the DNAT zone and one carrying the flow's translation in the SNAT
+// zone, both established (a packet each way, TCP picked up midstream as
+// conntrack allows). For a DNATed (floating IP) flow the translation then
+// lives in the SNAT zone instead of the DNAT zone, which forwards the same
+// packets; only a dump shows the difference.
+type adopter struct {
+	topo *route.Topology
+	ct   *conntrack.Table
+	now  func() int64
+}
+
+// fixedReply is a ReplyChooser that insists on one reply tuple.
+type fixedReply conntrack.Tuple
+
+func (f fixedReply) ChooseReply(_ conntrack.Tuple, taken conntrack.Taken) (conntrack.Tuple, bool) {
+	r := conntrack.Tuple(f)
+	return r, !taken.Taken(r)
+}
+
+func (a *adopter) adopt(fwd datapath.FlowAction) ([2]datapath.FlowConn, error) {
+	var conns [2]datapath.FlowConn
+	k := fwd.Key
+	if k.InPort != datapath.PortUnderlay {
+		return conns, fmt.Errorf("adopt: flow %+v does not arrive on the underlay", k)
+	}
+	rp, ok := a.topo.JoinPort(k.VNI, k.InnerDst)
+	if !ok {
+		return conns, fmt.Errorf("adopt: no gateway router for VNI %d and %s any more", k.VNI, k.InnerDst)
+	}
+	r := rp.Router
+	orig := conntrack.Tuple{Src: k.Src, Dst: k.Dst, SrcPort: k.SrcPort, DstPort: k.DstPort, Proto: k.Proto}
+	nated := conntrack.Tuple{Src: fwd.NATDst, Dst: fwd.NATSrc, SrcPort: fwd.NATDstPort, DstPort: fwd.NATSrcPort, Proto: k.Proto}
+	now := a.now()
+	for i, z := range []uint16{r.DNATZone, r.SNATZone} {
+		o := orig
+		o.Zone = z
+		reply := o.Reverse()
+		if i == 1 {
+			reply = nated
+			reply.Zone = z
+		}
+		m := adoptMeta(k.Proto, packet.ICMPEchoRequest)
+		c, err := a.ct.Commit(o, &m, now, fixedReply(reply))
+		if err != nil {
+			return conns, fmt.Errorf("adopt: commit %v: %w", o, err)
+		}
+		rm := adoptMeta(k.Proto, packet.ICMPEchoReply)
+		if _, ok := a.ct.Lookup(reply, &rm, now); !ok {
+			return conns, fmt.Errorf("adopt: %v refused its reply", o)
+		}
+		conns[i] = datapath.FlowConn{Handle: c.Handle, Dir: conntrack.DirOrig}
+	}
+	return conns, nil
+}
+
+// adoptMeta is a packet that picks a connection up midstream: a bare ACK
+// for TCP.
+func adoptMeta(proto, icmpType uint8) conntrack.Meta {
+	m := conntrack.Meta{Len: 40, WScale: -1, ICMPType: icmpType}
+	if proto == packet.ProtoTCP {
+		m.TCPFlags = packet.TCPFlagACK
+		m.Win = 0xffff
+	}
+	return m
+}
