@@ -5,7 +5,7 @@ BIN      := bin
 FUZZTIME ?= 5s
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build test unit lint fuzz bench bench-go demo deps generate check-generate clean
+.PHONY: all build test unit lint fuzz bench bench-quick bench-go demo deps generate check-generate clean
 
 all: build
 
@@ -35,7 +35,18 @@ test: deps build lint unit fuzz
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./packet/ ./geneve/ ./conntrack/ ./nat/ ./datapath/
 
-bench: bench-go
+# bench runs every system (xgw offload off/on, OVS AF_XDP, Linux nftables,
+# the XDP redirect ceiling) on every scenario in the lab and writes
+# bench/results/<date>-<commit>.json, latest.md and latest-*.png
+# (bench/README.md). Root. BENCH_FLAGS passes more xgw-bench flags.
+BENCH_FLAGS ?=
+bench: build
+	$(BIN)/xgw-bench --xgw $(BIN)/xgw --out bench/results $(BENCH_FLAGS)
+
+# bench-quick: the seed scenario (5000 one-way UDP flows) and iperf3 TCP on
+# every system, 3 s each; under 3 minutes.
+bench-quick: build
+	$(BIN)/xgw-bench --quick --xgw $(BIN)/xgw --out bench/results $(BENCH_FLAGS)
 
 # demo brings up the lab, runs xgw in it with real traffic, prints what
 # happened and tears down (also on Ctrl-C).

@@ -204,7 +204,9 @@ type Ceiling struct {
 	dev  *ebpf.Map
 }
 
-// NewCeiling builds a redirect-to-ifindex program (one per direction).
+// NewCeiling builds a redirect-to-ifindex program (one per direction). Call
+// it on a thread in the namespace of toIfindex: the devmap entry is
+// resolved in the writer's network namespace.
 func NewCeiling(toIfindex int) (*Ceiling, error) {
 	m, err := ebpf.NewMap(&ebpf.MapSpec{Name: "xgwb_ceil", Type: ebpf.DevMap, KeySize: 4, ValueSize: 4, MaxEntries: 1})
 	if err != nil {

@@ -1,0 +1,260 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/xgw-dev/xgw/bench/lab"
+	"github.com/xgw-dev/xgw/bench/report"
+)
+
+// ScenarioNames is every scenario in the order a full run uses.
+var ScenarioNames = []string{"udp-oneway", "udp-rr", "iperf3-tcp", "iperf3-udp", "tcp-cps", "tcp-cc"}
+
+// Options configure a benchmark run.
+type Options struct {
+	Scenarios []string
+	Systems   []string
+	Duration  time.Duration // per measurement
+	Flows     int
+	Size      int     // inner frame bytes
+	Rate      float64 // one-way flood rate, pps; 0 = unlimited
+	RRRate    float64 // request rate of udp-rr, pps
+	Quick     bool
+	// GenCPU keeps the generator off the gateway's CPU
+	// (SystemOptions.GatewayCPU; -1: no pinning).
+	GenCPU     int
+	CCConns    int
+	CPSWorkers int
+	SystemOptions
+	XGWBin string
+	Commit string
+	// Real, when set, runs on real interfaces instead of the veth lab.
+	Real *RealNICs
+	// Progress receives one line per second per measurement.
+	Progress io.Writer
+}
+
+// runCtx is one system on one scenario.
+type runCtx struct {
+	e        *Env
+	sys      System
+	o        *Options
+	progress func(string)
+}
+
+// Run runs every system on every scenario and returns the results.
+func Run(ctx context.Context, o Options) (*report.Run, error) {
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	raiseFileLimit()
+	r := &report.Run{Started: time.Now(), Commit: o.Commit,
+		Host: report.Host{Kernel: kernel(), CPUs: runtime.NumCPU(), Go: runtime.Version(), Lab: o.Real == nil},
+		Params: report.Params{Quick: o.Quick, Duration: o.Duration.Seconds(), Flows: o.Flows, Size: o.Size,
+			Rate: o.Rate, Scenarios: o.Scenarios, Systems: o.Systems}}
+	var e *Env
+	if o.Real == nil {
+		fmt.Fprintln(o.Progress, "bringing the lab up...")
+		l, err := lab.Up(ctx, lab.Options{})
+		if err != nil {
+			return nil, err
+		}
+		defer l.Down()
+		e = LabEnv(l, o.XGWBin)
+		if err := prepareLab(e); err != nil {
+			return nil, err
+		}
+	} else {
+		var err error
+		if e, err = o.Real.Env(o.XGWBin); err != nil {
+			return nil, err
+		}
+	}
+	r.Notes = runNotes(&o)
+	total := len(o.Systems) * len(o.Scenarios)
+	n := 0
+	for _, name := range o.Systems {
+		for _, sc := range o.Scenarios {
+			n++
+			if ctx.Err() != nil {
+				return r, ctx.Err()
+			}
+			sys, err := NewSystem(name, o.SystemOptions)
+			if err != nil {
+				return nil, err
+			}
+			prefix := fmt.Sprintf("[%d/%d] %s %s", n, total, name, sc)
+			fmt.Fprintf(o.Progress, "%s: starting\n", prefix)
+			res := runOne(e, sys, sc, &o, func(line string) { fmt.Fprintf(o.Progress, "%s: %s\n", prefix, line) })
+			fmt.Fprintf(o.Progress, "%s: %s\n", prefix, summary(res))
+			r.Results = append(r.Results, res)
+		}
+	}
+	r.Finished = time.Now()
+	return r, nil
+}
+
+// runOne starts sys, runs the scenario and stops sys, whatever happens.
+func runOne(e *Env, sys System, sc string, o *Options, progress func(string)) report.Result {
+	res := report.Result{Scenario: sc, System: sys.Name(), Status: "ok", Metrics: map[string]float64{}}
+	if ok, why := sys.Supports(sc); !ok {
+		res.Status, res.Error = "skipped", why
+		return res
+	}
+	// Systems that own the ports (OVS) bounce the links, which flushes
+	// neighbours: pin them again before every start.
+	if e.Lab != nil {
+		if err := prepareLab(e); err != nil {
+			res.Status, res.Error = "failed", "prepare: "+err.Error()
+			return res
+		}
+	}
+	if err := sys.Start(e); err != nil {
+		sys.Stop()
+		res.Status, res.Error = "failed", "start: "+err.Error()
+		return res
+	}
+	// Let the gateway settle (neighbours, PMD threads, program attach).
+	time.Sleep(time.Second)
+	c := &runCtx{e: e, sys: sys, o: o, progress: progress}
+	var err error
+	switch sc {
+	case "udp-oneway":
+		err = c.runUDP(&res, false)
+	case "udp-rr":
+		err = c.runUDP(&res, true)
+	case "iperf3-tcp":
+		err = c.runIperf(&res, false)
+	case "iperf3-udp":
+		err = c.runIperf(&res, true)
+	case "tcp-cps":
+		err = c.runCPS(&res)
+	case "tcp-cc":
+		err = c.runCC(&res)
+	default:
+		err = fmt.Errorf("unknown scenario %q", sc)
+	}
+	res.Notes = append(sys.Notes(), res.Notes...)
+	if serr := sys.Stop(); serr != nil {
+		res.Notes = append(res.Notes, "stop: "+serr.Error())
+	}
+	if why, ok := isSkip(err); ok {
+		res.Status, res.Error = "skipped", why
+	} else if err != nil {
+		res.Status, res.Error = "failed", err.Error()
+	}
+	return res
+}
+
+// prepareLab pins the neighbours on both sides of the gateway, so that no
+// system's first packets wait on ARP and every system sees the same
+// (static) next hops. OVS, which owns its ports, answers ARP with a flow.
+func prepareLab(e *Env) error {
+	a := e.A
+	return e.Script(RoleGW, []string{"ip", "neigh", "replace", a.ExtIP.String(), "lladdr", a.ExtMAC.String(), "dev", a.External, "nud", "permanent"},
+		[]string{"ip", "neigh", "replace", a.ChassisIP.String(), "lladdr", a.GenMAC.String(), "dev", a.Underlay, "nud", "permanent"})
+}
+
+func runNotes(o *Options) []string {
+	n := []string{
+		fmt.Sprintf("%d CPUs shared by generator, gateway and sink: the generator is pinned to CPU %d and the gateway's processes to CPU %d; softirq (veth NAPI, XDP, the sink) runs wherever the kernel schedules it and is reported separately", runtime.NumCPU(), o.GenCPU, o.GatewayCPU),
+		"veth: AF_XDP runs in copy mode (no zero-copy on veth), and XDP on a veth runs in the transmitting CPU's softirq",
+		"Linux peer: no Geneve in this kernel (CONFIG_GENEVE off), so it forwards plain IPv4 with nftables SNAT; its figures exclude decap/encap work",
+		"generator: BPF_PROG_RUN live frames (XDP_TX out of the hypervisor's underlay veth), bypassing the hypervisor's OVS; sink and reflector are XDP programs in ns ext",
+		"\"gateway CPU\" is the gateway's processes (user+system, /proc/<pid>/stat) plus, separately, softirq on all CPUs (/proc/stat); the Linux peer and the XDP ceiling have no process, all their work is softirq",
+	}
+	for _, sc := range o.Scenarios {
+		if sc == "udp-rr" {
+			n = append(n, fmt.Sprintf("udp-rr: requests leave in bursts of up to %.0f (50 ms of --rr-rate: each BPF_PROG_RUN live-frames call has a fixed cost of milliseconds), so RTT includes the queueing of a burst; compare systems with each other, not with ping", o.RRRate/20))
+		}
+	}
+	if o.Quick {
+		n = append(n, "quick run: short measurements, expect more noise")
+	}
+	return n
+}
+
+func summary(r report.Result) string {
+	if r.Status != "ok" {
+		return r.Status + ": " + r.Error
+	}
+	key := report.Scenarios[r.Scenario].Primary
+	var parts []string
+	if v, ok := r.Metrics[key]; ok {
+		parts = append(parts, fmt.Sprintf("%s %.4g", key, v))
+	}
+	for _, k := range []string{report.Loss, report.GWCores, report.SoftIRQCores, report.FastShare, report.TableEntries} {
+		if v, ok := r.Metrics[k]; ok {
+			parts = append(parts, fmt.Sprintf("%s %.3g", k, v))
+		}
+	}
+	return "done: " + strings.Join(parts, ", ")
+}
+
+func kernel() string {
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// raiseFileLimit lifts RLIMIT_NOFILE: tcp-cc holds both ends of every
+// connection in this process.
+func raiseFileLimit() {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < 1<<20 {
+		l.Cur, l.Max = 1<<20, max(l.Max, 1<<20)
+		if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l) != nil {
+			syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l)
+			l.Cur = l.Max
+			syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+		}
+	}
+}
+
+// WriteOutputs writes <dir>/<date>-<commit>.json, latest.md and the plots.
+func WriteOutputs(r *report.Run, dir string) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	jsonPath := filepath.Join(dir, r.Started.UTC().Format("2006-01-02T150405")+"-"+r.Commit+".json")
+	if err := r.WriteJSON(jsonPath); err != nil {
+		return nil, err
+	}
+	md := filepath.Join(dir, "latest.md")
+	f, err := os.Create(md)
+	if err != nil {
+		return nil, err
+	}
+	if err := report.WriteMarkdown(f, r); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	out := []string{jsonPath, md}
+	rates := filepath.Join(dir, "latest-pps.png")
+	if err := report.PlotRates(r, rates); err != nil {
+		return out, err
+	}
+	out = append(out, rates)
+	cpuScenario := "udp-oneway"
+	if len(r.Params.Scenarios) > 0 && r.Lookup(cpuScenario, r.SystemNames()[0]) == nil {
+		cpuScenario = r.Params.Scenarios[0]
+	}
+	cpu := filepath.Join(dir, "latest-cpu.png")
+	if err := report.PlotCPU(r, cpuScenario, cpu); err != nil {
+		return out, err
+	}
+	return append(out, cpu), nil
+}

@@ -1,0 +1,83 @@
+package harness
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xgw-dev/xgw/bench/report"
+)
+
+// TestSmokeXGWSoftware runs the harness for two seconds on one system (xgw,
+// offload off) on the seed scenario, in a fresh lab, and checks that
+// packets made it through the gateway to the sink.
+func TestSmokeXGWSoftware(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED: needs root (lab namespaces, XDP, BPF_PROG_RUN)")
+	}
+	bin := filepath.Join(t.TempDir(), "xgw")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/xgw").CombinedOutput(); err != nil {
+		t.Fatalf("build xgw: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	var progress strings.Builder
+	r, err := Run(ctx, Options{
+		Scenarios: []string{"udp-oneway"}, Systems: []string{"xgw-sw"},
+		Duration: 2 * time.Second, Flows: 500, Size: 64, GenCPU: -1,
+		SystemOptions: SystemOptions{GatewayCPU: -1},
+		XGWBin:        bin, Commit: "test", Progress: &progress,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := r.Lookup("udp-oneway", "xgw-sw")
+	if res == nil || res.Status != "ok" {
+		t.Fatalf("result %+v\nprogress:\n%s", res, progress.String())
+	}
+	if res.Metrics[report.PPS] <= 0 || res.Metrics[report.Sent] <= 0 {
+		t.Fatalf("no packets delivered: %v\nprogress:\n%s", res.Metrics, progress.String())
+	}
+	if res.Metrics[report.TableEntries] <= 0 {
+		t.Errorf("no conntrack entries seen: %v", res.Metrics)
+	}
+	t.Logf("delivered %.0f pps, gateway %.2f cores, softirq %.2f cores",
+		res.Metrics[report.PPS], res.Metrics[report.GWCores], res.Metrics[report.SoftIRQCores])
+	dir := t.TempDir()
+	files, err := WriteOutputs(r, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 4 {
+		t.Errorf("wrote %v", files)
+	}
+}
+
+func TestParseIperf(t *testing.T) {
+	g, l, err := parseIperf([]byte(`{"end":{"sum_received":{"bits_per_second":2e9},"sum":{"bits_per_second":1e9,"lost_percent":10}}}`), true)
+	if err != nil || g != 0.9 || l != 0.1 {
+		t.Errorf("udp: %v %v %v", g, l, err)
+	}
+	g, _, err = parseIperf([]byte(`{"end":{"sum_received":{"bits_per_second":2e9}}}`), false)
+	if err != nil || g != 2 {
+		t.Errorf("tcp: %v %v", g, err)
+	}
+	if _, _, err := parseIperf([]byte(`{"error":"unable to connect"}`), false); err == nil {
+		t.Error("iperf3 error not reported")
+	}
+}
+
+func TestParseEthtoolS(t *testing.T) {
+	m := parseEthtoolS("NIC statistics:\n     peer_ifindex: 7\n     rx_queue_0_xdp_drops: 12\n")
+	if m["rx_queue_0_xdp_drops"] != 12 || m["peer_ifindex"] != 7 {
+		t.Errorf("%v", m)
+	}
+	d := ifaceDeltas(map[string]map[string]float64{"a": {"x": 1, "y": 2}}, map[string]map[string]float64{"a": {"x": 1, "y": 5}})
+	if len(d["a"]) != 1 || d["a"]["y"] != 3 {
+		t.Errorf("%v", d)
+	}
+}

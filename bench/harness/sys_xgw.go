@@ -1,0 +1,211 @@
+package harness
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// xgwSystem runs the real gateway binary in ns gw, with its offload fast
+// path off or on. "On" measures whatever the binary does with
+// offload.enabled: true; nothing here assumes that a fast path exists.
+type xgwSystem struct {
+	opts    SystemOptions
+	offload bool
+	env     *Env
+	cfg     string
+	sock    string
+	cmd     *exec.Cmd
+	done    chan error
+	log     *os.File
+}
+
+func (x *xgwSystem) Name() string {
+	if x.offload {
+		return "xgw-offload"
+	}
+	return "xgw-sw"
+}
+
+func (x *xgwSystem) Geneve() bool                   { return true }
+func (x *xgwSystem) Supports(string) (bool, string) { return true, "" }
+
+func (x *xgwSystem) Notes() []string {
+	if !x.offload {
+		return []string{"offload.enabled: false (every packet through AF_XDP and the Go pipeline)"}
+	}
+	return []string{fmt.Sprintf("offload.enabled: true, udp_oneway_packets %d, udp_oneway_ms %d (0 = manager default)",
+		x.opts.OffloadUDPPackets, x.opts.OffloadUDPMS)}
+}
+
+// writeConfig writes the lab's (or the given) config with the offload
+// section set for this system.
+func (x *xgwSystem) writeConfig() error {
+	var src []byte
+	var err error
+	if x.env.Lab != nil {
+		src, err = x.env.Lab.XGWConfig()
+	} else if x.opts.XGWConfig != "" {
+		src, err = os.ReadFile(x.opts.XGWConfig)
+	} else {
+		return errors.New("xgw: on real NICs pass --xgw-config")
+	}
+	if err != nil {
+		return err
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		return err
+	}
+	doc["offload"] = map[string]any{
+		"enabled":            x.offload,
+		"udp_oneway_packets": x.opts.OffloadUDPPackets,
+		"udp_oneway_ms":      x.opts.OffloadUDPMS,
+	}
+	x.sock = filepath.Join(x.env.WorkDir, "xgw-bench.sock")
+	doc["control"] = map[string]any{"socket": x.sock}
+	out, err := yaml.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	x.cfg = filepath.Join(x.env.WorkDir, x.Name()+".yaml")
+	return os.WriteFile(x.cfg, out, 0o644)
+}
+
+func (x *xgwSystem) Start(e *Env) error {
+	x.env = e
+	if e.XGWBin == "" {
+		return errors.New("xgw: no binary (--xgw)")
+	}
+	if err := x.writeConfig(); err != nil {
+		return err
+	}
+	var err error
+	x.log, err = os.Create(filepath.Join(e.WorkDir, x.Name()+".log"))
+	if err != nil {
+		return err
+	}
+	x.cmd = e.Cmd(RoleGW, tasksetArgs(x.opts.GatewayCPU, e.XGWBin, "run", "--config", x.cfg)...)
+	x.cmd.Stdout, x.cmd.Stderr = x.log, x.log
+	if err := x.cmd.Start(); err != nil {
+		return err
+	}
+	x.done = make(chan error, 1)
+	go func() { x.done <- x.cmd.Wait() }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := x.stats(); err == nil {
+			return nil
+		}
+		select {
+		case err := <-x.done:
+			x.cmd = nil
+			b, _ := os.ReadFile(x.log.Name())
+			return fmt.Errorf("xgw exited during start: %v: %s", err, tail(string(b), 400))
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			x.Stop()
+			return errors.New("xgw: control socket did not answer within 20s")
+		}
+	}
+}
+
+func (x *xgwSystem) Stop() error {
+	defer func() {
+		if x.log != nil {
+			x.log.Close()
+		}
+	}()
+	if x.cmd == nil {
+		return nil
+	}
+	x.cmd.Process.Signal(syscall.SIGTERM)
+	var err error
+	select {
+	case err = <-x.done:
+	case <-time.After(15 * time.Second):
+		x.cmd.Process.Kill()
+		<-x.done
+		err = errors.New("xgw: killed after 15s without exiting on SIGTERM")
+	}
+	x.cmd = nil
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() == -1 {
+		err = nil // died of our SIGTERM without handling it: still stopped
+	}
+	return err
+}
+
+func (x *xgwSystem) PIDs() []int {
+	if x.cmd == nil || x.cmd.Process == nil {
+		return nil
+	}
+	return []int{x.cmd.Process.Pid}
+}
+
+func (x *xgwSystem) stats() (map[string]any, error) {
+	out, err := exec.Command(x.env.XGWBin, "--control-socket", x.sock, "stats", "--json").Output()
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	return m, json.Unmarshal(out, &m)
+}
+
+// Sample reads `xgw stats --json`: conntrack entries and the packets the
+// software pipeline forwarded (egress + ingress). A fast path, if the
+// binary has one, shows up as packets delivered that the pipeline never
+// counted; its own counters are kept raw, whatever they are called.
+func (x *xgwSystem) Sample() Sample {
+	s := unknownSample()
+	m, err := x.stats()
+	if err != nil {
+		return s
+	}
+	if v, ok := dig(m, "conntrack", "Entries"); ok {
+		s.TableEntries = v
+	} else if v, ok := dig(m, "conntrack", "entries"); ok {
+		s.TableEntries = v
+	}
+	eg, ok1 := dig(m, "pipeline", "egress")
+	in, ok2 := dig(m, "pipeline", "ingress")
+	if ok1 && ok2 {
+		s.Software = eg + in
+	}
+	s.Raw = map[string]any{}
+	for k, v := range m {
+		if k == "pipeline" || k == "conntrack" || k == "offload" || k == "fastpath" || k == "xdp" {
+			s.Raw[k] = v
+		}
+	}
+	return s
+}
+
+// dig walks nested JSON objects to a number.
+func dig(m map[string]any, path ...string) (float64, bool) {
+	var cur any = m
+	for _, p := range path {
+		mm, ok := cur.(map[string]any)
+		if !ok {
+			return 0, false
+		}
+		cur = mm[p]
+	}
+	v, ok := cur.(float64)
+	return v, ok
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
