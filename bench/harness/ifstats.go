@@ -13,7 +13,20 @@ func (e *Env) ifCounters(role, iface string) map[string]float64 {
 	if err != nil {
 		return nil
 	}
-	return parseEthtoolS(out)
+	m := parseEthtoolS(out)
+	// Drops of the stack's transmit into a veth whose peer's ring is full
+	// are only in the device stats (ip -s link), not in ethtool -S.
+	st, err := e.Run(role, "sh", "-c", "cd /sys/class/net/"+iface+"/statistics && grep . rx_dropped tx_dropped rx_packets tx_packets")
+	if err == nil {
+		for _, line := range strings.Split(st, "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok {
+				if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+					m["dev_"+k] = f
+				}
+			}
+		}
+	}
+	return m
 }
 
 func parseEthtoolS(out string) map[string]float64 {

@@ -79,6 +79,8 @@ func (s *linuxSystem) Start(e *Env) error {
 	}
 	// XDP_PASS on both gateway veths: a veth accepts the generator's and
 	// the reflector's XDP_TX frames only if its end runs an XDP program.
+	// (On gw-u GRO on would do too; the effect on the Linux peer's
+	// receive path is the same veth NAPI either way.)
 	undo, err := attachPass(e, RoleGW, a.Underlay, a.External)
 	if err != nil {
 		s.Stop()
@@ -115,5 +117,27 @@ func (s *linuxSystem) Sample() Sample {
 			out.TableEntries = v
 		}
 	}
+	// Where the kernel drops: SNMP counters and conntrack's per-CPU stats.
+	out.Raw = map[string]any{}
+	if st, err := s.env.Run(RoleGW, "nstat", "-asz"); err == nil {
+		out.Raw["nstat"] = parseNstat(st)
+	}
+	if st, err := s.env.Run(RoleGW, "conntrack", "-S"); err == nil {
+		out.Raw["conntrack_stats"] = st
+	}
 	return out
+}
+
+// parseNstat keeps the non-zero counters of `nstat -asz`.
+func parseNstat(out string) map[string]float64 {
+	m := map[string]float64{}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 {
+			if v, err := strconv.ParseFloat(f[1], 64); err == nil && v != 0 {
+				m[f[0]] = v
+			}
+		}
+	}
+	return m
 }

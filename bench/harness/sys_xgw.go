@@ -41,7 +41,7 @@ func (x *xgwSystem) Notes() []string {
 	if !x.offload {
 		return []string{"offload.enabled: false (every packet through AF_XDP and the Go pipeline)"}
 	}
-	return []string{fmt.Sprintf("offload.enabled: true, udp_oneway_packets %d, udp_oneway_ms %d (0 = manager default)",
+	return []string{fmt.Sprintf("offload.enabled: true, udp_oneway_packets %d, udp_oneway_ms %d (0 = manager default), pin_path none",
 		x.opts.OffloadUDPPackets, x.opts.OffloadUDPMS)}
 }
 
@@ -64,11 +64,17 @@ func (x *xgwSystem) writeConfig() error {
 	if err := yaml.Unmarshal(src, &doc); err != nil {
 		return err
 	}
-	doc["offload"] = map[string]any{
-		"enabled":            x.offload,
-		"udp_oneway_packets": x.opts.OffloadUDPPackets,
-		"udp_oneway_ms":      x.opts.OffloadUDPMS,
+	off, _ := doc["offload"].(map[string]any)
+	if off == nil {
+		off = map[string]any{}
 	}
+	off["enabled"] = x.offload
+	off["udp_oneway_packets"] = x.opts.OffloadUDPPackets
+	off["udp_oneway_ms"] = x.opts.OffloadUDPMS
+	// Nothing pinned: every run starts from an empty fast path, and the
+	// gateway namespace (ip netns exec remounts /sys) has no bpffs anyway.
+	off["pin_path"] = "none"
+	doc["offload"] = off
 	x.sock = filepath.Join(x.env.WorkDir, "xgw-bench.sock")
 	doc["control"] = map[string]any{"socket": x.sock}
 	out, err := yaml.Marshal(doc)

@@ -40,6 +40,10 @@ type xgwConfig struct {
 	Routers  []xgwRouter  `yaml:"routers"`
 	Offload  struct {
 		Enabled bool `yaml:"enabled"`
+		// PinPath is "none" in the lab: a test's xgw leaves nothing
+		// attached when it stops. Tests of a hitless restart set their own
+		// (PinPath below).
+		PinPath string `yaml:"pin_path"`
 	} `yaml:"offload"`
 	Control struct {
 		Socket string `yaml:"socket"`
@@ -151,6 +155,7 @@ func (l *Lab) XGWConfig() ([]byte, error) {
 	c.Routers = []xgwRouter{dr, gr}
 	c.Conntrack.Capacity = 65536
 	c.Offload.Enabled = true
+	c.Offload.PinPath = "none"
 	// Per lab, so that two labs can each run an xgw.
 	c.Control.Socket = filepath.Join(a.WorkDir, "xgw.sock")
 	var b bytes.Buffer
@@ -174,3 +179,7 @@ func (l *Lab) WriteXGWConfig(path string) error {
 	}
 	return os.WriteFile(path, b, 0o644)
 }
+
+// PinPath is a bpffs directory unique to this lab, for tests that pin the
+// fast path (offload.pin_path); they remove it when done.
+func (l *Lab) PinPath() string { return "/sys/fs/bpf/xgwlab-" + l.addrs.Name }
