@@ -109,9 +109,18 @@ func (w *window) end(m map[string]float64) (s0, s1 Sample, err error) {
 	return w.s0, s1, nil
 }
 
-// fastShare is the fraction of forwarded packets that the gateway's
-// software path did not count: 1 - Δsoftware/forwarded.
+// fastShare is the fraction of forwarded packets that took the fast path:
+// from the gateway's fast-path counters when it has them
+// (Δfast / (Δfast + Δsoftware)), else the packets its software path did
+// not count: 1 - Δsoftware/forwarded.
 func fastShare(m map[string]float64, s0, s1 Sample, forwarded float64) {
+	if s0.Fast >= 0 && s1.Fast >= 0 && s0.Software >= 0 && s1.Software >= 0 {
+		fast, sw := s1.Fast-s0.Fast, s1.Software-s0.Software
+		if fast+sw > 0 {
+			m[report.FastShare] = fast / (fast + sw)
+			return
+		}
+	}
 	if s0.Software < 0 || s1.Software < 0 || forwarded <= 0 {
 		return
 	}

@@ -129,8 +129,10 @@ func (c *runCtx) runIperf(res *report.Result, udp bool) error {
 	}
 	// Forwarded packets are not counted by iperf3 itself; estimate them
 	// from the delivered bytes at 1300-byte payloads (UDP) for the share.
+	forwarded := -1.0 // TCP: unknown without the gateway's own counters
 	if udp {
-		fastShare(m, s0, s1, g*1e9*c.o.Duration.Seconds()/8/1300)
+		forwarded = g * 1e9 * c.o.Duration.Seconds() / 8 / 1300
 	}
+	fastShare(m, s0, s1, forwarded)
 	return nil
 }

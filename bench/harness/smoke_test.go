@@ -81,3 +81,23 @@ func TestParseEthtoolS(t *testing.T) {
 		t.Errorf("%v", d)
 	}
 }
+
+func TestFastShare(t *testing.T) {
+	m := map[string]float64{}
+	// Fast-path counters known: 300 fast, 100 software.
+	fastShare(m, Sample{Software: 10, Fast: 0}, Sample{Software: 110, Fast: 300}, -1)
+	if m[report.FastShare] != 0.75 {
+		t.Errorf("with counters: %v", m[report.FastShare])
+	}
+	// Without: 1 - 100/400 delivered.
+	m = map[string]float64{}
+	fastShare(m, Sample{Software: 0, Fast: -1}, Sample{Software: 100, Fast: -1}, 400)
+	if m[report.FastShare] != 0.75 {
+		t.Errorf("without counters: %v", m[report.FastShare])
+	}
+	m = map[string]float64{}
+	fastShare(m, unknownSample(), unknownSample(), 400)
+	if _, ok := m[report.FastShare]; ok {
+		t.Error("share from unknown counters")
+	}
+}

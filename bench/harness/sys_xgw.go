@@ -169,7 +169,7 @@ func (x *xgwSystem) stats() (map[string]any, error) {
 // Sample reads `xgw stats --json`: conntrack entries and the packets the
 // software pipeline forwarded (egress + ingress). A fast path, if the
 // binary has one, shows up as packets delivered that the pipeline never
-// counted; its own counters are kept raw, whatever they are called.
+// counted, and in its own XDP counters when it exports them.
 func (x *xgwSystem) Sample() Sample {
 	s := unknownSample()
 	m, err := x.stats()
@@ -185,6 +185,19 @@ func (x *xgwSystem) Sample() Sample {
 	in, ok2 := dig(m, "pipeline", "ingress")
 	if ok1 && ok2 {
 		s.Software = eg + in
+	}
+	// xdp[].stats.FastPath.{HitEgress,HitIngress}.Packets, when the binary
+	// has a fast path. The interfaces share one per-CPU map, so every
+	// entry shows the same totals: take the largest, do not add.
+	if xs, ok := m["xdp"].([]any); ok {
+		for _, x := range xs {
+			xm, _ := x.(map[string]any)
+			eg, ok1 := dig(xm, "stats", "FastPath", "HitEgress", "Packets")
+			in, ok2 := dig(xm, "stats", "FastPath", "HitIngress", "Packets")
+			if ok1 && ok2 && eg+in > s.Fast {
+				s.Fast = eg + in
+			}
+		}
 	}
 	s.Raw = map[string]any{}
 	for k, v := range m {

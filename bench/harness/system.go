@@ -31,10 +31,11 @@ type System interface {
 type Sample struct {
 	TableEntries float64
 	Software     float64 // packets forwarded by the software path, both directions
+	Fast         float64 // packets the gateway's own counters say its fast path forwarded (-1: none)
 	Raw          map[string]any
 }
 
-func unknownSample() Sample { return Sample{TableEntries: -1, Software: -1} }
+func unknownSample() Sample { return Sample{TableEntries: -1, Software: -1, Fast: -1} }
 
 // Options shared by the systems.
 type SystemOptions struct {
