@@ -69,7 +69,13 @@ func (c *Client) Conntrack(ctx context.Context, zone int, verbose bool) ([]byte,
 }
 
 // Flows fetches /flows.
-func (c *Client) Flows(ctx context.Context) ([]byte, error) { return c.get(ctx, "/flows") }
+// Flows returns the dump of flows of typ ("", "offloaded" or "software").
+func (c *Client) Flows(ctx context.Context, typ string) ([]byte, error) {
+	if typ == "" {
+		return c.get(ctx, "/flows")
+	}
+	return c.get(ctx, "/flows?type="+url.QueryEscape(typ))
+}
 
 // ReloadError is a reload the gateway refused: Problems are what is wrong
 // with the file, one per line; the running configuration stayed.

@@ -110,7 +110,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("conntrack all zones: %v %+v", err, p.ct.last)
 	}
 
-	flows, err := c.Flows(ctx)
+	flows, err := c.Flows(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -38,6 +39,13 @@ type Provider interface {
 // that is not a Reloader.
 type Reloader interface {
 	Reload() (summary []string, err error)
+}
+
+// FlowDumper is implemented by a Provider with an offload manager, which
+// knows the offloaded flows: GET /flows uses it instead of listing
+// conntrack alone. typ is "", "offloaded" or "software".
+type FlowDumper interface {
+	DumpFlows(w io.Writer, typ string) error
 }
 
 // Server serves a Provider on a unix socket.
@@ -155,7 +163,18 @@ func handler(p Provider, log *slog.Logger) http.Handler {
 	})
 	mux.HandleFunc("GET /flows", func(w http.ResponseWriter, r *http.Request) {
 		var buf bytes.Buffer
-		if err := writeFlows(&buf, p.Conntrack(), p.Now()); err != nil {
+		typ := r.URL.Query().Get("type")
+		if typ != "" && typ != "offloaded" && typ != "software" {
+			http.Error(w, "flows: type must be offloaded or software", http.StatusBadRequest)
+			return
+		}
+		var err error
+		if d, ok := p.(FlowDumper); ok {
+			err = d.DumpFlows(&buf, typ)
+		} else if typ != "offloaded" {
+			err = writeFlows(&buf, p.Conntrack(), p.Now())
+		}
+		if err != nil {
 			http.Error(w, "flows: "+err.Error(), http.StatusInternalServerError)
 			return
 		}

@@ -6,6 +6,7 @@ import (
 	"github.com/xgw-dev/xgw/datapath"
 	"github.com/xgw-dev/xgw/datapath/engine"
 	"github.com/xgw-dev/xgw/neigh"
+	"github.com/xgw-dev/xgw/offload"
 )
 
 // Stats is the /stats document. Sections from other packages keep their Go
@@ -21,7 +22,10 @@ type Stats struct {
 	XDP       []XDP              `json:"xdp"`
 	Neighbors neigh.Stats        `json:"neighbors"`
 	Workers   []Worker           `json:"workers"`
-	Config    ConfigState        `json:"config"`
+	// Offload is the offload manager's counters; the fast path's own
+	// (hits, punts) are in each XDP entry's stats.FastPath.
+	Offload *offload.Stats `json:"offload,omitempty"`
+	Config  ConfigState    `json:"config"`
 }
 
 // Worker is one forwarding thread (one RX queue index).

@@ -178,3 +178,25 @@ func TestFINWithdraws(t *testing.T) {
 		t.Fatalf("withdrawn %v, want both zones' handles %v", sink.withdrawn, sink.got[0].Conns)
 	}
 }
+
+// TestPlanFlowOneWay plans a UDP flow that was never answered: the reverse
+// direction's synthetic packet finds a +new connection, which is still a
+// connection.
+func TestPlanFlowOneWay(t *testing.T) {
+	h, sink := newOffloadHarness(t)
+	for i := 0; i < 3; i++ {
+		wantTX(t, h.run(PortUnderlay, seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 6100, dport: 9, payload: []byte("flood")})), PortExternal)
+	}
+	fwd, rev, err := h.pl.PlanFlow(sink.got[0])
+	if err != nil {
+		t.Fatalf("one-way UDP: %v", err)
+	}
+	if fwd.OutPort != PortExternal || rev.OutPort != PortUnderlay || !rev.Encap {
+		t.Fatalf("fwd %+v rev %+v", fwd, rev)
+	}
+	for _, c := range conns(h, 16) {
+		if c.State&conntrack.Established != 0 {
+			t.Fatal("planning answered the connection")
+		}
+	}
+}

@@ -44,12 +44,13 @@ func (w *Worker) fromExternal(pl *plan, pkt *Packet, now int64) {
 	w.noteArrival(p)
 	// ct(zone=snat,nat): un-SNAT replies. A miss is unsolicited unless a
 	// DNAT rule owns the address, in which case the connection starts here.
-	st, ok := w.track(pkt, frame, p, r.SNATZone, slotSNAT, ctLookup, nil, now)
-	if !ok {
+	if _, ok := w.track(pkt, frame, p, r.SNATZone, slotSNAT, ctLookup, nil, now); !ok {
 		return
 	}
 	var dnat conntrack.ReplyChooser
-	if st&conntrack.New != 0 {
+	if w.curZones&(1<<slotSNAT) == 0 && !w.curRelated {
+		// No connection in the SNAT zone (a connection that exists but was
+		// never answered is +new too, and must not be mistaken for one).
 		d, ok := rpl.dnat[p.Dst]
 		if !ok {
 			w.drop(pkt, DropNoConn)

@@ -123,6 +123,9 @@ func Up(ctx context.Context, opts Options) (l *Lab, err error) {
 	if err := l.buildNetwork(ctx); err != nil {
 		return nil, fmt.Errorf("lab %s: network: %w", opts.Name, err)
 	}
+	if err := l.xdpPassPeers(); err != nil {
+		return nil, fmt.Errorf("lab %s: %w", opts.Name, err)
+	}
 	if err := l.startOVS(ctx); err != nil {
 		return nil, fmt.Errorf("lab %s: ovs: %w", opts.Name, err)
 	}

@@ -50,23 +50,26 @@ seconds left before the entry expires and the TCP state.`,
 }
 
 func newDumpFlowsCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var typ string
+	cmd := &cobra.Command{
 		Use:   "dump-flows",
 		Short: "List connections as datapath flows, with counters",
-		Long: `Print every tracked connection as two datapath flows (original and reply
-direction) in the shape of 'ovs-appctl dpctl/dump-flows -m': match, packets,
-bytes, time since last use, where the flow runs and its actions.
+		Long: `Print the gateway's flows in the shape of 'ovs-appctl dpctl/dump-flows -m':
+match, packets, bytes, time since last use, where the flow runs and its
+actions.
 
-Today every flow runs in the software pipeline ("offloaded:no,
-dp:software"); the XDP fast path for established connections is not
-written yet, and this command is where its flows will show up.`,
+Offloaded connections show one line per direction with "offloaded:yes,
+dp:xdp" and the fast path's own counters; every other tracked connection
+shows as "offloaded:no, dp:software" with conntrack's counters.
+--type filters them as 'dpctl/dump-flows type=...' does.`,
 		Example: `  xgw dump-flows
-  xgw dump-flows | grep 'ct_zone(16)'`,
+  xgw dump-flows --type offloaded
+  xgw dump-flows --type software | grep 'udp('`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
 			defer cancel()
-			out, err := control.NewClient(g.socket).Flows(ctx)
+			out, err := control.NewClient(g.socket).Flows(ctx, typ)
 			if err != nil {
 				return err
 			}
@@ -74,6 +77,8 @@ written yet, and this command is where its flows will show up.`,
 			return err
 		},
 	}
+	cmd.Flags().StringVar(&typ, "type", "", "only offloaded or only software flows")
+	return cmd
 }
 
 func newStatsCmd(g *globals) *cobra.Command {

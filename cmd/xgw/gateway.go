@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -20,6 +21,7 @@ import (
 	"github.com/xgw-dev/xgw/datapath/engine"
 	"github.com/xgw-dev/xgw/metrics"
 	"github.com/xgw-dev/xgw/neigh"
+	"github.com/xgw-dev/xgw/offload"
 	"github.com/xgw-dev/xgw/packet"
 	"github.com/xgw-dev/xgw/route"
 )
@@ -28,10 +30,11 @@ import (
 // own copy of the program: the XSKMAP is keyed by queue index only, and a
 // socket bound to one interface cannot take frames from another.
 type xdpIface struct {
-	name string
-	objs *bpf.Objects
-	link link.Link
-	nat  bool // steers the NAT addresses (the external side)
+	name   string
+	objs   *bpf.Objects
+	link   link.Link
+	nat    bool // steers the NAT addresses (the external side)
+	pinned bool // the link is pinned: it stays attached when xgw exits
 }
 
 // gateway is everything `xgw run` builds, in the order it builds it; close
@@ -45,8 +48,11 @@ type gateway struct {
 	neigh *neigh.Table
 	pipe  *datapath.Pipeline
 	xdp   []*xdpIface
+	fp    *bpf.FastPath    // the XDP fast path's flows, shared by every interface
+	off   *offload.Manager // promotes connections into fp and withdraws them
 	eng   *engine.Engine
 
+	ifnames  [2]string            // underlay, external
 	meters   meters               // bytes per verdict, worker threads
 	reload   *reloader            // the running config; SIGHUP and xgw reload
 	registry *prometheus.Registry // what /metrics serves; add collectors here
@@ -73,7 +79,9 @@ func newGateway(cfgPath string, cfg *config.Config, opts runOptions, log *slog.L
 	}
 	under, ext := cfg.Interfaces.Underlay.Name, cfg.Interfaces.External.Name
 
-	if g.ct, err = conntrack.NewTable(conntrack.Config{Capacity: cfg.Conntrack.Capacity, Timeouts: timeouts(cfg.Conntrack.Timeouts)}); err != nil {
+	// Prefaulted: no new connection should pay a page fault.
+	if g.ct, err = conntrack.NewTable(conntrack.Config{Capacity: cfg.Conntrack.Capacity,
+		Timeouts: timeouts(cfg.Conntrack.Timeouts), Prefault: true}); err != nil {
 		return nil, fmt.Errorf("create the conntrack table: %w", err)
 	}
 	if g.neigh, err = neigh.New(neigh.Config{Interfaces: []string{under, ext}, Logger: log}); err != nil {
@@ -94,6 +102,7 @@ func newGateway(cfgPath string, cfg *config.Config, opts runOptions, log *slog.L
 	// xdp_gw on each interface: the underlay's steers Geneve to our VTEP,
 	// the external's steers the NAT addresses (both, if they are one).
 	vtep := topo.VTEP.Addr()
+	pin := pinPath(cfg.Offload)
 	byName := map[string]*xdpIface{}
 	for _, side := range []struct {
 		name      string
@@ -102,11 +111,18 @@ func newGateway(cfgPath string, cfg *config.Config, opts runOptions, log *slog.L
 		if byName[side.name] != nil {
 			continue
 		}
-		x, err := g.attach(side.name, side.vtep, side.nat, vtep, topo, opts.xdpMode)
+		lo := bpf.Options{GenevePort: topo.GenevePort, FlowCapacity: cfg.Offload.Flows, PinPath: pin}
+		if len(g.xdp) > 0 {
+			lo.Share = g.xdp[0].objs // one fast path for every interface
+		}
+		x, err := g.attach(side.name, side.vtep, side.nat, vtep, topo, opts.xdpMode, lo)
 		if err != nil {
 			return nil, err
 		}
 		byName[side.name] = x
+	}
+	if err := g.startOffload(cfg, topo, under, ext); err != nil {
+		return nil, err
 	}
 
 	g.eng, err = engine.New(engine.Config{
@@ -137,18 +153,18 @@ func newGateway(cfgPath string, cfg *config.Config, opts runOptions, log *slog.L
 
 	// Metrics read the /stats snapshot at scrape time. More collectors
 	// (the offload manager's: metrics.NewOffloadCollector) register here.
-	g.registry = metrics.NewRegistry(metrics.NewCollector(g, metrics.Options{Zones: g.zoneCounts}))
+	g.registry = metrics.NewRegistry(metrics.NewCollector(g, metrics.Options{Zones: g.zoneCounts}),
+		metrics.NewOffloadCollector(g.offloadMetrics))
 	return g, nil
 }
 
 // attach loads a copy of xdp_gw for one interface, programs its addresses
 // and attaches it.
-func (g *gateway) attach(name string, geneve, nat bool, vtep netip.Addr, topo *route.Topology, mode bpf.Mode) (*xdpIface, error) {
+func (g *gateway) attach(name string, geneve, nat bool, vtep netip.Addr, topo *route.Topology, mode bpf.Mode, opts bpf.Options) (*xdpIface, error) {
 	ifi, err := net.InterfaceByName(name)
 	if err != nil {
 		return nil, fmt.Errorf("interface %s: %w", name, err)
 	}
-	opts := bpf.Options{GenevePort: topo.GenevePort}
 	if geneve {
 		opts.VTEP = vtep
 	}
@@ -165,10 +181,22 @@ func (g *gateway) attach(name string, geneve, nat bool, vtep netip.Addr, topo *r
 			}
 		}
 	}
-	if x.link, err = objs.Attach(ifi.Index, mode); err != nil {
-		return nil, fmt.Errorf("attach XDP to %s: %w", name, err)
+	if opts.PinPath == "" {
+		if x.link, err = objs.Attach(ifi.Index, mode); err != nil {
+			return nil, fmt.Errorf("attach XDP to %s: %w", name, err)
+		}
+		g.log.Info("XDP attached", "interface", name, "ifindex", ifi.Index, "geneve_vtep", opts.VTEP, "nat_addresses", nat)
+		return x, nil
 	}
-	g.log.Info("XDP attached", "interface", name, "ifindex", ifi.Index, "geneve_vtep", opts.VTEP, "nat_addresses", nat)
+	// Pinned: a previous xgw's link is taken over with an atomic program
+	// swap, so established flows never stop being forwarded.
+	l, adopted, err := objs.AttachPinned(ifi.Index, mode, "link_"+name)
+	if err != nil {
+		return nil, fmt.Errorf("attach XDP to %s (pinned under %s): %w", name, opts.PinPath, err)
+	}
+	x.link, x.pinned = l, true
+	g.log.Info("XDP attached", "interface", name, "ifindex", ifi.Index, "geneve_vtep", opts.VTEP,
+		"nat_addresses", nat, "pinned", opts.PinPath, "took_over_running_program", adopted)
 	return x, nil
 }
 
@@ -222,6 +250,9 @@ func (g *gateway) zoneCounts() map[uint16]int {
 // closing socket for long), then XDP detached, then the rest.
 func (g *gateway) close() error {
 	var errs []error
+	if g.off != nil {
+		g.off.Close() // fast-path entries stay: pinned, they outlive us
+	}
 	if g.eng != nil {
 		if err := g.eng.Close(); err != nil {
 			errs = append(errs, err)
@@ -232,6 +263,8 @@ func (g *gateway) close() error {
 		if x.link != nil {
 			if err := x.link.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("detach XDP from %s: %w", x.name, err))
+			} else if x.pinned {
+				g.log.Info("XDP left attached: the fast path keeps forwarding established flows until the next xgw takes over (xgw cleanup removes it)", "interface", x.name)
 			} else {
 				g.log.Info("XDP detached", "interface", x.name)
 			}
@@ -261,6 +294,10 @@ func (g *gateway) Stats() (control.Stats, error) {
 		Workers:   g.meters.workers(),
 		Config:    g.reload.state(),
 	}
+	if g.off != nil {
+		os := g.off.Stats()
+		s.Offload = &os
+	}
 	for v, n := range g.meters.bytes() {
 		s.Pipeline.Bytes[datapath.Verdict(v).String()] = n
 	}
@@ -279,3 +316,10 @@ func (g *gateway) Conntrack() control.Conntrack { return g.ct }
 
 // Now implements control.Provider.
 func (g *gateway) Now() int64 { return g.clock() }
+
+// DumpFlows implements control.FlowDumper.
+func (g *gateway) DumpFlows(w io.Writer, typ string) error {
+	names := [datapath.NumPorts]string{}
+	names[datapath.PortUnderlay], names[datapath.PortExternal] = g.ifnames[0], g.ifnames[1]
+	return g.off.DumpFlows(w, offload.DumpOptions{Type: typ, Now: g.clock(), PortNames: names})
+}

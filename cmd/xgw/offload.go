@@ -3,10 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 
 	"github.com/xgw-dev/xgw/bpf"
+	"github.com/xgw-dev/xgw/config"
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/metrics"
 	"github.com/xgw-dev/xgw/offload"
 	"github.com/xgw-dev/xgw/packet"
 	"github.com/xgw-dev/xgw/route"
@@ -117,4 +120,72 @@ func adoptMeta(proto, icmpType uint8) conntrack.Meta {
 		m.Win = 0xffff
 	}
 	return m
+}
+
+// pinPath is where the fast path's state is pinned ("" for nowhere).
+func pinPath(o config.Offload) string {
+	switch o.PinPath {
+	case "":
+		return config.DefaultPinPath
+	case "none":
+		return ""
+	}
+	return o.PinPath
+}
+
+// startOffload points the fast path at the interfaces, takes over what a
+// previous xgw left in it, and hands the pipeline to the offload manager.
+func (g *gateway) startOffload(cfg *config.Config, topo *route.Topology, under, ext string) error {
+	g.ifnames = [2]string{under, ext}
+	g.fp = g.xdp[0].objs.FastPath()
+	for port, name := range g.ifnames {
+		ifi, err := net.InterfaceByName(name)
+		if err != nil {
+			return fmt.Errorf("interface %s: %w", name, err)
+		}
+		if err := g.fp.SetPort(datapath.PortID(port), ifi.Index); err != nil {
+			return fmt.Errorf("fast path egress %s: %w", name, err)
+		}
+	}
+	oc := offloadConfig(offload.FromConfig(cfg.Offload), g.clock)
+	g.off = offload.New(oc, g.ct, g.pipe, xdpFastPath{g.fp})
+	if cfg.Offload.Enabled {
+		adopted, removed, err := g.off.Adopt((&adopter{topo: topo, ct: g.ct, now: g.clock}).adopt)
+		if err != nil {
+			return fmt.Errorf("adopt the pinned fast path: %w", err)
+		}
+		if adopted+removed > 0 {
+			g.log.Info("took over the fast path of a previous xgw", "connections", adopted, "entries_removed", removed)
+		}
+	} else if n, err := clearFastPath(g.fp); err != nil {
+		return fmt.Errorf("clear the fast path (offload is off): %w", err)
+	} else if n > 0 {
+		g.log.Info("offload is off: removed the fast-path entries a previous xgw left", "entries", n)
+	}
+	g.pipe.SetOffload(g.off)
+	return nil
+}
+
+// clearFastPath removes every entry from the flows map.
+func clearFastPath(fp *bpf.FastPath) (int, error) {
+	var keys []datapath.FlowKey
+	for f, err := range fp.Flows() {
+		if err != nil {
+			return 0, err
+		}
+		keys = append(keys, f.Action.Key)
+	}
+	return fp.RemoveBatch(keys)
+}
+
+// offloadMetrics maps the manager's counters onto the metrics' shape.
+func (g *gateway) offloadMetrics() metrics.OffloadStats {
+	s := g.off.Stats()
+	return metrics.OffloadStats{
+		Entries: s.Offloaded,
+		Promotions: map[string]uint64{"tcp": s.Promoted.TCP, "udp_answered": s.Promoted.UDPAnswered,
+			"udp_oneway": s.Promoted.UDPOneway, "icmp": s.Promoted.ICMP},
+		Withdrawals: map[string]uint64{"fin_rst": s.Withdrawn.FinRst, "expired": s.Withdrawn.Expired,
+			"config": s.Withdrawn.Config, "error": s.Withdrawn.Error},
+	}
 }

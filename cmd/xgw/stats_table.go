@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/xgw-dev/xgw/bpf"
 	"io"
 	"slices"
 	"strings"
@@ -61,6 +62,28 @@ func writeStats(w io.Writer, s *control.Stats) error {
 			st.Pass.Packets, st.NoSocket.Packets, st.Malformed.Packets)
 	}
 	fmt.Fprintln(tw)
+
+	if o := s.Offload; o != nil {
+		fmt.Fprintln(tw, "OFFLOAD\tenabled\toffloaded\tpending\tkept in software\tpromoted tcp/udp/udp-oneway/icmp\twithdrawn fin-rst/expired/config/error\tmap full")
+		fmt.Fprintf(tw, "\t%v\t%d\t%d\t%d\t%d/%d/%d/%d\t%d/%d/%d/%d\t%d\n\n", o.Enabled, o.Offloaded, o.Pending, o.KeptInSoftware,
+			o.Promoted.TCP, o.Promoted.UDPAnswered, o.Promoted.UDPOneway, o.Promoted.ICMP,
+			o.Withdrawn.FinRst, o.Withdrawn.Expired, o.Withdrawn.Config, o.Withdrawn.Error, o.Full)
+	}
+	if len(s.XDP) > 0 {
+		// Shared by every interface's program: shown once.
+		f := &s.XDP[0].Stats.FastPath
+		fmt.Fprintln(tw, "FAST PATH\thits egress\thits ingress\tmiss\tpunts")
+		var punts []string
+		for r, c := range f.Punts {
+			if c.Packets > 0 {
+				punts = append(punts, fmt.Sprintf("%s=%d", bpf.PuntReason(r), c.Packets))
+			}
+		}
+		if len(punts) == 0 {
+			punts = []string{"(none)"}
+		}
+		fmt.Fprintf(tw, "\t%d\t%d\t%d\t%s\n\n", f.HitEgress.Packets, f.HitIngress.Packets, f.Miss.Packets, strings.Join(punts, " "))
+	}
 
 	c := &s.Conntrack
 	fmt.Fprintln(tw, "CONNTRACK\tentries\tcapacity\tcreated\texpired\tdeleted\tfull\tno reply tuple\tinvalid")
