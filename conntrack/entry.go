@@ -12,11 +12,12 @@ type entry struct {
 	mark        uint32
 	gen         uint16 // handle generation, bumped on free
 	class       class  // timeout class and list; classFree when unused
-	flags       uint8  // flagSeenReply | NAT State bits
+	flags       uint8  // flagSeenReply, flagLiberal, NAT State bits
 }
 
 const (
 	flagSeenReply = 0x01
+	flagLiberal   = 0x02 // skip TCP window checks for this connection (SetLiberal)
 	flagNATMask   = uint8(SrcNAT | DstNAT)
 )
 

@@ -49,3 +49,18 @@ func (t *Table) updateHandle(h Handle, d Dir, m *Meta, now int64, r *PairResult,
 	r.State[i], r.Mark[i] = mt.State, mt.Mark
 	return true
 }
+
+// SetLiberal makes h skip TCP window checks for the rest of its life, as
+// Config.TCPLiberal does for every connection. A connection rebuilt without
+// its sequence numbers (adopted from the fast path after a restart) needs
+// it: its first real segments would otherwise look out of window, FIN and
+// RST included, and be dropped.
+func (t *Table) SetLiberal(h Handle) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	idx, ok := t.resolve(h)
+	if ok {
+		t.entries[idx].flags |= flagLiberal
+	}
+	return ok
+}

@@ -98,3 +98,31 @@ func TestUpdatePairAllocs(t *testing.T) {
 		t.Fatalf("UpdatePair allocates %v", n)
 	}
 }
+
+// TestSetLiberal: a connection rebuilt from a midstream pickup with made-up
+// sequence numbers refuses the real segments until it is made liberal.
+func TestSetLiberal(t *testing.T) {
+	ct, _ := NewTable(Config{Capacity: 8})
+	k := pairTuple(16)
+	ack := &Meta{Len: 40, TCPFlags: tcpACK, Win: 0xffff, WScale: -1}
+	c, err := ct.Commit(k, ack, 1e9, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := ct.Lookup(k.Reverse(), ack, 1e9); !ok {
+		t.Fatal("pickup reply refused")
+	}
+	fin := &Meta{Len: 52, TCPFlags: tcpACK | tcpFIN, Seq: 3_000_000_000, Ack: 1_000_000_000, Win: 500, WScale: -1, PayloadLen: 1000}
+	if m, _ := ct.Lookup(k, fin, 2e9); m.State&Invalid == 0 {
+		t.Fatal("a far-away segment was accepted without SetLiberal; the test shows nothing")
+	}
+	if !ct.SetLiberal(c.Handle) {
+		t.Fatal("SetLiberal refused a live handle")
+	}
+	if m, ok := ct.Lookup(k, fin, 2e9); !ok || m.State&Invalid != 0 {
+		t.Fatalf("liberal connection refused the segment: %+v", m)
+	}
+	if ci, _ := ct.Get(c.Handle); ci.TCPState == "ESTABLISHED" {
+		t.Fatal("the FIN did not move the connection on")
+	}
+}

@@ -216,7 +216,7 @@ func (t *Table) tcpUpdate(e *entry, dir Dir, m *Meta) result {
 
 	r := result{class: e.class}
 	switch {
-	case inWindow || t.liberal:
+	case inWindow || t.liberal || e.flags&flagLiberal != 0:
 		tcpSync(&src, &dst, win, sws, ack, end)
 		if flags&tcpSYN != 0 && src.state < tcpSynSent {
 			src.state = tcpSynSent

@@ -82,7 +82,18 @@ func (s *syncBuffer) String() string {
 
 // startGateway brings a lab up and starts xgw in it; both are torn down
 // when the test ends, whatever happens.
-func startGateway(t *testing.T) *gateway {
+func startGateway(t *testing.T) *gateway { return startGatewayWith(t, gwOptions{}) }
+
+// gwOptions vary the lab's xgw configuration.
+type gwOptions struct {
+	// mutate edits the lab's YAML before xgw reads it.
+	mutate func(yaml string) string
+	// pin mounts a bpffs in the lab's work dir and pins the fast path
+	// there (ip netns exec has no /sys/fs/bpf), for restart tests.
+	pin bool
+}
+
+func startGatewayWith(t *testing.T, o gwOptions) *gateway {
 	t.Helper()
 	needRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -99,7 +110,27 @@ func startGateway(t *testing.T) *gateway {
 	g := &gateway{t: t, lab: l, addrs: l.Config(), logs: &syncBuffer{}}
 	g.config = filepath.Join(g.addrs.WorkDir, "xgw.yaml")
 	g.socket = filepath.Join(g.addrs.WorkDir, "xgw.sock")
-	if err := l.WriteXGWConfig(g.config); err != nil {
+	y, err := l.XGWConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(y)
+	if o.pin {
+		dir := filepath.Join(g.addrs.WorkDir, "bpffs")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("mount", "-t", "bpf", "bpf", dir).CombinedOutput(); err != nil {
+			t.Fatalf("mount bpffs at %s: %v %s", dir, err, out)
+		}
+		// Unmounting drops the pins, which detaches the pinned links.
+		t.Cleanup(func() { exec.Command("umount", dir).Run() })
+		cfg = replaceOnce(t, cfg, "pin_path: none", "pin_path: "+filepath.Join(dir, "xgw"))
+	}
+	if o.mutate != nil {
+		cfg = o.mutate(cfg)
+	}
+	if err := os.WriteFile(g.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	g.start()
@@ -191,3 +222,22 @@ func (g *gateway) run(role string, args ...string) (string, error) {
 	out, err := g.lab.Exec(role, args...).CombinedOutput()
 	return string(out), err
 }
+
+// replaceOnce replaces old in s, failing the test if it is not there.
+func replaceOnce(t *testing.T, s, old, new string) string {
+	t.Helper()
+	if !strings.Contains(s, old) {
+		t.Fatalf("config has no %q to replace:\n%s", old, s)
+	}
+	return strings.Replace(s, old, new, 1)
+}
+
+// kill9 kills xgw without letting it clean up, as a crash would.
+func (g *gateway) kill9() {
+	g.cmd.Process.Kill()
+	<-g.done
+	g.cmd = nil
+}
+
+// pid is the running xgw's process id.
+func (g *gateway) pid() int { return g.cmd.Process.Pid }

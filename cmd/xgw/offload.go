@@ -106,6 +106,11 @@ func (a *adopter) adopt(fwd datapath.FlowAction) ([2]datapath.FlowConn, error) {
 		if _, ok := a.ct.Lookup(reply, &rm, now); !ok {
 			return conns, fmt.Errorf("adopt: %v refused its reply", o)
 		}
+		if k.Proto == packet.ProtoTCP {
+			// Its real sequence numbers are unknown: FIN and RST must not
+			// be refused as out of window.
+			a.ct.SetLiberal(c.Handle)
+		}
 		conns[i] = datapath.FlowConn{Handle: c.Handle, Dir: conntrack.DirOrig}
 	}
 	return conns, nil
