@@ -301,4 +301,5 @@ func (m *Manager) resetLocked() {
 	})
 	m.publishLocked()
 }
+
 var _ datapath.FlowSink = (*Manager)(nil)
