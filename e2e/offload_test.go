@@ -323,6 +323,25 @@ func TestOffloadRestart(t *testing.T) {
 	if n := strings.Count(ct, "sport=40777,dport=5201"); n != 2 {
 		t.Fatalf("conntrack has %d entries for the connection, want one per zone:\n%s", n, ct)
 	}
+
+	// A clean stop leaves the pinned program attached (that is the
+	// point); xgw cleanup is the full stop.
+	if err := g.stop(); err != nil {
+		t.Fatal(err)
+	}
+	attached := func() bool {
+		out, _ := g.run("gw", "ip", "-d", "link", "show", g.addrs.GWUnderlay)
+		return strings.Contains(out, "prog/xdp")
+	}
+	if !attached() {
+		t.Fatal("pinned XDP program detached on a clean stop")
+	}
+	if out, err := g.run("gw", xgwBin, "cleanup", "--config", g.config); err != nil {
+		t.Fatalf("xgw cleanup: %v\n%s", err, out)
+	}
+	if attached() {
+		t.Fatal("xgw cleanup left the XDP program attached")
+	}
 }
 
 const onewayN = 32 // the manager's default promotion threshold
