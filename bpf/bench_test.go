@@ -95,7 +95,7 @@ func BenchmarkXDPLive(b *testing.B) {
 			b.Fatal(err)
 		}
 		v.Flags |= flagNAT // run the NAT writes anyway
-		if err := le.o.objs.Flows.Put(&k, &v); err != nil {
+		if err := le.o.objs.XgwFlows.Put(&k, &v); err != nil {
 			b.Fatal(err)
 		}
 	}

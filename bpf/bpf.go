@@ -44,7 +44,7 @@ type Objects struct {
 }
 
 // fastPathMaps are the maps that Options.Share and Options.PinPath share.
-var fastPathMaps = []string{gwMapFlows, gwMapTxPorts, gwMapFpStats}
+var fastPathMaps = []string{gwMapXgwFlows, gwMapXgwTxPorts, gwMapXgwFpStats}
 
 // Load loads xdp_gw and xdp_pass with opts baked in.
 func Load(opts Options) (*Objects, error) {
@@ -70,6 +70,15 @@ func Load(opts Options) (*Objects, error) {
 	if err := spec.Variables["vtep_ip"].Set(vtep); err != nil {
 		return nil, fmt.Errorf("bpf: set vtep_ip: %w", err)
 	}
+	// The object file is built for operators' loaders (README.md): the
+	// constants above instead of xgw_config, and nothing pinned by name
+	// unless asked below.
+	if err := spec.Variables[gwVarConfigInMap].Set(uint8(0)); err != nil {
+		return nil, fmt.Errorf("bpf: set config_in_map: %w", err)
+	}
+	for _, m := range spec.Maps {
+		m.Pinning = ebpf.PinNone
+	}
 	flowCap := opts.FlowCapacity
 	if flowCap == 0 {
 		flowCap = DefaultFlowCapacity
@@ -77,20 +86,23 @@ func Load(opts Options) (*Objects, error) {
 	if flowCap < 0 {
 		return nil, fmt.Errorf("bpf: FlowCapacity %d is negative", flowCap)
 	}
-	spec.Maps[gwMapFlows].MaxEntries = uint32(flowCap)
+	spec.Maps[gwMapXgwFlows].MaxEntries = uint32(flowCap)
 	o := &Objects{pinPath: opts.PinPath}
 	var copts ebpf.CollectionOptions
 	switch {
 	case opts.Share != nil:
 		o.pinPath = opts.Share.pinPath
 		copts.MapReplacements = map[string]*ebpf.Map{
-			gwMapFlows:   opts.Share.objs.Flows,
-			gwMapTxPorts: opts.Share.objs.TxPorts,
-			gwMapFpStats: opts.Share.objs.FpStats,
+			gwMapXgwFlows:   opts.Share.objs.XgwFlows,
+			gwMapXgwTxPorts: opts.Share.objs.XgwTxPorts,
+			gwMapXgwFpStats: opts.Share.objs.XgwFpStats,
 		}
 	case opts.PinPath != "":
 		if err := os.MkdirAll(opts.PinPath, 0o700); err != nil {
 			return nil, fmt.Errorf("bpf: pin path: %w", err)
+		}
+		if err := migratePins(opts.PinPath); err != nil {
+			return nil, err
 		}
 		for _, name := range fastPathMaps {
 			spec.Maps[name].Pinning = ebpf.PinByName
@@ -166,7 +178,7 @@ func (o *Objects) AddNATAddr(addr netip.Addr) error {
 	if !addr.Is4() {
 		return fmt.Errorf("bpf: NAT address %s is not IPv4", addr)
 	}
-	if err := o.objs.NatAddrs.Put(addr.As4(), uint32(0)); err != nil {
+	if err := o.objs.XgwNatAddrs.Put(addr.As4(), uint32(0)); err != nil {
 		return fmt.Errorf("bpf: add NAT address %s: %w", addr, err)
 	}
 	return nil
@@ -177,7 +189,7 @@ func (o *Objects) RemoveNATAddr(addr netip.Addr) error {
 	if !addr.Is4() {
 		return fmt.Errorf("bpf: NAT address %s is not IPv4", addr)
 	}
-	if err := o.objs.NatAddrs.Delete(addr.As4()); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+	if err := o.objs.XgwNatAddrs.Delete(addr.As4()); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("bpf: remove NAT address %s: %w", addr, err)
 	}
 	return nil
@@ -189,7 +201,7 @@ func (o *Objects) RegisterXSK(queue, fd int) error {
 	if queue < 0 || queue >= MaxQueues {
 		return fmt.Errorf("bpf: register xsk: queue %d out of range [0,%d)", queue, MaxQueues)
 	}
-	if err := o.objs.XsksMap.Put(uint32(queue), uint32(fd)); err != nil {
+	if err := o.objs.XgwXsks.Put(uint32(queue), uint32(fd)); err != nil {
 		return fmt.Errorf("bpf: register xsk fd %d at queue %d: %w", fd, queue, err)
 	}
 	return nil
@@ -200,7 +212,7 @@ func (o *Objects) UnregisterXSK(queue int) error {
 	if queue < 0 || queue >= MaxQueues {
 		return fmt.Errorf("bpf: unregister xsk: queue %d out of range [0,%d)", queue, MaxQueues)
 	}
-	if err := o.objs.XsksMap.Delete(uint32(queue)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+	if err := o.objs.XgwXsks.Delete(uint32(queue)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("bpf: unregister xsk at queue %d: %w", queue, err)
 	}
 	return nil

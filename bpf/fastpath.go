@@ -53,7 +53,7 @@ type FastPath struct {
 
 // FastPath returns the fast-path API over o's maps.
 func (o *Objects) FastPath() *FastPath {
-	return &FastPath{flows: o.objs.Flows, tx: o.objs.TxPorts}
+	return &FastPath{flows: o.objs.XgwFlows, tx: o.objs.XgwTxPorts}
 }
 
 // Flow is one offloaded direction with its counters.

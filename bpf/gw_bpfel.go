@@ -54,20 +54,30 @@ type gwXgwCounter struct {
 	Bytes   uint64
 }
 
+type gwXgwParams struct {
+	_          structs.HostLayout
+	VtepIp     uint32
+	GenevePort uint16
+	Pad        uint16
+	ExtIfindex uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	gwMapFlows      = "flows"
-	gwMapFpStats    = "fp_stats"
-	gwMapNatAddrs   = "nat_addrs"
-	gwMapStats      = "stats"
-	gwMapTxPorts    = "tx_ports"
-	gwMapXsksMap    = "xsks_map"
-	gwProgXdpGw     = "xdp_gw"
-	gwProgXdpPass   = "xdp_pass"
-	gwVarGenevePort = "geneve_port"
-	gwVarVtepIp     = "vtep_ip"
+	gwMapXgwConfig   = "xgw_config"
+	gwMapXgwFlows    = "xgw_flows"
+	gwMapXgwFpStats  = "xgw_fp_stats"
+	gwMapXgwNatAddrs = "xgw_nat_addrs"
+	gwMapXgwStats    = "xgw_stats"
+	gwMapXgwTxPorts  = "xgw_tx_ports"
+	gwMapXgwXsks     = "xgw_xsks"
+	gwProgXdpGw      = "xdp_gw"
+	gwProgXdpPass    = "xdp_pass"
+	gwVarConfigInMap = "config_in_map"
+	gwVarGenevePort  = "geneve_port"
+	gwVarVtepIp      = "vtep_ip"
 )
 
 // loadGw returns the embedded CollectionSpec for gw.
@@ -120,20 +130,22 @@ type gwProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type gwMapSpecs struct {
-	Flows    *ebpf.MapSpec `ebpf:"flows"`
-	FpStats  *ebpf.MapSpec `ebpf:"fp_stats"`
-	NatAddrs *ebpf.MapSpec `ebpf:"nat_addrs"`
-	Stats    *ebpf.MapSpec `ebpf:"stats"`
-	TxPorts  *ebpf.MapSpec `ebpf:"tx_ports"`
-	XsksMap  *ebpf.MapSpec `ebpf:"xsks_map"`
+	XgwConfig   *ebpf.MapSpec `ebpf:"xgw_config"`
+	XgwFlows    *ebpf.MapSpec `ebpf:"xgw_flows"`
+	XgwFpStats  *ebpf.MapSpec `ebpf:"xgw_fp_stats"`
+	XgwNatAddrs *ebpf.MapSpec `ebpf:"xgw_nat_addrs"`
+	XgwStats    *ebpf.MapSpec `ebpf:"xgw_stats"`
+	XgwTxPorts  *ebpf.MapSpec `ebpf:"xgw_tx_ports"`
+	XgwXsks     *ebpf.MapSpec `ebpf:"xgw_xsks"`
 }
 
 // gwVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type gwVariableSpecs struct {
-	GenevePort *ebpf.VariableSpec `ebpf:"geneve_port"`
-	VtepIp     *ebpf.VariableSpec `ebpf:"vtep_ip"`
+	ConfigInMap *ebpf.VariableSpec `ebpf:"config_in_map"`
+	GenevePort  *ebpf.VariableSpec `ebpf:"geneve_port"`
+	VtepIp      *ebpf.VariableSpec `ebpf:"vtep_ip"`
 }
 
 // gwObjects contains all objects after they have been loaded into the kernel.
@@ -156,22 +168,24 @@ func (o *gwObjects) Close() error {
 //
 // It can be passed to loadGwObjects or ebpf.CollectionSpec.LoadAndAssign.
 type gwMaps struct {
-	Flows    *ebpf.Map `ebpf:"flows"`
-	FpStats  *ebpf.Map `ebpf:"fp_stats"`
-	NatAddrs *ebpf.Map `ebpf:"nat_addrs"`
-	Stats    *ebpf.Map `ebpf:"stats"`
-	TxPorts  *ebpf.Map `ebpf:"tx_ports"`
-	XsksMap  *ebpf.Map `ebpf:"xsks_map"`
+	XgwConfig   *ebpf.Map `ebpf:"xgw_config"`
+	XgwFlows    *ebpf.Map `ebpf:"xgw_flows"`
+	XgwFpStats  *ebpf.Map `ebpf:"xgw_fp_stats"`
+	XgwNatAddrs *ebpf.Map `ebpf:"xgw_nat_addrs"`
+	XgwStats    *ebpf.Map `ebpf:"xgw_stats"`
+	XgwTxPorts  *ebpf.Map `ebpf:"xgw_tx_ports"`
+	XgwXsks     *ebpf.Map `ebpf:"xgw_xsks"`
 }
 
 func (m *gwMaps) Close() error {
 	return _GwClose(
-		m.Flows,
-		m.FpStats,
-		m.NatAddrs,
-		m.Stats,
-		m.TxPorts,
-		m.XsksMap,
+		m.XgwConfig,
+		m.XgwFlows,
+		m.XgwFpStats,
+		m.XgwNatAddrs,
+		m.XgwStats,
+		m.XgwTxPorts,
+		m.XgwXsks,
 	)
 }
 
@@ -179,8 +193,9 @@ func (m *gwMaps) Close() error {
 //
 // It can be passed to loadGwObjects or ebpf.CollectionSpec.LoadAndAssign.
 type gwVariables struct {
-	GenevePort *ebpf.Variable `ebpf:"geneve_port"`
-	VtepIp     *ebpf.Variable `ebpf:"vtep_ip"`
+	ConfigInMap *ebpf.Variable `ebpf:"config_in_map"`
+	GenevePort  *ebpf.Variable `ebpf:"geneve_port"`
+	VtepIp      *ebpf.Variable `ebpf:"vtep_ip"`
 }
 
 // gwPrograms contains all programs after they have been loaded into the kernel.

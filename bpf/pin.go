@@ -77,6 +77,27 @@ func (o *Objects) AdoptLink(l link.Link) error {
 	return nil
 }
 
+// oldPinNames are the fast-path maps' pin names before the xgw_ prefix.
+var oldPinNames = map[string]string{"flows": gwMapXgwFlows, "tx_ports": gwMapXgwTxPorts, "fp_stats": gwMapXgwFpStats}
+
+// migratePins renames pins an xgw before the xgw_ prefix left in dir, so
+// that an upgrade keeps the offloaded flows (bpffs supports rename).
+func migratePins(dir string) error {
+	for old, name := range oldPinNames {
+		from, to := filepath.Join(dir, old), filepath.Join(dir, name)
+		if _, err := os.Stat(from); err != nil {
+			continue
+		}
+		if _, err := os.Stat(to); err == nil {
+			continue // both: the new one wins, the old one is left for an operator
+		}
+		if err := os.Rename(from, to); err != nil {
+			return fmt.Errorf("bpf: rename pinned map %s to %s: %w", from, to, err)
+		}
+	}
+	return nil
+}
+
 // Unpin removes the pins of the fast-path maps, for a clean full teardown
 // (xgw stopping for good rather than restarting): the maps then go away
 // with the last program or descriptor using them. Pinned links are
@@ -84,7 +105,7 @@ func (o *Objects) AdoptLink(l link.Link) error {
 // that are not pinned are skipped.
 func (o *Objects) Unpin() error {
 	var errs []error
-	for _, m := range []*ebpf.Map{o.objs.Flows, o.objs.TxPorts, o.objs.FpStats} {
+	for _, m := range []*ebpf.Map{o.objs.XgwFlows, o.objs.XgwTxPorts, o.objs.XgwFpStats} {
 		if m.IsPinned() {
 			if err := m.Unpin(); err != nil {
 				errs = append(errs, err)

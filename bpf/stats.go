@@ -92,14 +92,14 @@ func (o *Objects) Stats() (Stats, error) {
 	dst := [statMax]*Counter{&s.RedirectGeneve, &s.RedirectNAT, &s.Pass, &s.NoSocket, &s.Malformed}
 	var per []gwXgwCounter
 	for i := uint32(0); i < statMax; i++ {
-		if err := o.objs.Stats.Lookup(i, &per); err != nil {
+		if err := o.objs.XgwStats.Lookup(i, &per); err != nil {
 			return Stats{}, fmt.Errorf("bpf: read stats[%d]: %w", i, err)
 		}
 		sumInto(dst[i], per)
 	}
 	fp := &s.FastPath
 	for i := uint32(0); i < uint32(fpMax); i++ {
-		if err := o.objs.FpStats.Lookup(i, &per); err != nil {
+		if err := o.objs.XgwFpStats.Lookup(i, &per); err != nil {
 			return Stats{}, fmt.Errorf("bpf: read fp_stats[%d]: %w", i, err)
 		}
 		switch i {

@@ -21,11 +21,46 @@
  * that the comparisons below need no swap. */
 volatile const __be16 geneve_port = bpf_htons(6081);
 volatile const __be32 vtep_ip = 0;
+/* 1 in the object file, which is what `ip link ... object` loads: take
+ * the parameters above from xgw_config instead. xgw's loader sets 0; the
+ * verifier then prunes the map read (the constant is frozen). */
+volatile const __u8 config_in_map = 1;
 
-static __always_inline int to_xsk(struct xdp_md *ctx, __u32 stat, __u64 len)
+struct steering {
+	__be32 vtep;
+	__be16 port;
+	__u32 xsk_base; /* slot * XGW_MAX_QUEUES */
+};
+
+static __always_inline int get_steering(struct xdp_md *ctx, struct steering *s)
 {
-	int ret = bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
+	struct xgw_params *cfg;
+	__u32 zero = 0;
 
+	if (!config_in_map) {
+		s->vtep = vtep_ip;
+		s->port = geneve_port;
+		s->xsk_base = 0;
+		return 0;
+	}
+	cfg = bpf_map_lookup_elem(&xgw_config, &zero);
+	if (!cfg)
+		return -1;
+	s->vtep = cfg->vtep_ip;
+	s->port = cfg->geneve_port ? cfg->geneve_port : bpf_htons(6081);
+	s->xsk_base = cfg->ext_ifindex && ctx->ingress_ifindex == cfg->ext_ifindex ?
+			      XGW_MAX_QUEUES : 0;
+	return 0;
+}
+
+static __always_inline int to_xsk(struct xdp_md *ctx, __u32 base, __u32 stat, __u64 len)
+{
+	__u32 q = ctx->rx_queue_index;
+	int ret = XDP_PASS;
+
+	/* A queue past the slot would land on another interface's socket. */
+	if (q < XGW_MAX_QUEUES)
+		ret = bpf_redirect_map(&xgw_xsks, base + q, XDP_PASS);
 	stat_inc(ret == XDP_REDIRECT ? stat : XGW_STAT_NO_SOCKET, len);
 	return ret;
 }
@@ -40,7 +75,11 @@ int xdp_gw(struct xdp_md *ctx)
 	struct ethhdr *eth;
 	struct iphdr *ip;
 	struct udphdr *udp;
+	struct steering st;
 	int proto, tagged, ret;
+
+	if (get_steering(ctx, &st) < 0)
+		goto pass;
 
 	proto = parse_eth(&c, &eth);
 	if (proto < 0) {
@@ -57,29 +96,29 @@ int xdp_gw(struct xdp_md *ctx)
 	}
 
 	/* Geneve to our VTEP. Fragments go to the stack, which reassembles. */
-	if (vtep_ip && ip->daddr == vtep_ip && ip->protocol == IPPROTO_UDP &&
+	if (st.vtep && ip->daddr == st.vtep && ip->protocol == IPPROTO_UDP &&
 	    !ipv4_is_fragment(ip)) {
 		udp = parse_udp(&c);
 		if (!udp) {
 			stat_inc(XGW_STAT_MALFORMED, len);
 			return XDP_PASS;
 		}
-		if (udp->dest == geneve_port) {
+		if (udp->dest == st.port) {
 			ret = fp_egress(ctx, tagged, udp);
 			if (ret != FP_CONTINUE)
 				return ret;
-			return to_xsk(ctx, XGW_STAT_REDIRECT_GENEVE, len);
+			return to_xsk(ctx, st.xsk_base, XGW_STAT_REDIRECT_GENEVE, len);
 		}
 		goto pass;
 	}
 
 	/* Anything addressed to a NAT address belongs to the pipeline, ICMP
 	 * and fragments included (it translates ICMP errors). */
-	if (bpf_map_lookup_elem(&nat_addrs, &ip->daddr)) {
+	if (bpf_map_lookup_elem(&xgw_nat_addrs, &ip->daddr)) {
 		ret = fp_ingress(ctx, tagged);
 		if (ret != FP_CONTINUE)
 			return ret;
-		return to_xsk(ctx, XGW_STAT_REDIRECT_NAT, len);
+		return to_xsk(ctx, st.xsk_base, XGW_STAT_REDIRECT_NAT, len);
 	}
 
 pass:

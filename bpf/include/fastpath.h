@@ -1,6 +1,6 @@
-/* The offload fast path: an established flow found in `flows` is
+/* The offload fast path: an established flow found in `xgw_flows` is
  * forwarded entirely here (decap, NAT, routing rewrite, encap) and
- * redirected through tx_ports. Anything else returns FP_CONTINUE and the
+ * redirected through xgw_tx_ports. Anything else returns FP_CONTINUE and the
  * frame goes on to xdp_gw's steering exactly as without a fast path. */
 #ifndef XGW_FASTPATH_H
 #define XGW_FASTPATH_H
@@ -31,7 +31,7 @@ static __always_inline int fp_forward(struct xdp_md *ctx, struct fp_key *k, stru
 	void *data, *data_end, *in;
 	int encap, why, shift;
 
-	a = bpf_map_lookup_elem(&flows, k);
+	a = bpf_map_lookup_elem(&xgw_flows, k);
 	if (!a) {
 		why = FP_MISS;
 		goto punt;
@@ -64,7 +64,7 @@ static __always_inline int fp_forward(struct xdp_md *ctx, struct fp_key *k, stru
 		}
 	}
 	port = a->out_port;
-	ifindex = bpf_map_lookup_elem(&tx_ports, &port);
+	ifindex = bpf_map_lookup_elem(&xgw_tx_ports, &port);
 	if (!ifindex) {
 		why = FP_PUNT_NO_PORT;
 		goto punt;
@@ -78,7 +78,7 @@ static __always_inline int fp_forward(struct xdp_md *ctx, struct fp_key *k, stru
 			goto punt;
 		}
 	}
-	if (bpf_redirect_map(&tx_ports, port, 0) != XDP_REDIRECT) {
+	if (bpf_redirect_map(&xgw_tx_ports, port, 0) != XDP_REDIRECT) {
 		why = FP_PUNT_NO_PORT;
 		goto punt;
 	}

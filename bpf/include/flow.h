@@ -1,4 +1,4 @@
-/* The offload maps: flows (what to do with each established flow), tx_ports
+/* The offload maps: xgw_flows (what to do with each established flow), xgw_tx_ports
  * (where to send it). Layouts are mirrored in Go through bpf2go (gwFpKey,
  * gwFpAction); change both together and keep fields explicitly padded. */
 #ifndef XGW_FLOW_H
@@ -83,7 +83,7 @@ struct fp_action {
 	__u8 outer[64];
 };
 
-/* flows: every offloaded direction of every established connection. The
+/* xgw_flows: every offloaded direction of every established connection. The
  * size is set at load (Options.FlowCapacity). Written only from Go, so no
  * preallocation: memory follows the number of flows installed. */
 struct {
@@ -92,14 +92,16 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct fp_key);
 	__type(value, struct fp_action);
-} flows SEC(".maps");
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xgw_flows SEC(".maps");
 
-/* tx_ports: datapath.PortID -> egress ifindex, for bpf_redirect_map. */
+/* xgw_tx_ports: datapath.PortID -> egress ifindex, for bpf_redirect_map. */
 struct {
 	__uint(type, BPF_MAP_TYPE_DEVMAP);
 	__uint(max_entries, XGW_MAX_PORTS);
 	__type(key, __u32);
 	__type(value, __u32);
-} tx_ports SEC(".maps");
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xgw_tx_ports SEC(".maps");
 
 #endif /* XGW_FLOW_H */

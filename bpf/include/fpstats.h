@@ -37,11 +37,12 @@ struct {
 	__uint(max_entries, FP_STAT_MAX);
 	__type(key, __u32);
 	__type(value, struct xgw_counter);
-} fp_stats SEC(".maps");
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xgw_fp_stats SEC(".maps");
 
 static __always_inline void fp_stat_inc(__u32 idx, __u64 bytes)
 {
-	struct xgw_counter *c = bpf_map_lookup_elem(&fp_stats, &idx);
+	struct xgw_counter *c = bpf_map_lookup_elem(&xgw_fp_stats, &idx);
 
 	if (c) {
 		c->packets++;

@@ -24,11 +24,12 @@ struct {
 	__uint(max_entries, XGW_STAT_MAX);
 	__type(key, __u32);
 	__type(value, struct xgw_counter);
-} stats SEC(".maps");
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xgw_stats SEC(".maps");
 
 static __always_inline void stat_inc(__u32 idx, __u64 bytes)
 {
-	struct xgw_counter *c = bpf_map_lookup_elem(&stats, &idx);
+	struct xgw_counter *c = bpf_map_lookup_elem(&xgw_stats, &idx);
 
 	if (c) {
 		c->packets++;
