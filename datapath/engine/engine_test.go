@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -96,8 +97,15 @@ func inNS(t *testing.T, name string, fn func()) {
 // TestEngineReflect: ns A runs xdp_gw + the engine on ua (underlay, VTEP
 // 192.0.2.1) and ea (external, NAT address 198.51.100.1); ns B sends UDP
 // to the VTEP's Geneve port (answered in place on the underlay) and to the
-// NAT address (answered by copy out of the underlay).
+// NAT address (answered by copy out of the underlay). With two queues per
+// veth, one worker serves each queue and both must carry traffic.
 func TestEngineReflect(t *testing.T) {
+	for _, q := range []int{1, 2} {
+		t.Run(fmt.Sprintf("queues=%d", q), func(t *testing.T) { testEngineReflect(t, q) })
+	}
+}
+
+func testEngineReflect(t *testing.T, queues int) {
 	if os.Geteuid() != 0 {
 		t.Skip("SKIPPED: needs root for namespaces, XDP and AF_XDP")
 	}
@@ -111,7 +119,9 @@ func TestEngineReflect(t *testing.T) {
 			"net.ipv6.conf.default.disable_ipv6=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0")
 	}
 	for _, l := range [][4]string{{"ua", "192.0.2.1/24", "ub", "192.0.2.2/24"}, {"ea", "192.0.3.1/24", "eb", "192.0.3.2/24"}} {
-		sh(t, "ip", "-n", a, "link", "add", l[0], "type", "veth", "peer", "name", l[2], "netns", b)
+		nq := fmt.Sprint(queues)
+		sh(t, "ip", "-n", a, "link", "add", l[0], "numtxqueues", nq, "numrxqueues", nq, "type", "veth",
+			"peer", "name", l[2], "numtxqueues", nq, "numrxqueues", nq, "netns", b)
 		for _, x := range [][3]string{{a, l[0], l[1]}, {b, l[2], l[3]}} {
 			sh(t, "ip", "-n", x[0], "addr", "add", x[2], "dev", x[1])
 			sh(t, "ip", "-n", x[0], "link", "set", x[1], "up")
@@ -162,23 +172,33 @@ func TestEngineReflect(t *testing.T) {
 	go func() { done <- eng.Run(ctx) }()
 
 	// Sockets in B: each connected, so the reflected datagram (source and
-	// destination swapped) is delivered to it.
-	var geneve, nat *net.UDPConn
-	inNS(t, b, func() {
-		var err error
-		if geneve, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 6081}); err != nil {
-			t.Fatal(err)
-		}
-		if nat, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(198, 51, 100, 1), Port: 7}); err != nil {
-			t.Fatal(err)
-		}
-	})
-	defer geneve.Close()
-	defer nat.Close()
-	for _, c := range []struct {
+	// destination swapped) is delivered to it. A veth picks the receive
+	// queue per sending socket, so with two queues 16 sockets put traffic
+	// on both (all on one: a 2^-15 chance).
+	type sock struct {
 		name string
 		conn *net.UDPConn
-	}{{"in place (underlay)", geneve}, {"copied (external → underlay)", nat}} {
+	}
+	var socks []sock
+	inNS(t, b, func() {
+		for i := 0; i < 8; i++ {
+			g, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 6081})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(198, 51, 100, 1), Port: 7})
+			if err != nil {
+				t.Fatal(err)
+			}
+			socks = append(socks, sock{"in place (underlay)", g}, sock{"copied (external → underlay)", n})
+		}
+	})
+	defer func() {
+		for _, s := range socks {
+			s.conn.Close()
+		}
+	}()
+	for _, c := range socks {
 		msg := []byte("xgw engine " + c.name)
 		buf := make([]byte, 1500)
 		got := false
@@ -205,7 +225,18 @@ func TestEngineReflect(t *testing.T) {
 	if s.TxInPlace == 0 || s.TxCopied == 0 || s.PassAfterRedirect != 0 {
 		t.Fatalf("stats %+v: want in-place and copied TX, no pass-after-redirect", s)
 	}
-	if len(eng.Ports()) < 2 {
-		t.Fatalf("ports %+v: want one per interface at least", eng.Ports())
+	if len(eng.Ports()) < 2*queues {
+		t.Fatalf("ports %+v: want one per interface and queue", eng.Ports())
+	}
+	for q := 0; q < queues; q++ {
+		var rx uint64
+		for _, p := range eng.Ports() {
+			if p.Queue == q {
+				rx += p.Stats.RxPackets
+			}
+		}
+		if rx == 0 {
+			t.Fatalf("queue %d received nothing: ports %+v", q, eng.Ports())
+		}
 	}
 }
