@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"net"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -81,6 +82,10 @@ func (f *FastPath) SetPort(port datapath.PortID, ifindex int) error {
 	if port >= datapath.NumPorts {
 		return fmt.Errorf("bpf: set port: %v out of range", port)
 	}
+	// An array takes any number: check, as the devmap it replaced did.
+	if _, err := net.InterfaceByIndex(ifindex); err != nil {
+		return fmt.Errorf("bpf: set port %v to ifindex %d: %w", port, ifindex, err)
+	}
 	if err := f.tx.Put(uint32(port), uint32(ifindex)); err != nil {
 		return fmt.Errorf("bpf: set port %v to ifindex %d: %w", port, ifindex, err)
 	}
@@ -89,7 +94,10 @@ func (f *FastPath) SetPort(port datapath.PortID, ifindex int) error {
 
 // ClearPort empties port's slot: its flows punt (NoPort) until SetPort.
 func (f *FastPath) ClearPort(port datapath.PortID) error {
-	if err := f.tx.Delete(uint32(port)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+	if port >= datapath.NumPorts {
+		return fmt.Errorf("bpf: clear port: %v out of range", port)
+	}
+	if err := f.tx.Put(uint32(port), uint32(0)); err != nil {
 		return fmt.Errorf("bpf: clear port %v: %w", port, err)
 	}
 	return nil

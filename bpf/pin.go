@@ -78,7 +78,8 @@ func (o *Objects) AdoptLink(l link.Link) error {
 }
 
 // oldPinNames are the fast-path maps' pin names before the xgw_ prefix.
-var oldPinNames = map[string]string{"flows": gwMapXgwFlows, "tx_ports": gwMapXgwTxPorts, "fp_stats": gwMapXgwFpStats}
+// tx_ports was a DEVMAP then: it is left (SetPort fills the new one).
+var oldPinNames = map[string]string{"flows": gwMapXgwFlows, "fp_stats": gwMapXgwFpStats}
 
 // migratePins renames pins an xgw before the xgw_ prefix left in dir, so
 // that an upgrade keeps the offloaded flows (bpffs supports rename).

@@ -65,7 +65,7 @@ static __always_inline int fp_forward(struct xdp_md *ctx, struct fp_key *k, stru
 	}
 	port = a->out_port;
 	ifindex = bpf_map_lookup_elem(&xgw_tx_ports, &port);
-	if (!ifindex) {
+	if (!ifindex || !*ifindex) {
 		why = FP_PUNT_NO_PORT;
 		goto punt;
 	}
@@ -78,10 +78,7 @@ static __always_inline int fp_forward(struct xdp_md *ctx, struct fp_key *k, stru
 			goto punt;
 		}
 	}
-	if (bpf_redirect_map(&xgw_tx_ports, port, 0) != XDP_REDIRECT) {
-		why = FP_PUNT_NO_PORT;
-		goto punt;
-	}
+	bpf_redirect(*ifindex, 0); /* XDP_REDIRECT: flags 0 cannot fail */
 	/* Trailing outer link padding first: harmless if the head then fails. */
 	if (p->inner_end < rx_len && bpf_xdp_adjust_tail(ctx, -(int)(rx_len - p->inner_end))) {
 		why = FP_PUNT_HEADROOM;

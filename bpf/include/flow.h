@@ -95,9 +95,12 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xgw_flows SEC(".maps");
 
-/* xgw_tx_ports: datapath.PortID -> egress ifindex, for bpf_redirect_map. */
+/* xgw_tx_ports: datapath.PortID -> egress ifindex (0: none), for
+ * bpf_redirect. Not a DEVMAP: the kernel adds BPF_F_RDONLY_PROG to those,
+ * and libbpf before 1.2 (iproute2, bpftool on Debian 12) then refuses to
+ * reuse the pin for a second interface ("parameter mismatch"). */
 struct {
-	__uint(type, BPF_MAP_TYPE_DEVMAP);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, XGW_MAX_PORTS);
 	__type(key, __u32);
 	__type(value, __u32);
