@@ -35,16 +35,18 @@ test: deps build lint unit fuzz
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./packet/ ./geneve/ ./conntrack/ ./nat/ ./datapath/
 
-# bench runs every system (xgw offload off/on, OVS AF_XDP, Linux nftables,
-# the XDP redirect ceiling) on every scenario in the lab and writes
-# bench/results/<date>-<commit>.json, latest.md and latest-*.png
+# bench runs every system (xgw offload off/on/one-way-off, OVS AF_XDP, Linux
+# nftables, the XDP redirect ceiling) on every scenario in the lab, the
+# one-way UDP scenarios (udp-oneway, fastpath) 3 times for medians, and
+# writes bench/results/<date>-<commit>.json, latest.md and latest-*.png
 # (bench/README.md). Root. BENCH_FLAGS passes more xgw-bench flags.
 BENCH_FLAGS ?=
 bench: build
-	$(BIN)/xgw-bench --xgw $(BIN)/xgw --out bench/results $(BENCH_FLAGS)
+	$(BIN)/xgw-bench --repeat 3 --xgw $(BIN)/xgw --out bench/results $(BENCH_FLAGS)
 
-# bench-quick: the seed scenario (5000 one-way UDP flows) and iperf3 TCP on
-# every system, 3 s each; under 3 minutes.
+# bench-quick: the seed scenario (5000 one-way UDP flows), fastpath (the
+# offload issue's PASS/FAIL) and iperf3 TCP on every system, 3 s each, once;
+# under 3 minutes.
 bench-quick: build
 	$(BIN)/xgw-bench --quick --xgw $(BIN)/xgw --out bench/results $(BENCH_FLAGS)
 

@@ -7,6 +7,7 @@ package harness
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -181,24 +182,36 @@ func (e *Env) Ifindex(role, iface string) (int, error) {
 }
 
 // AttachXDP attaches prog to iface in role's namespace in native (driver)
-// mode; closing the link detaches it.
-func (e *Env) AttachXDP(role, iface string, prog *ebpf.Program) (link.Link, error) {
-	var l link.Link
+// mode; closing the result detaches it. When the interface already runs a
+// program attached through netlink (the lab's XDP_PASS on hv-u and ext0,
+// which a veth needs to accept redirected frames), a bpf_link cannot be
+// created (EBUSY): prog then replaces it through netlink, and Close puts the
+// previous program back.
+func (e *Env) AttachXDP(role, iface string, prog *ebpf.Program) (io.Closer, error) {
+	var c io.Closer
 	err := e.Do(role, func() error {
 		ifc, err := net.InterfaceByName(iface)
 		if err != nil {
 			return err
 		}
-		l, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifc.Index, Flags: link.XDPDriverMode})
+		l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifc.Index, Flags: link.XDPDriverMode})
+		if err == nil {
+			c = l
+			return nil
+		}
+		if !errors.Is(err, syscall.EBUSY) {
+			return err
+		}
+		c, err = replaceXDP(e.NS[role], iface, prog)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("attach %s to %s/%s: %w", prog, role, iface, err)
 	}
-	return l, nil
+	return c, nil
 }
 
-// PIDsIn lists the processes in role's namespace (by the inode of their
+// PIDsIn lists// PIDsIn lists the processes in role's namespace (by the inode of their
 // /proc/<pid>/ns/net), for CPU accounting. Empty for the root namespace:
 // there, everything would match.
 func (e *Env) PIDsIn(role string) []int {

@@ -45,7 +45,7 @@ func (c *runCtx) runUDP(res *report.Result, rr bool) error {
 	if err != nil {
 		return err
 	}
-	gen, err := xdpload.NewGenerator(spec, len(frame))
+	gen, err := xdpload.NewGenerator(spec, frame)
 	if err != nil {
 		return err
 	}

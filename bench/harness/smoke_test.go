@@ -101,3 +101,14 @@ func TestFastShare(t *testing.T) {
 		t.Error("share from unknown counters")
 	}
 }
+
+func TestMedians(t *testing.T) {
+	res := func(v float64, st string) report.Result {
+		return report.Result{Scenario: "udp-oneway", System: "x", Status: st, Metrics: map[string]float64{report.PPS: v}}
+	}
+	k := [2]string{"udp-oneway", "x"}
+	out := medians(map[[2]string][]report.Result{k: {res(3, "ok"), res(1, "ok"), res(0, "failed"), res(2, "ok")}}, [][2]string{k})
+	if len(out) != 1 || out[0].Metrics[report.PPS] != 2 || out[0].Repeats != 3 || len(out[0].RepeatValues) != 3 || len(out[0].Notes) != 1 {
+		t.Errorf("%+v", out)
+	}
+}

@@ -1,7 +1,7 @@
 package harness
 
 import (
-	"github.com/cilium/ebpf/link"
+	"io"
 
 	"github.com/xgw-dev/xgw/bench/xdpload"
 )
@@ -14,7 +14,7 @@ import (
 type ceilingSystem struct {
 	env   *Env
 	progs []*xdpload.Ceiling
-	links []link.Link
+	links []io.Closer
 }
 
 func (c *ceilingSystem) Name() string   { return "xdp-ceiling" }
@@ -23,7 +23,7 @@ func (c *ceilingSystem) PIDs() []int    { return nil }
 func (c *ceilingSystem) Sample() Sample { return unknownSample() }
 
 func (c *ceilingSystem) Supports(sc string) (bool, string) {
-	if sc == "udp-oneway" || sc == "udp-rr" {
+	if sc == "udp-oneway" || sc == "udp-rr" || sc == "fastpath" {
 		return true, ""
 	}
 	return false, "a blind redirect neither decapsulates nor NATs: sockets cannot connect through it"

@@ -19,15 +19,21 @@ import (
 type xgwSystem struct {
 	opts    SystemOptions
 	offload bool
-	env     *Env
-	cfg     string
-	sock    string
-	cmd     *exec.Cmd
-	done    chan error
-	log     *os.File
+	// onewayOff sets offload.udp_oneway: false (one-way UDP stays in
+	// software, as in OVS).
+	onewayOff bool
+	env       *Env
+	cfg       string
+	sock      string
+	cmd       *exec.Cmd
+	done      chan error
+	log       *os.File
 }
 
 func (x *xgwSystem) Name() string {
+	if x.offload && x.onewayOff {
+		return "xgw-offload-oneway-off"
+	}
 	if x.offload {
 		return "xgw-offload"
 	}
@@ -40,6 +46,9 @@ func (x *xgwSystem) Supports(string) (bool, string) { return true, "" }
 func (x *xgwSystem) Notes() []string {
 	if !x.offload {
 		return []string{"offload.enabled: false (every packet through AF_XDP and the Go pipeline)"}
+	}
+	if x.onewayOff {
+		return []string{"offload.enabled: true, udp_oneway: false (one-way UDP is never promoted: it stays in software, as in OVS), pin_path none"}
 	}
 	return []string{fmt.Sprintf("offload.enabled: true, udp_oneway_packets %d, udp_oneway_ms %d (0 = manager default), pin_path none",
 		x.opts.OffloadUDPPackets, x.opts.OffloadUDPMS)}
@@ -71,6 +80,7 @@ func (x *xgwSystem) writeConfig() error {
 	off["enabled"] = x.offload
 	off["udp_oneway_packets"] = x.opts.OffloadUDPPackets
 	off["udp_oneway_ms"] = x.opts.OffloadUDPMS
+	off["udp_oneway"] = !x.onewayOff
 	// Nothing pinned: every run starts from an empty fast path, and the
 	// gateway namespace (ip netns exec remounts /sys) has no bpffs anyway.
 	off["pin_path"] = "none"
@@ -227,4 +237,33 @@ func tail(s string, n int) string {
 		return "..." + s[len(s)-n:]
 	}
 	return s
+}
+
+// Settle waits until xgw's offload manager has nothing pending and has
+// offloaded at least flows connections (or timeout), and says what it saw.
+// With offload off it returns at once.
+func (x *xgwSystem) Settle(flows int, timeout time.Duration) (string, error) {
+	if !x.offload {
+		return "", nil
+	}
+	start := time.Now()
+	var pending, offloaded float64
+	for {
+		m, err := x.stats()
+		if err != nil {
+			return "", fmt.Errorf("settle: %w", err)
+		}
+		off, _ := m["offload"].(map[string]any)
+		pending, _ = dig(off, "pending")
+		offloaded, _ = dig(off, "offloaded")
+		if pending == 0 && offloaded >= float64(flows) {
+			return fmt.Sprintf("fast path settled after the warm-up in %s: %.0f connections offloaded, 0 pending",
+				time.Since(start).Round(10*time.Millisecond), offloaded), nil
+		}
+		if time.Since(start) > timeout {
+			return fmt.Sprintf("fast path NOT settled %s after the warm-up: %.0f of %d connections offloaded, %.0f pending",
+				timeout, offloaded, flows, pending), nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -53,13 +53,16 @@ type SystemOptions struct {
 var systems = map[string]func(SystemOptions) System{
 	"xgw-sw":      func(o SystemOptions) System { return &xgwSystem{opts: o, offload: false} },
 	"xgw-offload": func(o SystemOptions) System { return &xgwSystem{opts: o, offload: true} },
-	"ovs-afxdp":   func(o SystemOptions) System { return &ovsSystem{opts: o} },
-	"linux":       func(o SystemOptions) System { return &linuxSystem{opts: o} },
-	"xdp-ceiling": func(o SystemOptions) System { return &ceilingSystem{} },
+	// Offload on, but one-way UDP never promoted (offload.udp_oneway:
+	// false): what OVS/act_ct do with a flow that is never answered.
+	"xgw-offload-oneway-off": func(o SystemOptions) System { return &xgwSystem{opts: o, offload: true, onewayOff: true} },
+	"ovs-afxdp":              func(o SystemOptions) System { return &ovsSystem{opts: o} },
+	"linux":                  func(o SystemOptions) System { return &linuxSystem{opts: o} },
+	"xdp-ceiling":            func(o SystemOptions) System { return &ceilingSystem{} },
 }
 
 // SystemNames is every system in the order a full run uses.
-var SystemNames = []string{"xgw-sw", "xgw-offload", "ovs-afxdp", "linux", "xdp-ceiling"}
+var SystemNames = []string{"xgw-sw", "xgw-offload", "xgw-offload-oneway-off", "ovs-afxdp", "linux", "xdp-ceiling"}
 
 // NewSystem returns the named system.
 func NewSystem(name string, o SystemOptions) (System, error) {

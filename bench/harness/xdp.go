@@ -1,8 +1,9 @@
 package harness
 
 import (
+	"io"
+
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 
 	"github.com/xgw-dev/xgw/bench/xdpload"
 )
@@ -15,7 +16,7 @@ func attachPass(e *Env, role string, ifaces ...string) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	var links []link.Link
+	var links []io.Closer
 	undo := func() {
 		for _, l := range links {
 			l.Close()

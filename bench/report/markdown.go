@@ -55,6 +55,17 @@ var Scenarios = map[string]ScenarioInfo{
 			Column{FastShare, "fast-path share", fmtPct},
 			Column{TableEntries, "table entries", fmtInt})...),
 	},
+	"fastpath": {
+		Title:   "Fast-path forwarding (the offload issue's benchmark): 64-byte one-way UDP on flows established first (answered through the reflector, then given time to be offloaded)",
+		Primary: PPS,
+		Columns: append([]Column{
+			{PPS, "delivered pps", fmtRate}, {Loss, "loss", fmtPct},
+		}, append(cpuColumns,
+			Column{PPSPerCore, "pps per gw core", fmtRate},
+			Column{FastShare, "fast-path share", fmtPct},
+			Column{WarmupAnswered, "warm-up answers", fmtInt},
+			Column{TableEntries, "table entries", fmtInt})...),
+	},
 	"udp-rr": {
 		Title:   "UDP request/response (dperf-like; an XDP reflector in ext answers; RTT from generator timestamps)",
 		Primary: RRPPS,
@@ -156,6 +167,9 @@ func writeScenario(b *strings.Builder, r *Run, sc string) {
 			continue
 		}
 		fmt.Fprintf(b, "| %s |", sys)
+		if res.Repeats > 1 {
+			notes = append(notes, fmt.Sprintf("%s: median of %d runs by %s (the row is that run); all: %s", sys, res.Repeats, info.Primary, fmtList(res.RepeatValues, info.Primary)))
+		}
 		for _, c := range info.Columns {
 			v, ok := res.Metrics[c.Key]
 			if !ok || res.Status != "ok" || math.IsNaN(v) {
@@ -184,6 +198,11 @@ func writeScenario(b *strings.Builder, r *Run, sc string) {
 		b.WriteString("\n")
 	}
 	writeRatios(b, r, sc, info.Primary)
+	if sc == "fastpath" {
+		if v, ok := FastpathVerdict(r); ok {
+			b.WriteString(v.Markdown())
+		}
+	}
 }
 
 // writeRatios prints row/column of the primary metric for every pair of
@@ -237,4 +256,16 @@ func oneLine(s string) string {
 		s = s[:157] + "..."
 	}
 	return s
+}
+
+func fmtList(vs []float64, key string) string {
+	var out []string
+	for _, v := range vs {
+		if key == PPS || key == RRPPS || key == CPS {
+			out = append(out, fmtRate(v))
+		} else {
+			out = append(out, fmtF3(v))
+		}
+	}
+	return strings.Join(out, ", ")
 }

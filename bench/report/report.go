@@ -39,6 +39,7 @@ type Params struct {
 	Rate      float64  `json:"rate_pps"`   // 0 = as fast as possible
 	Scenarios []string `json:"scenarios"`
 	Systems   []string `json:"systems"`
+	Repeat    int      `json:"repeat,omitempty"` // runs per system of the repeated scenarios
 }
 
 // Result is one system on one scenario.
@@ -52,6 +53,10 @@ type Result struct {
 	Notes  []string `json:"notes,omitempty"`
 	// Metrics by the keys below; a key that is absent was not measured.
 	Metrics map[string]float64 `json:"metrics"`
+	// Repeats > 1: the result is the median run (by the scenario's primary
+	// metric) of that many; RepeatValues are every run's primary metric.
+	Repeats      int       `json:"repeats,omitempty"`
+	RepeatValues []float64 `json:"repeat_values,omitempty"`
 	// Raw keeps what the figures were computed from (counters before and
 	// after, tool output), for audit.
 	Raw map[string]any `json:"raw,omitempty"`
@@ -83,6 +88,9 @@ const (
 	CCVerified   = "cc_verified" // held connections that passed data both ways
 	IperfGbps    = "iperf_gbps"
 	IperfLoss    = "iperf_loss"
+	// WarmupAnswered: answers the reflector sent back during the fastpath
+	// scenario's warm-up (the flows were established before the flood).
+	WarmupAnswered = "warmup_answered"
 )
 
 // Lookup returns the result of system on scenario.

@@ -103,3 +103,23 @@ func TestPercentile(t *testing.T) {
 		t.Error("empty histogram gave a percentile")
 	}
 }
+
+func TestFastpathVerdict(t *testing.T) {
+	r := &Run{Results: []Result{
+		{Scenario: "fastpath", System: "xgw-sw", Status: "ok", Metrics: map[string]float64{PPS: 400e3}},
+		{Scenario: "fastpath", System: "xgw-offload", Status: "ok", Metrics: map[string]float64{PPS: 1.6e6, FastShare: 1}},
+		{Scenario: "fastpath", System: "xdp-ceiling", Status: "ok", Metrics: map[string]float64{PPS: 2e6}},
+	}}
+	v, ok := FastpathVerdict(r)
+	if !ok || !v.CeilingPass || !v.SoftwarePass || v.VsCeiling != 0.8 || v.VsSoftware != 4 {
+		t.Fatalf("%+v %v", v, ok)
+	}
+	r.Results[0].Metrics[PPS] = 600e3 // 2.67x software: fails
+	if v, _ := FastpathVerdict(r); v.SoftwarePass || !strings.Contains(v.Markdown(), "**FAIL**") {
+		t.Errorf("%+v", v)
+	}
+	r.Results = r.Results[1:]
+	if _, ok := FastpathVerdict(r); ok {
+		t.Error("verdict without xgw-sw")
+	}
+}

@@ -31,6 +31,14 @@ type GenSpec struct {
 // BPF_PROG_RUN in live-frames mode so every run becomes a real frame out of
 // the interface given as ingress (a veth: it lands on the peer).
 //
+// Headers: every run first copies the template's bytes up to the payload
+// back over the frame. Live-frames mode initialises a page's data only when
+// the page is first allocated; a page that comes back to the page pool (the
+// frame was redirected, transmitted and freed by the receiver) keeps
+// whatever the receiving XDP programs wrote into it. A gateway's fast path
+// that decapsulates and NATs in place would otherwise get its own output
+// back as the next "template".
+//
 // Checksums: the template's UDP checksums are zero (no checksum, allowed
 // over IPv4 for both the outer Geneve UDP and the inner UDP), so rewriting
 // ports and stamping needs no checksum update; the IPv4 headers do not
@@ -38,22 +46,62 @@ type GenSpec struct {
 type Generator struct {
 	prog    *ebpf.Program
 	counter *ebpf.Map
+	tmpl    *ebpf.Map // the template's headers, [0, PayloadOff)
 	spec    GenSpec
 }
 
-// NewGenerator builds the program for spec and template length frameLen.
-func NewGenerator(spec GenSpec, frameLen int) (*Generator, error) {
+// NewGenerator builds the program for spec and the template frame.
+func NewGenerator(spec GenSpec, frame []byte) (*Generator, error) {
+	frameLen := len(frame)
 	if spec.Flows <= 0 || spec.Flows > 65535-int(spec.BasePort)+1 {
 		return nil, fmt.Errorf("xdpload: %d flows from port %d do not fit", spec.Flows, spec.BasePort)
 	}
 	if spec.PayloadOff+payloadNeed > frameLen || spec.SportOff+2 > frameLen {
 		return nil, errors.New("xdpload: template frame too short")
 	}
-	counter, err := newPerCPUArray("xgwb_gen_seq", 8, 1)
+	hdrLen := spec.PayloadOff
+	tmpl, err := ebpf.NewMap(&ebpf.MapSpec{Name: "xgwb_gen_tmpl", Type: ebpf.Array,
+		KeySize: 4, ValueSize: uint32((hdrLen + 7) &^ 7), MaxEntries: 1})
 	if err != nil {
 		return nil, err
 	}
+	val := make([]byte, (hdrLen+7)&^7)
+	copy(val, frame[:hdrLen])
+	if err := tmpl.Put(uint32(0), val); err != nil {
+		tmpl.Close()
+		return nil, err
+	}
+	counter, err := newPerCPUArray("xgwb_gen_seq", 8, 1)
+	if err != nil {
+		tmpl.Close()
+		return nil, err
+	}
 	insns := loadPkt(int32(spec.PayloadOff+payloadNeed), "short")
+	// Restore the headers from the template (map value in r0).
+	insns = append(insns,
+		asm.StoreImm(asm.RFP, -4, 0, asm.Word),
+		asm.LoadMapPtr(asm.R1, tmpl.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -4),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "short"),
+	)
+	for off := 0; off < hdrLen; {
+		size, n := asm.DWord, 8
+		switch {
+		case hdrLen-off >= 8:
+		case hdrLen-off >= 4:
+			size, n = asm.Word, 4
+		case hdrLen-off >= 2:
+			size, n = asm.Half, 2
+		default:
+			size, n = asm.Byte, 1
+		}
+		insns = append(insns,
+			asm.LoadMem(asm.R1, asm.R0, int16(off), size),
+			asm.StoreMem(asm.R7, int16(off), asm.R1, size))
+		off += n
+	}
 	insns = append(insns, perCPUSlot(counter, 0, "short")...)
 	insns = append(insns,
 		asm.LoadMem(asm.R9, asm.R0, 0, asm.DWord),
@@ -85,14 +133,15 @@ func NewGenerator(spec GenSpec, frameLen int) (*Generator, error) {
 	prog, err := newProgram("xgwb_gen", insns)
 	if err != nil {
 		counter.Close()
+		tmpl.Close()
 		return nil, fmt.Errorf("xdpload: generator: %w", err)
 	}
-	return &Generator{prog: prog, counter: counter, spec: spec}, nil
+	return &Generator{prog: prog, counter: counter, tmpl: tmpl, spec: spec}, nil
 }
 
 // Close releases the program and its map.
 func (g *Generator) Close() error {
-	return errors.Join(g.prog.Close(), g.counter.Close())
+	return errors.Join(g.prog.Close(), g.counter.Close(), g.tmpl.Close())
 }
 
 // xdpMd mirrors struct xdp_md: BPF_PROG_RUN takes the ingress interface

@@ -34,7 +34,7 @@ func run() error {
 		systems   = flag.String("systems", strings.Join(harness.SystemNames, ","), "comma-separated systems: "+strings.Join(harness.SystemNames, ", "))
 		duration  = flag.Duration("duration", 10*time.Second, "length of each measurement")
 		out       = flag.String("out", "bench/results", "directory for <date>-<commit>.json, latest.md and the PNG plots")
-		quick     = flag.Bool("quick", false, "the seed scenario and iperf3 TCP on every system, 3 s each (under 3 minutes)")
+		quick     = flag.Bool("quick", false, "the seed scenario, fastpath and iperf3 TCP on every system, 3 s each (under 3 minutes)")
 		real      harness.RealNICs
 		vtep      = flag.String("vtep", "192.0.2.1", "real NICs: the gateway's VTEP address")
 		chassis   = flag.String("chassis-ip", "192.0.2.2", "real NICs: the generator's (chassis') underlay address")
@@ -48,6 +48,8 @@ func run() error {
 	flag.IntVar(&o.Size, "size", 64, "inner frame size in bytes (what the VM sends; Geneve adds 58)")
 	flag.Float64Var(&o.Rate, "rate", 0, "one-way flood rate in packets/s (0 = as fast as BPF_PROG_RUN goes)")
 	flag.Float64Var(&o.RRRate, "rr-rate", 50000, "request rate of udp-rr in packets/s")
+	flag.IntVar(&o.Repeat, "repeat", 1, "run --repeat-scenarios this many times (in rounds over all systems) and report each system's median run")
+	repeatScs := flag.String("repeat-scenarios", "udp-oneway,fastpath", "scenarios that --repeat repeats")
 	flag.IntVar(&o.GenCPU, "gen-cpu", 0, "CPU for the generator thread (-1: no pinning)")
 	flag.IntVar(&o.GatewayCPU, "gateway-cpu", 1, "CPU for the gateway's processes (-1: no pinning)")
 	flag.IntVar(&o.CCConns, "cc", 10000, "concurrent connections to hold in tcp-cc")
@@ -72,9 +74,10 @@ func run() error {
 	o.Scenarios = splitList(*scenarios)
 	o.Systems = splitList(*systems)
 	o.Duration = *duration
+	o.RepeatScenarios = splitList(*repeatScs)
 	o.Quick = *quick
 	if *quick {
-		o.Scenarios = []string{"udp-oneway", "iperf3-tcp"}
+		o.Scenarios = []string{"udp-oneway", "fastpath", "iperf3-tcp"}
 		o.Duration = 3 * time.Second
 		o.CCConns = min(o.CCConns, 2000)
 	}
