@@ -11,6 +11,7 @@ type Config struct {
 	Switches   []Switch   `yaml:"switches"`
 	Routers    []Router   `yaml:"routers"`
 	Offload    Offload    `yaml:"offload"`
+	XDP        XDP        `yaml:"xdp"`
 	Control    Control    `yaml:"control"`
 	Metrics    Metrics    `yaml:"metrics"`
 
@@ -170,6 +171,29 @@ func (o Offload) OnewayEnabled() bool { return o.UDPOneway == nil || *o.UDPOnewa
 
 // DefaultPinPath is where xgw pins its fast-path state.
 const DefaultPinPath = "/sys/fs/bpf/xgw"
+
+// XDP says who attaches the XDP program xdp_gw to the interfaces.
+type XDP struct {
+	// Attach is XDPAttachSelf (default): xgw loads and attaches xdp_gw
+	// itself; or XDPAttachAdopt: an operator attached it (ip link,
+	// bpftool; see bpf/README.md) with its maps pinned by name, and xgw
+	// opens those maps, programs them and detaches nothing.
+	Attach string `yaml:"attach"`
+	// PinPath is where adopt mode finds the pinned maps; default
+	// DefaultXDPPinPath, where iproute2 pins them. Only with adopt (self
+	// mode pins under offload.pin_path).
+	PinPath string `yaml:"pin_path"`
+}
+
+// XDP.Attach values.
+const (
+	XDPAttachSelf  = "self"
+	XDPAttachAdopt = "adopt"
+)
+
+// DefaultXDPPinPath is iproute2's directory for the by-name maps of an
+// XDP object it loads (<bpffs>/xdp/globals, a link to tc/globals).
+const DefaultXDPPinPath = "/sys/fs/bpf/xdp/globals"
 
 // Control configures the local control socket of xgw's CLI.
 type Control struct {

@@ -92,3 +92,16 @@ func TestGoBuiltConfig(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestXDPDefaults(t *testing.T) {
+	var c Config
+	c.ApplyDefaults()
+	if c.XDP.Attach != XDPAttachSelf || c.XDP.PinPath != "" {
+		t.Fatalf("self: %+v", c.XDP)
+	}
+	c = Config{XDP: XDP{Attach: XDPAttachAdopt}}
+	c.ApplyDefaults()
+	if c.XDP.PinPath != DefaultXDPPinPath {
+		t.Fatalf("adopt: %+v", c.XDP)
+	}
+}

@@ -85,6 +85,12 @@
 //	  flows: int                fast-path map size (2 per connection), 0 = default
 //	  pin_path: string          bpffs directory for pinned maps and links,
 //	                            default /sys/fs/bpf/xgw; "none" pins nothing
+//	xdp:                        who attaches the XDP program (bpf/README.md)
+//	  attach: string            self (default): xgw loads and attaches it;
+//	                            adopt: an operator attached gw_bpfel.o (ip link,
+//	                            bpftool); xgw opens its pinned maps, detaches nothing
+//	  pin_path: string          adopt: directory of those pins, default
+//	                            /sys/fs/bpf/xdp/globals (iproute2's)
 //	control:
 //	  socket: string            absolute path of the CLI's unix socket,
 //	                            default /run/xgw/xgw.sock

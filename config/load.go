@@ -128,6 +128,12 @@ func (c *Config) ApplyDefaults() {
 		on := true
 		c.Geneve.Checksum = &on
 	}
+	if c.XDP.Attach == "" {
+		c.XDP.Attach = XDPAttachSelf
+	}
+	if c.XDP.Attach == XDPAttachAdopt && c.XDP.PinPath == "" {
+		c.XDP.PinPath = DefaultXDPPinPath
+	}
 	if c.Control.Socket == "" {
 		c.Control.Socket = DefaultControlSocket
 	}

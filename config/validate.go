@@ -148,6 +148,18 @@ func (v *validator) offloadAndControl() {
 	if p := o.PinPath; p != "" && p != "none" && !filepath.IsAbs(p) {
 		v.p.add("offload.pin_path", "%q is not an absolute path (or \"none\")", p)
 	}
+	switch x := v.c.XDP; x.Attach {
+	case XDPAttachSelf:
+		if x.PinPath != "" {
+			v.p.add("xdp.pin_path", "only used with attach: adopt (xgw's own pins go under offload.pin_path)")
+		}
+	case XDPAttachAdopt:
+		if !filepath.IsAbs(x.PinPath) {
+			v.p.add("xdp.pin_path", "%q is not an absolute path", x.PinPath)
+		}
+	default:
+		v.p.add("xdp.attach", "%q: want self or adopt", x.Attach)
+	}
 	if s := v.c.Control.Socket; s == "" || !filepath.IsAbs(s) {
 		v.p.add("control.socket", "%q is not an absolute path", s)
 	}
