@@ -143,10 +143,7 @@ func TestOffload(t *testing.T) {
 			if len(iv) == 0 || iv[0] <= 0 {
 				t.Fatalf("run %d on a reused 5-tuple carried nothing: %v", i, iv)
 			}
-			waitFor(t, 3*time.Second, func() bool {
-				out, _ := g.xgw("dump-flows", "--type", "offloaded")
-				return !strings.Contains(out, "40123")
-			}, "the closed connection's fast-path entries to be withdrawn")
+			g.waitWithdrawn(t, "40123")
 		}
 		ct, _ := g.xgw("dump-conntrack", "-s")
 		for _, l := range strings.Split(ct, "\n") {
@@ -306,19 +303,7 @@ func TestOffloadRestart(t *testing.T) {
 	t.Logf("iperf3 0.5 s intervals across the kill and restart (Mbit/s): %.0f", iv)
 	// Nothing duplicated or leaked: once iperf3 is done its entries go,
 	// and conntrack holds the connection once per zone.
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		out, _ := g.xgw("dump-flows", "--type", "offloaded")
-		if !strings.Contains(out, "40777") {
-			break
-		}
-		if time.Now().After(deadline) {
-			ct, _ := g.xgw("dump-conntrack", "-s")
-			st, _ := g.xgw("stats")
-			t.Fatalf("the finished connection's fast-path entries were not withdrawn:\n%s\n%s\n%s", out, ct, st)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	g.waitWithdrawn(t, "40777")
 	ct, _ := g.xgw("dump-conntrack")
 	if n := strings.Count(ct, "sport=40777,dport=5201"); n != 2 {
 		t.Fatalf("conntrack has %d entries for the connection, want one per zone:\n%s", n, ct)
@@ -434,4 +419,23 @@ func udpDatagram(b []byte, src, dst packet.IP4, sport, dport uint16) {
 	u.SetLength(uint16(len(b) - 20))
 	binary.BigEndian.PutUint64(b[28:], uint64(sport))
 	u.SetChecksum(u.ComputeChecksum(src, dst))
+}
+
+// waitWithdrawn waits until no offloaded flow mentions port, with what
+// explains a failure: the flows, conntrack and the counters.
+func (g *gateway) waitWithdrawn(t *testing.T, port string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out, _ := g.xgw("dump-flows", "--type", "offloaded")
+		if !strings.Contains(out, port) {
+			return
+		}
+		if time.Now().After(deadline) {
+			ct, _ := g.xgw("dump-conntrack", "-s")
+			st, _ := g.xgw("stats")
+			t.Fatalf("the closed connection's fast-path entries (port %s) were not withdrawn:\n%s\n%s\n%s", port, out, ct, st)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
