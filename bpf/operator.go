@@ -170,3 +170,19 @@ func (o *Objects) CheckProgram(id ebpf.ProgramID) error {
 	}
 	return nil
 }
+
+// NATAddrs lists the steered NAT addresses, e.g. to drop those a previous
+// xgw left in an operator's pinned map.
+func (o *Objects) NATAddrs() ([]netip.Addr, error) {
+	var addrs []netip.Addr
+	var k [4]byte
+	var v uint32
+	it := o.objs.XgwNatAddrs.Iterate()
+	for it.Next(&k, &v) {
+		addrs = append(addrs, netip.AddrFrom4(k))
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("bpf: list NAT addresses: %w", err)
+	}
+	return addrs, nil
+}

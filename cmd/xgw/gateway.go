@@ -35,6 +35,9 @@ type xdpIface struct {
 	link   link.Link
 	nat    bool // steers the NAT addresses (the external side)
 	pinned bool // the link is pinned: it stays attached when xgw exits
+
+	adopted bool // an operator attached the program (adopt.go); no link
+	slot    int  // its sockets' xgw_xsks slot (adopt mode; else 0)
 }
 
 // gateway is everything `xgw run` builds, in the order it builds it; close
@@ -104,6 +107,12 @@ func newGateway(cfgPath string, cfg *config.Config, opts runOptions, log *slog.L
 	vtep := topo.VTEP.Addr()
 	pin := pinPath(cfg.Offload)
 	byName := map[string]*xdpIface{}
+	if cfg.XDP.Attach == config.XDPAttachAdopt {
+		// Fills byName: the loop below then attaches nothing.
+		if err := g.adopt(byName, cfg.XDP.PinPath, topo, under, ext); err != nil {
+			return nil, err
+		}
+	}
 	for _, side := range []struct {
 		name      string
 		vtep, nat bool
@@ -130,7 +139,7 @@ func newGateway(cfgPath string, cfg *config.Config, opts runOptions, log *slog.L
 		VTEP: topo.VTEP, GenevePort: topo.GenevePort,
 		NewProcessor: func() engine.Processor { return g.meters.wrap(g.pipe.NewWorker()) },
 		Register: func(ifname string, queue, fd int) error {
-			return byName[ifname].objs.RegisterXSK(queue, fd)
+			return byName[ifname].register(queue, fd)
 		},
 		Conntrack: g.ct,
 		Clock:     g.clock,
@@ -268,6 +277,8 @@ func (g *gateway) close() error {
 			} else {
 				g.log.Info("XDP detached", "interface", x.name)
 			}
+		} else if x.adopted {
+			g.log.Info("XDP left attached: the operator's program (adopt mode)", "interface", x.name)
 		}
 		if err := x.objs.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("release the XDP program of %s: %w", x.name, err))

@@ -14,7 +14,7 @@ package main
 // VTEP is baked into the XDP program), geneve.port (likewise), conntrack
 // (the table is allocated once, with its timeouts), control.socket and
 // metrics.listen (already listening), offload (read by the offload
-// manager at start).
+// manager at start), xdp (who attached the program).
 //
 // A file that does not load, validate or compile is refused as a whole:
 // the running configuration stays, the problems are logged one per field
@@ -332,6 +332,7 @@ func effective(running, file *config.Config) (*config.Config, []string) {
 	keep("control.socket", &c.Control, &running.Control)
 	keep("metrics.listen", &c.Metrics, &running.Metrics)
 	keep("offload", &c.Offload, &running.Offload)
+	keep("xdp", &c.XDP, &running.XDP)
 	return &c, restart
 }
 
