@@ -41,9 +41,17 @@ type Reloader interface {
 	Reload() (summary []string, err error)
 }
 
-// FlowDumper is implemented by a Provider with an offload manager, which
-// knows the offloaded flows: GET /flows uses it instead of listing
-// conntrack alone. typ is "", "offloaded" or "software".
+// Conntrack is what the server reads from the connection table;
+// *conntrack.Table is one.
+type Conntrack interface {
+	Dump(w io.Writer, opts conntrack.DumpOptions) error
+	Range(fn func(conntrack.ConnInfo) bool)
+}
+
+// FlowDumper is implemented by a Provider that can list its flows (xgw
+// run's gateway, through its offload manager, which knows both the
+// offloaded flows and the software ones). typ is "", "offloaded" or
+// "software". GET /flows answers 501 for a Provider that is not one.
 type FlowDumper interface {
 	DumpFlows(w io.Writer, typ string) error
 }
@@ -168,13 +176,12 @@ func handler(p Provider, log *slog.Logger) http.Handler {
 			http.Error(w, "flows: type must be offloaded or software", http.StatusBadRequest)
 			return
 		}
-		var err error
-		if d, ok := p.(FlowDumper); ok {
-			err = d.DumpFlows(&buf, typ)
-		} else if typ != "offloaded" {
-			err = writeFlows(&buf, p.Conntrack(), p.Now())
+		d, ok := p.(FlowDumper)
+		if !ok {
+			http.Error(w, "flows: not supported by this server", http.StatusNotImplemented)
+			return
 		}
-		if err != nil {
+		if err := d.DumpFlows(&buf, typ); err != nil {
 			http.Error(w, "flows: "+err.Error(), http.StatusInternalServerError)
 			return
 		}

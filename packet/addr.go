@@ -1,6 +1,7 @@
 package packet
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 )
@@ -40,6 +41,9 @@ func (ip IP4) Uint32() uint32 {
 
 // IP4FromUint32 is the inverse of Uint32.
 func IP4FromUint32(v uint32) IP4 { return IP4{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)} }
+
+// Compare orders addresses numerically, for sorting.
+func (ip IP4) Compare(o IP4) int { return cmp.Compare(ip.Uint32(), o.Uint32()) }
 
 // IsZero reports whether ip is 0.0.0.0.
 func (ip IP4) IsZero() bool { return ip == IP4{} }

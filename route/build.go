@@ -156,18 +156,7 @@ func (t *Topology) indexExternal() {
 	for ip := range t.byExternalIP {
 		t.externalIPs = append(t.externalIPs, ip)
 	}
-	slices.SortFunc(t.externalIPs, cmpIP)
-	slices.SortFunc(t.natIPs, cmpIP)
-	slices.SortFunc(t.nextHops, cmpIP)
-}
-
-func cmpIP(a, b packet.IP4) int {
-	x, y := a.Uint32(), b.Uint32()
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
+	slices.SortFunc(t.externalIPs, packet.IP4.Compare)
+	slices.SortFunc(t.natIPs, packet.IP4.Compare)
+	slices.SortFunc(t.nextHops, packet.IP4.Compare)
 }

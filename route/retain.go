@@ -36,7 +36,7 @@ func (t *Topology) RetainNATAddr(ip packet.IP4, router string) bool {
 }
 
 func insertSorted(s []packet.IP4, ip packet.IP4) []packet.IP4 {
-	i, found := slices.BinarySearchFunc(s, ip, cmpIP)
+	i, found := slices.BinarySearchFunc(s, ip, packet.IP4.Compare)
 	if found {
 		return s
 	}

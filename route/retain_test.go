@@ -23,7 +23,7 @@ func TestRetainNATAddr(t *testing.T) {
 	if !slices.Contains(topo.NATIPs(), old) || !slices.Contains(topo.ExternalIPs(), old) {
 		t.Fatalf("retained address missing from NATIPs %v / ExternalIPs %v", topo.NATIPs(), topo.ExternalIPs())
 	}
-	if !slices.IsSortedFunc(topo.NATIPs(), cmpIP) || !slices.IsSortedFunc(topo.ExternalIPs(), cmpIP) {
+	if !slices.IsSortedFunc(topo.NATIPs(), packet.IP4.Compare) || !slices.IsSortedFunc(topo.ExternalIPs(), packet.IP4.Compare) {
 		t.Fatalf("lists not sorted: %v %v", topo.NATIPs(), topo.ExternalIPs())
 	}
 	for _, n := range gr.NATRules() {

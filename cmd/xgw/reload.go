@@ -132,7 +132,7 @@ func (r *reloader) Reload() ([]string, error) {
 			dropped = append(dropped, ip)
 		}
 	}
-	slices.SortFunc(dropped, cmpIP4)
+	slices.SortFunc(dropped, packet.IP4.Compare)
 	used := r.inUse(dropped)
 	draining := map[packet.IP4]string{}
 	for _, ip := range dropped {
@@ -445,17 +445,6 @@ func diffSet(prefix string, old, new []string) []string {
 		}
 	}
 	return out
-}
-
-func cmpIP4(a, b packet.IP4) int {
-	x, y := a.Uint32(), b.Uint32()
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
 }
 
 var _ control.Reloader = (*reloader)(nil)
