@@ -1,0 +1,191 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xgw-dev/xgw/bench/lab"
+)
+
+// TestAdoptOperatorXDP is the operator workflow of bpf/README.md in the
+// lab: the committed object loaded with `ip link` on both of the
+// gateway's interfaces (maps pinned by name on a bpffs in the lab's work
+// dir: ip -n has no /sys/fs/bpf), xgw run with xdp.attach: adopt; traffic
+// from the VM through OVS and xgw is forwarded and offloaded into the
+// operator's maps; when xgw stops the operator's programs stay attached.
+func TestAdoptOperatorXDP(t *testing.T) {
+	needRoot(t)
+	obj, err := filepath.Abs("../bpf/gw_bpfel.o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l, err := lab.Up(ctx, lab.Options{Log: t.Logf})
+	if err != nil {
+		t.Fatalf("lab up: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := l.Down(); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+	})
+	g := &gateway{t: t, lab: l, addrs: l.Config(), logs: &syncBuffer{}}
+	a := g.addrs
+	g.config = filepath.Join(a.WorkDir, "xgw.yaml")
+	g.socket = filepath.Join(a.WorkDir, "xgw.sock")
+	gwNS := a.Namespaces["gw"]
+	ifaces := []string{a.GWUnderlay, a.GWExternal}
+
+	// The operator's part.
+	bpffs := filepath.Join(a.WorkDir, "bpffs")
+	if err := os.MkdirAll(bpffs, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "bpf", "bpf", bpffs).CombinedOutput(); err != nil {
+		t.Fatalf("mount bpffs at %s: %v %s", bpffs, err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", bpffs).Run() })
+	ipLink := func(args ...string) (string, error) {
+		cmd := exec.Command("ip", append([]string{"-n", gwNS, "link"}, args...)...)
+		cmd.Env = append(os.Environ(), "TC_BPF_MNT="+bpffs) // iproute2's bpffs
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	progs := map[string]string{}
+	for _, dev := range ifaces {
+		if out, err := ipLink("set", "dev", dev, "xdpdrv", "object", obj, "section", "xdp"); err != nil {
+			t.Fatalf("ip link set dev %s xdpdrv object %s section xdp: %v\n%s", dev, obj, err, out)
+		}
+		t.Cleanup(func() { ipLink("set", "dev", dev, "xdpdrv", "off") }) // before the umount
+		progs[dev] = xdpProgID(t, ipLink, dev)
+	}
+	pins := filepath.Join(bpffs, "xdp", "globals")
+	for _, m := range []string{"xgw_config", "xgw_flows", "xgw_xsks", "xgw_nat_addrs", "xgw_tx_ports"} {
+		if _, err := os.Stat(filepath.Join(pins, m)); err != nil {
+			t.Fatalf("ip link did not pin %s: %v", m, err)
+		}
+	}
+
+	// xgw, adopting them.
+	y, err := l.XGWConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(y) + "xdp:\n  attach: adopt\n  pin_path: " + pins + "\n"
+	if err := os.WriteFile(g.config, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g.start()
+	t.Cleanup(func() {
+		g.stop()
+		if t.Failed() {
+			t.Logf("xgw log:\n%s", g.logs.String())
+		}
+	})
+	for _, dev := range ifaces {
+		if id := xdpProgID(t, ipLink, dev); id != progs[dev] {
+			t.Fatalf("xgw replaced the program on %s: id %s, the operator's was %s", dev, id, progs[dev])
+		}
+	}
+
+	ext := a.ExtIP.String()
+	t.Run("ping", func(t *testing.T) {
+		g.run("vm", "ping", "-c", "2", "-W", "1", ext) // next hops resolve
+		out, err := g.run("vm", "ping", "-c", "3", "-i", "0.2", "-W", "2", ext)
+		if err != nil || !strings.Contains(out, "3 received") {
+			t.Fatalf("ping VM -> ext through OVS and the adopted xgw: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("iperf3-offloaded", func(t *testing.T) {
+		srv, err := g.lab.StartIperfServer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Stop()
+		before := g.fp()
+		type result struct {
+			out string
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			out, err := g.run("vm", "iperf3", "-c", ext, "-t", "2", "-J")
+			done <- result{out, err}
+		}()
+		maxOffloaded := 0
+		var r result
+	wait:
+		for {
+			select {
+			case r = <-done:
+				break wait
+			case <-time.After(200 * time.Millisecond):
+				maxOffloaded = max(maxOffloaded, g.fp().offloaded)
+			}
+		}
+		if r.err != nil {
+			t.Fatalf("iperf3: %v\n%s", r.err, r.out)
+		}
+		var res struct {
+			End struct {
+				SumReceived struct {
+					BitsPerSecond float64 `json:"bits_per_second"`
+				} `json:"sum_received"`
+			} `json:"end"`
+		}
+		if err := json.Unmarshal([]byte(r.out), &res); err != nil {
+			t.Fatalf("iperf3 json: %v\n%s", err, r.out)
+		}
+		mbps := res.End.SumReceived.BitsPerSecond / 1e6
+		after := g.fp()
+		hits, sw := after.hits-before.hits, after.swTX-before.swTX
+		t.Logf("iperf3 2 s: %.0f Mbit/s received; %d packets by the operator's XDP fast path, %d by the software pipeline; up to %d connections offloaded",
+			mbps, hits, sw, maxOffloaded)
+		if mbps < 1 {
+			t.Fatalf("iperf3 carried %.3f Mbit/s", mbps)
+		}
+		if maxOffloaded == 0 {
+			t.Fatal("no connection was offloaded during the run")
+		}
+		if hits == 0 {
+			t.Fatal("no fast-path hits: the flows were not forwarded by the adopted program")
+		}
+	})
+
+	t.Run("stop-detaches-nothing", func(t *testing.T) {
+		if err := g.stop(); err != nil {
+			t.Fatalf("xgw stop: %v", err)
+		}
+		for _, dev := range ifaces {
+			if id := xdpProgID(t, ipLink, dev); id != progs[dev] {
+				t.Fatalf("after xgw stopped, %s runs program %q, want the operator's %s", dev, id, progs[dev])
+			}
+		}
+		if !strings.Contains(g.logs.String(), "XDP left attached") {
+			t.Errorf("xgw did not say it left the operator's XDP attached:\n%s", g.logs.String())
+		}
+	})
+}
+
+// xdpProgID is the id of the XDP program on dev ("" if none), from ip link.
+func xdpProgID(t *testing.T, ipLink func(...string) (string, error), dev string) string {
+	t.Helper()
+	out, err := ipLink("show", "dev", dev)
+	if err != nil {
+		t.Fatalf("ip link show %s: %v\n%s", dev, err, out)
+	}
+	m := regexp.MustCompile(`prog/xdp id (\d+)`).FindStringSubmatch(out)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
