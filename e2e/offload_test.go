@@ -19,6 +19,8 @@ import (
 // counters of the offload path, read from xgw stats --json.
 type fpCounters struct {
 	hits      uint64 // fast-path hits, both directions
+	hitsEgr   uint64 // fast-path hits from the underlay
+	geneve    uint64 // Geneve that xdp_gw steered to AF_XDP (software path)
 	swTX      uint64 // frames the software pipeline transmitted
 	offloaded int    // connections in the fast path now
 	adopted   uint64
@@ -42,6 +44,7 @@ func (g *gateway) fp() fpCounters {
 				FastPath struct {
 					HitEgress, HitIngress struct{ Packets uint64 }
 				}
+				RedirectGeneve struct{ Packets uint64 }
 			} `json:"stats"`
 		} `json:"xdp"`
 		Offload *struct {
@@ -60,6 +63,10 @@ func (g *gateway) fp() fpCounters {
 	var c fpCounters
 	if len(s.XDP) > 0 { // one fast path, shared by every interface
 		c.hits = s.XDP[0].Stats.FastPath.HitEgress.Packets + s.XDP[0].Stats.FastPath.HitIngress.Packets
+		c.hitsEgr = s.XDP[0].Stats.FastPath.HitEgress.Packets
+	}
+	for _, x := range s.XDP {
+		c.geneve += x.Stats.RedirectGeneve.Packets
 	}
 	c.swTX = s.Pipeline.TX["underlay"] + s.Pipeline.TX["external"]
 	if o := s.Offload; o != nil {
@@ -404,8 +411,10 @@ func onewayRun(t *testing.T, g *gateway, port int) onewayResult {
 	// path is at least 1 - that over their number.
 	afterN := float64(r.hits+r.swTX) - float64(flows*onewayN)
 	r.fastShareAfterN = 1 - max(0, float64(r.swTX)-float64(flows*onewayN))/afterN
-	t.Logf("seed scenario: %d one-way UDP flows x %d datagrams: sent %d in %.1fs, delivered %d (%.2f%% loss); XDP fast path %d, software %d (%.1f%% of all by XDP); of the packets after the first %d of each flow, >= %.2f%% by XDP; xgw CPU %.2fs (%.0f%% of a core); one-way promotions %d",
-		flows, perFlow, sent, secs, got, 100*(1-float64(got)/float64(sent)), r.hits, r.swTX, 100*float64(r.hits)/float64(r.hits+r.swTX), onewayN, 100*r.fastShareAfterN, r.xgwCPU, 100*r.xgwCPU/secs, after.oneway-before.oneway)
+	reached := (after.hitsEgr - before.hitsEgr) + (after.geneve - before.geneve)
+	t.Logf("seed scenario: %d one-way UDP flows x %d datagrams: sent %d in %.1fs, delivered %d (%.2f%% loss: %d before the gateway (OVS), %d in it); XDP fast path %d, software %d (%.1f%% of all by XDP); of the packets after the first %d of each flow, >= %.2f%% by XDP; xgw CPU %.2fs (%.0f%% of a core); one-way promotions %d",
+		flows, perFlow, sent, secs, got, 100*(1-float64(got)/float64(sent)), sent-int(reached), int(reached)-got,
+		r.hits, r.swTX, 100*float64(r.hits)/float64(r.hits+r.swTX), onewayN, 100*r.fastShareAfterN, r.xgwCPU, 100*r.xgwCPU/secs, after.oneway-before.oneway)
 	return r
 }
 
