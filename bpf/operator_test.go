@@ -287,8 +287,19 @@ func TestPinsMigrated(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	dm, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.DevMap, KeySize: 4, ValueSize: 4, MaxEntries: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dm.Close()
+	if err := dm.Pin(filepath.Join(dir, "tx_ports")); err != nil {
+		t.Fatal(err)
+	}
 	o = loadPinned(t, dir)
 	defer func() { o.Unpin(); o.Close() }()
+	if _, err := os.Stat(filepath.Join(dir, "tx_ports")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("old tx_ports devmap pin still there: %v", err)
+	}
 	got := make([]byte, len(val))
 	if err := o.objs.XgwFlows.Lookup(key[:], got); err != nil || !bytes.Equal(got, val) {
 		t.Fatalf("flow after migration: %v", err)

@@ -78,7 +78,8 @@ func (o *Objects) AdoptLink(l link.Link) error {
 }
 
 // oldPinNames are the fast-path maps' pin names before the xgw_ prefix.
-// tx_ports was a DEVMAP then: it is left (SetPort fills the new one).
+// tx_ports was a DEVMAP then: its pin is dropped (SetPort fills the new
+// array; a running old program keeps its map until it is replaced).
 var oldPinNames = map[string]string{"flows": gwMapXgwFlows, "fp_stats": gwMapXgwFpStats}
 
 // migratePins renames pins an xgw before the xgw_ prefix left in dir, so
@@ -95,6 +96,9 @@ func migratePins(dir string) error {
 		if err := os.Rename(from, to); err != nil {
 			return fmt.Errorf("bpf: rename pinned map %s to %s: %w", from, to, err)
 		}
+	}
+	if err := os.Remove(filepath.Join(dir, "tx_ports")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("bpf: remove the old tx_ports pin: %w", err)
 	}
 	return nil
 }
