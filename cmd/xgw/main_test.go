@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,6 +108,12 @@ func (f *fakeGateway) Stats() (control.Stats, error) {
 func (f *fakeGateway) Conntrack() control.Conntrack { return f.ct }
 func (f *fakeGateway) Now() int64                   { return 0 }
 
+// DumpFlows implements control.FlowDumper, echoing the type asked for.
+func (f *fakeGateway) DumpFlows(w io.Writer, typ string) error {
+	_, err := fmt.Fprintf(w, "flows of type %q\n", typ)
+	return err
+}
+
 // TestControlSocketCommands runs stats, dump-conntrack and dump-flows
 // against a control socket served by a fake provider.
 func TestControlSocketCommands(t *testing.T) {
@@ -136,6 +144,9 @@ func TestControlSocketCommands(t *testing.T) {
 		if _, errOut, code := xgw(t, append(args, "--control-socket", sock)...); code != 0 {
 			t.Fatalf("%v: exit %d\n%s", args, code, errOut)
 		}
+	}
+	if out, errOut, code := xgw(t, "dump-flows", "--type", "offloaded", "--control-socket", sock); code != 0 || out != "flows of type \"offloaded\"\n" {
+		t.Fatalf("dump-flows --type offloaded: exit %d %q %s", code, out, errOut)
 	}
 	_, errOut, code = xgw(t, "stats", "--control-socket", filepath.Join(t.TempDir(), "nope.sock"))
 	if code != 1 || !strings.Contains(errOut, "is `xgw run` running? (no such socket)") {
