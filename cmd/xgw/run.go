@@ -34,9 +34,12 @@ xgw run, in order:
      keeps doing ARP; xgw asks it to resolve next hops it misses);
   4. loads the XDP program xdp_gw on each interface: on the underlay it
      steers Geneve to the VTEP address, on the external side traffic to the
-     NAT addresses, into AF_XDP sockets; everything else goes to Linux;
+     NAT addresses, into AF_XDP sockets; everything else goes to Linux.
+     With xdp.attach: adopt it attaches nothing and takes over the programs
+     an operator attached with ip link (see bpf/README.md);
   5. opens one AF_XDP socket per RX queue and starts one forwarding thread
-     per queue index;
+     per queue index; the offload manager moves established connections
+     (and one-way UDP, by policy) into xdp_gw's fast path;
   6. serves the control socket (root only) for stats, dump-conntrack,
      dump-flows and reload, and Prometheus metrics over HTTP on
      metrics.listen (127.0.0.1:9477 unless the file says otherwise);
@@ -48,8 +51,11 @@ while existing ones keep forwarding; a bad file is refused and logged with
 the field at fault, and the running configuration stays. See
 'xgw help reload' for what applies live and what needs a restart.
 
-On SIGINT/SIGTERM it closes the sockets, detaches XDP from the interfaces
-and removes the control socket. Needs root, or the capabilities of
+On SIGINT/SIGTERM it closes the sockets and removes the control socket.
+With offload.pin_path (default /sys/fs/bpf/xgw) the XDP programs stay
+attached and keep forwarding offloaded connections until the next xgw takes
+them over ('xgw cleanup' is the full stop); with pin_path: none, or in
+adopt mode, nothing of xgw's stays attached. Needs root, or the capabilities of
 dist/xgw.service (CAP_NET_ADMIN, CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN,
 CAP_NET_RAW, CAP_IPC_LOCK); run it in the network namespace that holds the
 interfaces (e.g. under 'ip netns exec NS').
