@@ -23,9 +23,11 @@ lint:
 	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	staticcheck ./...
 
-# unit runs every test, privileged ones included (they need root; CI is root).
+# unit runs every test, privileged ones included (they need root; CI is
+# root). One package at a time: the lab, AF_XDP and XDP tests each load
+# both cores, and letting them compete only measures the contention.
 unit:
-	$(GO) test -count=1 -timeout 15m ./...
+	$(GO) test -p 1 -count=1 -timeout 15m ./...
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh

@@ -408,7 +408,7 @@ func (a *acceptor) dial(t *testing.T, g *gateway) string {
 	select {
 	case p := <-a.peers:
 		return p
-	case <-time.After(3 * time.Second):
+	case <-time.After(8 * time.Second): // a lost handshake ACK costs a SYN-ACK retransmit
 		t.Fatal("the server saw no connection")
 		return ""
 	}
