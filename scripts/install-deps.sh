@@ -69,7 +69,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
 		trap 'rm -f "$policy"' EXIT
 	fi
 	log "installing ${missing[*]}"
-	apt-get install -y -q --no-install-recommends "${missing[@]}"
+	if ! apt-get install -y -q --no-install-recommends "${missing[@]}"; then
+		# Lists present but stale (versions gone from the mirror): refresh
+		# and try once more.
+		log "install failed: apt-get update and retry"
+		apt-get update -q
+		apt-get install -y -q --no-install-recommends "${missing[@]}"
+	fi
 else
 	log "packages already installed: ${PACKAGES[*]}"
 fi
