@@ -178,7 +178,36 @@ func run(bin string, seconds int) (err error) {
 		fmt.Println(s)
 	}
 	fmt.Printf("conntrack entries: %d (one-way flows show without SEEN_REPLY: +new, never established)\n", strings.Count(ct, "\n"))
+	if js, err := cli("stats", "--json"); err == nil {
+		hits, sw := fastPathShare([]byte(js))
+		fmt.Printf("XDP fast path: %d packets, software pipeline: %d (%.1f%% offloaded; xgw dump-flows --type offloaded lists the flows)\n",
+			hits, sw, 100*float64(hits)/float64(max(1, hits+sw)))
+	}
 	return nil
+}
+
+// fastPathShare reads the fast path's hits and the software pipeline's
+// transmitted frames from xgw stats --json.
+func fastPathShare(js []byte) (hits, sw uint64) {
+	var s struct {
+		Pipeline struct {
+			TX map[string]uint64 `json:"tx"`
+		} `json:"pipeline"`
+		XDP []struct {
+			Stats struct {
+				FastPath struct {
+					HitEgress, HitIngress struct{ Packets uint64 }
+				}
+			} `json:"stats"`
+		} `json:"xdp"`
+	}
+	if json.Unmarshal(js, &s) != nil {
+		return 0, 0
+	}
+	if len(s.XDP) > 0 { // one fast path shared by both interfaces
+		hits = s.XDP[0].Stats.FastPath.HitEgress.Packets + s.XDP[0].Stats.FastPath.HitIngress.Packets
+	}
+	return hits, s.Pipeline.TX["underlay"] + s.Pipeline.TX["external"]
 }
 
 func parseIperf(out []byte) (mbps float64, peer string) {
