@@ -12,13 +12,11 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"syscall"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"github.com/vishvananda/netns"
 
 	"github.com/xgw-dev/xgw/bench/lab"
 	"github.com/xgw-dev/xgw/packet"
@@ -130,41 +128,7 @@ func (e *Env) Script(role string, cmds ...[]string) error {
 // Do runs fn on a thread inside role's namespace; sockets fn opens stay in
 // that namespace (as lab.Lab.Do, but also for namespaces outside a lab).
 func (e *Env) Do(role string, fn func() error) error {
-	return doIn(e.NS[role], fn)
-}
-
-// doIn is lab.Do for namespaces given by name ("" = stay where we are).
-func doIn(ns string, fn func() error) error {
-	if ns == "" {
-		return fn()
-	}
-	target, err := netns.GetFromName(ns)
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(target); err != nil {
-			errc <- err
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			errc <- errors.Join(ferr, err)
-			return // the thread dies locked, never reused in the wrong namespace
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
+	return lab.DoIn(e.NS[role], fn)
 }
 
 // Ifindex resolves iface inside role's namespace.

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 
+	"github.com/xgw-dev/xgw/bench/lab"
 	"github.com/xgw-dev/xgw/packet"
 )
 
@@ -29,7 +30,7 @@ type RealNICs struct {
 func (r *RealNICs) Env(xgwBin string) (*Env, error) {
 	mac := func(ns, ifc string) (packet.MAC, error) {
 		var m packet.MAC
-		err := doIn(ns, func() error {
+		err := lab.DoIn(ns, func() error {
 			i, err := net.InterfaceByName(ifc)
 			if err != nil {
 				return err

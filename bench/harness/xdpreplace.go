@@ -5,6 +5,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
+	"github.com/xgw-dev/xgw/bench/lab"
 	"golang.org/x/sys/unix"
 )
 
@@ -37,7 +38,7 @@ func replaceXDP(ns, iface string, prog *ebpf.Program) (*netlinkXDP, error) {
 }
 
 func (r *netlinkXDP) Close() error {
-	return doIn(r.ns, func() error {
+	return lab.DoIn(r.ns, func() error {
 		defer r.prev.Close()
 		l, err := netlink.LinkByName(r.iface)
 		if err != nil {

@@ -24,6 +24,15 @@ func (l *Lab) Do(role string, fn func() error) error {
 	if ns == "" {
 		return fmt.Errorf("lab: no role %q", role)
 	}
+	return DoIn(ns, fn)
+}
+
+// DoIn is Do for a namespace given by name, in a lab or not ("" runs fn
+// where the caller is).
+func DoIn(ns string, fn func() error) error {
+	if ns == "" {
+		return fn()
+	}
 	target, err := netns.GetFromName(ns)
 	if err != nil {
 		return err
