@@ -7,11 +7,10 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
-	"runtime"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
+	"github.com/xgw-dev/xgw/bench/lab"
 	"golang.org/x/sys/unix"
 )
 
@@ -43,36 +42,10 @@ func labNS(t testing.TB, pairs ...[2]string) string {
 	return ns
 }
 
-// inNS runs f on a thread inside ns. The thread is thrown away if it
-// cannot be switched back.
+// inNS runs f on a thread inside ns (lab.DoIn).
 func inNS(t testing.TB, ns string, f func() error) {
 	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		h, err := netns.GetFromName(ns)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			errc <- err
-			return
-		}
-		err = f()
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	if err := <-errc; err != nil {
+	if err := lab.DoIn(ns, f); err != nil {
 		t.Fatal(err)
 	}
 }
