@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -10,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/xgw-dev/xgw/bench/lab"
 )
 
 // TestAdoptOperatorXDP is the operator workflow of bpf/README.md in the
@@ -26,33 +23,13 @@ func TestAdoptOperatorXDP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	l, err := lab.Up(ctx, lab.Options{Log: t.Logf})
-	if err != nil {
-		t.Fatalf("lab up: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := l.Down(); err != nil {
-			t.Errorf("lab down: %v", err)
-		}
-	})
-	g := &gateway{t: t, lab: l, addrs: l.Config(), logs: &syncBuffer{}}
-	a := g.addrs
-	g.config = filepath.Join(a.WorkDir, "xgw.yaml")
-	g.socket = filepath.Join(a.WorkDir, "xgw.sock")
+	g := newLabGateway(t)
+	l, a := g.lab, g.addrs
 	gwNS := a.Namespaces["gw"]
 	ifaces := []string{a.GWUnderlay, a.GWExternal}
 
 	// The operator's part.
-	bpffs := filepath.Join(a.WorkDir, "bpffs")
-	if err := os.MkdirAll(bpffs, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "bpf", "bpf", bpffs).CombinedOutput(); err != nil {
-		t.Fatalf("mount bpffs at %s: %v %s", bpffs, err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", bpffs).Run() })
+	bpffs := g.mountBPFFS()
 	ipLink := func(args ...string) (string, error) {
 		cmd := exec.Command("ip", append([]string{"-n", gwNS, "link"}, args...)...)
 		cmd.Env = append(os.Environ(), "TC_BPF_MNT="+bpffs) // iproute2's bpffs

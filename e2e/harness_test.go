@@ -95,37 +95,14 @@ type gwOptions struct {
 
 func startGatewayWith(t *testing.T, o gwOptions) *gateway {
 	t.Helper()
-	needRoot(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	l, err := lab.Up(ctx, lab.Options{Log: t.Logf})
-	if err != nil {
-		t.Fatalf("lab up: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := l.Down(); err != nil {
-			t.Errorf("lab down: %v", err)
-		}
-	})
-	g := &gateway{t: t, lab: l, addrs: l.Config(), logs: &syncBuffer{}}
-	g.config = filepath.Join(g.addrs.WorkDir, "xgw.yaml")
-	g.socket = filepath.Join(g.addrs.WorkDir, "xgw.sock")
-	y, err := l.XGWConfig()
+	g := newLabGateway(t)
+	y, err := g.lab.XGWConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := string(y)
 	if o.pin {
-		dir := filepath.Join(g.addrs.WorkDir, "bpffs")
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := exec.Command("mount", "-t", "bpf", "bpf", dir).CombinedOutput(); err != nil {
-			t.Fatalf("mount bpffs at %s: %v %s", dir, err, out)
-		}
-		// Unmounting drops the pins, which detaches the pinned links.
-		t.Cleanup(func() { exec.Command("umount", dir).Run() })
-		cfg = replaceOnce(t, cfg, "pin_path: none", "pin_path: "+filepath.Join(dir, "xgw"))
+		cfg = replaceOnce(t, cfg, "pin_path: none", "pin_path: "+filepath.Join(g.mountBPFFS(), "xgw"))
 	}
 	if o.mutate != nil {
 		cfg = o.mutate(cfg)
@@ -141,6 +118,45 @@ func startGatewayWith(t *testing.T, o gwOptions) *gateway {
 		}
 	})
 	return g
+}
+
+// newLabGateway brings a lab up (torn down when the test ends) and returns
+// its gateway, xgw not started: startGatewayWith's first half, for tests
+// that prepare the gateway namespace themselves.
+func newLabGateway(t *testing.T) *gateway {
+	t.Helper()
+	needRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l, err := lab.Up(ctx, lab.Options{Log: t.Logf})
+	if err != nil {
+		t.Fatalf("lab up: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := l.Down(); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+	})
+	g := &gateway{t: t, lab: l, addrs: l.Config(), logs: &syncBuffer{}}
+	g.config = filepath.Join(g.addrs.WorkDir, "xgw.yaml")
+	g.socket = filepath.Join(g.addrs.WorkDir, "xgw.sock")
+	return g
+}
+
+// mountBPFFS mounts a bpffs in the lab's work dir (ip netns exec has no
+// /sys/fs/bpf) and returns it; unmounting at the end drops every pin in
+// it, which detaches pinned links.
+func (g *gateway) mountBPFFS() string {
+	t := g.t
+	dir := filepath.Join(g.addrs.WorkDir, "bpffs")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "bpf", "bpf", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount bpffs at %s: %v %s", dir, err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	return dir
 }
 
 func (g *gateway) start() {
