@@ -117,25 +117,15 @@ func (s *socket) close() error {
 	return err
 }
 
-// kick wakes the kernel's TX path. Transient errnos mean "try later" and
-// are not errors: the frames stay in the TX ring.
-func (s *socket) kickTx() error {
-	for {
-		_, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
-		switch e {
-		case 0, unix.EAGAIN, unix.EBUSY, unix.ENOBUFS, unix.ENETDOWN:
-			return nil
-		case unix.EINTR:
-			continue
-		}
-		return e
-	}
-}
+// kickTx wakes the kernel's TX path; kickRx asks a zero-copy driver to
+// refill from the fill ring. Transient errnos mean "try later" and are not
+// errors: the frames stay in their ring.
+func (s *socket) kickTx() error { return s.kick(unix.SYS_SENDTO) }
+func (s *socket) kickRx() error { return s.kick(unix.SYS_RECVFROM) }
 
-// kickRx asks a zero-copy driver to refill from the fill ring.
-func (s *socket) kickRx() error {
+func (s *socket) kick(sysno uintptr) error {
 	for {
-		_, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+		_, _, e := unix.Syscall6(sysno, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
 		switch e {
 		case 0, unix.EAGAIN, unix.EBUSY, unix.ENOBUFS, unix.ENETDOWN:
 			return nil
