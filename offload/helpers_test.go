@@ -209,7 +209,7 @@ type harness struct {
 
 func newHarness(t testing.TB, cfg Config) *harness {
 	t.Helper()
-	ct, err := conntrack.NewTable(conntrack.Config{Capacity: 1 << 12, TCPLiberal: true})
+	ct, err := conntrack.NewTable(conntrack.Config{Capacity: 1 << 12})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/packet"
 )
 
 // errShort stands for a FastPath that reported fewer entries done than
@@ -35,6 +36,15 @@ func (m *Manager) promoteLocked(fs []*flow, now int64) {
 		for _, k := range [2]datapath.FlowKey{fwd.Key, rev.Key} {
 			if old := m.byKey[k]; old != nil && old != f {
 				m.withdrawLocked(old, whyExpired)
+			}
+		}
+		if fwd.Key.Proto == packet.ProtoTCP {
+			// Conntrack stops seeing this connection's sequence numbers
+			// once XDP forwards it: the FIN or RST it later punts would be
+			// out of window and dropped, and the connection would never
+			// close. Linux's flowtable does the same (flow_offload_ct_tcp).
+			for _, c := range f.cand.Conns {
+				m.ct.SetLiberal(c.Handle)
 			}
 		}
 		ok = append(ok, f)

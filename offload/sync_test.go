@@ -100,6 +100,38 @@ func TestFinRstWithdrawnAtSync(t *testing.T) {
 	}
 }
 
+// TestFinAfterFastPathDataCloses: while XDP forwards a TCP connection,
+// conntrack sees none of its sequence numbers. The FIN that XDP punts after
+// a gigabyte must still be in window, or the connection never closes.
+func TestFinAfterFastPathDataCloses(t *testing.T) {
+	h := newHarness(t, defaultCfg())
+	c := h.established(3002)
+	c.report()
+	h.step()
+	if !c.offloaded() {
+		t.Fatal("setup")
+	}
+	const forwarded = 1 << 30 // bytes the fast path carried
+	h.fp.hit(c.fwdKey(), forwarded/1400, forwarded, h.clock.now())
+	late := fin
+	late.Seq += forwarded
+	for z := range 2 {
+		tp := c.orig[z]
+		mm := *withLen(&late)
+		if mt, ok := h.ct.Lookup(tp, &mm, h.clock.now()); !ok || mt.State&conntrack.Invalid != 0 {
+			t.Fatalf("zone slot %d: the FIN after fast-path data was refused (state %v, found %v)", z, mt.State, ok)
+		}
+	}
+	h.clock.advance(sec)
+	h.syncStep()
+	if c.offloaded() || h.fp.len() != 0 {
+		t.Fatal("closing connection still offloaded")
+	}
+	if got := c.info(0).TCPState; got == "ESTABLISHED" {
+		t.Fatalf("conntrack state %q after the FIN", got)
+	}
+}
+
 func TestWithdrawIsImmediate(t *testing.T) {
 	h := newHarness(t, defaultCfg())
 	c := h.established(3001)
