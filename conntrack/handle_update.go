@@ -42,11 +42,11 @@ func (t *Table) updateHandle(h Handle, d Dir, m *Meta, now int64, r *PairResult,
 	if !ok || d > DirReply || t.entries[idx].expires <= now {
 		return false
 	}
-	mt, ok := t.update(idx, d, m, now)
-	if !ok || mt.State&Invalid != 0 {
+	s, ok := t.update(idx, d, m, now)
+	if !ok || s&Invalid != 0 {
 		return false
 	}
-	r.State[i], r.Mark[i] = mt.State, mt.Mark
+	r.State[i], r.Mark[i] = s, t.entries[idx].mark
 	return true
 }
 

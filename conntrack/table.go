@@ -119,29 +119,48 @@ var zeroMeta Meta
 // Tracked|Invalid otherwise. A SYN for a closed TCP connection removes it
 // and reports a miss, so that Commit starts afresh (as OVS does).
 func (t *Table) Lookup(k Tuple, m *Meta, now int64) (Match, bool) {
+	var mt Match
+	ok := t.LookupInto(&k, m, now, &mt)
+	return mt, ok
+}
+
+// LookupInto is Lookup writing its Match into out: the per-packet path
+// uses it so that the Match is not copied through every return.
+func (t *Table) LookupInto(k *Tuple, m *Meta, now int64, out *Match) bool {
 	if m == nil {
 		m = &zeroMeta
 	}
 	t.mu.Lock()
-	mt, ok := t.lookupLocked(&k, m, now)
+	ok := t.lookupLocked(k, m, now, out)
 	t.mu.Unlock()
-	return mt, ok
+	return ok
 }
 
-func (t *Table) lookupLocked(k *Tuple, m *Meta, now int64) (Match, bool) {
+func (t *Table) lookupLocked(k *Tuple, m *Meta, now int64, out *Match) bool {
 	if now > t.lastNow {
 		t.lastNow = now
 	}
 	if idx, dir, ok := t.findLive(k, now); ok {
-		if mt, ok := t.update(idx, dir, m, now); ok {
-			return mt, true
+		if s, ok := t.update(idx, dir, m, now); ok {
+			t.fill(out, idx, dir, s)
+			return true
 		}
 	}
 	if !validNew(k.Proto, m) {
 		t.stats.InvalidPackets++
-		return Match{State: Tracked | Invalid}, false
+		*out = Match{State: Tracked | Invalid}
+		return false
 	}
-	return Match{State: Tracked | New}, false
+	*out = Match{State: Tracked | New}
+	return false
+}
+
+// fill describes connection idx, seen by a packet in direction dir with
+// state s, in out.
+func (t *Table) fill(out *Match, idx uint32, dir Dir, s State) {
+	e := &t.entries[idx]
+	out.Handle, out.Dir, out.State = t.handle(idx), dir, s
+	out.Orig, out.Reply, out.Mark = e.orig, e.reply, e.mark
 }
 
 // findLive is find that treats an expired, not yet reaped, connection as
@@ -157,9 +176,11 @@ func (t *Table) findLive(k *Tuple, now int64) (uint32, Dir, bool) {
 }
 
 // update runs the state machine of connection idx for a packet in
-// direction dir. ok is false when the packet reopened a closed TCP
-// connection: the old one is gone and the packet is a miss.
-func (t *Table) update(idx uint32, dir Dir, m *Meta, now int64) (Match, bool) {
+// direction dir and returns the packet's ct_state (Tracked|Invalid for a
+// TCP segment out of window, which changes nothing). ok is false when the
+// packet reopened a closed TCP connection: the old one is gone and the
+// packet is a miss.
+func (t *Table) update(idx uint32, dir Dir, m *Meta, now int64) (State, bool) {
 	e := &t.entries[idx]
 	var r result
 	switch e.orig.Proto {
@@ -170,16 +191,14 @@ func (t *Table) update(idx uint32, dir Dir, m *Meta, now int64) (Match, bool) {
 	default:
 		r = otherUpdate(e, dir)
 	}
-	mt := Match{Handle: t.handle(idx), Dir: dir, Orig: e.orig, Reply: e.reply, Mark: e.mark}
 	switch r.verdict {
 	case verdictInvalid:
 		t.stats.InvalidPackets++
-		mt.State = Tracked | Invalid
-		return mt, true
+		return Tracked | Invalid, true
 	case verdictReopen:
 		t.remove(idx)
 		t.stats.Deleted++
-		return Match{}, false
+		return 0, false
 	}
 	if dir == DirReply {
 		e.flags |= flagSeenReply
@@ -189,8 +208,7 @@ func (t *Table) update(idx uint32, dir Dir, m *Meta, now int64) (Match, bool) {
 	if r.refresh {
 		t.refresh(idx, r.class, now)
 	}
-	mt.State = t.state(e, dir)
-	return mt, true
+	return t.state(e, dir), true
 }
 
 // state is the ct_state of a tracked, valid packet of e in direction dir.
@@ -236,7 +254,9 @@ func (t *Table) Commit(k Tuple, m *Meta, now int64, ch ReplyChooser) (Match, err
 		t.lastNow = now
 	}
 	if idx, dir, ok := t.findLive(&k, now); ok {
-		if mt, ok := t.update(idx, dir, m, now); ok {
+		if s, ok := t.update(idx, dir, m, now); ok {
+			var mt Match
+			t.fill(&mt, idx, dir, s)
 			return mt, nil
 		}
 	}

@@ -57,8 +57,8 @@ func (w *Worker) track(pkt *Packet, frame []byte, p *packet.Parsed, zone uint16,
 	if w.planning {
 		return w.trackPlan(pkt, frame, p, k, slot, now)
 	}
-	match, hit := ct.Lookup(k, m, now)
-	if hit {
+	var match conntrack.Match
+	if ct.LookupInto(&k, m, now, &match) {
 		w.curHits++
 	} else {
 		if match.State&conntrack.Invalid != 0 {
@@ -87,7 +87,7 @@ func (w *Worker) track(pkt *Packet, frame []byte, p *packet.Parsed, zone uint16,
 		w.drop(pkt, DropCTInvalid)
 		return match.State, false
 	}
-	if t, need := nat.Target(match); need {
+	if t, need := nat.Target(&match); need {
 		nat.Rewrite(frame, p, t)
 	}
 	w.noteConn(slot, &match)
@@ -121,7 +121,7 @@ func (w *Worker) trackPlan(pkt *Packet, frame []byte, p *packet.Parsed, k conntr
 		w.drop(pkt, DropNoConn)
 		return match.State, false
 	}
-	if t, need := nat.Target(match); need {
+	if t, need := nat.Target(&match); need {
 		nat.Rewrite(frame, p, t)
 	}
 	w.noteConn(slot, &match)
@@ -142,8 +142,8 @@ func (w *Worker) trackRelated(pkt *Packet, frame []byte, p *packet.Parsed, zone 
 		w.drop(pkt, DropNoConn)
 		return conntrack.Tracked | conntrack.Invalid, false
 	}
-	if _, need := nat.Target(match); need {
-		if !nat.RewriteICMPError(frame, p, match) {
+	if _, need := nat.Target(&match); need {
+		if !nat.RewriteICMPError(frame, p, &match) {
 			w.drop(pkt, DropMalformed)
 			return match.State, false
 		}

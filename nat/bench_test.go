@@ -41,7 +41,7 @@ func BenchmarkRewriteICMPError(b *testing.B) {
 	for b.Loop() {
 		copy(frame, orig)
 		p.Decode(frame)
-		RewriteICMPError(frame, &p, m)
+		RewriteICMPError(frame, &p, &m)
 	}
 }
 

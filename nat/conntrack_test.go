@@ -43,7 +43,7 @@ func TestWithConntrackTable(t *testing.T) {
 	if m.Reply.Dst != snatIP || port == 5000 {
 		t.Fatalf("reply %v", m.Reply)
 	}
-	tgt, needed := Target(m)
+	tgt, needed := Target(&m)
 	if !needed {
 		t.Fatal("no rewrite")
 	}
@@ -61,7 +61,7 @@ func TestWithConntrackTable(t *testing.T) {
 	if !ok || m.Dir != conntrack.DirReply {
 		t.Fatalf("reply lookup: %+v %v", m, ok)
 	}
-	tgt, _ = Target(m)
+	tgt, _ = Target(&m)
 	Rewrite(frame, p, tgt)
 	checkFrame(t, frame)
 	if want := datagram(udpFrame(t, peerIP, 5201, vmIP, 5000, payload)); !bytes.Equal(datagram(frame), want) {
@@ -80,7 +80,7 @@ func TestWithConntrackTable(t *testing.T) {
 	if !ok || m.State&conntrack.Related == 0 || m.Dir != conntrack.DirReply {
 		t.Fatalf("related: %+v %v", m, ok)
 	}
-	if !RewriteICMPError(frame, p, m) {
+	if !RewriteICMPError(frame, p, &m) {
 		t.Fatal("RewriteICMPError refused")
 	}
 	checkFrame(t, frame)
@@ -101,7 +101,7 @@ func TestWithConntrackTable(t *testing.T) {
 	if !ok || m.Dir != conntrack.DirReply {
 		t.Fatalf("related (fallback): %+v %v", m, ok)
 	}
-	if !RewriteICMPError(frame, p, m) || !bytes.Equal(frame, before) {
+	if !RewriteICMPError(frame, p, &m) || !bytes.Equal(frame, before) {
 		t.Error("pre-NAT error was refused or changed")
 	}
 }

@@ -118,7 +118,7 @@ func FuzzICMPError(f *testing.F) {
 		stranger.Reply = stranger.Orig.Reverse()
 		stranger.Reply.SrcPort ^= 1 // NATed, and still a bit away from q
 		before := append([]byte(nil), frame...)
-		if RewriteICMPError(frame, &p, stranger) || string(frame) != string(before) {
+		if RewriteICMPError(frame, &p, &stranger) || string(frame) != string(before) {
 			t.Fatal("unrelated conn accepted or frame changed")
 		}
 		// A conn whose untranslated side is the quote, translated to natIP:natPort.
@@ -148,7 +148,7 @@ func FuzzICMPError(f *testing.F) {
 			m.Orig.SrcPort, m.Orig.DstPort, m.Reply.SrcPort, m.Reply.DstPort = 0, 0, 0, 0
 		}
 		sb := verify(frame, &p)
-		got := RewriteICMPError(frame, &p, m)
+		got := RewriteICMPError(frame, &p, &m)
 		if got != ok {
 			t.Fatalf("RewriteICMPError = %v, InnerTuple ok = %v (match %+v)", got, ok, m)
 		}
@@ -156,7 +156,7 @@ func FuzzICMPError(f *testing.F) {
 			return
 		}
 		kept(t, sb, verify(frame, &p))
-		tgt, _ := Target(m)
+		tgt, _ := Target(&m)
 		if q2, ok2 := InnerTuple(frame, &p, zone); !ok2 || q2 != tgt.Reverse() {
 			t.Fatalf("quote now %v %v, want %v", q2, ok2, tgt.Reverse())
 		}

@@ -90,7 +90,7 @@ func InnerTuple(frame []byte, p *packet.Parsed, zone uint16) (conntrack.Tuple, b
 // right and is left alone. It returns false, leaving the frame unchanged,
 // when p is not a usable ICMP error or the quote does not belong to m; the
 // caller drops the packet.
-func RewriteICMPError(frame []byte, p *packet.Parsed, m conntrack.Match) bool {
+func RewriteICMPError(frame []byte, p *packet.Parsed, m *conntrack.Match) bool {
 	ip, l4, ok := quote(frame, p)
 	if !ok {
 		return false

@@ -155,7 +155,7 @@ func TestICMPErrorDNAT(t *testing.T) {
 	sent := datagram(udpFrame(t, clientIP, 40000, logicalIP, 53, []byte("query")))
 	frame := icmpErrFrame(t, logicalIP, clientIP, packet.ICMPDestUnreachable, 3, sent)
 	p := decode(t, frame)
-	if !RewriteICMPError(frame, p, m) {
+	if !RewriteICMPError(frame, p, &m) {
 		t.Fatal("refused")
 	}
 	checkFrame(t, frame)

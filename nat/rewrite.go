@@ -12,8 +12,8 @@ import (
 // (what the peer answers to), a reply takes the reverse of the original
 // (what the initiator sent). needed is false when the connection is not
 // NATed, so the caller can skip the rewrite.
-func Target(m conntrack.Match) (t conntrack.Tuple, needed bool) {
-	if m.Reply == m.Orig.Reverse() {
+func Target(m *conntrack.Match) (t conntrack.Tuple, needed bool) {
+	if m.State&(conntrack.SrcNAT|conntrack.DstNAT) == 0 && m.Reply == m.Orig.Reverse() {
 		if m.Dir == conntrack.DirReply {
 			return m.Reply, false
 		}

@@ -23,7 +23,7 @@ func seedConn(t testing.TB, proto uint8, sport, dport uint16, taken conntrack.Ta
 	return conntrack.Match{Orig: orig, Reply: reply, State: conntrack.Tracked | conntrack.SrcNAT}
 }
 
-func dir(m conntrack.Match, d conntrack.Dir) conntrack.Match { m.Dir = d; return m }
+func dir(m conntrack.Match, d conntrack.Dir) *conntrack.Match { m.Dir = d; return &m }
 
 // assertParsed checks that p was updated to what a fresh decode says.
 func assertParsed(t *testing.T, frame []byte, p *packet.Parsed) {
