@@ -82,8 +82,9 @@ func TestEstablishedZeroAllocs(t *testing.T) {
 // BenchmarkPipelineEstablished runs egress and reply packets of
 // established connections (half each), restoring each frame from its
 // template before the batch (a ~100-byte copy, included in the figure).
-// Variants: 1k and 10k flows, the conntrack table sized to the load or at
-// the 1M default, and the workers' flow cache off.
+// Variants: 1k, 10k and 100k flows (more than the flow cache holds), the
+// conntrack table sized to the load or at the 1M default, and the
+// workers' flow cache off.
 func BenchmarkPipelineEstablished(b *testing.B) {
 	for _, c := range []struct {
 		name     string
@@ -96,6 +97,9 @@ func BenchmarkPipelineEstablished(b *testing.B) {
 		{"flows=10k/table=64k", 10000, 1 << 16, false},
 		{"flows=10k/table=1M", 10000, conntrack.DefaultCapacity, false},
 		{"flows=10k/table=64k/cache=off", 10000, 1 << 16, true},
+		// More flows than cache entries: the cache must step aside.
+		{"flows=100k/table=1M", 100000, conntrack.DefaultCapacity, false},
+		{"flows=100k/table=1M/cache=off", 100000, conntrack.DefaultCapacity, true},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			h := newHarness(b, seedConfig, conntrack.Config{Capacity: c.capacity})

@@ -24,10 +24,16 @@ import (
 // change TCP state (SYN, FIN, RST), ICMP errors, fragments and anything
 // unusual take the full pipeline, which also learns the flow again.
 
-// flowCacheSize is per worker; the cache is direct-mapped. 8k entries of
-// 144 bytes, as OVS's EMC: more would push the conntrack entries it points
-// at out of a 1 MB L2 and cost more than it saves.
-const flowCacheSize = 1 << 13
+// The cache is per worker: 8k sets of 4 ways, 32k entries, enough for the
+// two directions of 10k connections with room to spare (4 MB per worker).
+// A key may live in either of two sets (see sets). A direct-mapped cache
+// of this size loses a third of such a load to collisions, one set of 4
+// ways 7%, two choices almost none. Entries are 128 bytes, two cache lines,
+// and line aligned.
+const (
+	flowCacheWays = 4
+	flowCacheSets = 1 << 13
+)
 
 // replaceEvery makes a flow displace another live entry only on one miss
 // in that many (OVS's EMC does the same with emc-insert-inv-prob): with
@@ -36,20 +42,25 @@ const flowCacheSize = 1 << 13
 const replaceEvery = 8
 
 type flowCache struct {
-	// tags holds each slot's key hash (|1, so 0 means empty): 64 KB that
-	// stay in L2, so that a miss costs no read of a 144-byte entry.
-	tags   [flowCacheSize]uint32
-	slots  [flowCacheSize]cacheEntry
+	// slots comes first: the cache is allocated on its own (a large,
+	// page-aligned object), so every entry starts on a cache line.
+	slots [flowCacheSets * flowCacheWays]cacheEntry
+	// tags holds each way's key hash (|1, so 0 means empty), a set's four
+	// in 16 bytes: 128 KB that stay in L2, so that a miss costs no read of
+	// an entry.
+	tags   [flowCacheSets][flowCacheWays]uint32
 	misses uint32 // conflict misses, for replaceEvery
+	victim uint32 // the next way to replace
 
-	// With many more active flows than slots (uniform load over 10k
-	// flows) the cache hits rarely and only adds work. It then steps
-	// aside: over each window of lookups it measures its hit rate, and
-	// below bypassBelow it is consulted (and learns) on one packet in
-	// bypassSample for the next bypassFor packets, which is enough to
-	// notice the load changing back.
-	lookups, hits uint32
-	bypass        uint32
+	// With many more active flows than slots the cache hits rarely and
+	// only adds work. It then steps aside: over each window of lookups it
+	// measures its hit rate and how often learning found its set full, and
+	// when hits are under 1/bypassBelow while conflicts are common (it is
+	// thrashing, not warming up) it is consulted (and learns) on one
+	// packet in bypassSample for the next bypassFor packets, which is
+	// enough to notice the load changing back.
+	lookups, hits, conflicts uint32
+	bypass                   uint32
 }
 
 const (
@@ -77,40 +88,110 @@ func (c *flowCache) account(hit bool) {
 	if c.lookups < cacheWindow {
 		return
 	}
-	if c.hits*bypassBelow < c.lookups && c.bypass == 0 {
+	if c.hits*bypassBelow < c.lookups && c.conflicts*4 >= c.lookups && c.bypass == 0 {
 		c.bypass = bypassFor
 	}
-	c.lookups, c.hits = 0, 0
+	c.lookups, c.hits, c.conflicts = 0, 0, 0
 }
 
+// sets returns the two sets key hash h may live in (two choices: with 4
+// ways each, a 60% full cache almost never finds both full), and its tag.
+func sets(h uint64) (a, b, tag uint32) {
+	return uint32(h) & (flowCacheSets - 1), uint32(h>>16) & (flowCacheSets - 1), uint32(h>>32) | 1
+}
+
+// find returns the entry index of k (hash h) if a way of its sets holds it
+// under the current plan and neighbours, or -1.
+func (c *flowCache) find(k *FlowKey, h uint64, planGen uint32, neighVer uint64) int {
+	a, b, tag := sets(h)
+	for _, set := range [2]uint32{a, b} {
+		for way, t := range &c.tags[set] {
+			if t != tag {
+				continue
+			}
+			i := int(set)*flowCacheWays + way
+			e := &c.slots[i]
+			if e.key == *k && e.planGen == planGen && e.neighVer == neighVer {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// drop forgets entry i.
+func (c *flowCache) drop(i int) {
+	c.tags[i/flowCacheWays][i%flowCacheWays] = 0
+}
+
+// place picks the way that learning k writes to: k's own, a free (empty
+// or outdated) one in the emptier of its sets, or, on one conflict miss
+// in replaceEvery, the next victim. ok is false when k should not
+// displace anything now.
+func (c *flowCache) place(k *FlowKey, h uint64, planGen uint32) (i int, ok bool) {
+	a, b, _ := sets(h)
+	free, freeN := -1, 0
+	for _, set := range [2]uint32{a, b} {
+		base := int(set) * flowCacheWays
+		first, n := -1, 0
+		for way, t := range &c.tags[set] {
+			e := &c.slots[base+way]
+			if t != 0 && e.key == *k {
+				return base + way, true
+			}
+			if t == 0 || e.planGen != planGen {
+				if first < 0 {
+					first = base + way
+				}
+				n++
+			}
+		}
+		if n > freeN {
+			free, freeN = first, n
+		}
+	}
+	if free >= 0 {
+		return free, true
+	}
+	c.conflicts++
+	if c.misses++; c.misses%replaceEvery != 0 {
+		return 0, false
+	}
+	c.victim++
+	set := a
+	if c.victim&flowCacheWays != 0 {
+		set = b
+	}
+	return int(set)*flowCacheWays + int(c.victim%flowCacheWays), true
+}
+
+// cacheEntry is one learned flow direction, laid out in exactly 128 bytes.
 type cacheEntry struct {
-	key      FlowKey
-	valid    bool
-	planGen  uint64
+	key      FlowKey // 28 bytes
+	planGen  uint32
 	neighVer uint64
-
-	outPort      PortID
-	decap, encap bool
-	nat          bool
-	ttlDec       uint8
-	ethSrc       packet.MAC
-	ethDst       packet.MAC
-	target       conntrack.Tuple // the packet's tuple after NAT
-	outer        geneve.EncapParams
-	conns        [2]FlowConn
+	conns    [2]FlowConn
+	target   conntrack.Tuple // the packet's tuple after NAT
+	outer    geneve.EncapParams
+	ethSrc   packet.MAC
+	ethDst   packet.MAC
+	outPort  PortID
+	encap    bool
+	nat      bool
+	ttlDec   uint8
 }
 
-// hash mixes every field of the key into the slot index with two
-// 64x64->128 multiplies (as conntrack's index does): each input bit reaches
-// the low bits that pick the slot.
-func (k *FlowKey) hash() uint32 {
+// hash mixes every field of the key with two 64x64->128 multiplies (as
+// conntrack's index does): the low bits pick the set, the high 32 are the
+// tag.
+func (k *FlowKey) hash() uint64 {
 	a := uint64(k.Src.Uint32())<<32 | uint64(k.Dst.Uint32())
 	b := uint64(k.SrcPort)<<48 | uint64(k.DstPort)<<32 | uint64(k.Proto)<<24 | uint64(k.InPort)<<16 | uint64(k.VNI&0xffff)
 	c := uint64(k.VNI>>16)<<48 | uint64(k.InnerDst[0])<<40 | uint64(k.InnerDst[1])<<32 |
 		uint64(k.InnerDst[2])<<24 | uint64(k.InnerDst[3])<<16 | uint64(k.InnerDst[4])<<8 | uint64(k.InnerDst[5])
 	hi, lo := bits.Mul64(a^0x9e3779b97f4a7c15, b^0xbf58476d1ce4e5b9)
 	hi, lo = bits.Mul64(hi^lo^c, 0x94d049bb133111eb)
-	return uint32(hi ^ lo)
+	return hi ^ lo
 }
 
 // neighVersion reads the resolver's version, if it has one.
@@ -177,17 +258,12 @@ func (w *Worker) fast(pl *plan, pkt *Packet, now int64) bool {
 	}
 	k.Src, k.Dst, k.SrcPort, k.DstPort, k.Proto = p.Src, p.Dst, p.SrcPort, p.DstPort, p.Proto
 	h := k.hash()
-	i := h & (flowCacheSize - 1)
-	if w.cache.tags[i] != h|1 {
-		w.cache.account(false)
+	i := w.cache.find(&k, h, uint32(pl.gen), w.neighVer)
+	w.cache.account(i >= 0)
+	if i < 0 {
 		return false
 	}
 	e := &w.cache.slots[i]
-	if !e.valid || e.key != k || e.planGen != pl.gen || e.neighVer != w.neighVer {
-		w.cache.account(false)
-		return false
-	}
-	w.cache.account(true)
 	if p.TTL <= e.ttlDec || (e.encap && pkt.Off+innerOff < geneve.EncapLen) {
 		return false
 	}
@@ -195,7 +271,7 @@ func (w *Worker) fast(pl *plan, pkt *Packet, now int64) bool {
 	c := &e.conns
 	r, ok := w.p.ct.UpdatePair(c[0].Handle, c[0].Dir, c[1].Handle, c[1].Dir, m, now)
 	if !ok {
-		e.valid, w.cache.tags[i] = false, 0
+		w.cache.drop(i)
 		return false
 	}
 	if (r.Mark[0]&r.Mark[1])&MarkOffloadSeen == 0 && w.p.sink != nil && len(w.cands) < cap(w.cands) {
@@ -233,15 +309,13 @@ func (w *Worker) learn(pl *plan, pkt *Packet) {
 	k := w.cur.Key
 	out := pkt.Frame()
 	h := k.hash()
-	i := h & (flowCacheSize - 1)
-	e := &w.cache.slots[i]
-	if e.valid && e.key != k && e.planGen == pl.gen {
-		if w.cache.misses++; w.cache.misses%replaceEvery != 0 {
-			return
-		}
+	i, ok := w.cache.place(&k, h, uint32(pl.gen))
+	if !ok {
+		return
 	}
-	*e = cacheEntry{key: k, planGen: pl.gen, neighVer: w.neighVer, outPort: pkt.OutPort,
-		decap: k.InPort == PortUnderlay, conns: w.cur.Conns}
+	w.cache.drop(i) // until it is complete
+	e := &w.cache.slots[i]
+	*e = cacheEntry{key: k, planGen: uint32(pl.gen), neighVer: w.neighVer, outPort: pkt.OutPort, conns: w.cur.Conns}
 	if pkt.OutPort == PortUnderlay {
 		if len(out) < geneve.EncapLen {
 			return
@@ -258,8 +332,7 @@ func (w *Worker) learn(pl *plan, pkt *Packet) {
 	e.ttlDec = w.curTTL - p.TTL
 	e.target = conntrack.Tuple{Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
 	e.nat = p.Src != k.Src || p.Dst != k.Dst || p.SrcPort != k.SrcPort || p.DstPort != k.DstPort
-	e.valid = true
-	w.cache.tags[i] = h | 1
+	w.cache.tags[i/flowCacheWays][i%flowCacheWays] = uint32(h>>32) | 1
 }
 
 // noteArrival records what learning needs of a packet before any stage

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/google/gopacket/layers"
 
@@ -160,3 +161,81 @@ func (n *versionedNeighbors) Lookup(ip packet.IP4) (packet.MAC, bool) {
 	return n.StaticNeighbors.Lookup(ip)
 }
 func (n *versionedNeighbors) Version() uint64 { return n.v }
+
+// TestFlowCacheLayout: an entry is two cache lines and starts on one, so a
+// hit reads two lines, not three.
+func TestFlowCacheLayout(t *testing.T) {
+	if sz := unsafe.Sizeof(cacheEntry{}); sz != 128 {
+		t.Fatalf("cacheEntry is %d bytes, want 128", sz)
+	}
+	c := new(flowCache)
+	if a := uintptr(unsafe.Pointer(&c.slots[0])); a%64 != 0 {
+		t.Fatalf("entries start at %#x, not on a cache line", a)
+	}
+}
+
+// TestFlowCacheHoldsTenThousandFlows: both directions of 10k flows fit in
+// the cache together (the load BenchmarkPipelineEstablished runs).
+func TestFlowCacheHoldsTenThousandFlows(t *testing.T) {
+	h := newHarness(t, seedConfig, conntrack.Config{Capacity: 1 << 16})
+	fs := establishedFlows(t, h, 10000)
+	for round := 0; round < 3; round++ { // warm up
+		for start := 0; start < 10000; start += batchSize / 2 {
+			fs.fill(start)
+			h.w.Process(fs.batch)
+		}
+	}
+	before := h.pl.Stats().CacheHits
+	pkts := uint64(0)
+	for start := 0; start < 10000; start += batchSize / 2 {
+		fs.fill(start)
+		h.w.Process(fs.batch)
+		pkts += batchSize
+	}
+	hits := h.pl.Stats().CacheHits - before
+	if hits < pkts*99/100 {
+		t.Fatalf("%d of %d packets of 10k cycled flows hit the cache, want >= 99%%", hits, pkts)
+	}
+	t.Logf("%d of %d packets hit", hits, pkts)
+}
+
+// TestFlowCacheStepsAsideWhenThrashing: with three times more active flows
+// than entries the cache cannot help, so it must bypass itself instead of
+// adding a miss and a learn to every packet; forwarding stays correct.
+func TestFlowCacheStepsAsideWhenThrashing(t *testing.T) {
+	const flows = 3 * flowCacheSets * flowCacheWays
+	h := newHarness(t, seedConfig, conntrack.Config{Capacity: 4 * flows})
+	tmpl := seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 1, dport: 9000, payload: make([]byte, 18)})
+	inner := len(tmpl) - (14 + 20 + 8 + 18)
+	batch := make([]Packet, batchSize)
+	bufs := make([][]byte, batchSize)
+	for i := range bufs {
+		bufs[i] = make([]byte, 2048)
+	}
+	send := func(n int) {
+		for j := range batch {
+			f := bufs[j][headroom:]
+			copy(f, tmpl)
+			// 4096 source ports per destination, as in
+			// BenchmarkPipelineNewConn (the inner UDP checksum goes
+			// stale; nothing verifies it).
+			f[inner+34], f[inner+35] = byte((n+j)>>8)&0x0f, byte(n+j)
+			f[inner+14+18], f[inner+14+19] = 100, byte((n+j)>>12)
+			batch[j] = Packet{Buf: bufs[j], Off: headroom, Len: len(tmpl), InPort: PortUnderlay}
+		}
+		h.w.Process(batch)
+		for j := range batch {
+			if batch[j].Verdict != VerdictTX {
+				t.Fatalf("flow %d: %v %v", n+j, batch[j].Verdict, batch[j].Reason)
+			}
+		}
+	}
+	for round := 0; round < 3; round++ {
+		for n := 0; n < flows; n += batchSize {
+			send(n)
+		}
+	}
+	if h.w.cache.bypass == 0 {
+		t.Fatalf("cache not bypassed under %d cycled flows (%d entries)", flows, flowCacheSets*flowCacheWays)
+	}
+}
