@@ -124,22 +124,22 @@ func (c *flowCache) drop(i int) {
 	c.tags[i/flowCacheWays][i%flowCacheWays] = 0
 }
 
-// place picks the way that learning k writes to: k's own, a free (empty
-// or outdated) one in the emptier of its sets, or, on one conflict miss
-// in replaceEvery, the next victim. ok is false when k should not
-// displace anything now.
-func (c *flowCache) place(k *FlowKey, h uint64, planGen uint32) (i int, ok bool) {
-	a, b, _ := sets(h)
+// place picks the way that learning k writes to: k's own, a free one
+// (empty, or learned under another plan or neighbour version) in the
+// emptier of its sets, or, on one conflict miss in replaceEvery, the next
+// victim. ok is false when k should not displace anything now.
+func (c *flowCache) place(k *FlowKey, h uint64, planGen uint32, neighVer uint64) (i int, ok bool) {
+	a, b, tag := sets(h)
 	free, freeN := -1, 0
 	for _, set := range [2]uint32{a, b} {
 		base := int(set) * flowCacheWays
 		first, n := -1, 0
 		for way, t := range &c.tags[set] {
 			e := &c.slots[base+way]
-			if t != 0 && e.key == *k {
+			if t == tag && e.key == *k {
 				return base + way, true
 			}
-			if t == 0 || e.planGen != planGen {
+			if t == 0 || e.planGen != planGen || e.neighVer != neighVer {
 				if first < 0 {
 					first = base + way
 				}
@@ -309,7 +309,7 @@ func (w *Worker) learn(pl *plan, pkt *Packet) {
 	k := w.cur.Key
 	out := pkt.Frame()
 	h := k.hash()
-	i, ok := w.cache.place(&k, h, uint32(pl.gen))
+	i, ok := w.cache.place(&k, h, uint32(pl.gen), w.neighVer)
 	if !ok {
 		return
 	}

@@ -134,6 +134,10 @@ func TestFlowCacheInvalidation(t *testing.T) {
 	if hits() != before {
 		t.Fatal("hit across a neighbour change")
 	}
+	send() // learned again, in place of the outdated entry
+	if hits() != before+1 {
+		t.Fatal("not relearned after the neighbour change")
+	}
 	// A connection that is gone misses and the pipeline decides.
 	send()
 	for _, c := range conns(h, 16) {
@@ -237,5 +241,41 @@ func TestFlowCacheStepsAsideWhenThrashing(t *testing.T) {
 	}
 	if h.w.cache.bypass == 0 {
 		t.Fatalf("cache not bypassed under %d cycled flows (%d entries)", flows, flowCacheSets*flowCacheWays)
+	}
+}
+
+// TestFlowCachePlaceReusesOutdated: entries learned under an older plan or
+// neighbour version are free for learning; live ones are displaced only on
+// one conflict in replaceEvery.
+func TestFlowCachePlaceReusesOutdated(t *testing.T) {
+	c := new(flowCache)
+	k := FlowKey{InPort: PortExternal, Src: packet.IP4{198, 51, 100, 1}, Dst: packet.IP4{203, 0, 113, 10}, SrcPort: 53, DstPort: 4000, Proto: packet.ProtoUDP}
+	h := k.hash()
+	a, b, _ := sets(h)
+	fill := func(neighVer uint64) {
+		for _, set := range [2]uint32{a, b} {
+			for way := range flowCacheWays {
+				other := k
+				other.SrcPort = uint16(1000 + int(set)*flowCacheWays + way)
+				c.slots[int(set)*flowCacheWays+way] = cacheEntry{key: other, planGen: 1, neighVer: neighVer}
+				c.tags[set][way] = 0xdead | 1
+			}
+		}
+	}
+	fill(7)
+	if _, ok := c.place(&k, h, 1, 8); !ok {
+		t.Fatal("entries of an older neighbour version were not reused")
+	}
+	if _, ok := c.place(&k, h, 2, 7); !ok {
+		t.Fatal("entries of an older plan were not reused")
+	}
+	placed := 0
+	for range replaceEvery {
+		if _, ok := c.place(&k, h, 1, 7); ok {
+			placed++
+		}
+	}
+	if placed != 1 {
+		t.Fatalf("live entries displaced %d times in %d conflicts, want 1", placed, replaceEvery)
 	}
 }
