@@ -235,6 +235,71 @@ func TestOperators(t *testing.T) {
 			t.Fatalf("tx %v -> %v: forwarding stopped", b, after)
 		}
 	})
+
+	t.Run("reload-offload-policy", func(t *testing.T) {
+		srv, err := g.lab.StartIperfServer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Stop()
+		on := strings.Replace(string(orig), oldNAT, newNAT, 1) // the running file
+		i := strings.Index(on, "offload:")
+		j := strings.Index(on[i:], "enabled: true")
+		if i < 0 || j < 0 {
+			t.Fatalf("the lab config has no offload.enabled:\n%s", on)
+		}
+		off := on[:i+j] + "enabled: false" + on[i+j+len("enabled: true"):]
+		offloaded := func() float64 { v, _ := lookup(g.stats(), "offload", "offloaded"); return v }
+
+		iperf := g.lab.Exec("vm", "iperf3", "-c", ext, "-t", "6", "-i", "0.5", "-J")
+		var out strings.Builder
+		iperf.Stdout = &out
+		if err := iperf.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 3*time.Second, func() bool { return offloaded() >= 1 }, "the iperf3 connection to be offloaded")
+
+		// Off: every offloaded flow goes back to software, and stays.
+		g.rewriteConfig(t, off)
+		g.hup(t)
+		g.waitReloads(t, 2, 2) // the broken file was refused twice: SIGHUP and xgw reload
+		waitFor(t, 2*time.Second, func() bool { return offloaded() == 0 }, "offloaded flows to be withdrawn")
+		if w, _ := lookup(g.stats(), "offload", "withdrawn", "config"); w < 1 {
+			t.Fatalf("withdrawn for config: %v", w)
+		}
+		time.Sleep(time.Second)
+		if n := offloaded(); n != 0 {
+			t.Fatalf("%v flows offloaded with offload disabled", n)
+		}
+		// On again: the running connection is promoted again.
+		g.rewriteConfig(t, on)
+		g.hup(t)
+		g.waitReloads(t, 3, 2)
+		waitFor(t, 3*time.Second, func() bool { return offloaded() >= 1 }, "the connection to be offloaded again")
+
+		if err := iperf.Wait(); err != nil {
+			t.Fatalf("iperf3 across the policy reloads: %v\n%s", err, out.String())
+		}
+		var res struct {
+			Intervals []struct {
+				Sum struct {
+					Start         float64 `json:"start"`
+					BitsPerSecond float64 `json:"bits_per_second"`
+				} `json:"sum"`
+			} `json:"intervals"`
+		}
+		if err := json.Unmarshal([]byte(out.String()), &res); err != nil {
+			t.Fatalf("iperf3 json: %v\n%s", err, out.String())
+		}
+		for _, iv := range res.Intervals {
+			if iv.Sum.BitsPerSecond < 1e6 {
+				t.Errorf("iperf3 stalled in the interval from %.1fs: %.0f bit/s", iv.Sum.Start, iv.Sum.BitsPerSecond)
+			}
+		}
+		if logs := g.logs.String(); !strings.Contains(logs, "offload policy: enabled true -> false") || !strings.Contains(logs, "offload policy: enabled false -> true") {
+			t.Errorf("the log does not summarise the policy reloads:\n%s", logs)
+		}
+	})
 }
 
 // metricSet is one scrape: series text ("name{labels}") to value.

@@ -141,9 +141,13 @@ A NAT address that the new file drops keeps being steered and routed for
 the connections that still use it ("draining") and is retired when the
 last of them ends; 'xgw stats' lists draining addresses.
 
+The offload policy (offload.enabled, udp_oneway, udp_oneway_packets,
+udp_oneway_ms) applies live too: offloaded flows go back to the software
+path, which keeps forwarding them, and the new policy promotes them again.
+
 Needs a restart (the reload reports them as "not applied until restart"):
 interfaces, geneve.port, conntrack, control.socket, metrics.listen,
-offload.
+offload.flows, offload.pin_path, xdp.
 
 A file that fails 'xgw check-config' is refused as a whole: nothing
 changes, the problems are printed (each with its field path and line) and

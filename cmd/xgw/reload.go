@@ -9,12 +9,17 @@ package main
 // route.Topology that the pipeline swaps atomically (Pipeline.SetTopology).
 // Existing connections keep the translation conntrack holds for them.
 //
+// The offload policy (offload.enabled, udp_oneway, udp_oneway_packets,
+// udp_oneway_ms) applies live too: the manager withdraws every offloaded
+// flow to software and judges each connection again under the new policy
+// as its next packets arrive (offload.Manager.Reconfigure).
+//
 // What needs a restart (the file's value is ignored and the reload says
 // so): interfaces (XDP programs and AF_XDP sockets are bound to them; the
 // VTEP is baked into the XDP program), geneve.port (likewise), conntrack
 // (the table is allocated once, with its timeouts), control.socket and
-// metrics.listen (already listening), offload (read by the offload
-// manager at start), xdp (who attached the program).
+// metrics.listen (already listening), offload.flows and offload.pin_path
+// (the maps are created and pinned once), xdp (who attached the program).
 //
 // A file that does not load, validate or compile is refused as a whole:
 // the running configuration stays, the problems are logged one per field
@@ -86,6 +91,9 @@ type reloader struct {
 	pipe topologySetter
 	ct   connRanger
 	nat  []natSteering
+	// offload applies a new offload policy; nil makes the policy
+	// restart-only.
+	offload func(config.Offload)
 
 	cfg      *config.Config
 	topo     *route.Topology
@@ -119,6 +127,12 @@ func (r *reloader) Reload() ([]string, error) {
 		return nil, r.refuse(err)
 	}
 	cfg, restart := effective(r.cfg, file)
+	policy := diffOffload(r.cfg.Offload, cfg.Offload)
+	if policy != "" && r.offload == nil {
+		cfg.Offload = r.cfg.Offload
+		restart = append(restart, "offload")
+		policy = ""
+	}
 	topo, err := route.Build(cfg)
 	if err != nil {
 		return nil, r.refuse(err)
@@ -176,6 +190,10 @@ func (r *reloader) Reload() ([]string, error) {
 	}
 	for _, ip := range added {
 		summary = append(summary, fmt.Sprintf("NAT address %s: steered to xgw", ip))
+	}
+	if policy != "" {
+		r.offload(cfg.Offload)
+		summary = append(summary, "offload policy: "+policy+"; offloaded flows are back in software until the new policy promotes them")
 	}
 	r.cfg, r.topo, r.draining = cfg, topo, draining
 	r.steered = map[packet.IP4]bool{}
@@ -331,9 +349,29 @@ func effective(running, file *config.Config) (*config.Config, []string) {
 	keep("conntrack", &c.Conntrack, &running.Conntrack)
 	keep("control.socket", &c.Control, &running.Control)
 	keep("metrics.listen", &c.Metrics, &running.Metrics)
-	keep("offload", &c.Offload, &running.Offload)
+	keep("offload.flows", &c.Offload.Flows, &running.Offload.Flows)
+	keep("offload.pin_path", &c.Offload.PinPath, &running.Offload.PinPath)
 	keep("xdp", &c.XDP, &running.XDP)
 	return &c, restart
+}
+
+// diffOffload describes what changes in the offload policy, "" if
+// nothing does.
+func diffOffload(old, new config.Offload) string {
+	var out []string
+	if old.Enabled != new.Enabled {
+		out = append(out, fmt.Sprintf("enabled %v -> %v", old.Enabled, new.Enabled))
+	}
+	if old.OnewayEnabled() != new.OnewayEnabled() {
+		out = append(out, fmt.Sprintf("udp_oneway %v -> %v", old.OnewayEnabled(), new.OnewayEnabled()))
+	}
+	if old.UDPOnewayPackets != new.UDPOnewayPackets {
+		out = append(out, fmt.Sprintf("udp_oneway_packets %d -> %d", old.UDPOnewayPackets, new.UDPOnewayPackets))
+	}
+	if old.UDPOnewayMS != new.UDPOnewayMS {
+		out = append(out, fmt.Sprintf("udp_oneway_ms %d -> %d", old.UDPOnewayMS, new.UDPOnewayMS))
+	}
+	return strings.Join(out, ", ")
 }
 
 // diffLive describes, one line per change, what a reload from old to new

@@ -285,12 +285,66 @@ func TestEffective(t *testing.T) {
 	file.Conntrack.Capacity = 5
 	file.Control.Socket = "/x"
 	file.Metrics.Listen = "off"
-	file.Offload.Enabled = true
+	file.Offload.Enabled = true // the policy applies live
+	file.Offload.Flows = 1024
+	file.Offload.PinPath = "none"
 	c, restart := effective(run, file)
-	if want := []string{"interfaces", "conntrack", "control.socket", "metrics.listen", "offload"}; !slices.Equal(restart, want) {
+	if want := []string{"interfaces", "conntrack", "control.socket", "metrics.listen", "offload.flows", "offload.pin_path"}; !slices.Equal(restart, want) {
 		t.Fatalf("restart = %v, want %v", restart, want)
 	}
-	if fmt.Sprint(c.Interfaces, c.Conntrack.Capacity, c.Control, c.Metrics, c.Offload) != fmt.Sprint(run.Interfaces, 0, run.Control, run.Metrics, run.Offload) {
+	if fmt.Sprint(c.Interfaces, c.Conntrack.Capacity, c.Control, c.Metrics, c.Offload.Flows, c.Offload.PinPath) != fmt.Sprint(run.Interfaces, 0, run.Control, run.Metrics, 0, "") {
 		t.Fatalf("effective kept the file's restart-only values: %+v", c)
+	}
+	if !c.Offload.Enabled {
+		t.Fatal("effective dropped the file's offload policy")
+	}
+}
+
+// TestReloadOffloadPolicy: the offload policy applies live through the
+// manager; the map's size and pin path wait for a restart; without a
+// manager to apply it, the policy waits too.
+func TestReloadOffloadPolicy(t *testing.T) {
+	f := newFixture(t)
+	var applied []config.Offload
+	f.r.offload = func(o config.Offload) { applied = append(applied, o) }
+	f.write(t, "offload: { enabled: true }", "offload: { enabled: true, udp_oneway: false, udp_oneway_packets: 8 }")
+	summary, err := f.r.Reload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(summary, "\n")
+	if len(applied) != 1 || applied[0].OnewayEnabled() || applied[0].UDPOnewayPackets != 8 || !applied[0].Enabled {
+		t.Fatalf("applied %+v", applied)
+	}
+	if !strings.Contains(joined, "offload policy: udp_oneway true -> false, udp_oneway_packets 0 -> 8") {
+		t.Fatalf("summary:\n%s", joined)
+	}
+	// The same policy again: nothing to apply. A new map size: restart.
+	f.write(t, "offload: { enabled: true }", "offload: { enabled: true, udp_oneway: false, udp_oneway_packets: 8, flows: 4096 }")
+	summary, err = f.r.Reload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined = strings.Join(summary, "\n")
+	if len(applied) != 1 || !strings.Contains(joined, "not applied until restart: offload.flows changed") || strings.Contains(joined, "offload policy") {
+		t.Fatalf("applied %d times; summary:\n%s", len(applied), joined)
+	}
+	// Turned off.
+	f.write(t, "offload: { enabled: true }", "offload: { enabled: false, udp_oneway: false, udp_oneway_packets: 8 }")
+	if _, err := f.r.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if len(applied) != 2 || applied[1].Enabled {
+		t.Fatalf("applied %+v", applied)
+	}
+	// No manager: the policy is restart-only and the running one stays.
+	f.r.offload = nil
+	f.write(t, "", "")
+	summary, err = f.r.Reload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if joined := strings.Join(summary, "\n"); !strings.Contains(joined, "not applied until restart: offload changed") || f.r.cfg.Offload.Enabled {
+		t.Fatalf("enabled %v; summary:\n%s", f.r.cfg.Offload.Enabled, joined)
 	}
 }
