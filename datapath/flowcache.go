@@ -45,8 +45,8 @@ type flowCache struct {
 	// slots comes first: the cache is allocated on its own (a large,
 	// page-aligned object), so every entry starts on a cache line.
 	slots [flowCacheSets * flowCacheWays]cacheEntry
-	// tags holds each way's key hash (|1, so 0 means empty), a set's four
-	// in 16 bytes: 128 KB that stay in L2, so that a miss costs no read of
+	// tags holds each way's tag, the top 32 bits of its key's hash (|1, so
+	// 0 means empty), a set's four in 16 bytes: 128 KB that stay in L2, so that a miss costs no read of
 	// an entry.
 	tags   [flowCacheSets][flowCacheWays]uint32
 	misses uint32 // conflict misses, for replaceEvery

@@ -38,15 +38,6 @@ func (m *Manager) promoteLocked(fs []*flow, now int64) {
 				m.withdrawLocked(old, whyExpired)
 			}
 		}
-		if fwd.Key.Proto == packet.ProtoTCP {
-			// Conntrack stops seeing this connection's sequence numbers
-			// once XDP forwards it: the FIN or RST it later punts would be
-			// out of window and dropped, and the connection would never
-			// close. Linux's flowtable does the same (flow_offload_ct_tcp).
-			for _, c := range f.cand.Conns {
-				m.ct.SetLiberal(c.Handle)
-			}
-		}
 		ok = append(ok, f)
 	}
 	m.flushRemovalsLocked()
@@ -83,6 +74,18 @@ func (m *Manager) promoteLocked(fs []*flow, now int64) {
 	for i, f := range ok {
 		switch err := revErrs[i]; {
 		case err == nil:
+			if f.fwd.Key.Proto == packet.ProtoTCP {
+				// Conntrack stops seeing this connection's sequence
+				// numbers now that XDP forwards it: the FIN or RST it
+				// later punts would be out of window and dropped, and the
+				// connection would never close. Linux's flowtable does the
+				// same (flow_offload_ct_tcp). Only once installed: a flow
+				// kept in software keeps its window checks. A FIN punted
+				// in between is dropped once and accepted when resent.
+				for _, c := range f.cand.Conns {
+					m.ct.SetLiberal(c.Handle)
+				}
+			}
 			m.offloadLocked(f)
 			m.st.promoted[f.reason].Add(1)
 		case m.cfg.IsFull(err):

@@ -56,6 +56,7 @@ import (
 	"github.com/xgw-dev/xgw/config"
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/control"
+	"github.com/xgw-dev/xgw/offload"
 	"github.com/xgw-dev/xgw/packet"
 	"github.com/xgw-dev/xgw/route"
 )
@@ -130,7 +131,7 @@ func (r *reloader) Reload() ([]string, error) {
 	policy := diffOffload(r.cfg.Offload, cfg.Offload)
 	if policy != "" && r.offload == nil {
 		cfg.Offload = r.cfg.Offload
-		restart = append(restart, "offload")
+		restart = append(restart, "offload policy")
 		policy = ""
 	}
 	topo, err := route.Build(cfg)
@@ -193,7 +194,11 @@ func (r *reloader) Reload() ([]string, error) {
 	}
 	if policy != "" {
 		r.offload(cfg.Offload)
-		summary = append(summary, "offload policy: "+policy+"; offloaded flows are back in software until the new policy promotes them")
+		what := "offloaded flows are back in software until the new policy promotes them"
+		if !cfg.Offload.Enabled {
+			what = "offloaded flows are back in software, where they stay"
+		}
+		summary = append(summary, "offload policy: "+policy+"; "+what)
 	}
 	r.cfg, r.topo, r.draining = cfg, topo, draining
 	r.steered = map[packet.IP4]bool{}
@@ -356,8 +361,19 @@ func effective(running, file *config.Config) (*config.Config, []string) {
 }
 
 // diffOffload describes what changes in the offload policy, "" if
-// nothing does.
+// nothing does. Absent values compare as the defaults they stand for, so
+// spelling a default out withdraws nothing.
 func diffOffload(old, new config.Offload) string {
+	def := func(o config.Offload) config.Offload {
+		if o.UDPOnewayPackets == 0 {
+			o.UDPOnewayPackets = offload.DefaultUDPOnewayPackets
+		}
+		if o.UDPOnewayMS == 0 {
+			o.UDPOnewayMS = int(offload.DefaultUDPOnewayAfter / time.Millisecond)
+		}
+		return o
+	}
+	old, new = def(old), def(new)
 	var out []string
 	if old.Enabled != new.Enabled {
 		out = append(out, fmt.Sprintf("enabled %v -> %v", old.Enabled, new.Enabled))

@@ -316,7 +316,7 @@ func TestReloadOffloadPolicy(t *testing.T) {
 	if len(applied) != 1 || applied[0].OnewayEnabled() || applied[0].UDPOnewayPackets != 8 || !applied[0].Enabled {
 		t.Fatalf("applied %+v", applied)
 	}
-	if !strings.Contains(joined, "offload policy: udp_oneway true -> false, udp_oneway_packets 0 -> 8") {
+	if !strings.Contains(joined, "offload policy: udp_oneway true -> false, udp_oneway_packets 32 -> 8") {
 		t.Fatalf("summary:\n%s", joined)
 	}
 	// The same policy again: nothing to apply. A new map size: restart.
@@ -329,13 +329,22 @@ func TestReloadOffloadPolicy(t *testing.T) {
 	if len(applied) != 1 || !strings.Contains(joined, "not applied until restart: offload.flows changed") || strings.Contains(joined, "offload policy") {
 		t.Fatalf("applied %d times; summary:\n%s", len(applied), joined)
 	}
+	// A default spelled out is no change.
+	f.write(t, "offload: { enabled: true }", "offload: { enabled: true, udp_oneway: false, udp_oneway_packets: 8, udp_oneway_ms: 100 }")
+	if _, err := f.r.Reload(); err != nil || len(applied) != 1 {
+		t.Fatalf("the explicit default was applied as a change: %d %v", len(applied), err)
+	}
 	// Turned off.
 	f.write(t, "offload: { enabled: true }", "offload: { enabled: false, udp_oneway: false, udp_oneway_packets: 8 }")
-	if _, err := f.r.Reload(); err != nil {
+	summary, err = f.r.Reload()
+	if err != nil {
 		t.Fatal(err)
 	}
 	if len(applied) != 2 || applied[1].Enabled {
 		t.Fatalf("applied %+v", applied)
+	}
+	if joined := strings.Join(summary, "\n"); !strings.Contains(joined, "enabled true -> false; offloaded flows are back in software, where they stay") {
+		t.Fatalf("summary:\n%s", joined)
 	}
 	// No manager: the policy is restart-only and the running one stays.
 	f.r.offload = nil
@@ -344,7 +353,7 @@ func TestReloadOffloadPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if joined := strings.Join(summary, "\n"); !strings.Contains(joined, "not applied until restart: offload changed") || f.r.cfg.Offload.Enabled {
+	if joined := strings.Join(summary, "\n"); !strings.Contains(joined, "not applied until restart: offload policy changed") || f.r.cfg.Offload.Enabled {
 		t.Fatalf("enabled %v; summary:\n%s", f.r.cfg.Offload.Enabled, joined)
 	}
 }
