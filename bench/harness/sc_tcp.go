@@ -62,11 +62,18 @@ func (s *tcpServer) serve() {
 	}
 }
 
+// close stops the server and resets every connection it holds. Reset,
+// not FIN: a FIN_WAIT socket left in ns ext (its FIN unanswered because
+// the client reset first, or the gateway stopped) holds its 4-tuple for
+// minutes, and the next scenario's SYNs that reuse one get a challenge
+// ACK instead of a SYN-ACK: tcp-cps after tcp-cc collapsed to a few
+// hundred connections/s on every system.
 func (s *tcpServer) close() {
 	s.ln.Close()
 	s.wg.Wait()
 	s.mu.Lock()
 	for _, c := range s.conns {
+		c.(*net.TCPConn).SetLinger(0)
 		c.Close()
 	}
 	s.mu.Unlock()
