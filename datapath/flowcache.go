@@ -46,15 +46,15 @@ type flowCache struct {
 	// page-aligned object), so every entry starts on a cache line.
 	slots [flowCacheSets * flowCacheWays]cacheEntry
 	// tags holds each way's tag, the top 32 bits of its key's hash (|1, so
-	// 0 means empty), a set's four in 16 bytes: 128 KB that stay in L2, so that a miss costs no read of
-	// an entry.
+	// 0 means empty), a set's four in 16 bytes: 128 KB that stay in L2,
+	// so that a miss costs no read of an entry.
 	tags   [flowCacheSets][flowCacheWays]uint32
 	misses uint32 // conflict misses, for replaceEvery
 	victim uint32 // the next way to replace
 
 	// With many more active flows than slots the cache hits rarely and
 	// only adds work. It then steps aside: over each window of lookups it
-	// measures its hit rate and how often learning found its set full, and
+	// measures its hit rate and how often learning found both sets full, and
 	// when hits are under 1/bypassBelow while conflicts are common (it is
 	// thrashing, not warming up) it is consulted (and learns) on one
 	// packet in bypassSample for the next bypassFor packets, which is
