@@ -178,9 +178,9 @@ func (t *Table) findLive(k *Tuple, now int64) (uint32, Dir, bool) {
 // update runs the state machine of connection idx for a packet in
 // direction dir and returns the packet's ct_state (Tracked|Invalid, with
 // nothing changed, for a packet the protocol refuses: a TCP segment out of
-// window or with bad flags, an ICMP type that does not fit). ok is false when the
-// packet reopened a closed TCP connection: the old one is gone and the
-// packet is a miss.
+// window or with bad flags, an ICMP type that does not fit). ok is false
+// when the packet reopened a closed TCP connection: the old one is gone
+// and the packet is a miss.
 func (t *Table) update(idx uint32, dir Dir, m *Meta, now int64) (State, bool) {
 	e := &t.entries[idx]
 	var r result
