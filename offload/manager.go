@@ -93,7 +93,8 @@ func FromConfig(c config.Offload) Config {
 	}
 }
 
-func (c Config) withDefaults() Config {
+// WithDefaults fills in what c leaves zero, as New does.
+func (c Config) WithDefaults() Config {
 	if c.UDPOnewayPackets == 0 {
 		c.UDPOnewayPackets = DefaultUDPOnewayPackets
 	}
@@ -172,7 +173,7 @@ func New(cfg Config, ct *conntrack.Table, pl Planner, fp FastPath) *Manager {
 
 // newManager builds a manager without its goroutine; tests drive step.
 func newManager(cfg Config, ct *conntrack.Table, pl Planner, fp FastPath) *Manager {
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	m := &Manager{
 		ct: ct, pl: pl, fp: fp, cfg: cfg,
 		wake:      make(chan struct{}, 1),
@@ -274,7 +275,7 @@ func (m *Manager) Reconfigure(cfg Config) {
 	if cfg.IsFull == nil {
 		cfg.IsFull = m.cfg.IsFull
 	}
-	m.cfg = cfg.withDefaults()
+	m.cfg = cfg.WithDefaults()
 	m.resetLocked()
 }
 

@@ -361,31 +361,23 @@ func effective(running, file *config.Config) (*config.Config, []string) {
 }
 
 // diffOffload describes what changes in the offload policy, "" if
-// nothing does. Absent values compare as the defaults they stand for, so
-// spelling a default out withdraws nothing.
+// nothing does. It compares the policies the manager would run (absent
+// values filled with its defaults), so spelling a default out withdraws
+// nothing.
 func diffOffload(old, new config.Offload) string {
-	def := func(o config.Offload) config.Offload {
-		if o.UDPOnewayPackets == 0 {
-			o.UDPOnewayPackets = offload.DefaultUDPOnewayPackets
-		}
-		if o.UDPOnewayMS == 0 {
-			o.UDPOnewayMS = int(offload.DefaultUDPOnewayAfter / time.Millisecond)
-		}
-		return o
-	}
-	old, new = def(old), def(new)
+	o, n := offload.FromConfig(old).WithDefaults(), offload.FromConfig(new).WithDefaults()
 	var out []string
-	if old.Enabled != new.Enabled {
-		out = append(out, fmt.Sprintf("enabled %v -> %v", old.Enabled, new.Enabled))
+	if o.Enabled != n.Enabled {
+		out = append(out, fmt.Sprintf("enabled %v -> %v", o.Enabled, n.Enabled))
 	}
-	if old.OnewayEnabled() != new.OnewayEnabled() {
-		out = append(out, fmt.Sprintf("udp_oneway %v -> %v", old.OnewayEnabled(), new.OnewayEnabled()))
+	if o.UDPOnewayOff != n.UDPOnewayOff {
+		out = append(out, fmt.Sprintf("udp_oneway %v -> %v", !o.UDPOnewayOff, !n.UDPOnewayOff))
 	}
-	if old.UDPOnewayPackets != new.UDPOnewayPackets {
-		out = append(out, fmt.Sprintf("udp_oneway_packets %d -> %d", old.UDPOnewayPackets, new.UDPOnewayPackets))
+	if o.UDPOnewayPackets != n.UDPOnewayPackets {
+		out = append(out, fmt.Sprintf("udp_oneway_packets %d -> %d", o.UDPOnewayPackets, n.UDPOnewayPackets))
 	}
-	if old.UDPOnewayMS != new.UDPOnewayMS {
-		out = append(out, fmt.Sprintf("udp_oneway_ms %d -> %d", old.UDPOnewayMS, new.UDPOnewayMS))
+	if o.UDPOnewayAfter != n.UDPOnewayAfter {
+		out = append(out, fmt.Sprintf("udp_oneway_ms %d -> %d", o.UDPOnewayAfter.Milliseconds(), n.UDPOnewayAfter.Milliseconds()))
 	}
 	return strings.Join(out, ", ")
 }
