@@ -8,6 +8,7 @@ import (
 	"github.com/google/gopacket/layers"
 	"golang.org/x/sys/unix"
 
+	"github.com/xgw-dev/xgw/bench/xdpload"
 	"github.com/xgw-dev/xgw/datapath"
 )
 
@@ -81,6 +82,9 @@ func BenchmarkXDP(b *testing.B) {
 //	sudo go test -run - -bench XDPLive -benchtime 2000000x ./bpf
 func BenchmarkXDPLive(b *testing.B) {
 	needRoot(b)
+	if err := xdpload.LiveFrames(); err != nil {
+		b.Skipf("SKIPPED: %v", err)
+	}
 	le := newLive(b)
 	eg, reply, fwd, rev := benchFrames(b, le.fpEnv)
 	for _, a := range []*datapath.FlowAction{&fwd, &rev} {

@@ -6,16 +6,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cilium/ebpf"
 	"github.com/google/gopacket/layers"
-	"golang.org/x/sys/unix"
 
 	"github.com/xgw-dev/xgw/datapath"
 )
 
-// liveEnv is xdp_gw with its tx_ports on real veths in a lab namespace:
-// u0 (underlay, peer u1) and e0 (external, peer e1), peers running
-// xdp_pass so they accept redirected frames, taps on the peers.
+// liveEnv is xdp_gw attached to real veths in a lab namespace, with its
+// tx_ports on them: u0 (underlay, peer u1) and e0 (external, peer e1),
+// peers running xdp_pass so they accept redirected frames, taps on the
+// peers to send frames in and see what comes out.
 type liveEnv struct {
 	*fpEnv
 	ns     string
@@ -39,6 +38,11 @@ func newLive(t testing.TB) *liveEnv {
 			if err := e.fp.SetPort(p.port, ifi); err != nil {
 				return err
 			}
+			l, err := e.o.Attach(ifi, ModeNative)
+			if err != nil {
+				return err
+			}
+			t.Cleanup(func() { l.Close() })
 		}
 		for _, peer := range []string{"u1", "e1"} {
 			ifi, err := ifindexByName(peer)
@@ -57,20 +61,19 @@ func newLive(t testing.TB) *liveEnv {
 	return le
 }
 
-// runLive runs frame once with BPF_F_TEST_XDP_LIVE_FRAMES inside the lab
-// namespace: a redirect really transmits.
-func (le *liveEnv) runLive(t *testing.T, frame []byte, repeat int) {
+// inject sends frame out of the peer tap, so that it arrives on the
+// veth that runs xdp_gw, as a real frame from a neighbour would.
+func (le *liveEnv) inject(t *testing.T, from *tap, frame []byte) {
 	t.Helper()
-	inNS(t, le.ns, func() error {
-		_, err := le.o.Program().Run(&ebpf.RunOptions{Data: frame, Repeat: uint32(repeat), Flags: unix.BPF_F_TEST_XDP_LIVE_FRAMES})
-		return err
-	})
+	if err := from.send(frame); err != nil {
+		t.Fatal(err)
+	}
 }
 
-// TestLiveRedirect proves that hits leave through the devmap's interface
-// for their direction, as the exact bytes the pipeline would send, and
-// that an oversized encapsulation punts (TooBig) instead of being dropped
-// by the device.
+// TestLiveRedirect proves, on frames that arrive on real veths, that hits
+// leave through the interface of their direction as the exact bytes the
+// pipeline would send, and that an oversized encapsulation punts (TooBig)
+// instead of being dropped by the device.
 func TestLiveRedirect(t *testing.T) {
 	le := newLive(t)
 	eg := l4{proto: layers.IPProtocolUDP, sport: 5555, dport: 53, payload: []byte("live")}
@@ -79,14 +82,14 @@ func TestLiveRedirect(t *testing.T) {
 
 	in := seedEgress(t, eg)
 	want := le.p.mustTX(datapath.PortUnderlay, datapath.PortExternal, in)
-	le.runLive(t, in, 1)
+	le.inject(t, le.u1, in)
 	if !le.e1.expect(want) {
 		t.Fatalf("egress hit did not arrive on e1 as the pipeline's frame; fast path %+v", le.stats(t).FastPath)
 	}
 
 	reply := seedReply(t, toRev(l4{proto: layers.IPProtocolUDP, sport: 53, payload: []byte("back")}, rev))
 	want = le.p.mustTX(datapath.PortExternal, datapath.PortUnderlay, reply)
-	le.runLive(t, reply, 1)
+	le.inject(t, le.e1, reply)
 	if !le.u1.expect(want) {
 		t.Fatalf("ingress hit did not arrive on u1 as the pipeline's frame; fast path %+v", le.stats(t).FastPath)
 	}
@@ -100,14 +103,14 @@ func TestLiveRedirect(t *testing.T) {
 	}
 	big := seedReply(t, toRev(l4{proto: layers.IPProtocolUDP, sport: 53, payload: make([]byte, 1400-28)}, rev))
 	before := le.stats(t).FastPath
-	le.runLive(t, big, 1)
+	le.inject(t, le.e1, big)
 	after := le.stats(t).FastPath
 	if after.Punts[PuntTooBig].Packets-before.Punts[PuntTooBig].Packets != 1 {
 		t.Fatalf("oversized encap not punted as too-big: %+v -> %+v", before, after)
 	}
 	small := seedReply(t, toRev(l4{proto: layers.IPProtocolUDP, sport: 53, payload: make([]byte, 1400-28-58)}, rev))
 	want = le.p.mustTX(datapath.PortExternal, datapath.PortUnderlay, small)
-	le.runLive(t, small, 1)
+	le.inject(t, le.e1, small)
 	if !le.u1.expect(want) {
 		t.Fatal("a frame that just fits the MTU did not arrive")
 	}

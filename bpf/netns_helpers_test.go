@@ -109,17 +109,31 @@ func (tp *tap) expect(want []byte) bool {
 	return false
 }
 
-// count drains the socket for d and returns how many frames it saw.
+// count drains the socket for d and returns how many frames arrived on
+// the interface (frames sent from it are not counted).
 func (tp *tap) count(d time.Duration) int {
 	buf := make([]byte, 9000)
 	n := 0
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
-		if _, _, err := unix.Recvfrom(tp.fd, buf, 0); err == nil {
-			n++
+		_, from, err := unix.Recvfrom(tp.fd, buf, 0)
+		if err != nil {
+			continue
 		}
+		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
+			continue
+		}
+		n++
 	}
 	return n
+}
+
+// send transmits frame out of the tap's interface.
+func (tp *tap) send(frame []byte) error {
+	if _, err := unix.Write(tp.fd, frame); err != nil {
+		return fmt.Errorf("%v: send %d bytes: %w", tp, len(frame), err)
+	}
+	return nil
 }
 
 func (tp *tap) String() string { return fmt.Sprintf("tap(fd %d)", tp.fd) }

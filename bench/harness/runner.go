@@ -14,6 +14,7 @@ import (
 
 	"github.com/xgw-dev/xgw/bench/lab"
 	"github.com/xgw-dev/xgw/bench/report"
+	"github.com/xgw-dev/xgw/bench/xdpload"
 )
 
 // ScenarioNames is every scenario in the order a full run uses.
@@ -242,7 +243,7 @@ func runNotes(o *Options) []string {
 		fmt.Sprintf("%d CPUs shared by generator, gateway and sink: the generator is pinned to CPU %d and the gateway's processes to CPU %d; softirq (veth NAPI, XDP, the sink) runs wherever the kernel schedules it and is reported separately", runtime.NumCPU(), o.GenCPU, o.GatewayCPU),
 		"veth: AF_XDP runs in copy mode (no zero-copy on veth), and XDP on a veth runs in the transmitting CPU's softirq",
 		"Linux peer: no Geneve in this kernel (CONFIG_GENEVE off), so it forwards plain IPv4 with nftables SNAT; its figures exclude decap/encap work",
-		"generator: BPF_PROG_RUN live frames (XDP_TX out of the hypervisor's underlay veth), bypassing the hypervisor's OVS; sink and reflector are XDP programs in ns ext",
+		generatorNote(),
 		"\"gateway CPU\" is the gateway's processes (user+system, /proc/<pid>/stat) plus, separately, softirq on all CPUs (/proc/stat); the Linux peer and the XDP ceiling have no process, all their work is softirq",
 	}
 	for _, sc := range o.Scenarios {
@@ -250,7 +251,9 @@ func runNotes(o *Options) []string {
 			n = append(n, fmt.Sprintf("udp-rr: requests leave in bursts of up to %.0f (50 ms of --rr-rate: each BPF_PROG_RUN live-frames call has a fixed cost of milliseconds), so RTT includes the queueing of a burst; compare systems with each other, not with ping", o.RRRate/20))
 		}
 	}
-	n = append(n, "generator: every live frame gets the template's headers copied back first: live-frames pages come back to the generator's page pool with whatever the receiver wrote into them (a fast path's decap/NAT, the Linux peer's forwarding), which before this fix corrupted most frames for xgw-offload and the Linux peer")
+	if xdpload.DefaultBackend() == xdpload.BackendLive {
+		n = append(n, "generator: every live frame gets the template's headers copied back first: live-frames pages come back to the generator's page pool with whatever the receiver wrote into them (a fast path's decap/NAT, the Linux peer's forwarding), which before this fix corrupted most frames for xgw-offload and the Linux peer")
+	}
 	if o.Repeat > 1 && len(repeated(o)) > 0 {
 		n = append(n, fmt.Sprintf("%s: every system ran %d times, in rounds over all systems; each row is the system's median run by the scenario's main figure (all values under the table)", strings.Join(repeated(o), ", "), o.Repeat))
 	}
@@ -258,6 +261,14 @@ func runNotes(o *Options) []string {
 		n = append(n, "quick run: short measurements, expect more noise")
 	}
 	return n
+}
+
+// generatorNote says which transmit backend the generator used and why.
+func generatorNote() string {
+	if err := xdpload.LiveFrames(); err != nil {
+		return fmt.Sprintf("generator: AF_XDP TX (copy mode) out of the hypervisor's underlay veth, bypassing the hypervisor's OVS, because %v; sink and reflector are XDP programs in ns ext", err)
+	}
+	return "generator: BPF_PROG_RUN live frames (XDP_TX out of the hypervisor's underlay veth), bypassing the hypervisor's OVS; sink and reflector are XDP programs in ns ext"
 }
 
 func summary(r report.Result) string {

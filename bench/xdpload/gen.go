@@ -48,6 +48,7 @@ type Generator struct {
 	counter *ebpf.Map
 	tmpl    *ebpf.Map // the template's headers, [0, PayloadOff)
 	spec    GenSpec
+	backend Backend // "" = DefaultBackend
 }
 
 // NewGenerator builds the program for spec and the template frame.
@@ -164,6 +165,8 @@ type Pacing struct {
 // has passed, and returns the number of frames handed to the kernel. It must
 // run on a thread inside the namespace that holds ifindex (BPF_PROG_RUN
 // resolves the index in the caller's namespace); it locks its thread.
+// Where the kernel refuses live frames (LiveFrames), the same frames go out
+// through an AF_XDP socket on the interface instead (Backend tells which).
 func (g *Generator) Send(frame []byte, ifindex int, p Pacing) (uint64, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -181,13 +184,48 @@ func (g *Generator) Send(frame []byte, ifindex int, p Pacing) (uint64, error) {
 			unix.SchedSetaffinity(0, &all)
 		}()
 	}
-	// One BPF_PROG_RUN call is a burst. Each call costs milliseconds of
-	// fixed overhead in the kernel (live-frames mode sets up and tears
-	// down a page pool and memory model per call), so unpaced bursts grow
-	// until a call takes ~50 ms; they shrink to fit the time left, so the
-	// deadline holds. Paced bursts are what is due, at most 50 ms' worth.
+	if g.Backend() == BackendAFXDP {
+		tx, err := newAFXDPTX(g.spec, frame, ifindex)
+		if err != nil {
+			return 0, err
+		}
+		defer tx.close()
+		return pace(p, tx.burst)
+	}
+	return pace(p, func(n uint64, _ time.Time) (uint64, error) {
+		_, err := g.prog.Run(&ebpf.RunOptions{
+			Data:    frame,
+			Repeat:  uint32(n),
+			Flags:   unix.BPF_F_TEST_XDP_LIVE_FRAMES,
+			Context: xdpMd{DataEnd: uint32(len(frame)), IngressIfindex: uint32(ifindex)},
+		})
+		if err != nil {
+			return 0, fmt.Errorf("xdpload: BPF_PROG_RUN live frames: %w", err)
+		}
+		return n, nil
+	})
+}
+
+// Backend is the way Send transmits.
+func (g *Generator) Backend() Backend {
+	if g.backend == "" {
+		return DefaultBackend()
+	}
+	return g.backend
+}
+
+// UseBackend makes Send transmit with b instead of DefaultBackend's choice.
+func (g *Generator) UseBackend(b Backend) { g.backend = b }
+
+// pace calls burst until p.Duration has passed and returns what it sent.
+// One BPF_PROG_RUN call is a burst. Each call costs milliseconds of fixed
+// overhead in the kernel (live-frames mode sets up and tears down a page
+// pool and memory model per call), so unpaced bursts grow until a call
+// takes ~50 ms; they shrink to fit the time left, so the deadline holds.
+// Paced bursts are what is due, at most 50 ms' worth.
+func pace(p Pacing, burst func(n uint64, deadline time.Time) (uint64, error)) (uint64, error) {
 	const minBurst, maxBurst = 1024, 1 << 22
-	burst := uint64(minBurst)
+	size := uint64(minBurst)
 	start := time.Now()
 	deadline := start.Add(p.Duration)
 	lastProgress := start
@@ -197,7 +235,7 @@ func (g *Generator) Send(frame []byte, ifindex int, p Pacing) (uint64, error) {
 		if !now.Before(deadline) {
 			break
 		}
-		n := burst
+		n := size
 		if p.Rate > 0 {
 			due := uint64(p.Rate * now.Sub(start).Seconds())
 			if due <= sent {
@@ -210,21 +248,16 @@ func (g *Generator) Send(frame []byte, ifindex int, p Pacing) (uint64, error) {
 			n = max(min(n, left), 64)
 		}
 		t0 := time.Now()
-		_, err := g.prog.Run(&ebpf.RunOptions{
-			Data:    frame,
-			Repeat:  uint32(n),
-			Flags:   unix.BPF_F_TEST_XDP_LIVE_FRAMES,
-			Context: xdpMd{DataEnd: uint32(len(frame)), IngressIfindex: uint32(ifindex)},
-		})
+		got, err := burst(n, deadline)
+		sent += got
 		if err != nil {
-			return sent, fmt.Errorf("xdpload: BPF_PROG_RUN live frames: %w", err)
+			return sent, err
 		}
-		sent += n
-		if took := time.Since(t0); p.Rate <= 0 && n == burst {
-			if took < 50*time.Millisecond && burst < maxBurst {
-				burst *= 2
-			} else if took > 200*time.Millisecond && burst > minBurst {
-				burst /= 2
+		if took := time.Since(t0); p.Rate <= 0 && n == size {
+			if took < 50*time.Millisecond && size < maxBurst {
+				size *= 2
+			} else if took > 200*time.Millisecond && size > minBurst {
+				size /= 2
 			}
 		}
 		if p.Progress != nil && now.Sub(lastProgress) >= 100*time.Millisecond {
