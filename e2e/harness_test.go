@@ -61,6 +61,7 @@ type gateway struct {
 	cmd    *exec.Cmd
 	logs   *syncBuffer
 	done   chan error
+	pinDir string // the fast path's pins, with gwOptions.pin
 }
 
 type syncBuffer struct {
@@ -102,7 +103,8 @@ func startGatewayWith(t *testing.T, o gwOptions) *gateway {
 	}
 	cfg := string(y)
 	if o.pin {
-		cfg = replaceOnce(t, cfg, "pin_path: none", "pin_path: "+filepath.Join(g.mountBPFFS(), "xgw"))
+		g.pinDir = filepath.Join(g.mountBPFFS(), "xgw")
+		cfg = replaceOnce(t, cfg, "pin_path: none", "pin_path: "+g.pinDir)
 	}
 	if o.mutate != nil {
 		cfg = o.mutate(cfg)

@@ -3,14 +3,17 @@ package e2e
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/xgw-dev/xgw/packet"
@@ -137,6 +140,9 @@ func TestOffload(t *testing.T) {
 		mbps, _ := g.iperfTCP(t, "-t", "5")
 		after := g.fp()
 		hits, sw := after.hits-before.hits, after.swTX-before.swTX
+		if hits+sw < 1000 {
+			t.Fatalf("the gateway forwarded only %d packets of a 5 s iperf3 run", hits+sw)
+		}
 		share := float64(hits) / float64(hits+sw)
 		t.Logf("iperf3 TCP %.0f Mbit/s: %d packets by XDP, %d by the software pipeline: %.2f%% fast path", mbps, hits, sw, 100*share)
 		if share < 0.99 {
@@ -146,9 +152,30 @@ func TestOffload(t *testing.T) {
 
 	t.Run("fin-withdraws-and-reopens", func(t *testing.T) {
 		for i := 0; i < 2; i++ { // the same 5-tuple twice: a new SYN after close
+			// Watch for the connection in the fast path while it runs, so
+			// that the withdrawal below is of something that was there.
+			stop, offloaded := make(chan struct{}), make(chan bool, 1)
+			go func() {
+				for {
+					if out, _ := g.xgw("dump-flows", "--type", "offloaded"); strings.Contains(out, "src=40123") {
+						offloaded <- true
+						return
+					}
+					select {
+					case <-stop:
+						offloaded <- false
+						return
+					case <-time.After(50 * time.Millisecond):
+					}
+				}
+			}()
 			_, iv := g.iperfTCP(t, "-t", "1", "--cport", "40123")
+			close(stop)
 			if len(iv) == 0 || iv[0] <= 0 {
 				t.Fatalf("run %d on a reused 5-tuple carried nothing: %v", i, iv)
+			}
+			if !<-offloaded {
+				t.Fatalf("run %d: the connection from port 40123 never showed in the offloaded flows", i)
 			}
 			g.waitWithdrawn(t, "40123")
 		}
@@ -315,6 +342,15 @@ func TestOffloadRestart(t *testing.T) {
 	if n := strings.Count(ct, "sport=40777,dport=5201"); n != 2 {
 		t.Fatalf("conntrack has %d entries for the connection, want one per zone:\n%s", n, ct)
 	}
+	// The pinned map itself, not the manager's view of it: two entries
+	// (one per direction) for each connection xgw says it has offloaded,
+	// none left over from the killed process.
+	var entries, offloaded int
+	waitFor(t, 3*time.Second, func() bool {
+		entries, offloaded = pinnedFlows(t, g.pinDir), g.fp().offloaded
+		return entries == 2*offloaded
+	}, "the pinned flow map to hold two entries per offloaded connection")
+	t.Logf("pinned xgw_flows: %d entries for %d offloaded connections", entries, offloaded)
 
 	// A clean stop leaves the pinned program attached (that is the
 	// point); xgw cleanup is the full stop.
@@ -333,6 +369,29 @@ func TestOffloadRestart(t *testing.T) {
 	}
 	if attached() {
 		t.Fatal("xgw cleanup left the XDP program attached")
+	}
+}
+
+// pinnedFlows counts the entries of the fast path's pinned flow map.
+func pinnedFlows(t *testing.T, pinDir string) int {
+	t.Helper()
+	m, err := ebpf.LoadPinnedMap(filepath.Join(pinDir, "xgw_flows"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	key, next := make([]byte, m.KeySize()), make([]byte, m.KeySize())
+	var prev any // nil: the first key
+	n := 0
+	for {
+		if err := m.NextKey(prev, next); errors.Is(err, ebpf.ErrKeyNotExist) {
+			return n
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		copy(key, next)
+		prev = key
 	}
 }
 
@@ -410,6 +469,10 @@ func onewayRun(t *testing.T, g *gateway, port int) onewayResult {
 	// first packets are always software's): the share that took the fast
 	// path is at least 1 - that over their number.
 	afterN := float64(r.hits+r.swTX) - float64(flows*onewayN)
+	if afterN <= 0 {
+		t.Fatalf("xgw forwarded %d datagrams of %d sent, no more than the first %d of each of %d flows: nothing to judge the policy by",
+			r.hits+r.swTX, sent, onewayN, flows)
+	}
 	r.fastShareAfterN = 1 - max(0, float64(r.swTX)-float64(flows*onewayN))/afterN
 	reached := (after.hitsEgr - before.hitsEgr) + (after.geneve - before.geneve)
 	t.Logf("seed scenario: %d one-way UDP flows x %d datagrams: sent %d in %.1fs, delivered %d (%.2f%% loss: %d before the gateway (OVS), %d in it); XDP fast path %d, software %d (%.1f%% of all by XDP); of the packets after the first %d of each flow, >= %.2f%% by XDP; xgw CPU %.2fs (%.0f%% of a core); one-way promotions %d",

@@ -98,6 +98,21 @@ func TestOperators(t *testing.T) {
 				t.Errorf("%s: stats says %.0f, outside the scrapes before (%.0f) and after (%.0f)", s.series, sv, v1, v2)
 			}
 		}
+		// The fast path's hits, shared by both interfaces' programs: the
+		// first interface's counters are the series. Flows here are short,
+		// so they need not grow; they must agree.
+		if xs, ok := lookupAny(st, "xdp"); ok {
+			if l, _ := xs.([]any); len(l) > 0 {
+				first, _ := l[0].(map[string]any)
+				sv, ok := lookup(first, "stats", "FastPath", "HitEgress", "Packets")
+				const series = `xgw_fastpath_packets_total{direction="egress"}`
+				v1, v2 := m1.get(t, series), m2.get(t, series)
+				t.Logf("%s: scrape %.0f, stats %.0f, scrape %.0f", series, v1, sv, v2)
+				if !ok || sv < v1 || sv > v2 {
+					t.Errorf("%s: stats says %.0f (found %v), outside the scrapes before (%.0f) and after (%.0f)", series, sv, ok, v1, v2)
+				}
+			}
+		}
 		// Series that have no counterpart to bracket, but must be there.
 		if v := m2.sum("xgw_afxdp_rx_packets_total"); v <= 0 {
 			t.Errorf("AF_XDP rx packets %v", v)
@@ -113,7 +128,7 @@ func TestOperators(t *testing.T) {
 		if v := m2.get(t, `xgw_conntrack_zone_entries{zone="16"}`); v < 1 {
 			t.Errorf("zone 16 entries %v", v)
 		}
-		for _, name := range []string{"xgw_pipeline_drops_total", "xgw_neighbor_misses_total", "xgw_nat_port_allocation_failures_total", "xgw_afxdp_kernel_drops_total"} {
+		for _, name := range []string{"xgw_fastpath_punts_total", "xgw_fastpath_misses_total", "xgw_pipeline_drops_total", "xgw_neighbor_misses_total", "xgw_nat_port_allocation_failures_total", "xgw_afxdp_kernel_drops_total"} {
 			if !m2.has(name) {
 				t.Errorf("no %s series", name)
 			}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/xgw-dev/xgw/bpf"
 	"github.com/xgw-dev/xgw/control"
 )
 
@@ -89,6 +90,10 @@ var (
 	dXskTXEmpty    = desc("afxdp_tx_ring_empty_total", "Kernel XDP_STATISTICS: TX wake-ups that found the TX ring empty.", "interface", "queue")
 	dXDPPackets    = desc("xdp_packets_total", "Packets xdp_gw handled on an interface, by action: redirect_geneve/redirect_nat (to xgw), pass (the host's), no_socket (ours, no AF_XDP socket: passed), malformed (passed).", "interface", "action")
 	dXDPBytes      = desc("xdp_bytes_total", "Bytes xdp_gw handled on an interface, by action.", "interface", "action")
+	dFPHits        = desc("fastpath_packets_total", "Packets the XDP fast path forwarded itself, by direction: egress (decapsulated and SNATed out of the external interface) or ingress (un-NATed and encapsulated to a chassis).", "direction")
+	dFPHitBytes    = desc("fastpath_bytes_total", "Bytes of the packets the XDP fast path forwarded, as they arrived, by direction.", "direction")
+	dFPMisses      = desc("fastpath_misses_total", "Packets the XDP fast path looked up and found no offloaded flow for (they go to the software pipeline).")
+	dFPPunts       = desc("fastpath_punts_total", "Packets of offloaded flows the XDP fast path handed to software instead, by reason (syn, fin, rst, fragment, ttl, too-big, checksum, ...).", "reason")
 	dBusySeconds   = desc("worker_busy_seconds_total", "CPU time of a forwarding thread (one per RX queue index). It spins while there is traffic and sleeps when not, so rate() of this is its busy ratio.", "worker")
 	dBusyRatio     = desc("worker_busy_ratio", "Share of wall time a forwarding thread was on CPU, over the last interval of at least one second between scrapes (0..1). 1 means the queue is saturated.", "worker")
 	dReloads       = desc("config_reloads_total", "Configuration reloads (SIGHUP or xgw reload): applied, or refused (the running configuration stayed).", "result")
@@ -100,7 +105,7 @@ var allDescs = []*prometheus.Desc{dBuildInfo, dStatsError, dVerdicts, dVerdictBy
 	dPortAlloc, dCTEntries, dCTZone, dCTCapacity, dCTCreated, dCTExpired, dCTDeleted, dCTFull, dCTInvalid,
 	dNeighEntries, dNeighMisses, dNeighResolves, dNeighFailures, dEngFrames, dEngBatches, dEngTX, dEngDrops,
 	dEngErrors, dXskRX, dXskTX, dXskTXDone, dXskWakeups, dXskDrops, dXskTXEmpty, dXDPPackets, dXDPBytes,
-	dBusySeconds, dBusyRatio, dReloads, dLastReload, dDraining}
+	dFPHits, dFPHitBytes, dFPMisses, dFPPunts, dBusySeconds, dBusyRatio, dReloads, dLastReload, dDraining}
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
@@ -204,6 +209,19 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		} {
 			counter(dXDPPackets, a.packets, x.Interface, a.action)
 			counter(dXDPBytes, a.bytes, x.Interface, a.action)
+		}
+	}
+
+	if len(s.XDP) > 0 {
+		// One fast path, shared by every interface's program: count it once.
+		fp := &s.XDP[0].Stats.FastPath
+		counter(dFPHits, fp.HitEgress.Packets, "egress")
+		counter(dFPHits, fp.HitIngress.Packets, "ingress")
+		counter(dFPHitBytes, fp.HitEgress.Bytes, "egress")
+		counter(dFPHitBytes, fp.HitIngress.Bytes, "ingress")
+		counter(dFPMisses, fp.Miss.Packets)
+		for r := range bpf.NumPuntReasons {
+			counter(dFPPunts, fp.Punts[r].Packets, r.String())
 		}
 	}
 

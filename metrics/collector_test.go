@@ -46,11 +46,23 @@ func doc() control.Stats {
 		Conntrack: conntrack.Stats{Capacity: 1024, Entries: 6, Created: 9, Expired: 3, NoReplyDrops: 2, InvalidPackets: 4},
 		Ports: []engine.PortStats{{Interface: "gw-u", Queue: 0, Stats: afxdp.Stats{RxPackets: 600, TxPackets: 410, TxCompleted: 409,
 			RxKicks: 1, TxKicks: 12, RxRingFull: 8, FillRingEmpty: 2}}},
-		XDP:       []control.XDP{{Interface: "gw-x", Stats: bpf.Stats{RedirectNAT: bpf.Counter{Packets: 410, Bytes: 41000}, Pass: bpf.Counter{Packets: 3, Bytes: 180}}}},
+		XDP: []control.XDP{{Interface: "gw-x", Stats: bpf.Stats{RedirectNAT: bpf.Counter{Packets: 410, Bytes: 41000}, Pass: bpf.Counter{Packets: 3, Bytes: 180},
+			FastPath: fastPath()}},
+			// The second interface's program shares the fast path: the
+			// same numbers, which must not be counted twice.
+			{Interface: "gw-u", Stats: bpf.Stats{FastPath: fastPath()}}},
 		Neighbors: neigh.Stats{Entries: 2, Misses: 5, Resolutions: 1},
 		Workers:   []control.Worker{{Worker: 0, TID: 42, BusySeconds: 10}, {Worker: 1, TID: 43, BusySeconds: 1}},
 		Config:    control.ConfigState{Reloads: 2, ReloadFailures: 1, LastReload: 1700000000, DrainingNATAddrs: []string{"203.0.113.10"}},
 	}
+}
+
+func fastPath() bpf.FastPathStats {
+	fp := bpf.FastPathStats{HitEgress: bpf.Counter{Packets: 5000, Bytes: 610000}, HitIngress: bpf.Counter{Packets: 4000, Bytes: 256000},
+		Miss: bpf.Counter{Packets: 77}}
+	fp.Punts[bpf.PuntFIN] = bpf.Counter{Packets: 2}
+	fp.Punts[bpf.PuntChecksum] = bpf.Counter{Packets: 9}
+	return fp
 }
 
 // TestCollectorAgreesWithStats checks that each series is the stats
@@ -93,6 +105,13 @@ func TestCollectorAgreesWithStats(t *testing.T) {
 		`xgw_afxdp_wakeups_total{interface="gw-u",queue="0",ring="tx"}`:                  12,
 		`xgw_xdp_packets_total{action="redirect_nat",interface="gw-x"}`:                  410,
 		`xgw_xdp_bytes_total{action="pass",interface="gw-x"}`:                            180,
+		`xgw_fastpath_packets_total{direction="egress"}`:                                 5000,
+		`xgw_fastpath_packets_total{direction="ingress"}`:                                4000,
+		`xgw_fastpath_bytes_total{direction="ingress"}`:                                  256000,
+		`xgw_fastpath_misses_total`:                                                      77,
+		`xgw_fastpath_punts_total{reason="fin"}`:                                         2,
+		`xgw_fastpath_punts_total{reason="checksum"}`:                                    9,
+		`xgw_fastpath_punts_total{reason="syn"}`:                                         0,
 		`xgw_worker_busy_seconds_total{worker="0"}`:                                      10,
 		`xgw_worker_busy_ratio{worker="0"}`:                                              0, // one sample: no window yet
 		`xgw_config_reloads_total{result="refused"}`:                                     1,
