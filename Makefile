@@ -50,7 +50,7 @@ bench: build
 # offload issue's PASS/FAIL) and iperf3 TCP on every system, 3 s each, once;
 # under 3 minutes.
 bench-quick: build
-	$(BIN)/xgw-bench --quick --xgw $(BIN)/xgw --out bench/results $(BENCH_FLAGS)
+	$(BIN)/xgw-bench --quick --xgw $(BIN)/xgw --out bench/results/quick $(BENCH_FLAGS)
 
 # demo brings up the lab, runs xgw in it with real traffic, prints what
 # happened and tears down (also on Ctrl-C).

@@ -118,6 +118,15 @@ func TestFastpathVerdict(t *testing.T) {
 	if v, _ := FastpathVerdict(r); v.SoftwarePass || !strings.Contains(v.Markdown(), "**FAIL**") {
 		t.Errorf("%+v", v)
 	}
+	// The fast path delivered all it was sent: the load set its figure.
+	r.Results[1].Metrics[Loss] = 0.001
+	if v, _ := FastpathVerdict(r); v.SoftwarePass || !v.OffloadUnsaturated || !strings.Contains(v.Markdown(), "**INCONCLUSIVE**") {
+		t.Errorf("%+v\n%s", v, v.Markdown())
+	}
+	r.Results[0].Metrics[PPS] = 400e3 // 4x software with the same load: a pass is a pass
+	if v, _ := FastpathVerdict(r); !v.SoftwarePass || strings.Contains(v.Markdown(), "INCONCLUSIVE") {
+		t.Errorf("%+v", v)
+	}
 	r.Results = r.Results[1:]
 	if _, ok := FastpathVerdict(r); ok {
 		t.Error("verdict without xgw-sw")

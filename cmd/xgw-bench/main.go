@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/xgw-dev/xgw/bench/harness"
+	"github.com/xgw-dev/xgw/bench/report"
 )
 
 func main() {
@@ -66,8 +67,20 @@ func run() error {
 	flag.StringVar(&real.GenNetns, "gen-netns", "", "real NICs: namespace of --gen-iface")
 	flag.StringVar(&real.SinkNetns, "sink-netns", "", "real NICs: namespace of --sink-iface")
 	flag.StringVar(&o.XGWConfig, "xgw-config", "", "real NICs: xgw config to start from (offload and control sections are overridden)")
+	render := flag.String("render", "", "re-render latest.md and the plots in --out from a results JSON file, then exit (no lab, no root)")
 	flag.Parse()
 
+	if *render != "" {
+		r, err := report.ReadJSON(*render)
+		if err != nil {
+			return err
+		}
+		files, err := harness.WriteOutputs(r, *out)
+		for _, f := range files {
+			fmt.Println("wrote", f)
+		}
+		return err
+	}
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("must run as root (namespaces, XDP, BPF_PROG_RUN)")
 	}
