@@ -2,7 +2,7 @@
 # install-deps.sh: install what xgw's tests and lab need, idempotently.
 #
 #   - Debian packages: openvswitch-switch iperf3 ethtool tcpdump nftables conntrack
-#     iproute2 procps iputils-ping (skipped when installed; `apt-get update` runs once,
+#     iproute2 procps iputils-ping curl (skipped when installed; `apt-get update` runs once,
 #     only when a missing package has no install candidate);
 #   - bpffs mounted at /sys/fs/bpf.
 #
@@ -14,7 +14,7 @@
 # Run as root. Safe to run any number of times.
 set -euo pipefail
 
-PACKAGES=(openvswitch-switch iperf3 ethtool tcpdump nftables iproute2 procps iputils-ping conntrack)
+PACKAGES=(openvswitch-switch iperf3 ethtool tcpdump nftables iproute2 procps iputils-ping conntrack curl)
 
 log() { echo "install-deps: $*"; }
 
