@@ -74,11 +74,17 @@ AF_XDP sockets fed by an XDP program; everything else on the interfaces
 Start the gateway with 'xgw run --config FILE'. The other commands talk to
 the running gateway over its control socket (root only):
 
-  xgw stats            counters: verdicts, drops by reason, ports, conntrack
+  xgw stats            counters: verdicts, drops by reason, ports, offload,
+                       fast path, conntrack
   xgw dump-conntrack   connections, in ovs-appctl dpctl/dump-conntrack format
-  xgw dump-flows       connections as datapath flows (all in software today)
+  xgw dump-flows       flows in software and offloaded to XDP, with counters
+                       (ovs-appctl dpctl/dump-flows format)
   xgw reload           re-read the configuration file and apply it (as SIGHUP)
+
+Two commands work without a running gateway:
+
   xgw check-config     validate a configuration file without running it
+  xgw cleanup          remove the pinned fast path a stopped xgw left running
 
 Counters are also served to Prometheus over HTTP (metrics.listen in the
 file, 127.0.0.1:9477 by default: curl http://127.0.0.1:9477/metrics).

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/control"
 	"github.com/xgw-dev/xgw/datapath"
@@ -83,12 +85,43 @@ func TestCheckConfigBroken(t *testing.T) {
 	}
 }
 
+// TestHelpEveryCommand runs `xgw ... --help` for every command, nested
+// ones included, as a newcomer would: it exits 0 and prints the command's
+// own description, usage and an example.
 func TestHelpEveryCommand(t *testing.T) {
-	for _, c := range newRoot().Commands() {
-		if c.Long == "" && c.Name() != "version" && c.Name() != "help" && c.Name() != "completion" {
-			t.Errorf("%s has no Long help", c.Name())
+	var walk func(c *cobra.Command, path []string)
+	walk = func(c *cobra.Command, path []string) {
+		for _, sub := range c.Commands() {
+			if sub.Hidden || sub.Name() == "help" || sub.Name() == "completion" {
+				continue
+			}
+			walk(sub, append(append([]string(nil), path...), sub.Name()))
+		}
+		if len(path) == 0 {
+			return
+		}
+		name := strings.Join(path, " ")
+		if c.Long == "" && c.Name() != "version" {
+			t.Errorf("xgw %s has no Long help", name)
+		}
+		out, errOut, code := xgw(t, append(path, "--help")...)
+		if code != 0 {
+			t.Errorf("xgw %s --help: exit %d\n%s", name, code, errOut)
+			return
+		}
+		for _, want := range []string{"Usage:", "xgw " + name} {
+			if !strings.Contains(out, want) {
+				t.Errorf("xgw %s --help lacks %q:\n%s", name, want, out)
+			}
+		}
+		if c.Long != "" && !strings.Contains(out, strings.TrimSpace(strings.SplitN(c.Long, "\n", 2)[0])) {
+			t.Errorf("xgw %s --help does not print its description:\n%s", name, out)
+		}
+		if c.Runnable() && c.Example == "" && c.Name() != "version" {
+			t.Errorf("xgw %s has no example", name)
 		}
 	}
+	walk(newRoot(), nil)
 }
 
 // fakeGateway is a control.Provider with fixed counters.

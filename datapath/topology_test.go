@@ -1,0 +1,93 @@
+package datapath
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/gopacket/layers"
+
+	"github.com/xgw-dev/xgw/config"
+	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/packet"
+	"github.com/xgw-dev/xgw/route"
+)
+
+// ethDst is the destination MAC of a transmitted frame.
+func ethDst(p Packet) []byte { return p.Buf[p.Off : p.Off+6] }
+
+// TestRouteChangeOnReload swaps in a topology whose default route has a
+// new next hop, as a reload does: a new connection goes to the new next
+// hop, and a connection established before keeps forwarding.
+func TestRouteChangeOnReload(t *testing.T) {
+	h := newHarness(t, seedConfig, conntrack.Config{})
+	old := seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 6001, dport: 53})
+	out := h.run(PortUnderlay, old)
+	wantTX(t, out, PortExternal)
+	if !bytes.Equal(ethDst(out), macNextHop) {
+		t.Fatalf("before the reload: eth dst %x, want the next hop's %x", ethDst(out), []byte(macNextHop))
+	}
+	wantTX(t, h.run(PortExternal, seedReply(t, l4{proto: layers.IPProtocolUDP, sport: 53, dport: 6001})), PortUnderlay)
+
+	raw, err := os.ReadFile(seedConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const from, to = "nexthop: 172.31.5.1", "nexthop: 172.31.5.2"
+	if !strings.Contains(string(raw), from) {
+		t.Fatalf("%s has no %q", seedConfig, from)
+	}
+	path := filepath.Join(t.TempDir(), "seed.yaml")
+	if err := os.WriteFile(path, []byte(strings.Replace(string(raw), from, to, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo, err := route.Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newHop := packet.MAC{0x02, 0, 0, 0, 0x05, 0x02}
+	h.pl.neigh.(route.StaticNeighbors)[packet.MustIP4("172.31.5.2")] = newHop
+	if err := h.pl.SetTopology(topo); err != nil {
+		t.Fatal(err)
+	}
+
+	out = h.run(PortUnderlay, seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 6002, dport: 53}))
+	wantTX(t, out, PortExternal)
+	if !bytes.Equal(ethDst(out), newHop[:]) {
+		t.Fatalf("new connection after the reload: eth dst %x, want the new next hop's %x", ethDst(out), newHop)
+	}
+	// The old connection keeps its translation and keeps forwarding, both ways.
+	out = h.run(PortUnderlay, old)
+	wantTX(t, out, PortExternal)
+	if src := packet.IPv4(out.Buf[out.Off+14 : out.Off+out.Len]).Src(); src != packet.IP4(seedSNAT.To4()) {
+		t.Fatalf("old connection's source after the reload: %v, want the SNAT address %v", src, seedSNAT)
+	}
+	wantTX(t, h.run(PortExternal, seedReply(t, l4{proto: layers.IPProtocolUDP, sport: 53, dport: 6001})), PortUnderlay)
+}
+
+// TestNeighborMissDropped: with the next hop's MAC unknown the packet is
+// dropped and counted as neighbor-miss, nothing is sent, and once the
+// neighbour is known the same connection forwards.
+func TestNeighborMissDropped(t *testing.T) {
+	h := newHarness(t, seedConfig, conntrack.Config{})
+	neigh := h.pl.neigh.(route.StaticNeighbors)
+	mac := neigh[seedNextHop]
+	delete(neigh, seedNextHop)
+	eg := seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 6003, dport: 53})
+	wantDrop(t, h.run(PortUnderlay, eg), DropNeighMiss)
+	if n := h.pl.Stats().Drops[DropNeighMiss]; n != 1 {
+		t.Fatalf("neighbor-miss drops %d, want 1", n)
+	}
+	neigh[seedNextHop] = mac
+	out := h.run(PortUnderlay, eg)
+	wantTX(t, out, PortExternal)
+	if !bytes.Equal(ethDst(out), macNextHop) {
+		t.Fatalf("eth dst %x, want %x", ethDst(out), []byte(macNextHop))
+	}
+}
