@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xgw-dev/xgw/datapath/afxdp"
+	"github.com/xgw-dev/xgw/packet"
 )
 
 // Backend is how Send puts frames on the wire.
@@ -60,8 +61,11 @@ func DefaultBackend() Backend {
 
 // afxdpTX is the AF_XDP backend: a copy-mode socket on queue 0 of the
 // interface, its UMEM chunks filled from the template and rewritten per
-// packet exactly as the generator program does (flow source ports, the
-// timestamp from the clock bpf_ktime_get_ns reads).
+// packet as the generator program does (flow source ports, the timestamp
+// from the clock bpf_ktime_get_ns reads). Unlike the program it also gives
+// the (inner) UDP datagram a valid checksum, as a Linux sender would: a
+// gateway whose fast path encapsulates with an outer UDP checksum derives
+// it from the inner one, and punts datagrams that have none.
 type afxdpTX struct {
 	port   afxdp.Port
 	spec   GenSpec
@@ -118,6 +122,7 @@ func (a *afxdpTX) burst(n uint64, deadline time.Time) (uint64, error) {
 				binary.BigEndian.PutUint16(b[a.spec.OuterSportOff:], uint16(flow&0x3fff)+49152)
 			}
 			binary.NativeEndian.PutUint64(b[a.spec.PayloadOff+TimestampOff:], now)
+			setUDPChecksum(b[:f.Len], a.spec.SportOff)
 		}
 		tx, err := a.port.Transmit(a.frames[:got])
 		if tx < got {
@@ -140,4 +145,13 @@ func (a *afxdpTX) close() error {
 		a.port.Poll(time.Millisecond)
 	}
 	return a.port.Close()
+}
+
+// setUDPChecksum fills in the checksum of the UDP datagram at udpOff of
+// frame, after an IPv4 header without options.
+func setUDPChecksum(frame []byte, udpOff int) {
+	ip := packet.IPv4(frame[udpOff-packet.IPv4MinLen:])
+	u := packet.UDP(frame[udpOff:])
+	u = u[:min(len(u), int(u.Length()))]
+	u.SetChecksum(u.ComputeChecksum(ip.Src(), ip.Dst()))
 }

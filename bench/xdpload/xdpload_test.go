@@ -12,6 +12,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 
 	"github.com/xgw-dev/xgw/bench/frames"
 	"github.com/xgw-dev/xgw/bench/lab"
@@ -224,6 +225,67 @@ func TestSendOverVeth(t *testing.T) {
 	sh("ip", "-n", ns, "link", "set", "g0", "up")
 	sh("ip", "-n", ns, "link", "set", "g1", "up")
 
+	t.Run("afxdp-frames", func(t *testing.T) {
+		// What the AF_XDP backend puts on the wire: each flow's ports, the
+		// magic and a valid inner UDP checksum.
+		f := mustGeneve(t)
+		spec := frames.Layout(true, 4, 30000)
+		g, err := xdpload.NewGenerator(spec, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer g.Close()
+		g.UseBackend(xdpload.BackendAFXDP)
+		var fd int
+		err = lab.DoIn(ns, func() error {
+			g1, err := net.InterfaceByName("g1")
+			if err != nil {
+				return err
+			}
+			if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL))); err != nil {
+				return err
+			}
+			if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: g1.Index}); err != nil {
+				return err
+			}
+			g0, err := net.InterfaceByName("g0")
+			if err != nil {
+				return err
+			}
+			_, err = g.Send(f, g0.Index, xdpload.Pacing{Rate: 200, Duration: 100 * time.Millisecond, CPU: -1})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		tv := unix.NsecToTimeval(int64(200 * time.Millisecond))
+		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+		ports := map[uint16]bool{}
+		buf := make([]byte, 2048)
+		n := 0
+		for {
+			m, _, err := unix.Recvfrom(fd, buf, 0)
+			if err != nil {
+				break
+			}
+			fr := buf[:m]
+			if m != len(f) || binary.LittleEndian.Uint64(fr[spec.PayloadOff:]) != xdpload.Magic {
+				continue // IPv6 noise and the like
+			}
+			n++
+			u := packet.UDP(append([]byte(nil), fr[spec.SportOff:]...))
+			ip := packet.IPv4(fr[spec.SportOff-packet.IPv4MinLen:])
+			if got, want := u.Checksum(), u.ComputeChecksum(ip.Src(), ip.Dst()); got == 0 || got != want {
+				t.Fatalf("frame %d: inner UDP checksum %#04x, want %#04x", n, got, want)
+			}
+			ports[u.SrcPort()] = true
+		}
+		if n < 10 || len(ports) != 4 {
+			t.Fatalf("captured %d generator frames over %d source ports, want >= 10 over 4", n, len(ports))
+		}
+	})
+
 	backends := []xdpload.Backend{xdpload.BackendAFXDP}
 	if err := xdpload.LiveFrames(); err == nil {
 		backends = append(backends, xdpload.BackendLive)
@@ -277,3 +339,5 @@ func TestSendOverVeth(t *testing.T) {
 		})
 	}
 }
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
