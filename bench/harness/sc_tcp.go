@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/xgw-dev/xgw/bench/report"
 )
 
@@ -58,7 +60,23 @@ func (s *tcpServer) serve() {
 		s.mu.Lock()
 		s.conns = append(s.conns, conn)
 		s.mu.Unlock()
-		go io.Copy(conn, conn)
+		go echo(conn)
+	}
+}
+
+// echo sends back what conn receives until it closes. Not io.Copy: TCP to
+// TCP, that splices through a pipe per connection, two more files each,
+// and tcp-cc ran out of files at half its connections.
+func echo(conn net.Conn) {
+	buf := make([]byte, 512)
+	for {
+		n, err := conn.Read(buf)
+		if err != nil {
+			return
+		}
+		if _, err := conn.Write(buf[:n]); err != nil {
+			return
+		}
 	}
 }
 
@@ -183,11 +201,23 @@ func (c *runCtx) runCC(res *report.Result) error {
 			cn.Close()
 		}
 	}()
+	// Both ends of every connection are sockets of this process: a target
+	// beyond the open-file limit would measure the limit (EMFILE), not the
+	// gateway. Raising the hard limit needs CAP_SYS_RESOURCE.
+	target := c.o.CCConns
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err == nil {
+		if fit := int(rl.Cur/2) - 256; fit < target {
+			res.Notes = append(res.Notes, fmt.Sprintf("target capped at %d connections from %d: this process holds both ends of each and may open %d files (RLIMIT_NOFILE)", fit, target, rl.Cur))
+			target = fit
+		}
+	}
 	var failed atomic.Uint64
+	var firstErr atomic.Value
 	var opened atomic.Int64
 	start := time.Now()
 	w, err := c.startWindow(func() string {
-		return fmt.Sprintf("open %d/%d, accepted %d", opened.Load(), c.o.CCConns, srv.accepted.Load())
+		return fmt.Sprintf("open %d/%d, accepted %d", opened.Load(), target, srv.accepted.Load())
 	})
 	if err != nil {
 		return err
@@ -203,10 +233,11 @@ func (c *runCtx) runCC(res *report.Result) error {
 			defer wg.Done()
 			c.e.Do(c.clientRole(), func() error {
 				dial := c.dialer()
-				for next.Add(1) <= int64(c.o.CCConns) && time.Now().Before(openDeadline) {
+				for next.Add(1) <= int64(target) && time.Now().Before(openDeadline) {
 					conn, err := dial()
 					if err != nil {
 						failed.Add(1)
+						firstErr.CompareAndSwap(nil, err.Error())
 						continue
 					}
 					opened.Add(1)
@@ -225,9 +256,9 @@ func (c *runCtx) runCC(res *report.Result) error {
 	_, _, werr := w.end(m)
 	m[report.CCHeld] = float64(min(uint64(len(conns)), srv.accepted.Load()))
 	m[report.CCVerified] = float64(verified)
-	res.Raw = map[string]any{"open_seconds": openSecs, "failed_dials": failed.Load(), "target": c.o.CCConns}
+	res.Raw = map[string]any{"open_seconds": openSecs, "failed_dials": failed.Load(), "target": target}
 	if f := failed.Load(); f > 0 {
-		res.Notes = append(res.Notes, fmt.Sprintf("%d connects failed or timed out", f))
+		res.Notes = append(res.Notes, fmt.Sprintf("%d connects failed or timed out (the first: %v)", f, firstErr.Load()))
 	}
 	return werr
 }
