@@ -53,7 +53,8 @@ type harness struct {
 	now  int64
 }
 
-func newHarness(t testing.TB, configPath string, ctCfg conntrack.Config) *harness {
+// loadTopology builds the topology of a configuration file.
+func loadTopology(t testing.TB, configPath string) *route.Topology {
 	t.Helper()
 	cfg, err := config.Load(configPath)
 	if err != nil {
@@ -63,6 +64,12 @@ func newHarness(t testing.TB, configPath string, ctCfg conntrack.Config) *harnes
 	if err != nil {
 		t.Fatal(err)
 	}
+	return topo
+}
+
+func newHarness(t testing.TB, configPath string, ctCfg conntrack.Config) *harness {
+	t.Helper()
+	topo := loadTopology(t, configPath)
 	ct, err := conntrack.NewTable(ctCfg)
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/gopacket/layers"
 
-	"github.com/xgw-dev/xgw/config"
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/packet"
 	"github.com/xgw-dev/xgw/route"
@@ -43,14 +42,7 @@ func TestRouteChangeOnReload(t *testing.T) {
 	if err := os.WriteFile(path, []byte(strings.Replace(string(raw), from, to, 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	topo, err := route.Build(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	topo := loadTopology(t, path)
 	newHop := packet.MAC{0x02, 0, 0, 0, 0x05, 0x02}
 	h.pl.neigh.(route.StaticNeighbors)[packet.MustIP4("172.31.5.2")] = newHop
 	if err := h.pl.SetTopology(topo); err != nil {

@@ -225,6 +225,15 @@ func TestSendOverVeth(t *testing.T) {
 	sh("ip", "-n", ns, "link", "set", "g0", "up")
 	sh("ip", "-n", ns, "link", "set", "g1", "up")
 
+	// veths looks up the pair inside ns (call it there).
+	veths := func() (g0, g1 *net.Interface, err error) {
+		if g0, err = net.InterfaceByName("g0"); err != nil {
+			return nil, nil, err
+		}
+		g1, err = net.InterfaceByName("g1")
+		return g0, g1, err
+	}
+
 	t.Run("afxdp-frames", func(t *testing.T) {
 		// What the AF_XDP backend puts on the wire: each flow's ports, the
 		// magic and a valid inner UDP checksum.
@@ -238,7 +247,7 @@ func TestSendOverVeth(t *testing.T) {
 		g.UseBackend(xdpload.BackendAFXDP)
 		var fd int
 		err = lab.DoIn(ns, func() error {
-			g1, err := net.InterfaceByName("g1")
+			g0, g1, err := veths()
 			if err != nil {
 				return err
 			}
@@ -246,10 +255,6 @@ func TestSendOverVeth(t *testing.T) {
 				return err
 			}
 			if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: g1.Index}); err != nil {
-				return err
-			}
-			g0, err := net.InterfaceByName("g0")
-			if err != nil {
 				return err
 			}
 			_, err = g.Send(f, g0.Index, xdpload.Pacing{Rate: 200, Duration: 100 * time.Millisecond, CPU: -1})
@@ -309,7 +314,7 @@ func TestSendOverVeth(t *testing.T) {
 			defer sink.Close()
 			var sent uint64
 			err = lab.DoIn(ns, func() error {
-				g1, err := net.InterfaceByName("g1")
+				g0, g1, err := veths()
 				if err != nil {
 					return err
 				}
@@ -318,10 +323,6 @@ func TestSendOverVeth(t *testing.T) {
 					return err
 				}
 				defer l.Close()
-				g0, err := net.InterfaceByName("g0")
-				if err != nil {
-					return err
-				}
 				sent, err = g.Send(f, g0.Index, xdpload.Pacing{Rate: 20000, Duration: 500 * time.Millisecond, CPU: -1})
 				time.Sleep(50 * time.Millisecond)
 				return err
