@@ -29,7 +29,9 @@ type GenSpec struct {
 // Generator is the dperf-like load generator: an XDP program that rewrites
 // a template frame into flow i%Flows, stamps it and returns XDP_TX, run with
 // BPF_PROG_RUN in live-frames mode so every run becomes a real frame out of
-// the interface given as ingress (a veth: it lands on the peer).
+// the interface given as ingress (a veth: it lands on the peer). Where the
+// kernel refuses live frames, Send writes the same frames into an AF_XDP
+// socket's TX ring instead (Backend, afxdp.go).
 //
 // Headers: every run first copies the template's bytes up to the payload
 // back over the frame. Live-frames mode initialises a page's data only when
