@@ -237,16 +237,9 @@ func TestSendOverVeth(t *testing.T) {
 	t.Run("afxdp-frames", func(t *testing.T) {
 		// What the AF_XDP backend puts on the wire: each flow's ports, the
 		// magic and a valid inner UDP checksum.
-		f := mustGeneve(t)
-		spec := frames.Layout(true, 4, 30000)
-		g, err := xdpload.NewGenerator(spec, f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer g.Close()
-		g.UseBackend(xdpload.BackendAFXDP)
+		g, f, spec := newGen(t, 4, xdpload.BackendAFXDP)
 		var fd int
-		err = lab.DoIn(ns, func() error {
+		err := lab.DoIn(ns, func() error {
 			g0, g1, err := veths()
 			if err != nil {
 				return err
@@ -299,14 +292,7 @@ func TestSendOverVeth(t *testing.T) {
 	}
 	for _, b := range backends {
 		t.Run(string(b), func(t *testing.T) {
-			f := mustGeneve(t)
-			spec := frames.Layout(true, 7, 30000)
-			g, err := xdpload.NewGenerator(spec, f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer g.Close()
-			g.UseBackend(b)
+			g, f, _ := newGen(t, 7, b)
 			sink, err := xdpload.NewSink()
 			if err != nil {
 				t.Fatal(err)
@@ -339,6 +325,20 @@ func TestSendOverVeth(t *testing.T) {
 			}
 		})
 	}
+}
+
+// newGen is a generator of Geneve frames over flows, sending with b; it
+// is closed when the test ends.
+func newGen(t *testing.T, flows int, b xdpload.Backend) (*xdpload.Generator, []byte, xdpload.GenSpec) {
+	f := mustGeneve(t)
+	spec := frames.Layout(true, flows, 30000)
+	g, err := xdpload.NewGenerator(spec, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	g.UseBackend(b)
+	return g, f, spec
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
