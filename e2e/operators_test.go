@@ -101,16 +101,17 @@ func TestOperators(t *testing.T) {
 		// The fast path's hits, shared by both interfaces' programs: the
 		// first interface's counters are the series. Flows here are short,
 		// so they need not grow; they must agree.
-		if xs, ok := lookupAny(st, "xdp"); ok {
-			if l, _ := xs.([]any); len(l) > 0 {
-				first, _ := l[0].(map[string]any)
-				sv, ok := lookup(first, "stats", "FastPath", "HitEgress", "Packets")
-				const series = `xgw_fastpath_packets_total{direction="egress"}`
-				v1, v2 := m1.get(t, series), m2.get(t, series)
-				t.Logf("%s: scrape %.0f, stats %.0f, scrape %.0f", series, v1, sv, v2)
-				if !ok || sv < v1 || sv > v2 {
-					t.Errorf("%s: stats says %.0f (found %v), outside the scrapes before (%.0f) and after (%.0f)", series, sv, ok, v1, v2)
-				}
+		xs, _ := lookupAny(st, "xdp")
+		if l, _ := xs.([]any); len(l) == 0 {
+			t.Errorf("stats has no xdp entries: %v", xs)
+		} else {
+			first, _ := l[0].(map[string]any)
+			sv, ok := lookup(first, "stats", "FastPath", "HitEgress", "Packets")
+			const series = `xgw_fastpath_packets_total{direction="egress"}`
+			v1, v2 := m1.get(t, series), m2.get(t, series)
+			t.Logf("%s: scrape %.0f, stats %.0f, scrape %.0f", series, v1, sv, v2)
+			if !ok || sv < v1 || sv > v2 {
+				t.Errorf("%s: stats says %.0f (found %v), outside the scrapes before (%.0f) and after (%.0f)", series, sv, ok, v1, v2)
 			}
 		}
 		// Series that have no counterpart to bracket, but must be there.
