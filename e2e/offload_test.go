@@ -99,6 +99,7 @@ func (g *gateway) iperfTCP(t *testing.T, args ...string) (float64, []float64) {
 		t.Fatalf("%v: %v\n%s", full, err, out)
 	}
 	var r struct {
+		Error     string `json:"error"`
 		Intervals []struct {
 			Sum struct {
 				BitsPerSecond float64 `json:"bits_per_second"`
@@ -112,6 +113,9 @@ func (g *gateway) iperfTCP(t *testing.T, args ...string) (float64, []float64) {
 	}
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("iperf3 json: %v\n%s", err, out)
+	}
+	if r.Error != "" || len(r.Intervals) == 0 {
+		t.Fatalf("%v: no intervals (error %q)\n%s\n%s", full, r.Error, out, g.explain())
 	}
 	var iv []float64
 	for _, i := range r.Intervals {
@@ -151,7 +155,17 @@ func TestOffload(t *testing.T) {
 	})
 
 	t.Run("fin-withdraws-and-reopens", func(t *testing.T) {
+		// The client's end of the first connection may sit in TIME_WAIT
+		// (iperf3 usually closes first), and Linux then refuses to connect
+		// the same 4-tuple again (EADDRINUSE) unless tcp_tw_reuse allows
+		// it, which it does only after tcp_tw_reuse_delay (1 s).
+		if out, err := g.run("vm", "sysctl", "-qw", "net.ipv4.tcp_tw_reuse=1"); err != nil {
+			t.Fatalf("sysctl tcp_tw_reuse in ns vm: %v\n%s", err, out)
+		}
 		for i := 0; i < 2; i++ { // the same 5-tuple twice: a new SYN after close
+			if i > 0 {
+				time.Sleep(1100 * time.Millisecond)
+			}
 			// Watch for the connection in the fast path while it runs, so
 			// that the withdrawal below is of something that was there.
 			stop, offloaded := make(chan struct{}), make(chan bool, 1)
@@ -493,6 +507,17 @@ func udpDatagram(b []byte, src, dst packet.IP4, sport, dport uint16) {
 	u.SetChecksum(u.ComputeChecksum(src, dst))
 }
 
+// explain is what explains a failure on the gateway: its offloaded
+// flows, conntrack, counters and the TCP sockets at both ends.
+func (g *gateway) explain() string {
+	fl, _ := g.xgw("dump-flows", "--type", "offloaded")
+	ct, _ := g.xgw("dump-conntrack", "-s")
+	st, _ := g.xgw("stats")
+	vm, _ := g.run("vm", "ss", "-tan")
+	ext, _ := g.run("ext", "ss", "-tan")
+	return fmt.Sprintf("%s\n%s\n%s\nvm sockets:\n%s\next sockets:\n%s", fl, ct, st, vm, ext)
+}
+
 // waitWithdrawn waits until no offloaded flow mentions port, with what
 // explains a failure: the flows, conntrack and the counters.
 func (g *gateway) waitWithdrawn(t *testing.T, port string) {
@@ -504,9 +529,7 @@ func (g *gateway) waitWithdrawn(t *testing.T, port string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			ct, _ := g.xgw("dump-conntrack", "-s")
-			st, _ := g.xgw("stats")
-			t.Fatalf("the closed connection's fast-path entries (port %s) were not withdrawn:\n%s\n%s\n%s", port, out, ct, st)
+			t.Fatalf("the closed connection's fast-path entries (port %s) were not withdrawn:\n%s", port, g.explain())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
