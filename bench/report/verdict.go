@@ -71,12 +71,13 @@ func (v Verdict) Markdown() string {
 	b.WriteString("Criterion (offload issue): the fast path reaches at least half the XDP redirect ceiling of the same veths and at least 3x xgw's software path, same run:\n\n")
 	b.WriteString("| check | xgw-offload | against | ratio | needed | result |\n|---|---:|---:|---:|---:|---|\n")
 	fmt.Fprintf(&b, "| fast path ÷ xdp-ceiling | %s | %s | %.2f× | ≥ %.1f× | %s |\n", fmtRate(v.Offload), fmtRate(v.Ceiling), v.VsCeiling, FastpathVsCeilingMin, passFail(v.CeilingPass))
+	inconclusive := !v.SoftwarePass && v.OffloadUnsaturated
 	sw := passFail(v.SoftwarePass)
-	if !v.SoftwarePass && v.OffloadUnsaturated {
+	if inconclusive {
 		sw = "**INCONCLUSIVE**"
 	}
 	fmt.Fprintf(&b, "| fast path ÷ xgw-sw | %s | %s | %.2f× | ≥ %.1f× | %s |\n", fmtRate(v.Offload), fmtRate(v.Software), v.VsSoftware, FastpathVsSoftwareMin, sw)
-	if sw == "**INCONCLUSIVE**" {
+	if inconclusive {
 		fmt.Fprintf(&b, "\nINCONCLUSIVE: xgw-offload lost under %.0f %% of what it was sent, so the generator, not the fast path, set its figure; the software check needs more load than this generator offers (compare the gateways' CPU for the same load instead).\n", 100*unsaturatedLoss)
 	}
 	if v.FastShare >= 0 {
