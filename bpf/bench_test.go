@@ -9,13 +9,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xgw-dev/xgw/bench/xdpload"
-	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/flow"
 )
 
 // 64-byte frames of the seed's established UDP flow, both directions:
 // the reply is 64 bytes on the wire, the egress frame is the same inner
 // 64-byte frame inside Geneve (122 bytes).
-func benchFrames(b *testing.B, e *fpEnv) (eg, reply []byte, fwd, rev datapath.FlowAction) {
+func benchFrames(b *testing.B, e *fpEnv) (eg, reply []byte, fwd, rev flow.Action) {
 	x := l4{proto: layers.IPProtocolUDP, sport: 5555, dport: 53, payload: make([]byte, 64-42)}
 	fwd, rev = e.p.establish(seedEgress(b, x), l4{proto: layers.IPProtocolUDP, sport: 53})
 	r := toRev(l4{proto: layers.IPProtocolUDP, sport: 53, payload: make([]byte, 64-42)}, rev)
@@ -87,7 +87,7 @@ func BenchmarkXDPLive(b *testing.B) {
 	}
 	le := newLive(b)
 	eg, reply, fwd, rev := benchFrames(b, le.fpEnv)
-	for _, a := range []*datapath.FlowAction{&fwd, &rev} {
+	for _, a := range []*flow.Action{&fwd, &rev} {
 		// Rewrite to itself: NAT to the key, keep the inner dst MAC, no hop.
 		a.NATSrc, a.NATDst, a.NATSrcPort, a.NATDstPort = a.Key.Src, a.Key.Dst, a.Key.SrcPort, a.Key.DstPort
 		a.TTLDec = 0

@@ -12,7 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xgw-dev/xgw/conntrack"
-	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/geneve"
 	"github.com/xgw-dev/xgw/packet"
 )
@@ -62,7 +62,7 @@ type Flow struct {
 	// Action is what the fast path does. Conns is zero: conntrack handles
 	// do not outlive the process that made them. Outer.TTL 0 reads back
 	// as geneve.DefaultTTL, which is what was sent.
-	Action datapath.FlowAction
+	Action flow.Action
 	// ICMPType is the one echo type (8 request, 0 reply) an ICMP flow
 	// forwards; the other punts, as conntrack would not accept it.
 	ICMPType uint8
@@ -78,8 +78,8 @@ type Flow struct {
 
 // SetPort makes port's flows leave through ifindex (in the caller's
 // network namespace).
-func (f *FastPath) SetPort(port datapath.PortID, ifindex int) error {
-	if port >= datapath.NumPorts {
+func (f *FastPath) SetPort(port flow.Port, ifindex int) error {
+	if port >= flow.NumPorts {
 		return fmt.Errorf("bpf: set port: %v out of range", port)
 	}
 	// An array takes any number: check, as the devmap it replaced did.
@@ -93,8 +93,8 @@ func (f *FastPath) SetPort(port datapath.PortID, ifindex int) error {
 }
 
 // ClearPort empties port's slot: its flows punt (NoPort) until SetPort.
-func (f *FastPath) ClearPort(port datapath.PortID) error {
-	if port >= datapath.NumPorts {
+func (f *FastPath) ClearPort(port flow.Port) error {
+	if port >= flow.NumPorts {
 		return fmt.Errorf("bpf: clear port: %v out of range", port)
 	}
 	if err := f.tx.Put(uint32(port), uint32(0)); err != nil {
@@ -106,7 +106,7 @@ func (f *FastPath) ClearPort(port datapath.PortID) error {
 // Install adds or replaces the flow a.Key. A replaced entry keeps its
 // counters (packets counted between the read and the write are lost).
 // It returns ErrFull when the map is full.
-func (f *FastPath) Install(a *datapath.FlowAction) error {
+func (f *FastPath) Install(a *flow.Action) error {
 	k, v, err := encodeFlow(a)
 	if err != nil {
 		return err
@@ -125,7 +125,7 @@ func (f *FastPath) Install(a *datapath.FlowAction) error {
 // Install it resets the counters of entries it replaces: it is meant for
 // new flows. It returns how many were installed, in order; on ErrFull the
 // rest were not.
-func (f *FastPath) InstallBatch(as []datapath.FlowAction) (int, error) {
+func (f *FastPath) InstallBatch(as []flow.Action) (int, error) {
 	if len(as) == 0 {
 		return 0, nil
 	}
@@ -145,7 +145,7 @@ func (f *FastPath) InstallBatch(as []datapath.FlowAction) (int, error) {
 }
 
 // Remove deletes the flow k; ErrNotFound if there is none.
-func (f *FastPath) Remove(k datapath.FlowKey) error {
+func (f *FastPath) Remove(k flow.Key) error {
 	ek := encodeKey(k)
 	if err := f.flows.Delete(&ek); err != nil {
 		return fmt.Errorf("bpf: remove flow %+v: %w", k, mapErr(err))
@@ -155,7 +155,7 @@ func (f *FastPath) Remove(k datapath.FlowKey) error {
 
 // RemoveBatch deletes ks (BPF_MAP_DELETE_BATCH), skipping keys that are
 // not there, and returns how many it deleted.
-func (f *FastPath) RemoveBatch(ks []datapath.FlowKey) (int, error) {
+func (f *FastPath) RemoveBatch(ks []flow.Key) (int, error) {
 	eks := make([]gwFpKey, len(ks))
 	for i, k := range ks {
 		eks[i] = encodeKey(k)
@@ -177,7 +177,7 @@ func (f *FastPath) RemoveBatch(ks []datapath.FlowKey) (int, error) {
 
 // Counters returns the hit counters of k and the wall-clock time of its
 // last hit (zero if none).
-func (f *FastPath) Counters(k datapath.FlowKey) (packets, bytes uint64, lastSeen time.Time, err error) {
+func (f *FastPath) Counters(k flow.Key) (packets, bytes uint64, lastSeen time.Time, err error) {
 	ek := encodeKey(k)
 	var v gwFpAction
 	if err := f.flows.Lookup(&ek, &v); err != nil {
@@ -187,7 +187,7 @@ func (f *FastPath) Counters(k datapath.FlowKey) (packets, bytes uint64, lastSeen
 }
 
 // Lookup returns the flow k.
-func (f *FastPath) Lookup(k datapath.FlowKey) (Flow, error) {
+func (f *FastPath) Lookup(k flow.Key) (Flow, error) {
 	ek := encodeKey(k)
 	var v gwFpAction
 	if err := f.flows.Lookup(&ek, &v); err != nil {
@@ -249,7 +249,7 @@ func unbe32(v uint32) (a packet.IP4) {
 	return a
 }
 
-func encodeKey(k datapath.FlowKey) gwFpKey {
+func encodeKey(k flow.Key) gwFpKey {
 	return gwFpKey{
 		Src: be32(k.Src), Dst: be32(k.Dst),
 		Sport: be16(k.SrcPort), Dport: be16(k.DstPort),
@@ -258,9 +258,9 @@ func encodeKey(k datapath.FlowKey) gwFpKey {
 	}
 }
 
-func decodeKey(k *gwFpKey) datapath.FlowKey {
-	return datapath.FlowKey{
-		InPort: datapath.PortID(k.InPort), VNI: k.Vni, InnerDst: k.InnerDst,
+func decodeKey(k *gwFpKey) flow.Key {
+	return flow.Key{
+		InPort: flow.Port(k.InPort), VNI: k.Vni, InnerDst: k.InnerDst,
 		Src: unbe32(k.Src), Dst: unbe32(k.Dst),
 		SrcPort: unbe16(k.Sport), DstPort: unbe16(k.Dport), Proto: k.Proto,
 	}
@@ -270,17 +270,17 @@ func decodeKey(k *gwFpKey) datapath.FlowKey {
 // computing the checksum deltas the way nat.Rewrite and IPv4.DecTTL
 // apply them: only changed fields contribute (an unchanged field would
 // add 0xffff, which is not neutral for a checksum of 0xffff).
-func encodeFlow(a *datapath.FlowAction) (gwFpKey, gwFpAction, error) {
+func encodeFlow(a *flow.Action) (gwFpKey, gwFpAction, error) {
 	var v gwFpAction
 	k := a.Key
 	switch {
-	case k.InPort >= datapath.NumPorts || a.OutPort >= datapath.NumPorts:
+	case k.InPort >= flow.NumPorts || a.OutPort >= flow.NumPorts:
 		return gwFpKey{}, v, fmt.Errorf("bpf: flow %+v: port out of range", k)
-	case a.Decap != (k.InPort == datapath.PortUnderlay):
+	case a.Decap != (k.InPort == flow.Underlay):
 		return gwFpKey{}, v, fmt.Errorf("bpf: flow %+v: decap must be set exactly for underlay flows", k)
-	case a.Encap != (a.OutPort == datapath.PortUnderlay):
+	case a.Encap != (a.OutPort == flow.Underlay):
 		return gwFpKey{}, v, fmt.Errorf("bpf: flow %+v: encap must be set exactly for flows out of the underlay", k)
-	case k.InPort == datapath.PortExternal && (k.VNI != 0 || k.InnerDst != packet.MAC{}):
+	case k.InPort == flow.External && (k.VNI != 0 || k.InnerDst != packet.MAC{}):
 		return gwFpKey{}, v, fmt.Errorf("bpf: flow %+v: external flows have no VNI or inner MAC", k)
 	}
 	switch k.Proto {
@@ -359,7 +359,7 @@ const (
 )
 
 // encodeOuter fills the template and its partial sums (see fp_action).
-func encodeOuter(v *gwFpAction, a *datapath.FlowAction) {
+func encodeOuter(v *gwFpAction, a *flow.Action) {
 	p := a.Outer
 	p.Checksum = false
 	tpl := v.Outer[:]
@@ -379,9 +379,9 @@ func encodeOuter(v *gwFpAction, a *datapath.FlowAction) {
 }
 
 func decodeFlow(k *gwFpKey, v *gwFpAction) Flow {
-	a := datapath.FlowAction{
+	a := flow.Action{
 		Key:     decodeKey(k),
-		OutPort: datapath.PortID(v.OutPort),
+		OutPort: flow.Port(v.OutPort),
 		Decap:   v.Flags&flagDecap != 0,
 		EthSrc:  v.EthSrc, EthDst: v.EthDst,
 		TTLDec: v.TtlDec,

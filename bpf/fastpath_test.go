@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/gopacket/layers"
 
-	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/packet"
 )
 
@@ -40,7 +40,7 @@ func newFP(t testing.TB, geneveChecksum bool) *fpEnv {
 		t.Fatal(err)
 	}
 	fp := o.FastPath()
-	for _, port := range []datapath.PortID{datapath.PortUnderlay, datapath.PortExternal} {
+	for _, port := range []flow.Port{flow.Underlay, flow.External} {
 		if err := fp.SetPort(port, 1); err != nil {
 			t.Fatal(err)
 		}
@@ -48,7 +48,7 @@ func newFP(t testing.TB, geneveChecksum bool) *fpEnv {
 	return &fpEnv{o: o, fp: fp, p: newPipe(t, geneveChecksum)}
 }
 
-func (e *fpEnv) install(t testing.TB, as ...datapath.FlowAction) {
+func (e *fpEnv) install(t testing.TB, as ...flow.Action) {
 	t.Helper()
 	for i := range as {
 		if err := e.fp.Install(&as[i]); err != nil {
@@ -68,7 +68,7 @@ func (e *fpEnv) stats(t testing.TB) Stats {
 
 // wantSame runs frame through the pipeline and the fast path and fails
 // unless the fast path redirects exactly the pipeline's output.
-func (e *fpEnv) wantSame(t testing.TB, in, out datapath.PortID, frame []byte) []byte {
+func (e *fpEnv) wantSame(t testing.TB, in, out flow.Port, frame []byte) []byte {
 	t.Helper()
 	want := e.p.mustTX(in, out, frame)
 	ret, got := runFP(t, e.o.Program(), frame)
@@ -125,8 +125,8 @@ func TestFastPathEqualsPipeline(t *testing.T) {
 				}
 				e.install(t, fwd, rev)
 				before := e.stats(t).FastPath
-				e.wantSame(t, datapath.PortUnderlay, datapath.PortExternal, seedEgress(t, c.eg2))
-				got := e.wantSame(t, datapath.PortExternal, datapath.PortUnderlay, seedReply(t, toRev(c.rply2, rev)))
+				e.wantSame(t, flow.Underlay, flow.External, seedEgress(t, c.eg2))
+				got := e.wantSame(t, flow.External, flow.Underlay, seedReply(t, toRev(c.rply2, rev)))
 				if csum {
 					verifyOuterUDP(t, got)
 				}
@@ -152,11 +152,11 @@ func TestFastPathUDPChecksumRules(t *testing.T) {
 		e := newFP(t, false)
 		fwd, rev := e.p.establish(seedEgress(t, eg), rp)
 		e.install(t, fwd, rev)
-		out := e.wantSame(t, datapath.PortUnderlay, datapath.PortExternal, seedEgress(t, zero(eg)))
+		out := e.wantSame(t, flow.Underlay, flow.External, seedEgress(t, zero(eg)))
 		if c := binary.BigEndian.Uint16(out[14+20+6:]); c != 0 {
 			t.Fatalf("egress UDP checksum %#04x, want 0", c)
 		}
-		out = e.wantSame(t, datapath.PortExternal, datapath.PortUnderlay, seedReply(t, toRev(zero(rp), rev)))
+		out = e.wantSame(t, flow.External, flow.Underlay, seedReply(t, toRev(zero(rp), rev)))
 		if c := binary.BigEndian.Uint16(out[58+14+20+6:]); c != 0 {
 			t.Fatalf("ingress inner UDP checksum %#04x, want 0", c)
 		}
@@ -177,7 +177,7 @@ func TestFastPathUDPChecksumRules(t *testing.T) {
 			t.Fatalf("checksum punts moved by %d", d)
 		}
 		// The software path then does the job.
-		verifyOuterUDP(t, e.p.mustTX(datapath.PortExternal, datapath.PortUnderlay, in))
+		verifyOuterUDP(t, e.p.mustTX(flow.External, flow.Underlay, in))
 	})
 
 	for _, dir := range []string{"egress", "ingress"} {
@@ -186,10 +186,10 @@ func TestFastPathUDPChecksumRules(t *testing.T) {
 			fwd, rev := e.p.establish(seedEgress(t, eg), rp)
 			e.install(t, fwd, rev)
 			a, frame, l4off := fwd, seedEgress(t, eg), 58+14+20
-			in, out := datapath.PortUnderlay, datapath.PortExternal
+			in, out := flow.Underlay, flow.External
 			if dir == "ingress" {
 				a, frame, l4off = rev, seedReply(t, toRev(rp, rev)), 14+20
-				in, out = datapath.PortExternal, datapath.PortUnderlay
+				in, out = flow.External, flow.Underlay
 			}
 			// ~(~c + d) == 0 exactly when c == d: make the arriving
 			// checksum equal the flow's delta by tuning two payload bytes.
@@ -270,11 +270,11 @@ func TestFastPathPadding(t *testing.T) {
 		for i := range 60 - len(in) {
 			in = append(in, byte(0xa5+i))
 		}
-		got := e.wantSame(t, datapath.PortExternal, datapath.PortUnderlay, in)
+		got := e.wantSame(t, flow.External, flow.Underlay, in)
 		verifyOuterUDP(t, got)
 	}
 	in := append(seedEgress(t, eg), 0xde, 0xad, 0xbe, 0xef, 0x01)
-	e.wantSame(t, datapath.PortUnderlay, datapath.PortExternal, in)
+	e.wantSame(t, flow.Underlay, flow.External, in)
 }
 
 // TestFastPathGeneveOptions: a non-critical option before OVN's is
@@ -285,7 +285,7 @@ func TestFastPathGeneveOptions(t *testing.T) {
 	fwd, rev := e.p.establish(seedEgress(t, eg), l4{proto: layers.IPProtocolUDP, sport: 53, dport: 7000})
 	e.install(t, fwd, rev)
 
-	e.wantSame(t, datapath.PortUnderlay, datapath.PortExternal,
+	e.wantSame(t, flow.Underlay, flow.External,
 		seedEgress(t, eg, []byte{0x01, 0x03, 0x05, 0x02, 1, 2, 3, 4, 5, 6, 7, 8}))
 	oam := seedEgress(t, eg)
 	oam[43] |= 0x80
@@ -401,15 +401,15 @@ func TestFastPathPunts(t *testing.T) {
 	})
 
 	t.Run("no port", func(t *testing.T) {
-		if err := e.fp.ClearPort(datapath.PortExternal); err != nil {
+		if err := e.fp.ClearPort(flow.External); err != nil {
 			t.Fatal(err)
 		}
-		defer e.fp.SetPort(datapath.PortExternal, 1)
+		defer e.fp.SetPort(flow.External, 1)
 		wantPunt(t, e, seedEgress(t, ack), PuntNoPort)
 	})
 
 	// The flows still work after all that.
-	e.wantSame(t, datapath.PortUnderlay, datapath.PortExternal, seedEgress(t, ack))
+	e.wantSame(t, flow.Underlay, flow.External, seedEgress(t, ack))
 }
 
 func wantPuntMiss(t *testing.T, e *fpEnv, frame []byte) {
@@ -481,20 +481,20 @@ func TestFastPathRoundTrip(t *testing.T) {
 		e.p.sink.got = nil
 		fwd, rev := e.p.establish(seedEgress(t, c.eg), c.reply)
 		e.install(t, fwd, rev)
-		for _, a := range []datapath.FlowAction{fwd, rev} {
+		for _, a := range []flow.Action{fwd, rev} {
 			f, err := e.fp.Lookup(a.Key)
 			if err != nil {
 				t.Fatal(err)
 			}
 			want := a
-			want.Conns = [2]datapath.FlowConn{}
+			want.Conns = [2]flow.Conn{}
 			if want.Encap && want.Outer.TTL == 0 {
 				want.Outer.TTL = 64
 			}
 			if f.Action != want {
 				t.Fatalf("%s: read back\n%+v\nwant\n%+v", c.name, f.Action, want)
 			}
-			if a.Key.Proto == packet.ProtoICMP && f.ICMPType != map[bool]uint8{true: 8, false: 0}[a.Key.InPort == datapath.PortUnderlay] {
+			if a.Key.Proto == packet.ProtoICMP && f.ICMPType != map[bool]uint8{true: 8, false: 0}[a.Key.InPort == flow.Underlay] {
 				t.Fatalf("ICMP type %d for %+v", f.ICMPType, a.Key)
 			}
 		}
@@ -505,7 +505,7 @@ func TestFastPathRemoveAndBatch(t *testing.T) {
 	e := newFP(t, true)
 	fwd, rev := e.p.establish(seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 1234, dport: 53}),
 		l4{proto: layers.IPProtocolUDP, sport: 53, dport: 1234})
-	var as []datapath.FlowAction
+	var as []flow.Action
 	for i := range 100 {
 		a := fwd
 		a.Key.SrcPort = uint16(20000 + i)
@@ -520,11 +520,11 @@ func TestFastPathRemoveAndBatch(t *testing.T) {
 	if ret, _ := runFP(t, e.o.Program(), frame); ret != xdpRedirectVerdict {
 		t.Fatalf("batch-installed flow: verdict %d", ret)
 	}
-	var ks []datapath.FlowKey
+	var ks []flow.Key
 	for _, a := range as[:50] {
 		ks = append(ks, a.Key)
 	}
-	ks = append(ks[:10], append([]datapath.FlowKey{{Proto: 17, SrcPort: 1}}, ks[10:]...)...) // a missing key
+	ks = append(ks[:10], append([]flow.Key{{Proto: 17, SrcPort: 1}}, ks[10:]...)...) // a missing key
 	if n, err := e.fp.RemoveBatch(ks); err != nil || n != 50 {
 		t.Fatalf("RemoveBatch: %d, %v", n, err)
 	}
@@ -550,8 +550,8 @@ func TestFastPathFull(t *testing.T) {
 	}
 	defer o.Close()
 	fp := o.FastPath()
-	a := datapath.FlowAction{Key: datapath.FlowKey{InPort: datapath.PortExternal, Proto: packet.ProtoUDP,
-		Src: packet.MustIP4("198.51.100.1"), Dst: packet.MustIP4("203.0.113.1")}, OutPort: datapath.PortExternal}
+	a := flow.Action{Key: flow.Key{InPort: flow.External, Proto: packet.ProtoUDP,
+		Src: packet.MustIP4("198.51.100.1"), Dst: packet.MustIP4("203.0.113.1")}, OutPort: flow.External}
 	a.NATSrc, a.NATDst = a.Key.Src, a.Key.Dst
 	for i := range 4 {
 		a.Key.SrcPort = uint16(i)
@@ -571,14 +571,14 @@ func TestFastPathFull(t *testing.T) {
 }
 
 func TestFastPathInstallRejects(t *testing.T) {
-	good := datapath.FlowAction{Key: datapath.FlowKey{InPort: datapath.PortExternal, Proto: packet.ProtoUDP}, OutPort: datapath.PortExternal}
-	for name, mod := range map[string]func(*datapath.FlowAction){
-		"underlay without decap": func(a *datapath.FlowAction) { a.Key.InPort = datapath.PortUnderlay },
-		"encap to external":      func(a *datapath.FlowAction) { a.Encap = true },
-		"underlay out no encap":  func(a *datapath.FlowAction) { a.OutPort = datapath.PortUnderlay },
-		"gre":                    func(a *datapath.FlowAction) { a.Key.Proto = 47 },
-		"external with vni":      func(a *datapath.FlowAction) { a.Key.VNI = 3 },
-		"bad port":               func(a *datapath.FlowAction) { a.OutPort = 7 },
+	good := flow.Action{Key: flow.Key{InPort: flow.External, Proto: packet.ProtoUDP}, OutPort: flow.External}
+	for name, mod := range map[string]func(*flow.Action){
+		"underlay without decap": func(a *flow.Action) { a.Key.InPort = flow.Underlay },
+		"encap to external":      func(a *flow.Action) { a.Encap = true },
+		"underlay out no encap":  func(a *flow.Action) { a.OutPort = flow.Underlay },
+		"gre":                    func(a *flow.Action) { a.Key.Proto = 47 },
+		"external with vni":      func(a *flow.Action) { a.Key.VNI = 3 },
+		"bad port":               func(a *flow.Action) { a.OutPort = 7 },
 	} {
 		a := good
 		mod(&a)

@@ -7,8 +7,7 @@ import (
 	"time"
 
 	"github.com/google/gopacket/layers"
-
-	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/flow"
 )
 
 // liveEnv is xdp_gw attached to real veths in a lab namespace, with its
@@ -28,9 +27,9 @@ func newLive(t testing.TB) *liveEnv {
 	le := &liveEnv{fpEnv: e, ns: ns}
 	inNS(t, ns, func() error {
 		for _, p := range []struct {
-			port datapath.PortID
+			port flow.Port
 			dev  string
-		}{{datapath.PortUnderlay, "u0"}, {datapath.PortExternal, "e0"}} {
+		}{{flow.Underlay, "u0"}, {flow.External, "e0"}} {
 			ifi, err := ifindexByName(p.dev)
 			if err != nil {
 				return err
@@ -81,14 +80,14 @@ func TestLiveRedirect(t *testing.T) {
 	le.install(t, fwd, rev)
 
 	in := seedEgress(t, eg)
-	want := le.p.mustTX(datapath.PortUnderlay, datapath.PortExternal, in)
+	want := le.p.mustTX(flow.Underlay, flow.External, in)
 	le.inject(t, le.u1, in)
 	if !le.e1.expect(want) {
 		t.Fatalf("egress hit did not arrive on e1 as the pipeline's frame; fast path %+v", le.stats(t).FastPath)
 	}
 
 	reply := seedReply(t, toRev(l4{proto: layers.IPProtocolUDP, sport: 53, payload: []byte("back")}, rev))
-	want = le.p.mustTX(datapath.PortExternal, datapath.PortUnderlay, reply)
+	want = le.p.mustTX(flow.External, flow.Underlay, reply)
 	le.inject(t, le.e1, reply)
 	if !le.u1.expect(want) {
 		t.Fatalf("ingress hit did not arrive on u1 as the pipeline's frame; fast path %+v", le.stats(t).FastPath)
@@ -109,7 +108,7 @@ func TestLiveRedirect(t *testing.T) {
 		t.Fatalf("oversized encap not punted as too-big: %+v -> %+v", before, after)
 	}
 	small := seedReply(t, toRev(l4{proto: layers.IPProtocolUDP, sport: 53, payload: make([]byte, 1400-28-58)}, rev))
-	want = le.p.mustTX(datapath.PortExternal, datapath.PortUnderlay, small)
+	want = le.p.mustTX(flow.External, flow.Underlay, small)
 	le.inject(t, le.e1, small)
 	if !le.u1.expect(want) {
 		t.Fatal("a frame that just fits the MTU did not arrive")

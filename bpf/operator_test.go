@@ -18,8 +18,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/xgw-dev/xgw/datapath"
 	"github.com/xgw-dev/xgw/datapath/afxdp"
+	"github.com/xgw-dev/xgw/flow"
 )
 
 // operatorLoad is gw_bpfel.o loaded as an operator would: by iproute2 on
@@ -134,7 +134,7 @@ func TestOperatorLoad(t *testing.T) {
 	}
 
 	fp := o.FastPath()
-	for _, port := range []datapath.PortID{datapath.PortUnderlay, datapath.PortExternal} {
+	for _, port := range []flow.Port{flow.Underlay, flow.External} {
 		if err := fp.SetPort(port, 1); err != nil {
 			t.Fatal(err)
 		}
@@ -145,8 +145,8 @@ func TestOperatorLoad(t *testing.T) {
 			fwd, rev := e.p.establish(seedEgress(t, c.eg), c.reply)
 			e.install(t, fwd, rev)
 			before := e.stats(t).FastPath
-			e.wantSame(t, datapath.PortUnderlay, datapath.PortExternal, seedEgress(t, c.eg2))
-			verifyOuterUDP(t, e.wantSame(t, datapath.PortExternal, datapath.PortUnderlay, seedReply(t, toRev(c.rply2, rev))))
+			e.wantSame(t, flow.Underlay, flow.External, seedEgress(t, c.eg2))
+			verifyOuterUDP(t, e.wantSame(t, flow.External, flow.Underlay, seedReply(t, toRev(c.rply2, rev))))
 			after := e.stats(t).FastPath
 			if after.HitEgress.Packets-before.HitEgress.Packets != 1 || after.HitIngress.Packets-before.HitIngress.Packets != 1 {
 				t.Fatalf("hits %+v -> %+v", before, after)

@@ -13,9 +13,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/google/gopacket/layers"
+	"github.com/xgw-dev/xgw/flow"
 	"golang.org/x/sys/unix"
-
-	"github.com/xgw-dev/xgw/datapath"
 )
 
 // bpffsDir returns a fresh directory on a bpffs: under /sys/fs/bpf if
@@ -64,12 +63,12 @@ func TestPinnedMapsSurviveReload(t *testing.T) {
 
 	o1 := loadPinned(t, dir)
 	fp1 := o1.FastPath()
-	for _, port := range []datapath.PortID{datapath.PortUnderlay, datapath.PortExternal} {
+	for _, port := range []flow.Port{flow.Underlay, flow.External} {
 		if err := fp1.SetPort(port, 1); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, a := range []datapath.FlowAction{fwd, rev} {
+	for _, a := range []flow.Action{fwd, rev} {
 		if err := fp1.Install(&a); err != nil {
 			t.Fatal(err)
 		}
@@ -136,7 +135,7 @@ func TestPinnedLinkRestart(t *testing.T) {
 	o1 := loadPinned(t, dir)
 	var adopted bool
 	inNS(t, ns, func() error {
-		if err := o1.FastPath().SetPort(datapath.PortExternal, ifi); err != nil {
+		if err := o1.FastPath().SetPort(flow.External, ifi); err != nil {
 			return err
 		}
 		l, a, err := o1.AttachPinned(ifi, ModeNative, "link_g0")

@@ -12,6 +12,7 @@ import (
 	"github.com/xgw-dev/xgw/config"
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/packet"
 	"github.com/xgw-dev/xgw/route"
 )
@@ -43,9 +44,9 @@ func mustHW(s string) net.HardwareAddr {
 }
 
 // candSink keeps the pipeline's offload candidates.
-type candSink struct{ got []datapath.FlowCandidate }
+type candSink struct{ got []flow.Candidate }
 
-func (s *candSink) Candidates(c []datapath.FlowCandidate) { s.got = append(s.got, c...) }
+func (s *candSink) Candidates(c []flow.Candidate) { s.got = append(s.got, c...) }
 
 func (s *candSink) Withdraw(conntrack.Handle) {}
 
@@ -89,7 +90,7 @@ func newPipe(t testing.TB, geneveChecksum bool) *pipe {
 }
 
 // run processes one frame and returns the output frame and verdict.
-func (p *pipe) run(port datapath.PortID, frame []byte) datapath.Packet {
+func (p *pipe) run(port flow.Port, frame []byte) datapath.Packet {
 	const headroom = 256
 	buf := make([]byte, headroom+len(frame)+64)
 	copy(buf[headroom:], frame)
@@ -99,7 +100,7 @@ func (p *pipe) run(port datapath.PortID, frame []byte) datapath.Packet {
 }
 
 // mustTX runs frame and fails unless the pipeline transmits it on out.
-func (p *pipe) mustTX(port, out datapath.PortID, frame []byte) []byte {
+func (p *pipe) mustTX(port, out flow.Port, frame []byte) []byte {
 	p.t.Helper()
 	r := p.run(port, frame)
 	if r.Verdict != datapath.VerdictTX || r.OutPort != out {
@@ -112,11 +113,11 @@ func (p *pipe) mustTX(port, out datapath.PortID, frame []byte) []byte {
 // and plans the connection: fwd is egress (underlay -> external), rev
 // ingress.
 // The reply is addressed to the egress output's (NATed) port or echo id.
-func (p *pipe) establish(eg []byte, reply l4) (fwd, rev datapath.FlowAction) {
+func (p *pipe) establish(eg []byte, reply l4) (fwd, rev flow.Action) {
 	p.t.Helper()
 	p.sink.got = nil
-	out := p.mustTX(datapath.PortUnderlay, datapath.PortExternal, eg)
-	p.mustTX(datapath.PortExternal, datapath.PortUnderlay, seedReply(p.t, toNAT(reply, out)))
+	out := p.mustTX(flow.Underlay, flow.External, eg)
+	p.mustTX(flow.External, flow.Underlay, seedReply(p.t, toNAT(reply, out)))
 	if len(p.sink.got) == 0 {
 		p.t.Fatal("the pipeline reported no offload candidate")
 	}
@@ -267,7 +268,7 @@ func toNAT(x l4, out []byte) l4 {
 }
 
 // toRev addresses a reply l4 to the reverse flow's key.
-func toRev(x l4, rev datapath.FlowAction) l4 {
+func toRev(x l4, rev flow.Action) l4 {
 	if x.proto == layers.IPProtocolICMPv4 {
 		x.icmpID = rev.Key.SrcPort
 	} else {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/packet"
 )
 
@@ -46,7 +47,7 @@ func (p *fakeProvider) Stats() (Stats, error) {
 	var ds datapath.Stats
 	ds.Drops[datapath.DropNeighMiss] = 3
 	ds.Verdicts[datapath.VerdictTX] = 10
-	ds.RX[datapath.PortUnderlay] = 13
+	ds.RX[flow.Underlay] = 13
 	return Stats{Version: "test", Pipeline: PipelineStats(ds), Conntrack: conntrack.Stats{Entries: 1}}, nil
 }
 func (p *fakeProvider) Conntrack() Conntrack { return p.ct }

@@ -5,6 +5,7 @@ import (
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/datapath"
 	"github.com/xgw-dev/xgw/datapath/engine"
+	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/neigh"
 	"github.com/xgw-dev/xgw/offload"
 )
@@ -94,8 +95,8 @@ func PipelineStats(s datapath.Stats) Pipeline {
 		}
 	}
 	for i := range s.RX {
-		p.RX[datapath.PortID(i).String()] = s.RX[i]
-		p.TX[datapath.PortID(i).String()] = s.TX[i]
+		p.RX[flow.Port(i).String()] = s.RX[i]
+		p.TX[flow.Port(i).String()] = s.TX[i]
 	}
 	return p
 }

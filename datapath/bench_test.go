@@ -7,6 +7,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/flow"
 )
 
 const batchSize = 64
@@ -27,10 +28,10 @@ func establishedFlows(tb testing.TB, h *harness, n int) *flowSet {
 		eg := genevePkt(tb, seedChassis, seedVTEP, 1, 1, 2,
 			innerIPv4(tb, macDRJoin, macGRJoin, seedVM, dst, 63, l4{proto: layers.IPProtocolUDP, sport: sport, dport: 9000, payload: make([]byte, 18)}))
 		rp := innerIPv4(tb, macNextHop, macGRExt, dst, seedSNAT, 63, l4{proto: layers.IPProtocolUDP, sport: 9000, dport: sport, payload: make([]byte, 18)})
-		if p := h.run(PortUnderlay, eg); p.Verdict != VerdictTX {
+		if p := h.run(flow.Underlay, eg); p.Verdict != VerdictTX {
 			tb.Fatalf("flow %d egress: %v %v", i, p.Verdict, p.Reason)
 		}
-		if p := h.run(PortExternal, rp); p.Verdict != VerdictTX {
+		if p := h.run(flow.External, rp); p.Verdict != VerdictTX {
 			tb.Fatalf("flow %d reply: %v %v", i, p.Verdict, p.Reason)
 		}
 		fs.egress = append(fs.egress, eg)
@@ -51,9 +52,9 @@ func (fs *flowSet) fill(start int) {
 	for i := range fs.batch {
 		f := (start + i/2) % n
 		src := fs.egress[f]
-		port := PortUnderlay
+		port := flow.Underlay
 		if i%2 == 1 {
-			src, port = fs.reply[f], PortExternal
+			src, port = fs.reply[f], flow.External
 		}
 		copy(fs.bufs[i][headroom:], src)
 		fs.batch[i] = Packet{Buf: fs.bufs[i], Off: headroom, Len: len(src), InPort: port}
@@ -156,7 +157,7 @@ func BenchmarkPipelineNewConn(b *testing.B) {
 			f[inner+35] = byte(n)
 			f[inner+14+18] = 100 + byte(n>>20)&0x7f // off the connected 172.31.5.0/24
 			f[inner+14+19] = byte(n >> 12)
-			batch[j] = Packet{Buf: bufs[j], Off: headroom, Len: len(tmpl), InPort: PortUnderlay}
+			batch[j] = Packet{Buf: bufs[j], Off: headroom, Len: len(tmpl), InPort: flow.Underlay}
 		}
 		h.w.Process(batch)
 		if batch[0].Verdict != VerdictTX {

@@ -2,6 +2,7 @@ package datapath
 
 import (
 	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/geneve"
 	"github.com/xgw-dev/xgw/packet"
 )
@@ -67,7 +68,7 @@ func (w *Worker) fromUnderlay(pl *plan, pkt *Packet, now int64) {
 		w.drop(pkt, DropUnsupported)
 		return
 	}
-	w.cur.Key = FlowKey{InPort: PortUnderlay, VNI: d.VNI, InnerDst: packet.Ethernet(inner).Dst(),
+	w.cur.Key = flow.Key{InPort: flow.Underlay, VNI: d.VNI, InnerDst: packet.Ethernet(inner).Dst(),
 		Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
 	w.noteArrival(p)
 	r := rp.Router
@@ -78,7 +79,7 @@ func (w *Worker) fromUnderlay(pl *plan, pkt *Packet, now int64) {
 	}
 	// ct(zone=dnat,nat): un-DNAT replies of inbound (DNATed) connections;
 	// OVN commits every new connection in this zone too.
-	if _, ok := w.track(pkt, inner, p, r.DNATZone, slotDNAT, ctCommit, nil, now); !ok {
+	if _, ok := w.track(pkt, inner, p, r.DNATZone, flow.ZoneDNAT, ctCommit, nil, now); !ok {
 		return
 	}
 	hop, ok := r.Route(p.Dst)
@@ -93,7 +94,7 @@ func (w *Worker) fromUnderlay(pl *plan, pkt *Packet, now int64) {
 		if s := rpl.snatFor(p.Src); s != nil {
 			ch = s
 		}
-		if _, ok := w.track(pkt, inner, p, r.SNATZone, slotSNAT, ctCommit, ch, now); !ok {
+		if _, ok := w.track(pkt, inner, p, r.SNATZone, flow.ZoneSNAT, ctCommit, ch, now); !ok {
 			return
 		}
 	}

@@ -1,9 +1,8 @@
 package datapath
 
 import (
-	"math/bits"
-
 	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/geneve"
 	"github.com/xgw-dev/xgw/nat"
 	"github.com/xgw-dev/xgw/packet"
@@ -102,7 +101,7 @@ func sets(h uint64) (a, b, tag uint32) {
 
 // find returns the entry index of k (hash h) if a way of its sets holds it
 // under the current plan and neighbours, or -1.
-func (c *flowCache) find(k *FlowKey, h uint64, planGen uint32, neighVer uint64) int {
+func (c *flowCache) find(k *flow.Key, h uint64, planGen uint32, neighVer uint64) int {
 	a, b, tag := sets(h)
 	for _, set := range [2]uint32{a, b} {
 		for way, t := range &c.tags[set] {
@@ -128,7 +127,7 @@ func (c *flowCache) drop(i int) {
 // (empty, or learned under another plan or neighbour version) in the
 // emptier of its sets, or, on one conflict miss in replaceEvery, the next
 // victim. ok is false when k should not displace anything now.
-func (c *flowCache) place(k *FlowKey, h uint64, planGen uint32, neighVer uint64) (i int, ok bool) {
+func (c *flowCache) place(k *flow.Key, h uint64, planGen uint32, neighVer uint64) (i int, ok bool) {
 	a, b, tag := sets(h)
 	free, freeN := -1, 0
 	for _, set := range [2]uint32{a, b} {
@@ -167,31 +166,18 @@ func (c *flowCache) place(k *FlowKey, h uint64, planGen uint32, neighVer uint64)
 
 // cacheEntry is one learned flow direction, laid out in exactly 128 bytes.
 type cacheEntry struct {
-	key      FlowKey // 28 bytes
+	key      flow.Key // 28 bytes
 	planGen  uint32
 	neighVer uint64
-	conns    [2]FlowConn
+	conns    [2]flow.Conn
 	target   conntrack.Tuple // the packet's tuple after NAT
 	outer    geneve.EncapParams
 	ethSrc   packet.MAC
 	ethDst   packet.MAC
-	outPort  PortID
+	outPort  flow.Port
 	encap    bool
 	nat      bool
 	ttlDec   uint8
-}
-
-// hash mixes every field of the key with two 64x64->128 multiplies (as
-// conntrack's index does): the low bits pick the set, the high 32 are the
-// tag.
-func (k *FlowKey) hash() uint64 {
-	a := uint64(k.Src.Uint32())<<32 | uint64(k.Dst.Uint32())
-	b := uint64(k.SrcPort)<<48 | uint64(k.DstPort)<<32 | uint64(k.Proto)<<24 | uint64(k.InPort)<<16 | uint64(k.VNI&0xffff)
-	c := uint64(k.VNI>>16)<<48 | uint64(k.InnerDst[0])<<40 | uint64(k.InnerDst[1])<<32 |
-		uint64(k.InnerDst[2])<<24 | uint64(k.InnerDst[3])<<16 | uint64(k.InnerDst[4])<<8 | uint64(k.InnerDst[5])
-	hi, lo := bits.Mul64(a^0x9e3779b97f4a7c15, b^0xbf58476d1ce4e5b9)
-	hi, lo = bits.Mul64(hi^lo^c, 0x94d049bb133111eb)
-	return hi ^ lo
 }
 
 // neighVersion reads the resolver's version, if it has one.
@@ -207,11 +193,11 @@ func (p *Pipeline) neighVersion() uint64 {
 func (w *Worker) fast(pl *plan, pkt *Packet, now int64) bool {
 	frame := pkt.Frame()
 	p := &w.parsed
-	var k FlowKey
+	var k flow.Key
 	var l3 []byte // the frame the rewrite applies to (inner for Geneve)
 	innerOff := 0
 	switch pkt.InPort {
-	case PortUnderlay:
+	case flow.Underlay:
 		d := &w.dec
 		if geneve.Decap(frame, d) != geneve.OK {
 			return false
@@ -229,8 +215,8 @@ func (w *Worker) fast(pl *plan, pkt *Packet, now int64) bool {
 			return false
 		}
 		innerOff = d.InnerOff
-		k = FlowKey{InPort: PortUnderlay, VNI: d.VNI, InnerDst: packet.Ethernet(l3).Dst()}
-	case PortExternal:
+		k = flow.Key{InPort: flow.Underlay, VNI: d.VNI, InnerDst: packet.Ethernet(l3).Dst()}
+	case flow.External:
 		l3 = frame
 		if p.Decode(l3) != packet.OK {
 			return false
@@ -239,7 +225,7 @@ func (w *Worker) fast(pl *plan, pkt *Packet, now int64) bool {
 		if p.Tagged {
 			return false
 		}
-		k = FlowKey{InPort: PortExternal}
+		k = flow.Key{InPort: flow.External}
 	default:
 		return false
 	}
@@ -257,7 +243,7 @@ func (w *Worker) fast(pl *plan, pkt *Packet, now int64) bool {
 		return false
 	}
 	k.Src, k.Dst, k.SrcPort, k.DstPort, k.Proto = p.Src, p.Dst, p.SrcPort, p.DstPort, p.Proto
-	h := k.hash()
+	h := k.Hash()
 	i := w.cache.find(&k, h, uint32(pl.gen), w.neighVer)
 	w.cache.account(i >= 0)
 	if i < 0 {
@@ -274,8 +260,8 @@ func (w *Worker) fast(pl *plan, pkt *Packet, now int64) bool {
 		w.cache.drop(i)
 		return false
 	}
-	if (r.Mark[0]&r.Mark[1])&MarkOffloadSeen == 0 && w.p.sink != nil && len(w.cands) < cap(w.cands) {
-		w.cands = append(w.cands, FlowCandidate{Key: k, Conns: e.conns})
+	if (r.Mark[0]&r.Mark[1])&flow.MarkOffloadSeen == 0 && w.p.sink != nil && len(w.cands) < cap(w.cands) {
+		w.cands = append(w.cands, flow.Candidate{Key: k, Conns: e.conns})
 	}
 	if e.nat {
 		nat.Rewrite(l3, p, e.target)
@@ -303,12 +289,12 @@ func (w *Worker) fast(pl *plan, pkt *Packet, now int64) bool {
 // learn remembers what the full pipeline just did to pkt, when the packet
 // was an ordinary one of a flow that already existed in both zones.
 func (w *Worker) learn(pl *plan, pkt *Packet) {
-	if w.curZones != 1<<slotDNAT|1<<slotSNAT || w.curHits != 2 || w.curRelated || w.curStateChange {
+	if w.curZones != 1<<flow.ZoneDNAT|1<<flow.ZoneSNAT || w.curHits != 2 || w.curRelated || w.curStateChange {
 		return
 	}
 	k := w.cur.Key
 	out := pkt.Frame()
-	h := k.hash()
+	h := k.Hash()
 	i, ok := w.cache.place(&k, h, uint32(pl.gen), w.neighVer)
 	if !ok {
 		return
@@ -316,7 +302,7 @@ func (w *Worker) learn(pl *plan, pkt *Packet) {
 	w.cache.drop(i) // until it is complete
 	e := &w.cache.slots[i]
 	*e = cacheEntry{key: k, planGen: uint32(pl.gen), neighVer: w.neighVer, outPort: pkt.OutPort, conns: w.cur.Conns}
-	if pkt.OutPort == PortUnderlay {
+	if pkt.OutPort == flow.Underlay {
 		if len(out) < geneve.EncapLen {
 			return
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/packet"
 )
 
@@ -17,24 +18,24 @@ import (
 // and a ping, interleaved. Ids and ports are in the SNAT range so that
 // both pipelines keep them (a probed port is drawn from a keyed hash).
 func script(t *testing.T) []struct {
-	port  PortID
+	port  flow.Port
 	frame []byte
 } {
 	var s []struct {
-		port  PortID
+		port  flow.Port
 		frame []byte
 	}
 	eg := func(x l4) {
 		s = append(s, struct {
-			port  PortID
+			port  flow.Port
 			frame []byte
-		}{PortUnderlay, seedEgress(t, x)})
+		}{flow.Underlay, seedEgress(t, x)})
 	}
 	rp := func(x l4) {
 		s = append(s, struct {
-			port  PortID
+			port  flow.Port
 			frame []byte
-		}{PortExternal, seedReply(t, x)})
+		}{flow.External, seedReply(t, x)})
 	}
 	tcp := func(sp, dp uint16, syn, ack, fin bool, seq, an uint32, data string) l4 {
 		return l4{proto: layers.IPProtocolTCP, sport: sp, dport: dp, syn: syn, ack: ack, fin: fin, seq: seq, acknum: an, payload: []byte(data)}
@@ -98,10 +99,10 @@ func TestFlowCacheInvalidation(t *testing.T) {
 	eg := seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 7777, dport: 53})
 	rp := seedReply(t, l4{proto: layers.IPProtocolUDP, sport: 53, dport: 7777})
 	send := func() {
-		wantTX(t, h.run(PortUnderlay, eg), PortExternal)
+		wantTX(t, h.run(flow.Underlay, eg), flow.External)
 	}
 	send()
-	wantTX(t, h.run(PortExternal, rp), PortUnderlay)
+	wantTX(t, h.run(flow.External, rp), flow.Underlay)
 	send() // learns
 	hits := func() uint64 { return h.pl.Stats().CacheHits }
 	send()
@@ -129,8 +130,8 @@ func TestFlowCacheInvalidation(t *testing.T) {
 	send()
 	before := hits()
 	nv.v++
-	out := h.run(PortUnderlay, eg)
-	wantTX(t, out, PortExternal)
+	out := h.run(flow.Underlay, eg)
+	wantTX(t, out, flow.External)
 	if hits() != before {
 		t.Fatal("hit across a neighbour change")
 	}
@@ -151,7 +152,7 @@ func TestFlowCacheInvalidation(t *testing.T) {
 	// TTL too small for the remembered hops: the pipeline drops it.
 	send()
 	low := genevePkt(t, seedChassis, seedVTEP, 1, 1, 2, innerIPv4(t, macDRJoin, macGRJoin, seedVM, seedServer, 1, l4{proto: layers.IPProtocolUDP, sport: 7777, dport: 53}))
-	wantDrop(t, h.run(PortUnderlay, low), DropTTL)
+	wantDrop(t, h.run(flow.Underlay, low), DropTTL)
 }
 
 type versionedNeighbors struct {
@@ -225,7 +226,7 @@ func TestFlowCacheStepsAsideWhenThrashing(t *testing.T) {
 			// stale; nothing verifies it).
 			f[inner+34], f[inner+35] = byte((n+j)>>8)&0x0f, byte(n+j)
 			f[inner+14+18], f[inner+14+19] = 100, byte((n+j)>>12)
-			batch[j] = Packet{Buf: bufs[j], Off: headroom, Len: len(tmpl), InPort: PortUnderlay}
+			batch[j] = Packet{Buf: bufs[j], Off: headroom, Len: len(tmpl), InPort: flow.Underlay}
 		}
 		h.w.Process(batch)
 		for j := range batch {
@@ -249,8 +250,8 @@ func TestFlowCacheStepsAsideWhenThrashing(t *testing.T) {
 // one conflict in replaceEvery.
 func TestFlowCachePlaceReusesOutdated(t *testing.T) {
 	c := new(flowCache)
-	k := FlowKey{InPort: PortExternal, Src: packet.IP4{198, 51, 100, 1}, Dst: packet.IP4{203, 0, 113, 10}, SrcPort: 53, DstPort: 4000, Proto: packet.ProtoUDP}
-	h := k.hash()
+	k := flow.Key{InPort: flow.External, Src: packet.IP4{198, 51, 100, 1}, Dst: packet.IP4{203, 0, 113, 10}, SrcPort: 53, DstPort: 4000, Proto: packet.ProtoUDP}
+	h := k.Hash()
 	a, b, _ := sets(h)
 	fill := func(neighVer uint64) {
 		for _, set := range [2]uint32{a, b} {

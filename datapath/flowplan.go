@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/geneve"
 	"github.com/xgw-dev/xgw/packet"
 )
@@ -30,7 +31,7 @@ var ErrPlan = errors.New("datapath: cannot plan flow")
 // running a synthetic packet of that direction through the same stages as
 // real packets, with conntrack only peeked, so a fast path that applies
 // them does exactly what the pipeline would.
-func (p *Pipeline) PlanFlow(c FlowCandidate) (fwd, rev FlowAction, err error) {
+func (p *Pipeline) PlanFlow(c flow.Candidate) (fwd, rev flow.Action, err error) {
 	p.planner.mu.Lock()
 	defer p.planner.mu.Unlock()
 	if p.planner.w == nil {
@@ -64,10 +65,10 @@ func (p *Pipeline) PlanFlow(c FlowCandidate) (fwd, rev FlowAction, err error) {
 }
 
 // reverseKey is the key of packets answering fwd's output.
-func (w *Worker) reverseKey(fwd *FlowAction) (FlowKey, error) {
-	k := FlowKey{Src: fwd.NATDst, Dst: fwd.NATSrc, SrcPort: fwd.NATDstPort, DstPort: fwd.NATSrcPort, Proto: fwd.Key.Proto}
-	if fwd.OutPort == PortExternal {
-		k.InPort = PortExternal
+func (w *Worker) reverseKey(fwd *flow.Action) (flow.Key, error) {
+	k := flow.Key{Src: fwd.NATDst, Dst: fwd.NATSrc, SrcPort: fwd.NATDstPort, DstPort: fwd.NATSrcPort, Proto: fwd.Key.Proto}
+	if fwd.OutPort == flow.External {
+		k.InPort = flow.External
 		return k, nil
 	}
 	// Answers from a logical port come back from the distributed router
@@ -75,14 +76,14 @@ func (w *Worker) reverseKey(fwd *FlowAction) (FlowKey, error) {
 	if w.planJoin == nil || w.planJoin.Switch == nil {
 		return k, fmt.Errorf("%w: no join port for the reverse direction", ErrPlan)
 	}
-	k.InPort, k.VNI, k.InnerDst = PortUnderlay, w.planJoin.Switch.Key, w.planJoin.MAC
+	k.InPort, k.VNI, k.InnerDst = flow.Underlay, w.planJoin.Switch.Key, w.planJoin.MAC
 	return k, nil
 }
 
 // planOne runs a synthetic packet with key k and reads the action off what
 // the stages did to it.
-func (w *Worker) planOne(pl *plan, k FlowKey, buf []byte, now int64) (FlowAction, error) {
-	var a FlowAction
+func (w *Worker) planOne(pl *plan, k flow.Key, buf []byte, now int64) (flow.Action, error) {
+	var a flow.Action
 	n := synthesize(buf[planHeadroom:], pl, k)
 	if n == 0 {
 		return a, fmt.Errorf("%w: protocol %d is not offloaded", ErrPlan, k.Proto)
@@ -93,13 +94,13 @@ func (w *Worker) planOne(pl *plan, k FlowKey, buf []byte, now int64) (FlowAction
 	if pkt.Verdict != VerdictTX {
 		return a, fmt.Errorf("%w: %v (%v)", ErrPlan, pkt.Verdict, pkt.Reason)
 	}
-	if w.curZones != 1<<slotDNAT|1<<slotSNAT {
+	if w.curZones != 1<<flow.ZoneDNAT|1<<flow.ZoneSNAT {
 		return a, fmt.Errorf("%w: the flow does not cross both zones", ErrPlan)
 	}
 	a.Key, a.OutPort, a.Conns = k, pkt.OutPort, w.cur.Conns
-	a.Decap = k.InPort == PortUnderlay
+	a.Decap = k.InPort == flow.Underlay
 	inner := pkt.Frame()
-	if pkt.OutPort == PortUnderlay {
+	if pkt.OutPort == flow.Underlay {
 		a.Encap, a.Outer = true, w.encp
 		inner = inner[geneve.EncapLen:]
 	}
@@ -119,7 +120,7 @@ const synthTTL = 64
 // synthesize writes a packet of flow k into b (Geneve-encapsulated when it
 // arrives on the underlay) and returns its length, or 0 for a protocol
 // that is not offloaded. Checksums are left zero: no stage verifies them.
-func synthesize(b []byte, pl *plan, k FlowKey) int {
+func synthesize(b []byte, pl *plan, k flow.Key) int {
 	var l4len int
 	switch k.Proto {
 	case packet.ProtoUDP:
@@ -132,7 +133,7 @@ func synthesize(b []byte, pl *plan, k FlowKey) int {
 		return 0
 	}
 	off := 0
-	if k.InPort == PortUnderlay {
+	if k.InPort == flow.Underlay {
 		off = geneve.EncapLen
 	}
 	in := b[off:]
@@ -161,7 +162,7 @@ func synthesize(b []byte, pl *plan, k FlowKey) int {
 		packet.ICMPv4(l4).SetID(k.SrcPort)
 	}
 	n := packet.EthernetLen + packet.IPv4MinLen + l4len
-	if k.InPort != PortUnderlay {
+	if k.InPort != flow.Underlay {
 		return n
 	}
 	// Outer headers as a chassis would send them to our VTEP.

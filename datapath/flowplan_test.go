@@ -6,17 +6,18 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/packet"
 )
 
 // recordSink keeps every candidate it is handed.
 type recordSink struct {
-	got       []FlowCandidate
+	got       []flow.Candidate
 	withdrawn []conntrack.Handle
 }
 
-func (r *recordSink) Candidates(c []FlowCandidate) { r.got = append(r.got, c...) }
-func (r *recordSink) Withdraw(h conntrack.Handle)  { r.withdrawn = append(r.withdrawn, h) }
+func (r *recordSink) Candidates(c []flow.Candidate) { r.got = append(r.got, c...) }
+func (r *recordSink) Withdraw(h conntrack.Handle)   { r.withdrawn = append(r.withdrawn, h) }
 
 func newOffloadHarness(t *testing.T) (*harness, *recordSink) {
 	h := newHarness(t, seedConfig, conntrack.Config{})
@@ -28,13 +29,13 @@ func newOffloadHarness(t *testing.T) (*harness, *recordSink) {
 func TestCandidatesReportedUntilSeen(t *testing.T) {
 	h, sink := newOffloadHarness(t)
 	eg := seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 5555, dport: 53})
-	wantTX(t, h.run(PortUnderlay, eg), PortExternal)
-	wantTX(t, h.run(PortUnderlay, eg), PortExternal)
+	wantTX(t, h.run(flow.Underlay, eg), flow.External)
+	wantTX(t, h.run(flow.Underlay, eg), flow.External)
 	if len(sink.got) != 2 {
 		t.Fatalf("%d candidates before the manager saw the flow, want one per packet (2)", len(sink.got))
 	}
 	c := sink.got[0]
-	want := FlowKey{InPort: PortUnderlay, VNI: 1, InnerDst: packet.MAC(macGRJoin), Src: packet.IP4(seedVM.To4()),
+	want := flow.Key{InPort: flow.Underlay, VNI: 1, InnerDst: packet.MAC(macGRJoin), Src: packet.IP4(seedVM.To4()),
 		Dst: packet.IP4(seedServer.To4()), SrcPort: 5555, DstPort: 53, Proto: packet.ProtoUDP}
 	if c.Key != want {
 		t.Fatalf("candidate key %+v, want %+v", c.Key, want)
@@ -43,16 +44,16 @@ func TestCandidatesReportedUntilSeen(t *testing.T) {
 		if fc.Handle == 0 || fc.Dir != conntrack.DirOrig {
 			t.Fatalf("candidate conns %+v", c.Conns)
 		}
-		h.ct.SetMark(fc.Handle, MarkOffloadSeen)
+		h.ct.SetMark(fc.Handle, flow.MarkOffloadSeen)
 	}
 	sink.got = nil
-	wantTX(t, h.run(PortUnderlay, eg), PortExternal)
-	wantTX(t, h.run(PortExternal, seedReply(t, l4{proto: layers.IPProtocolUDP, sport: 53, dport: 5555})), PortUnderlay)
+	wantTX(t, h.run(flow.Underlay, eg), flow.External)
+	wantTX(t, h.run(flow.External, seedReply(t, l4{proto: layers.IPProtocolUDP, sport: 53, dport: 5555})), flow.Underlay)
 	if len(sink.got) != 0 {
 		t.Fatalf("%d candidates after the manager marked the connection", len(sink.got))
 	}
 	// Related ICMP errors and unsolicited packets are never candidates.
-	wantDrop(t, h.run(PortExternal, seedReply(t, l4{proto: layers.IPProtocolTCP, sport: 1, dport: 2, syn: true})), DropNoConn)
+	wantDrop(t, h.run(flow.External, seedReply(t, l4{proto: layers.IPProtocolTCP, sport: 1, dport: 2, syn: true})), DropNoConn)
 	if len(sink.got) != 0 {
 		t.Fatalf("dropped packet reported as a candidate")
 	}
@@ -64,10 +65,10 @@ func TestCandidatesReportedUntilSeen(t *testing.T) {
 func TestPlanFlowMatchesPipeline(t *testing.T) {
 	h, sink := newOffloadHarness(t)
 	eg := seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 5555, dport: 53, payload: []byte("q")})
-	out := h.run(PortUnderlay, eg)
-	wantTX(t, out, PortExternal)
-	back := h.run(PortExternal, seedReply(t, l4{proto: layers.IPProtocolUDP, sport: 53, dport: 5555, payload: []byte("a")}))
-	wantTX(t, back, PortUnderlay)
+	out := h.run(flow.Underlay, eg)
+	wantTX(t, out, flow.External)
+	back := h.run(flow.External, seedReply(t, l4{proto: layers.IPProtocolUDP, sport: 53, dport: 5555, payload: []byte("a")}))
+	wantTX(t, back, flow.Underlay)
 
 	before := conns(h, 16)[0]
 	fwd, rev, err := h.pl.PlanFlow(sink.got[0])
@@ -84,7 +85,7 @@ func TestPlanFlowMatchesPipeline(t *testing.T) {
 	if op.Decode(of) != packet.OK {
 		t.Fatal("pipeline output does not parse")
 	}
-	if !fwd.Decap || fwd.Encap || fwd.OutPort != PortExternal || fwd.TTLDec != 1 {
+	if !fwd.Decap || fwd.Encap || fwd.OutPort != flow.External || fwd.TTLDec != 1 {
 		t.Fatalf("fwd action: %+v", fwd)
 	}
 	if fwd.EthSrc != packet.Ethernet(of).Src() || fwd.EthDst != packet.Ethernet(of).Dst() ||
@@ -99,10 +100,10 @@ func TestPlanFlowMatchesPipeline(t *testing.T) {
 	if ip.Decode(inner) != packet.OK {
 		t.Fatal("pipeline ingress output does not parse")
 	}
-	if rev.Decap || !rev.Encap || rev.OutPort != PortUnderlay || rev.TTLDec != 2 {
+	if rev.Decap || !rev.Encap || rev.OutPort != flow.Underlay || rev.TTLDec != 2 {
 		t.Fatalf("rev action: %+v", rev)
 	}
-	wantKey := FlowKey{InPort: PortExternal, Src: op.Dst, Dst: op.Src, SrcPort: op.DstPort, DstPort: op.SrcPort, Proto: packet.ProtoUDP}
+	wantKey := flow.Key{InPort: flow.External, Src: op.Dst, Dst: op.Src, SrcPort: op.DstPort, DstPort: op.SrcPort, Proto: packet.ProtoUDP}
 	if rev.Key != wantKey {
 		t.Fatalf("rev key %+v, want %+v", rev.Key, wantKey)
 	}
@@ -127,7 +128,7 @@ func TestPlanFlowMatchesPipeline(t *testing.T) {
 
 func TestPlanFlowGoneConnection(t *testing.T) {
 	h, sink := newOffloadHarness(t)
-	wantTX(t, h.run(PortUnderlay, seedEgress(t, l4{proto: layers.IPProtocolTCP, sport: 4000, dport: 80, syn: true})), PortExternal)
+	wantTX(t, h.run(flow.Underlay, seedEgress(t, l4{proto: layers.IPProtocolTCP, sport: 4000, dport: 80, syn: true})), flow.External)
 	c := sink.got[0]
 	h.ct.Delete(c.Conns[1].Handle)
 	if _, _, err := h.pl.PlanFlow(c); err == nil {
@@ -138,8 +139,8 @@ func TestPlanFlowGoneConnection(t *testing.T) {
 // countSink counts candidates without keeping them.
 type countSink struct{ n int }
 
-func (c *countSink) Candidates(cs []FlowCandidate) { c.n += len(cs) }
-func (c *countSink) Withdraw(conntrack.Handle)     {}
+func (c *countSink) Candidates(cs []flow.Candidate) { c.n += len(cs) }
+func (c *countSink) Withdraw(conntrack.Handle)      {}
 
 func TestCandidatesZeroAllocs(t *testing.T) {
 	h := newHarness(t, seedConfig, conntrack.Config{})
@@ -164,16 +165,16 @@ func TestCandidatesZeroAllocs(t *testing.T) {
 func TestFINWithdraws(t *testing.T) {
 	h, sink := newOffloadHarness(t)
 	syn := l4{proto: layers.IPProtocolTCP, sport: 41000, dport: 80, syn: true, seq: 1}
-	wantTX(t, h.run(PortUnderlay, seedEgress(t, syn)), PortExternal)
-	wantTX(t, h.run(PortExternal, seedReply(t, l4{proto: layers.IPProtocolTCP, sport: 80, dport: 41000, syn: true, ack: true, seq: 50, acknum: 2})), PortUnderlay)
-	wantTX(t, h.run(PortUnderlay, seedEgress(t, l4{proto: layers.IPProtocolTCP, sport: 41000, dport: 80, ack: true, seq: 2, acknum: 51})), PortExternal)
+	wantTX(t, h.run(flow.Underlay, seedEgress(t, syn)), flow.External)
+	wantTX(t, h.run(flow.External, seedReply(t, l4{proto: layers.IPProtocolTCP, sport: 80, dport: 41000, syn: true, ack: true, seq: 50, acknum: 2})), flow.Underlay)
+	wantTX(t, h.run(flow.Underlay, seedEgress(t, l4{proto: layers.IPProtocolTCP, sport: 41000, dport: 80, ack: true, seq: 2, acknum: 51})), flow.External)
 	if len(sink.withdrawn) != 0 {
 		t.Fatal("withdrawn before the manager took the connection")
 	}
 	for _, fc := range sink.got[0].Conns {
-		h.ct.SetMark(fc.Handle, MarkOffloadSeen)
+		h.ct.SetMark(fc.Handle, flow.MarkOffloadSeen)
 	}
-	wantTX(t, h.run(PortUnderlay, seedEgress(t, l4{proto: layers.IPProtocolTCP, sport: 41000, dport: 80, ack: true, fin: true, seq: 2, acknum: 51})), PortExternal)
+	wantTX(t, h.run(flow.Underlay, seedEgress(t, l4{proto: layers.IPProtocolTCP, sport: 41000, dport: 80, ack: true, fin: true, seq: 2, acknum: 51})), flow.External)
 	if len(sink.withdrawn) != 2 || sink.withdrawn[0] != sink.got[0].Conns[0].Handle || sink.withdrawn[1] != sink.got[0].Conns[1].Handle {
 		t.Fatalf("withdrawn %v, want both zones' handles %v", sink.withdrawn, sink.got[0].Conns)
 	}
@@ -185,13 +186,13 @@ func TestFINWithdraws(t *testing.T) {
 func TestPlanFlowOneWay(t *testing.T) {
 	h, sink := newOffloadHarness(t)
 	for i := 0; i < 3; i++ {
-		wantTX(t, h.run(PortUnderlay, seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 6100, dport: 9, payload: []byte("flood")})), PortExternal)
+		wantTX(t, h.run(flow.Underlay, seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 6100, dport: 9, payload: []byte("flood")})), flow.External)
 	}
 	fwd, rev, err := h.pl.PlanFlow(sink.got[0])
 	if err != nil {
 		t.Fatalf("one-way UDP: %v", err)
 	}
-	if fwd.OutPort != PortExternal || rev.OutPort != PortUnderlay || !rev.Encap {
+	if fwd.OutPort != flow.External || rev.OutPort != flow.Underlay || !rev.Encap {
 		t.Fatalf("fwd %+v rev %+v", fwd, rev)
 	}
 	for _, c := range conns(h, 16) {

@@ -6,6 +6,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/flow"
 )
 
 // FuzzPipeline feeds arbitrary frames to both ports of a pipeline loaded
@@ -19,14 +20,14 @@ func FuzzPipeline(f *testing.F) {
 	f.Add(seedReply(f, l4{proto: layers.IPProtocolUDP, sport: 53, dport: 5000}), true)
 	h := newHarness(f, seedConfig, conntrack.Config{Capacity: 4096})
 	f.Fuzz(func(t *testing.T, frame []byte, external bool) {
-		port := PortUnderlay
+		port := flow.Underlay
 		if external {
-			port = PortExternal
+			port = flow.External
 		}
 		p := h.run(port, frame)
 		switch p.Verdict {
 		case VerdictTX:
-			if p.Off < 0 || p.Len < 14 || p.Off+p.Len > len(p.Buf) || p.OutPort >= NumPorts {
+			if p.Off < 0 || p.Len < 14 || p.Off+p.Len > len(p.Buf) || p.OutPort >= flow.NumPorts {
 				t.Fatalf("transmitted frame out of bounds: off %d len %d buf %d port %v", p.Off, p.Len, len(p.Buf), p.OutPort)
 			}
 		case VerdictDrop:

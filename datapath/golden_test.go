@@ -9,6 +9,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/flow"
 )
 
 const seedConfig = "../examples/seed.yaml"
@@ -20,8 +21,8 @@ func TestSeedGolden(t *testing.T) {
 	h := newHarness(t, seedConfig, conntrack.Config{})
 
 	// Egress: Geneve VNI 1, option 0x00010002, 10.199.100.10 -> 172.31.6.24.
-	out := h.run(PortUnderlay, seedEgress(t, l4{proto: layers.IPProtocolTCP, sport: 47190, dport: 22, syn: true, seq: 1000}))
-	if out.Verdict != VerdictTX || out.OutPort != PortExternal {
+	out := h.run(flow.Underlay, seedEgress(t, l4{proto: layers.IPProtocolTCP, sport: 47190, dport: 22, syn: true, seq: 1000}))
+	if out.Verdict != VerdictTX || out.OutPort != flow.External {
 		t.Fatalf("egress verdict %v/%v reason %v, want tx external", out.Verdict, out.OutPort, out.Reason)
 	}
 	pk := decode(out.Frame())
@@ -40,8 +41,8 @@ func TestSeedGolden(t *testing.T) {
 	checkChecksums(t, out.Frame())
 
 	// Reply: SYN-ACK from the server to the SNAT address.
-	back := h.run(PortExternal, seedReply(t, l4{proto: layers.IPProtocolTCP, sport: 22, dport: 47190, syn: true, ack: true, seq: 5000, acknum: 1001}))
-	if back.Verdict != VerdictTX || back.OutPort != PortUnderlay {
+	back := h.run(flow.External, seedReply(t, l4{proto: layers.IPProtocolTCP, sport: 22, dport: 47190, syn: true, ack: true, seq: 5000, acknum: 1001}))
+	if back.Verdict != VerdictTX || back.OutPort != flow.Underlay {
 		t.Fatalf("ingress verdict %v/%v reason %v, want tx underlay", back.Verdict, back.OutPort, back.Reason)
 	}
 	checkGeneveToVM(t, back.Frame(), 9, 0x00010002, 61)

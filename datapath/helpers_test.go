@@ -11,6 +11,7 @@ import (
 
 	"github.com/xgw-dev/xgw/config"
 	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/packet"
 	"github.com/xgw-dev/xgw/route"
 )
@@ -92,7 +93,7 @@ func newHarness(t testing.TB, configPath string, ctCfg conntrack.Config) *harnes
 }
 
 // run processes one frame arriving on port and returns the slot.
-func (h *harness) run(port PortID, frame []byte) Packet {
+func (h *harness) run(port flow.Port, frame []byte) Packet {
 	buf := make([]byte, headroom+len(frame)+64)
 	copy(buf[headroom:], frame)
 	b := []Packet{{Buf: buf, Off: headroom, Len: len(frame), InPort: port}}

@@ -2,6 +2,7 @@ package datapath
 
 import (
 	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/packet"
 )
 
@@ -40,15 +41,15 @@ func (w *Worker) fromExternal(pl *plan, pkt *Packet, now int64) {
 		return
 	}
 	rpl := &pl.routers[r.ID]
-	w.cur.Key = FlowKey{InPort: PortExternal, Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
+	w.cur.Key = flow.Key{InPort: flow.External, Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
 	w.noteArrival(p)
 	// ct(zone=snat,nat): un-SNAT replies. A miss is unsolicited unless a
 	// DNAT rule owns the address, in which case the connection starts here.
-	if _, ok := w.track(pkt, frame, p, r.SNATZone, slotSNAT, ctLookup, nil, now); !ok {
+	if _, ok := w.track(pkt, frame, p, r.SNATZone, flow.ZoneSNAT, ctLookup, nil, now); !ok {
 		return
 	}
 	var dnat conntrack.ReplyChooser
-	if w.curZones&(1<<slotSNAT) == 0 && !w.curRelated {
+	if w.curZones&(1<<flow.ZoneSNAT) == 0 && !w.curRelated {
 		// No connection in the SNAT zone (a connection that exists but was
 		// never answered is +new too, and must not be mistaken for one).
 		d, ok := rpl.dnat[p.Dst]
@@ -56,14 +57,14 @@ func (w *Worker) fromExternal(pl *plan, pkt *Packet, now int64) {
 			w.drop(pkt, DropNoConn)
 			return
 		}
-		if _, ok := w.track(pkt, frame, p, r.SNATZone, slotSNAT, ctCommit, nil, now); !ok {
+		if _, ok := w.track(pkt, frame, p, r.SNATZone, flow.ZoneSNAT, ctCommit, nil, now); !ok {
 			return
 		}
 		dnat = d
 	}
 	// ct(zone=dnat,nat): DNAT a new inbound connection, or follow an
 	// existing one.
-	if _, ok := w.track(pkt, frame, p, r.DNATZone, slotDNAT, ctCommit, dnat, now); !ok {
+	if _, ok := w.track(pkt, frame, p, r.DNATZone, flow.ZoneDNAT, ctCommit, dnat, now); !ok {
 		return
 	}
 	hop, ok := r.Route(p.Dst)

@@ -1,6 +1,7 @@
 package datapath
 
 import (
+	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/geneve"
 	"github.com/xgw-dev/xgw/packet"
 	"github.com/xgw-dev/xgw/route"
@@ -27,7 +28,7 @@ func (w *Worker) routerHop(pl *plan, pkt *Packet, frame []byte, p *packet.Parsed
 		eth := packet.Ethernet(frame)
 		eth.SetSrc(hop.Port.MAC)
 		eth.SetDst(mac)
-		w.tx(pkt, PortExternal)
+		w.tx(pkt, flow.External)
 		return true
 	}
 	w.planJoin = hop.Port
@@ -99,6 +100,6 @@ func (w *Worker) encapTo(pl *plan, pkt *Packet, dstMAC packet.MAC, vtep packet.I
 	}
 	pkt.Off = geneve.Encap(pkt.Buf, pkt.Off, pkt.Len, e)
 	pkt.Len += geneve.EncapLen
-	w.tx(pkt, PortUnderlay)
+	w.tx(pkt, flow.Underlay)
 	return true
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/geneve"
 	"github.com/xgw-dev/xgw/packet"
 	"github.com/xgw-dev/xgw/route"
@@ -20,11 +21,11 @@ type Packet struct {
 	Buf    []byte
 	Off    int
 	Len    int
-	InPort PortID
+	InPort flow.Port
 
 	Verdict Verdict
-	OutPort PortID // with VerdictTX
-	Reason  Drop   // with VerdictDrop
+	OutPort flow.Port // with VerdictTX
+	Reason  Drop      // with VerdictDrop
 }
 
 // Frame returns the frame bytes.
@@ -45,7 +46,7 @@ type Config struct {
 	Clock func() int64
 	// Offload, if set, receives the connections the pipeline forwards
 	// until the offload manager marks them seen.
-	Offload FlowSink
+	Offload flow.Sink
 	// NoFlowCache turns the workers' flow caches off (for comparison
 	// benchmarks and debugging).
 	NoFlowCache bool
@@ -56,7 +57,7 @@ type Config struct {
 // a reload never stops forwarding.
 type Pipeline struct {
 	ct          *conntrack.Table
-	sink        FlowSink
+	sink        flow.Sink
 	neigh       route.Neighbors
 	neighVer    interface{ Version() uint64 } // neigh's, if it has one
 	noCache     bool
@@ -101,14 +102,14 @@ func (p *Pipeline) SetTopology(t *route.Topology) error {
 // SetOffload sets the sink of offload candidates. It must be called before
 // any worker runs: the offload manager needs the pipeline (as its planner)
 // before the pipeline can be given the manager.
-func (p *Pipeline) SetOffload(s FlowSink) { p.sink = s }
+func (p *Pipeline) SetOffload(s flow.Sink) { p.sink = s }
 
 // Conntrack returns the connection table.
 func (p *Pipeline) Conntrack() *conntrack.Table { return p.ct }
 
 // NewWorker returns a worker for one goroutine (one RX queue).
 func (p *Pipeline) NewWorker() *Worker {
-	w := &Worker{p: p, cands: make([]FlowCandidate, 0, maxCandidates)}
+	w := &Worker{p: p, cands: make([]flow.Candidate, 0, maxCandidates)}
 	if !p.noCache {
 		w.cache = new(flowCache)
 	}
@@ -148,11 +149,11 @@ type Worker struct {
 	// connection in each zone (curZones has bit slot set once known),
 	// whether any of them is new to the offload manager, and whether the
 	// packet was only related (an ICMP error), which never offloads.
-	cur        FlowCandidate
+	cur        flow.Candidate
 	curZones   uint8
 	curUnseen  bool
 	curRelated bool
-	cands      []FlowCandidate
+	cands      []flow.Candidate
 
 	// The flow cache (flowcache.go) and what learning needs of the packet
 	// that just went through the pipeline: how many zones found an existing
@@ -181,7 +182,7 @@ func (w *Worker) Process(batch []Packet) {
 		w.c.verdicts[pkt.Verdict]++
 		if pkt.Verdict == VerdictTX {
 			w.c.tx[pkt.OutPort]++
-			if w.curUnseen && w.curZones == 1<<slotDNAT|1<<slotSNAT && !w.curRelated &&
+			if w.curUnseen && w.curZones == 1<<flow.ZoneDNAT|1<<flow.ZoneSNAT && !w.curRelated &&
 				w.p.sink != nil && len(w.cands) < cap(w.cands) {
 				w.cands = append(w.cands, w.cur)
 			}
@@ -201,18 +202,18 @@ const maxCandidates = 64
 func (w *Worker) processOne(pl *plan, pkt *Packet, now int64) {
 	pkt.Verdict, pkt.Reason = VerdictDrop, DropNone
 	w.metaValid = false
-	w.cur = FlowCandidate{}
+	w.cur = flow.Candidate{}
 	w.curZones, w.curUnseen, w.curRelated = 0, false, false
 	w.curHits, w.curStateChange, w.pre = 0, false, preNone
-	w.c.rx[pkt.InPort%NumPorts]++
+	w.c.rx[pkt.InPort%flow.NumPorts]++
 	useCache := w.cache != nil && w.cache.consult()
 	if useCache && w.fast(pl, pkt, now) {
 		return
 	}
 	switch pkt.InPort {
-	case PortUnderlay:
+	case flow.Underlay:
 		w.fromUnderlay(pl, pkt, now)
-	case PortExternal:
+	case flow.External:
 		w.fromExternal(pl, pkt, now)
 	default:
 		w.drop(pkt, DropUnsupported)
@@ -229,6 +230,6 @@ func (w *Worker) drop(pkt *Packet, why Drop) {
 
 func (w *Worker) pass(pkt *Packet) { pkt.Verdict = VerdictPass }
 
-func (w *Worker) tx(pkt *Packet, port PortID) {
+func (w *Worker) tx(pkt *Packet, port flow.Port) {
 	pkt.Verdict, pkt.OutPort = VerdictTX, port
 }

@@ -12,10 +12,11 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/packet"
 )
 
-func wantTX(t *testing.T, p Packet, port PortID) {
+func wantTX(t *testing.T, p Packet, port flow.Port) {
 	t.Helper()
 	if p.Verdict != VerdictTX || p.OutPort != port {
 		t.Fatalf("verdict %v/%v (reason %v), want tx on %v", p.Verdict, p.OutPort, p.Reason, port)
@@ -49,9 +50,9 @@ func TestTCPLifecycleThroughPipeline(t *testing.T) {
 	rtcp := func(syn, ack, fin, rst bool, seq, an uint32) l4 {
 		return l4{proto: layers.IPProtocolTCP, sport: 80, dport: 40000, syn: syn, ack: ack, fin: fin, rst: rst, seq: seq, acknum: an}
 	}
-	wantTX(t, h.run(PortUnderlay, seedEgress(t, tcp(true, false, false, false, 100, 0))), PortExternal)
-	wantTX(t, h.run(PortExternal, seedReply(t, rtcp(true, true, false, false, 900, 101))), PortUnderlay)
-	wantTX(t, h.run(PortUnderlay, seedEgress(t, tcp(false, true, false, false, 101, 901))), PortExternal)
+	wantTX(t, h.run(flow.Underlay, seedEgress(t, tcp(true, false, false, false, 100, 0))), flow.External)
+	wantTX(t, h.run(flow.External, seedReply(t, rtcp(true, true, false, false, 900, 101))), flow.Underlay)
+	wantTX(t, h.run(flow.Underlay, seedEgress(t, tcp(false, true, false, false, 101, 901))), flow.External)
 	for _, zone := range []uint16{6, 16} {
 		cs := conns(h, zone)
 		if len(cs) != 1 || cs[0].TCPState != "ESTABLISHED" {
@@ -62,11 +63,11 @@ func TestTCPLifecycleThroughPipeline(t *testing.T) {
 	// eases the sequence check for segments without data).
 	oow := rtcp(false, true, false, false, 901+1<<30, 101)
 	oow.payload = []byte("out of window")
-	wantDrop(t, h.run(PortExternal, seedReply(t, oow)), DropCTInvalid)
+	wantDrop(t, h.run(flow.External, seedReply(t, oow)), DropCTInvalid)
 	// Teardown.
-	wantTX(t, h.run(PortUnderlay, seedEgress(t, tcp(false, true, true, false, 101, 901))), PortExternal)
-	wantTX(t, h.run(PortExternal, seedReply(t, rtcp(false, true, true, false, 901, 102))), PortUnderlay)
-	wantTX(t, h.run(PortUnderlay, seedEgress(t, tcp(false, true, false, false, 102, 902))), PortExternal)
+	wantTX(t, h.run(flow.Underlay, seedEgress(t, tcp(false, true, true, false, 101, 901))), flow.External)
+	wantTX(t, h.run(flow.External, seedReply(t, rtcp(false, true, true, false, 901, 102))), flow.Underlay)
+	wantTX(t, h.run(flow.Underlay, seedEgress(t, tcp(false, true, false, false, 102, 902))), flow.External)
 	for _, zone := range []uint16{6, 16} {
 		cs := conns(h, zone)
 		if len(cs) != 1 || cs[0].TCPState == "ESTABLISHED" {
@@ -74,14 +75,14 @@ func TestTCPLifecycleThroughPipeline(t *testing.T) {
 		}
 	}
 	// A new SYN on the same 5-tuple opens a fresh connection.
-	wantTX(t, h.run(PortUnderlay, seedEgress(t, tcp(true, false, false, false, 5000, 0))), PortExternal)
-	wantTX(t, h.run(PortExternal, seedReply(t, rtcp(true, true, false, false, 7000, 5001))), PortUnderlay)
+	wantTX(t, h.run(flow.Underlay, seedEgress(t, tcp(true, false, false, false, 5000, 0))), flow.External)
+	wantTX(t, h.run(flow.External, seedReply(t, rtcp(true, true, false, false, 7000, 5001))), flow.Underlay)
 }
 
 func TestTCPResetThroughPipeline(t *testing.T) {
 	h := newHarness(t, seedConfig, conntrack.Config{})
-	wantTX(t, h.run(PortUnderlay, seedEgress(t, l4{proto: layers.IPProtocolTCP, sport: 40001, dport: 80, syn: true, seq: 1})), PortExternal)
-	wantTX(t, h.run(PortExternal, seedReply(t, l4{proto: layers.IPProtocolTCP, sport: 80, dport: 40001, rst: true, ack: true, seq: 0, acknum: 2})), PortUnderlay)
+	wantTX(t, h.run(flow.Underlay, seedEgress(t, l4{proto: layers.IPProtocolTCP, sport: 40001, dport: 80, syn: true, seq: 1})), flow.External)
+	wantTX(t, h.run(flow.External, seedReply(t, l4{proto: layers.IPProtocolTCP, sport: 80, dport: 40001, rst: true, ack: true, seq: 0, acknum: 2})), flow.Underlay)
 	for _, zone := range []uint16{6, 16} {
 		for _, c := range conns(h, zone) {
 			if c.TCPState == "ESTABLISHED" || c.TCPState == "SYN_SENT" {
@@ -94,7 +95,7 @@ func TestTCPResetThroughPipeline(t *testing.T) {
 func TestOneWayUDPStaysNew(t *testing.T) {
 	h := newHarness(t, seedConfig, conntrack.Config{})
 	for i := 0; i < 5; i++ {
-		wantTX(t, h.run(PortUnderlay, seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 7000, dport: 9000, payload: []byte("flood")})), PortExternal)
+		wantTX(t, h.run(flow.Underlay, seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 7000, dport: 9000, payload: []byte("flood")})), flow.External)
 	}
 	for _, zone := range []uint16{6, 16} {
 		cs := conns(h, zone)
@@ -102,8 +103,8 @@ func TestOneWayUDPStaysNew(t *testing.T) {
 			t.Fatalf("zone %d one-way UDP: %+v", zone, cs)
 		}
 	}
-	back := h.run(PortExternal, seedReply(t, l4{proto: layers.IPProtocolUDP, sport: 9000, dport: 7000, payload: []byte("answer")}))
-	wantTX(t, back, PortUnderlay)
+	back := h.run(flow.External, seedReply(t, l4{proto: layers.IPProtocolUDP, sport: 9000, dport: 7000, payload: []byte("answer")}))
+	wantTX(t, back, flow.Underlay)
 	checkChecksums(t, back.Frame())
 	for _, zone := range []uint16{6, 16} {
 		cs := conns(h, zone)
@@ -115,12 +116,12 @@ func TestOneWayUDPStaysNew(t *testing.T) {
 
 func TestICMPEchoThroughPipeline(t *testing.T) {
 	h := newHarness(t, seedConfig, conntrack.Config{})
-	out := h.run(PortUnderlay, seedEgress(t, l4{proto: layers.IPProtocolICMPv4, icmpType: 8, icmpID: 777, payload: []byte("ping")}))
-	wantTX(t, out, PortExternal)
+	out := h.run(flow.Underlay, seedEgress(t, l4{proto: layers.IPProtocolICMPv4, icmpType: 8, icmpID: 777, payload: []byte("ping")}))
+	wantTX(t, out, flow.External)
 	checkChecksums(t, out.Frame())
 	ic := decode(out.Frame()).Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4)
-	back := h.run(PortExternal, seedReply(t, l4{proto: layers.IPProtocolICMPv4, icmpType: 0, icmpID: ic.Id, payload: []byte("ping")}))
-	wantTX(t, back, PortUnderlay)
+	back := h.run(flow.External, seedReply(t, l4{proto: layers.IPProtocolICMPv4, icmpType: 0, icmpID: ic.Id, payload: []byte("ping")}))
+	wantTX(t, back, flow.Underlay)
 	checkChecksums(t, back.Frame())
 	pk := decode(back.Frame())
 	var echo *layers.ICMPv4
@@ -139,15 +140,15 @@ func TestICMPEchoThroughPipeline(t *testing.T) {
 // quoting its own addresses.
 func TestICMPErrorRelated(t *testing.T) {
 	h := newHarness(t, seedConfig, conntrack.Config{})
-	out := h.run(PortUnderlay, seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 7001, dport: 9001, payload: []byte("hello")}))
-	wantTX(t, out, PortExternal)
+	out := h.run(flow.Underlay, seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 7001, dport: 9001, payload: []byte("hello")}))
+	wantTX(t, out, flow.External)
 	sent := out.Frame()[14:] // the datagram as it left, to quote
 	quoted := append([]byte(nil), sent[:28]...)
 	e := &layers.Ethernet{SrcMAC: macNextHop, DstMAC: macGRExt, EthernetType: layers.EthernetTypeIPv4}
 	ip := &layers.IPv4{Version: 4, TTL: 63, Protocol: layers.IPProtocolICMPv4, SrcIP: seedServer, DstIP: seedSNAT}
 	icmp := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(3, 3)}
-	back := h.run(PortExternal, serialize(t, e, ip, icmp, gopacket.Payload(quoted)))
-	wantTX(t, back, PortUnderlay)
+	back := h.run(flow.External, serialize(t, e, ip, icmp, gopacket.Payload(quoted)))
+	wantTX(t, back, flow.Underlay)
 	checkChecksums(t, back.Frame())
 	f := back.Frame()
 	innerIP := packet.IPv4(f[geneveInner(t, f)+14:])
@@ -170,7 +171,7 @@ func geneveInner(t *testing.T, f []byte) int {
 
 func TestUnsolicitedSYNDropped(t *testing.T) {
 	h := newHarness(t, seedConfig, conntrack.Config{})
-	wantDrop(t, h.run(PortExternal, seedReply(t, l4{proto: layers.IPProtocolTCP, sport: 4444, dport: 22, syn: true, seq: 1})), DropNoConn)
+	wantDrop(t, h.run(flow.External, seedReply(t, l4{proto: layers.IPProtocolTCP, sport: 4444, dport: 22, syn: true, seq: 1})), DropNoConn)
 	if s := h.pl.Stats(); s.Drops[DropNoConn] != 1 {
 		t.Fatalf("no-connection drops %d, want 1", s.Drops[DropNoConn])
 	}
@@ -183,7 +184,7 @@ func TestTTLExpiredDropped(t *testing.T) {
 	h := newHarness(t, seedConfig, conntrack.Config{})
 	f := genevePkt(t, seedChassis, seedVTEP, 1, 1, 2, innerIPv4(t, macDRJoin, macGRJoin, seedVM, seedServer, 1,
 		l4{proto: layers.IPProtocolUDP, sport: 1, dport: 2}))
-	wantDrop(t, h.run(PortUnderlay, f), DropTTL)
+	wantDrop(t, h.run(flow.Underlay, f), DropTTL)
 }
 
 func TestNotOursPassesToKernel(t *testing.T) {
@@ -192,16 +193,16 @@ func TestNotOursPassesToKernel(t *testing.T) {
 	arp := serialize(t, &layers.Ethernet{SrcMAC: macNextHop, DstMAC: layers.EthernetBroadcast, EthernetType: layers.EthernetTypeARP},
 		&layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
 			Operation: 1, SourceHwAddress: macNextHop, SourceProtAddress: []byte{172, 31, 5, 1}, DstHwAddress: make([]byte, 6), DstProtAddress: []byte{172, 31, 5, 230}})
-	if p := h.run(PortExternal, arp); p.Verdict != VerdictPass {
+	if p := h.run(flow.External, arp); p.Verdict != VerdictPass {
 		t.Fatalf("external ARP: %v", p.Verdict)
 	}
 	host := innerIPv4(t, macNextHop, macGRExt, seedServer, net.IP{172, 31, 5, 230}, 64, l4{proto: layers.IPProtocolTCP, sport: 1, dport: 22, syn: true})
-	if p := h.run(PortExternal, host); p.Verdict != VerdictPass {
+	if p := h.run(flow.External, host); p.Verdict != VerdictPass {
 		t.Fatalf("to the host's own address: %v %v", p.Verdict, p.Reason)
 	}
 	// Plain UDP on the underlay that is not Geneve (e.g. BGP/BFD).
 	plain := innerIPv4(t, macHV, macGWUnder, seedChassis, seedVTEP, 64, l4{proto: layers.IPProtocolUDP, sport: 3784, dport: 3784})
-	if p := h.run(PortUnderlay, plain); p.Verdict != VerdictPass {
+	if p := h.run(flow.Underlay, plain); p.Verdict != VerdictPass {
 		t.Fatalf("non-Geneve underlay UDP: %v %v", p.Verdict, p.Reason)
 	}
 }
@@ -214,8 +215,8 @@ func TestARPOverGeneve(t *testing.T) {
 		&layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
 			Operation: 1, SourceHwAddress: macDRJoin, SourceProtAddress: []byte{172, 16, 255, 2}, DstHwAddress: make([]byte, 6), DstProtAddress: []byte{172, 16, 255, 3}})
 	req = req[:42]
-	out := h.run(PortUnderlay, genevePkt(t, seedChassis, seedVTEP, 1, 1, 0x8000, req))
-	wantTX(t, out, PortUnderlay)
+	out := h.run(flow.Underlay, genevePkt(t, seedChassis, seedVTEP, 1, 1, 0x8000, req))
+	wantTX(t, out, flow.Underlay)
 	pk := decode(out.Frame())
 	g := pk.Layer(layers.LayerTypeGeneve).(*layers.Geneve)
 	if g.VNI != 1 || len(g.Options) != 1 || binary.BigEndian.Uint32(g.Options[0].Data) != 2<<16|1 {
@@ -238,7 +239,7 @@ func TestARPOverGeneve(t *testing.T) {
 	// ARP for an address we do not own is dropped, not answered.
 	req2 := append([]byte(nil), req...)
 	copy(req2[38:42], []byte{172, 16, 255, 99})
-	wantDrop(t, h.run(PortUnderlay, genevePkt(t, seedChassis, seedVTEP, 1, 1, 0x8000, req2)), DropARP)
+	wantDrop(t, h.run(flow.Underlay, genevePkt(t, seedChassis, seedVTEP, 1, 1, 0x8000, req2)), DropARP)
 }
 
 func TestPortExhaustion(t *testing.T) {
@@ -256,21 +257,21 @@ func TestPortExhaustion(t *testing.T) {
 	}
 	h := newHarness(t, path, conntrack.Config{})
 	for sport := uint16(3000); sport < 3002; sport++ {
-		wantTX(t, h.run(PortUnderlay, seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: sport, dport: 53})), PortExternal)
+		wantTX(t, h.run(flow.Underlay, seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: sport, dport: 53})), flow.External)
 	}
-	wantDrop(t, h.run(PortUnderlay, seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 3002, dport: 53})), DropNATExhausted)
+	wantDrop(t, h.run(flow.Underlay, seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 3002, dport: 53})), DropNATExhausted)
 	if s := h.pl.Stats(); s.Drops[DropNATExhausted] != 1 {
 		t.Fatalf("nat-exhausted drops %d", s.Drops[DropNATExhausted])
 	}
 	// The existing flows keep working.
-	wantTX(t, h.run(PortUnderlay, seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 3000, dport: 53})), PortExternal)
+	wantTX(t, h.run(flow.Underlay, seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 3000, dport: 53})), flow.External)
 }
 
 func TestTableFull(t *testing.T) {
 	h := newHarness(t, seedConfig, conntrack.Config{Capacity: 2}) // one flow: one entry per zone
-	wantTX(t, h.run(PortUnderlay, seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 1111, dport: 53})), PortExternal)
-	wantDrop(t, h.run(PortUnderlay, seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 1112, dport: 53})), DropCTFull)
-	wantTX(t, h.run(PortExternal, seedReply(t, l4{proto: layers.IPProtocolUDP, sport: 53, dport: 1111})), PortUnderlay)
+	wantTX(t, h.run(flow.Underlay, seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 1111, dport: 53})), flow.External)
+	wantDrop(t, h.run(flow.Underlay, seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 1112, dport: 53})), DropCTFull)
+	wantTX(t, h.run(flow.External, seedReply(t, l4{proto: layers.IPProtocolUDP, sport: 53, dport: 1111})), flow.Underlay)
 	if s := h.pl.Stats(); s.Drops[DropCTFull] != 1 {
 		t.Fatalf("ct-full drops %d", s.Drops[DropCTFull])
 	}
@@ -284,17 +285,17 @@ func TestMalformedNeverPanics(t *testing.T) {
 	rp := seedReply(t, l4{proto: layers.IPProtocolTCP, sport: 22, dport: 47190, syn: true, ack: true})
 	n := 0
 	for i := 0; i < len(eg); i++ {
-		h.run(PortUnderlay, eg[:i])
+		h.run(flow.Underlay, eg[:i])
 		c := append([]byte(nil), eg...)
 		c[i] ^= 0xff
-		h.run(PortUnderlay, c)
+		h.run(flow.Underlay, c)
 		n += 2
 	}
 	for i := 0; i < len(rp); i++ {
-		h.run(PortExternal, rp[:i])
+		h.run(flow.External, rp[:i])
 		c := append([]byte(nil), rp...)
 		c[i] ^= 0xff
-		h.run(PortExternal, c)
+		h.run(flow.External, c)
 		n += 2
 	}
 	s := h.pl.Stats()

@@ -1,14 +1,18 @@
 package datapath
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/xgw-dev/xgw/flow"
+)
 
 // counters are a worker's own plain counters, bumped in the per-packet path
 // without atomics; publish copies them to the shared snapshot once a batch.
 type counters struct {
 	verdicts  [numVerdicts]uint64
 	drops     [NumDrops]uint64
-	rx        [NumPorts]uint64
-	tx        [NumPorts]uint64
+	rx        [flow.NumPorts]uint64
+	tx        [flow.NumPorts]uint64
 	egress    uint64 // Geneve packets forwarded to the external side
 	ingress   uint64 // external packets forwarded to a chassis
 	arpReply  uint64
@@ -19,7 +23,7 @@ type counters struct {
 type Stats struct {
 	Verdicts [numVerdicts]uint64
 	Drops    [NumDrops]uint64
-	RX, TX   [NumPorts]uint64
+	RX, TX   [flow.NumPorts]uint64
 	Egress   uint64
 	Ingress  uint64
 	ARPReply uint64
@@ -32,7 +36,7 @@ type Stats struct {
 type published struct {
 	verdicts  [numVerdicts]atomic.Uint64
 	drops     [NumDrops]atomic.Uint64
-	rx, tx    [NumPorts]atomic.Uint64
+	rx, tx    [flow.NumPorts]atomic.Uint64
 	egress    atomic.Uint64
 	ingress   atomic.Uint64
 	arpReply  atomic.Uint64

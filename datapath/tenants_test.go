@@ -8,6 +8,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/flow"
 )
 
 // TestTwoTenantsSameAddress sends the same inner packet (10.199.100.10:7000
@@ -34,16 +35,16 @@ func TestTwoTenantsSameAddress(t *testing.T) {
 		{"b", 2, drbJoin, grbJoin, net.IP{203, 0, 113, 20}, 10, net.IP{172, 31, 1, 22}, mustHW("00:00:19:92:00:10"), mustHW("ae:8d:8d:55:ba:26")},
 	}
 	for _, tn := range tenants {
-		out := h.run(PortUnderlay, genevePkt(t, tn.chassis, seedVTEP, tn.vni, 1, 2, innerIPv4(t, tn.drMAC, tn.grMAC, seedVM, seedServer, 63, x)))
-		wantTX(t, out, PortExternal)
+		out := h.run(flow.Underlay, genevePkt(t, tn.chassis, seedVTEP, tn.vni, 1, 2, innerIPv4(t, tn.drMAC, tn.grMAC, seedVM, seedServer, 63, x)))
+		wantTX(t, out, flow.External)
 		ip := decode(out.Frame()).Layer(layers.LayerTypeIPv4).(*layers.IPv4)
 		udp := decode(out.Frame()).Layer(layers.LayerTypeUDP).(*layers.UDP)
 		if !ip.SrcIP.Equal(tn.snat) {
 			t.Fatalf("tenant %s leaves as %v, want %v", tn.name, ip.SrcIP, tn.snat)
 		}
-		back := h.run(PortExternal, innerIPv4(t, macNextHop, macGRExt, seedServer, tn.snat, 63,
+		back := h.run(flow.External, innerIPv4(t, macNextHop, macGRExt, seedServer, tn.snat, 63,
 			l4{proto: layers.IPProtocolUDP, sport: 53, dport: uint16(udp.SrcPort), payload: []byte("a")}))
-		wantTX(t, back, PortUnderlay)
+		wantTX(t, back, flow.Underlay)
 		checkChecksums(t, back.Frame())
 		pk := decode(back.Frame())
 		g := pk.Layer(layers.LayerTypeGeneve).(*layers.Geneve)
@@ -79,9 +80,9 @@ func TestTwoTenantsSameAddress(t *testing.T) {
 func TestDNATInbound(t *testing.T) {
 	h := newHarness(t, "../examples/two-tenants.yaml", conntrack.Config{})
 	fip := net.IP{203, 0, 113, 20}
-	in := h.run(PortExternal, innerIPv4(t, macNextHop, macGRExt, seedServer, fip, 63,
+	in := h.run(flow.External, innerIPv4(t, macNextHop, macGRExt, seedServer, fip, 63,
 		l4{proto: layers.IPProtocolTCP, sport: 33333, dport: 80, syn: true, seq: 1}))
-	wantTX(t, in, PortUnderlay)
+	wantTX(t, in, flow.Underlay)
 	checkChecksums(t, in.Frame())
 	pk := decode(in.Frame())
 	if g := pk.Layer(layers.LayerTypeGeneve).(*layers.Geneve); g.VNI != 10 {
@@ -96,10 +97,10 @@ func TestDNATInbound(t *testing.T) {
 	if !inner.DstIP.Equal(seedVM) {
 		t.Fatalf("DNAT inbound reaches %v, want %v", inner.DstIP, seedVM)
 	}
-	out := h.run(PortUnderlay, genevePkt(t, net.IP{172, 31, 1, 22}, seedVTEP, 2, 1, 2,
+	out := h.run(flow.Underlay, genevePkt(t, net.IP{172, 31, 1, 22}, seedVTEP, 2, 1, 2,
 		innerIPv4(t, mustHW("ae:bc:bc:4f:98:7c"), mustHW("ae:dd:dd:e4:9e:58"), seedVM, seedServer, 63,
 			l4{proto: layers.IPProtocolTCP, sport: 80, dport: 33333, syn: true, ack: true, seq: 9, acknum: 2})))
-	wantTX(t, out, PortExternal)
+	wantTX(t, out, flow.External)
 	checkChecksums(t, out.Frame())
 	ip := decode(out.Frame()).Layer(layers.LayerTypeIPv4).(*layers.IPv4)
 	if !ip.SrcIP.Equal(fip) {

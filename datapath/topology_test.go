@@ -10,6 +10,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/packet"
 	"github.com/xgw-dev/xgw/route"
 )
@@ -23,12 +24,12 @@ func ethDst(p Packet) []byte { return p.Buf[p.Off : p.Off+6] }
 func TestRouteChangeOnReload(t *testing.T) {
 	h := newHarness(t, seedConfig, conntrack.Config{})
 	old := seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 6001, dport: 53})
-	out := h.run(PortUnderlay, old)
-	wantTX(t, out, PortExternal)
+	out := h.run(flow.Underlay, old)
+	wantTX(t, out, flow.External)
 	if !bytes.Equal(ethDst(out), macNextHop) {
 		t.Fatalf("before the reload: eth dst %x, want the next hop's %x", ethDst(out), []byte(macNextHop))
 	}
-	wantTX(t, h.run(PortExternal, seedReply(t, l4{proto: layers.IPProtocolUDP, sport: 53, dport: 6001})), PortUnderlay)
+	wantTX(t, h.run(flow.External, seedReply(t, l4{proto: layers.IPProtocolUDP, sport: 53, dport: 6001})), flow.Underlay)
 
 	raw, err := os.ReadFile(seedConfig)
 	if err != nil {
@@ -49,18 +50,18 @@ func TestRouteChangeOnReload(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	out = h.run(PortUnderlay, seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 6002, dport: 53}))
-	wantTX(t, out, PortExternal)
+	out = h.run(flow.Underlay, seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 6002, dport: 53}))
+	wantTX(t, out, flow.External)
 	if !bytes.Equal(ethDst(out), newHop[:]) {
 		t.Fatalf("new connection after the reload: eth dst %x, want the new next hop's %x", ethDst(out), newHop)
 	}
 	// The old connection keeps its translation and keeps forwarding, both ways.
-	out = h.run(PortUnderlay, old)
-	wantTX(t, out, PortExternal)
+	out = h.run(flow.Underlay, old)
+	wantTX(t, out, flow.External)
 	if src := packet.IPv4(out.Buf[out.Off+14 : out.Off+out.Len]).Src(); src != packet.IP4(seedSNAT.To4()) {
 		t.Fatalf("old connection's source after the reload: %v, want the SNAT address %v", src, seedSNAT)
 	}
-	wantTX(t, h.run(PortExternal, seedReply(t, l4{proto: layers.IPProtocolUDP, sport: 53, dport: 6001})), PortUnderlay)
+	wantTX(t, h.run(flow.External, seedReply(t, l4{proto: layers.IPProtocolUDP, sport: 53, dport: 6001})), flow.Underlay)
 }
 
 // TestNeighborMissDropped: with the next hop's MAC unknown the packet is
@@ -72,13 +73,13 @@ func TestNeighborMissDropped(t *testing.T) {
 	mac := neigh[seedNextHop]
 	delete(neigh, seedNextHop)
 	eg := seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 6003, dport: 53})
-	wantDrop(t, h.run(PortUnderlay, eg), DropNeighMiss)
+	wantDrop(t, h.run(flow.Underlay, eg), DropNeighMiss)
 	if n := h.pl.Stats().Drops[DropNeighMiss]; n != 1 {
 		t.Fatalf("neighbor-miss drops %d, want 1", n)
 	}
 	neigh[seedNextHop] = mac
-	out := h.run(PortUnderlay, eg)
-	wantTX(t, out, PortExternal)
+	out := h.run(flow.Underlay, eg)
+	wantTX(t, out, flow.External)
 	if !bytes.Equal(ethDst(out), macNextHop) {
 		t.Fatalf("eth dst %x, want %x", ethDst(out), []byte(macNextHop))
 	}

@@ -2,6 +2,7 @@ package datapath
 
 import (
 	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/nat"
 	"github.com/xgw-dev/xgw/packet"
 )
@@ -91,24 +92,18 @@ func (w *Worker) track(pkt *Packet, frame []byte, p *packet.Parsed, zone uint16,
 		nat.Rewrite(frame, p, t)
 	}
 	w.noteConn(slot, &match)
-	if match.Mark&MarkOffloadSeen != 0 && p.TCPFlags&(packet.TCPFlagFIN|packet.TCPFlagRST) != 0 && w.p.sink != nil {
+	if match.Mark&flow.MarkOffloadSeen != 0 && p.TCPFlags&(packet.TCPFlagFIN|packet.TCPFlagRST) != 0 && w.p.sink != nil {
 		w.p.sink.Withdraw(match.Handle)
 	}
 	return match.State, true
 }
 
-// Conntrack zones of a router, as slots of FlowAction.Conns.
-const (
-	slotDNAT = 0
-	slotSNAT = 1
-)
-
 // noteConn records the packet's connection in one zone, for the offload
 // candidate built from this packet.
 func (w *Worker) noteConn(slot int, m *conntrack.Match) {
-	w.cur.Conns[slot] = FlowConn{Handle: m.Handle, Dir: m.Dir}
+	w.cur.Conns[slot] = flow.Conn{Handle: m.Handle, Dir: m.Dir}
 	w.curZones |= 1 << slot
-	if m.Mark&MarkOffloadSeen == 0 {
+	if m.Mark&flow.MarkOffloadSeen == 0 {
 		w.curUnseen = true
 	}
 }

@@ -19,26 +19,6 @@ func (v Verdict) String() string {
 	return "unknown"
 }
 
-// PortID names one of the gateway's two sides. They may be the same Linux
-// interface; the datapath maps them to AF_XDP ports.
-type PortID uint8
-
-const (
-	PortUnderlay PortID = iota // Geneve to and from hypervisors
-	PortExternal               // plain IPv4 to and from the internet
-	NumPorts
-)
-
-func (p PortID) String() string {
-	switch p {
-	case PortUnderlay:
-		return "underlay"
-	case PortExternal:
-		return "external"
-	}
-	return "unknown"
-}
-
 // Drop enumerates why a frame was dropped. Every drop has exactly one
 // reason and one counter; names are stable metric labels.
 type Drop uint8

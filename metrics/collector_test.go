@@ -17,6 +17,7 @@ import (
 	"github.com/xgw-dev/xgw/datapath"
 	"github.com/xgw-dev/xgw/datapath/afxdp"
 	"github.com/xgw-dev/xgw/datapath/engine"
+	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/neigh"
 )
 
@@ -34,8 +35,8 @@ func doc() control.Stats {
 	ds.Verdicts[datapath.VerdictDrop] = 7
 	ds.Drops[datapath.DropNeighMiss] = 5
 	ds.Drops[datapath.DropNATExhausted] = 2
-	ds.RX[datapath.PortUnderlay] = 600
-	ds.TX[datapath.PortExternal] = 590
+	ds.RX[flow.Underlay] = 600
+	ds.TX[flow.External] = 590
 	ds.Egress, ds.Ingress = 590, 410
 	p := control.PipelineStats(ds)
 	p.Bytes["tx"] = 123456

@@ -2,7 +2,7 @@ package offload
 
 import (
 	"github.com/xgw-dev/xgw/conntrack"
-	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/flow"
 )
 
 // AdoptFunc re-creates in conntrack the connection an adopted fast-path
@@ -10,7 +10,7 @@ import (
 // the connection's entries in the DNAT and SNAT zones with fwd's direction
 // in each. The connection must come back established (TCP in both
 // peers), or the first sync withdraws it.
-type AdoptFunc func(fwd datapath.FlowAction) ([2]datapath.FlowConn, error)
+type AdoptFunc func(fwd flow.Action) ([2]flow.Conn, error)
 
 // Adopt takes over the entries a previous xgw left in pinned maps. Their
 // connections died with that process's conntrack table, and a fast-path
@@ -34,14 +34,14 @@ type AdoptFunc func(fwd datapath.FlowAction) ([2]datapath.FlowConn, error)
 // the handles to forward). Call Adopt before the pipeline starts.
 func (m *Manager) Adopt(adopt AdoptFunc) (adopted, removed int, err error) {
 	type entry struct {
-		a    datapath.FlowAction
+		a    flow.Action
 		c    Counters
 		used bool
 	}
 	var all []entry
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	err = m.fp.Iterate(func(a *datapath.FlowAction, c Counters) bool {
+	err = m.fp.Iterate(func(a *flow.Action, c Counters) bool {
 		all = append(all, entry{a: *a, c: c})
 		return true
 	})
@@ -52,7 +52,7 @@ func (m *Manager) Adopt(adopt AdoptFunc) (adopted, removed int, err error) {
 	// MAC are left out because a reverse key's cannot be derived from the
 	// forward action (it is the join switch's, not the encap's).
 	type tkey struct {
-		in           datapath.PortID
+		in           flow.Port
 		src, dst     [4]byte
 		sport, dport uint16
 		proto        uint8
@@ -63,16 +63,16 @@ func (m *Manager) Adopt(adopt AdoptFunc) (adopted, removed int, err error) {
 		t := tkey{k.InPort, k.Src, k.Dst, k.SrcPort, k.DstPort, k.Proto}
 		byT[t] = append(byT[t], i)
 	}
-	reverseOf := func(a *datapath.FlowAction) tkey {
+	reverseOf := func(a *flow.Action) tkey {
 		return tkey{a.OutPort, a.NATDst, a.NATSrc, a.NATDstPort, a.NATSrcPort, a.Key.Proto}
 	}
-	matches := func(a, b *datapath.FlowAction) bool {
+	matches := func(a, b *flow.Action) bool {
 		r := reverseOf(b)
 		k := &a.Key
 		return r == tkey{k.InPort, k.Src, k.Dst, k.SrcPort, k.DstPort, k.Proto}
 	}
 	now := m.cfg.Clock()
-	drop := func(keys ...datapath.FlowKey) {
+	drop := func(keys ...flow.Key) {
 		m.toRemove = append(m.toRemove, keys...)
 		removed += len(keys)
 		m.st.adoptFailed.Add(uint64(len(keys)))
@@ -110,11 +110,11 @@ func (m *Manager) Adopt(adopt AdoptFunc) (adopted, removed int, err error) {
 			drop(fwd.a.Key, rev.a.Key)
 			continue
 		}
-		f := &flow{first: now, state: statePending, reason: reasonFor(fwd.a.Key.Proto),
-			cand: datapath.FlowCandidate{Key: fwd.a.Key, Conns: conns}, fwd: fwd.a, rev: rev.a}
+		f := &tracked{first: now, state: statePending, reason: reasonFor(fwd.a.Key.Proto),
+			cand: flow.Candidate{Key: fwd.a.Key, Conns: conns}, fwd: fwd.a, rev: rev.a}
 		f.fwd.Conns = conns
 		for z, c := range conns {
-			f.rev.Conns[z] = datapath.FlowConn{Handle: c.Handle, Dir: c.Dir ^ 1}
+			f.rev.Conns[z] = flow.Conn{Handle: c.Handle, Dir: c.Dir ^ 1}
 		}
 		m.byHandle[p[0]], m.byHandle[p[1]] = f, f
 		m.offloadLocked(f)
@@ -129,13 +129,13 @@ func (m *Manager) Adopt(adopt AdoptFunc) (adopted, removed int, err error) {
 
 // isForward tells whether a (rather than its reverse b) is the direction
 // that opened the connection.
-func isForward(a, b *datapath.FlowAction) bool {
+func isForward(a, b *flow.Action) bool {
 	if a.Conns[1].Handle != 0 || b.Conns[1].Handle != 0 {
 		if a.Conns[1].Dir != b.Conns[1].Dir {
 			return a.Conns[1].Dir == conntrack.DirOrig
 		}
 	}
-	return a.Key.InPort == datapath.PortUnderlay && b.Key.InPort != datapath.PortUnderlay
+	return a.Key.InPort == flow.Underlay && b.Key.InPort != flow.Underlay
 }
 
 // reasonFor is the promotion reason an adopted flow is filed under.

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/xgw-dev/xgw/conntrack"
-	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/flow"
 )
 
 // TestAdoptRebuilds restarts the manager over a fast path that still holds
@@ -15,23 +15,23 @@ func TestAdoptRebuilds(t *testing.T) {
 	// The previous process: two flows offloaded, plus a stray entry.
 	prev := newHarness(t, defaultCfg())
 	keep, refuse := prev.promotedUDP(1111), prev.promotedUDP(2222)
-	stray := datapath.FlowAction{Key: datapath.FlowKey{InPort: datapath.PortExternal, Src: extIP, Dst: snatIP, SrcPort: 1, DstPort: 2, Proto: protoUDP}}
-	prev.fp.InstallBatch([]datapath.FlowAction{stray})
+	stray := flow.Action{Key: flow.Key{InPort: flow.External, Src: extIP, Dst: snatIP, SrcPort: 1, DstPort: 2, Proto: protoUDP}}
+	prev.fp.InstallBatch([]flow.Action{stray})
 	prev.fp.hit(keep.fwdKey(), 40, 4000, prev.clock.now())
 	// Pretend the fast path did not store handles.
 	for _, e := range prev.fp.entries {
-		e.a.Conns = [2]datapath.FlowConn{}
+		e.a.Conns = [2]flow.Conn{}
 	}
 
 	// The new process: empty conntrack, same fast path.
 	h := newHarness(t, defaultCfg())
 	h.fp = prev.fp
 	h.m.fp = prev.fp
-	var got []datapath.FlowAction
-	adopt := func(fwd datapath.FlowAction) ([2]datapath.FlowConn, error) {
+	var got []flow.Action
+	adopt := func(fwd flow.Action) ([2]flow.Conn, error) {
 		got = append(got, fwd)
 		if fwd.Key.SrcPort == 2222 {
-			return [2]datapath.FlowConn{}, errors.New("no such NAT rule any more")
+			return [2]flow.Conn{}, errors.New("no such NAT rule any more")
 		}
 		c := h.open(fwd.Key.Proto, fwd.Key.SrcPort, fwd.Key.DstPort, nil)
 		c.send(conntrack.DirReply, 1, nil)
@@ -45,7 +45,7 @@ func TestAdoptRebuilds(t *testing.T) {
 		t.Fatalf("adopted %d, removed %d; want 1 and 3", adopted, removed)
 	}
 	for _, a := range got {
-		if a.Key.InPort != datapath.PortUnderlay {
+		if a.Key.InPort != flow.Underlay {
 			t.Fatalf("adopt called with the reverse direction %v", a.Key)
 		}
 	}
@@ -58,13 +58,13 @@ func TestAdoptRebuilds(t *testing.T) {
 	}
 	// The adopted flow is bound: counters since adoption (not before) are
 	// credited to the new connections, and it is withdrawn like any other.
-	var f *flow
+	var f *tracked
 	for _, x := range h.m.offloaded {
 		f = x
 	}
 	for _, c := range f.fwd.Conns {
 		ci, _ := h.ct.Get(c.Handle)
-		if ci.Mark&datapath.MarkOffloadSeen == 0 {
+		if ci.Mark&flow.MarkOffloadSeen == 0 {
 			t.Fatal("adopted connection not marked seen")
 		}
 	}

@@ -3,7 +3,7 @@ package offload
 import (
 	"testing"
 
-	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/flow"
 )
 
 // BenchmarkPromote measures promotion throughput with the fake fast path:
@@ -12,7 +12,7 @@ import (
 func BenchmarkPromote(b *testing.B) {
 	const n = 1024
 	h := newHarness(b, defaultCfg())
-	cands := make([]datapath.FlowCandidate, 0, n)
+	cands := make([]flow.Candidate, 0, n)
 	for i := range n {
 		cands = append(cands, h.answeredUDP(uint16(10000+i)).cand)
 	}
@@ -40,11 +40,11 @@ func BenchmarkPromote(b *testing.B) {
 // its candidates (64, a full batch): one lock and a copy.
 func BenchmarkCandidates(b *testing.B) {
 	h := newHarness(b, defaultCfg())
-	cands := make([]datapath.FlowCandidate, 64)
+	cands := make([]flow.Candidate, 64)
 	for i := range cands {
 		cands[i].Key.SrcPort = uint16(i)
 	}
-	spare := make([]datapath.FlowCandidate, 0, DefaultQueueSize)
+	spare := make([]flow.Candidate, 0, DefaultQueueSize)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -57,8 +57,8 @@ func BenchmarkCandidates(b *testing.B) {
 
 func TestCandidatesDoesNotAllocate(t *testing.T) {
 	h := newHarness(t, defaultCfg())
-	cands := make([]datapath.FlowCandidate, 64)
-	spare := make([]datapath.FlowCandidate, 0, DefaultQueueSize)
+	cands := make([]flow.Candidate, 64)
+	spare := make([]flow.Candidate, 0, DefaultQueueSize)
 	allocs := testing.AllocsPerRun(1000, func() {
 		h.m.Candidates(cands)
 		spare = h.m.cands.swap(spare)[:0]

@@ -10,8 +10,8 @@
 //
 // # Life of a connection
 //
-//  1. The pipeline reports a connection it forwarded (datapath.FlowSink)
-//     until the manager sets datapath.MarkOffloadSeen on both of its zone
+//  1. The pipeline reports a connection it forwarded (flow.Sink)
+//     until the manager sets flow.MarkOffloadSeen on both of its zone
 //     entries. Candidates only copies into a bounded queue; a full queue
 //     drops (counted) and the pipeline, seeing no mark, reports the
 //     connection again with its next packet.

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/xgw-dev/xgw/conntrack"
-	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/geneve"
 )
 
@@ -23,7 +23,7 @@ type DumpOptions struct {
 	Now int64
 	// PortNames name the output ports (interface names); empty ones print
 	// as "underlay" and "external".
-	PortNames [datapath.NumPorts]string
+	PortNames [flow.NumPorts]string
 }
 
 // DumpFlows writes one line per direction, in the shape of
@@ -47,7 +47,7 @@ func (m *Manager) DumpFlows(w io.Writer, opts DumpOptions) error {
 		return fmt.Errorf("offload: unknown flow type %q (want offloaded or software)", opts.Type)
 	}
 	type line struct {
-		a *datapath.FlowAction
+		a *flow.Action
 		c Counters
 	}
 	var lines []line
@@ -58,7 +58,7 @@ func (m *Manager) DumpFlows(w io.Writer, opts DumpOptions) error {
 	if now == 0 {
 		now = m.cfg.Clock()
 	}
-	flows := make([]*flow, 0, len(m.offloaded))
+	flows := make([]*tracked, 0, len(m.offloaded))
 	for _, f := range m.offloaded {
 		flows = append(flows, f)
 		for _, c := range f.fwd.Conns {
@@ -66,8 +66,8 @@ func (m *Manager) DumpFlows(w io.Writer, opts DumpOptions) error {
 		}
 	}
 	if wantOff && len(flows) > 0 {
-		keys := make([]datapath.FlowKey, 0, 2*len(flows))
-		acts := make([]datapath.FlowAction, 0, 2*len(flows))
+		keys := make([]flow.Key, 0, 2*len(flows))
+		acts := make([]flow.Action, 0, 2*len(flows))
 		for _, f := range flows {
 			keys = append(keys, f.fwd.Key, f.rev.Key)
 			acts = append(acts, f.fwd, f.rev)
@@ -121,7 +121,7 @@ func (m *Manager) DumpFlows(w io.Writer, opts DumpOptions) error {
 	return bw.Flush()
 }
 
-func compareKeys(x, y *datapath.FlowKey) int {
+func compareKeys(x, y *flow.Key) int {
 	return cmp.Or(
 		cmp.Compare(x.InPort, y.InPort),
 		cmp.Compare(x.VNI, y.VNI),
@@ -145,12 +145,12 @@ func compareTuples(x, y *conntrack.Tuple) int {
 }
 
 // appendOffloaded formats one fast-path entry.
-func appendOffloaded(b []byte, a *datapath.FlowAction, c Counters, now int64, names *[datapath.NumPorts]string) []byte {
+func appendOffloaded(b []byte, a *flow.Action, c Counters, now int64, names *[flow.NumPorts]string) []byte {
 	k := &a.Key
 	b = append(b, "in_port("...)
 	b = append(b, portName(k.InPort, names)...)
 	b = append(b, ')')
-	if k.InPort == datapath.PortUnderlay {
+	if k.InPort == flow.Underlay {
 		// The fast path matches the VNI and the inner destination MAC (they
 		// select the gateway router); the OVN option is carried, not matched.
 		b = append(b, ",tunnel(tun_id=0x"...)
@@ -292,8 +292,8 @@ func appendCounters(b []byte, packets, bytes uint64, last, now int64) []byte {
 	return append(b, 's')
 }
 
-func portName(p datapath.PortID, names *[datapath.NumPorts]string) string {
-	if p < datapath.NumPorts && names[p] != "" {
+func portName(p flow.Port, names *[flow.NumPorts]string) string {
+	if p < flow.NumPorts && names[p] != "" {
 		return names[p]
 	}
 	return p.String()

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/xgw-dev/xgw/conntrack"
-	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/flow"
 )
 
 func dumpSetup(t *testing.T) *harness {
@@ -46,7 +46,7 @@ ct_zone(16),ct_state(+new+rpl+trk),eth_type(0x0800),ipv4(src=198.51.100.7,dst=10
 
 func TestDumpFlowsGolden(t *testing.T) {
 	h := dumpSetup(t)
-	names := [datapath.NumPorts]string{datapath.PortExternal: "eth1"}
+	names := [flow.NumPorts]string{flow.External: "eth1"}
 	if got := dump(t, h, DumpOptions{Type: "offloaded", PortNames: names}); got != goldenOffloaded {
 		t.Errorf("type=offloaded:\n%s\nwant:\n%s", got, goldenOffloaded)
 	}

@@ -3,14 +3,14 @@ package offload
 import (
 	"errors"
 
-	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/flow"
 )
 
 // Planner computes the fast-path actions of both directions of a
 // connection. *datapath.Pipeline implements it (PlanFlow), so the fast path
 // can never disagree with the software pipeline.
 type Planner interface {
-	PlanFlow(c datapath.FlowCandidate) (fwd, rev datapath.FlowAction, err error)
+	PlanFlow(c flow.Candidate) (fwd, rev flow.Action, err error)
 }
 
 // Counters are one fast-path entry's cumulative counters since it was
@@ -30,16 +30,16 @@ type FastPath interface {
 	// InstallBatch inserts or replaces the entries a[i].Key -> a[i], in
 	// order. It returns how many leading entries were installed; if that is
 	// less than len(a), err describes a[n] (Config.IsFull tells a full map).
-	InstallBatch(a []datapath.FlowAction) (n int, err error)
+	InstallBatch(a []flow.Action) (n int, err error)
 	// RemoveBatch deletes entries by key, in order, with InstallBatch's
 	// (n, err) convention.
-	RemoveBatch(k []datapath.FlowKey) (n int, err error)
+	RemoveBatch(k []flow.Key) (n int, err error)
 	// Counters reads one entry's counters; an error means the entry is not
 	// there (or cannot be read).
-	Counters(k datapath.FlowKey) (Counters, error)
+	Counters(k flow.Key) (Counters, error)
 	// Iterate calls fn for every entry until fn returns false. a is only
 	// valid during the call. It is the batch way to read many counters.
-	Iterate(fn func(a *datapath.FlowAction, c Counters) bool) error
+	Iterate(fn func(a *flow.Action, c Counters) bool) error
 }
 
 // ErrFull is the default error by which a FastPath says its map has no

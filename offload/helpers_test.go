@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/xgw-dev/xgw/conntrack"
-	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/geneve"
 	"github.com/xgw-dev/xgw/packet"
 )
@@ -51,7 +51,7 @@ type fakePlanner struct {
 	calls int
 }
 
-func (p *fakePlanner) PlanFlow(c datapath.FlowCandidate) (fwd, rev datapath.FlowAction, err error) {
+func (p *fakePlanner) PlanFlow(c flow.Candidate) (fwd, rev flow.Action, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.calls++
@@ -63,16 +63,16 @@ func (p *fakePlanner) PlanFlow(c datapath.FlowCandidate) (fwd, rev datapath.Flow
 	if k.Proto != protoICMP {
 		natPort += 10000
 	}
-	fwd = datapath.FlowAction{Key: k, OutPort: datapath.PortExternal, Decap: true,
+	fwd = flow.Action{Key: k, OutPort: flow.External, Decap: true,
 		EthSrc: extMAC, EthDst: nhMAC, TTLDec: 1,
 		NATSrc: snatIP, NATDst: k.Dst, NATSrcPort: natPort, NATDstPort: k.DstPort, Conns: c.Conns}
-	rk := datapath.FlowKey{InPort: datapath.PortExternal, Src: k.Dst, Dst: snatIP, SrcPort: k.DstPort, DstPort: natPort, Proto: k.Proto}
-	rev = datapath.FlowAction{Key: rk, OutPort: datapath.PortUnderlay, Encap: true,
+	rk := flow.Key{InPort: flow.External, Src: k.Dst, Dst: snatIP, SrcPort: k.DstPort, DstPort: natPort, Proto: k.Proto}
+	rev = flow.Action{Key: rk, OutPort: flow.Underlay, Encap: true,
 		Outer:  geneve.EncapParams{Src: vtep, Dst: chassis, SrcPort: 49152, VNI: 9, InPort: 1, OutPort: 2, Checksum: true, DF: true},
 		EthSrc: rtrMAC, EthDst: vmMAC, TTLDec: 1,
 		NATSrc: k.Dst, NATDst: k.Src, NATSrcPort: k.DstPort, NATDstPort: k.SrcPort}
 	for i, cn := range c.Conns {
-		rev.Conns[i] = datapath.FlowConn{Handle: cn.Handle, Dir: cn.Dir ^ 1}
+		rev.Conns[i] = flow.Conn{Handle: cn.Handle, Dir: cn.Dir ^ 1}
 	}
 	return fwd, rev, nil
 }
@@ -82,28 +82,28 @@ func (p *fakePlanner) PlanFlow(c datapath.FlowCandidate) (fwd, rev datapath.Flow
 type fakeFP struct {
 	mu       sync.Mutex
 	cap      int
-	entries  map[datapath.FlowKey]*fakeEntry
+	entries  map[flow.Key]*fakeEntry
 	log      []string
-	fail     map[datapath.FlowKey]error // install error for a key
-	installs int                        // InstallBatch calls
+	fail     map[flow.Key]error // install error for a key
+	installs int                // InstallBatch calls
 	iterates int
 	lookups  int
 }
 
 type fakeEntry struct {
-	a datapath.FlowAction
+	a flow.Action
 	c Counters
 }
 
 func newFakeFP(capacity int) *fakeFP {
-	return &fakeFP{cap: capacity, entries: map[datapath.FlowKey]*fakeEntry{}, fail: map[datapath.FlowKey]error{}}
+	return &fakeFP{cap: capacity, entries: map[flow.Key]*fakeEntry{}, fail: map[flow.Key]error{}}
 }
 
-func keyName(k datapath.FlowKey) string {
+func keyName(k flow.Key) string {
 	return fmt.Sprintf("%v:%v:%d>%v:%d", k.InPort, k.Src, k.SrcPort, k.Dst, k.DstPort)
 }
 
-func (f *fakeFP) InstallBatch(a []datapath.FlowAction) (int, error) {
+func (f *fakeFP) InstallBatch(a []flow.Action) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.installs++
@@ -122,7 +122,7 @@ func (f *fakeFP) InstallBatch(a []datapath.FlowAction) (int, error) {
 	return len(a), nil
 }
 
-func (f *fakeFP) RemoveBatch(k []datapath.FlowKey) (int, error) {
+func (f *fakeFP) RemoveBatch(k []flow.Key) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i := range k {
@@ -135,7 +135,7 @@ func (f *fakeFP) RemoveBatch(k []datapath.FlowKey) (int, error) {
 	return len(k), nil
 }
 
-func (f *fakeFP) Counters(k datapath.FlowKey) (Counters, error) {
+func (f *fakeFP) Counters(k flow.Key) (Counters, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lookups++
@@ -146,11 +146,11 @@ func (f *fakeFP) Counters(k datapath.FlowKey) (Counters, error) {
 	return e.c, nil
 }
 
-func (f *fakeFP) Iterate(fn func(a *datapath.FlowAction, c Counters) bool) error {
+func (f *fakeFP) Iterate(fn func(a *flow.Action, c Counters) bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.iterates++
-	keys := make([]datapath.FlowKey, 0, len(f.entries))
+	keys := make([]flow.Key, 0, len(f.entries))
 	for k := range f.entries {
 		keys = append(keys, k)
 	}
@@ -166,7 +166,7 @@ func (f *fakeFP) Iterate(fn func(a *datapath.FlowAction, c Counters) bool) error
 }
 
 // hit adds packets to an entry as the XDP program would.
-func (f *fakeFP) hit(k datapath.FlowKey, packets, bytes uint64, at int64) {
+func (f *fakeFP) hit(k flow.Key, packets, bytes uint64, at int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	e := f.entries[k]
@@ -175,7 +175,7 @@ func (f *fakeFP) hit(k datapath.FlowKey, packets, bytes uint64, at int64) {
 	e.c.LastSeen = at
 }
 
-func (f *fakeFP) has(k datapath.FlowKey) bool {
+func (f *fakeFP) has(k flow.Key) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	_, ok := f.entries[k]
@@ -226,7 +226,7 @@ func defaultCfg() Config { return Config{Enabled: true} }
 // conn is one connection in both zones, as the pipeline reports it.
 type conn struct {
 	h    *harness
-	cand datapath.FlowCandidate
+	cand flow.Candidate
 	orig [2]conntrack.Tuple
 }
 
@@ -235,7 +235,7 @@ type conn struct {
 func (h *harness) open(proto uint8, sport, dport uint16, m *conntrack.Meta) *conn {
 	h.t.Helper()
 	c := &conn{h: h}
-	c.cand.Key = datapath.FlowKey{InPort: datapath.PortUnderlay, VNI: 1, InnerDst: grMAC,
+	c.cand.Key = flow.Key{InPort: flow.Underlay, VNI: 1, InnerDst: grMAC,
 		Src: vmIP, Dst: extIP, SrcPort: sport, DstPort: dport, Proto: proto}
 	for i, z := range []uint16{zoneDNAT, zoneSNAT} {
 		tp := conntrack.Tuple{Src: vmIP, Dst: extIP, SrcPort: sport, DstPort: dport, Proto: proto, Zone: z}
@@ -244,7 +244,7 @@ func (h *harness) open(proto uint8, sport, dport uint16, m *conntrack.Meta) *con
 			h.t.Fatal(err)
 		}
 		c.orig[i] = tp
-		c.cand.Conns[i] = datapath.FlowConn{Handle: mt.Handle, Dir: conntrack.DirOrig}
+		c.cand.Conns[i] = flow.Conn{Handle: mt.Handle, Dir: conntrack.DirOrig}
 	}
 	return c
 }
@@ -284,17 +284,17 @@ func (c *conn) sendZones(d conntrack.Dir, n int, m *conntrack.Meta, zones ...int
 }
 
 // report hands the connection to the manager, as the pipeline does.
-func (c *conn) report() { c.h.m.Candidates([]datapath.FlowCandidate{c.cand}) }
+func (c *conn) report() { c.h.m.Candidates([]flow.Candidate{c.cand}) }
 
-func (c *conn) fwdKey() datapath.FlowKey { return c.cand.Key }
+func (c *conn) fwdKey() flow.Key { return c.cand.Key }
 
-func (c *conn) revKey() datapath.FlowKey {
+func (c *conn) revKey() flow.Key {
 	k := c.cand.Key
 	natPort := k.SrcPort
 	if k.Proto != protoICMP {
 		natPort += 10000
 	}
-	return datapath.FlowKey{InPort: datapath.PortExternal, Src: k.Dst, Dst: snatIP, SrcPort: k.DstPort, DstPort: natPort, Proto: k.Proto}
+	return flow.Key{InPort: flow.External, Src: k.Dst, Dst: snatIP, SrcPort: k.DstPort, DstPort: natPort, Proto: k.Proto}
 }
 
 func (c *conn) offloaded() bool {

@@ -3,7 +3,7 @@ package offload
 import (
 	"errors"
 
-	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/packet"
 )
 
@@ -17,7 +17,7 @@ var errShort = errors.New("offload: fast path batch stopped short")
 // reverse first means no reply ever misses the fast path and gets NATed
 // by software while its request went through XDP (harmless but slow). A
 // flow whose forward entry fails has its reverse entry rolled back.
-func (m *Manager) promoteLocked(fs []*flow, now int64) {
+func (m *Manager) promoteLocked(fs []*tracked, now int64) {
 	if len(fs) == 0 {
 		return
 	}
@@ -33,7 +33,7 @@ func (m *Manager) promoteLocked(fs []*flow, now int64) {
 		// A stale flow may still hold one of the keys (its connection was
 		// replaced, by a new SYN on a closed one, before the sync noticed):
 		// the new connection wins.
-		for _, k := range [2]datapath.FlowKey{fwd.Key, rev.Key} {
+		for _, k := range [2]flow.Key{fwd.Key, rev.Key} {
 			if old := m.byKey[k]; old != nil && old != f {
 				m.withdrawLocked(old, whyExpired)
 			}
@@ -45,7 +45,7 @@ func (m *Manager) promoteLocked(fs []*flow, now int64) {
 		return
 	}
 
-	acts := make([]datapath.FlowAction, len(ok))
+	acts := make([]flow.Action, len(ok))
 	errs := make([]error, len(ok))
 	for i, f := range ok {
 		acts[i] = f.rev
@@ -108,7 +108,7 @@ func (m *Manager) promoteLocked(fs []*flow, now int64) {
 
 // installAll installs acts, skipping (and recording in errs) each entry
 // the fast path refuses; once it reports a full map the rest are not tried.
-func (m *Manager) installAll(acts []datapath.FlowAction, errs []error) {
+func (m *Manager) installAll(acts []flow.Action, errs []error) {
 	for i := 0; i < len(acts); {
 		n, err := m.fp.InstallBatch(acts[i:])
 		n = max(0, min(n, len(acts)-i))
@@ -131,7 +131,7 @@ func (m *Manager) installAll(acts []datapath.FlowAction, errs []error) {
 
 // failLocked records a failed plan or install: retry after a back-off, up
 // to maxTries, then leave the connection in software for good.
-func (m *Manager) failLocked(f *flow, now int64) {
+func (m *Manager) failLocked(f *tracked, now int64) {
 	f.tries++
 	if f.tries >= maxTries {
 		m.forgetLocked(f)
@@ -141,7 +141,7 @@ func (m *Manager) failLocked(f *flow, now int64) {
 }
 
 // offloadLocked moves an installed flow from pending to offloaded.
-func (m *Manager) offloadLocked(f *flow) {
+func (m *Manager) offloadLocked(f *tracked) {
 	p := pairOf(f.cand.Conns)
 	delete(m.pending, p)
 	if f.full {

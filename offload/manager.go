@@ -7,7 +7,7 @@ import (
 
 	"github.com/xgw-dev/xgw/config"
 	"github.com/xgw-dev/xgw/conntrack"
-	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/flow"
 )
 
 // Policy defaults. See Config for what each one trades.
@@ -126,10 +126,10 @@ func (c Config) WithDefaults() Config {
 // pair names a connection by its two zone entries: DNAT zone, SNAT zone.
 type pair [2]conntrack.Handle
 
-func pairOf(c [2]datapath.FlowConn) pair { return pair{c[0].Handle, c[1].Handle} }
+func pairOf(c [2]flow.Conn) pair { return pair{c[0].Handle, c[1].Handle} }
 
 // Manager is the offload manager. Create it with New; it implements
-// datapath.FlowSink.
+// flow.Sink.
 type Manager struct {
 	ct *conntrack.Table
 	pl Planner
@@ -147,19 +147,19 @@ type Manager struct {
 
 	mu        sync.Mutex
 	cfg       Config
-	pending   map[pair]*flow
-	offloaded map[pair]*flow
-	byHandle  map[conntrack.Handle]*flow // both zone entries of every flow
-	byKey     map[datapath.FlowKey]*flow // both directions of offloaded flows
+	pending   map[pair]*tracked
+	offloaded map[pair]*tracked
+	byHandle  map[conntrack.Handle]*tracked // both zone entries of every flow
+	byKey     map[flow.Key]*tracked         // both directions of offloaded flows
 	sched     schedule
 	fullKept  int // pending flows waiting for room in the fast path
 
 	// Scratch, reused under mu.
-	drained  []datapath.FlowCandidate
+	drained  []flow.Candidate
 	handles  []conntrack.Handle
-	due      []*flow
-	toRemove []datapath.FlowKey
-	keyIdx   map[datapath.FlowKey]int
+	due      []*tracked
+	toRemove []flow.Key
+	keyIdx   map[flow.Key]int
 }
 
 // New returns a running manager. pl and fp may be nil only if cfg.Enabled
@@ -179,12 +179,12 @@ func newManager(cfg Config, ct *conntrack.Table, pl Planner, fp FastPath) *Manag
 		wake:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
-		pending:   map[pair]*flow{},
-		offloaded: map[pair]*flow{},
-		byHandle:  map[conntrack.Handle]*flow{},
-		byKey:     map[datapath.FlowKey]*flow{},
-		keyIdx:    map[datapath.FlowKey]int{},
-		drained:   make([]datapath.FlowCandidate, 0, cfg.QueueSize),
+		pending:   map[pair]*tracked{},
+		offloaded: map[pair]*tracked{},
+		byHandle:  map[conntrack.Handle]*tracked{},
+		byKey:     map[flow.Key]*tracked{},
+		keyIdx:    map[flow.Key]int{},
+		drained:   make([]flow.Candidate, 0, cfg.QueueSize),
 		handles:   make([]conntrack.Handle, 0, noteQueueSize),
 	}
 	m.cands.init(cfg.QueueSize)
@@ -282,7 +282,7 @@ func (m *Manager) Reconfigure(cfg Config) {
 func (m *Manager) resetLocked() {
 	now := m.cfg.Clock()
 	m.drainLocked(now)
-	flows := make([]*flow, 0, len(m.offloaded))
+	flows := make([]*tracked, 0, len(m.offloaded))
 	for _, f := range m.offloaded {
 		flows = append(flows, f)
 	}
@@ -295,12 +295,12 @@ func (m *Manager) resetLocked() {
 	}
 	m.flushRemovalsLocked()
 	m.ct.Range(func(ci conntrack.ConnInfo) bool {
-		if ci.Mark&datapath.MarkOffloadSeen != 0 {
-			m.ct.SetMark(ci.Handle, ci.Mark&^datapath.MarkOffloadSeen)
+		if ci.Mark&flow.MarkOffloadSeen != 0 {
+			m.ct.SetMark(ci.Handle, ci.Mark&^flow.MarkOffloadSeen)
 		}
 		return true
 	})
 	m.publishLocked()
 }
 
-var _ datapath.FlowSink = (*Manager)(nil)
+var _ flow.Sink = (*Manager)(nil)

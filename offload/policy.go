@@ -2,7 +2,7 @@ package offload
 
 import (
 	"github.com/xgw-dev/xgw/conntrack"
-	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/flow"
 )
 
 // Protocol numbers (conntrack tuples carry them raw).
@@ -48,8 +48,8 @@ const (
 const maxTries = 3
 
 // flow is one connection (both zones, both directions) the manager knows.
-type flow struct {
-	cand     datapath.FlowCandidate
+type tracked struct {
+	cand     flow.Candidate
 	first    int64 // when the manager first saw it (conntrack clock)
 	state    flowState
 	gen      uint32 // bumped on every (re)schedule and removal
@@ -59,7 +59,7 @@ type flow struct {
 	full     bool   // kept in software because the fast path is full
 	reason   why    // promotion reason, once offloaded
 
-	fwd, rev datapath.FlowAction
+	fwd, rev flow.Action
 	seen     [2]Counters // fast-path counters already credited: fwd, rev
 }
 
@@ -73,7 +73,7 @@ const (
 )
 
 // decide applies the policy to a pending connection's two zone entries.
-func (m *Manager) decide(f *flow, now int64) (verdict, why) {
+func (m *Manager) decide(f *tracked, now int64) (verdict, why) {
 	var ci [2]conntrack.ConnInfo
 	for i, c := range f.cand.Conns {
 		var ok bool
@@ -187,7 +187,7 @@ func (m *Manager) evalLocked(now int64) {
 }
 
 // scheduleLocked makes f due at now (first evaluation).
-func (m *Manager) scheduleLocked(f *flow, at int64) {
+func (m *Manager) scheduleLocked(f *tracked, at int64) {
 	f.gen++
 	m.sched.push(schedEntry{at: at, f: f, gen: f.gen})
 }
@@ -195,7 +195,7 @@ func (m *Manager) scheduleLocked(f *flow, at int64) {
 // backoffLocked re-evaluates f later: EvalInterval, doubling up to
 // SyncInterval, but never later than the moment the one-way time rule
 // could make it eligible.
-func (m *Manager) backoffLocked(f *flow, now int64) {
+func (m *Manager) backoffLocked(f *tracked, now int64) {
 	if f.interval == 0 {
 		f.interval = int64(m.cfg.EvalInterval)
 	} else {
@@ -210,7 +210,7 @@ func (m *Manager) backoffLocked(f *flow, now int64) {
 
 // forgetLocked drops a pending flow. Its mark stays set (unless the
 // caller cleared it), so the pipeline will not report it again.
-func (m *Manager) forgetLocked(f *flow) {
+func (m *Manager) forgetLocked(f *tracked) {
 	if f.state != statePending {
 		return
 	}
@@ -220,7 +220,7 @@ func (m *Manager) forgetLocked(f *flow) {
 
 // unregisterLocked removes f from the indexes and invalidates its
 // schedule entries.
-func (m *Manager) unregisterLocked(f *flow) {
+func (m *Manager) unregisterLocked(f *tracked) {
 	for _, c := range f.cand.Conns {
 		if m.byHandle[c.Handle] == f {
 			delete(m.byHandle, c.Handle)
@@ -237,7 +237,7 @@ func (m *Manager) unregisterLocked(f *flow) {
 // schedEntry is one evaluation due at at; stale if f.gen moved on.
 type schedEntry struct {
 	at  int64
-	f   *flow
+	f   *tracked
 	gen uint32
 }
 
@@ -282,7 +282,7 @@ func (s *schedule) pop() schedEntry {
 }
 
 // popDue returns the next live flow due at or before now.
-func (s *schedule) popDue(now int64) (*flow, bool) {
+func (s *schedule) popDue(now int64) (*tracked, bool) {
 	for len(s.h) > 0 && s.h[0].at <= now {
 		e := s.pop()
 		if e.gen == e.f.gen && e.f.state == statePending {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/flow"
 )
 
 func TestTCPPromotedOnlyWhenEstablishedInBothZones(t *testing.T) {
@@ -17,7 +18,7 @@ func TestTCPPromotedOnlyWhenEstablishedInBothZones(t *testing.T) {
 		t.Fatal("a SYN must leave the connection pending")
 	}
 	for z := range 2 {
-		if c.info(z).Mark&datapath.MarkOffloadSeen == 0 {
+		if c.info(z).Mark&flow.MarkOffloadSeen == 0 {
 			t.Fatalf("zone slot %d not marked seen", z)
 		}
 	}
@@ -203,7 +204,7 @@ func TestDisabledNeverOffloads(t *testing.T) {
 		t.Fatal("a disabled manager offloaded")
 	}
 	// It still marks, so that the pipeline stops reporting.
-	if c.info(1).Mark&datapath.MarkOffloadSeen == 0 {
+	if c.info(1).Mark&flow.MarkOffloadSeen == 0 {
 		t.Fatal("not marked seen")
 	}
 	if h.m.Stats().Enabled {
@@ -255,7 +256,7 @@ func TestIdlePendingLetGoAndReportedAgain(t *testing.T) {
 	if c.pending() {
 		t.Fatal("an idle connection stays pending")
 	}
-	if c.info(0).Mark&datapath.MarkOffloadSeen != 0 {
+	if c.info(0).Mark&flow.MarkOffloadSeen != 0 {
 		t.Fatal("mark not cleared: the pipeline would never report it again")
 	}
 	// It wakes up, is answered, and the pipeline reports it again.

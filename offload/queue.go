@@ -4,15 +4,15 @@ import (
 	"sync"
 
 	"github.com/xgw-dev/xgw/conntrack"
-	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/flow"
 )
 
-// Candidates implements datapath.FlowSink. It copies c into the bounded
+// Candidates implements flow.Sink. It copies c into the bounded
 // candidate queue and returns: it never blocks on the manager (only on the
 // queue's own lock, held for a copy), never allocates, and drops what does
 // not fit, counting it. A dropped connection is not lost: it stays
 // unmarked, so the pipeline reports it again with its next packet.
-func (m *Manager) Candidates(c []datapath.FlowCandidate) {
+func (m *Manager) Candidates(c []flow.Candidate) {
 	m.st.candidates.Add(uint64(len(c)))
 	wasEmpty, dropped := m.cands.push(c)
 	if dropped > 0 {
@@ -48,14 +48,14 @@ func (m *Manager) kick() {
 // whole, so neither side allocates in steady state.
 type candQueue struct {
 	mu  sync.Mutex
-	buf []datapath.FlowCandidate
+	buf []flow.Candidate
 }
 
-func (q *candQueue) init(n int) { q.buf = make([]datapath.FlowCandidate, 0, n) }
+func (q *candQueue) init(n int) { q.buf = make([]flow.Candidate, 0, n) }
 
 // push appends as many of c as fit; it reports whether the queue was empty
 // before (the consumer needs a wake-up) and how many did not fit.
-func (q *candQueue) push(c []datapath.FlowCandidate) (wasEmpty bool, dropped int) {
+func (q *candQueue) push(c []flow.Candidate) (wasEmpty bool, dropped int) {
 	q.mu.Lock()
 	wasEmpty = len(q.buf) == 0
 	n := min(len(c), cap(q.buf)-len(q.buf))
@@ -66,7 +66,7 @@ func (q *candQueue) push(c []datapath.FlowCandidate) (wasEmpty bool, dropped int
 
 // swap hands the queued candidates to the consumer in exchange for spare,
 // an empty buffer of the same capacity.
-func (q *candQueue) swap(spare []datapath.FlowCandidate) []datapath.FlowCandidate {
+func (q *candQueue) swap(spare []flow.Candidate) []flow.Candidate {
 	q.mu.Lock()
 	out := q.buf
 	q.buf = spare[:0]
@@ -130,7 +130,7 @@ func (m *Manager) drainLocked(now int64) {
 		if !m.markLocked(p, true) {
 			continue // already gone
 		}
-		f := &flow{cand: *c, first: now, state: statePending}
+		f := &tracked{cand: *c, first: now, state: statePending}
 		m.pending[p] = f
 		m.byHandle[p[0]], m.byHandle[p[1]] = f, f
 		m.scheduleLocked(f, now)
@@ -147,9 +147,9 @@ func (m *Manager) markLocked(p pair, seen bool) bool {
 			ok = false
 			continue
 		}
-		mark := ci.Mark | datapath.MarkOffloadSeen
+		mark := ci.Mark | flow.MarkOffloadSeen
 		if !seen {
-			mark = ci.Mark &^ datapath.MarkOffloadSeen
+			mark = ci.Mark &^ flow.MarkOffloadSeen
 		}
 		if mark != ci.Mark {
 			m.ct.SetMark(h, mark)
@@ -167,7 +167,7 @@ func (m *Manager) notesLocked(now int64) {
 			continue
 		}
 		if f.state == stateOffloaded {
-			m.creditLocked([]*flow{f}, now)
+			m.creditLocked([]*tracked{f}, now)
 			m.withdrawLocked(f, whyFinRst)
 		} else {
 			m.forgetLocked(f)

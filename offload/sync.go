@@ -1,6 +1,6 @@
 package offload
 
-import "github.com/xgw-dev/xgw/datapath"
+import "github.com/xgw-dev/xgw/flow"
 
 // iterateAbove is the number of entries from which counters are read by
 // one walk of the fast path (Iterate, batched syscalls) rather than one
@@ -16,7 +16,7 @@ var iterateAbove = 64
 // last-seen time an idle one would never time out. Touch only refreshes
 // when packets moved, from the time the fast path last saw one.
 func (m *Manager) syncLocked(now int64) {
-	flows := make([]*flow, 0, len(m.offloaded))
+	flows := make([]*tracked, 0, len(m.offloaded))
 	for _, f := range m.offloaded {
 		flows = append(flows, f)
 	}
@@ -33,7 +33,7 @@ func (m *Manager) syncLocked(now int64) {
 }
 
 // checkLocked tells whether an offloaded flow must go, and why.
-func (m *Manager) checkLocked(f *flow, now int64) (why, bool) {
+func (m *Manager) checkLocked(f *tracked, now int64) (why, bool) {
 	for _, c := range f.fwd.Conns {
 		ci, ok := m.ct.Get(c.Handle)
 		if !ok || ci.Expires <= now {
@@ -50,11 +50,11 @@ func (m *Manager) checkLocked(f *flow, now int64) (why, bool) {
 // what they forwarded since the last read to their conntrack entries. A
 // flow whose entries vanished from the fast path is withdrawn (whyError)
 // with its mark cleared, so the pipeline offers it again.
-func (m *Manager) creditLocked(flows []*flow, now int64) {
+func (m *Manager) creditLocked(flows []*tracked, now int64) {
 	if len(flows) == 0 {
 		return
 	}
-	keys := make([]datapath.FlowKey, 0, 2*len(flows))
+	keys := make([]flow.Key, 0, 2*len(flows))
 	for _, f := range flows {
 		keys = append(keys, f.fwd.Key, f.rev.Key)
 	}
@@ -71,7 +71,7 @@ func (m *Manager) creditLocked(flows []*flow, now int64) {
 			m.markLocked(pairOf(f.cand.Conns), false)
 			continue
 		}
-		for d, a := range [2]*datapath.FlowAction{&f.fwd, &f.rev} {
+		for d, a := range [2]*flow.Action{&f.fwd, &f.rev} {
 			c := cs[2*i+d]
 			dp, db := c.Packets-f.seen[d].Packets, c.Bytes-f.seen[d].Bytes
 			if c.Packets < f.seen[d].Packets {
@@ -104,7 +104,7 @@ func (m *Manager) convert(t, now, fpNow int64) int64 {
 
 // readCounters fills cs[i] for keys[i] (found[i] false if it is not in the
 // fast path), by lookups or, for many keys, one Iterate.
-func (m *Manager) readCounters(keys []datapath.FlowKey, cs []Counters, found []bool) {
+func (m *Manager) readCounters(keys []flow.Key, cs []Counters, found []bool) {
 	if len(keys) <= iterateAbove {
 		for i, k := range keys {
 			c, err := m.fp.Counters(k)
@@ -117,7 +117,7 @@ func (m *Manager) readCounters(keys []datapath.FlowKey, cs []Counters, found []b
 	for i, k := range keys {
 		idx[k] = i
 	}
-	err := m.fp.Iterate(func(a *datapath.FlowAction, c Counters) bool {
+	err := m.fp.Iterate(func(a *flow.Action, c Counters) bool {
 		if i, ok := idx[a.Key]; ok {
 			cs[i], found[i] = c, true
 		}
@@ -140,12 +140,12 @@ func (m *Manager) readCounters(keys []datapath.FlowKey, cs []Counters, found []b
 // mirror of installation: new requests go to software, where conntrack
 // sees them, before their replies do) and forgets f. The caller credits
 // the counters first if it wants them.
-func (m *Manager) withdrawLocked(f *flow, r why) {
+func (m *Manager) withdrawLocked(f *tracked, r why) {
 	if f.state != stateOffloaded {
 		return
 	}
 	m.toRemove = append(m.toRemove, f.fwd.Key, f.rev.Key)
-	for _, k := range [2]datapath.FlowKey{f.fwd.Key, f.rev.Key} {
+	for _, k := range [2]flow.Key{f.fwd.Key, f.rev.Key} {
 		if m.byKey[k] == f {
 			delete(m.byKey, k)
 		}

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/xgw-dev/xgw/conntrack"
-	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/flow"
 )
 
 // promoted returns an answered UDP flow, offloaded.
@@ -174,7 +174,7 @@ func TestResetWithdrawsAll(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 	for _, c := range append(cs, p) {
-		if c.info(0).Mark&datapath.MarkOffloadSeen != 0 {
+		if c.info(0).Mark&flow.MarkOffloadSeen != 0 {
 			t.Fatal("mark left set: the connection would not be re-planned")
 		}
 	}
@@ -279,7 +279,7 @@ func TestInstallErrorSkipsOnlyThatFlow(t *testing.T) {
 func TestQueueOverflowCountedAndHarmless(t *testing.T) {
 	h := newHarness(t, Config{Enabled: true, QueueSize: 4})
 	var cs []*conn
-	var cands []datapath.FlowCandidate
+	var cands []flow.Candidate
 	for i := range 10 {
 		c := h.answeredUDP(uint16(6000 + i))
 		cs = append(cs, c)
@@ -291,7 +291,7 @@ func TestQueueOverflowCountedAndHarmless(t *testing.T) {
 	}
 	h.step()
 	for i, c := range cs {
-		marked := c.info(0).Mark&datapath.MarkOffloadSeen != 0
+		marked := c.info(0).Mark&flow.MarkOffloadSeen != 0
 		if marked != (i < 4) {
 			t.Fatalf("flow %d marked=%v", i, marked)
 		}
@@ -311,7 +311,7 @@ func TestQueueOverflowCountedAndHarmless(t *testing.T) {
 func TestManyFlowsSyncByIterate(t *testing.T) {
 	h := newHarness(t, defaultCfg())
 	var cs []*conn
-	var cands []datapath.FlowCandidate
+	var cands []flow.Candidate
 	for i := range 100 {
 		c := h.answeredUDP(uint16(7000 + i))
 		cs = append(cs, c)
@@ -340,12 +340,12 @@ func TestManyFlowsSyncByIterate(t *testing.T) {
 func TestLostEntryReoffered(t *testing.T) {
 	h := newHarness(t, defaultCfg())
 	c := h.promotedUDP(8000)
-	h.fp.RemoveBatch([]datapath.FlowKey{c.fwdKey()})
+	h.fp.RemoveBatch([]flow.Key{c.fwdKey()})
 	h.syncStep()
 	if c.offloaded() || h.fp.has(c.revKey()) {
 		t.Fatal("half-gone flow kept")
 	}
-	if c.info(0).Mark&datapath.MarkOffloadSeen != 0 {
+	if c.info(0).Mark&flow.MarkOffloadSeen != 0 {
 		t.Fatal("mark kept: the connection would never be offloaded again")
 	}
 	if s := h.m.Stats(); s.Withdrawn.Error != 1 {

@@ -19,6 +19,7 @@ import (
 	"github.com/xgw-dev/xgw/control"
 	"github.com/xgw-dev/xgw/datapath"
 	"github.com/xgw-dev/xgw/datapath/engine"
+	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/metrics"
 	"github.com/xgw-dev/xgw/neigh"
 	"github.com/xgw-dev/xgw/offload"
@@ -333,7 +334,7 @@ func (g *gateway) Now() int64 { return g.clock() }
 
 // DumpFlows implements control.FlowDumper.
 func (g *gateway) DumpFlows(w io.Writer, typ string) error {
-	names := [datapath.NumPorts]string{}
-	names[datapath.PortUnderlay], names[datapath.PortExternal] = g.ifnames[0], g.ifnames[1]
+	names := [flow.NumPorts]string{}
+	names[flow.Underlay], names[flow.External] = g.ifnames[0], g.ifnames[1]
 	return g.off.DumpFlows(w, offload.DumpOptions{Type: typ, Now: g.clock(), PortNames: names})
 }

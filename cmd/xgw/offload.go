@@ -8,7 +8,7 @@ import (
 	"github.com/xgw-dev/xgw/bpf"
 	"github.com/xgw-dev/xgw/config"
 	"github.com/xgw-dev/xgw/conntrack"
-	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/metrics"
 	"github.com/xgw-dev/xgw/offload"
 	"github.com/xgw-dev/xgw/packet"
@@ -20,10 +20,10 @@ type xdpFastPath struct{ fp *bpf.FastPath }
 
 var _ offload.FastPath = xdpFastPath{}
 
-func (x xdpFastPath) InstallBatch(a []datapath.FlowAction) (int, error) { return x.fp.InstallBatch(a) }
-func (x xdpFastPath) RemoveBatch(k []datapath.FlowKey) (int, error)     { return x.fp.RemoveBatch(k) }
+func (x xdpFastPath) InstallBatch(a []flow.Action) (int, error) { return x.fp.InstallBatch(a) }
+func (x xdpFastPath) RemoveBatch(k []flow.Key) (int, error)     { return x.fp.RemoveBatch(k) }
 
-func (x xdpFastPath) Counters(k datapath.FlowKey) (offload.Counters, error) {
+func (x xdpFastPath) Counters(k flow.Key) (offload.Counters, error) {
 	f, err := x.fp.Lookup(k)
 	if err != nil {
 		return offload.Counters{}, err
@@ -31,7 +31,7 @@ func (x xdpFastPath) Counters(k datapath.FlowKey) (offload.Counters, error) {
 	return offload.Counters{Packets: f.Packets, Bytes: f.Bytes, LastSeen: int64(f.LastSeenKtime)}, nil
 }
 
-func (x xdpFastPath) Iterate(fn func(a *datapath.FlowAction, c offload.Counters) bool) error {
+func (x xdpFastPath) Iterate(fn func(a *flow.Action, c offload.Counters) bool) error {
 	for f, err := range x.fp.Flows() {
 		if err != nil {
 			return err
@@ -75,10 +75,10 @@ func (f fixedReply) ChooseReply(_ conntrack.Tuple, taken conntrack.Taken) (connt
 	return r, !taken.Taken(r)
 }
 
-func (a *adopter) adopt(fwd datapath.FlowAction) ([2]datapath.FlowConn, error) {
-	var conns [2]datapath.FlowConn
+func (a *adopter) adopt(fwd flow.Action) ([2]flow.Conn, error) {
+	var conns [2]flow.Conn
 	k := fwd.Key
-	if k.InPort != datapath.PortUnderlay {
+	if k.InPort != flow.Underlay {
 		return conns, fmt.Errorf("adopt: flow %+v does not arrive on the underlay", k)
 	}
 	rp, ok := a.topo.JoinPort(k.VNI, k.InnerDst)
@@ -111,7 +111,7 @@ func (a *adopter) adopt(fwd datapath.FlowAction) ([2]datapath.FlowConn, error) {
 			// be refused as out of window.
 			a.ct.SetLiberal(c.Handle)
 		}
-		conns[i] = datapath.FlowConn{Handle: c.Handle, Dir: conntrack.DirOrig}
+		conns[i] = flow.Conn{Handle: c.Handle, Dir: conntrack.DirOrig}
 	}
 	return conns, nil
 }
@@ -148,7 +148,7 @@ func (g *gateway) startOffload(cfg *config.Config, topo *route.Topology, under, 
 		if err != nil {
 			return fmt.Errorf("interface %s: %w", name, err)
 		}
-		if err := g.fp.SetPort(datapath.PortID(port), ifi.Index); err != nil {
+		if err := g.fp.SetPort(flow.Port(port), ifi.Index); err != nil {
 			return fmt.Errorf("fast path egress %s: %w", name, err)
 		}
 	}
@@ -173,7 +173,7 @@ func (g *gateway) startOffload(cfg *config.Config, topo *route.Topology, under, 
 
 // clearFastPath removes every entry from the flows map.
 func clearFastPath(fp *bpf.FastPath) (int, error) {
-	var keys []datapath.FlowKey
+	var keys []flow.Key
 	for f, err := range fp.Flows() {
 		if err != nil {
 			return 0, err

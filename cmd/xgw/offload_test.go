@@ -5,7 +5,7 @@ import (
 
 	"github.com/xgw-dev/xgw/config"
 	"github.com/xgw-dev/xgw/conntrack"
-	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/packet"
 	"github.com/xgw-dev/xgw/route"
 )
@@ -30,8 +30,8 @@ func TestAdoptRebuildsConnections(t *testing.T) {
 		if proto == packet.ProtoICMP {
 			sport, dport = 777, 777
 		}
-		fwd := datapath.FlowAction{
-			Key: datapath.FlowKey{InPort: datapath.PortUnderlay, VNI: 1, InnerDst: packet.MustMAC("ae:cd:cd:04:d7:d4"),
+		fwd := flow.Action{
+			Key: flow.Key{InPort: flow.Underlay, VNI: 1, InnerDst: packet.MustMAC("ae:cd:cd:04:d7:d4"),
 				Src: vm, Dst: srv, SrcPort: sport, DstPort: dport, Proto: proto},
 			NATSrc: snat, NATDst: srv, NATSrcPort: sport, NATDstPort: dport,
 		}

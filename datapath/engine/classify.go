@@ -3,7 +3,7 @@ package engine
 import (
 	"encoding/binary"
 
-	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/packet"
 )
 
@@ -16,21 +16,21 @@ type classifier struct {
 	port uint16
 }
 
-func (c *classifier) inPort(frame []byte) datapath.PortID {
+func (c *classifier) inPort(frame []byte) flow.Port {
 	l2, ok := packet.ParseL2(frame)
 	if !ok || l2.EtherType != packet.EtherTypeIPv4 {
-		return datapath.PortExternal
+		return flow.External
 	}
 	ip := frame[l2.L3Off:]
 	if len(ip) < 20 || ip[0]>>4 != 4 || ip[9] != 17 {
-		return datapath.PortExternal
+		return flow.External
 	}
 	ihl := int(ip[0]&0x0f) * 4
 	if ihl < 20 || len(ip) < ihl+8 || binary.BigEndian.Uint16(ip[6:])&0x3fff != 0 {
-		return datapath.PortExternal
+		return flow.External
 	}
 	if packet.IP4(ip[16:20]) != c.vtep || binary.BigEndian.Uint16(ip[ihl+2:]) != c.port {
-		return datapath.PortExternal
+		return flow.External
 	}
-	return datapath.PortUnderlay
+	return flow.Underlay
 }

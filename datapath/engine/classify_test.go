@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"testing"
 
-	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/packet"
 )
 
@@ -32,15 +32,15 @@ func TestClassifier(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		frame []byte
-		want  datapath.PortID
+		want  flow.Port
 	}{
-		{"geneve", udpFrame(false, vtep, 6081, 0), datapath.PortUnderlay},
-		{"geneve vlan", udpFrame(true, vtep, 6081, 0), datapath.PortUnderlay},
-		{"other port", udpFrame(false, vtep, 53, 0), datapath.PortExternal},
-		{"nat addr", udpFrame(false, packet.IP4{198, 51, 100, 1}, 6081, 0), datapath.PortExternal},
-		{"fragment", udpFrame(false, vtep, 6081, 0x2000), datapath.PortExternal},
-		{"truncated", udpFrame(false, vtep, 6081, 0)[:30], datapath.PortExternal},
-		{"short", []byte{1, 2, 3}, datapath.PortExternal},
+		{"geneve", udpFrame(false, vtep, 6081, 0), flow.Underlay},
+		{"geneve vlan", udpFrame(true, vtep, 6081, 0), flow.Underlay},
+		{"other port", udpFrame(false, vtep, 53, 0), flow.External},
+		{"nat addr", udpFrame(false, packet.IP4{198, 51, 100, 1}, 6081, 0), flow.External},
+		{"fragment", udpFrame(false, vtep, 6081, 0x2000), flow.External},
+		{"truncated", udpFrame(false, vtep, 6081, 0)[:30], flow.External},
+		{"short", []byte{1, 2, 3}, flow.External},
 	} {
 		if got := c.inPort(tc.frame); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)

@@ -8,8 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/xgw-dev/xgw/datapath"
 	"github.com/xgw-dev/xgw/datapath/afxdp"
+	"github.com/xgw-dev/xgw/flow"
 )
 
 // xport is one AF_XDP socket and the lock that serialises its users (its
@@ -17,7 +17,7 @@ import (
 type xport struct {
 	ifname string
 	queue  int
-	role   datapath.PortID // the pipeline port of frames received here (unless shared)
+	role   flow.Port // the pipeline port of frames received here (unless shared)
 	mu     sync.Mutex
 	p      afxdp.Port
 }
@@ -41,13 +41,13 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, shared: cfg.Underlay == cfg.External}
-	if err := e.open(cfg.Underlay, datapath.PortUnderlay, &e.under); err != nil {
+	if err := e.open(cfg.Underlay, flow.Underlay, &e.under); err != nil {
 		e.Close()
 		return nil, err
 	}
 	if e.shared {
 		e.ext = e.under
-	} else if err := e.open(cfg.External, datapath.PortExternal, &e.ext); err != nil {
+	} else if err := e.open(cfg.External, flow.External, &e.ext); err != nil {
 		e.Close()
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func New(cfg Config) (*Engine, error) {
 // fatal; a later one ends the list (the kernel refuses queues beyond the
 // active ones) and is logged, since xdp_gw passes that queue's traffic to
 // the kernel as NoSocket, where it shows in the XDP stats.
-func (e *Engine) open(ifname string, role datapath.PortID, into *[]*xport) error {
+func (e *Engine) open(ifname string, role flow.Port, into *[]*xport) error {
 	n := e.cfg.Queues
 	if n == 0 {
 		var err error

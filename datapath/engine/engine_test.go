@@ -19,6 +19,7 @@ import (
 
 	"github.com/xgw-dev/xgw/bpf"
 	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/packet"
 )
 
@@ -29,7 +30,7 @@ import (
 type reflector struct {
 	underlayPeer packet.MAC
 	mu           sync.Mutex
-	seen         [datapath.NumPorts]int
+	seen         [flow.NumPorts]int
 }
 
 func (r *reflector) Process(batch []datapath.Packet) {
@@ -49,8 +50,8 @@ func (r *reflector) Process(batch []datapath.Packet) {
 		udp := ip[20:]
 		udp[0], udp[1], udp[2], udp[3] = udp[2], udp[3], udp[0], udp[1]
 		p.Verdict, p.OutPort = datapath.VerdictTX, p.InPort
-		if p.InPort == datapath.PortExternal {
-			p.OutPort = datapath.PortUnderlay
+		if p.InPort == flow.External {
+			p.OutPort = flow.Underlay
 			eth.SetDst(r.underlayPeer)
 		}
 		r.mu.Lock()

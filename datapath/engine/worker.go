@@ -9,6 +9,7 @@ import (
 
 	"github.com/xgw-dev/xgw/datapath"
 	"github.com/xgw-dev/xgw/datapath/afxdp"
+	"github.com/xgw-dev/xgw/flow"
 )
 
 // minIdle is the first idle sleep after traffic: short, because copy-mode
@@ -23,7 +24,7 @@ type worker struct {
 	proc  Processor
 	class classifier
 	rx    []*xport
-	tx    [datapath.NumPorts]*xport
+	tx    [flow.NumPorts]*xport
 	c     counters
 
 	// Scratch, sized to the batch once, so the loop allocates nothing.
@@ -58,8 +59,8 @@ func (e *Engine) newWorker(i int) *worker {
 	if !e.shared && i < len(e.ext) {
 		w.rx = append(w.rx, e.ext[i])
 	}
-	w.tx[datapath.PortUnderlay] = e.under[i%len(e.under)]
-	w.tx[datapath.PortExternal] = e.ext[i%len(e.ext)]
+	w.tx[flow.Underlay] = e.under[i%len(e.under)]
+	w.tx[flow.External] = e.ext[i%len(e.ext)]
 	for _, xp := range w.rx {
 		w.pfds = append(w.pfds, unix.PollFd{Fd: int32(xp.p.FD()), Events: unix.POLLIN})
 	}
@@ -133,7 +134,7 @@ func (w *worker) serve(xp *xport) int {
 	for i := range n {
 		pk, f := &w.pkts[i], &w.frames[i]
 		switch {
-		case pk.Verdict == datapath.VerdictTX && pk.OutPort < datapath.NumPorts:
+		case pk.Verdict == datapath.VerdictTX && pk.OutPort < flow.NumPorts:
 			f.Off, f.Len = pk.Off, pk.Len // the pipeline may have encapsulated
 			if w.tx[pk.OutPort].ifname == xp.ifname {
 				same = append(same, *f) // our own chunk: send it as is
@@ -183,9 +184,9 @@ func (w *worker) serve(xp *xport) int {
 // port and transmits them there. The originals are released by the caller.
 func (w *worker) copyOut(from *xport, cross []int) {
 	// Every crossing frame goes to the one interface that is not from's.
-	out := w.tx[datapath.PortUnderlay]
+	out := w.tx[flow.Underlay]
 	if out.ifname == from.ifname {
-		out = w.tx[datapath.PortExternal]
+		out = w.tx[flow.External]
 	}
 	out.mu.Lock()
 	defer out.mu.Unlock()
