@@ -180,6 +180,7 @@ func (w *Worker) Process(batch []Packet) {
 		pkt := &batch[i]
 		w.processOne(pl, pkt, now)
 		w.c.verdicts[pkt.Verdict]++
+		w.c.bytes[pkt.Verdict] += uint64(pkt.Len)
 		if pkt.Verdict == VerdictTX {
 			w.c.tx[pkt.OutPort]++
 			if w.curUnseen && w.curZones == 1<<flow.ZoneDNAT|1<<flow.ZoneSNAT && !w.curRelated &&

@@ -9,7 +9,8 @@ import (
 // counters are a worker's own plain counters, bumped in the per-packet path
 // without atomics; publish copies them to the shared snapshot once a batch.
 type counters struct {
-	verdicts  [numVerdicts]uint64
+	verdicts  [NumVerdicts]uint64
+	bytes     [NumVerdicts]uint64 // frame lengths as they left the pipeline
 	drops     [NumDrops]uint64
 	rx        [flow.NumPorts]uint64
 	tx        [flow.NumPorts]uint64
@@ -21,7 +22,10 @@ type counters struct {
 
 // Stats is a snapshot of pipeline counters, summed over workers.
 type Stats struct {
-	Verdicts [numVerdicts]uint64
+	Verdicts [NumVerdicts]uint64
+	// Bytes sums the frame lengths per verdict, as each frame left the
+	// pipeline (after encap or decap).
+	Bytes [NumVerdicts]uint64
 	Drops    [NumDrops]uint64
 	RX, TX   [flow.NumPorts]uint64
 	Egress   uint64
@@ -34,7 +38,8 @@ type Stats struct {
 
 // published mirrors counters with atomics so readers never race a worker.
 type published struct {
-	verdicts  [numVerdicts]atomic.Uint64
+	verdicts  [NumVerdicts]atomic.Uint64
+	bytes     [NumVerdicts]atomic.Uint64
 	drops     [NumDrops]atomic.Uint64
 	rx, tx    [flow.NumPorts]atomic.Uint64
 	egress    atomic.Uint64
@@ -46,6 +51,7 @@ type published struct {
 func (p *published) store(c *counters) {
 	for i := range c.verdicts {
 		p.verdicts[i].Store(c.verdicts[i])
+		p.bytes[i].Store(c.bytes[i])
 	}
 	for i := range c.drops {
 		p.drops[i].Store(c.drops[i])
@@ -63,6 +69,7 @@ func (p *published) store(c *counters) {
 func (p *published) addTo(s *Stats) {
 	for i := range s.Verdicts {
 		s.Verdicts[i] += p.verdicts[i].Load()
+		s.Bytes[i] += p.bytes[i].Load()
 	}
 	for i := range s.Drops {
 		s.Drops[i] += p.drops[i].Load()

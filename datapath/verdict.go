@@ -7,13 +7,13 @@ const (
 	VerdictDrop Verdict = iota // discard; Packet.Reason says why
 	VerdictTX                  // transmit on Packet.OutPort
 	VerdictPass                // hand to the kernel stack untouched
-	numVerdicts
+	NumVerdicts
 )
 
-var verdictNames = [numVerdicts]string{"drop", "tx", "pass"}
+var verdictNames = [NumVerdicts]string{"drop", "tx", "pass"}
 
 func (v Verdict) String() string {
-	if v < numVerdicts {
+	if v < NumVerdicts {
 		return verdictNames[v]
 	}
 	return "unknown"
