@@ -19,29 +19,25 @@ const (
 // way: the request arrives with outport = a multicast group key, and the
 // reply goes back to the sending chassis with outport = the sender's port
 // key (the request's inport). The frame is turned around in place.
-func (w *Worker) arp(pl *plan, pkt *Packet, inner []byte) {
-	d := &w.dec
+func (w *Worker) arp(c *pktCtx, inner []byte) Drop {
+	pkt, pl, d := c.pkt, c.pl, &c.dec
 	if len(inner) < packet.EthernetLen+arpLen {
-		w.drop(pkt, DropMalformed)
-		return
+		return DropMalformed
 	}
 	a := inner[packet.EthernetLen:]
 	if binary.BigEndian.Uint16(a[0:]) != arpHTEthernet || binary.BigEndian.Uint16(a[2:]) != packet.EtherTypeIPv4 ||
 		a[4] != 6 || a[5] != 4 || binary.BigEndian.Uint16(a[6:]) != arpOpRequest || !d.HasOVN {
-		w.drop(pkt, DropARP)
-		return
+		return DropARP
 	}
 	var target packet.IP4
 	copy(target[:], a[24:28])
 	sw, ok := pl.topo.SwitchByKey(d.VNI)
 	if !ok {
-		w.drop(pkt, DropARP)
-		return
+		return DropARP
 	}
 	rp, ok := pl.topo.RouterPortByIP(sw, target)
 	if !ok || rp.Router.Distributed {
-		w.drop(pkt, DropARP)
-		return
+		return DropARP
 	}
 	var senderMAC [6]byte
 	var senderIP [4]byte
@@ -59,7 +55,9 @@ func (w *Worker) arp(pl *plan, pkt *Packet, inner []byte) {
 	innerStart := pkt.Off + d.InnerOff
 	pkt.Off, pkt.Len = innerStart, len(inner)
 	sport := geneve.SourcePort(geneve.FlowHash(rp.IP, packet.IP4(senderIP), 0, 0, 0))
-	if w.encapTo(pl, pkt, d.OuterSrcMAC, d.OuterSrc, sport, d.VNI, rp.Key, d.InPort) {
-		w.c.arpReply++
+	if why := w.encap(c, d.OuterSrcMAC, d.OuterSrc, sport, d.VNI, rp.Key, d.InPort); why != DropNone {
+		return why
 	}
+	w.c.arpReply++
+	return DropNone
 }

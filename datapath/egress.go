@@ -9,83 +9,74 @@ import (
 
 // fromUnderlay handles a frame from the hypervisor side: Geneve to our VTEP
 // is decapsulated and routed by the gateway router it is addressed to;
-// anything else belongs to the kernel.
-func (w *Worker) fromUnderlay(pl *plan, pkt *Packet, now int64) {
+// anything else belongs to the kernel. It returns why the packet was
+// dropped, or DropNone once it set the verdict.
+func (w *Worker) fromUnderlay(c *pktCtx) Drop {
+	pkt, pl := c.pkt, c.pl
 	frame := pkt.Frame()
-	d := &w.dec
+	d := &c.dec
 	dr := geneve.OK
-	if w.pre < preDecap {
+	if c.pre < preDecap {
 		dr = geneve.Decap(frame, d)
 	}
 	switch dr {
 	case geneve.OK:
 	case geneve.NotGeneve:
-		w.pass(pkt)
-		return
+		pass(pkt)
+		return DropNone
 	case geneve.ErrCriticalOption:
-		w.drop(pkt, DropGeneveCritical)
-		return
+		return DropGeneveCritical
 	default:
-		w.drop(pkt, DropGeneve)
-		return
+		return DropGeneve
 	}
 	if d.OuterDst != pl.topo.VTEP {
-		w.pass(pkt)
-		return
+		pass(pkt)
+		return DropNone
 	}
 	inner := frame[d.InnerOff:d.End]
 	if len(inner) < packet.EthernetLen {
-		w.drop(pkt, DropMalformed)
-		return
+		return DropMalformed
 	}
 	if packet.Ethernet(inner).EtherType() == packet.EtherTypeARP {
-		w.arp(pl, pkt, inner)
-		return
+		return w.arp(c, inner)
 	}
 	rp, ok := pl.topo.JoinPort(d.VNI, packet.Ethernet(inner).Dst())
 	if !ok {
-		w.drop(pkt, DropNoRouter)
-		return
+		return DropNoRouter
 	}
-	p := &w.parsed
+	p := &c.parsed
 	res := packet.OK
-	if w.pre < preParsed {
+	if c.pre < preParsed {
 		res = p.Decode(inner)
 	}
 	switch res {
 	case packet.OK:
 	case packet.NotIP:
-		w.drop(pkt, DropNotIPv4)
-		return
+		return DropNotIPv4
 	case packet.Fragment:
-		w.drop(pkt, DropFragment)
-		return
+		return DropFragment
 	default:
-		w.drop(pkt, DropMalformed)
-		return
+		return DropMalformed
 	}
 	if p.Tagged {
-		w.drop(pkt, DropUnsupported)
-		return
+		return DropUnsupported
 	}
-	w.cur.Key = flow.Key{InPort: flow.Underlay, VNI: d.VNI, InnerDst: packet.Ethernet(inner).Dst(),
+	c.cand.Key = flow.Key{InPort: flow.Underlay, VNI: d.VNI, InnerDst: packet.Ethernet(inner).Dst(),
 		Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
-	w.noteArrival(p)
+	c.noteArrival(p)
 	r := rp.Router
 	rpl := &pl.routers[r.ID]
 	if ownsIP(rpl, p.Dst) {
-		w.drop(pkt, DropToRouter)
-		return
+		return DropToRouter
 	}
 	// ct(zone=dnat,nat): un-DNAT replies of inbound (DNATed) connections;
 	// OVN commits every new connection in this zone too.
-	if _, ok := w.track(pkt, inner, p, r.DNATZone, flow.ZoneDNAT, ctCommit, nil, now); !ok {
-		return
+	if why := w.track(c, inner, r.DNATZone, flow.ZoneDNAT, ctCommit, nil); why != DropNone {
+		return why
 	}
 	hop, ok := r.Route(p.Dst)
 	if !ok {
-		w.drop(pkt, DropNoRoute)
-		return
+		return DropNoRoute
 	}
 	// ct(commit,zone=snat,nat(src=...)) when leaving through the external
 	// port; the rule is chosen by the logical source address.
@@ -94,15 +85,16 @@ func (w *Worker) fromUnderlay(pl *plan, pkt *Packet, now int64) {
 		if s := rpl.snatFor(p.Src); s != nil {
 			ch = s
 		}
-		if _, ok := w.track(pkt, inner, p, r.SNATZone, flow.ZoneSNAT, ctCommit, ch, now); !ok {
-			return
+		if why := w.track(c, inner, r.SNATZone, flow.ZoneSNAT, ctCommit, ch); why != DropNone {
+			return why
 		}
 	}
-	innerStart := pkt.Off + d.InnerOff
-	pkt.Off, pkt.Len = innerStart, len(inner)
-	if w.routerHop(pl, pkt, inner, p, hop) {
-		w.c.egress++
+	pkt.Off, pkt.Len = pkt.Off+d.InnerOff, len(inner)
+	if why := w.routerHop(c, inner, hop); why != DropNone {
+		return why
 	}
+	w.c.egress++
+	return DropNone
 }
 
 // ownsIP reports whether dst is one of the router's own port addresses.

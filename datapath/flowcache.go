@@ -1,10 +1,8 @@
 package datapath
 
 import (
-	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/geneve"
-	"github.com/xgw-dev/xgw/nat"
 	"github.com/xgw-dev/xgw/packet"
 )
 
@@ -110,7 +108,7 @@ func (c *flowCache) find(k *flow.Key, h uint64, planGen uint32, neighVer uint64)
 			}
 			i := int(set)*flowCacheWays + way
 			e := &c.slots[i]
-			if e.key == *k && e.planGen == planGen && e.neighVer == neighVer {
+			if e.act.Key == *k && e.planGen == planGen && e.neighVer == neighVer {
 				return i
 			}
 		}
@@ -135,7 +133,7 @@ func (c *flowCache) place(k *flow.Key, h uint64, planGen uint32, neighVer uint64
 		first, n := -1, 0
 		for way, t := range &c.tags[set] {
 			e := &c.slots[base+way]
-			if t == tag && e.key == *k {
+			if t == tag && e.act.Key == *k {
 				return base + way, true
 			}
 			if t == 0 || e.planGen != planGen || e.neighVer != neighVer {
@@ -164,20 +162,13 @@ func (c *flowCache) place(k *flow.Key, h uint64, planGen uint32, neighVer uint64
 	return int(set)*flowCacheWays + int(c.victim%flowCacheWays), true
 }
 
-// cacheEntry is one learned flow direction, laid out in exactly 128 bytes.
+// cacheEntry is one learned flow direction: the action flow.Derive read
+// off the pipeline, under the plan and neighbour version it was learned
+// with. Exactly 128 bytes.
 type cacheEntry struct {
-	key      flow.Key // 28 bytes
+	act      flow.Action
 	planGen  uint32
 	neighVer uint64
-	conns    [2]flow.Conn
-	target   conntrack.Tuple // the packet's tuple after NAT
-	outer    geneve.EncapParams
-	ethSrc   packet.MAC
-	ethDst   packet.MAC
-	outPort  flow.Port
-	encap    bool
-	nat      bool
-	ttlDec   uint8
 }
 
 // neighVersion reads the resolver's version, if it has one.
@@ -188,21 +179,22 @@ func (p *Pipeline) neighVersion() uint64 {
 	return 0
 }
 
-// fast forwards pkt from the flow cache. It returns false, with the frame
-// untouched, when the packet must take the full pipeline.
-func (w *Worker) fast(pl *plan, pkt *Packet, now int64) bool {
+// fast forwards the packet from the flow cache. It returns false, with
+// the frame untouched, when the packet must take the full pipeline.
+func (w *Worker) fast(c *pktCtx) bool {
+	pkt, pl := c.pkt, c.pl
 	frame := pkt.Frame()
-	p := &w.parsed
+	p := &c.parsed
 	var k flow.Key
-	var l3 []byte // the frame the rewrite applies to (inner for Geneve)
+	var l3 []byte // the frame the action applies to (inner for Geneve)
 	innerOff := 0
 	switch pkt.InPort {
 	case flow.Underlay:
-		d := &w.dec
+		d := &c.dec
 		if geneve.Decap(frame, d) != geneve.OK {
 			return false
 		}
-		w.pre = preDecap
+		c.pre = preDecap
 		if d.OuterDst != pl.topo.VTEP {
 			return false
 		}
@@ -210,7 +202,7 @@ func (w *Worker) fast(pl *plan, pkt *Packet, now int64) bool {
 		if p.Decode(l3) != packet.OK {
 			return false
 		}
-		w.pre = preParsed
+		c.pre = preParsed
 		if p.Tagged {
 			return false
 		}
@@ -221,7 +213,7 @@ func (w *Worker) fast(pl *plan, pkt *Packet, now int64) bool {
 		if p.Decode(l3) != packet.OK {
 			return false
 		}
-		w.pre = preParsed
+		c.pre = preParsed
 		if p.Tagged {
 			return false
 		}
@@ -249,51 +241,39 @@ func (w *Worker) fast(pl *plan, pkt *Packet, now int64) bool {
 	if i < 0 {
 		return false
 	}
-	e := &w.cache.slots[i]
-	if p.TTL <= e.ttlDec || (e.encap && pkt.Off+innerOff < geneve.EncapLen) {
+	a := &w.cache.slots[i].act
+	if !a.Applicable(p.TTL, pkt.Off+innerOff) {
 		return false
 	}
-	m := w.fillMeta(l3, p)
-	c := &e.conns
-	r, ok := w.p.ct.UpdatePair(c[0].Handle, c[0].Dir, c[1].Handle, c[1].Dir, m, now)
+	m := c.fillMeta(l3)
+	cs := &a.Conns
+	r, ok := w.p.ct.UpdatePair(cs[0].Handle, cs[0].Dir, cs[1].Handle, cs[1].Dir, m, c.now)
 	if !ok {
 		w.cache.drop(i)
 		return false
 	}
 	if (r.Mark[0]&r.Mark[1])&flow.MarkOffloadSeen == 0 && w.p.sink != nil && len(w.cands) < cap(w.cands) {
-		w.cands = append(w.cands, flow.Candidate{Key: k, Conns: e.conns})
+		w.cands = append(w.cands, flow.Candidate{Key: k, Conns: a.Conns})
 	}
-	if e.nat {
-		nat.Rewrite(l3, p, e.target)
-	}
-	ip := p.IP(l3)
-	for i := uint8(0); i < e.ttlDec; i++ {
-		ip.DecTTL()
-	}
-	eth := packet.Ethernet(l3)
-	eth.SetSrc(e.ethSrc)
-	eth.SetDst(e.ethDst)
-	pkt.Off, pkt.Len = pkt.Off+innerOff, len(l3)
-	if e.encap {
-		pkt.Off = geneve.Encap(pkt.Buf, pkt.Off, pkt.Len, &e.outer)
-		pkt.Len += geneve.EncapLen
+	pkt.Off, pkt.Len = flow.Apply(a, pkt.Buf, pkt.Off+innerOff, len(l3), p)
+	if a.Encap {
 		w.c.ingress++
 	} else {
 		w.c.egress++
 	}
 	w.c.cacheHits++
-	w.tx(pkt, e.outPort)
+	tx(pkt, a.OutPort)
 	return true
 }
 
-// learn remembers what the full pipeline just did to pkt, when the packet
+// learn remembers what the full pipeline just did to the packet, when it
 // was an ordinary one of a flow that already existed in both zones.
-func (w *Worker) learn(pl *plan, pkt *Packet) {
-	if w.curZones != 1<<flow.ZoneDNAT|1<<flow.ZoneSNAT || w.curHits != 2 || w.curRelated || w.curStateChange {
+func (w *Worker) learn(c *pktCtx) {
+	if c.zones != bothZones || c.hits != 2 || c.related || c.stateChange {
 		return
 	}
-	k := w.cur.Key
-	out := pkt.Frame()
+	pl := c.pl
+	k := c.cand.Key
 	h := k.Hash()
 	i, ok := w.cache.place(&k, h, uint32(pl.gen), w.neighVer)
 	if !ok {
@@ -301,39 +281,10 @@ func (w *Worker) learn(pl *plan, pkt *Packet) {
 	}
 	w.cache.drop(i) // until it is complete
 	e := &w.cache.slots[i]
-	*e = cacheEntry{key: k, planGen: uint32(pl.gen), neighVer: w.neighVer, outPort: pkt.OutPort, conns: w.cur.Conns}
-	if pkt.OutPort == flow.Underlay {
-		if len(out) < geneve.EncapLen {
-			return
-		}
-		e.encap, e.outer = true, w.encp
-		out = out[geneve.EncapLen:]
-	}
-	var p packet.Parsed
-	if p.Decode(out) != packet.OK {
+	o := c.output()
+	if flow.Derive(&o, &e.act) != nil {
 		return
 	}
-	eth := packet.Ethernet(out)
-	e.ethSrc, e.ethDst = eth.Src(), eth.Dst()
-	e.ttlDec = w.curTTL - p.TTL
-	e.target = conntrack.Tuple{Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
-	e.nat = p.Src != k.Src || p.Dst != k.Dst || p.SrcPort != k.SrcPort || p.DstPort != k.DstPort
+	e.planGen, e.neighVer = uint32(pl.gen), w.neighVer
 	w.cache.tags[i/flowCacheWays][i%flowCacheWays] = uint32(h>>32) | 1
 }
-
-// noteArrival records what learning needs of a packet before any stage
-// rewrites it.
-func (w *Worker) noteArrival(p *packet.Parsed) {
-	w.curTTL = p.TTL
-	w.curStateChange = p.Proto == packet.ProtoTCP &&
-		p.TCPFlags&(packet.TCPFlagSYN|packet.TCPFlagFIN|packet.TCPFlagRST) != 0
-}
-
-// What fast already parsed of a packet it handed to the full pipeline, so
-// that the pipeline does not parse it again: the outer headers (w.dec), and
-// the frame the pipeline routes (w.parsed: inner for Geneve).
-const (
-	preNone = iota
-	preDecap
-	preParsed
-)

@@ -258,7 +258,7 @@ func TestFlowCachePlaceReusesOutdated(t *testing.T) {
 			for way := range flowCacheWays {
 				other := k
 				other.SrcPort = uint16(1000 + int(set)*flowCacheWays + way)
-				c.slots[int(set)*flowCacheWays+way] = cacheEntry{key: other, planGen: 1, neighVer: neighVer}
+				c.slots[int(set)*flowCacheWays+way] = cacheEntry{act: flow.Action{Key: other}, planGen: 1, neighVer: neighVer}
 				c.tags[set][way] = 0xdead | 1
 			}
 		}

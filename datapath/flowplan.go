@@ -35,7 +35,7 @@ func (p *Pipeline) PlanFlow(c flow.Candidate) (fwd, rev flow.Action, err error) 
 	p.planner.mu.Lock()
 	defer p.planner.mu.Unlock()
 	if p.planner.w == nil {
-		p.planner.w = &Worker{p: p, planning: true}
+		p.planner.w = &Worker{p: p}
 		p.planner.buf = make([]byte, 512)
 	}
 	w := p.planner.w
@@ -73,45 +73,36 @@ func (w *Worker) reverseKey(fwd *flow.Action) (flow.Key, error) {
 	}
 	// Answers from a logical port come back from the distributed router
 	// over the join switch the gateway router sent the flow onto.
-	if w.planJoin == nil || w.planJoin.Switch == nil {
+	join := w.ctx.join
+	if join == nil || join.Switch == nil {
 		return k, fmt.Errorf("%w: no join port for the reverse direction", ErrPlan)
 	}
-	k.InPort, k.VNI, k.InnerDst = flow.Underlay, w.planJoin.Switch.Key, w.planJoin.MAC
+	k.InPort, k.VNI, k.InnerDst = flow.Underlay, join.Switch.Key, join.MAC
 	return k, nil
 }
 
-// planOne runs a synthetic packet with key k and reads the action off what
-// the stages did to it.
+// planOne runs a synthetic packet with key k through the stages, in
+// planning mode, and derives the action from what they did to it.
 func (w *Worker) planOne(pl *plan, k flow.Key, buf []byte, now int64) (flow.Action, error) {
 	var a flow.Action
 	n := synthesize(buf[planHeadroom:], pl, k)
 	if n == 0 {
 		return a, fmt.Errorf("%w: protocol %d is not offloaded", ErrPlan, k.Proto)
 	}
-	w.planJoin = nil
 	pkt := Packet{Buf: buf, Off: planHeadroom, Len: n, InPort: k.InPort}
-	w.processOne(pl, &pkt, now)
+	w.processOne(pl, &pkt, now, true)
 	if pkt.Verdict != VerdictTX {
 		return a, fmt.Errorf("%w: %v (%v)", ErrPlan, pkt.Verdict, pkt.Reason)
 	}
-	if w.curZones != 1<<flow.ZoneDNAT|1<<flow.ZoneSNAT {
+	c := &w.ctx
+	if c.zones != bothZones {
 		return a, fmt.Errorf("%w: the flow does not cross both zones", ErrPlan)
 	}
-	a.Key, a.OutPort, a.Conns = k, pkt.OutPort, w.cur.Conns
-	a.Decap = k.InPort == flow.Underlay
-	inner := pkt.Frame()
-	if pkt.OutPort == flow.Underlay {
-		a.Encap, a.Outer = true, w.encp
-		inner = inner[geneve.EncapLen:]
+	o := c.output()
+	o.Key = k
+	if err := flow.Derive(&o, &a); err != nil {
+		return a, fmt.Errorf("%w: %w", ErrPlan, err)
 	}
-	var p packet.Parsed
-	if p.Decode(inner) != packet.OK {
-		return a, fmt.Errorf("%w: the pipeline's output does not parse", ErrPlan)
-	}
-	eth := packet.Ethernet(inner)
-	a.EthSrc, a.EthDst = eth.Src(), eth.Dst()
-	a.TTLDec = synthTTL - p.TTL
-	a.NATSrc, a.NATDst, a.NATSrcPort, a.NATDstPort = p.Src, p.Dst, p.SrcPort, p.DstPort
 	return a, nil
 }
 

@@ -9,75 +9,73 @@ import (
 // fromExternal handles a frame from the internet side. Traffic to one of
 // our NAT addresses is un-SNATed (or DNATed), routed back into the overlay
 // and encapsulated to the chassis of its logical port; everything else is
-// the host's.
-func (w *Worker) fromExternal(pl *plan, pkt *Packet, now int64) {
+// the host's. It returns why the packet was dropped, or DropNone once it
+// set the verdict.
+func (w *Worker) fromExternal(c *pktCtx) Drop {
+	pkt, pl := c.pkt, c.pl
 	frame := pkt.Frame()
-	p := &w.parsed
+	p := &c.parsed
 	res := packet.OK
-	if w.pre < preParsed {
+	if c.pre < preParsed {
 		res = p.Decode(frame)
 	}
 	switch res {
 	case packet.OK, packet.Fragment:
 	case packet.NotIP:
-		w.pass(pkt)
-		return
+		pass(pkt)
+		return DropNone
 	default:
-		w.drop(pkt, DropMalformed)
-		return
+		return DropMalformed
 	}
 	r, ok := pl.topo.RouterByExternalIP(p.Dst)
 	if !ok || (r.External != nil && r.External.IP == p.Dst) {
 		// The host's own address (or not ours at all): the kernel answers.
-		w.pass(pkt)
-		return
+		pass(pkt)
+		return DropNone
 	}
 	if res == packet.Fragment {
-		w.drop(pkt, DropFragment)
-		return
+		return DropFragment
 	}
 	if p.Tagged {
-		w.drop(pkt, DropUnsupported)
-		return
+		return DropUnsupported
 	}
 	rpl := &pl.routers[r.ID]
-	w.cur.Key = flow.Key{InPort: flow.External, Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
-	w.noteArrival(p)
+	c.cand.Key = flow.Key{InPort: flow.External, Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
+	c.noteArrival(p)
 	// ct(zone=snat,nat): un-SNAT replies. A miss is unsolicited unless a
 	// DNAT rule owns the address, in which case the connection starts here.
-	if _, ok := w.track(pkt, frame, p, r.SNATZone, flow.ZoneSNAT, ctLookup, nil, now); !ok {
-		return
+	if why := w.track(c, frame, r.SNATZone, flow.ZoneSNAT, ctLookup, nil); why != DropNone {
+		return why
 	}
 	var dnat conntrack.ReplyChooser
-	if w.curZones&(1<<flow.ZoneSNAT) == 0 && !w.curRelated {
+	if c.zones&(1<<flow.ZoneSNAT) == 0 && !c.related {
 		// No connection in the SNAT zone (a connection that exists but was
 		// never answered is +new too, and must not be mistaken for one).
 		d, ok := rpl.dnat[p.Dst]
 		if !ok {
-			w.drop(pkt, DropNoConn)
-			return
+			return DropNoConn
 		}
-		if _, ok := w.track(pkt, frame, p, r.SNATZone, flow.ZoneSNAT, ctCommit, nil, now); !ok {
-			return
+		if why := w.track(c, frame, r.SNATZone, flow.ZoneSNAT, ctCommit, nil); why != DropNone {
+			return why
 		}
 		dnat = d
 	}
 	// ct(zone=dnat,nat): DNAT a new inbound connection, or follow an
 	// existing one.
-	if _, ok := w.track(pkt, frame, p, r.DNATZone, flow.ZoneDNAT, ctCommit, dnat, now); !ok {
-		return
+	if why := w.track(c, frame, r.DNATZone, flow.ZoneDNAT, ctCommit, dnat); why != DropNone {
+		return why
 	}
 	hop, ok := r.Route(p.Dst)
 	if !ok {
-		w.drop(pkt, DropNoRoute)
-		return
+		return DropNoRoute
 	}
 	if hop.Port.External {
 		// Hairpin back out is not a gateway's job.
-		w.drop(pkt, DropUnsupported)
-		return
+		return DropUnsupported
 	}
-	if w.routerHop(pl, pkt, frame, p, hop) {
-		w.c.ingress++
+	if why := w.routerHop(c, frame, hop); why != DropNone {
+		return why
 	}
+	w.c.ingress++
+	return DropNone
 }

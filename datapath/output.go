@@ -7,90 +7,79 @@ import (
 	"github.com/xgw-dev/xgw/route"
 )
 
-// routerHop performs the gateway router's hop for pkt, whose frame (starting
-// at pkt.Off) is the decoded packet p: TTL decrement, then either L2 toward
+// routerHop performs the gateway router's hop for the packet, whose frame
+// (starting at pkt.Off) is c.parsed: TTL decrement, then either L2 toward
 // the external next hop or the distributed router's hop and Geneve encap
-// toward a chassis. It reports whether the packet was sent.
-func (w *Worker) routerHop(pl *plan, pkt *Packet, frame []byte, p *packet.Parsed, hop route.Hop) bool {
+// toward a chassis.
+func (w *Worker) routerHop(c *pktCtx, frame []byte, hop route.Hop) Drop {
+	p := &c.parsed
 	if p.TTL <= 1 {
-		w.drop(pkt, DropTTL)
-		return false
+		return DropTTL
 	}
-	ip := p.IP(frame)
-	ip.DecTTL()
+	p.IP(frame).DecTTL()
 	p.TTL--
 	if hop.Port.External {
 		mac, ok := w.p.neigh.Lookup(hop.NextHop)
 		if !ok {
-			w.drop(pkt, DropNeighMiss)
-			return false
+			return DropNeighMiss
 		}
 		eth := packet.Ethernet(frame)
 		eth.SetSrc(hop.Port.MAC)
 		eth.SetDst(mac)
-		w.tx(pkt, flow.External)
-		return true
+		tx(c.pkt, flow.External)
+		return DropNone
 	}
-	w.planJoin = hop.Port
-	return w.toChassis(pl, pkt, frame, p, hop)
+	if c.planning {
+		c.join = hop.Port
+	}
+	return w.toChassis(c, frame, hop)
 }
 
 // toChassis continues a packet that the gateway router sent onto a join
 // switch: the next hop is a distributed router port, so the gateway runs
 // that router's hop as OVN would on any chassis, then encapsulates the
 // frame to the chassis hosting the destination logical port.
-func (w *Worker) toChassis(pl *plan, pkt *Packet, frame []byte, p *packet.Parsed, hop route.Hop) bool {
-	topo := pl.topo
+func (w *Worker) toChassis(c *pktCtx, frame []byte, hop route.Hop) Drop {
+	topo, p := c.pl.topo, &c.parsed
 	if hop.Port.Switch == nil {
-		w.drop(pkt, DropNoRoute)
-		return false
+		return DropNoRoute
 	}
 	drp, ok := topo.RouterPortByIP(hop.Port.Switch, hop.NextHop)
 	if !ok || !drp.Router.Distributed {
-		w.drop(pkt, DropNoRoute)
-		return false
+		return DropNoRoute
 	}
 	hop2, ok := drp.Router.Route(p.Dst)
 	if !ok || hop2.Port.Switch == nil {
-		w.drop(pkt, DropNoRoute)
-		return false
+		return DropNoRoute
 	}
 	lp, ok := topo.LogicalPort(hop2.Port.Switch, hop2.NextHop)
 	if !ok {
-		w.drop(pkt, DropNoBinding)
-		return false
+		return DropNoBinding
 	}
 	if p.TTL <= 1 {
-		w.drop(pkt, DropTTL)
-		return false
+		return DropTTL
 	}
 	p.IP(frame).DecTTL()
 	p.TTL--
 	eth := packet.Ethernet(frame)
 	eth.SetSrc(hop2.Port.MAC)
 	eth.SetDst(lp.MAC)
-	return w.encap(pl, pkt, p, lp.Chassis, hop2.Port.Switch.Key, hop2.Port.Key, lp.Key)
+	mac, ok := w.p.neigh.Lookup(lp.Chassis)
+	if !ok {
+		return DropNeighMiss
+	}
+	sport := geneve.SourcePort(geneve.FlowHash(p.Src, p.Dst, p.SrcPort, p.DstPort, p.Proto))
+	return w.encap(c, mac, lp.Chassis, sport, hop2.Port.Switch.Key, hop2.Port.Key, lp.Key)
 }
 
 // encap prepends the outer headers to the frame at pkt.Off and sends it to
-// the chassis at vtep on the underlay.
-func (w *Worker) encap(pl *plan, pkt *Packet, p *packet.Parsed, vtep packet.IP4, vni uint32, inport, outport uint16) bool {
-	mac, ok := w.p.neigh.Lookup(vtep)
-	if !ok {
-		w.drop(pkt, DropNeighMiss)
-		return false
-	}
-	return w.encapTo(pl, pkt, mac, vtep, geneve.SourcePort(geneve.FlowHash(p.Src, p.Dst, p.SrcPort, p.DstPort, p.Proto)), vni, inport, outport)
-}
-
-// encapTo writes the outer headers for a known outer destination.
-func (w *Worker) encapTo(pl *plan, pkt *Packet, dstMAC packet.MAC, vtep packet.IP4, sport uint16, vni uint32, inport, outport uint16) bool {
-	topo := pl.topo
+// the chassis at vtep (MAC dstMAC) on the underlay.
+func (w *Worker) encap(c *pktCtx, dstMAC packet.MAC, vtep packet.IP4, sport uint16, vni uint32, inport, outport uint16) Drop {
+	pkt, topo := c.pkt, c.pl.topo
 	if pkt.Off < geneve.EncapLen {
-		w.drop(pkt, DropHeadroom)
-		return false
+		return DropHeadroom
 	}
-	e := &w.encp
+	e := &c.outer
 	*e = geneve.EncapParams{
 		SrcMAC: w.p.underlayMAC, DstMAC: dstMAC,
 		Src: topo.VTEP, Dst: vtep, TTL: topo.GeneveTTL, DF: true,
@@ -100,6 +89,6 @@ func (w *Worker) encapTo(pl *plan, pkt *Packet, dstMAC packet.MAC, vtep packet.I
 	}
 	pkt.Off = geneve.Encap(pkt.Buf, pkt.Off, pkt.Len, e)
 	pkt.Len += geneve.EncapLen
-	w.tx(pkt, flow.Underlay)
-	return true
+	tx(pkt, flow.Underlay)
+	return DropNone
 }

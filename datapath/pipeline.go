@@ -9,7 +9,6 @@ import (
 
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/flow"
-	"github.com/xgw-dev/xgw/geneve"
 	"github.com/xgw-dev/xgw/packet"
 	"github.com/xgw-dev/xgw/route"
 )
@@ -131,44 +130,18 @@ func (p *Pipeline) Stats() Stats {
 }
 
 // Worker runs the pipeline for one goroutine. It is not safe for
-// concurrent use; its scratch state is what keeps the hot path free of
-// allocations.
+// concurrent use; its per-packet context and scratch are what keep the hot
+// path free of allocations.
 type Worker struct {
-	p      *Pipeline
-	c      counters
-	pub    published
-	parsed packet.Parsed
-	dec    geneve.Decapped
-	encp   geneve.EncapParams
-	meta   conntrack.Meta
-	// metaValid says meta describes the current packet (set by fillMeta,
-	// cleared per packet).
-	metaValid bool
-
-	// The offload candidate the current packet makes: its key, its
-	// connection in each zone (curZones has bit slot set once known),
-	// whether any of them is new to the offload manager, and whether the
-	// packet was only related (an ICMP error), which never offloads.
-	cur        flow.Candidate
-	curZones   uint8
-	curUnseen  bool
-	curRelated bool
-	cands      []flow.Candidate
-
-	// The flow cache (flowcache.go) and what learning needs of the packet
-	// that just went through the pipeline: how many zones found an existing
-	// connection, whether it changes TCP state, its TTL on arrival.
-	cache          *flowCache
-	neighVer       uint64
-	curHits        uint8
-	curStateChange bool
-	curTTL         uint8
-	pre            uint8 // preNone, preDecap, preParsed
-
-	// Planning mode (PlanFlow): conntrack is only peeked, and the join port
-	// a packet was routed to is kept to key the reverse direction.
-	planning bool
-	planJoin *route.RouterPort
+	p     *Pipeline
+	c     counters
+	pub   published
+	ctx   pktCtx
+	cands []flow.Candidate // offload candidates of this batch
+	// cache is the flow cache (flowcache.go); neighVer is the resolver's
+	// version for this batch, which cached entries must match.
+	cache    *flowCache
+	neighVer uint64
 }
 
 // Process runs every packet of batch to a verdict.
@@ -178,14 +151,14 @@ func (w *Worker) Process(batch []Packet) {
 	w.neighVer = w.p.neighVersion()
 	for i := range batch {
 		pkt := &batch[i]
-		w.processOne(pl, pkt, now)
+		w.processOne(pl, pkt, now, false)
 		w.c.verdicts[pkt.Verdict]++
 		w.c.bytes[pkt.Verdict] += uint64(pkt.Len)
+		c := &w.ctx
 		if pkt.Verdict == VerdictTX {
 			w.c.tx[pkt.OutPort]++
-			if w.curUnseen && w.curZones == 1<<flow.ZoneDNAT|1<<flow.ZoneSNAT && !w.curRelated &&
-				w.p.sink != nil && len(w.cands) < cap(w.cands) {
-				w.cands = append(w.cands, w.cur)
+			if c.unseen && c.zones == bothZones && !c.related && w.p.sink != nil && len(w.cands) < cap(w.cands) {
+				w.cands = append(w.cands, c.cand)
 			}
 		}
 	}
@@ -200,27 +173,32 @@ func (w *Worker) Process(batch []Packet) {
 // are reported by their next packets.
 const maxCandidates = 64
 
-func (w *Worker) processOne(pl *plan, pkt *Packet, now int64) {
+// processOne walks one packet from RX to its verdict: the flow cache, or
+// the full pipeline by the port it came in on (egress.go, ingress.go),
+// which the cache then learns from.
+func (w *Worker) processOne(pl *plan, pkt *Packet, now int64, planning bool) {
 	pkt.Verdict, pkt.Reason = VerdictDrop, DropNone
-	w.metaValid = false
-	w.cur = flow.Candidate{}
-	w.curZones, w.curUnseen, w.curRelated = 0, false, false
-	w.curHits, w.curStateChange, w.pre = 0, false, preNone
+	w.ctx = pktCtx{pkt: pkt, pl: pl, now: now, planning: planning}
+	c := &w.ctx
 	w.c.rx[pkt.InPort%flow.NumPorts]++
 	useCache := w.cache != nil && w.cache.consult()
-	if useCache && w.fast(pl, pkt, now) {
+	if useCache && w.fast(c) {
 		return
 	}
+	var why Drop
 	switch pkt.InPort {
 	case flow.Underlay:
-		w.fromUnderlay(pl, pkt, now)
+		why = w.fromUnderlay(c)
 	case flow.External:
-		w.fromExternal(pl, pkt, now)
+		why = w.fromExternal(c)
 	default:
-		w.drop(pkt, DropUnsupported)
+		why = DropUnsupported
 	}
-	if useCache && pkt.Verdict == VerdictTX {
-		w.learn(pl, pkt)
+	switch {
+	case why != DropNone:
+		w.drop(pkt, why)
+	case useCache && pkt.Verdict == VerdictTX:
+		w.learn(c)
 	}
 }
 
@@ -229,8 +207,6 @@ func (w *Worker) drop(pkt *Packet, why Drop) {
 	w.c.drops[why]++
 }
 
-func (w *Worker) pass(pkt *Packet) { pkt.Verdict = VerdictPass }
+func pass(pkt *Packet) { pkt.Verdict = VerdictPass }
 
-func (w *Worker) tx(pkt *Packet, port flow.Port) {
-	pkt.Verdict, pkt.OutPort = VerdictTX, port
-}
+func tx(pkt *Packet, port flow.Port) { pkt.Verdict, pkt.OutPort = VerdictTX, port }

@@ -15,12 +15,12 @@ func tuple(p *packet.Parsed, zone uint16) conntrack.Tuple {
 // fillMeta extracts what the conntrack state machines need, once per
 // packet: NAT rewrites ports and addresses, never these fields. The window
 // scale option is only parsed on SYNs, the only segments that carry it.
-func (w *Worker) fillMeta(frame []byte, p *packet.Parsed) *conntrack.Meta {
-	m := &w.meta
-	if w.metaValid {
+func (c *pktCtx) fillMeta(frame []byte) *conntrack.Meta {
+	m, p := &c.meta, &c.parsed
+	if c.metaValid {
 		return m
 	}
-	w.metaValid = true
+	c.metaValid = true
 	*m = conntrack.Meta{Len: uint16(p.End - p.L3Off), TCPFlags: p.TCPFlags, WScale: -1, ICMPType: p.ICMPType}
 	if p.Proto == packet.ProtoTCP {
 		seg := packet.TCP(p.L4(frame))
@@ -43,107 +43,91 @@ const (
 	ctCommit                 // ct(commit,zone=Z,nat(...)): create the connection
 )
 
-// track runs ct(zone=zone,nat) on the packet and, with ctCommit, commits a
-// new connection whose translation ch chooses (nil: none). It applies the
-// connection's NAT to the packet. It returns the packet's ct_state and
-// false when the packet was dropped.
-func (w *Worker) track(pkt *Packet, frame []byte, p *packet.Parsed, zone uint16, slot int, act ctAction, ch conntrack.ReplyChooser, now int64) (conntrack.State, bool) {
-	ct := w.p.ct
-	m := w.fillMeta(frame, p)
+// track runs ct(zone=zone,nat) on the packet in frame (c.parsed) and, with
+// ctCommit, commits a new connection whose translation ch chooses (nil:
+// none). It applies the connection's NAT to the packet and records the
+// connection as the flow's in slot z (flow.ZoneDNAT or flow.ZoneSNAT). A
+// ctLookup miss is not a drop: c.zones lacks z. It returns why the packet
+// must be dropped, or DropNone.
+func (w *Worker) track(c *pktCtx, frame []byte, zone uint16, z int, act ctAction, ch conntrack.ReplyChooser) Drop {
+	ct, p := w.p.ct, &c.parsed
+	m := c.fillMeta(frame)
 	if p.Proto == packet.ProtoICMP && packet.IsError(p.ICMPType) {
-		w.curRelated = true
-		return w.trackRelated(pkt, frame, p, zone, m, now)
+		c.related = true
+		return w.trackRelated(c, frame, zone, m)
 	}
 	k := tuple(p, zone)
-	if w.planning {
-		return w.trackPlan(pkt, frame, p, k, slot, now)
+	if c.planning {
+		return w.trackPlan(c, frame, k, z)
 	}
 	var match conntrack.Match
-	if ct.LookupInto(&k, m, now, &match) {
-		w.curHits++
+	if ct.LookupInto(&k, m, c.now, &match) {
+		c.hits++
 	} else {
 		if match.State&conntrack.Invalid != 0 {
-			w.drop(pkt, DropCTInvalid)
-			return match.State, false
+			return DropCTInvalid
 		}
 		if act == ctLookup {
-			return match.State, true
+			return DropNone
 		}
 		var err error
-		match, err = ct.Commit(k, m, now, ch)
+		match, err = ct.Commit(k, m, c.now, ch)
 		switch err {
 		case nil:
 		case conntrack.ErrFull:
-			w.drop(pkt, DropCTFull)
-			return match.State, false
+			return DropCTFull
 		case conntrack.ErrNoReply:
-			w.drop(pkt, DropNATExhausted)
-			return match.State, false
+			return DropNATExhausted
 		default:
-			w.drop(pkt, DropCTInvalid)
-			return match.State, false
+			return DropCTInvalid
 		}
 	}
 	if match.State&conntrack.Invalid != 0 {
-		w.drop(pkt, DropCTInvalid)
-		return match.State, false
+		return DropCTInvalid
 	}
 	if t, need := nat.Target(&match); need {
 		nat.Rewrite(frame, p, t)
 	}
-	w.noteConn(slot, &match)
+	c.noteConn(z, &match)
 	if match.Mark&flow.MarkOffloadSeen != 0 && p.TCPFlags&(packet.TCPFlagFIN|packet.TCPFlagRST) != 0 && w.p.sink != nil {
 		w.p.sink.Withdraw(match.Handle)
 	}
-	return match.State, true
-}
-
-// noteConn records the packet's connection in one zone, for the offload
-// candidate built from this packet.
-func (w *Worker) noteConn(slot int, m *conntrack.Match) {
-	w.cur.Conns[slot] = flow.Conn{Handle: m.Handle, Dir: m.Dir}
-	w.curZones |= 1 << slot
-	if m.Mark&flow.MarkOffloadSeen == 0 {
-		w.curUnseen = true
-	}
+	return DropNone
 }
 
 // trackPlan is track for PlanFlow: the connection must exist and nothing
 // about it changes (Peek); its NAT applies to the synthetic packet.
-func (w *Worker) trackPlan(pkt *Packet, frame []byte, p *packet.Parsed, k conntrack.Tuple, slot int, now int64) (conntrack.State, bool) {
-	match, hit := w.p.ct.Peek(k, now)
+func (w *Worker) trackPlan(c *pktCtx, frame []byte, k conntrack.Tuple, z int) Drop {
+	match, hit := w.p.ct.Peek(k, c.now)
 	if !hit {
-		w.drop(pkt, DropNoConn)
-		return match.State, false
+		return DropNoConn
 	}
 	if t, need := nat.Target(&match); need {
-		nat.Rewrite(frame, p, t)
+		nat.Rewrite(frame, &c.parsed, t)
 	}
-	w.noteConn(slot, &match)
-	return match.State, true
+	c.noteConn(z, &match)
+	return DropNone
 }
 
 // trackRelated handles an ICMP error: it belongs to the connection of the
 // datagram it quotes, and is translated on both the outer and the quoted
 // headers.
-func (w *Worker) trackRelated(pkt *Packet, frame []byte, p *packet.Parsed, zone uint16, m *conntrack.Meta, now int64) (conntrack.State, bool) {
+func (w *Worker) trackRelated(c *pktCtx, frame []byte, zone uint16, m *conntrack.Meta) Drop {
+	p := &c.parsed
 	inner, ok := nat.InnerTuple(frame, p, zone)
 	if !ok {
-		w.drop(pkt, DropMalformed)
-		return conntrack.Tracked | conntrack.Invalid, false
+		return DropMalformed
 	}
-	match, hit := w.p.ct.LookupRelated(inner, m, now)
+	match, hit := w.p.ct.LookupRelated(inner, m, c.now)
 	if !hit {
-		w.drop(pkt, DropNoConn)
-		return conntrack.Tracked | conntrack.Invalid, false
+		return DropNoConn
 	}
 	if _, need := nat.Target(&match); need {
 		if !nat.RewriteICMPError(frame, p, &match) {
-			w.drop(pkt, DropMalformed)
-			return match.State, false
+			return DropMalformed
 		}
 		ip := p.IP(frame)
 		p.Src, p.Dst = ip.Src(), ip.Dst()
 	}
-	return match.State, true
+	return DropNone
 }

@@ -1,0 +1,90 @@
+package datapath
+
+import (
+	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/geneve"
+	"github.com/xgw-dev/xgw/packet"
+	"github.com/xgw-dev/xgw/route"
+)
+
+// pktCtx is everything the stages learn about the packet in hand, carried
+// from RX to the verdict and cleared in one assignment per packet (see
+// Worker.processOne). Stages read and fill it; they return what they
+// decided. Nothing in it outlives the packet.
+type pktCtx struct {
+	pkt *Packet
+	pl  *plan
+	now int64
+	// planning runs a synthetic packet for PlanFlow: conntrack is only
+	// peeked, and the join port the packet was routed onto is kept to key
+	// the reverse direction.
+	planning bool
+
+	// The decoded headers: the outer ones (underlay), and the frame the
+	// pipeline routes (the inner one for Geneve). pre says how much of
+	// that the flow cache's probe already did.
+	dec    geneve.Decapped
+	parsed packet.Parsed
+	pre    uint8 // preNone, preDecap, preParsed
+	// outer is what the encap stage wrote, for flow.Derive.
+	outer geneve.EncapParams
+	// meta is what conntrack's state machines need (fillMeta, once).
+	meta      conntrack.Meta
+	metaValid bool
+
+	// The flow this packet belongs to, as the offload manager and the flow
+	// cache see it: its key on arrival and its connection per zone (zones
+	// has bit z set once Conns[z] is known); unseen when a zone's
+	// connection lacks MarkOffloadSeen; related for ICMP errors, which
+	// never offload or get cached; hits counts zones that found an
+	// existing connection; stateChange marks TCP SYN/FIN/RST; ttl is the
+	// TTL on arrival.
+	cand        flow.Candidate
+	zones       uint8
+	unseen      bool
+	related     bool
+	hits        uint8
+	stateChange bool
+	ttl         uint8
+
+	join *route.RouterPort // planning only: the join port routed onto
+}
+
+// What the flow cache's probe already parsed of a packet it handed to the
+// full pipeline, so that the pipeline does not parse it again.
+const (
+	preNone = iota
+	preDecap
+	preParsed
+)
+
+// bothZones is pktCtx.zones once the packet crossed the DNAT and the SNAT
+// zone: only such flows are cached or offloaded.
+const bothZones = 1<<flow.ZoneDNAT | 1<<flow.ZoneSNAT
+
+// noteArrival records what learning needs of a packet before any stage
+// rewrites it.
+func (c *pktCtx) noteArrival(p *packet.Parsed) {
+	c.ttl = p.TTL
+	c.stateChange = p.Proto == packet.ProtoTCP &&
+		p.TCPFlags&(packet.TCPFlagSYN|packet.TCPFlagFIN|packet.TCPFlagRST) != 0
+}
+
+// noteConn records the packet's connection in zone z.
+func (c *pktCtx) noteConn(z int, m *conntrack.Match) {
+	c.cand.Conns[z] = flow.Conn{Handle: m.Handle, Dir: m.Dir}
+	c.zones |= 1 << z
+	if m.Mark&flow.MarkOffloadSeen == 0 {
+		c.unseen = true
+	}
+}
+
+// output is the pipeline's result for this packet as flow.Derive reads it.
+func (c *pktCtx) output() flow.Output {
+	o := flow.Output{Key: c.cand.Key, OutPort: c.pkt.OutPort, Frame: c.pkt.Frame(), ArrivalTTL: c.ttl, Conns: c.cand.Conns}
+	if c.pkt.OutPort == flow.Underlay {
+		o.Outer = &c.outer
+	}
+	return o
+}
