@@ -9,10 +9,26 @@ import (
 )
 
 // pktCtx is everything the stages learn about the packet in hand, carried
-// from RX to the verdict and cleared in one assignment per packet (see
-// Worker.processOne). Stages read and fill it; they return what they
-// decided. Nothing in it outlives the packet.
+// from RX to the verdict. Its pktState is cleared in one assignment per
+// packet (Worker.processOne); the decoded headers beside it are scratch
+// that a stage writes before anything reads it (pktState.pre and
+// metaValid say what is valid), so they are not cleared. Stages read and
+// fill it and return what they decided. Nothing in it outlives the packet.
 type pktCtx struct {
+	pktState
+
+	// The decoded headers: the outer ones (underlay), and the frame the
+	// pipeline routes (the inner one for Geneve).
+	dec    geneve.Decapped
+	parsed packet.Parsed
+	// outer is what the encap stage wrote, for flow.Derive.
+	outer geneve.EncapParams
+	// meta is what conntrack's state machines need (fillMeta, once).
+	meta conntrack.Meta
+}
+
+// pktState is the part of pktCtx that starts from zero for every packet.
+type pktState struct {
 	pkt *Packet
 	pl  *plan
 	now int64
@@ -20,17 +36,9 @@ type pktCtx struct {
 	// peeked, and the join port the packet was routed onto is kept to key
 	// the reverse direction.
 	planning bool
-
-	// The decoded headers: the outer ones (underlay), and the frame the
-	// pipeline routes (the inner one for Geneve). pre says how much of
-	// that the flow cache's probe already did.
-	dec    geneve.Decapped
-	parsed packet.Parsed
-	pre    uint8 // preNone, preDecap, preParsed
-	// outer is what the encap stage wrote, for flow.Derive.
-	outer geneve.EncapParams
-	// meta is what conntrack's state machines need (fillMeta, once).
-	meta      conntrack.Meta
+	// pre says how much of dec and parsed the flow cache's probe already
+	// decoded; metaValid that meta describes this packet.
+	pre       uint8 // preNone, preDecap, preParsed
 	metaValid bool
 
 	// The flow this packet belongs to, as the offload manager and the flow

@@ -178,7 +178,7 @@ const maxCandidates = 64
 // which the cache then learns from.
 func (w *Worker) processOne(pl *plan, pkt *Packet, now int64, planning bool) {
 	pkt.Verdict, pkt.Reason = VerdictDrop, DropNone
-	w.ctx = pktCtx{pkt: pkt, pl: pl, now: now, planning: planning}
+	w.ctx.pktState = pktState{pkt: pkt, pl: pl, now: now, planning: planning}
 	c := &w.ctx
 	w.c.rx[pkt.InPort%flow.NumPorts]++
 	useCache := w.cache != nil && w.cache.consult()
