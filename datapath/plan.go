@@ -50,7 +50,9 @@ func compile(t *route.Topology) (*plan, error) {
 				logical, _ := packet.IP4From(rule.Logical.Addr())
 				rp.dnat[rule.External] = &nat.DNAT{External: rule.External, Logical: logical}
 				if rule.Type == "dnat_and_snat" {
-					s, err := nat.NewSNAT(rule.Logical, []packet.IP4{rule.External}, 1, 65535)
+					// The outbound half allocates from the rule's port_range
+					// (config's default 1024-65535 when none is written).
+					s, err := nat.NewSNAT(rule.Logical, []packet.IP4{rule.External}, rule.PortMin, rule.PortMax)
 					if err != nil {
 						return nil, fmt.Errorf("router %s: dnat_and_snat %s: %w", r.Name, rule.Logical, err)
 					}
