@@ -96,9 +96,9 @@ func appendConn(b []byte, ci *ConnInfo, verbose bool, now int64) []byte {
 		b = append(b, ",mark="...)
 		b = strconv.AppendUint(b, uint64(ci.Mark), 10)
 	}
-	if verbose && ci.TCPState != "" {
+	if verbose && ci.Orig.Proto == packet.ProtoTCP {
 		b = append(b, ",protoinfo=(state="...)
-		b = append(b, ci.TCPState...)
+		b = append(b, ci.TCP.String()...)
 		b = append(b, ')')
 	}
 	return b

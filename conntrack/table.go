@@ -445,15 +445,21 @@ func (t *Table) SetMark(h Handle, mark uint32) bool {
 
 // ConnInfo is a snapshot of one connection.
 type ConnInfo struct {
-	Handle         Handle
-	Orig, Reply    Tuple
-	TCPState       string // OVS name, "" for non-TCP
-	State          State  // Established once a reply was seen, else New; NAT bits
+	Handle      Handle
+	Orig, Reply Tuple
+	// TCPState is TCP's name ("ESTABLISHED"), "" for non-TCP. It predates
+	// TCP and stays for callers that still compare names; prefer TCP.
+	TCPState       string
+	State          State // Established once a reply was seen, else New; NAT bits
 	Packets, Bytes [2]uint64
 	LastSeen       int64
 	Expires        int64
 	Mark           uint32
 	ICMPType       uint8 // request type of an ICMP connection (echo: 8)
+	// TCP is a TCP connection's state as OVS shows it (its two peers
+	// coalesced: never SYN_RECV or FIN_WAIT_2); TCPClosed for other
+	// protocols. Compare it with the TCP* constants.
+	TCP TCPState
 }
 
 func (t *Table) info(idx uint32) ConnInfo {
@@ -471,7 +477,8 @@ func (t *Table) info(idx uint32) ConnInfo {
 	}
 	switch e.orig.Proto {
 	case packet.ProtoTCP:
-		ci.TCPState = tcpStateName(e.tcp[0].state, e.tcp[1].state)
+		ci.TCP = coalesceTCP(e.tcp[0].state, e.tcp[1].state)
+		ci.TCPState = ci.TCP.String()
 	case packet.ProtoICMP:
 		ci.ICMPType = e.icmpType()
 	}
