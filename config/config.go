@@ -130,16 +130,9 @@ type Route struct {
 	NextHop IPv4   `yaml:"nexthop"`
 }
 
-// NAT types, as in OVN's NB NAT table.
-const (
-	NATSNAT        = "snat"
-	NATDNAT        = "dnat"
-	NATDNATAndSNAT = "dnat_and_snat"
-)
-
 // NAT is one NAT rule of a gateway router.
 type NAT struct {
-	Type       string    `yaml:"type"`       // snat, dnat or dnat_and_snat
+	Type       NATType   `yaml:"type"`       // snat, dnat or dnat_and_snat
 	LogicalIP  Prefix    `yaml:"logical_ip"` // snat: a network; dnat*: one address
 	ExternalIP IPv4      `yaml:"external_ip"`
 	PortRange  PortRange `yaml:"port_range"` // snat*: source ports to allocate; empty = 1024-65535

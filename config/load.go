@@ -11,6 +11,8 @@ import (
 	"strconv"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/xgw-dev/xgw/nat"
 )
 
 // Defaults applied by ApplyDefaults to fields left out of the file.
@@ -143,7 +145,7 @@ func (c *Config) ApplyDefaults() {
 	for i := range c.Routers {
 		for j := range c.Routers[i].NAT {
 			n := &c.Routers[i].NAT[j]
-			if n.PortRange == "" && n.Type != NATDNAT {
+			if n.PortRange == "" && n.Type.Value() != nat.KindDNAT {
 				n.PortRange = PortRange(fmt.Sprintf("%d-%d", DefaultSNATPortMin, DefaultSNATPortMax))
 			}
 		}

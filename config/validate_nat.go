@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/xgw-dev/xgw/nat"
 	"github.com/xgw-dev/xgw/packet"
 )
 
@@ -17,19 +18,18 @@ func (v *validator) nat() {
 			if r.Distributed {
 				v.p.add(path, "NAT belongs on a gateway router; a distributed router's NAT runs on the hypervisors")
 			}
-			switch n.Type {
-			case NATSNAT, NATDNAT, NATDNATAndSNAT:
-			case "":
+			kind, err := n.Type.Parse()
+			if n.Type == "" {
 				v.p.add(path+".type", "required: snat, dnat or dnat_and_snat")
-			default:
-				v.p.add(path+".type", "%q is not snat, dnat or dnat_and_snat", n.Type)
+			} else {
+				v.p.check(path+".type", err)
 			}
 			var logical netip.Prefix
 			if v.required(path+".logical_ip", string(n.LogicalIP)) {
 				var err error
 				logical, err = n.LogicalIP.Parse()
 				v.p.check(path+".logical_ip", err)
-				if err == nil && n.Type != NATSNAT && logical.Bits() != 32 {
+				if err == nil && kind != nat.KindSNAT && logical.Bits() != 32 {
 					v.p.add(path+".logical_ip", "%s: %s translates one address; want a.b.c.d", logical, n.Type)
 				}
 			}
@@ -43,7 +43,7 @@ func (v *validator) nat() {
 				}
 			}
 			if n.PortRange != "" {
-				if n.Type == NATDNAT {
+				if kind == nat.KindDNAT {
 					v.p.add(path+".port_range", "only source NAT allocates ports; not allowed on dnat")
 				} else {
 					_, _, err := n.PortRange.Parse()
@@ -51,13 +51,13 @@ func (v *validator) nat() {
 				}
 			}
 			if logical.IsValid() {
-				k := n.Type + " " + logical.String()
+				k := string(n.Type) + " " + logical.String()
 				if first, dup := rules[k]; dup {
 					v.p.add(path, "same %s of %s as nat[%d]", n.Type, logical, first)
 				}
 				rules[k] = ni
 			}
-			if n.Type != NATSNAT && !ext.IsZero() && logical.IsValid() {
+			if kind != nat.KindSNAT && !ext.IsZero() && logical.IsValid() {
 				// A destination address can only lead to one inside host.
 				if other, dup := dnatTo[ext]; dup && other != logical.Addr().String() {
 					v.p.add(path+".external_ip", "%s already DNATs to %s", ext, other)

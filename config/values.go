@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/xgw-dev/xgw/nat"
 	"github.com/xgw-dev/xgw/packet"
 )
 
@@ -101,6 +102,17 @@ func (s MAC) Parse() (packet.MAC, error) {
 
 // Value returns the parsed MAC, or the zero MAC if the text is invalid.
 func (s MAC) Value() packet.MAC { m, _ := s.Parse(); return m }
+
+// NATType is the type of a NAT rule, "snat", "dnat" or "dnat_and_snat"
+// (nat.Kind's names, as in OVN's NB NAT table).
+type NATType string
+
+// Parse returns the kind.
+func (s NATType) Parse() (nat.Kind, error) { return nat.ParseKind(string(s)) }
+
+// Value returns the parsed kind, or the zero (no) kind if the text is
+// invalid.
+func (s NATType) Value() nat.Kind { k, _ := s.Parse(); return k }
 
 // PortRange is an inclusive L4 port range "1024-65535", or a single "5000".
 type PortRange string

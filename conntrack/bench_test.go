@@ -12,7 +12,7 @@ import (
 func benchTuple(i int) Tuple {
 	return Tuple{
 		Src: packet.IP4FromUint32(0x0ac70000 | uint32(i>>16)), Dst: ipExt,
-		SrcPort: uint16(i), DstPort: 80, Proto: protoUDP, Zone: 16,
+		SrcPort: uint16(i), DstPort: 80, Proto: packet.ProtoUDP, Zone: 16,
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/xgw-dev/xgw/packet"
 )
 
 // DumpOptions select what Dump prints.
@@ -61,11 +63,11 @@ func (t *Table) Dump(w io.Writer, opts DumpOptions) error {
 // protoinfo (verbose), in ct_dpif_format_entry's order.
 func appendConn(b []byte, ci *ConnInfo, verbose bool, now int64) []byte {
 	switch ci.Orig.Proto {
-	case protoICMP:
+	case packet.ProtoICMP:
 		b = append(b, "icmp"...)
-	case protoTCP:
+	case packet.ProtoTCP:
 		b = append(b, "tcp"...)
-	case protoUDP:
+	case packet.ProtoUDP:
 		b = append(b, "udp"...)
 	default:
 		b = strconv.AppendUint(b, uint64(ci.Orig.Proto), 10)
@@ -94,9 +96,9 @@ func appendConn(b []byte, ci *ConnInfo, verbose bool, now int64) []byte {
 		b = append(b, ",mark="...)
 		b = strconv.AppendUint(b, uint64(ci.Mark), 10)
 	}
-	if verbose && ci.TCPState != "" {
+	if verbose && ci.Orig.Proto == packet.ProtoTCP {
 		b = append(b, ",protoinfo=(state="...)
-		b = append(b, ci.TCPState...)
+		b = append(b, ci.TCP.String()...)
 		b = append(b, ')')
 	}
 	return b
@@ -107,7 +109,7 @@ func appendTuple(b []byte, t *Tuple, icmpType uint8) []byte {
 	b = appendIP(b, t.Src)
 	b = append(b, ",dst="...)
 	b = appendIP(b, t.Dst)
-	if t.Proto == protoICMP {
+	if t.Proto == packet.ProtoICMP {
 		b = append(b, ",id="...)
 		b = strconv.AppendUint(b, uint64(t.SrcPort), 10)
 		b = append(b, ",type="...)

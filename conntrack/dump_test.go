@@ -3,6 +3,8 @@ package conntrack
 import (
 	"strings"
 	"testing"
+
+	"github.com/xgw-dev/xgw/packet"
 )
 
 // keepPort is SNAT that keeps the source port, as in the OVN issue's dump.
@@ -20,7 +22,7 @@ func dumpTable(t *testing.T) *Table {
 		sport uint16
 		ch    ReplyChooser
 	}{{16, 54346, keepPort}, {6, 54346, nil}, {16, 50604, keepPort}, {6, 50604, nil}} {
-		k := Tuple{Src: ipVM, Dst: ipExt, SrcPort: c.sport, DstPort: 5201, Proto: protoTCP, Zone: c.zone}
+		k := Tuple{Src: ipVM, Dst: ipExt, SrcPort: c.sport, DstPort: 5201, Proto: packet.ProtoTCP, Zone: c.zone}
 		if _, err := ct.Commit(k, syn, 0, c.ch); err != nil {
 			t.Fatal(err)
 		}

@@ -40,7 +40,7 @@ func FuzzTable(f *testing.F) {
 				Dst:     packet.IP4{10, 0, 1, sel >> 2 & 1},
 				SrcPort: uint16(sel>>3&1) + 1,
 				DstPort: 80,
-				Proto:   [4]uint8{protoTCP, protoUDP, protoICMP, 47}[sel>>4&3],
+				Proto:   [4]uint8{packet.ProtoTCP, packet.ProtoUDP, packet.ProtoICMP, 47}[sel>>4&3],
 				Zone:    uint16(sel >> 6 & 1),
 			}
 			if sel&0x80 != 0 {

@@ -84,7 +84,7 @@ func TestUpdatePairEqualsLookup(t *testing.T) {
 }
 
 func pairTuple(zone uint16) Tuple {
-	return Tuple{Src: packet.MustIP4("10.199.100.10"), Dst: packet.MustIP4("172.31.6.24"), SrcPort: 40000, DstPort: 80, Proto: protoTCP, Zone: zone}
+	return Tuple{Src: packet.MustIP4("10.199.100.10"), Dst: packet.MustIP4("172.31.6.24"), SrcPort: 40000, DstPort: 80, Proto: packet.ProtoTCP, Zone: zone}
 }
 
 func TestUpdatePairAllocs(t *testing.T) {

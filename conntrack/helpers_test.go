@@ -26,11 +26,11 @@ func newTable(tb testing.TB, cfg Config) *Table {
 }
 
 func tcpTuple(zone uint16) Tuple {
-	return Tuple{Src: ipVM, Dst: ipExt, SrcPort: 47190, DstPort: 22, Proto: protoTCP, Zone: zone}
+	return Tuple{Src: ipVM, Dst: ipExt, SrcPort: 47190, DstPort: 22, Proto: packet.ProtoTCP, Zone: zone}
 }
 
 func udpTuple(zone, sport uint16) Tuple {
-	return Tuple{Src: ipVM, Dst: ipExt, SrcPort: sport, DstPort: 80, Proto: protoUDP, Zone: zone}
+	return Tuple{Src: ipVM, Dst: ipExt, SrcPort: sport, DstPort: 80, Proto: packet.ProtoUDP, Zone: zone}
 }
 
 func seg(flags uint8, seq, ack uint32, win uint16, payload uint16) *Meta {

@@ -33,8 +33,8 @@ func icmpReplyType(typ uint8) uint8 {
 
 // ICMP connections do not use the TCP peers; the request type lives in the
 // first peer's state byte.
-func (e *entry) icmpType() uint8       { return e.tcp[0].state }
-func (e *entry) setICMPType(typ uint8) { e.tcp[0].state = typ }
+func (e *entry) icmpType() uint8       { return uint8(e.tcp[0].state) }
+func (e *entry) setICMPType(typ uint8) { e.tcp[0].state = TCPState(typ) }
 
 func icmpNew(e *entry, m *Meta) class {
 	e.setICMPType(m.ICMPType)

@@ -1,9 +1,13 @@
 package conntrack
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/xgw-dev/xgw/packet"
+)
 
 func icmpTuple(id uint16) Tuple {
-	return Tuple{Src: ipVM, Dst: ipExt, SrcPort: id, DstPort: id, Proto: protoICMP}
+	return Tuple{Src: ipVM, Dst: ipExt, SrcPort: id, DstPort: id, Proto: packet.ProtoICMP}
 }
 
 func TestICMPEchoByID(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/xgw-dev/xgw/packet"
 )
 
 // Table is a zoned connection table. It is safe for concurrent use.
@@ -185,9 +187,9 @@ func (t *Table) update(idx uint32, dir Dir, m *Meta, now int64) (State, bool) {
 	e := &t.entries[idx]
 	var r result
 	switch e.orig.Proto {
-	case protoTCP:
+	case packet.ProtoTCP:
 		r = t.tcpUpdate(e, dir, m)
-	case protoICMP:
+	case packet.ProtoICMP:
 		r = icmpUpdate(e, dir, m)
 	default:
 		r = otherUpdate(e, dir)
@@ -301,9 +303,9 @@ func (t *Table) Commit(k Tuple, m *Meta, now int64, ch ReplyChooser) (Match, err
 	*e = entry{orig: k, reply: reply, gen: gen, flags: natState(k, reply), prev: nilIdx, next: nilIdx}
 	var c class
 	switch k.Proto {
-	case protoTCP:
+	case packet.ProtoTCP:
 		c = tcpNew(e, m)
-	case protoICMP:
+	case packet.ProtoICMP:
 		c = icmpNew(e, m)
 	default:
 		c = clsUDPFirst
@@ -415,8 +417,8 @@ func (t *Table) Touch(h Handle, dir Dir, packets, bytes uint64, lastSeen int64) 
 	}
 	c := e.class
 	switch e.orig.Proto {
-	case protoTCP:
-	case protoICMP:
+	case packet.ProtoTCP:
+	case packet.ProtoICMP:
 		if dir == DirReply {
 			c = clsICMPReply
 		}
@@ -443,15 +445,21 @@ func (t *Table) SetMark(h Handle, mark uint32) bool {
 
 // ConnInfo is a snapshot of one connection.
 type ConnInfo struct {
-	Handle         Handle
-	Orig, Reply    Tuple
-	TCPState       string // OVS name, "" for non-TCP
-	State          State  // Established once a reply was seen, else New; NAT bits
+	Handle      Handle
+	Orig, Reply Tuple
+	// TCPState is TCP's name ("ESTABLISHED"), "" for non-TCP. It predates
+	// TCP and stays for callers that still compare names; prefer TCP.
+	TCPState       string
+	State          State // Established once a reply was seen, else New; NAT bits
 	Packets, Bytes [2]uint64
 	LastSeen       int64
 	Expires        int64
 	Mark           uint32
 	ICMPType       uint8 // request type of an ICMP connection (echo: 8)
+	// TCP is a TCP connection's state as OVS shows it (its two peers
+	// coalesced: never SYN_RECV or FIN_WAIT_2); TCPClosed for other
+	// protocols. Compare it with the TCP* constants.
+	TCP TCPState
 }
 
 func (t *Table) info(idx uint32) ConnInfo {
@@ -468,9 +476,10 @@ func (t *Table) info(idx uint32) ConnInfo {
 		Mark:     e.mark,
 	}
 	switch e.orig.Proto {
-	case protoTCP:
-		ci.TCPState = tcpStateName(e.tcp[0].state, e.tcp[1].state)
-	case protoICMP:
+	case packet.ProtoTCP:
+		ci.TCP = coalesceTCP(e.tcp[0].state, e.tcp[1].state)
+		ci.TCPState = ci.TCP.String()
+	case packet.ProtoICMP:
 		ci.ICMPType = e.icmpType()
 	}
 	return ci

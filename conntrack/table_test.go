@@ -187,9 +187,9 @@ func TestReplyChooserAllocatesAtomically(t *testing.T) {
 	ch := &snatTo{addr: ipSNAT, first: 1024, last: 1026}
 	var replies []Tuple
 	for _, src := range []Tuple{
-		{Src: ipVM, Dst: ipExt, SrcPort: 1024, DstPort: 80, Proto: protoUDP},
-		{Src: ipVM2, Dst: ipExt, SrcPort: 1024, DstPort: 80, Proto: protoUDP},
-		{Src: ipVM2, Dst: ipExt, SrcPort: 5000, DstPort: 80, Proto: protoUDP},
+		{Src: ipVM, Dst: ipExt, SrcPort: 1024, DstPort: 80, Proto: packet.ProtoUDP},
+		{Src: ipVM2, Dst: ipExt, SrcPort: 1024, DstPort: 80, Proto: packet.ProtoUDP},
+		{Src: ipVM2, Dst: ipExt, SrcPort: 5000, DstPort: 80, Proto: packet.ProtoUDP},
 	} {
 		mt, err := ct.Commit(src, &Meta{}, 0, ch)
 		if err != nil {
@@ -207,13 +207,13 @@ func TestReplyChooserAllocatesAtomically(t *testing.T) {
 		t.Fatalf("taken checks %v", ch.seen)
 	}
 	// Ports exhausted.
-	_, err := ct.Commit(Tuple{Src: ipVM2, Dst: ipExt, SrcPort: 6000, DstPort: 80, Proto: protoUDP}, &Meta{}, 0, ch)
+	_, err := ct.Commit(Tuple{Src: ipVM2, Dst: ipExt, SrcPort: 6000, DstPort: 80, Proto: packet.ProtoUDP}, &Meta{}, 0, ch)
 	if !errors.Is(err, ErrNoReply) || ct.Stats().NoReplyDrops != 1 {
 		t.Fatalf("%v %+v", err, ct.Stats())
 	}
 	// A chooser cannot hand out a tuple in use.
 	bad := chooserFunc(func(o Tuple, _ Taken) (Tuple, bool) { return replies[0], true })
-	if _, err := ct.Commit(Tuple{Src: ipVM2, Dst: ipExt, SrcPort: 7000, DstPort: 80, Proto: protoUDP}, &Meta{}, 0, bad); !errors.Is(err, ErrNoReply) {
+	if _, err := ct.Commit(Tuple{Src: ipVM2, Dst: ipExt, SrcPort: 7000, DstPort: 80, Proto: packet.ProtoUDP}, &Meta{}, 0, bad); !errors.Is(err, ErrNoReply) {
 		t.Fatalf("duplicate reply accepted: %v", err)
 	}
 	checkInvariants(t, ct)
@@ -239,7 +239,7 @@ func TestConcurrentCommitsUniqueReplies(t *testing.T) {
 				// Workers w and w^1 commit the same flows; all flows share
 				// one destination, so their SNAT ports must all differ.
 				src := [2]packet.IP4{ipVM, ipVM2}[w/2]
-				k := Tuple{Src: src, Dst: ipExt, SrcPort: uint16(i), DstPort: 80, Proto: protoUDP}
+				k := Tuple{Src: src, Dst: ipExt, SrcPort: uint16(i), DstPort: 80, Proto: packet.ProtoUDP}
 				mt, err := ct.Commit(k, &Meta{}, 0, ch)
 				if err != nil {
 					t.Error(err)

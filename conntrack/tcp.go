@@ -8,28 +8,32 @@ package conntrack
 
 // tcpPeer is one direction's view; 12 bytes.
 type tcpPeer struct {
-	seqlo  uint32 // max sequence number sent
-	seqhi  uint32 // max the other end ACKed + window
-	maxWin uint16 // largest window (pre scaling)
-	wscale uint8  // wsFlag|scale, or wsUnknown for mid-stream pickups
-	state  uint8  // tcpClosed...tcpTimeWait
+	seqlo  uint32   // max sequence number sent
+	seqhi  uint32   // max the other end ACKed + window
+	maxWin uint16   // largest window (pre scaling)
+	wscale uint8    // wsFlag|scale, or wsUnknown for mid-stream pickups
+	state  TCPState // TCPClosed...TCPTimeWait
 }
 
-// TCP peer states, numbered as OVS's ct_dpif_tcp_state so that the
-// comparisons below read as in conntrack-tcp.c. OVS uses only CLOSED,
-// SYN_SENT, ESTABLISHED, CLOSING, FIN_WAIT_2 and TIME_WAIT.
+// TCPState is a TCP state, numbered as OVS's ct_dpif_tcp_state so that
+// the comparisons below read as in conntrack-tcp.c; later states have
+// larger numbers. A peer (one direction) uses only CLOSED, SYN_SENT,
+// ESTABLISHED, CLOSING, FIN_WAIT_2 and TIME_WAIT; a connection's state
+// (ConnInfo.TCP) is the two coalesced, as OVS prints it.
+type TCPState uint8
+
 const (
-	tcpClosed = iota
-	tcpListen
-	tcpSynSent
-	tcpSynRecv
-	tcpEstablished
-	tcpCloseWait
-	tcpFinWait1
-	tcpClosing
-	tcpLastAck
-	tcpFinWait2
-	tcpTimeWait
+	TCPClosed TCPState = iota
+	TCPListen
+	TCPSynSent
+	TCPSynRecv
+	TCPEstablished
+	TCPCloseWait
+	TCPFinWait1
+	TCPClosing
+	TCPLastAck
+	TCPFinWait2
+	TCPTimeWait
 )
 
 var tcpStateNames = [...]string{
@@ -37,21 +41,26 @@ var tcpStateNames = [...]string{
 	"FIN_WAIT_1", "CLOSING", "LAST_ACK", "FIN_WAIT_2", "TIME_WAIT",
 }
 
-// tcpStateName is the state OVS prints for a connection without -m: the
-// later of the two peers' states, with FIN_WAIT_2 shown as TIME_WAIT and
-// SYN_RECV as ESTABLISHED (ct-dpif.c, coalesce_tcp_state).
-func tcpStateName(a, b uint8) string {
-	s := max(a, b)
-	switch s {
-	case tcpFinWait2:
-		s = tcpTimeWait
-	case tcpSynRecv:
-		s = tcpEstablished
-	}
+// String returns OVS's name of s ("ESTABLISHED"), as dumps print it.
+func (s TCPState) String() string {
 	if int(s) < len(tcpStateNames) {
 		return tcpStateNames[s]
 	}
 	return "UNKNOWN"
+}
+
+// coalesceTCP is the state OVS prints for a connection without -m: the
+// later of the two peers' states, with FIN_WAIT_2 shown as TIME_WAIT and
+// SYN_RECV as ESTABLISHED (ct-dpif.c, coalesce_tcp_state).
+func coalesceTCP(a, b TCPState) TCPState {
+	s := max(a, b)
+	switch s {
+	case TCPFinWait2:
+		s = TCPTimeWait
+	case TCPSynRecv:
+		s = TCPEstablished
+	}
+	return s
 }
 
 const (
@@ -123,8 +132,8 @@ func tcpNew(e *entry, m *Meta) class {
 	}
 	dst.seqhi = 1
 	dst.maxWin = 1
-	src.state = tcpSynSent
-	dst.state = tcpClosed
+	src.state = TCPSynSent
+	dst.state = TCPClosed
 	return clsTCPSynSent
 }
 
@@ -138,7 +147,7 @@ func (t *Table) tcpUpdate(e *entry, dir Dir, m *Meta) result {
 	}
 	src, dst := e.tcp[dir], e.tcp[dir^1]
 
-	if flags&(tcpSYN|tcpACK) == tcpSYN && dst.state >= tcpFinWait2 && src.state >= tcpFinWait2 {
+	if flags&(tcpSYN|tcpACK) == tcpSYN && dst.state >= TCPFinWait2 && src.state >= TCPFinWait2 {
 		return result{verdict: verdictReopen}
 	}
 
@@ -153,7 +162,7 @@ func (t *Table) tcpUpdate(e *entry, dir Dir, m *Meta) result {
 	seq, origSeq, ack := m.Seq, m.Seq, m.Ack
 	end := seq + uint32(m.PayloadLen)
 	checkAckskew := true
-	if src.state < tcpSynSent {
+	if src.state < TCPSynSent {
 		// First segment from this end.
 		if flags&tcpSYN != 0 {
 			end++
@@ -175,7 +184,7 @@ func (t *Table) tcpUpdate(e *entry, dir Dir, m *Meta) result {
 			end++
 		}
 		src.seqlo = seq
-		src.state = tcpSynSent
+		src.state = TCPSynSent
 		// Slide the window: seqhi may be stale after a pickup.
 		if hi := end + max(1, uint32(dst.maxWin)<<dws); src.seqhi == 1 || seqGEQ(hi, src.seqhi) {
 			src.seqhi = hi
@@ -218,35 +227,35 @@ func (t *Table) tcpUpdate(e *entry, dir Dir, m *Meta) result {
 	switch {
 	case inWindow || t.liberal || e.flags&flagLiberal != 0:
 		tcpSync(&src, &dst, win, sws, ack, end)
-		if flags&tcpSYN != 0 && src.state < tcpSynSent {
-			src.state = tcpSynSent
+		if flags&tcpSYN != 0 && src.state < TCPSynSent {
+			src.state = TCPSynSent
 		}
-		if flags&tcpFIN != 0 && src.state < tcpClosing {
-			src.state = tcpClosing
+		if flags&tcpFIN != 0 && src.state < TCPClosing {
+			src.state = TCPClosing
 		}
 		if flags&tcpACK != 0 {
 			switch dst.state {
-			case tcpSynSent:
-				dst.state = tcpEstablished
-			case tcpClosing:
-				dst.state = tcpFinWait2
+			case TCPSynSent:
+				dst.state = TCPEstablished
+			case TCPClosing:
+				dst.state = TCPFinWait2
 			}
 		}
 		if flags&tcpRST != 0 {
-			src.state, dst.state = tcpTimeWait, tcpTimeWait
+			src.state, dst.state = TCPTimeWait, TCPTimeWait
 		}
 		r.class, r.refresh = tcpClass(&src, &dst), true
-	case (dst.state < tcpSynSent || dst.state >= tcpFinWait2 || src.state >= tcpFinWait2) &&
+	case (dst.state < TCPSynSent || dst.state >= TCPFinWait2 || src.state >= TCPFinWait2) &&
 		seqGEQ(src.seqhi+maxAckWindow, end) && seqGEQ(seq, src.seqlo-maxAckWindow):
 		// pf's loose case: shotgunned SYNs before the peer answers, a
 		// pickup of an established stream, stray segments after close. The
 		// timeout is not refreshed, so that floods cannot keep it alive.
 		tcpSync(&src, &dst, win, sws, ack, end)
-		if flags&tcpFIN != 0 && src.state < tcpClosing {
-			src.state = tcpClosing
+		if flags&tcpFIN != 0 && src.state < TCPClosing {
+			src.state = TCPClosing
 		}
 		if flags&tcpRST != 0 {
-			src.state, dst.state = tcpTimeWait, tcpTimeWait
+			src.state, dst.state = TCPTimeWait, TCPTimeWait
 		}
 	default:
 		return result{verdict: verdictInvalid}
@@ -273,13 +282,13 @@ func tcpSync(src, dst *tcpPeer, win uint32, sws uint8, ack, end uint32) {
 // picks CT_TM_TCP_* (names per conntrack-tp.c's policy attributes).
 func tcpClass(src, dst *tcpPeer) class {
 	switch {
-	case src.state >= tcpFinWait2 && dst.state >= tcpFinWait2:
+	case src.state >= TCPFinWait2 && dst.state >= TCPFinWait2:
 		return clsTCPClose
-	case src.state >= tcpClosing && dst.state >= tcpClosing:
+	case src.state >= TCPClosing && dst.state >= TCPClosing:
 		return clsTCPTimeWait
-	case src.state < tcpEstablished || dst.state < tcpEstablished:
+	case src.state < TCPEstablished || dst.state < TCPEstablished:
 		return clsTCPSynRecv
-	case src.state >= tcpClosing || dst.state >= tcpClosing:
+	case src.state >= TCPClosing || dst.state >= TCPClosing:
 		return clsTCPFinWait
 	}
 	return clsTCPEstablished

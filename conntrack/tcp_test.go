@@ -163,3 +163,44 @@ func TestTCPSynReopensClosedConnection(t *testing.T) {
 	}
 	checkInvariants(t, ct)
 }
+
+// ConnInfo.TCP follows the connection through its life as a constant, and
+// TCPState is always its name; non-TCP connections have neither.
+func TestTCPStateTyped(t *testing.T) {
+	ct := newTable(t, Config{Capacity: 16})
+	k := tcpTuple(0)
+	syn := seg(tcpSYN, 1000, 0, 65535, 0)
+	mt, err := ct.Commit(k, syn, sec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(step string, want TCPState) {
+		t.Helper()
+		ci, _ := ct.Get(mt.Handle)
+		if ci.TCP != want || ci.TCPState != want.String() {
+			t.Fatalf("%s: TCP %v (%q), want %v", step, ci.TCP, ci.TCPState, want)
+		}
+	}
+	check("SYN", TCPSynSent)
+	ct.Lookup(k.Reverse(), seg(tcpSYN|tcpACK, 5000, 1001, 65535, 0), sec)
+	check("SYN+ACK", TCPEstablished) // the responder's SYN_RECV, coalesced
+	ct.Lookup(k, seg(tcpACK, 1001, 5001, 512, 0), sec)
+	check("ACK", TCPEstablished)
+	ct.Lookup(k.Reverse(), seg(tcpRST, 5001, 0, 0, 0), 2*sec)
+	check("RST", TCPTimeWait)
+
+	u, err := ct.Commit(udpTuple(0, 5000), &Meta{Len: 28}, sec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci, _ := ct.Get(u.Handle); ci.TCP != TCPClosed || ci.TCPState != "" {
+		t.Fatalf("UDP: TCP %v %q", ci.TCP, ci.TCPState)
+	}
+	names := map[TCPState]string{TCPClosed: "CLOSED", TCPSynSent: "SYN_SENT", TCPEstablished: "ESTABLISHED",
+		TCPFinWait2: "FIN_WAIT_2", TCPTimeWait: "TIME_WAIT", TCPTimeWait + 1: "UNKNOWN"}
+	for s, want := range names {
+		if s.String() != want {
+			t.Errorf("%d prints %q, want %q", uint8(s), s.String(), want)
+		}
+	}
+}

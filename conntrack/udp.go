@@ -1,15 +1,11 @@
 package conntrack
 
+import "github.com/xgw-dev/xgw/packet"
+
 // UDP and every protocol without its own state machine follow OVS's
 // conntrack-other.c: FIRST on creation, MULTIPLE after more packets in the
 // orig direction, BIDIR once a reply is seen. Their timeouts are the
 // udp_first, udp_single and udp_multiple policy attributes.
-
-const (
-	protoICMP = 1
-	protoTCP  = 6
-	protoUDP  = 17
-)
 
 // verdict is a state machine's judgement of one packet.
 type verdict uint8
@@ -42,9 +38,9 @@ func otherUpdate(e *entry, dir Dir) result {
 // validNew reports whether a packet of proto may create a connection.
 func validNew(proto uint8, m *Meta) bool {
 	switch proto {
-	case protoTCP:
+	case packet.ProtoTCP:
 		return tcpValidNew(m.TCPFlags)
-	case protoICMP:
+	case packet.ProtoICMP:
 		return icmpValidNew(m.ICMPType)
 	}
 	return true

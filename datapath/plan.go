@@ -37,20 +37,22 @@ func compile(t *route.Topology) (*plan, error) {
 		rp := routerPlan{r: r, dnat: map[packet.IP4]*nat.DNAT{}}
 		for _, rule := range r.NATRules() {
 			switch rule.Type {
-			case "snat":
+			case nat.KindSNAT:
 				s, err := nat.NewSNAT(rule.Logical, []packet.IP4{rule.External}, rule.PortMin, rule.PortMax)
 				if err != nil {
 					return nil, fmt.Errorf("router %s: snat %s: %w", r.Name, rule.Logical, err)
 				}
 				rp.snat = append(rp.snat, s)
-			case "dnat", "dnat_and_snat":
+			case nat.KindDNAT, nat.KindDNATAndSNAT:
 				if !rule.Logical.IsSingleIP() {
 					return nil, fmt.Errorf("router %s: %s %s: logical side must be one address", r.Name, rule.Type, rule.Logical)
 				}
 				logical, _ := packet.IP4From(rule.Logical.Addr())
 				rp.dnat[rule.External] = &nat.DNAT{External: rule.External, Logical: logical}
-				if rule.Type == "dnat_and_snat" {
-					s, err := nat.NewSNAT(rule.Logical, []packet.IP4{rule.External}, 1, 65535)
+				if rule.Type == nat.KindDNATAndSNAT {
+					// The outbound half allocates from the rule's port_range
+					// (config's default 1024-65535 when none is written).
+					s, err := nat.NewSNAT(rule.Logical, []packet.IP4{rule.External}, rule.PortMin, rule.PortMax)
 					if err != nil {
 						return nil, fmt.Errorf("router %s: dnat_and_snat %s: %w", r.Name, rule.Logical, err)
 					}

@@ -34,7 +34,8 @@ func (d DNAT) ChooseReply(orig conntrack.Tuple, taken conntrack.Taken) (conntrac
 // d.Logical leave as d.External. Ports are kept whenever free; one moves
 // (anywhere in 1-65535) only if the host already has a connection to the
 // same peer and port through another rule with the same translated tuple.
-// It fails only for a zero address.
+// It fails only for a zero address. The pipeline does not use it: it builds
+// a dnat_and_snat rule's outbound half with the rule's port_range.
 func (d DNAT) SNAT() (*SNAT, error) {
 	return NewSNAT(netip.PrefixFrom(d.Logical.Addr(), 32), []packet.IP4{d.External}, 1, 65535)
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/xgw-dev/xgw/config"
+	"github.com/xgw-dev/xgw/nat"
 	"github.com/xgw-dev/xgw/packet"
 )
 
@@ -122,8 +123,8 @@ func buildTable(r *Router, routes []config.Route) []routeEntry {
 func buildNAT(rules []config.NAT) []NATRule {
 	out := make([]NATRule, 0, len(rules))
 	for _, n := range rules {
-		rule := NATRule{Type: n.Type, Logical: n.LogicalIP.Value(), External: n.ExternalIP.Value()}
-		if n.Type != config.NATDNAT {
+		rule := NATRule{Type: n.Type.Value(), Logical: n.LogicalIP.Value(), External: n.ExternalIP.Value()}
+		if rule.Type != nat.KindDNAT {
 			rule.PortMin, rule.PortMax = config.DefaultSNATPortMin, config.DefaultSNATPortMax
 			if n.PortRange != "" {
 				rule.PortMin, rule.PortMax, _ = n.PortRange.Parse()

@@ -3,6 +3,7 @@ package route
 import (
 	"net/netip"
 
+	"github.com/xgw-dev/xgw/nat"
 	"github.com/xgw-dev/xgw/packet"
 )
 
@@ -83,17 +84,10 @@ func (r *Router) Port(name string) (*RouterPort, bool) {
 	return nil, false
 }
 
-// NAT rule types.
-const (
-	SNAT        = "snat"
-	DNAT        = "dnat"
-	DNATAndSNAT = "dnat_and_snat"
-)
-
 // NATRule is one NAT rule of a gateway router as plain data, for the
 // pipeline to build its nat objects from.
 type NATRule struct {
-	Type     string       // SNAT, DNAT or DNATAndSNAT
+	Type     nat.Kind
 	Logical  netip.Prefix // inside network (snat) or address (/32, dnat*)
 	External packet.IP4
 	// PortMin..PortMax are the source ports to allocate for snat and

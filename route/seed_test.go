@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/xgw-dev/xgw/nat"
 	"github.com/xgw-dev/xgw/packet"
 )
 
@@ -140,7 +141,7 @@ func TestSeedExternal(t *testing.T) {
 		t.Errorf("ExternalNextHops = %v", got)
 	}
 	rules := router(t, topo, "gr1").NATRules()
-	wantRule := NATRule{Type: SNAT, Logical: netip.MustParsePrefix("10.199.100.0/24"), External: ip("123.123.123.123"), PortMin: 1024, PortMax: 65535}
+	wantRule := NATRule{Type: nat.KindSNAT, Logical: netip.MustParsePrefix("10.199.100.0/24"), External: ip("123.123.123.123"), PortMin: 1024, PortMax: 65535}
 	if len(rules) != 1 || rules[0] != wantRule {
 		t.Errorf("NATRules = %+v", rules)
 	}
