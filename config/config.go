@@ -135,7 +135,7 @@ type NAT struct {
 	Type       NATType   `yaml:"type"`       // snat, dnat or dnat_and_snat
 	LogicalIP  Prefix    `yaml:"logical_ip"` // snat: a network; dnat*: one address
 	ExternalIP IPv4      `yaml:"external_ip"`
-	PortRange  PortRange `yaml:"port_range"` // snat*: source ports to allocate; empty = 1024-65535
+	PortRange  PortRange `yaml:"port_range"` // snat*: source ports to allocate; empty = DefaultPorts
 }
 
 // Offload is the offload manager's section, reserved: parsed strictly and

@@ -106,3 +106,17 @@ func TestXDPDefaults(t *testing.T) {
 		t.Fatalf("adopt: %+v", c.XDP)
 	}
 }
+
+// TestDefaultPorts: snat shares its address (unprivileged ports), a
+// floating IP owns all of its ports, dnat allocates none.
+func TestDefaultPorts(t *testing.T) {
+	for _, tc := range []struct {
+		k      nat.Kind
+		lo, hi uint16
+		ok     bool
+	}{{nat.KindSNAT, 1024, 65535, true}, {nat.KindDNATAndSNAT, 1, 65535, true}, {nat.KindDNAT, 0, 0, false}} {
+		if lo, hi, ok := DefaultPorts(tc.k); lo != tc.lo || hi != tc.hi || ok != tc.ok {
+			t.Errorf("%v: %d-%d %v, want %d-%d %v", tc.k, lo, hi, ok, tc.lo, tc.hi, tc.ok)
+		}
+	}
+}

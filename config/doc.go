@@ -74,8 +74,9 @@
 //	      - type: string        snat | dnat | dnat_and_snat
 //	        logical_ip: Prefix  snat: a network; dnat, dnat_and_snat: one address
 //	        external_ip: IPv4   an address no other router uses (NAT or port)
-//	        port_range: string  "1024-65535" or "5000": source ports for snat and
-//	                            dnat_and_snat, default 1024-65535; not for dnat
+//	        port_range: string  "1024-65535" or "5000": source ports for snat
+//	                            (default 1024-65535) and dnat_and_snat (default
+//	                            1-65535: a floating IP is its VM's); not for dnat
 //	offload:                    the XDP fast path for established connections
 //	  enabled: bool             promote connections to the fast path
 //	  udp_oneway: bool          also promote UDP flows never answered (default

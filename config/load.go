@@ -145,9 +145,24 @@ func (c *Config) ApplyDefaults() {
 	for i := range c.Routers {
 		for j := range c.Routers[i].NAT {
 			n := &c.Routers[i].NAT[j]
-			if n.PortRange == "" && n.Type.Value() != nat.KindDNAT {
-				n.PortRange = PortRange(fmt.Sprintf("%d-%d", DefaultSNATPortMin, DefaultSNATPortMax))
+			if lo, hi, ok := DefaultPorts(n.Type.Value()); ok && n.PortRange == "" {
+				n.PortRange = PortRange(fmt.Sprintf("%d-%d", lo, hi))
 			}
 		}
 	}
+}
+
+// DefaultPorts is the source-port range a NAT rule of kind k allocates
+// from when it has no port_range (ok is false for dnat, which allocates
+// none). snat shares its address among many VMs: unprivileged ports, as
+// OVS falls back to. A floating IP (dnat_and_snat) is its VM's alone, as
+// in OVN, so every port stays the VM's own unless taken.
+func DefaultPorts(k nat.Kind) (lo, hi uint16, ok bool) {
+	switch k {
+	case nat.KindSNAT:
+		return DefaultSNATPortMin, DefaultSNATPortMax, true
+	case nat.KindDNATAndSNAT:
+		return 1, 65535, true
+	}
+	return 0, 0, false
 }

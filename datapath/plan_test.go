@@ -62,3 +62,20 @@ func TestDNATAndSNATPortRange(t *testing.T) {
 		t.Fatalf("reply reaches port %d, want 7000", inner.DstPort)
 	}
 }
+
+// TestDNATAndSNATKeepsPorts: without a port_range a floating IP is its
+// VM's alone (OVN's dnat_and_snat), so even a privileged source port (an
+// NTP client's 123) leaves unchanged.
+func TestDNATAndSNATKeepsPorts(t *testing.T) {
+	h := newHarness(t, "../examples/two-tenants.yaml", conntrack.Config{})
+	x := l4{proto: layers.IPProtocolUDP, sport: 123, dport: 123, payload: []byte("ntp")}
+	out := h.run(flow.Underlay, genevePkt(t, net.IP{172, 31, 1, 22}, seedVTEP, 2, 1, 2,
+		innerIPv4(t, mustHW("ae:bc:bc:4f:98:7c"), mustHW("ae:dd:dd:e4:9e:58"), seedVM, seedServer, 63, x)))
+	wantTX(t, out, flow.External)
+	pk := decode(out.Frame())
+	ip := pk.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+	udp := pk.Layer(layers.LayerTypeUDP).(*layers.UDP)
+	if !ip.SrcIP.Equal(net.IP{203, 0, 113, 20}) || udp.SrcPort != 123 {
+		t.Fatalf("leaves as %v:%d, want 203.0.113.20:123", ip.SrcIP, udp.SrcPort)
+	}
+}

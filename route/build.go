@@ -5,7 +5,6 @@ import (
 	"slices"
 
 	"github.com/xgw-dev/xgw/config"
-	"github.com/xgw-dev/xgw/nat"
 	"github.com/xgw-dev/xgw/packet"
 )
 
@@ -124,8 +123,8 @@ func buildNAT(rules []config.NAT) []NATRule {
 	out := make([]NATRule, 0, len(rules))
 	for _, n := range rules {
 		rule := NATRule{Type: n.Type.Value(), Logical: n.LogicalIP.Value(), External: n.ExternalIP.Value()}
-		if rule.Type != nat.KindDNAT {
-			rule.PortMin, rule.PortMax = config.DefaultSNATPortMin, config.DefaultSNATPortMax
+		if lo, hi, ok := config.DefaultPorts(rule.Type); ok {
+			rule.PortMin, rule.PortMax = lo, hi
 			if n.PortRange != "" {
 				rule.PortMin, rule.PortMax, _ = n.PortRange.Parse()
 			}

@@ -54,7 +54,7 @@ func TestTwoTenants(t *testing.T) {
 	}
 	gb := router(t, topo, "gr-b")
 	rules := gb.NATRules()
-	if len(rules) != 2 || rules[1].Type != nat.KindDNATAndSNAT || rules[1].Logical.Bits() != 32 || rules[1].PortMin != 1024 || rules[1].PortMax != 65535 {
+	if len(rules) != 2 || rules[1].Type != nat.KindDNATAndSNAT || rules[1].Logical.Bits() != 32 || rules[1].PortMin != 1 || rules[1].PortMax != 65535 {
 		t.Errorf("gr-b NATRules = %+v", rules)
 	}
 	if r, ok := topo.RouterByExternalIP(ip("203.0.113.20")); !ok || r != gb {
