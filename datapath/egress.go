@@ -61,8 +61,7 @@ func (w *Worker) fromUnderlay(c *pktCtx) Drop {
 	if p.Tagged {
 		return DropUnsupported
 	}
-	c.cand.Key = flow.Key{InPort: flow.Underlay, VNI: d.VNI, InnerDst: packet.Ethernet(inner).Dst(),
-		Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
+	c.cand.Key = flow.KeyOf(flow.Underlay, d.VNI, packet.Ethernet(inner).Dst(), p)
 	c.noteArrival(p)
 	r := rp.Router
 	rpl := &pl.routers[r.ID]

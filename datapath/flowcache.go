@@ -185,7 +185,8 @@ func (w *Worker) fast(c *pktCtx) bool {
 	pkt, pl := c.pkt, c.pl
 	frame := pkt.Frame()
 	p := &c.parsed
-	var k flow.Key
+	var vni uint32
+	var innerDst packet.MAC
 	var l3 []byte // the frame the action applies to (inner for Geneve)
 	innerOff := 0
 	switch pkt.InPort {
@@ -207,7 +208,7 @@ func (w *Worker) fast(c *pktCtx) bool {
 			return false
 		}
 		innerOff = d.InnerOff
-		k = flow.Key{InPort: flow.Underlay, VNI: d.VNI, InnerDst: packet.Ethernet(l3).Dst()}
+		vni, innerDst = d.VNI, packet.Ethernet(l3).Dst()
 	case flow.External:
 		l3 = frame
 		if p.Decode(l3) != packet.OK {
@@ -217,7 +218,6 @@ func (w *Worker) fast(c *pktCtx) bool {
 		if p.Tagged {
 			return false
 		}
-		k = flow.Key{InPort: flow.External}
 	default:
 		return false
 	}
@@ -234,7 +234,7 @@ func (w *Worker) fast(c *pktCtx) bool {
 	default:
 		return false
 	}
-	k.Src, k.Dst, k.SrcPort, k.DstPort, k.Proto = p.Src, p.Dst, p.SrcPort, p.DstPort, p.Proto
+	k := flow.KeyOf(pkt.InPort, vni, innerDst, p)
 	h := k.Hash()
 	i := w.cache.find(&k, h, uint32(pl.gen), w.neighVer)
 	w.cache.account(i >= 0)

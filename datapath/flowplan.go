@@ -66,19 +66,16 @@ func (p *Pipeline) PlanFlow(c flow.Candidate) (fwd, rev flow.Action, err error) 
 
 // reverseKey is the key of packets answering fwd's output.
 func (w *Worker) reverseKey(fwd *flow.Action) (flow.Key, error) {
-	k := flow.Key{Src: fwd.NATDst, Dst: fwd.NATSrc, SrcPort: fwd.NATDstPort, DstPort: fwd.NATSrcPort, Proto: fwd.Key.Proto}
 	if fwd.OutPort == flow.External {
-		k.InPort = flow.External
-		return k, nil
+		return fwd.ReplyKey(flow.External, 0, packet.MAC{}), nil
 	}
 	// Answers from a logical port come back from the distributed router
 	// over the join switch the gateway router sent the flow onto.
 	join := w.ctx.join
 	if join == nil || join.Switch == nil {
-		return k, fmt.Errorf("%w: no join port for the reverse direction", ErrPlan)
+		return flow.Key{}, fmt.Errorf("%w: no join port for the reverse direction", ErrPlan)
 	}
-	k.InPort, k.VNI, k.InnerDst = flow.Underlay, join.Switch.Key, join.MAC
-	return k, nil
+	return fwd.ReplyKey(flow.Underlay, join.Switch.Key, join.MAC), nil
 }
 
 // planOne runs a synthetic packet with key k through the stages, in

@@ -40,7 +40,7 @@ func (w *Worker) fromExternal(c *pktCtx) Drop {
 		return DropUnsupported
 	}
 	rpl := &pl.routers[r.ID]
-	c.cand.Key = flow.Key{InPort: flow.External, Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
+	c.cand.Key = flow.KeyOf(flow.External, 0, packet.MAC{}, p)
 	c.noteArrival(p)
 	// ct(zone=snat,nat): un-SNAT replies. A miss is unsolicited unless a
 	// DNAT rule owns the address, in which case the connection starts here.

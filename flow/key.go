@@ -9,6 +9,12 @@ import (
 // Key is one direction of a connection as its packets arrive at the
 // gateway, before any rewrite: what a fast path matches on. It is
 // comparable and pointer-free, so it can key maps and be hashed by value.
+//
+// Addresses are IPv4. Keys are built with KeyOf and Action.ReplyKey, not
+// field by field, so that IPv6 (issue 13) widens Src and Dst to a
+// 16-byte address in this package (and in each backend's encoding)
+// without touching the stages that build keys; the flow cache then keeps
+// IPv4 entries in their own 128-byte table.
 type Key struct {
 	InPort Port // Underlay (Geneve) or External
 	// VNI and InnerDst (underlay only, zero otherwise) select the gateway
@@ -31,4 +37,20 @@ func (k *Key) Hash() uint64 {
 	hi, lo := bits.Mul64(a^0x9e3779b97f4a7c15, b^0xbf58476d1ce4e5b9)
 	hi, lo = bits.Mul64(hi^lo^c, 0x94d049bb133111eb)
 	return hi ^ lo
+}
+
+// KeyOf is the key of the decoded packet p arriving on port in; vni and
+// innerDst are the Geneve VNI and inner destination MAC (zero on the
+// external side). Callers build keys here rather than field by field, so
+// that a wider (IPv6) address in Key changes this function, not them.
+func KeyOf(in Port, vni uint32, innerDst packet.MAC, p *packet.Parsed) Key {
+	return Key{InPort: in, VNI: vni, InnerDst: innerDst,
+		Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
+}
+
+// ReplyKey is the key of packets answering a's output, arriving on port
+// in (with vni and innerDst when that is the underlay).
+func (a *Action) ReplyKey(in Port, vni uint32, innerDst packet.MAC) Key {
+	return Key{InPort: in, VNI: vni, InnerDst: innerDst,
+		Src: a.NATDst, Dst: a.NATSrc, SrcPort: a.NATDstPort, DstPort: a.NATSrcPort, Proto: a.Key.Proto}
 }
