@@ -57,7 +57,6 @@ type gateway struct {
 	eng   *engine.Engine
 
 	ifnames  [2]string            // underlay, external
-	meters   meters               // bytes per verdict, worker threads
 	reload   *reloader            // the running config; SIGHUP and xgw reload
 	registry *prometheus.Registry // what /metrics serves; add collectors here
 }
@@ -138,7 +137,7 @@ func newGateway(cfgPath string, cfg *config.Config, opts runOptions, log *slog.L
 	g.eng, err = engine.New(engine.Config{
 		Underlay: under, External: ext,
 		VTEP: topo.VTEP, GenevePort: topo.GenevePort,
-		NewProcessor: func() engine.Processor { return g.meters.wrap(g.pipe.NewWorker()) },
+		NewProcessor: func() engine.Processor { return g.pipe.NewWorker() },
 		Register: func(ifname string, queue, fd int) error {
 			return byName[ifname].register(queue, fd)
 		},
@@ -306,15 +305,12 @@ func (g *gateway) Stats() (control.Stats, error) {
 		Conntrack: g.ct.Stats(),
 		Ports:     g.eng.Ports(),
 		Neighbors: g.neigh.Stats(),
-		Workers:   g.meters.workers(),
+		Workers:   workers(g.eng.Workers()),
 		Config:    g.reload.state(),
 	}
 	if g.off != nil {
 		os := g.off.Stats()
 		s.Offload = &os
-	}
-	for v, n := range g.meters.bytes() {
-		s.Pipeline.Bytes[datapath.Verdict(v).String()] = n
 	}
 	for _, x := range g.xdp {
 		st, err := x.objs.Stats()
@@ -337,4 +333,13 @@ func (g *gateway) DumpFlows(w io.Writer, typ string) error {
 	names := [flow.NumPorts]string{}
 	names[flow.Underlay], names[flow.External] = g.ifnames[0], g.ifnames[1]
 	return g.off.DumpFlows(w, offload.DumpOptions{Type: typ, Now: g.clock(), PortNames: names})
+}
+
+// workers is the engine's view of its threads in the /stats shape.
+func workers(ws []engine.Worker) []control.Worker {
+	out := make([]control.Worker, len(ws))
+	for i, w := range ws {
+		out[i] = control.Worker{Worker: w.Worker, TID: w.TID, BusySeconds: w.Busy.Seconds()}
+	}
+	return out
 }
