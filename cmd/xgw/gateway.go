@@ -160,7 +160,7 @@ func newGateway(cfgPath string, cfg *config.Config, opts runOptions, log *slog.L
 	}
 	g.reload = newReloader(cfgPath, cfg, topo, g.pipe, g.ct, steer, log)
 	g.reload.offload = func(o config.Offload) {
-		g.off.Reconfigure(offloadConfig(offload.FromConfig(o), g.clock))
+		g.off.Reconfigure(offloadConfig(o, g.clock))
 	}
 
 	// Metrics read the /stats snapshot at scrape time. More collectors

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net"
 
@@ -15,39 +14,10 @@ import (
 	"github.com/xgw-dev/xgw/route"
 )
 
-// xdpFastPath adapts the XDP program's flow maps to the offload manager.
-type xdpFastPath struct{ fp *bpf.FastPath }
-
-var _ offload.FastPath = xdpFastPath{}
-
-func (x xdpFastPath) InstallBatch(a []flow.Action) (int, error) { return x.fp.InstallBatch(a) }
-func (x xdpFastPath) RemoveBatch(k []flow.Key) (int, error)     { return x.fp.RemoveBatch(k) }
-
-func (x xdpFastPath) Counters(k flow.Key) (offload.Counters, error) {
-	f, err := x.fp.Lookup(k)
-	if err != nil {
-		return offload.Counters{}, err
-	}
-	return offload.Counters{Packets: f.Packets, Bytes: f.Bytes, LastSeen: int64(f.LastSeenKtime)}, nil
-}
-
-func (x xdpFastPath) Iterate(fn func(a *flow.Action, c offload.Counters) bool) error {
-	for f, err := range x.fp.Flows() {
-		if err != nil {
-			return err
-		}
-		if !fn(&f.Action, offload.Counters{Packets: f.Packets, Bytes: f.Bytes, LastSeen: int64(f.LastSeenKtime)}) {
-			return nil
-		}
-	}
-	return nil
-}
-
 // offloadConfig is the manager's configuration for this gateway.
-func offloadConfig(c offload.Config, clock func() int64) offload.Config {
+func offloadConfig(o config.Offload, clock func() int64) offload.Config {
+	c := offload.FromConfig(o)
 	c.Clock = clock
-	c.FastPathClock = func() int64 { return int64(bpf.Ktime()) }
-	c.IsFull = func(err error) bool { return errors.Is(err, bpf.ErrFull) }
 	return c
 }
 
@@ -152,8 +122,7 @@ func (g *gateway) startOffload(cfg *config.Config, topo *route.Topology, under, 
 			return fmt.Errorf("fast path egress %s: %w", name, err)
 		}
 	}
-	oc := offloadConfig(offload.FromConfig(cfg.Offload), g.clock)
-	g.off = offload.New(oc, g.ct, g.pipe, xdpFastPath{g.fp})
+	g.off = offload.New(offloadConfig(cfg.Offload, g.clock), g.ct, g.pipe, []offload.Backend{bpf.NewBackend(g.fp)})
 	if cfg.Offload.Enabled {
 		adopted, removed, err := g.off.Adopt((&adopter{topo: topo, ct: g.ct, now: g.clock}).adopt)
 		if err != nil {
@@ -162,25 +131,13 @@ func (g *gateway) startOffload(cfg *config.Config, topo *route.Topology, under, 
 		if adopted+removed > 0 {
 			g.log.Info("took over the fast path of a previous xgw", "connections", adopted, "entries_removed", removed)
 		}
-	} else if n, err := clearFastPath(g.fp); err != nil {
+	} else if n, err := g.fp.Clear(); err != nil {
 		return fmt.Errorf("clear the fast path (offload is off): %w", err)
 	} else if n > 0 {
 		g.log.Info("offload is off: removed the fast-path entries a previous xgw left", "entries", n)
 	}
 	g.pipe.SetOffload(g.off)
 	return nil
-}
-
-// clearFastPath removes every entry from the flows map.
-func clearFastPath(fp *bpf.FastPath) (int, error) {
-	var keys []flow.Key
-	for f, err := range fp.Flows() {
-		if err != nil {
-			return 0, err
-		}
-		keys = append(keys, f.Action.Key)
-	}
-	return fp.RemoveBatch(keys)
 }
 
 // offloadMetrics maps the manager's counters onto the metrics' shape.
