@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"fmt"
@@ -97,20 +97,9 @@ func adoptMeta(proto, icmpType uint8) conntrack.Meta {
 	return m
 }
 
-// pinPath is where the fast path's state is pinned ("" for nowhere).
-func pinPath(o config.Offload) string {
-	switch o.PinPath {
-	case "":
-		return config.DefaultPinPath
-	case "none":
-		return ""
-	}
-	return o.PinPath
-}
-
 // startOffload points the fast path at the interfaces, takes over what a
 // previous xgw left in it, and hands the pipeline to the offload manager.
-func (g *gateway) startOffload(cfg *config.Config, topo *route.Topology, under, ext string) error {
+func (g *Gateway) startOffload(cfg *config.Config, topo *route.Topology, under, ext string) error {
 	g.ifnames = [2]string{under, ext}
 	g.fp = g.xdp[0].objs.FastPath()
 	for port, name := range g.ifnames {
@@ -141,7 +130,7 @@ func (g *gateway) startOffload(cfg *config.Config, topo *route.Topology, under, 
 }
 
 // offloadMetrics maps the manager's counters onto the metrics' shape.
-func (g *gateway) offloadMetrics() metrics.OffloadStats {
+func (g *Gateway) offloadMetrics() metrics.OffloadStats {
 	s := g.off.Stats()
 	return metrics.OffloadStats{
 		Entries: s.Offloaded,

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"testing"
@@ -14,7 +14,7 @@ import (
 // would find it in the pinned fast path, and checks that the rebuilt
 // connections are established and translate its replies.
 func TestAdoptRebuildsConnections(t *testing.T) {
-	cfg, err := config.Load("../../examples/seed.yaml")
+	cfg, err := config.Load("../examples/seed.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
