@@ -25,12 +25,20 @@ func offloadConfig(o config.Offload, clock func() int64) offload.Config {
 // previous xgw left in the pinned fast path, so that they are tracked,
 // counted and expired again. fwd is an entry arriving on the underlay.
 //
-// Each flow gets, in its gateway router's zones, a connection without NAT
-// in the DNAT zone and one carrying the flow's translation in the SNAT
-// zone, both established (a packet each way, TCP picked up midstream as
-// conntrack allows). For a DNATed (floating IP) flow the translation then
-// lives in the SNAT zone instead of the DNAT zone, which forwards the same
-// packets; only a dump shows the difference.
+// Each flow gets, in its gateway router's zones, the two connections the
+// pipeline would have made, both established (a packet each way, TCP
+// picked up midstream as conntrack allows):
+//
+//   - SNATed (the VM opened it): in the DNAT zone without NAT, in the SNAT
+//     zone with the flow's translation;
+//   - DNATed (opened from outside to a floating IP: the router has a dnat
+//     or dnat_and_snat rule from that address to the VM's, and the ports
+//     are untouched): opened by the external side, in the SNAT zone
+//     without NAT and in the DNAT zone with the translation.
+//
+// A VM-opened flow through a dnat_and_snat rule that kept its port looks
+// the same as a DNATed one and is rebuilt as one; both shapes forward the
+// same packets.
 type adopter struct {
 	topo *route.Topology
 	ct   *conntrack.Table
@@ -56,17 +64,20 @@ func (a *adopter) adopt(fwd flow.Action) ([2]flow.Conn, error) {
 		return conns, fmt.Errorf("adopt: no gateway router for VNI %d and %s any more", k.VNI, k.InnerDst)
 	}
 	r := rp.Router
-	orig := conntrack.Tuple{Src: k.Src, Dst: k.Dst, SrcPort: k.SrcPort, DstPort: k.DstPort, Proto: k.Proto}
-	nated := conntrack.Tuple{Src: fwd.NATDst, Dst: fwd.NATSrc, SrcPort: fwd.NATDstPort, DstPort: fwd.NATSrcPort, Proto: k.Proto}
+	// in is fwd as it arrives, out its reverse as it arrives outside.
+	in := conntrack.Tuple{Src: k.Src, Dst: k.Dst, SrcPort: k.SrcPort, DstPort: k.DstPort, Proto: k.Proto}
+	out := conntrack.Tuple{Src: fwd.NATDst, Dst: fwd.NATSrc, SrcPort: fwd.NATDstPort, DstPort: fwd.NATSrcPort, Proto: k.Proto}
+	// Per zone (DNAT, SNAT): the opening tuple and its reply.
+	zones := [2]struct{ orig, reply conntrack.Tuple }{{in, in.Reverse()}, {in, out}}
+	dir := conntrack.DirOrig
+	if dnatted(r, &fwd) {
+		zones = [2]struct{ orig, reply conntrack.Tuple }{{out, in}, {out, out.Reverse()}}
+		dir = conntrack.DirReply
+	}
 	now := a.now()
-	for i, z := range []uint16{r.DNATZone, r.SNATZone} {
-		o := orig
-		o.Zone = z
-		reply := o.Reverse()
-		if i == 1 {
-			reply = nated
-			reply.Zone = z
-		}
+	for i, z := range [2]uint16{r.DNATZone, r.SNATZone} {
+		o, reply := zones[i].orig, zones[i].reply
+		o.Zone, reply.Zone = z, z
 		m := adoptMeta(k.Proto, packet.ICMPEchoRequest)
 		c, err := a.ct.Commit(o, &m, now, fixedReply(reply))
 		if err != nil {
@@ -81,9 +92,25 @@ func (a *adopter) adopt(fwd flow.Action) ([2]flow.Conn, error) {
 			// be refused as out of window.
 			a.ct.SetLiberal(c.Handle)
 		}
-		conns[i] = flow.Conn{Handle: c.Handle, Dir: conntrack.DirOrig}
+		conns[i] = flow.Conn{Handle: c.Handle, Dir: dir}
 	}
 	return conns, nil
+}
+
+// dnatted tells whether fwd, leaving with source fwd.NATSrc, is the
+// reverse of a connection DNATed by one of r's rules: DNAT rewrites the
+// address only, so any port change means SNAT.
+func dnatted(r *route.Router, fwd *flow.Action) bool {
+	k := &fwd.Key
+	if fwd.NATSrcPort != k.SrcPort || fwd.NATDst != k.Dst || fwd.NATDstPort != k.DstPort {
+		return false
+	}
+	for _, n := range r.NATRules() {
+		if (n.Type == route.DNAT || n.Type == route.DNATAndSNAT) && n.External == fwd.NATSrc && n.Logical.Contains(k.Src.Addr()) {
+			return true
+		}
+	}
+	return false
 }
 
 // adoptMeta is a packet that picks a connection up midstream: a bare ACK
