@@ -303,3 +303,14 @@ func TestReload(t *testing.T) {
 		t.Fatalf("Reload called %d times, want 2", rl.calls)
 	}
 }
+
+// TestPipelineStatsBytes: bytes per verdict come from the pipeline's own
+// counters, named like the packet counts.
+func TestPipelineStatsBytes(t *testing.T) {
+	var ds datapath.Stats
+	ds.Verdicts[datapath.VerdictTX], ds.Bytes[datapath.VerdictTX] = 2, 3000
+	p := PipelineStats(ds)
+	if p.Bytes["tx"] != 3000 || p.Verdicts["tx"] != 2 || len(p.Bytes) != len(p.Verdicts) {
+		t.Fatalf("bytes %v verdicts %v", p.Bytes, p.Verdicts)
+	}
+}

@@ -32,8 +32,7 @@ type Stats struct {
 // Worker is one forwarding thread (one RX queue index).
 type Worker struct {
 	Worker int `json:"worker"`
-	// TID is the Linux thread the worker is locked to; 0 until its first
-	// batch (the thread is only known from inside it).
+	// TID is the Linux thread the worker is locked to; 0 until it started.
 	TID int `json:"tid"`
 	// BusySeconds is the thread's CPU time. A worker spins while it has
 	// traffic and sleeps in ppoll when it has none, so CPU time is its
@@ -87,7 +86,7 @@ func PipelineStats(s datapath.Stats) Pipeline {
 	}
 	for i, n := range s.Verdicts {
 		p.Verdicts[datapath.Verdict(i).String()] = n
-		p.Bytes[datapath.Verdict(i).String()] = 0 // filled by the caller, see Bytes
+		p.Bytes[datapath.Verdict(i).String()] = s.Bytes[i]
 	}
 	for i, n := range s.Drops {
 		if d := datapath.Drop(i); d != datapath.DropNone {

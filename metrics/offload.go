@@ -3,7 +3,7 @@ package metrics
 import "github.com/prometheus/client_golang/prometheus"
 
 // OffloadStats are the offload manager's counters, in the shape the
-// metrics need; the manager (or an adapter in cmd/xgw) fills them.
+// metrics need; the gateway fills them from the manager's.
 type OffloadStats struct {
 	// Entries are the connections currently in the XDP fast path.
 	Entries int

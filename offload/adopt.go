@@ -3,6 +3,7 @@ package offload
 import (
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/packet"
 )
 
 // AdoptFunc re-creates in conntrack the connection an adopted fast-path
@@ -31,17 +32,31 @@ type AdoptFunc func(fwd flow.Action) ([2]flow.Conn, error)
 //     manager already has is removed, and goes back to software.
 //
 // The entries themselves are not rewritten (the fast path does not need
-// the handles to forward). Call Adopt before the pipeline starts.
+// the handles to forward). Each backend is adopted on its own: a flow's two
+// directions live in one. Call Adopt before the pipeline starts.
 func (m *Manager) Adopt(adopt AdoptFunc) (adopted, removed int, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for bi := range m.bes {
+		a, r, err := m.adoptLocked(bi, adopt)
+		adopted, removed = adopted+a, removed+r
+		if err != nil {
+			return adopted, removed, err
+		}
+	}
+	m.publishLocked()
+	return adopted, removed, nil
+}
+
+// adoptLocked adopts the entries of backend bi.
+func (m *Manager) adoptLocked(bi int, adopt AdoptFunc) (adopted, removed int, err error) {
 	type entry struct {
 		a    flow.Action
 		c    Counters
 		used bool
 	}
 	var all []entry
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	err = m.fp.Iterate(func(a *flow.Action, c Counters) bool {
+	err = m.bes[bi].Iterate(func(a *flow.Action, c Counters) bool {
 		all = append(all, entry{a: *a, c: c})
 		return true
 	})
@@ -73,7 +88,7 @@ func (m *Manager) Adopt(adopt AdoptFunc) (adopted, removed int, err error) {
 	}
 	now := m.cfg.Clock()
 	drop := func(keys ...flow.Key) {
-		m.toRemove = append(m.toRemove, keys...)
+		m.toRemove[bi] = append(m.toRemove[bi], keys...)
 		removed += len(keys)
 		m.st.adoptFailed.Add(uint64(len(keys)))
 	}
@@ -111,7 +126,7 @@ func (m *Manager) Adopt(adopt AdoptFunc) (adopted, removed int, err error) {
 			continue
 		}
 		f := &tracked{first: now, state: statePending, reason: reasonFor(fwd.a.Key.Proto),
-			cand: flow.Candidate{Key: fwd.a.Key, Conns: conns}, fwd: fwd.a, rev: rev.a}
+			cand: flow.Candidate{Key: fwd.a.Key, Conns: conns}, fwd: fwd.a, rev: rev.a, be: bi}
 		f.fwd.Conns = conns
 		for z, c := range conns {
 			f.rev.Conns[z] = flow.Conn{Handle: c.Handle, Dir: c.Dir ^ 1}
@@ -123,7 +138,6 @@ func (m *Manager) Adopt(adopt AdoptFunc) (adopted, removed int, err error) {
 		m.st.adopted.Add(1)
 	}
 	m.flushRemovalsLocked()
-	m.publishLocked()
 	return adopted, removed, nil
 }
 
@@ -141,9 +155,9 @@ func isForward(a, b *flow.Action) bool {
 // reasonFor is the promotion reason an adopted flow is filed under.
 func reasonFor(proto uint8) why {
 	switch proto {
-	case protoTCP:
+	case packet.ProtoTCP:
 		return whyTCP
-	case protoICMP:
+	case packet.ProtoICMP:
 		return whyICMP
 	}
 	return whyUDPAnswered

@@ -6,6 +6,7 @@ import (
 
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/packet"
 )
 
 // TestAdoptRebuilds restarts the manager over a fast path that still holds
@@ -15,7 +16,7 @@ func TestAdoptRebuilds(t *testing.T) {
 	// The previous process: two flows offloaded, plus a stray entry.
 	prev := newHarness(t, defaultCfg())
 	keep, refuse := prev.promotedUDP(1111), prev.promotedUDP(2222)
-	stray := flow.Action{Key: flow.Key{InPort: flow.External, Src: extIP, Dst: snatIP, SrcPort: 1, DstPort: 2, Proto: protoUDP}}
+	stray := flow.Action{Key: flow.Key{InPort: flow.External, Src: extIP, Dst: snatIP, SrcPort: 1, DstPort: 2, Proto: packet.ProtoUDP}}
 	prev.fp.InstallBatch([]flow.Action{stray})
 	prev.fp.hit(keep.fwdKey(), 40, 4000, prev.clock.now())
 	// Pretend the fast path did not store handles.
@@ -26,7 +27,7 @@ func TestAdoptRebuilds(t *testing.T) {
 	// The new process: empty conntrack, same fast path.
 	h := newHarness(t, defaultCfg())
 	h.fp = prev.fp
-	h.m.fp = prev.fp
+	h.m.bes = []Backend{prev.fp}
 	var got []flow.Action
 	adopt := func(fwd flow.Action) ([2]flow.Conn, error) {
 		got = append(got, fwd)

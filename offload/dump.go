@@ -12,6 +12,7 @@ import (
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/geneve"
+	"github.com/xgw-dev/xgw/packet"
 )
 
 // DumpOptions select what DumpFlows prints.
@@ -47,8 +48,9 @@ func (m *Manager) DumpFlows(w io.Writer, opts DumpOptions) error {
 		return fmt.Errorf("offload: unknown flow type %q (want offloaded or software)", opts.Type)
 	}
 	type line struct {
-		a *flow.Action
-		c Counters
+		a  *flow.Action
+		c  Counters
+		dp string // the backend's name
 	}
 	var lines []line
 	inHW := map[conntrack.Handle]bool{}
@@ -66,6 +68,7 @@ func (m *Manager) DumpFlows(w io.Writer, opts DumpOptions) error {
 		}
 	}
 	if wantOff && len(flows) > 0 {
+		slices.SortStableFunc(flows, func(a, b *tracked) int { return a.be - b.be })
 		keys := make([]flow.Key, 0, 2*len(flows))
 		acts := make([]flow.Action, 0, 2*len(flows))
 		for _, f := range flows {
@@ -74,17 +77,13 @@ func (m *Manager) DumpFlows(w io.Writer, opts DumpOptions) error {
 		}
 		cs := make([]Counters, len(keys))
 		found := make([]bool, len(keys))
-		m.readCounters(keys, cs, found)
-		var fpNow int64
-		if m.cfg.FastPathClock != nil {
-			fpNow = m.cfg.FastPathClock()
-		}
+		bNow := m.readAllCounters(flows, keys, cs, found)
 		for i := range acts {
-			c := cs[i]
+			c, be := cs[i], flows[i/2].be
 			if c.Packets > 0 {
-				c.LastSeen = m.convert(c.LastSeen, now, fpNow)
+				c.LastSeen = convert(c.LastSeen, now, bNow[be])
 			}
-			lines = append(lines, line{&acts[i], c})
+			lines = append(lines, line{&acts[i], c, m.bes[be].Name()})
 		}
 	}
 	m.mu.Unlock()
@@ -94,7 +93,7 @@ func (m *Manager) DumpFlows(w io.Writer, opts DumpOptions) error {
 	if wantOff {
 		slices.SortFunc(lines, func(x, y line) int { return compareKeys(&x.a.Key, &y.a.Key) })
 		for _, l := range lines {
-			b = appendOffloaded(b[:0], l.a, l.c, now, &opts.PortNames)
+			b = appendOffloaded(b[:0], l.a, l.c, l.dp, now, &opts.PortNames)
 			if _, err := bw.Write(b); err != nil {
 				return err
 			}
@@ -145,7 +144,7 @@ func compareTuples(x, y *conntrack.Tuple) int {
 }
 
 // appendOffloaded formats one fast-path entry.
-func appendOffloaded(b []byte, a *flow.Action, c Counters, now int64, names *[flow.NumPorts]string) []byte {
+func appendOffloaded(b []byte, a *flow.Action, c Counters, dp string, now int64, names *[flow.NumPorts]string) []byte {
 	k := &a.Key
 	b = append(b, "in_port("...)
 	b = append(b, portName(k.InPort, names)...)
@@ -169,12 +168,12 @@ func appendOffloaded(b []byte, a *flow.Action, c Counters, now int64, names *[fl
 	b = strconv.AppendUint(b, uint64(k.Proto), 10)
 	b = append(b, ",frag=no)"...)
 	switch k.Proto {
-	case protoTCP, protoUDP:
+	case packet.ProtoTCP, packet.ProtoUDP:
 		b = appendL4(b, k.Proto, ",", k.SrcPort, k.DstPort, true, true)
-	case protoICMP:
+	case packet.ProtoICMP:
 		typ := 0 // echo reply
 		if a.Conns[1].Dir == conntrack.DirOrig {
-			typ = icmpEchoRequest
+			typ = packet.ICMPEchoRequest
 		}
 		b = append(b, ",icmp(type="...)
 		b = strconv.AppendInt(b, int64(typ), 10)
@@ -183,7 +182,9 @@ func appendOffloaded(b []byte, a *flow.Action, c Counters, now int64, names *[fl
 		b = append(b, ')')
 	}
 	b = appendCounters(b, c.Packets, c.Bytes, c.LastSeen, now)
-	b = append(b, ", offloaded:yes, dp:xdp, actions:ct_clear"...)
+	b = append(b, ", offloaded:yes, dp:"...)
+	b = append(b, dp...)
+	b = append(b, ", actions:ct_clear"...)
 	if a.Encap {
 		o := &a.Outer
 		ttl := o.TTL
@@ -242,11 +243,11 @@ func appendOffloaded(b []byte, a *flow.Action, c Counters, now int64, names *[fl
 	}
 	sport, dport := a.NATSrcPort != k.SrcPort, a.NATDstPort != k.DstPort
 	switch {
-	case k.Proto == protoICMP && sport:
+	case k.Proto == packet.ProtoICMP && sport:
 		b = append(b, ",set(icmp_id("...)
 		b = strconv.AppendUint(b, uint64(a.NATSrcPort), 10)
 		b = append(b, "))"...)
-	case k.Proto != protoICMP && (sport || dport):
+	case k.Proto != packet.ProtoICMP && (sport || dport):
 		b = append(b, ",set("...)
 		b = appendL4(b, k.Proto, "", a.NATSrcPort, a.NATDstPort, sport, dport)
 		b = append(b, ')')
@@ -259,7 +260,7 @@ func appendOffloaded(b []byte, a *flow.Action, c Counters, now int64, names *[fl
 // appendL4 writes tcp(src=..,dst=..) or udp(...), either field optional.
 func appendL4(b []byte, proto uint8, lead string, src, dst uint16, withSrc, withDst bool) []byte {
 	b = append(b, lead...)
-	if proto == protoTCP {
+	if proto == packet.ProtoTCP {
 		b = append(b, "tcp("...)
 	} else {
 		b = append(b, "udp("...)
@@ -320,11 +321,11 @@ func appendSoftware(b []byte, ci *conntrack.ConnInfo, d conntrack.Dir, now int64
 	b = strconv.AppendUint(b, uint64(t.Proto), 10)
 	b = append(b, ",frag=no)"...)
 	switch t.Proto {
-	case protoTCP, protoUDP:
+	case packet.ProtoTCP, packet.ProtoUDP:
 		b = appendL4(b, t.Proto, ",", t.SrcPort, t.DstPort, true, true)
-	case protoICMP:
+	case packet.ProtoICMP:
 		typ := ci.ICMPType
-		if d == conntrack.DirReply && typ == icmpEchoRequest {
+		if d == conntrack.DirReply && typ == packet.ICMPEchoRequest {
 			typ = 0
 		}
 		b = append(b, ",icmp(type="...)

@@ -6,16 +6,17 @@ import (
 
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/packet"
 )
 
 func dumpSetup(t *testing.T) *harness {
 	h := newHarness(t, defaultCfg())
 	u := h.promotedUDP(40000)
-	i := h.open(protoICMP, 7, 7, &conntrack.Meta{ICMPType: 8})
+	i := h.open(packet.ProtoICMP, 7, 7, &conntrack.Meta{ICMPType: 8})
 	i.send(conntrack.DirReply, 1, &conntrack.Meta{ICMPType: 0})
 	i.report()
 	h.step()
-	sw := h.open(protoTCP, 40001, 443, &syn)
+	sw := h.open(packet.ProtoTCP, 40001, 443, &syn)
 	sw.report()
 	h.step()
 	now := h.clock.advance(2 * sec)

@@ -60,7 +60,7 @@ func (p *fakePlanner) PlanFlow(c flow.Candidate) (fwd, rev flow.Action, err erro
 	}
 	k := c.Key
 	natPort := k.SrcPort
-	if k.Proto != protoICMP {
+	if k.Proto != packet.ProtoICMP {
 		natPort += 10000
 	}
 	fwd = flow.Action{Key: k, OutPort: flow.External, Decap: true,
@@ -77,10 +77,11 @@ func (p *fakePlanner) PlanFlow(c flow.Candidate) (fwd, rev flow.Action, err erro
 	return fwd, rev, nil
 }
 
-// fakeFP is a fast path with a capacity, an operation log, injectable
+// fakeFP is a backend with a capacity, an operation log, injectable
 // errors and settable counters.
 type fakeFP struct {
 	mu       sync.Mutex
+	clock    func() int64 // of LastSeen; nil: the wall clock
 	cap      int
 	entries  map[flow.Key]*fakeEntry
 	log      []string
@@ -97,6 +98,16 @@ type fakeEntry struct {
 
 func newFakeFP(capacity int) *fakeFP {
 	return &fakeFP{cap: capacity, entries: map[flow.Key]*fakeEntry{}, fail: map[flow.Key]error{}}
+}
+
+// Name is the XDP backend's: the dump goldens show dp:xdp.
+func (f *fakeFP) Name() string { return "xdp" }
+
+func (f *fakeFP) Now() int64 {
+	if f.clock == nil {
+		return time.Now().UnixNano()
+	}
+	return f.clock()
 }
 
 func keyName(k flow.Key) string {
@@ -216,7 +227,8 @@ func newHarness(t testing.TB, cfg Config) *harness {
 	h := &harness{t: t, clock: &fakeClock{}, ct: ct, pl: &fakePlanner{}, fp: newFakeFP(1 << 12)}
 	h.clock.ns.Store(1000 * sec)
 	cfg.Clock = h.clock.now
-	h.m = newManager(cfg, ct, h.pl, h.fp)
+	h.fp.clock = h.clock.now // LastSeen on conntrack's clock
+	h.m = newManager(cfg, ct, h.pl, []Backend{h.fp})
 	t.Cleanup(h.m.Close)
 	return h
 }
@@ -291,7 +303,7 @@ func (c *conn) fwdKey() flow.Key { return c.cand.Key }
 func (c *conn) revKey() flow.Key {
 	k := c.cand.Key
 	natPort := k.SrcPort
-	if k.Proto != protoICMP {
+	if k.Proto != packet.ProtoICMP {
 		natPort += 10000
 	}
 	return flow.Key{InPort: flow.External, Src: k.Dst, Dst: snatIP, SrcPort: k.DstPort, DstPort: natPort, Proto: k.Proto}
@@ -335,7 +347,7 @@ var (
 // established opens a TCP connection through its handshake and one data
 // segment: what the TCP rule waits for.
 func (h *harness) established(sport uint16) *conn {
-	c := h.open(protoTCP, sport, 80, &syn)
+	c := h.open(packet.ProtoTCP, sport, 80, &syn)
 	c.send(conntrack.DirReply, 1, &synAck)
 	c.send(conntrack.DirOrig, 1, &ack)
 	c.send(conntrack.DirOrig, 1, &data)
@@ -345,7 +357,7 @@ func (h *harness) established(sport uint16) *conn {
 // answeredUDP opens a UDP flow with a request, a reply and one more
 // request.
 func (h *harness) answeredUDP(sport uint16) *conn {
-	c := h.open(protoUDP, sport, 53, nil)
+	c := h.open(packet.ProtoUDP, sport, 53, nil)
 	c.send(conntrack.DirReply, 1, nil)
 	c.send(conntrack.DirOrig, 1, nil)
 	return c

@@ -7,9 +7,12 @@ import (
 	"github.com/xgw-dev/xgw/packet"
 )
 
-// errShort stands for a FastPath that reported fewer entries done than
+// errShort stands for a Backend that reported fewer entries done than
 // given, without an error.
-var errShort = errors.New("offload: fast path batch stopped short")
+var errShort = errors.New("offload: backend batch stopped short")
+
+// errNoBackend is the outcome of a flow no backend was asked to take.
+var errNoBackend = errors.New("offload: no backend")
 
 // promoteLocked plans and installs the flows the policy chose. Every
 // reverse entry is installed before any forward entry: a reply can only
@@ -45,35 +48,36 @@ func (m *Manager) promoteLocked(fs []*tracked, now int64) {
 		return
 	}
 
-	acts := make([]flow.Action, len(ok))
+	// Each backend in turn gets the flows the ones before it refused.
 	errs := make([]error, len(ok))
-	for i, f := range ok {
-		acts[i] = f.rev
+	full := make([]bool, len(ok)) // some backend had no room
+	for i := range errs {
+		errs[i] = errNoBackend
 	}
-	m.installAll(acts, errs)
-	revErrs := errs
-	errs = make([]error, len(ok))
-	fwdIdx := make([]int, 0, len(ok))
-	acts = acts[:0]
-	for i, f := range ok {
-		if revErrs[i] == nil {
-			acts = append(acts, f.fwd)
-			fwdIdx = append(fwdIdx, i)
-		}
+	todo := make([]int, len(ok))
+	for i := range todo {
+		todo[i] = i
 	}
-	fwdErrs := errs[:len(acts)]
-	m.installAll(acts, fwdErrs)
-	for j, i := range fwdIdx {
-		if fwdErrs[j] != nil {
-			revErrs[i] = fwdErrs[j]
-			m.toRemove = append(m.toRemove, ok[i].rev.Key) // roll back
+	for bi := range m.bes {
+		if len(todo) == 0 {
+			break
 		}
+		m.installPairsLocked(bi, ok, todo, errs, full)
+		next := todo[:0]
+		for _, i := range todo {
+			if errs[i] == nil {
+				ok[i].be = bi
+			} else {
+				next = append(next, i)
+			}
+		}
+		todo = next
 	}
 	m.flushRemovalsLocked()
 
 	for i, f := range ok {
-		switch err := revErrs[i]; {
-		case err == nil:
+		switch {
+		case errs[i] == nil:
 			if f.fwd.Key.Proto == packet.ProtoTCP {
 				// Conntrack stops seeing this connection's sequence
 				// numbers now that XDP forwards it: the FIN or RST it
@@ -88,7 +92,7 @@ func (m *Manager) promoteLocked(fs []*tracked, now int64) {
 			}
 			m.offloadLocked(f)
 			m.st.promoted[f.reason].Add(1)
-		case m.cfg.IsFull(err):
+		case full[i]:
 			m.st.full.Add(1)
 			if !f.full {
 				f.full = true
@@ -106,11 +110,47 @@ func (m *Manager) promoteLocked(fs []*tracked, now int64) {
 	}
 }
 
-// installAll installs acts, skipping (and recording in errs) each entry
-// the fast path refuses; once it reports a full map the rest are not tried.
-func (m *Manager) installAll(acts []flow.Action, errs []error) {
+// installPairsLocked installs the flows ok[todo[j]] into backend bi, every
+// reverse entry before any forward entry, and records each flow's outcome
+// in errs (nil: both directions are in) and full. A flow whose forward
+// entry fails has its reverse entry rolled back (at the next flush).
+func (m *Manager) installPairsLocked(bi int, ok []*tracked, todo []int, errs []error, full []bool) {
+	b := m.bes[bi]
+	acts := make([]flow.Action, len(todo))
+	revErrs := make([]error, len(todo))
+	for j, i := range todo {
+		acts[j] = ok[i].rev
+	}
+	installAll(b, acts, revErrs)
+	fwdIdx := make([]int, 0, len(todo))
+	acts = acts[:0]
+	for j, i := range todo {
+		if revErrs[j] == nil {
+			acts = append(acts, ok[i].fwd)
+			fwdIdx = append(fwdIdx, j)
+		}
+	}
+	fwdErrs := make([]error, len(acts))
+	installAll(b, acts, fwdErrs)
+	for k, j := range fwdIdx {
+		if fwdErrs[k] != nil {
+			revErrs[j] = fwdErrs[k]
+			m.toRemove[bi] = append(m.toRemove[bi], ok[todo[j]].rev.Key) // roll back
+		}
+	}
+	for j, i := range todo {
+		errs[i] = revErrs[j]
+		if errors.Is(revErrs[j], ErrFull) {
+			full[i] = true
+		}
+	}
+}
+
+// installAll installs acts into b, skipping (and recording in errs) each
+// entry b refuses; once it reports no room the rest are not tried.
+func installAll(b Backend, acts []flow.Action, errs []error) {
 	for i := 0; i < len(acts); {
-		n, err := m.fp.InstallBatch(acts[i:])
+		n, err := b.InstallBatch(acts[i:])
 		n = max(0, min(n, len(acts)-i))
 		i += n
 		if i == len(acts) {
@@ -121,7 +161,7 @@ func (m *Manager) installAll(acts []flow.Action, errs []error) {
 		}
 		errs[i] = err
 		i++
-		if m.cfg.IsFull(err) {
+		if errors.Is(err, ErrFull) {
 			for ; i < len(acts); i++ {
 				errs[i] = err
 			}
@@ -155,21 +195,23 @@ func (m *Manager) offloadLocked(f *tracked) {
 	m.byKey[f.fwd.Key], m.byKey[f.rev.Key] = f, f
 }
 
-// flushRemovalsLocked deletes the queued fast-path keys in batches.
-// Failures are counted and skipped: an entry that cannot be deleted is one
-// the fast path no longer has, or one a later Reset or Adopt retries.
+// flushRemovalsLocked deletes the queued keys in batches, from the backend
+// each was queued for. Failures are counted and skipped: an entry that
+// cannot be deleted is one the backend no longer has, or one a later Reset
+// or Adopt retries.
 func (m *Manager) flushRemovalsLocked() {
-	keys := m.toRemove
-	for i := 0; i < len(keys); {
-		n, err := m.fp.RemoveBatch(keys[i:])
-		n = max(0, min(n, len(keys)-i))
-		i += n
-		if i == len(keys) {
-			break
+	for bi, keys := range m.toRemove {
+		for i := 0; i < len(keys); {
+			n, err := m.bes[bi].RemoveBatch(keys[i:])
+			n = max(0, min(n, len(keys)-i))
+			i += n
+			if i == len(keys) {
+				break
+			}
+			_ = err // which key failed is all that matters: skip it
+			m.st.removeErrors.Add(1)
+			i++
 		}
-		_ = err // which key failed is all that matters: skip it
-		m.st.removeErrors.Add(1)
-		i++
+		m.toRemove[bi] = keys[:0]
 	}
-	m.toRemove = keys[:0]
 }

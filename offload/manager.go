@@ -1,7 +1,6 @@
 package offload
 
 import (
-	"errors"
 	"sync"
 	"time"
 
@@ -71,16 +70,8 @@ type Config struct {
 	QueueSize  int
 	MaxPending int
 	// Clock is conntrack's clock (the pipeline's, nanoseconds). Default:
-	// wall clock, as the pipeline's.
+	// wall clock, as the pipeline's. Backends keep their own (Backend.Now).
 	Clock func() int64
-	// FastPathClock reads the clock of Counters.LastSeen (for an XDP
-	// program, bpf_ktime_get_ns: CLOCK_MONOTONIC). A fast-path time t is
-	// converted as Clock() - (FastPathClock() - t). Nil: LastSeen is
-	// already on Clock's scale.
-	FastPathClock func() int64
-	// IsFull recognises a full-map error from the FastPath. Default:
-	// errors.Is(err, ErrFull).
-	IsFull func(error) bool
 }
 
 // FromConfig maps the config file's offload section onto a Config.
@@ -117,9 +108,6 @@ func (c Config) WithDefaults() Config {
 	if c.Clock == nil {
 		c.Clock = func() int64 { return time.Now().UnixNano() }
 	}
-	if c.IsFull == nil {
-		c.IsFull = func(err error) bool { return errors.Is(err, ErrFull) }
-	}
 	return c
 }
 
@@ -131,9 +119,9 @@ func pairOf(c [2]flow.Conn) pair { return pair{c[0].Handle, c[1].Handle} }
 // Manager is the offload manager. Create it with New; it implements
 // flow.Sink.
 type Manager struct {
-	ct *conntrack.Table
-	pl Planner
-	fp FastPath
+	ct  *conntrack.Table
+	pl  Planner
+	bes []Backend // in install order; tracked.be indexes it
 
 	cands candQueue
 	notes noteQueue
@@ -158,24 +146,26 @@ type Manager struct {
 	drained  []flow.Candidate
 	handles  []conntrack.Handle
 	due      []*tracked
-	toRemove []flow.Key
+	toRemove [][]flow.Key // by backend
 	keyIdx   map[flow.Key]int
 }
 
-// New returns a running manager. pl and fp may be nil only if cfg.Enabled
-// is false.
-func New(cfg Config, ct *conntrack.Table, pl Planner, fp FastPath) *Manager {
-	m := newManager(cfg, ct, pl, fp)
+// New returns a running manager over backends, tried in order for each
+// flow. With no backend every connection stays in software, as with
+// cfg.Enabled false; pl may then be nil.
+func New(cfg Config, ct *conntrack.Table, pl Planner, backends []Backend) *Manager {
+	m := newManager(cfg, ct, pl, backends)
 	m.running = true
 	go m.run()
 	return m
 }
 
 // newManager builds a manager without its goroutine; tests drive step.
-func newManager(cfg Config, ct *conntrack.Table, pl Planner, fp FastPath) *Manager {
+func newManager(cfg Config, ct *conntrack.Table, pl Planner, backends []Backend) *Manager {
 	cfg = cfg.WithDefaults()
 	m := &Manager{
-		ct: ct, pl: pl, fp: fp, cfg: cfg,
+		ct: ct, pl: pl, bes: backends, cfg: cfg,
+		toRemove:  make([][]flow.Key, len(backends)),
 		wake:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
@@ -264,16 +254,10 @@ func (m *Manager) Reset() {
 func (m *Manager) Reconfigure(cfg Config) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	// The goroutine's tickers keep their rates; the clocks and the full
-	// test the caller wired stay unless it passes new ones.
+	// The goroutine's tickers keep their rates; the clock the caller
+	// wired stays unless it passes a new one.
 	if cfg.Clock == nil {
 		cfg.Clock = m.cfg.Clock
-	}
-	if cfg.FastPathClock == nil {
-		cfg.FastPathClock = m.cfg.FastPathClock
-	}
-	if cfg.IsFull == nil {
-		cfg.IsFull = m.cfg.IsFull
 	}
 	m.cfg = cfg.WithDefaults()
 	m.resetLocked()
@@ -302,5 +286,9 @@ func (m *Manager) resetLocked() {
 	})
 	m.publishLocked()
 }
+
+// onLocked tells whether promotion is on: enabled, and somewhere to put
+// flows.
+func (m *Manager) onLocked() bool { return m.cfg.Enabled && len(m.bes) > 0 }
 
 var _ flow.Sink = (*Manager)(nil)

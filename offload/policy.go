@@ -3,17 +3,11 @@ package offload
 import (
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/packet"
 )
 
-// Protocol numbers (conntrack tuples carry them raw).
-const (
-	protoICMP = 1
-	protoTCP  = 6
-	protoUDP  = 17
-
-	icmpEchoRequest = 8
-	tcpEstablished  = "ESTABLISHED"
-)
+// tcpEstablished is conntrack's name of the state offloaded TCP must be in.
+const tcpEstablished = "ESTABLISHED"
 
 type flowState uint8
 
@@ -60,7 +54,8 @@ type tracked struct {
 	reason   why    // promotion reason, once offloaded
 
 	fwd, rev flow.Action
-	seen     [2]Counters // fast-path counters already credited: fwd, rev
+	be       int         // the backend holding both directions, once offloaded
+	seen     [2]Counters // its counters already credited: fwd, rev
 }
 
 // verdict is what the policy says about a pending connection.
@@ -83,7 +78,7 @@ func (m *Manager) decide(f *tracked, now int64) (verdict, why) {
 	}
 	answered := ci[0].State&ci[1].State&conntrack.Established != 0
 	switch ci[0].Orig.Proto {
-	case protoTCP:
+	case packet.ProtoTCP:
 		// "ESTABLISHED" is conntrack's coalesced name, which it already
 		// shows once the SYN+ACK is through, before the last handshake ACK
 		// has moved the responder out of SYN_SENT; an entry offloaded then
@@ -97,7 +92,7 @@ func (m *Manager) decide(f *tracked, now int64) (verdict, why) {
 		if tcpClosing(ci[0].TCPState) || tcpClosing(ci[1].TCPState) {
 			return forget, 0
 		}
-	case protoUDP:
+	case packet.ProtoUDP:
 		if answered {
 			if minTotal(&ci) >= AnsweredMinPackets {
 				return promote, whyUDPAnswered
@@ -116,8 +111,8 @@ func (m *Manager) decide(f *tracked, now int64) (verdict, why) {
 		if m.cfg.UDPOnewayAfter > 0 && now-f.first >= int64(m.cfg.UDPOnewayAfter) && n >= OnewayMinPackets {
 			return promote, whyUDPOneway
 		}
-	case protoICMP:
-		if ci[0].ICMPType != icmpEchoRequest {
+	case packet.ProtoICMP:
+		if ci[0].ICMPType != packet.ICMPEchoRequest {
 			return forget, 0
 		}
 		if answered {
@@ -167,7 +162,7 @@ func (m *Manager) evalLocked(now int64) {
 		if !ok {
 			break
 		}
-		if !m.cfg.Enabled {
+		if !m.onLocked() {
 			m.forgetLocked(f)
 			continue
 		}
@@ -202,7 +197,7 @@ func (m *Manager) backoffLocked(f *tracked, now int64) {
 		f.interval = min(2*f.interval, int64(m.cfg.SyncInterval))
 	}
 	at := now + f.interval
-	if t := f.first + int64(m.cfg.UDPOnewayAfter); f.cand.Key.Proto == protoUDP && t > now && t < at {
+	if t := f.first + int64(m.cfg.UDPOnewayAfter); f.cand.Key.Proto == packet.ProtoUDP && t > now && t < at {
 		at = t
 	}
 	m.scheduleLocked(f, at)

@@ -7,11 +7,12 @@ import (
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/datapath"
 	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/packet"
 )
 
 func TestTCPPromotedOnlyWhenEstablishedInBothZones(t *testing.T) {
 	h := newHarness(t, defaultCfg())
-	c := h.open(protoTCP, 40000, 80, &syn)
+	c := h.open(packet.ProtoTCP, 40000, 80, &syn)
 	c.report()
 	h.step()
 	if !c.pending() || c.offloaded() {
@@ -86,7 +87,7 @@ func equal(a, b []string) bool {
 func TestUDPAnsweredPromoted(t *testing.T) {
 	h := newHarness(t, defaultCfg())
 	// A single request/response is over: not worth two map entries.
-	c := h.open(protoUDP, 5353, 53, nil)
+	c := h.open(packet.ProtoUDP, 5353, 53, nil)
 	c.send(conntrack.DirReply, 1, nil)
 	c.report()
 	h.step()
@@ -106,7 +107,7 @@ func TestUDPAnsweredPromoted(t *testing.T) {
 
 func TestUDPOnewayAfterNPackets(t *testing.T) {
 	h := newHarness(t, Config{Enabled: true, UDPOnewayPackets: 8, UDPOnewayAfter: time.Hour})
-	c := h.open(protoUDP, 7000, 9, nil)
+	c := h.open(packet.ProtoUDP, 7000, 9, nil)
 	c.send(conntrack.DirOrig, 6, nil) // 7 packets
 	c.report()
 	h.step()
@@ -126,9 +127,9 @@ func TestUDPOnewayAfterNPackets(t *testing.T) {
 
 func TestUDPOnewayAfterT(t *testing.T) {
 	h := newHarness(t, Config{Enabled: true, UDPOnewayAfter: 100 * time.Millisecond})
-	slow := h.open(protoUDP, 7001, 514, nil)              // a syslog-like trickle
+	slow := h.open(packet.ProtoUDP, 7001, 514, nil)       // a syslog-like trickle
 	slow.send(conntrack.DirOrig, OnewayMinPackets-2, nil) // with the first: one short
-	once := h.open(protoUDP, 7002, 53, nil)               // a query never answered
+	once := h.open(packet.ProtoUDP, 7002, 53, nil)        // a query never answered
 	slow.report()
 	once.report()
 	h.step()
@@ -154,7 +155,7 @@ func TestUDPOnewayAfterT(t *testing.T) {
 // The time rule fires on time even when the back-off would overshoot it.
 func TestUDPOnewayTimeRuleNotDelayedByBackoff(t *testing.T) {
 	h := newHarness(t, Config{Enabled: true, UDPOnewayAfter: 150 * time.Millisecond, SyncInterval: 10 * time.Second})
-	c := h.open(protoUDP, 7003, 9, nil)
+	c := h.open(packet.ProtoUDP, 7003, 9, nil)
 	c.send(conntrack.DirOrig, OnewayMinPackets, nil)
 	c.report()
 	start := h.clock.now()
@@ -170,7 +171,7 @@ func TestUDPOnewayTimeRuleNotDelayedByBackoff(t *testing.T) {
 
 func TestOnewayPolicyOff(t *testing.T) {
 	h := newHarness(t, Config{Enabled: true, UDPOnewayOff: true})
-	c := h.open(protoUDP, 7004, 9, nil)
+	c := h.open(packet.ProtoUDP, 7004, 9, nil)
 	c.send(conntrack.DirOrig, 1000, nil)
 	c.report()
 	for range 100 {
@@ -214,7 +215,7 @@ func TestDisabledNeverOffloads(t *testing.T) {
 
 func TestICMPEchoAnswered(t *testing.T) {
 	h := newHarness(t, defaultCfg())
-	c := h.open(protoICMP, 77, 77, &conntrack.Meta{ICMPType: 8})
+	c := h.open(packet.ProtoICMP, 77, 77, &conntrack.Meta{ICMPType: 8})
 	c.report()
 	h.step()
 	if c.offloaded() {
@@ -233,7 +234,7 @@ func TestICMPEchoAnswered(t *testing.T) {
 
 func TestClosingTCPForgotten(t *testing.T) {
 	h := newHarness(t, defaultCfg())
-	c := h.open(protoTCP, 40001, 80, &syn)
+	c := h.open(packet.ProtoTCP, 40001, 80, &syn)
 	c.report()
 	h.step()
 	c.send(conntrack.DirReply, 1, &rst)
@@ -246,7 +247,7 @@ func TestClosingTCPForgotten(t *testing.T) {
 
 func TestIdlePendingLetGoAndReportedAgain(t *testing.T) {
 	h := newHarness(t, Config{Enabled: true, UDPOnewayOff: true})
-	c := h.open(protoUDP, 7007, 9, nil)
+	c := h.open(packet.ProtoUDP, 7007, 9, nil)
 	c.report()
 	h.step()
 	for range 10 {

@@ -119,7 +119,7 @@ func (m *Manager) drainLocked(now int64) {
 		if m.byHandle[p[1]] != nil || p[0] == p[1] {
 			continue
 		}
-		if !m.cfg.Enabled {
+		if !m.onLocked() {
 			m.markLocked(p, true)
 			continue
 		}

@@ -63,7 +63,7 @@ func (m *Manager) publishLocked() {
 	m.st.pending.Store(int64(len(m.pending)))
 	m.st.offloaded.Store(int64(len(m.offloaded)))
 	m.st.fullKept.Store(int64(m.fullKept))
-	m.st.enabled.Store(m.cfg.Enabled)
+	m.st.enabled.Store(m.onLocked())
 }
 
 // Stats returns a snapshot of the counters.

@@ -1,6 +1,11 @@
 package offload
 
-import "github.com/xgw-dev/xgw/flow"
+import (
+	"slices"
+
+	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/packet"
+)
 
 // iterateAbove is the number of entries from which counters are read by
 // one walk of the fast path (Iterate, batched syscalls) rather than one
@@ -39,7 +44,7 @@ func (m *Manager) checkLocked(f *tracked, now int64) (why, bool) {
 		if !ok || ci.Expires <= now {
 			return whyExpired, true
 		}
-		if ci.Orig.Proto == protoTCP && ci.TCPState != tcpEstablished {
+		if ci.Orig.Proto == packet.ProtoTCP && ci.TCPState != tcpEstablished {
 			return whyFinRst, true
 		}
 	}
@@ -54,17 +59,15 @@ func (m *Manager) creditLocked(flows []*tracked, now int64) {
 	if len(flows) == 0 {
 		return
 	}
+	// Grouped by backend, each read where its flows live.
+	slices.SortStableFunc(flows, func(a, b *tracked) int { return a.be - b.be })
 	keys := make([]flow.Key, 0, 2*len(flows))
 	for _, f := range flows {
 		keys = append(keys, f.fwd.Key, f.rev.Key)
 	}
 	cs := make([]Counters, len(keys))
 	found := make([]bool, len(keys))
-	m.readCounters(keys, cs, found)
-	var fpNow int64
-	if m.cfg.FastPathClock != nil {
-		fpNow = m.cfg.FastPathClock()
-	}
+	bNow := m.readAllCounters(flows, keys, cs, found)
 	for i, f := range flows {
 		if !found[2*i] || !found[2*i+1] {
 			m.withdrawLocked(f, whyError)
@@ -81,7 +84,7 @@ func (m *Manager) creditLocked(flows []*tracked, now int64) {
 			if dp == 0 {
 				continue
 			}
-			last := m.convert(c.LastSeen, now, fpNow)
+			last := convert(c.LastSeen, now, bNow[f.be])
 			for _, conn := range a.Conns {
 				m.ct.Touch(conn.Handle, conn.Dir, dp, db, last)
 			}
@@ -89,25 +92,41 @@ func (m *Manager) creditLocked(flows []*tracked, now int64) {
 	}
 }
 
-// convert maps a fast-path last-seen time onto conntrack's clock: the age
-// the fast path measured, subtracted from conntrack's now. Clocks that
-// disagree by a constant offset (monotonic vs wall) cancel out.
-func (m *Manager) convert(t, now, fpNow int64) int64 {
+// convert maps a backend's last-seen time onto conntrack's clock: the age
+// the backend measured (bNow, its clock, minus t), subtracted from
+// conntrack's now. Clocks that disagree by a constant offset (monotonic vs
+// wall) cancel out.
+func convert(t, now, bNow int64) int64 {
 	if t == 0 {
 		return now // packets but no time: credit them as of now
 	}
-	if m.cfg.FastPathClock == nil {
-		return min(t, now)
-	}
-	return now - max(0, fpNow-t)
+	return now - max(0, bNow-t)
 }
 
-// readCounters fills cs[i] for keys[i] (found[i] false if it is not in the
-// fast path), by lookups or, for many keys, one Iterate.
-func (m *Manager) readCounters(keys []flow.Key, cs []Counters, found []bool) {
+// readAllCounters reads the counters of flows (sorted by backend; keys
+// holds their fwd and rev keys in order) from their backends, and returns
+// each backend's clock as of the read.
+func (m *Manager) readAllCounters(flows []*tracked, keys []flow.Key, cs []Counters, found []bool) []int64 {
+	bNow := make([]int64, len(m.bes))
+	for i := 0; i < len(flows); {
+		be := flows[i].be
+		j := i
+		for j < len(flows) && flows[j].be == be {
+			j++
+		}
+		m.readCounters(m.bes[be], keys[2*i:2*j], cs[2*i:2*j], found[2*i:2*j])
+		bNow[be] = m.bes[be].Now()
+		i = j
+	}
+	return bNow
+}
+
+// readCounters fills cs[i] for keys[i] (found[i] false if it is not in
+// b), by lookups or, for many keys, one Iterate.
+func (m *Manager) readCounters(b Backend, keys []flow.Key, cs []Counters, found []bool) {
 	if len(keys) <= iterateAbove {
 		for i, k := range keys {
-			c, err := m.fp.Counters(k)
+			c, err := b.Counters(k)
 			cs[i], found[i] = c, err == nil
 		}
 		return
@@ -117,7 +136,7 @@ func (m *Manager) readCounters(keys []flow.Key, cs []Counters, found []bool) {
 	for i, k := range keys {
 		idx[k] = i
 	}
-	err := m.fp.Iterate(func(a *flow.Action, c Counters) bool {
+	err := b.Iterate(func(a *flow.Action, c Counters) bool {
 		if i, ok := idx[a.Key]; ok {
 			cs[i], found[i] = c, true
 		}
@@ -129,7 +148,7 @@ func (m *Manager) readCounters(keys []flow.Key, cs []Counters, found []bool) {
 		// back to lookups for those.
 		for i, k := range keys {
 			if !found[i] {
-				c, err := m.fp.Counters(k)
+				c, err := b.Counters(k)
 				cs[i], found[i] = c, err == nil
 			}
 		}
@@ -144,7 +163,7 @@ func (m *Manager) withdrawLocked(f *tracked, r why) {
 	if f.state != stateOffloaded {
 		return
 	}
-	m.toRemove = append(m.toRemove, f.fwd.Key, f.rev.Key)
+	m.toRemove[f.be] = append(m.toRemove[f.be], f.fwd.Key, f.rev.Key)
 	for _, k := range [2]flow.Key{f.fwd.Key, f.rev.Key} {
 		if m.byKey[k] == f {
 			delete(m.byKey, k)

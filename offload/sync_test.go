@@ -7,6 +7,7 @@ import (
 
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/packet"
 )
 
 // promoted returns an answered UDP flow, offloaded.
@@ -69,7 +70,8 @@ func TestExpiredNotReapedWithdrawn(t *testing.T) {
 
 func TestFastPathClockConverted(t *testing.T) {
 	var mono int64 = 5 * sec // a monotonic clock far from the wall clock
-	h := newHarness(t, Config{Enabled: true, FastPathClock: func() int64 { return mono }})
+	h := newHarness(t, Config{Enabled: true})
+	h.fp.clock = func() int64 { return mono }
 	c := h.promotedUDP(2003)
 	now := h.clock.advance(3 * sec)
 	mono += 3 * sec
@@ -163,7 +165,7 @@ func TestResetWithdrawsAll(t *testing.T) {
 	for i := range 5 {
 		cs = append(cs, h.promotedUDP(uint16(4000+i)))
 	}
-	p := h.open(protoUDP, 4100, 9, nil)
+	p := h.open(packet.ProtoUDP, 4100, 9, nil)
 	p.report()
 	h.step()
 	h.m.Reset()
@@ -188,7 +190,7 @@ func TestResetWithdrawsAll(t *testing.T) {
 
 func TestReconfigureTurnsOnewayOff(t *testing.T) {
 	h := newHarness(t, defaultCfg())
-	c := h.open(protoUDP, 4200, 9, nil)
+	c := h.open(packet.ProtoUDP, 4200, 9, nil)
 	c.send(conntrack.DirOrig, 100, nil)
 	c.report()
 	h.step()
@@ -381,7 +383,7 @@ func TestLeavesNoGoroutine(t *testing.T) {
 		t.Fatal(err)
 	}
 	fp := newFakeFP(100)
-	m := New(Config{Enabled: true, EvalInterval: time.Millisecond, SyncInterval: 5 * time.Millisecond}, ct, &fakePlanner{}, fp)
+	m := New(Config{Enabled: true, EvalInterval: time.Millisecond, SyncInterval: 5 * time.Millisecond}, ct, &fakePlanner{}, []Backend{fp})
 	h := &harness{t: t, clock: &fakeClock{}, ct: ct, fp: fp, m: m}
 	h.clock.ns.Store(time.Now().UnixNano())
 	c := h.answeredUDP(9000)

@@ -1,14 +1,13 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/xgw-dev/xgw/config"
+	"github.com/xgw-dev/xgw/gateway"
 	"github.com/xgw-dev/xgw/route"
 )
 
@@ -36,7 +35,7 @@ The schema is documented, key by key, in examples/seed.yaml.`,
 			if err != nil {
 				w := cmd.ErrOrStderr()
 				fmt.Fprintf(w, "xgw: %s: invalid configuration:\n", args[0])
-				for _, line := range problemLines(err) {
+				for _, line := range gateway.ProblemLines(err) {
 					fmt.Fprintf(w, "  %s\n", line)
 				}
 				return &exitError{code: 1}
@@ -45,28 +44,6 @@ The schema is documented, key by key, in examples/seed.yaml.`,
 			return nil
 		},
 	}
-}
-
-// problemLines flattens joined errors into one line each.
-func problemLines(err error) []string {
-	var lines []string
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
-		var fe *config.FieldError
-		if errors.As(e, &fe) {
-			lines = append(lines, fe.Error())
-			return
-		}
-		lines = append(lines, strings.Split(e.Error(), "\n")...)
-	}
-	walk(err)
-	return lines
 }
 
 func summarize(w io.Writer, path string, c *config.Config) {

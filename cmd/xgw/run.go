@@ -16,6 +16,7 @@ import (
 	"github.com/xgw-dev/xgw/bpf"
 	"github.com/xgw-dev/xgw/config"
 	"github.com/xgw-dev/xgw/control"
+	"github.com/xgw-dev/xgw/gateway"
 	"github.com/xgw-dev/xgw/metrics"
 )
 
@@ -76,7 +77,7 @@ each step.`,
 				return err
 			}
 			return run(cmd.Context(), cfgPath, g.socket, cmd.Flags().Changed("control-socket"),
-				runOptions{xdpMode: m, queues: queues})
+				gateway.Options{XDPMode: m, Queues: queues, Version: version})
 		},
 	}
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "configuration file (YAML; see examples/seed.yaml)")
@@ -99,7 +100,7 @@ func parseXDPMode(s string) (bpf.Mode, error) {
 
 // run is `xgw run`. The socket flag wins over the file's control.socket
 // only when it was given (socketSet).
-func run(ctx context.Context, cfgPath, socket string, socketSet bool, opts runOptions) error {
+func run(ctx context.Context, cfgPath, socket string, socketSet bool, opts gateway.Options) error {
 	log := slog.Default()
 	// SIGHUP is taken from here on: its default action would kill us, and
 	// one that arrives while the gateway starts waits for it.
@@ -117,12 +118,12 @@ func run(ctx context.Context, cfgPath, socket string, socketSet bool, opts runOp
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	gw, err := newGateway(cfgPath, cfg, opts, log)
+	gw, err := gateway.New(cfgPath, cfg, opts, log)
 	if err != nil {
 		return fmt.Errorf("xgw run: %w", err)
 	}
 	defer func() {
-		if err := gw.close(); err != nil {
+		if err := gw.Close(); err != nil {
 			log.Error("shutdown", "err", err)
 		}
 	}()
@@ -134,7 +135,7 @@ func run(ctx context.Context, cfgPath, socket string, socketSet bool, opts runOp
 	go func() { serveErr <- srv.Serve() }()
 	var msrv *metrics.Server
 	if cfg.Metrics.Listen != config.MetricsOff {
-		if msrv, err = metrics.Listen(cfg.Metrics.Listen, gw.registry, log); err != nil {
+		if msrv, err = metrics.Listen(cfg.Metrics.Listen, gw.Registry(), log); err != nil {
 			srv.Close(context.Background())
 			return fmt.Errorf("xgw run: %w (set metrics.listen, or \"off\")", err)
 		}
@@ -143,7 +144,7 @@ func run(ctx context.Context, cfgPath, socket string, socketSet bool, opts runOp
 	log.Info("xgw running", "config", cfgPath, "control_socket", socket, "metrics", cfg.Metrics.Listen, "pid", os.Getpid())
 
 	runErr := make(chan error, 1)
-	go func() { runErr <- gw.run(ctx) }()
+	go func() { runErr <- gw.Run(ctx) }()
 	go reloadOnHUP(ctx, hup, gw)
 	sdNotify("READY=1\nSTATUS=forwarding")
 	select {
@@ -175,7 +176,7 @@ func run(ctx context.Context, cfgPath, socket string, socketSet bool, opts runOp
 // reloadOnHUP reloads the configuration on each SIGHUP until ctx ends. The
 // reloader logs the outcome (what changed, or why the file was refused);
 // systemd is told a reload is under way and when it is over.
-func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, gw *gateway) {
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, gw *gateway.Gateway) {
 	for {
 		select {
 		case <-ctx.Done():

@@ -226,6 +226,15 @@ func testEngineReflect(t *testing.T, queues int) {
 	if s.TxInPlace == 0 || s.TxCopied == 0 || s.PassAfterRedirect != 0 {
 		t.Fatalf("stats %+v: want in-place and copied TX, no pass-after-redirect", s)
 	}
+	ws := eng.Workers()
+	if len(ws) != queues {
+		t.Fatalf("workers %+v: want one per queue", ws)
+	}
+	for _, w := range ws {
+		if w.TID == 0 || w.Busy <= 0 {
+			t.Fatalf("worker %+v: want its thread and CPU time", w)
+		}
+	}
 	if len(eng.Ports()) < 2*queues {
 		t.Fatalf("ports %+v: want one per interface and queue", eng.Ports())
 	}

@@ -2,6 +2,9 @@ package engine
 
 import (
 	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/xgw-dev/xgw/datapath/afxdp"
 )
@@ -45,4 +48,40 @@ func (c *counters) addTo(s *Stats) {
 	s.TxNoFrame += c.txNoFrame.Load()
 	s.TxTooBig += c.txTooBig.Load()
 	s.Errors += c.errors.Load()
+}
+
+// Worker is one forwarding goroutine (one RX queue index) and the Linux
+// thread it is locked to.
+type Worker struct {
+	Worker int // queue index
+	// TID is the thread; 0 until Run started the worker.
+	TID int
+	// Busy is the thread's CPU time. A worker spins while it has traffic
+	// and sleeps in ppoll when not, so CPU time is busy time.
+	Busy time.Duration
+}
+
+// Workers reports every worker's thread and CPU time, read from the
+// thread's CPU clock (no /proc parsing, no work in the worker).
+func (e *Engine) Workers() []Worker {
+	out := make([]Worker, 0, len(e.workers))
+	for _, w := range e.workers {
+		ws := Worker{Worker: w.id, TID: int(w.tid.Load())}
+		if ws.TID != 0 {
+			ws.Busy = threadCPU(ws.TID)
+		}
+		out = append(out, ws)
+	}
+	return out
+}
+
+// threadCPU is the CPU time of thread tid of this process (0 if it is
+// gone). The clock id is glibc's MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED):
+// ^tid << 3 | CPUCLOCK_PERTHREAD_MASK (4) | CPUCLOCK_SCHED (2).
+func threadCPU(tid int) time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(int32(^uint32(tid)<<3|6), &ts); err != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
 }

@@ -26,6 +26,8 @@ type worker struct {
 	rx    []*xport
 	tx    [flow.NumPorts]*xport
 	c     counters
+	id    int          // queue index
+	tid   atomic.Int32 // Linux thread once run locked it; 0 before
 
 	// Scratch, sized to the batch once, so the loop allocates nothing.
 	frames []afxdp.Frame
@@ -43,6 +45,7 @@ func (e *Engine) newWorker(i int) *worker {
 	b := e.cfg.BatchSize
 	w := &worker{
 		e:      e,
+		id:     i,
 		proc:   e.cfg.NewProcessor(), // here, not in run: pipeline stats see it at once
 		class:  classifier{vtep: e.cfg.VTEP, port: e.cfg.GenevePort},
 		frames: make([]afxdp.Frame, b),
@@ -72,6 +75,9 @@ func (e *Engine) newWorker(i int) *worker {
 func (w *worker) run(stop *atomic.Bool) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	// Locked, the thread is this worker's for good: its CPU clock is the
+	// worker's busy time.
+	w.tid.Store(int32(unix.Gettid()))
 	idle := minIdle
 	for !stop.Load() {
 		busy := false

@@ -1,4 +1,11 @@
-package main
+// Package gateway is the running xgw: it builds the pipeline, the XDP
+// programs, the AF_XDP engine, the offload manager and its backends, and
+// the metrics registry from a configuration, and owns what happens to
+// them while it runs: reloads (the life of NAT addresses, reload.go), the
+// adoption of a previous xgw's pinned fast path (offload.go) or of an
+// operator-attached program (adopt.go). cmd/xgw parses flags and wires a
+// Gateway to the control socket and the metrics server.
+package gateway
 
 import (
 	"context"
@@ -41,10 +48,11 @@ type xdpIface struct {
 	slot    int  // its sockets' xgw_xsks slot (adopt mode; else 0)
 }
 
-// gateway is everything `xgw run` builds, in the order it builds it; close
+// Gateway is everything `xgw run` builds, in the order it builds it; Close
 // tears down in reverse. It is also the control socket's Provider.
-type gateway struct {
+type Gateway struct {
 	log     *slog.Logger
+	version string
 	started time.Time
 	clock   func() int64
 
@@ -57,24 +65,24 @@ type gateway struct {
 	eng   *engine.Engine
 
 	ifnames  [2]string            // underlay, external
-	meters   meters               // bytes per verdict, worker threads
 	reload   *reloader            // the running config; SIGHUP and xgw reload
 	registry *prometheus.Registry // what /metrics serves; add collectors here
 }
 
-// runOptions are the knobs of `xgw run` that are not in the config file.
-type runOptions struct {
-	xdpMode bpf.Mode
-	queues  int
+// Options are the knobs of `xgw run` that are not in the config file.
+type Options struct {
+	XDPMode bpf.Mode
+	Queues  int    // RX queues per interface; 0: all active ones
+	Version string // reported in /stats
 }
 
-// newGateway builds the gateway for cfg, loaded from cfgPath (which a
-// reload re-reads).
-func newGateway(cfgPath string, cfg *config.Config, opts runOptions, log *slog.Logger) (_ *gateway, err error) {
-	g := &gateway{log: log, started: time.Now(), clock: func() int64 { return time.Now().UnixNano() }}
+// New builds the gateway for cfg, loaded from cfgPath (which a reload
+// re-reads). Nothing forwards until Run.
+func New(cfgPath string, cfg *config.Config, opts Options, log *slog.Logger) (_ *Gateway, err error) {
+	g := &Gateway{log: log, version: opts.Version, started: time.Now(), clock: func() int64 { return time.Now().UnixNano() }}
 	defer func() {
 		if err != nil {
-			g.close() // whatever was built so far
+			g.Close() // whatever was built so far
 		}
 	}()
 	topo, err := route.Build(cfg)
@@ -106,7 +114,7 @@ func newGateway(cfgPath string, cfg *config.Config, opts runOptions, log *slog.L
 	// xdp_gw on each interface: the underlay's steers Geneve to our VTEP,
 	// the external's steers the NAT addresses (both, if they are one).
 	vtep := topo.VTEP.Addr()
-	pin := pinPath(cfg.Offload)
+	pin := PinPath(cfg.Offload)
 	byName := map[string]*xdpIface{}
 	if cfg.XDP.Attach == config.XDPAttachAdopt {
 		// Fills byName: the loop below then attaches nothing.
@@ -125,7 +133,7 @@ func newGateway(cfgPath string, cfg *config.Config, opts runOptions, log *slog.L
 		if len(g.xdp) > 0 {
 			lo.Share = g.xdp[0].objs // one fast path for every interface
 		}
-		x, err := g.attach(side.name, side.vtep, side.nat, vtep, topo, opts.xdpMode, lo)
+		x, err := g.attach(side.name, side.vtep, side.nat, vtep, topo, opts.XDPMode, lo)
 		if err != nil {
 			return nil, err
 		}
@@ -138,13 +146,13 @@ func newGateway(cfgPath string, cfg *config.Config, opts runOptions, log *slog.L
 	g.eng, err = engine.New(engine.Config{
 		Underlay: under, External: ext,
 		VTEP: topo.VTEP, GenevePort: topo.GenevePort,
-		NewProcessor: func() engine.Processor { return g.meters.wrap(g.pipe.NewWorker()) },
+		NewProcessor: func() engine.Processor { return g.pipe.NewWorker() },
 		Register: func(ifname string, queue, fd int) error {
 			return byName[ifname].register(queue, fd)
 		},
 		Conntrack: g.ct,
 		Clock:     g.clock,
-		Queues:    opts.queues,
+		Queues:    opts.Queues,
 		Logger:    log,
 	})
 	if err != nil {
@@ -161,7 +169,7 @@ func newGateway(cfgPath string, cfg *config.Config, opts runOptions, log *slog.L
 	}
 	g.reload = newReloader(cfgPath, cfg, topo, g.pipe, g.ct, steer, log)
 	g.reload.offload = func(o config.Offload) {
-		g.off.Reconfigure(offloadConfig(offload.FromConfig(o), g.clock))
+		g.off.Reconfigure(offloadConfig(o, g.clock))
 	}
 
 	// Metrics read the /stats snapshot at scrape time. More collectors
@@ -173,7 +181,7 @@ func newGateway(cfgPath string, cfg *config.Config, opts runOptions, log *slog.L
 
 // attach loads a copy of xdp_gw for one interface, programs its addresses
 // and attaches it.
-func (g *gateway) attach(name string, geneve, nat bool, vtep netip.Addr, topo *route.Topology, mode bpf.Mode, opts bpf.Options) (*xdpIface, error) {
+func (g *Gateway) attach(name string, geneve, nat bool, vtep netip.Addr, topo *route.Topology, mode bpf.Mode, opts bpf.Options) (*xdpIface, error) {
 	ifi, err := net.InterfaceByName(name)
 	if err != nil {
 		return nil, fmt.Errorf("interface %s: %w", name, err)
@@ -223,9 +231,9 @@ func timeouts(t config.Timeouts) conntrack.Timeouts {
 	}
 }
 
-// run forwards until ctx ends; meanwhile it retires NAT addresses that a
+// Run forwards until ctx ends; meanwhile it retires NAT addresses that a
 // reload dropped once their last connection is gone.
-func (g *gateway) run(ctx context.Context) error {
+func (g *Gateway) Run(ctx context.Context) error {
 	go func() {
 		t := time.NewTicker(drainInterval)
 		defer t.Stop()
@@ -242,12 +250,12 @@ func (g *gateway) run(ctx context.Context) error {
 }
 
 // Reload implements control.Reloader (xgw reload; SIGHUP calls it too).
-func (g *gateway) Reload() ([]string, error) { return g.reload.Reload() }
+func (g *Gateway) Reload() ([]string, error) { return g.reload.Reload() }
 
 // zoneCounts counts live connections per zone, every configured zone
 // present (zero included) so that a series does not vanish when a zone
 // empties. It walks the table: the metrics collector rate-limits it.
-func (g *gateway) zoneCounts() map[uint16]int {
+func (g *Gateway) zoneCounts() map[uint16]int {
 	m := map[uint16]int{}
 	for _, z := range g.reload.zones() {
 		m[z] = 0
@@ -259,9 +267,10 @@ func (g *gateway) zoneCounts() map[uint16]int {
 	return m
 }
 
-// close undoes newGateway: sockets first (so nothing is redirected to a
-// closing socket for long), then XDP detached, then the rest.
-func (g *gateway) close() error {
+// Close undoes New: sockets first (so nothing is redirected to a closing
+// socket for long), then XDP detached, then the rest. Call it after Run
+// returned.
+func (g *Gateway) Close() error {
 	var errs []error
 	if g.off != nil {
 		g.off.Close() // fast-path entries stay: pinned, they outlive us
@@ -297,24 +306,21 @@ func (g *gateway) close() error {
 }
 
 // Stats implements control.Provider.
-func (g *gateway) Stats() (control.Stats, error) {
+func (g *Gateway) Stats() (control.Stats, error) {
 	s := control.Stats{
-		Version:   version,
+		Version:   g.version,
 		Uptime:    time.Since(g.started).Seconds(),
 		Pipeline:  control.PipelineStats(g.pipe.Stats()),
 		Engine:    g.eng.Stats(),
 		Conntrack: g.ct.Stats(),
 		Ports:     g.eng.Ports(),
 		Neighbors: g.neigh.Stats(),
-		Workers:   g.meters.workers(),
+		Workers:   workers(g.eng.Workers()),
 		Config:    g.reload.state(),
 	}
 	if g.off != nil {
 		os := g.off.Stats()
 		s.Offload = &os
-	}
-	for v, n := range g.meters.bytes() {
-		s.Pipeline.Bytes[datapath.Verdict(v).String()] = n
 	}
 	for _, x := range g.xdp {
 		st, err := x.objs.Stats()
@@ -326,15 +332,33 @@ func (g *gateway) Stats() (control.Stats, error) {
 	return s, nil
 }
 
+// Registry is what /metrics serves.
+func (g *Gateway) Registry() *prometheus.Registry { return g.registry }
+
 // Conntrack implements control.Provider.
-func (g *gateway) Conntrack() control.Conntrack { return g.ct }
+func (g *Gateway) Conntrack() control.Conntrack { return g.ct }
 
 // Now implements control.Provider.
-func (g *gateway) Now() int64 { return g.clock() }
+func (g *Gateway) Now() int64 { return g.clock() }
 
 // DumpFlows implements control.FlowDumper.
-func (g *gateway) DumpFlows(w io.Writer, typ string) error {
+func (g *Gateway) DumpFlows(w io.Writer, typ string) error {
 	names := [flow.NumPorts]string{}
 	names[flow.Underlay], names[flow.External] = g.ifnames[0], g.ifnames[1]
 	return g.off.DumpFlows(w, offload.DumpOptions{Type: typ, Now: g.clock(), PortNames: names})
 }
+
+// workers is the engine's view of its threads in the /stats shape.
+func workers(ws []engine.Worker) []control.Worker {
+	out := make([]control.Worker, len(ws))
+	for i, w := range ws {
+		out[i] = control.Worker{Worker: w.Worker, TID: w.TID, BusySeconds: w.Busy.Seconds()}
+	}
+	return out
+}
+
+var (
+	_ control.Provider   = (*Gateway)(nil)
+	_ control.FlowDumper = (*Gateway)(nil)
+	_ control.Reloader   = (*Gateway)(nil)
+)

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"fmt"
@@ -29,7 +29,7 @@ func (x *xdpIface) register(queue, fd int) error {
 }
 
 // adopt fills byName with the operator's xdp_gw for under and ext.
-func (g *gateway) adopt(byName map[string]*xdpIface, dir string, topo *route.Topology, under, ext string) error {
+func (g *Gateway) adopt(byName map[string]*xdpIface, dir string, topo *route.Topology, under, ext string) error {
 	objs, err := bpf.Open(dir)
 	if err != nil {
 		return fmt.Errorf("adopt the operator's XDP program (xdp.pin_path %s): %w", dir, err)

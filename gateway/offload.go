@@ -1,7 +1,6 @@
-package main
+package gateway
 
 import (
-	"errors"
 	"fmt"
 	"net"
 
@@ -15,39 +14,10 @@ import (
 	"github.com/xgw-dev/xgw/route"
 )
 
-// xdpFastPath adapts the XDP program's flow maps to the offload manager.
-type xdpFastPath struct{ fp *bpf.FastPath }
-
-var _ offload.FastPath = xdpFastPath{}
-
-func (x xdpFastPath) InstallBatch(a []flow.Action) (int, error) { return x.fp.InstallBatch(a) }
-func (x xdpFastPath) RemoveBatch(k []flow.Key) (int, error)     { return x.fp.RemoveBatch(k) }
-
-func (x xdpFastPath) Counters(k flow.Key) (offload.Counters, error) {
-	f, err := x.fp.Lookup(k)
-	if err != nil {
-		return offload.Counters{}, err
-	}
-	return offload.Counters{Packets: f.Packets, Bytes: f.Bytes, LastSeen: int64(f.LastSeenKtime)}, nil
-}
-
-func (x xdpFastPath) Iterate(fn func(a *flow.Action, c offload.Counters) bool) error {
-	for f, err := range x.fp.Flows() {
-		if err != nil {
-			return err
-		}
-		if !fn(&f.Action, offload.Counters{Packets: f.Packets, Bytes: f.Bytes, LastSeen: int64(f.LastSeenKtime)}) {
-			return nil
-		}
-	}
-	return nil
-}
-
 // offloadConfig is the manager's configuration for this gateway.
-func offloadConfig(c offload.Config, clock func() int64) offload.Config {
+func offloadConfig(o config.Offload, clock func() int64) offload.Config {
+	c := offload.FromConfig(o)
 	c.Clock = clock
-	c.FastPathClock = func() int64 { return int64(bpf.Ktime()) }
-	c.IsFull = func(err error) bool { return errors.Is(err, bpf.ErrFull) }
 	return c
 }
 
@@ -55,12 +25,20 @@ func offloadConfig(c offload.Config, clock func() int64) offload.Config {
 // previous xgw left in the pinned fast path, so that they are tracked,
 // counted and expired again. fwd is an entry arriving on the underlay.
 //
-// Each flow gets, in its gateway router's zones, a connection without NAT
-// in the DNAT zone and one carrying the flow's translation in the SNAT
-// zone, both established (a packet each way, TCP picked up midstream as
-// conntrack allows). For a DNATed (floating IP) flow the translation then
-// lives in the SNAT zone instead of the DNAT zone, which forwards the same
-// packets; only a dump shows the difference.
+// Each flow gets, in its gateway router's zones, the two connections the
+// pipeline would have made, both established (a packet each way, TCP
+// picked up midstream as conntrack allows):
+//
+//   - SNATed (the VM opened it): in the DNAT zone without NAT, in the SNAT
+//     zone with the flow's translation;
+//   - DNATed (opened from outside to a floating IP: the router has a dnat
+//     or dnat_and_snat rule from that address to the VM's, and the ports
+//     are untouched): opened by the external side, in the SNAT zone
+//     without NAT and in the DNAT zone with the translation.
+//
+// A VM-opened flow through a dnat_and_snat rule that kept its port looks
+// the same as a DNATed one and is rebuilt as one; both shapes forward the
+// same packets.
 type adopter struct {
 	topo *route.Topology
 	ct   *conntrack.Table
@@ -86,17 +64,20 @@ func (a *adopter) adopt(fwd flow.Action) ([2]flow.Conn, error) {
 		return conns, fmt.Errorf("adopt: no gateway router for VNI %d and %s any more", k.VNI, k.InnerDst)
 	}
 	r := rp.Router
-	orig := conntrack.Tuple{Src: k.Src, Dst: k.Dst, SrcPort: k.SrcPort, DstPort: k.DstPort, Proto: k.Proto}
-	nated := conntrack.Tuple{Src: fwd.NATDst, Dst: fwd.NATSrc, SrcPort: fwd.NATDstPort, DstPort: fwd.NATSrcPort, Proto: k.Proto}
+	// in is fwd as it arrives, out its reverse as it arrives outside.
+	in := conntrack.Tuple{Src: k.Src, Dst: k.Dst, SrcPort: k.SrcPort, DstPort: k.DstPort, Proto: k.Proto}
+	out := conntrack.Tuple{Src: fwd.NATDst, Dst: fwd.NATSrc, SrcPort: fwd.NATDstPort, DstPort: fwd.NATSrcPort, Proto: k.Proto}
+	// Per zone (DNAT, SNAT): the opening tuple and its reply.
+	zones := [2]struct{ orig, reply conntrack.Tuple }{{in, in.Reverse()}, {in, out}}
+	dir := conntrack.DirOrig
+	if dnatted(r, &fwd) {
+		zones = [2]struct{ orig, reply conntrack.Tuple }{{out, in}, {out, out.Reverse()}}
+		dir = conntrack.DirReply
+	}
 	now := a.now()
-	for i, z := range []uint16{r.DNATZone, r.SNATZone} {
-		o := orig
-		o.Zone = z
-		reply := o.Reverse()
-		if i == 1 {
-			reply = nated
-			reply.Zone = z
-		}
+	for i, z := range [2]uint16{r.DNATZone, r.SNATZone} {
+		o, reply := zones[i].orig, zones[i].reply
+		o.Zone, reply.Zone = z, z
 		m := adoptMeta(k.Proto, packet.ICMPEchoRequest)
 		c, err := a.ct.Commit(o, &m, now, fixedReply(reply))
 		if err != nil {
@@ -111,9 +92,25 @@ func (a *adopter) adopt(fwd flow.Action) ([2]flow.Conn, error) {
 			// be refused as out of window.
 			a.ct.SetLiberal(c.Handle)
 		}
-		conns[i] = flow.Conn{Handle: c.Handle, Dir: conntrack.DirOrig}
+		conns[i] = flow.Conn{Handle: c.Handle, Dir: dir}
 	}
 	return conns, nil
+}
+
+// dnatted tells whether fwd, leaving with source fwd.NATSrc, is the
+// reverse of a connection DNATed by one of r's rules: DNAT rewrites the
+// address only, so any port change means SNAT.
+func dnatted(r *route.Router, fwd *flow.Action) bool {
+	k := &fwd.Key
+	if fwd.NATSrcPort != k.SrcPort || fwd.NATDst != k.Dst || fwd.NATDstPort != k.DstPort {
+		return false
+	}
+	for _, n := range r.NATRules() {
+		if (n.Type == route.DNAT || n.Type == route.DNATAndSNAT) && n.External == fwd.NATSrc && n.Logical.Contains(k.Src.Addr()) {
+			return true
+		}
+	}
+	return false
 }
 
 // adoptMeta is a packet that picks a connection up midstream: a bare ACK
@@ -127,20 +124,9 @@ func adoptMeta(proto, icmpType uint8) conntrack.Meta {
 	return m
 }
 
-// pinPath is where the fast path's state is pinned ("" for nowhere).
-func pinPath(o config.Offload) string {
-	switch o.PinPath {
-	case "":
-		return config.DefaultPinPath
-	case "none":
-		return ""
-	}
-	return o.PinPath
-}
-
 // startOffload points the fast path at the interfaces, takes over what a
 // previous xgw left in it, and hands the pipeline to the offload manager.
-func (g *gateway) startOffload(cfg *config.Config, topo *route.Topology, under, ext string) error {
+func (g *Gateway) startOffload(cfg *config.Config, topo *route.Topology, under, ext string) error {
 	g.ifnames = [2]string{under, ext}
 	g.fp = g.xdp[0].objs.FastPath()
 	for port, name := range g.ifnames {
@@ -152,8 +138,7 @@ func (g *gateway) startOffload(cfg *config.Config, topo *route.Topology, under, 
 			return fmt.Errorf("fast path egress %s: %w", name, err)
 		}
 	}
-	oc := offloadConfig(offload.FromConfig(cfg.Offload), g.clock)
-	g.off = offload.New(oc, g.ct, g.pipe, xdpFastPath{g.fp})
+	g.off = offload.New(offloadConfig(cfg.Offload, g.clock), g.ct, g.pipe, []offload.Backend{bpf.NewBackend(g.fp)})
 	if cfg.Offload.Enabled {
 		adopted, removed, err := g.off.Adopt((&adopter{topo: topo, ct: g.ct, now: g.clock}).adopt)
 		if err != nil {
@@ -162,7 +147,7 @@ func (g *gateway) startOffload(cfg *config.Config, topo *route.Topology, under, 
 		if adopted+removed > 0 {
 			g.log.Info("took over the fast path of a previous xgw", "connections", adopted, "entries_removed", removed)
 		}
-	} else if n, err := clearFastPath(g.fp); err != nil {
+	} else if n, err := g.fp.Clear(); err != nil {
 		return fmt.Errorf("clear the fast path (offload is off): %w", err)
 	} else if n > 0 {
 		g.log.Info("offload is off: removed the fast-path entries a previous xgw left", "entries", n)
@@ -171,20 +156,8 @@ func (g *gateway) startOffload(cfg *config.Config, topo *route.Topology, under, 
 	return nil
 }
 
-// clearFastPath removes every entry from the flows map.
-func clearFastPath(fp *bpf.FastPath) (int, error) {
-	var keys []flow.Key
-	for f, err := range fp.Flows() {
-		if err != nil {
-			return 0, err
-		}
-		keys = append(keys, f.Action.Key)
-	}
-	return fp.RemoveBatch(keys)
-}
-
 // offloadMetrics maps the manager's counters onto the metrics' shape.
-func (g *gateway) offloadMetrics() metrics.OffloadStats {
+func (g *Gateway) offloadMetrics() metrics.OffloadStats {
 	s := g.off.Stats()
 	return metrics.OffloadStats{
 		Entries: s.Offloaded,

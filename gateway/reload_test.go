@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"bytes"
@@ -80,10 +80,10 @@ type reloadFixture struct {
 	logs  *bytes.Buffer
 }
 
-// newFixture starts a reloader on examples/lab.yaml, as newGateway would.
+// newFixture starts a reloader on examples/lab.yaml, as New would.
 func newFixture(t *testing.T) *reloadFixture {
 	t.Helper()
-	base, err := os.ReadFile("../../examples/lab.yaml")
+	base, err := os.ReadFile("../examples/lab.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

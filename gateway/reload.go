@@ -1,4 +1,4 @@
-package main
+package gateway
 
 // Reload: SIGHUP, or `xgw reload` (POST /reload on the control socket),
 // re-reads the file `xgw run` was started with.
@@ -221,7 +221,7 @@ func (r *reloader) Reload() ([]string, error) {
 // refuse records and logs a refused reload; the returned error lists the
 // problems one per line, each naming its field.
 func (r *reloader) refuse(err error) error {
-	lines := problemLines(err)
+	lines := ProblemLines(err)
 	r.failures++
 	r.lastErr = strings.Join(lines, "; ")
 	r.log.Error("reload refused; the running configuration stays", "config", r.path, "problems", lines)
