@@ -122,7 +122,7 @@ func TestSetLiberal(t *testing.T) {
 	if m, ok := ct.Lookup(k, fin, 2e9); !ok || m.State&Invalid != 0 {
 		t.Fatalf("liberal connection refused the segment: %+v", m)
 	}
-	if ci, _ := ct.Get(c.Handle); ci.TCPState == "ESTABLISHED" {
+	if ci, _ := ct.Get(c.Handle); ci.TCP == TCPEstablished {
 		t.Fatal("the FIN did not move the connection on")
 	}
 }

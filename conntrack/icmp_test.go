@@ -74,7 +74,7 @@ func TestLookupRelated(t *testing.T) {
 	}
 
 	before, _ := ct.Get(snat.Handle)
-	if before.TCPState != "ESTABLISHED" || before.Packets[DirReply] != 3 || before.Expires != int64(DefaultTimeouts().TCPEstablished) {
+	if before.TCP != TCPEstablished || before.Packets[DirReply] != 3 || before.Expires != int64(DefaultTimeouts().TCPEstablished) {
 		t.Fatalf("related changed state or expiry, or was not counted: %+v", before)
 	}
 	if _, ok := ct.LookupRelated(udpTuple(16, 9), icmpErr, sec); ok {

@@ -447,9 +447,6 @@ func (t *Table) SetMark(h Handle, mark uint32) bool {
 type ConnInfo struct {
 	Handle      Handle
 	Orig, Reply Tuple
-	// TCPState is TCP's name ("ESTABLISHED"), "" for non-TCP. It predates
-	// TCP and stays for callers that still compare names; prefer TCP.
-	TCPState       string
 	State          State // Established once a reply was seen, else New; NAT bits
 	Packets, Bytes [2]uint64
 	LastSeen       int64
@@ -478,7 +475,6 @@ func (t *Table) info(idx uint32) ConnInfo {
 	switch e.orig.Proto {
 	case packet.ProtoTCP:
 		ci.TCP = coalesceTCP(e.tcp[0].state, e.tcp[1].state)
-		ci.TCPState = ci.TCP.String()
 	case packet.ProtoICMP:
 		ci.ICMPType = e.icmpType()
 	}

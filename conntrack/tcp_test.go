@@ -18,7 +18,7 @@ func TestTCPHandshakeEstablishes(t *testing.T) {
 		t.Fatalf("reply match %+v", got)
 	}
 	ci, ok := ct.Get(mt.Handle)
-	if !ok || ci.TCPState != "ESTABLISHED" {
+	if !ok || ci.TCP != TCPEstablished {
 		t.Fatalf("Get: %+v %v", ci, ok)
 	}
 	if ci.Packets != [2]uint64{3, 2} || ci.Bytes != [2]uint64{40 + 40 + 140, 40 + 40} {
@@ -106,8 +106,8 @@ func TestTCPTeardownThenExpiry(t *testing.T) {
 			t.Fatalf("step %d: %v %s", i, ok, got.State)
 		}
 		ci, _ := ct.Get(h)
-		if ci.TCPState != s.state || ci.Expires != now+s.exp {
-			t.Fatalf("step %d: %s expires %d, want %s %d", i, ci.TCPState, ci.Expires-now, s.state, s.exp)
+		if ci.TCP.String() != s.state || ci.Expires != now+s.exp {
+			t.Fatalf("step %d: %s expires %d, want %s %d", i, ci.TCP, ci.Expires-now, s.state, s.exp)
 		}
 	}
 	if n := ct.Expire(now + int64(to.TCPClose) - 1); n != 0 {
@@ -130,7 +130,7 @@ func TestTCPRstCloses(t *testing.T) {
 		t.Fatalf("RST: %v %s", ok, got.State)
 	}
 	ci, _ := ct.Get(h)
-	if ci.TCPState != "TIME_WAIT" || ci.Expires != 2*sec+int64(DefaultTimeouts().TCPClose) {
+	if ci.TCP != TCPTimeWait || ci.Expires != 2*sec+int64(DefaultTimeouts().TCPClose) {
 		t.Fatalf("after RST: %+v", ci)
 	}
 }
@@ -143,8 +143,8 @@ func TestTCPSynReopensClosedConnection(t *testing.T) {
 	ct.Lookup(r, seg(tcpFIN|tcpACK, 5001, 1002, 512, 0), 2*sec)
 	ct.Lookup(k, seg(tcpACK, 1002, 5002, 512, 0), 2*sec)
 	ct.Lookup(r, seg(tcpACK, 5002, 1002, 512, 0), 2*sec)
-	if ci, _ := ct.Get(old); ci.TCPState != "TIME_WAIT" {
-		t.Fatalf("not closed: %s", ci.TCPState)
+	if ci, _ := ct.Get(old); ci.TCP != TCPTimeWait {
+		t.Fatalf("not closed: %s", ci.TCP)
 	}
 	// A SYN before the close timeout replaces the old connection.
 	mt := handshake(t, ct, k, nil, 3*sec)
@@ -154,7 +154,7 @@ func TestTCPSynReopensClosedConnection(t *testing.T) {
 	if _, ok := ct.Get(old); ok {
 		t.Fatal("old connection survived the reopen")
 	}
-	if ci, _ := ct.Get(mt.Handle); ci.TCPState != "ESTABLISHED" || ct.Len() != 1 {
+	if ci, _ := ct.Get(mt.Handle); ci.TCP != TCPEstablished || ct.Len() != 1 {
 		t.Fatalf("new conn %+v len %d", ci, ct.Len())
 	}
 	// A SYN on an established connection does not reopen it.
@@ -164,8 +164,8 @@ func TestTCPSynReopensClosedConnection(t *testing.T) {
 	checkInvariants(t, ct)
 }
 
-// ConnInfo.TCP follows the connection through its life as a constant, and
-// TCPState is always its name; non-TCP connections have neither.
+// ConnInfo.TCP follows the connection through its life as a constant;
+// non-TCP connections stay TCPClosed.
 func TestTCPStateTyped(t *testing.T) {
 	ct := newTable(t, Config{Capacity: 16})
 	k := tcpTuple(0)
@@ -177,8 +177,8 @@ func TestTCPStateTyped(t *testing.T) {
 	check := func(step string, want TCPState) {
 		t.Helper()
 		ci, _ := ct.Get(mt.Handle)
-		if ci.TCP != want || ci.TCPState != want.String() {
-			t.Fatalf("%s: TCP %v (%q), want %v", step, ci.TCP, ci.TCPState, want)
+		if ci.TCP != want {
+			t.Fatalf("%s: TCP %v, want %v", step, ci.TCP, want)
 		}
 	}
 	check("SYN", TCPSynSent)
@@ -193,8 +193,8 @@ func TestTCPStateTyped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ci, _ := ct.Get(u.Handle); ci.TCP != TCPClosed || ci.TCPState != "" {
-		t.Fatalf("UDP: TCP %v %q", ci.TCP, ci.TCPState)
+	if ci, _ := ct.Get(u.Handle); ci.TCP != TCPClosed {
+		t.Fatalf("UDP: TCP %v", ci.TCP)
 	}
 	names := map[TCPState]string{TCPClosed: "CLOSED", TCPSynSent: "SYN_SENT", TCPEstablished: "ESTABLISHED",
 		TCPFinWait2: "FIN_WAIT_2", TCPTimeWait: "TIME_WAIT", TCPTimeWait + 1: "UNKNOWN"}

@@ -22,7 +22,7 @@ func TestUDPNewUntilReply(t *testing.T) {
 		}
 	}
 	ci, _ := ct.Get(mt.Handle)
-	if ci.Expires != 5*sec+int64(to.UDPSingle) || ci.State != Tracked|New || ci.TCPState != "" {
+	if ci.Expires != 5*sec+int64(to.UDPSingle) || ci.State != Tracked|New || ci.TCP != TCPClosed {
 		t.Fatalf("one-way: %+v", ci)
 	}
 	got, ok := ct.Lookup(k.Reverse(), m, 6*sec)

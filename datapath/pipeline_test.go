@@ -55,7 +55,7 @@ func TestTCPLifecycleThroughPipeline(t *testing.T) {
 	wantTX(t, h.run(flow.Underlay, seedEgress(t, tcp(false, true, false, false, 101, 901))), flow.External)
 	for _, zone := range []uint16{6, 16} {
 		cs := conns(h, zone)
-		if len(cs) != 1 || cs[0].TCPState != "ESTABLISHED" {
+		if len(cs) != 1 || cs[0].TCP != conntrack.TCPEstablished {
 			t.Fatalf("zone %d after handshake: %+v", zone, cs)
 		}
 	}
@@ -70,7 +70,7 @@ func TestTCPLifecycleThroughPipeline(t *testing.T) {
 	wantTX(t, h.run(flow.Underlay, seedEgress(t, tcp(false, true, false, false, 102, 902))), flow.External)
 	for _, zone := range []uint16{6, 16} {
 		cs := conns(h, zone)
-		if len(cs) != 1 || cs[0].TCPState == "ESTABLISHED" {
+		if len(cs) != 1 || cs[0].TCP == conntrack.TCPEstablished {
 			t.Fatalf("zone %d after FIN/FIN/ACK still established: %+v", zone, cs)
 		}
 	}
@@ -85,8 +85,8 @@ func TestTCPResetThroughPipeline(t *testing.T) {
 	wantTX(t, h.run(flow.External, seedReply(t, l4{proto: layers.IPProtocolTCP, sport: 80, dport: 40001, rst: true, ack: true, seq: 0, acknum: 2})), flow.Underlay)
 	for _, zone := range []uint16{6, 16} {
 		for _, c := range conns(h, zone) {
-			if c.TCPState == "ESTABLISHED" || c.TCPState == "SYN_SENT" {
-				t.Fatalf("zone %d after RST: %s", zone, c.TCPState)
+			if c.TCP == conntrack.TCPEstablished || c.TCP == conntrack.TCPSynSent {
+				t.Fatalf("zone %d after RST: %s", zone, c.TCP)
 			}
 		}
 	}

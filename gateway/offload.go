@@ -9,6 +9,7 @@ import (
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/metrics"
+	"github.com/xgw-dev/xgw/nat"
 	"github.com/xgw-dev/xgw/offload"
 	"github.com/xgw-dev/xgw/packet"
 	"github.com/xgw-dev/xgw/route"
@@ -106,7 +107,7 @@ func dnatted(r *route.Router, fwd *flow.Action) bool {
 		return false
 	}
 	for _, n := range r.NATRules() {
-		if (n.Type == route.DNAT || n.Type == route.DNATAndSNAT) && n.External == fwd.NATSrc && n.Logical.Contains(k.Src.Addr()) {
+		if (n.Type == nat.KindDNAT || n.Type == nat.KindDNATAndSNAT) && n.External == fwd.NATSrc && n.Logical.Contains(k.Src.Addr()) {
 			return true
 		}
 	}

@@ -45,8 +45,8 @@ func TestAdoptRebuildsConnections(t *testing.T) {
 			if !ok || ci.State&conntrack.Established == 0 {
 				t.Fatalf("proto %d zone slot %d: not established: %+v", proto, i, ci)
 			}
-			if proto == packet.ProtoTCP && ci.TCPState != "ESTABLISHED" {
-				t.Fatalf("adopted TCP in state %s", ci.TCPState)
+			if proto == packet.ProtoTCP && ci.TCP != conntrack.TCPEstablished {
+				t.Fatalf("adopted TCP in state %s", ci.TCP)
 			}
 		}
 		reply := conntrack.Tuple{Src: srv, Dst: snat, SrcPort: dport, DstPort: sport, Proto: proto, Zone: 16}

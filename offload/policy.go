@@ -6,9 +6,6 @@ import (
 	"github.com/xgw-dev/xgw/packet"
 )
 
-// tcpEstablished is conntrack's name of the state offloaded TCP must be in.
-const tcpEstablished = "ESTABLISHED"
-
 type flowState uint8
 
 const (
@@ -79,17 +76,17 @@ func (m *Manager) decide(f *tracked, now int64) (verdict, why) {
 	answered := ci[0].State&ci[1].State&conntrack.Established != 0
 	switch ci[0].Orig.Proto {
 	case packet.ProtoTCP:
-		// "ESTABLISHED" is conntrack's coalesced name, which it already
+		// ESTABLISHED is conntrack's coalesced state, which it already
 		// shows once the SYN+ACK is through, before the last handshake ACK
 		// has moved the responder out of SYN_SENT; an entry offloaded then
 		// would be stuck in the short SYN_RECV timeout. Requiring a second
 		// packet from the initiator and a fourth in all waits for that ACK
 		// (or for proof it was sent, under retransmissions).
-		est := ci[0].TCPState == tcpEstablished && ci[1].TCPState == tcpEstablished
+		est := ci[0].TCP == conntrack.TCPEstablished && ci[1].TCP == conntrack.TCPEstablished
 		if est && answered && minPackets(&ci, conntrack.DirOrig) >= 2 && minTotal(&ci) >= 4 {
 			return promote, whyTCP
 		}
-		if tcpClosing(ci[0].TCPState) || tcpClosing(ci[1].TCPState) {
+		if tcpClosing(ci[0].TCP) || tcpClosing(ci[1].TCP) {
 			return forget, 0
 		}
 	case packet.ProtoUDP:
@@ -145,12 +142,8 @@ func minTotal(ci *[2]conntrack.ConnInfo) uint64 {
 
 // tcpClosing tells the coalesced states past ESTABLISHED, from which a
 // connection never comes back to it.
-func tcpClosing(s string) bool {
-	switch s {
-	case "CLOSE_WAIT", "FIN_WAIT_1", "CLOSING", "LAST_ACK", "FIN_WAIT_2", "TIME_WAIT", "CLOSED":
-		return true
-	}
-	return false
+func tcpClosing(s conntrack.TCPState) bool {
+	return s == conntrack.TCPClosed || s > conntrack.TCPEstablished
 }
 
 // evalLocked evaluates every pending connection that is due, and promotes

@@ -28,7 +28,7 @@ func TestTCPPromotedOnlyWhenEstablishedInBothZones(t *testing.T) {
 	c.send(conntrack.DirReply, 1, &synAck)
 	h.clock.advance(time.Second.Nanoseconds())
 	h.step()
-	if got := c.info(0).TCPState; got != "ESTABLISHED" {
+	if got := c.info(0).TCP; got != conntrack.TCPEstablished {
 		t.Fatalf("state after SYN+ACK %q", got)
 	}
 	if c.offloaded() {

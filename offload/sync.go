@@ -3,6 +3,7 @@ package offload
 import (
 	"slices"
 
+	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/packet"
 )
@@ -44,7 +45,7 @@ func (m *Manager) checkLocked(f *tracked, now int64) (why, bool) {
 		if !ok || ci.Expires <= now {
 			return whyExpired, true
 		}
-		if ci.Orig.Proto == packet.ProtoTCP && ci.TCPState != tcpEstablished {
+		if ci.Orig.Proto == packet.ProtoTCP && ci.TCP != conntrack.TCPEstablished {
 			return whyFinRst, true
 		}
 	}

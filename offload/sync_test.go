@@ -129,7 +129,7 @@ func TestFinAfterFastPathDataCloses(t *testing.T) {
 	if c.offloaded() || h.fp.len() != 0 {
 		t.Fatal("closing connection still offloaded")
 	}
-	if got := c.info(0).TCPState; got == "ESTABLISHED" {
+	if got := c.info(0).TCP; got == conntrack.TCPEstablished {
 		t.Fatalf("conntrack state %q after the FIN", got)
 	}
 }
