@@ -10,16 +10,17 @@ import (
 
 	"github.com/xgw-dev/xgw/bench/xdpload"
 	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/internal/seedtest"
 )
 
 // 64-byte frames of the seed's established UDP flow, both directions:
 // the reply is 64 bytes on the wire, the egress frame is the same inner
 // 64-byte frame inside Geneve (122 bytes).
 func benchFrames(b *testing.B, e *fpEnv) (eg, reply []byte, fwd, rev flow.Action) {
-	x := l4{proto: layers.IPProtocolUDP, sport: 5555, dport: 53, payload: make([]byte, 64-42)}
-	fwd, rev = e.p.establish(seedEgress(b, x), l4{proto: layers.IPProtocolUDP, sport: 53})
-	r := toRev(l4{proto: layers.IPProtocolUDP, sport: 53, payload: make([]byte, 64-42)}, rev)
-	return seedEgress(b, x), seedReply(b, r), fwd, rev
+	x := seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 5555, DPort: 53, Payload: make([]byte, 64-42)}
+	fwd, rev = e.p.establish(seedtest.Egress(b, x), seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53})
+	r := toRev(seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, Payload: make([]byte, 64-42)}, rev)
+	return seedtest.Egress(b, x), seedtest.Reply(b, r), fwd, rev
 }
 
 // BenchmarkXDP measures xdp_gw's own cost per frame with BPF_PROG_RUN
@@ -33,8 +34,8 @@ func BenchmarkXDP(b *testing.B) {
 		e := newFP(b, csum)
 		eg, reply, fwd, rev := benchFrames(b, e)
 		e.install(b, fwd, rev)
-		miss := seedEgress(b, l4{proto: layers.IPProtocolUDP, sport: 1, dport: 2, payload: make([]byte, 22)})
-		natMiss := seedReply(b, l4{proto: layers.IPProtocolUDP, sport: 1, dport: 2, payload: make([]byte, 22)})
+		miss := seedtest.Egress(b, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 1, DPort: 2, Payload: make([]byte, 22)})
+		natMiss := seedtest.Reply(b, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 1, DPort: 2, Payload: make([]byte, 22)})
 		type benchCase struct {
 			name  string
 			prog  *ebpf.Program

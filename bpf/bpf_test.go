@@ -9,6 +9,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+	"github.com/xgw-dev/xgw/internal/seedtest"
 )
 
 const (
@@ -83,20 +84,11 @@ func (p pkt) build(t testing.TB) []byte {
 	default:
 		ls = append(ls, payload)
 	}
-	return serialize(t, ls...)
-}
-
-func serialize(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
-	t.Helper()
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return seedtest.Serialize(t, ls...)
 }
 
 func arpFrame(t testing.TB) []byte {
-	return serialize(t,
+	return seedtest.Serialize(t,
 		&layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: layers.EthernetBroadcast, EthernetType: layers.EthernetTypeARP},
 		&layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
 			Operation: layers.ARPRequest, SourceHwAddress: []byte{2, 0, 0, 0, 0, 1}, SourceProtAddress: []byte{198, 51, 100, 1},
@@ -108,7 +100,7 @@ func ipv6Frame(t testing.TB) []byte {
 		SrcIP: net.ParseIP("2001:db8::1"), DstIP: net.ParseIP("2001:db8::2")}
 	udp := &layers.UDP{SrcPort: 1, DstPort: 6081}
 	udp.SetNetworkLayerForChecksum(ip)
-	return serialize(t, &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv6},
+	return seedtest.Serialize(t, &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv6},
 		ip, udp, gopacket.Payload(make([]byte, 8)))
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/internal/seedtest"
 	"github.com/xgw-dev/xgw/packet"
 )
 
@@ -31,7 +32,7 @@ type fpEnv struct {
 func newFP(t testing.TB, geneveChecksum bool) *fpEnv {
 	t.Helper()
 	needRoot(t)
-	o, err := Load(Options{VTEP: netip.AddrFrom4([4]byte(seedVTEP))})
+	o, err := Load(Options{VTEP: netip.AddrFrom4([4]byte(seedtest.VTEP))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,8 +85,8 @@ func (e *fpEnv) wantSame(t testing.TB, in, out flow.Port, frame []byte) []byte {
 // flowCase is one connection: how to open it and the packets to compare.
 type flowCase struct {
 	name       string
-	eg, reply  l4 // establishing packets
-	eg2, rply2 l4 // compared packets
+	eg, reply  seedtest.L4 // establishing packets
+	eg2, rply2 seedtest.L4 // compared packets
 }
 
 func flowCases() []flowCase {
@@ -97,15 +98,15 @@ func flowCases() []flowCase {
 		return b
 	}
 	return []flowCase{
-		{"udp", l4{proto: layers.IPProtocolUDP, sport: 5555, dport: 53, payload: pl(5)}, l4{proto: layers.IPProtocolUDP, sport: 53, dport: 5555, payload: pl(9)},
-			l4{proto: layers.IPProtocolUDP, sport: 5555, dport: 53, payload: pl(18)}, l4{proto: layers.IPProtocolUDP, sport: 53, dport: 5555, payload: pl(1400)}},
-		{"udp odd", l4{proto: layers.IPProtocolUDP, sport: 40001, dport: 4789, payload: pl(1)}, l4{proto: layers.IPProtocolUDP, sport: 4789, dport: 40001, payload: pl(3)},
-			l4{proto: layers.IPProtocolUDP, sport: 40001, dport: 4789, payload: pl(101)}, l4{proto: layers.IPProtocolUDP, sport: 4789, dport: 40001, payload: pl(33)}},
-		{"tcp", l4{proto: layers.IPProtocolTCP, sport: 47190, dport: 22, syn: true, seq: 1000}, l4{proto: layers.IPProtocolTCP, sport: 22, dport: 47190, syn: true, ack: true, seq: 5000, acknum: 1001},
-			l4{proto: layers.IPProtocolTCP, sport: 47190, dport: 22, ack: true, seq: 1001, acknum: 5001, payload: pl(77)},
-			l4{proto: layers.IPProtocolTCP, sport: 22, dport: 47190, ack: true, seq: 5001, acknum: 1078, payload: pl(1000)}},
-		{"icmp echo", l4{proto: layers.IPProtocolICMPv4, icmpType: 8, icmpID: 77, payload: pl(8)}, l4{proto: layers.IPProtocolICMPv4, icmpType: 0, icmpID: 77, payload: pl(8)},
-			l4{proto: layers.IPProtocolICMPv4, icmpType: 8, icmpID: 77, payload: pl(56)}, l4{proto: layers.IPProtocolICMPv4, icmpType: 0, icmpID: 77, payload: pl(57)}},
+		{"udp", seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 5555, DPort: 53, Payload: pl(5)}, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, DPort: 5555, Payload: pl(9)},
+			seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 5555, DPort: 53, Payload: pl(18)}, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, DPort: 5555, Payload: pl(1400)}},
+		{"udp odd", seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 40001, DPort: 4789, Payload: pl(1)}, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 4789, DPort: 40001, Payload: pl(3)},
+			seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 40001, DPort: 4789, Payload: pl(101)}, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 4789, DPort: 40001, Payload: pl(33)}},
+		{"tcp", seedtest.L4{Proto: layers.IPProtocolTCP, SPort: 47190, DPort: 22, SYN: true, Seq: 1000}, seedtest.L4{Proto: layers.IPProtocolTCP, SPort: 22, DPort: 47190, SYN: true, ACK: true, Seq: 5000, AckNum: 1001},
+			seedtest.L4{Proto: layers.IPProtocolTCP, SPort: 47190, DPort: 22, ACK: true, Seq: 1001, AckNum: 5001, Payload: pl(77)},
+			seedtest.L4{Proto: layers.IPProtocolTCP, SPort: 22, DPort: 47190, ACK: true, Seq: 5001, AckNum: 1078, Payload: pl(1000)}},
+		{"icmp echo", seedtest.L4{Proto: layers.IPProtocolICMPv4, ICMPType: 8, ICMPID: 77, Payload: pl(8)}, seedtest.L4{Proto: layers.IPProtocolICMPv4, ICMPType: 0, ICMPID: 77, Payload: pl(8)},
+			seedtest.L4{Proto: layers.IPProtocolICMPv4, ICMPType: 8, ICMPID: 77, Payload: pl(56)}, seedtest.L4{Proto: layers.IPProtocolICMPv4, ICMPType: 0, ICMPID: 77, Payload: pl(57)}},
 	}
 }
 
@@ -119,16 +120,16 @@ func TestFastPathEqualsPipeline(t *testing.T) {
 		for _, c := range flowCases() {
 			t.Run(fmt.Sprintf("%s/csum=%v", c.name, csum), func(t *testing.T) {
 				e := newFP(t, csum)
-				fwd, rev := e.p.establish(seedEgress(t, c.eg), c.reply)
-				if c.eg.proto == layers.IPProtocolUDP && fwd.NATSrc == fwd.Key.Src {
+				fwd, rev := e.p.establish(seedtest.Egress(t, c.eg), c.reply)
+				if c.eg.Proto == layers.IPProtocolUDP && fwd.NATSrc == fwd.Key.Src {
 					t.Fatalf("the seed's flow is not SNATed: %+v", fwd)
 				}
 				e.install(t, fwd, rev)
 				before := e.stats(t).FastPath
-				e.wantSame(t, flow.Underlay, flow.External, seedEgress(t, c.eg2))
-				got := e.wantSame(t, flow.External, flow.Underlay, seedReply(t, toRev(c.rply2, rev)))
+				e.wantSame(t, flow.Underlay, flow.External, seedtest.Egress(t, c.eg2))
+				got := e.wantSame(t, flow.External, flow.Underlay, seedtest.Reply(t, toRev(c.rply2, rev)))
 				if csum {
-					verifyOuterUDP(t, got)
+					seedtest.VerifyOuterUDP(t, got)
 				}
 				after := e.stats(t).FastPath
 				if after.HitEgress.Packets-before.HitEgress.Packets != 1 || after.HitIngress.Packets-before.HitIngress.Packets != 1 {
@@ -144,19 +145,19 @@ func TestFastPathEqualsPipeline(t *testing.T) {
 // zero sends 0xffff; on ingress a zero inner checksum punts when the outer
 // checksum must be derived from it, and is forwarded when it need not.
 func TestFastPathUDPChecksumRules(t *testing.T) {
-	eg := l4{proto: layers.IPProtocolUDP, sport: 6000, dport: 53, payload: []byte("query1")}
-	rp := l4{proto: layers.IPProtocolUDP, sport: 53, dport: 6000, payload: []byte("answer")}
-	zero := func(x l4) l4 { x.noUDPCsum = true; return x }
+	eg := seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 6000, DPort: 53, Payload: []byte("query1")}
+	rp := seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, DPort: 6000, Payload: []byte("answer")}
+	zero := func(x seedtest.L4) seedtest.L4 { x.NoUDPCsum = true; return x }
 
 	t.Run("zero stays zero", func(t *testing.T) {
 		e := newFP(t, false)
-		fwd, rev := e.p.establish(seedEgress(t, eg), rp)
+		fwd, rev := e.p.establish(seedtest.Egress(t, eg), rp)
 		e.install(t, fwd, rev)
-		out := e.wantSame(t, flow.Underlay, flow.External, seedEgress(t, zero(eg)))
+		out := e.wantSame(t, flow.Underlay, flow.External, seedtest.Egress(t, zero(eg)))
 		if c := binary.BigEndian.Uint16(out[14+20+6:]); c != 0 {
 			t.Fatalf("egress UDP checksum %#04x, want 0", c)
 		}
-		out = e.wantSame(t, flow.External, flow.Underlay, seedReply(t, toRev(zero(rp), rev)))
+		out = e.wantSame(t, flow.External, flow.Underlay, seedtest.Reply(t, toRev(zero(rp), rev)))
 		if c := binary.BigEndian.Uint16(out[58+14+20+6:]); c != 0 {
 			t.Fatalf("ingress inner UDP checksum %#04x, want 0", c)
 		}
@@ -164,9 +165,9 @@ func TestFastPathUDPChecksumRules(t *testing.T) {
 
 	t.Run("zero punts with outer checksum", func(t *testing.T) {
 		e := newFP(t, true)
-		fwd, rev := e.p.establish(seedEgress(t, eg), rp)
+		fwd, rev := e.p.establish(seedtest.Egress(t, eg), rp)
 		e.install(t, fwd, rev)
-		in := seedReply(t, toRev(zero(rp), rev))
+		in := seedtest.Reply(t, toRev(zero(rp), rev))
 		before := e.stats(t)
 		ret, out := runFP(t, e.o.Program(), in)
 		after := e.stats(t)
@@ -177,18 +178,18 @@ func TestFastPathUDPChecksumRules(t *testing.T) {
 			t.Fatalf("checksum punts moved by %d", d)
 		}
 		// The software path then does the job.
-		verifyOuterUDP(t, e.p.mustTX(flow.External, flow.Underlay, in))
+		seedtest.VerifyOuterUDP(t, e.p.mustTX(flow.External, flow.Underlay, in))
 	})
 
 	for _, dir := range []string{"egress", "ingress"} {
 		t.Run("computed zero is 0xffff/"+dir, func(t *testing.T) {
 			e := newFP(t, true)
-			fwd, rev := e.p.establish(seedEgress(t, eg), rp)
+			fwd, rev := e.p.establish(seedtest.Egress(t, eg), rp)
 			e.install(t, fwd, rev)
-			a, frame, l4off := fwd, seedEgress(t, eg), 58+14+20
+			a, frame, l4off := fwd, seedtest.Egress(t, eg), 58+14+20
 			in, out := flow.Underlay, flow.External
 			if dir == "ingress" {
-				a, frame, l4off = rev, seedReply(t, toRev(rp, rev)), 14+20
+				a, frame, l4off = rev, seedtest.Reply(t, toRev(rp, rev)), 14+20
 				in, out = flow.External, flow.Underlay
 			}
 			// ~(~c + d) == 0 exactly when c == d: make the arriving
@@ -205,7 +206,7 @@ func TestFastPathUDPChecksumRules(t *testing.T) {
 			off := 14 + 20 + 6
 			if dir == "ingress" {
 				off += 58
-				verifyOuterUDP(t, got)
+				seedtest.VerifyOuterUDP(t, got)
 			}
 			if c := binary.BigEndian.Uint16(got[off:]); c != 0xffff {
 				t.Fatalf("rewritten UDP checksum %#04x, want 0xffff", c)
@@ -223,19 +224,18 @@ func setUDPChecksum(t testing.TB, f []byte, l4off int, want uint16) {
 	if len(seg)%2 != 0 || len(seg) < 10 {
 		t.Fatal("setUDPChecksum needs an even payload of at least 2 bytes")
 	}
-	ps := uint32(binary.BigEndian.Uint16(ip[12:])) + uint32(binary.BigEndian.Uint16(ip[14:])) +
-		uint32(binary.BigEndian.Uint16(ip[16:])) + uint32(binary.BigEndian.Uint16(ip[18:])) + 17 + uint32(len(seg))
+	ps := seedtest.PseudoSum(ip, 17, len(seg))
 	last := len(seg) - 2
 	binary.BigEndian.PutUint16(seg[6:], 0)
 	binary.BigEndian.PutUint16(seg[last:], 0)
-	s := onesSum(seg, ps) // the sum without the tuned word
+	s := seedtest.OnesSum(seg, ps) // the sum without the tuned word
 	// want = ~fold(s + w)  =>  w = ~want - s (one's complement)
 	w := uint32(^want) + uint32(^s)
 	for w>>16 != 0 {
 		w = w&0xffff + w>>16
 	}
 	binary.BigEndian.PutUint16(seg[last:], uint16(w))
-	binary.BigEndian.PutUint16(seg[6:], ^onesSum(seg, ps))
+	binary.BigEndian.PutUint16(seg[6:], ^seedtest.OnesSum(seg, ps))
 	if c := binary.BigEndian.Uint16(seg[6:]); c != want {
 		t.Fatalf("could not force the UDP checksum to %#04x (got %#04x)", want, c)
 	}
@@ -246,9 +246,8 @@ func setUDPChecksum(t testing.TB, f []byte, l4off int, want uint16) {
 func fixOuterUDP(f []byte) {
 	binary.BigEndian.PutUint16(f[40:], 0)
 	ip := f[14:34]
-	ps := uint32(binary.BigEndian.Uint16(ip[12:])) + uint32(binary.BigEndian.Uint16(ip[14:])) +
-		uint32(binary.BigEndian.Uint16(ip[16:])) + uint32(binary.BigEndian.Uint16(ip[18:])) + 17 + uint32(len(f)-34)
-	c := ^onesSum(f[34:], ps)
+	ps := seedtest.PseudoSum(ip, 17, len(f)-34)
+	c := ^seedtest.OnesSum(f[34:], ps)
 	if c == 0 {
 		c = 0xffff
 	}
@@ -260,20 +259,20 @@ func fixOuterUDP(f []byte) {
 // the UDP datagram (which decap drops) come out as the pipeline's.
 func TestFastPathPadding(t *testing.T) {
 	e := newFP(t, true)
-	eg := l4{proto: layers.IPProtocolICMPv4, icmpType: 8, icmpID: 99}
-	rp := l4{proto: layers.IPProtocolICMPv4, icmpType: 0, icmpID: 99}
-	fwd, rev := e.p.establish(seedEgress(t, eg), rp)
+	eg := seedtest.L4{Proto: layers.IPProtocolICMPv4, ICMPType: 8, ICMPID: 99}
+	rp := seedtest.L4{Proto: layers.IPProtocolICMPv4, ICMPType: 0, ICMPID: 99}
+	fwd, rev := e.p.establish(seedtest.Egress(t, eg), rp)
 	e.install(t, fwd, rev)
 
 	for _, n := range []int{1, 17, 18, 31} { // odd and even starts
-		in := seedReply(t, toRev(l4{proto: layers.IPProtocolICMPv4, icmpType: 0, payload: make([]byte, n%2)}, rev))
+		in := seedtest.Reply(t, toRev(seedtest.L4{Proto: layers.IPProtocolICMPv4, ICMPType: 0, Payload: make([]byte, n%2)}, rev))
 		for i := range 60 - len(in) {
 			in = append(in, byte(0xa5+i))
 		}
 		got := e.wantSame(t, flow.External, flow.Underlay, in)
-		verifyOuterUDP(t, got)
+		seedtest.VerifyOuterUDP(t, got)
 	}
-	in := append(seedEgress(t, eg), 0xde, 0xad, 0xbe, 0xef, 0x01)
+	in := append(seedtest.Egress(t, eg), 0xde, 0xad, 0xbe, 0xef, 0x01)
 	e.wantSame(t, flow.Underlay, flow.External, in)
 }
 
@@ -281,18 +280,18 @@ func TestFastPathPadding(t *testing.T) {
 // skipped; an unknown critical one, a second OVN option or OAM punt.
 func TestFastPathGeneveOptions(t *testing.T) {
 	e := newFP(t, true)
-	eg := l4{proto: layers.IPProtocolUDP, sport: 7000, dport: 53, payload: []byte("x")}
-	fwd, rev := e.p.establish(seedEgress(t, eg), l4{proto: layers.IPProtocolUDP, sport: 53, dport: 7000})
+	eg := seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 7000, DPort: 53, Payload: []byte("x")}
+	fwd, rev := e.p.establish(seedtest.Egress(t, eg), seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, DPort: 7000})
 	e.install(t, fwd, rev)
 
 	e.wantSame(t, flow.Underlay, flow.External,
-		seedEgress(t, eg, []byte{0x01, 0x03, 0x05, 0x02, 1, 2, 3, 4, 5, 6, 7, 8}))
-	oam := seedEgress(t, eg)
+		seedtest.Egress(t, eg, []byte{0x01, 0x03, 0x05, 0x02, 1, 2, 3, 4, 5, 6, 7, 8}))
+	oam := seedtest.Egress(t, eg)
 	oam[43] |= 0x80
 	fixOuterUDP(oam)
 	for name, f := range map[string][]byte{
-		"critical": seedEgress(t, eg, []byte{0x01, 0x03, 0x85, 0x00}),
-		"two ovn":  seedEgress(t, eg, []byte{0x01, 0x02, 0x80, 0x01, 0, 0, 0, 1}),
+		"critical": seedtest.Egress(t, eg, []byte{0x01, 0x03, 0x85, 0x00}),
+		"two ovn":  seedtest.Egress(t, eg, []byte{0x01, 0x02, 0x80, 0x01, 0, 0, 0, 1}),
 		"oam":      oam,
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -326,74 +325,74 @@ func wantPunt(t *testing.T, e *fpEnv, frame []byte, why PuntReason) {
 // there, unchanged, counted by reason.
 func TestFastPathPunts(t *testing.T) {
 	e := newFP(t, true)
-	tcpEg := l4{proto: layers.IPProtocolTCP, sport: 47191, dport: 22, syn: true, seq: 1}
-	tcpRp := l4{proto: layers.IPProtocolTCP, sport: 22, dport: 47191, syn: true, ack: true, seq: 9, acknum: 2}
-	fwd, rev := e.p.establish(seedEgress(t, tcpEg), tcpRp)
+	tcpEg := seedtest.L4{Proto: layers.IPProtocolTCP, SPort: 47191, DPort: 22, SYN: true, Seq: 1}
+	tcpRp := seedtest.L4{Proto: layers.IPProtocolTCP, SPort: 22, DPort: 47191, SYN: true, ACK: true, Seq: 9, AckNum: 2}
+	fwd, rev := e.p.establish(seedtest.Egress(t, tcpEg), tcpRp)
 	e.install(t, fwd, rev)
-	udpEg := l4{proto: layers.IPProtocolUDP, sport: 5353, dport: 53}
-	ufwd, urev := e.p.establish(seedEgress(t, udpEg), l4{proto: layers.IPProtocolUDP, sport: 53, dport: 5353})
+	udpEg := seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 5353, DPort: 53}
+	ufwd, urev := e.p.establish(seedtest.Egress(t, udpEg), seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, DPort: 5353})
 	e.install(t, ufwd, urev)
-	icmpEg := l4{proto: layers.IPProtocolICMPv4, icmpType: 8, icmpID: 5}
-	ifwd, irev := e.p.establish(seedEgress(t, icmpEg), l4{proto: layers.IPProtocolICMPv4, icmpType: 0, icmpID: 5})
+	icmpEg := seedtest.L4{Proto: layers.IPProtocolICMPv4, ICMPType: 8, ICMPID: 5}
+	ifwd, irev := e.p.establish(seedtest.Egress(t, icmpEg), seedtest.L4{Proto: layers.IPProtocolICMPv4, ICMPType: 0, ICMPID: 5})
 	e.install(t, ifwd, irev)
 
-	ack := l4{proto: layers.IPProtocolTCP, sport: 47191, dport: 22, ack: true, seq: 2, acknum: 10}
-	with := func(f func(*l4)) l4 { x := ack; f(&x); return x }
-	innerMod := func(x l4, f func(ip []byte)) []byte {
-		in := innerIPv4(t, macDRJoin, macGRJoin, seedVM, seedServer, x)
+	ack := seedtest.L4{Proto: layers.IPProtocolTCP, SPort: 47191, DPort: 22, ACK: true, Seq: 2, AckNum: 10}
+	with := func(f func(*seedtest.L4)) seedtest.L4 { x := ack; f(&x); return x }
+	innerMod := func(x seedtest.L4, f func(ip []byte)) []byte {
+		in := seedtest.InnerIPv4(t, seedtest.MACDRJoin, seedtest.MACGRJoin, seedtest.VM, seedtest.Server, x)
 		f(in[14:])
 		binary.BigEndian.PutUint16(in[24:], 0)
-		binary.BigEndian.PutUint16(in[24:], ^onesSum(in[14:14+(in[14]&0xf)*4], 0))
-		return genevePkt(t, 1, 1, 2, in)
+		binary.BigEndian.PutUint16(in[24:], ^seedtest.OnesSum(in[14:14+(in[14]&0xf)*4], 0))
+		return seedtest.Geneve(t, seedtest.Chassis, seedtest.VTEP, 1, 1, 2, in)
 	}
 	options := func() []byte {
-		in := innerIPv4(t, macDRJoin, macGRJoin, seedVM, seedServer, ack)
+		in := seedtest.InnerIPv4(t, seedtest.MACDRJoin, seedtest.MACGRJoin, seedtest.VM, seedtest.Server, ack)
 		// IHL 6 with a NOP option word.
 		in = append(in[:34:34], append([]byte{1, 1, 1, 0}, in[34:]...)...)
 		in[14] = 0x46
 		binary.BigEndian.PutUint16(in[16:], binary.BigEndian.Uint16(in[16:])+4)
 		binary.BigEndian.PutUint16(in[24:], 0)
-		binary.BigEndian.PutUint16(in[24:], ^onesSum(in[14:38], 0))
-		return genevePkt(t, 1, 1, 2, in)
+		binary.BigEndian.PutUint16(in[24:], ^seedtest.OnesSum(in[14:38], 0))
+		return seedtest.Geneve(t, seedtest.Chassis, seedtest.VTEP, 1, 1, 2, in)
 	}
 	vlan := func() []byte {
-		f := seedEgress(t, ack)
+		f := seedtest.Egress(t, ack)
 		return append(append(append([]byte{}, f[:12]...), 0x81, 0x00, 0x00, 0x64), f[12:]...)
 	}
 	badOuter := func() []byte {
-		f := seedEgress(t, ack)
+		f := seedtest.Egress(t, ack)
 		f[24] ^= 0xff
 		return f
 	}
-	arp := genevePkt(t, 1, 1, 2, append(append(append([]byte{}, macGRJoin...), macDRJoin...), append([]byte{0x08, 0x06}, make([]byte, 28)...)...))
+	arp := seedtest.Geneve(t, seedtest.Chassis, seedtest.VTEP, 1, 1, 2, append(append(append([]byte{}, seedtest.MACGRJoin...), seedtest.MACDRJoin...), append([]byte{0x08, 0x06}, make([]byte, 28)...)...))
 
 	for _, c := range []struct {
 		name  string
 		frame []byte
 		why   PuntReason
 	}{
-		{"syn", seedEgress(t, with(func(x *l4) { x.syn = true })), PuntSYN},
-		{"fin", seedEgress(t, with(func(x *l4) { x.fin = true })), PuntFIN},
-		{"rst", seedEgress(t, with(func(x *l4) { x.rst = true })), PuntRST},
-		{"rst ingress", seedReply(t, toRev(l4{proto: layers.IPProtocolTCP, sport: 22, rst: true, seq: 10}, rev)), PuntRST},
+		{"syn", seedtest.Egress(t, with(func(x *seedtest.L4) { x.SYN = true })), PuntSYN},
+		{"fin", seedtest.Egress(t, with(func(x *seedtest.L4) { x.FIN = true })), PuntFIN},
+		{"rst", seedtest.Egress(t, with(func(x *seedtest.L4) { x.RST = true })), PuntRST},
+		{"rst ingress", seedtest.Reply(t, toRev(seedtest.L4{Proto: layers.IPProtocolTCP, SPort: 22, RST: true, Seq: 10}, rev)), PuntRST},
 		{"fragment", innerMod(ack, func(ip []byte) { ip[6] |= 0x20 }), PuntFragment},
 		{"later fragment", innerMod(ack, func(ip []byte) { ip[7] = 1 }), PuntFragment},
-		{"ttl 1 egress", seedEgress(t, with(func(x *l4) { x.ttl = 1 })), PuntTTL},
-		{"ttl 2 ingress (two hops)", seedReply(t, toRev(l4{proto: layers.IPProtocolUDP, sport: 53, ttl: 2}, urev)), PuntTTL},
+		{"ttl 1 egress", seedtest.Egress(t, with(func(x *seedtest.L4) { x.TTL = 1 })), PuntTTL},
+		{"ttl 2 ingress (two hops)", seedtest.Reply(t, toRev(seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, TTL: 2}, urev)), PuntTTL},
 		{"inner ip options", options(), PuntIPOptions},
 		{"outer vlan", vlan(), PuntVLAN},
 		{"inner arp", arp, PuntNotIPv4},
 		{"bad outer ip checksum", badOuter(), PuntMalformed},
-		{"icmp wrong type", seedEgress(t, l4{proto: layers.IPProtocolICMPv4, icmpType: 0, icmpID: 5}), PuntProto},
-		{"icmp error", seedReply(t, l4{proto: layers.IPProtocolICMPv4, icmpType: 3}), PuntProto},
+		{"icmp wrong type", seedtest.Egress(t, seedtest.L4{Proto: layers.IPProtocolICMPv4, ICMPType: 0, ICMPID: 5}), PuntProto},
+		{"icmp error", seedtest.Reply(t, seedtest.L4{Proto: layers.IPProtocolICMPv4, ICMPType: 3}), PuntProto},
 	} {
 		t.Run(c.name, func(t *testing.T) { wantPunt(t, e, c.frame, c.why) })
 	}
 
 	t.Run("miss", func(t *testing.T) {
 		before := e.stats(t)
-		wantPuntMiss(t, e, seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 1, dport: 2}))
-		wantPuntMiss(t, e, seedReply(t, l4{proto: layers.IPProtocolUDP, sport: 2, dport: 1}))
+		wantPuntMiss(t, e, seedtest.Egress(t, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 1, DPort: 2}))
+		wantPuntMiss(t, e, seedtest.Reply(t, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 2, DPort: 1}))
 		after := e.stats(t)
 		if after.RedirectGeneve != before.RedirectGeneve || after.NoSocket.Packets-before.NoSocket.Packets != 2 {
 			t.Fatalf("steering after a miss: %+v -> %+v", before, after)
@@ -405,11 +404,11 @@ func TestFastPathPunts(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer e.fp.SetPort(flow.External, 1)
-		wantPunt(t, e, seedEgress(t, ack), PuntNoPort)
+		wantPunt(t, e, seedtest.Egress(t, ack), PuntNoPort)
 	})
 
 	// The flows still work after all that.
-	e.wantSame(t, flow.Underlay, flow.External, seedEgress(t, ack))
+	e.wantSame(t, flow.Underlay, flow.External, seedtest.Egress(t, ack))
 }
 
 func wantPuntMiss(t *testing.T, e *fpEnv, frame []byte) {
@@ -429,14 +428,14 @@ func wantPuntMiss(t *testing.T, e *fpEnv, frame []byte) {
 // last-seen move with hits, and Flows and Lookup report them.
 func TestFastPathCounters(t *testing.T) {
 	e := newFP(t, true)
-	eg := l4{proto: layers.IPProtocolUDP, sport: 5000, dport: 9, payload: make([]byte, 22)}
-	fwd, rev := e.p.establish(seedEgress(t, eg), l4{proto: layers.IPProtocolUDP, sport: 9, dport: 5000})
+	eg := seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 5000, DPort: 9, Payload: make([]byte, 22)}
+	fwd, rev := e.p.establish(seedtest.Egress(t, eg), seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 9, DPort: 5000})
 	e.install(t, fwd, rev)
 	if p, b, ls, err := e.fp.Counters(fwd.Key); err != nil || p != 0 || b != 0 || !ls.IsZero() {
 		t.Fatalf("fresh flow counters %d %d %v %v", p, b, ls, err)
 	}
 	start := time.Now()
-	frame := seedEgress(t, eg)
+	frame := seedtest.Egress(t, eg)
 	for range 5 {
 		if ret, _ := runFP(t, e.o.Program(), frame); ret != xdpRedirectVerdict {
 			t.Fatalf("verdict %d", ret)
@@ -479,7 +478,7 @@ func TestFastPathRoundTrip(t *testing.T) {
 	e := newFP(t, true)
 	for _, c := range flowCases() {
 		e.p.sink.got = nil
-		fwd, rev := e.p.establish(seedEgress(t, c.eg), c.reply)
+		fwd, rev := e.p.establish(seedtest.Egress(t, c.eg), c.reply)
 		e.install(t, fwd, rev)
 		for _, a := range []flow.Action{fwd, rev} {
 			f, err := e.fp.Lookup(a.Key)
@@ -503,8 +502,8 @@ func TestFastPathRoundTrip(t *testing.T) {
 
 func TestFastPathRemoveAndBatch(t *testing.T) {
 	e := newFP(t, true)
-	fwd, rev := e.p.establish(seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 1234, dport: 53}),
-		l4{proto: layers.IPProtocolUDP, sport: 53, dport: 1234})
+	fwd, rev := e.p.establish(seedtest.Egress(t, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 1234, DPort: 53}),
+		seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, DPort: 1234})
 	var as []flow.Action
 	for i := range 100 {
 		a := fwd
@@ -516,7 +515,7 @@ func TestFastPathRemoveAndBatch(t *testing.T) {
 	if err != nil || n != len(as) {
 		t.Fatalf("InstallBatch: %d, %v", n, err)
 	}
-	frame := seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 20007, dport: 53})
+	frame := seedtest.Egress(t, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 20007, DPort: 53})
 	if ret, _ := runFP(t, e.o.Program(), frame); ret != xdpRedirectVerdict {
 		t.Fatalf("batch-installed flow: verdict %d", ret)
 	}
@@ -544,7 +543,7 @@ func TestFastPathRemoveAndBatch(t *testing.T) {
 
 func TestFastPathFull(t *testing.T) {
 	needRoot(t)
-	o, err := Load(Options{VTEP: netip.AddrFrom4([4]byte(seedVTEP)), FlowCapacity: 4})
+	o, err := Load(Options{VTEP: netip.AddrFrom4([4]byte(seedtest.VTEP)), FlowCapacity: 4})
 	if err != nil {
 		t.Fatal(err)
 	}

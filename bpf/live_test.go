@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/gopacket/layers"
 	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/internal/seedtest"
 )
 
 // liveEnv is xdp_gw attached to real veths in a lab namespace, with its
@@ -75,18 +76,18 @@ func (le *liveEnv) inject(t *testing.T, from *tap, frame []byte) {
 // instead of being dropped by the device.
 func TestLiveRedirect(t *testing.T) {
 	le := newLive(t)
-	eg := l4{proto: layers.IPProtocolUDP, sport: 5555, dport: 53, payload: []byte("live")}
-	fwd, rev := le.p.establish(seedEgress(t, eg), l4{proto: layers.IPProtocolUDP, sport: 53})
+	eg := seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 5555, DPort: 53, Payload: []byte("live")}
+	fwd, rev := le.p.establish(seedtest.Egress(t, eg), seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53})
 	le.install(t, fwd, rev)
 
-	in := seedEgress(t, eg)
+	in := seedtest.Egress(t, eg)
 	want := le.p.mustTX(flow.Underlay, flow.External, in)
 	le.inject(t, le.u1, in)
 	if !le.e1.expect(want) {
 		t.Fatalf("egress hit did not arrive on e1 as the pipeline's frame; fast path %+v", le.stats(t).FastPath)
 	}
 
-	reply := seedReply(t, toRev(l4{proto: layers.IPProtocolUDP, sport: 53, payload: []byte("back")}, rev))
+	reply := seedtest.Reply(t, toRev(seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, Payload: []byte("back")}, rev))
 	want = le.p.mustTX(flow.External, flow.Underlay, reply)
 	le.inject(t, le.e1, reply)
 	if !le.u1.expect(want) {
@@ -100,14 +101,14 @@ func TestLiveRedirect(t *testing.T) {
 	if out, err := exec.Command("ip", "-n", le.ns, "link", "set", "u0", "mtu", "1400").CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	big := seedReply(t, toRev(l4{proto: layers.IPProtocolUDP, sport: 53, payload: make([]byte, 1400-28)}, rev))
+	big := seedtest.Reply(t, toRev(seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, Payload: make([]byte, 1400-28)}, rev))
 	before := le.stats(t).FastPath
 	le.inject(t, le.e1, big)
 	after := le.stats(t).FastPath
 	if after.Punts[PuntTooBig].Packets-before.Punts[PuntTooBig].Packets != 1 {
 		t.Fatalf("oversized encap not punted as too-big: %+v -> %+v", before, after)
 	}
-	small := seedReply(t, toRev(l4{proto: layers.IPProtocolUDP, sport: 53, payload: make([]byte, 1400-28-58)}, rev))
+	small := seedtest.Reply(t, toRev(seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, Payload: make([]byte, 1400-28-58)}, rev))
 	want = le.p.mustTX(flow.External, flow.Underlay, small)
 	le.inject(t, le.e1, small)
 	if !le.u1.expect(want) {

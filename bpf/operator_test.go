@@ -20,6 +20,7 @@ import (
 
 	"github.com/xgw-dev/xgw/datapath/afxdp"
 	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/internal/seedtest"
 )
 
 // operatorLoad is gw_bpfel.o loaded as an operator would: by iproute2 on
@@ -103,7 +104,7 @@ func TestOperatorLoad(t *testing.T) {
 		}
 	}
 
-	geneve := pkt{dst: netip.AddrFrom4([4]byte(seedVTEP)), proto: layers.IPProtocolUDP, dport: 6081}.build(t)
+	geneve := pkt{dst: netip.AddrFrom4([4]byte(seedtest.VTEP)), proto: layers.IPProtocolUDP, dport: 6081}.build(t)
 	stat := func() Stats {
 		s, err := o.Stats()
 		if err != nil {
@@ -119,7 +120,7 @@ func TestOperatorLoad(t *testing.T) {
 		t.Fatalf("unconfigured: Geneve to the VTEP not passed as not ours (Pass +%d)", d)
 	}
 
-	if err := o.SetParams(Params{VTEP: netip.AddrFrom4([4]byte(seedVTEP)), ExternalIfindex: ol.ifindex[1]}); err != nil {
+	if err := o.SetParams(Params{VTEP: netip.AddrFrom4([4]byte(seedtest.VTEP)), ExternalIfindex: ol.ifindex[1]}); err != nil {
 		t.Fatal(err)
 	}
 	if err := o.AddNATAddr(seedSNATAddr); err != nil {
@@ -142,11 +143,11 @@ func TestOperatorLoad(t *testing.T) {
 	e := &fpEnv{o: o, fp: fp, p: newPipe(t, true)}
 	for _, c := range flowCases() {
 		t.Run(c.name, func(t *testing.T) {
-			fwd, rev := e.p.establish(seedEgress(t, c.eg), c.reply)
+			fwd, rev := e.p.establish(seedtest.Egress(t, c.eg), c.reply)
 			e.install(t, fwd, rev)
 			before := e.stats(t).FastPath
-			e.wantSame(t, flow.Underlay, flow.External, seedEgress(t, c.eg2))
-			verifyOuterUDP(t, e.wantSame(t, flow.External, flow.Underlay, seedReply(t, toRev(c.rply2, rev))))
+			e.wantSame(t, flow.Underlay, flow.External, seedtest.Egress(t, c.eg2))
+			seedtest.VerifyOuterUDP(t, e.wantSame(t, flow.External, flow.Underlay, seedtest.Reply(t, toRev(c.rply2, rev))))
 			after := e.stats(t).FastPath
 			if after.HitEgress.Packets-before.HitEgress.Packets != 1 || after.HitIngress.Packets-before.HitIngress.Packets != 1 {
 				t.Fatalf("hits %+v -> %+v", before, after)
@@ -155,12 +156,12 @@ func TestOperatorLoad(t *testing.T) {
 	}
 
 	t.Run("geneve-port", func(t *testing.T) {
-		if err := o.SetParams(Params{VTEP: netip.AddrFrom4([4]byte(seedVTEP)), GenevePort: 7000}); err != nil {
+		if err := o.SetParams(Params{VTEP: netip.AddrFrom4([4]byte(seedtest.VTEP)), GenevePort: 7000}); err != nil {
 			t.Fatal(err)
 		}
 		before := stat()
 		run(t, o.Program(), geneve)
-		run(t, o.Program(), pkt{dst: netip.AddrFrom4([4]byte(seedVTEP)), proto: layers.IPProtocolUDP, dport: 7000}.build(t))
+		run(t, o.Program(), pkt{dst: netip.AddrFrom4([4]byte(seedtest.VTEP)), proto: layers.IPProtocolUDP, dport: 7000}.build(t))
 		after := stat()
 		if after.Pass.Packets-before.Pass.Packets != 1 || after.NoSocket.Packets-before.NoSocket.Packets != 1 {
 			t.Fatalf("port 7000: want 6081 passed and 7000 steered, got %+v -> %+v", before, after)
@@ -178,7 +179,7 @@ type xdpMD struct {
 func TestOperatorXSKSlots(t *testing.T) {
 	ol := newOperatorLoad(t)
 	o := ol.o
-	if err := o.SetParams(Params{VTEP: netip.AddrFrom4([4]byte(seedVTEP)), ExternalIfindex: ol.ifindex[1]}); err != nil {
+	if err := o.SetParams(Params{VTEP: netip.AddrFrom4([4]byte(seedtest.VTEP)), ExternalIfindex: ol.ifindex[1]}); err != nil {
 		t.Fatal(err)
 	}
 	if err := o.AddNATAddr(seedSNATAddr); err != nil {
@@ -221,7 +222,7 @@ func TestOperatorXSKSlots(t *testing.T) {
 		}
 	}
 	// One interface for both sides: ExternalIfindex 0, all in slot 0.
-	if err := o.SetParams(Params{VTEP: netip.AddrFrom4([4]byte(seedVTEP))}); err != nil {
+	if err := o.SetParams(Params{VTEP: netip.AddrFrom4([4]byte(seedtest.VTEP))}); err != nil {
 		t.Fatal(err)
 	}
 	if err := o.RegisterXSKSlot(0, 0, xsk); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/google/gopacket/layers"
 	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/internal/seedtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -40,7 +41,7 @@ func bpffsDir(t testing.TB) string {
 
 func loadPinned(t testing.TB, dir string) *Objects {
 	t.Helper()
-	o, err := Load(Options{VTEP: netip.AddrFrom4([4]byte(seedVTEP)), PinPath: dir})
+	o, err := Load(Options{VTEP: netip.AddrFrom4([4]byte(seedtest.VTEP)), PinPath: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,9 +58,9 @@ func TestPinnedMapsSurviveReload(t *testing.T) {
 	needRoot(t)
 	dir := bpffsDir(t)
 	p := newPipe(t, true)
-	eg := l4{proto: layers.IPProtocolUDP, sport: 4444, dport: 53}
-	fwd, rev := p.establish(seedEgress(t, eg), l4{proto: layers.IPProtocolUDP, sport: 53})
-	frame := seedEgress(t, eg)
+	eg := seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 4444, DPort: 53}
+	fwd, rev := p.establish(seedtest.Egress(t, eg), seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53})
+	frame := seedtest.Egress(t, eg)
 
 	o1 := loadPinned(t, dir)
 	fp1 := o1.FastPath()
@@ -99,7 +100,7 @@ func TestPinnedMapsSurviveReload(t *testing.T) {
 	}
 
 	// A different capacity is refused, not silently emptied.
-	if _, err := Load(Options{VTEP: netip.AddrFrom4([4]byte(seedVTEP)), PinPath: dir, FlowCapacity: 1024}); !errors.Is(err, ebpf.ErrMapIncompatible) {
+	if _, err := Load(Options{VTEP: netip.AddrFrom4([4]byte(seedtest.VTEP)), PinPath: dir, FlowCapacity: 1024}); !errors.Is(err, ebpf.ErrMapIncompatible) {
 		t.Fatalf("load with another capacity over the pins: %v", err)
 	}
 
@@ -127,9 +128,9 @@ func TestPinnedLinkRestart(t *testing.T) {
 	ns := labNS(t, [2]string{"g0", "g1"})
 	ifi := ifindexIn(t, ns, "g0")
 	p := newPipe(t, true)
-	eg := l4{proto: layers.IPProtocolUDP, sport: 4445, dport: 53}
-	fwd, _ := p.establish(seedEgress(t, eg), l4{proto: layers.IPProtocolUDP, sport: 53})
-	frame := seedEgress(t, eg)
+	eg := seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 4445, DPort: 53}
+	fwd, _ := p.establish(seedtest.Egress(t, eg), seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53})
+	frame := seedtest.Egress(t, eg)
 
 	// xgw #1
 	o1 := loadPinned(t, dir)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/internal/seedtest"
 )
 
 const batchSize = 64
@@ -25,9 +26,9 @@ func establishedFlows(tb testing.TB, h *harness, n int) *flowSet {
 	for i := 0; i < n; i++ {
 		sport := uint16(10000 + i%50000)
 		dst := net.IP{172, 31, 6, byte(24 + i/50000)}
-		eg := genevePkt(tb, seedChassis, seedVTEP, 1, 1, 2,
-			innerIPv4(tb, macDRJoin, macGRJoin, seedVM, dst, 63, l4{proto: layers.IPProtocolUDP, sport: sport, dport: 9000, payload: make([]byte, 18)}))
-		rp := innerIPv4(tb, macNextHop, macGRExt, dst, seedSNAT, 63, l4{proto: layers.IPProtocolUDP, sport: 9000, dport: sport, payload: make([]byte, 18)})
+		eg := seedtest.Geneve(tb, seedtest.Chassis, seedtest.VTEP, 1, 1, 2,
+			seedtest.InnerIPv4(tb, seedtest.MACDRJoin, seedtest.MACGRJoin, seedtest.VM, dst, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: sport, DPort: 9000, Payload: make([]byte, 18)}))
+		rp := seedtest.InnerIPv4(tb, seedtest.MACNextHop, seedtest.MACGRExt, dst, seedtest.SNAT, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 9000, DPort: sport, Payload: make([]byte, 18)})
 		if p := h.run(flow.Underlay, eg); p.Verdict != VerdictTX {
 			tb.Fatalf("flow %d egress: %v %v", i, p.Verdict, p.Reason)
 		}
@@ -62,7 +63,7 @@ func (fs *flowSet) fill(start int) {
 }
 
 func TestEstablishedZeroAllocs(t *testing.T) {
-	h := newHarness(t, seedConfig, conntrack.Config{})
+	h := newHarness(t, seedtest.ConfigPath(), conntrack.Config{})
 	fs := establishedFlows(t, h, 64)
 	start := 0
 	allocs := testing.AllocsPerRun(200, func() {
@@ -103,7 +104,7 @@ func BenchmarkPipelineEstablished(b *testing.B) {
 		{"flows=100k/table=1M/cache=off", 100000, conntrack.DefaultCapacity, true},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			h := newHarness(b, seedConfig, conntrack.Config{Capacity: c.capacity})
+			h := newHarness(b, seedtest.ConfigPath(), conntrack.Config{Capacity: c.capacity})
 			if c.noCache {
 				h.w.cache = nil
 			}
@@ -132,9 +133,8 @@ func BenchmarkPipelineEstablished(b *testing.B) {
 // steady population: old connections are deleted outside the timer.
 func BenchmarkPipelineNewConn(b *testing.B) {
 	const capacity = 1 << 20 // entries: two per flow
-	h := newHarness(b, seedConfig, conntrack.Config{Capacity: capacity, Prefault: true})
-	tmpl := genevePkt(b, seedChassis, seedVTEP, 1, 1, 2,
-		innerIPv4(b, macDRJoin, macGRJoin, seedVM, seedServer, 63, l4{proto: layers.IPProtocolUDP, sport: 1, dport: 9000, payload: make([]byte, 18)}))
+	h := newHarness(b, seedtest.ConfigPath(), conntrack.Config{Capacity: capacity, Prefault: true})
+	tmpl := seedtest.Egress(b, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 1, DPort: 9000, Payload: make([]byte, 18)})
 	inner := len(tmpl) - (14 + 20 + 8 + 18)
 	bufs := make([][]byte, batchSize)
 	for i := range bufs {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/internal/seedtest"
 	"github.com/xgw-dev/xgw/packet"
 )
 
@@ -25,20 +26,20 @@ func script(t *testing.T) []struct {
 		port  flow.Port
 		frame []byte
 	}
-	eg := func(x l4) {
+	eg := func(x seedtest.L4) {
 		s = append(s, struct {
 			port  flow.Port
 			frame []byte
-		}{flow.Underlay, seedEgress(t, x)})
+		}{flow.Underlay, seedtest.Egress(t, x)})
 	}
-	rp := func(x l4) {
+	rp := func(x seedtest.L4) {
 		s = append(s, struct {
 			port  flow.Port
 			frame []byte
-		}{flow.External, seedReply(t, x)})
+		}{flow.External, seedtest.Reply(t, x)})
 	}
-	tcp := func(sp, dp uint16, syn, ack, fin bool, seq, an uint32, data string) l4 {
-		return l4{proto: layers.IPProtocolTCP, sport: sp, dport: dp, syn: syn, ack: ack, fin: fin, seq: seq, acknum: an, payload: []byte(data)}
+	tcp := func(sp, dp uint16, syn, ack, fin bool, seq, an uint32, data string) seedtest.L4 {
+		return seedtest.L4{Proto: layers.IPProtocolTCP, SPort: sp, DPort: dp, SYN: syn, ACK: ack, FIN: fin, Seq: seq, AckNum: an, Payload: []byte(data)}
 	}
 	eg(tcp(40000, 80, true, false, false, 100, 0, ""))
 	rp(tcp(80, 40000, true, true, false, 900, 101, ""))
@@ -49,11 +50,11 @@ func script(t *testing.T) []struct {
 		seq += 7
 		rp(tcp(80, 40000, false, true, false, rseq, seq, "response!"))
 		rseq += 9
-		eg(l4{proto: layers.IPProtocolUDP, sport: 5353, dport: 53, payload: []byte("query")})
-		rp(l4{proto: layers.IPProtocolUDP, sport: 53, dport: 5353, payload: []byte("answer")})
-		eg(l4{proto: layers.IPProtocolUDP, sport: 6000, dport: 9, payload: []byte("one way")})
-		eg(l4{proto: layers.IPProtocolICMPv4, icmpType: 8, icmpID: 4242, payload: []byte("ping")})
-		rp(l4{proto: layers.IPProtocolICMPv4, icmpType: 0, icmpID: 4242, payload: []byte("ping")})
+		eg(seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 5353, DPort: 53, Payload: []byte("query")})
+		rp(seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, DPort: 5353, Payload: []byte("answer")})
+		eg(seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 6000, DPort: 9, Payload: []byte("one way")})
+		eg(seedtest.L4{Proto: layers.IPProtocolICMPv4, ICMPType: 8, ICMPID: 4242, Payload: []byte("ping")})
+		rp(seedtest.L4{Proto: layers.IPProtocolICMPv4, ICMPType: 0, ICMPID: 4242, Payload: []byte("ping")})
 	}
 	eg(tcp(40000, 80, false, true, true, seq, rseq, ""))
 	rp(tcp(80, 40000, false, true, true, rseq, seq+1, ""))
@@ -67,8 +68,8 @@ func script(t *testing.T) []struct {
 // with the flow cache and one without: every output frame must be byte for
 // byte the same, and so must conntrack, counters and timeouts included.
 func TestFlowCacheMatchesPipeline(t *testing.T) {
-	with := newHarness(t, seedConfig, conntrack.Config{})
-	without := newHarness(t, seedConfig, conntrack.Config{})
+	with := newHarness(t, seedtest.ConfigPath(), conntrack.Config{})
+	without := newHarness(t, seedtest.ConfigPath(), conntrack.Config{})
 	without.w.cache = nil
 	for i, s := range script(t) {
 		a, b := with.run(s.port, s.frame), without.run(s.port, s.frame)
@@ -95,9 +96,9 @@ func TestFlowCacheMatchesPipeline(t *testing.T) {
 }
 
 func TestFlowCacheInvalidation(t *testing.T) {
-	h := newHarness(t, seedConfig, conntrack.Config{})
-	eg := seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 7777, dport: 53})
-	rp := seedReply(t, l4{proto: layers.IPProtocolUDP, sport: 53, dport: 7777})
+	h := newHarness(t, seedtest.ConfigPath(), conntrack.Config{})
+	eg := seedtest.Egress(t, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 7777, DPort: 53})
+	rp := seedtest.Reply(t, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, DPort: 7777})
 	send := func() {
 		wantTX(t, h.run(flow.Underlay, eg), flow.External)
 	}
@@ -151,7 +152,7 @@ func TestFlowCacheInvalidation(t *testing.T) {
 	}
 	// TTL too small for the remembered hops: the pipeline drops it.
 	send()
-	low := genevePkt(t, seedChassis, seedVTEP, 1, 1, 2, innerIPv4(t, macDRJoin, macGRJoin, seedVM, seedServer, 1, l4{proto: layers.IPProtocolUDP, sport: 7777, dport: 53}))
+	low := seedtest.Egress(t, seedtest.L4{TTL: 1, Proto: layers.IPProtocolUDP, SPort: 7777, DPort: 53})
 	wantDrop(t, h.run(flow.Underlay, low), DropTTL)
 }
 
@@ -182,7 +183,7 @@ func TestFlowCacheLayout(t *testing.T) {
 // TestFlowCacheHoldsTenThousandFlows: both directions of 10k flows fit in
 // the cache together (the load BenchmarkPipelineEstablished runs).
 func TestFlowCacheHoldsTenThousandFlows(t *testing.T) {
-	h := newHarness(t, seedConfig, conntrack.Config{Capacity: 1 << 16})
+	h := newHarness(t, seedtest.ConfigPath(), conntrack.Config{Capacity: 1 << 16})
 	fs := establishedFlows(t, h, 10000)
 	for round := 0; round < 3; round++ { // warm up
 		for start := 0; start < 10000; start += batchSize / 2 {
@@ -209,8 +210,8 @@ func TestFlowCacheHoldsTenThousandFlows(t *testing.T) {
 // adding a miss and a learn to every packet; forwarding stays correct.
 func TestFlowCacheStepsAsideWhenThrashing(t *testing.T) {
 	const flows = 3 * flowCacheSets * flowCacheWays
-	h := newHarness(t, seedConfig, conntrack.Config{Capacity: 4 * flows})
-	tmpl := seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 1, dport: 9000, payload: make([]byte, 18)})
+	h := newHarness(t, seedtest.ConfigPath(), conntrack.Config{Capacity: 4 * flows})
+	tmpl := seedtest.Egress(t, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 1, DPort: 9000, Payload: make([]byte, 18)})
 	inner := len(tmpl) - (14 + 20 + 8 + 18)
 	batch := make([]Packet, batchSize)
 	bufs := make([][]byte, batchSize)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/internal/seedtest"
 	"github.com/xgw-dev/xgw/packet"
 )
 
@@ -20,7 +21,7 @@ func (r *recordSink) Candidates(c []flow.Candidate) { r.got = append(r.got, c...
 func (r *recordSink) Withdraw(h conntrack.Handle)   { r.withdrawn = append(r.withdrawn, h) }
 
 func newOffloadHarness(t *testing.T) (*harness, *recordSink) {
-	h := newHarness(t, seedConfig, conntrack.Config{})
+	h := newHarness(t, seedtest.ConfigPath(), conntrack.Config{})
 	sink := &recordSink{}
 	h.pl.sink = sink
 	return h, sink
@@ -28,15 +29,15 @@ func newOffloadHarness(t *testing.T) (*harness, *recordSink) {
 
 func TestCandidatesReportedUntilSeen(t *testing.T) {
 	h, sink := newOffloadHarness(t)
-	eg := seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 5555, dport: 53})
+	eg := seedtest.Egress(t, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 5555, DPort: 53})
 	wantTX(t, h.run(flow.Underlay, eg), flow.External)
 	wantTX(t, h.run(flow.Underlay, eg), flow.External)
 	if len(sink.got) != 2 {
 		t.Fatalf("%d candidates before the manager saw the flow, want one per packet (2)", len(sink.got))
 	}
 	c := sink.got[0]
-	want := flow.Key{InPort: flow.Underlay, VNI: 1, InnerDst: packet.MAC(macGRJoin), Src: packet.IP4(seedVM.To4()),
-		Dst: packet.IP4(seedServer.To4()), SrcPort: 5555, DstPort: 53, Proto: packet.ProtoUDP}
+	want := flow.Key{InPort: flow.Underlay, VNI: 1, InnerDst: packet.MAC(seedtest.MACGRJoin), Src: packet.IP4(seedtest.VM.To4()),
+		Dst: packet.IP4(seedtest.Server.To4()), SrcPort: 5555, DstPort: 53, Proto: packet.ProtoUDP}
 	if c.Key != want {
 		t.Fatalf("candidate key %+v, want %+v", c.Key, want)
 	}
@@ -48,12 +49,12 @@ func TestCandidatesReportedUntilSeen(t *testing.T) {
 	}
 	sink.got = nil
 	wantTX(t, h.run(flow.Underlay, eg), flow.External)
-	wantTX(t, h.run(flow.External, seedReply(t, l4{proto: layers.IPProtocolUDP, sport: 53, dport: 5555})), flow.Underlay)
+	wantTX(t, h.run(flow.External, seedtest.Reply(t, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, DPort: 5555})), flow.Underlay)
 	if len(sink.got) != 0 {
 		t.Fatalf("%d candidates after the manager marked the connection", len(sink.got))
 	}
 	// Related ICMP errors and unsolicited packets are never candidates.
-	wantDrop(t, h.run(flow.External, seedReply(t, l4{proto: layers.IPProtocolTCP, sport: 1, dport: 2, syn: true})), DropNoConn)
+	wantDrop(t, h.run(flow.External, seedtest.Reply(t, seedtest.L4{Proto: layers.IPProtocolTCP, SPort: 1, DPort: 2, SYN: true})), DropNoConn)
 	if len(sink.got) != 0 {
 		t.Fatalf("dropped packet reported as a candidate")
 	}
@@ -64,10 +65,10 @@ func TestCandidatesReportedUntilSeen(t *testing.T) {
 // direction.
 func TestPlanFlowMatchesPipeline(t *testing.T) {
 	h, sink := newOffloadHarness(t)
-	eg := seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 5555, dport: 53, payload: []byte("q")})
+	eg := seedtest.Egress(t, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 5555, DPort: 53, Payload: []byte("q")})
 	out := h.run(flow.Underlay, eg)
 	wantTX(t, out, flow.External)
-	back := h.run(flow.External, seedReply(t, l4{proto: layers.IPProtocolUDP, sport: 53, dport: 5555, payload: []byte("a")}))
+	back := h.run(flow.External, seedtest.Reply(t, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, DPort: 5555, Payload: []byte("a")}))
 	wantTX(t, back, flow.Underlay)
 
 	before := conns(h, 16)[0]
@@ -111,8 +112,8 @@ func TestPlanFlowMatchesPipeline(t *testing.T) {
 		rev.NATDst != ip.Dst || rev.NATDstPort != ip.DstPort || rev.NATSrc != ip.Src {
 		t.Fatalf("rev action %+v does not match the pipeline's output %+v", rev, ip)
 	}
-	if rev.Outer.VNI != 9 || rev.Outer.InPort != 1 || rev.Outer.OutPort != 2 || rev.Outer.Dst != packet.IP4(seedChassis.To4()) ||
-		!rev.Outer.Checksum || rev.Outer.DstMAC != packet.MAC(macHV) {
+	if rev.Outer.VNI != 9 || rev.Outer.InPort != 1 || rev.Outer.OutPort != 2 || rev.Outer.Dst != packet.IP4(seedtest.Chassis.To4()) ||
+		!rev.Outer.Checksum || rev.Outer.DstMAC != packet.MAC(seedtest.MACHV) {
 		t.Fatalf("rev outer: %+v", rev.Outer)
 	}
 	// The outer header the pipeline wrote uses the same entropy port.
@@ -128,7 +129,7 @@ func TestPlanFlowMatchesPipeline(t *testing.T) {
 
 func TestPlanFlowGoneConnection(t *testing.T) {
 	h, sink := newOffloadHarness(t)
-	wantTX(t, h.run(flow.Underlay, seedEgress(t, l4{proto: layers.IPProtocolTCP, sport: 4000, dport: 80, syn: true})), flow.External)
+	wantTX(t, h.run(flow.Underlay, seedtest.Egress(t, seedtest.L4{Proto: layers.IPProtocolTCP, SPort: 4000, DPort: 80, SYN: true})), flow.External)
 	c := sink.got[0]
 	h.ct.Delete(c.Conns[1].Handle)
 	if _, _, err := h.pl.PlanFlow(c); err == nil {
@@ -143,7 +144,7 @@ func (c *countSink) Candidates(cs []flow.Candidate) { c.n += len(cs) }
 func (c *countSink) Withdraw(conntrack.Handle)      {}
 
 func TestCandidatesZeroAllocs(t *testing.T) {
-	h := newHarness(t, seedConfig, conntrack.Config{})
+	h := newHarness(t, seedtest.ConfigPath(), conntrack.Config{})
 	sink := &countSink{}
 	h.pl.sink = sink
 	fs := establishedFlows(t, h, 64)
@@ -164,17 +165,17 @@ func TestCandidatesZeroAllocs(t *testing.T) {
 // it at once, for each zone.
 func TestFINWithdraws(t *testing.T) {
 	h, sink := newOffloadHarness(t)
-	syn := l4{proto: layers.IPProtocolTCP, sport: 41000, dport: 80, syn: true, seq: 1}
-	wantTX(t, h.run(flow.Underlay, seedEgress(t, syn)), flow.External)
-	wantTX(t, h.run(flow.External, seedReply(t, l4{proto: layers.IPProtocolTCP, sport: 80, dport: 41000, syn: true, ack: true, seq: 50, acknum: 2})), flow.Underlay)
-	wantTX(t, h.run(flow.Underlay, seedEgress(t, l4{proto: layers.IPProtocolTCP, sport: 41000, dport: 80, ack: true, seq: 2, acknum: 51})), flow.External)
+	syn := seedtest.L4{Proto: layers.IPProtocolTCP, SPort: 41000, DPort: 80, SYN: true, Seq: 1}
+	wantTX(t, h.run(flow.Underlay, seedtest.Egress(t, syn)), flow.External)
+	wantTX(t, h.run(flow.External, seedtest.Reply(t, seedtest.L4{Proto: layers.IPProtocolTCP, SPort: 80, DPort: 41000, SYN: true, ACK: true, Seq: 50, AckNum: 2})), flow.Underlay)
+	wantTX(t, h.run(flow.Underlay, seedtest.Egress(t, seedtest.L4{Proto: layers.IPProtocolTCP, SPort: 41000, DPort: 80, ACK: true, Seq: 2, AckNum: 51})), flow.External)
 	if len(sink.withdrawn) != 0 {
 		t.Fatal("withdrawn before the manager took the connection")
 	}
 	for _, fc := range sink.got[0].Conns {
 		h.ct.SetMark(fc.Handle, flow.MarkOffloadSeen)
 	}
-	wantTX(t, h.run(flow.Underlay, seedEgress(t, l4{proto: layers.IPProtocolTCP, sport: 41000, dport: 80, ack: true, fin: true, seq: 2, acknum: 51})), flow.External)
+	wantTX(t, h.run(flow.Underlay, seedtest.Egress(t, seedtest.L4{Proto: layers.IPProtocolTCP, SPort: 41000, DPort: 80, ACK: true, FIN: true, Seq: 2, AckNum: 51})), flow.External)
 	if len(sink.withdrawn) != 2 || sink.withdrawn[0] != sink.got[0].Conns[0].Handle || sink.withdrawn[1] != sink.got[0].Conns[1].Handle {
 		t.Fatalf("withdrawn %v, want both zones' handles %v", sink.withdrawn, sink.got[0].Conns)
 	}
@@ -186,7 +187,7 @@ func TestFINWithdraws(t *testing.T) {
 func TestPlanFlowOneWay(t *testing.T) {
 	h, sink := newOffloadHarness(t)
 	for i := 0; i < 3; i++ {
-		wantTX(t, h.run(flow.Underlay, seedEgress(t, l4{proto: layers.IPProtocolUDP, sport: 6100, dport: 9, payload: []byte("flood")})), flow.External)
+		wantTX(t, h.run(flow.Underlay, seedtest.Egress(t, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 6100, DPort: 9, Payload: []byte("flood")})), flow.External)
 	}
 	fwd, rev, err := h.pl.PlanFlow(sink.got[0])
 	if err != nil {

@@ -7,18 +7,19 @@ import (
 
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/internal/seedtest"
 )
 
 // FuzzPipeline feeds arbitrary frames to both ports of a pipeline loaded
 // with the seed topology. Every frame must end in one verdict, and a
 // transmitted frame must lie inside its buffer.
 func FuzzPipeline(f *testing.F) {
-	f.Add(seedEgress(f, l4{proto: layers.IPProtocolTCP, sport: 47190, dport: 22, syn: true}), false)
-	f.Add(seedEgress(f, l4{proto: layers.IPProtocolUDP, sport: 5000, dport: 53}), false)
-	f.Add(seedEgress(f, l4{proto: layers.IPProtocolICMPv4, icmpType: 8, icmpID: 9}), false)
-	f.Add(seedReply(f, l4{proto: layers.IPProtocolTCP, sport: 22, dport: 47190, syn: true, ack: true}), true)
-	f.Add(seedReply(f, l4{proto: layers.IPProtocolUDP, sport: 53, dport: 5000}), true)
-	h := newHarness(f, seedConfig, conntrack.Config{Capacity: 4096})
+	f.Add(seedtest.Egress(f, seedtest.L4{Proto: layers.IPProtocolTCP, SPort: 47190, DPort: 22, SYN: true}), false)
+	f.Add(seedtest.Egress(f, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 5000, DPort: 53}), false)
+	f.Add(seedtest.Egress(f, seedtest.L4{Proto: layers.IPProtocolICMPv4, ICMPType: 8, ICMPID: 9}), false)
+	f.Add(seedtest.Reply(f, seedtest.L4{Proto: layers.IPProtocolTCP, SPort: 22, DPort: 47190, SYN: true, ACK: true}), true)
+	f.Add(seedtest.Reply(f, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, DPort: 5000}), true)
+	h := newHarness(f, seedtest.ConfigPath(), conntrack.Config{Capacity: 4096})
 	f.Fuzz(func(t *testing.T, frame []byte, external bool) {
 		port := flow.Underlay
 		if external {

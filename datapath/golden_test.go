@@ -10,43 +10,42 @@ import (
 
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/internal/seedtest"
 )
-
-const seedConfig = "../examples/seed.yaml"
 
 // TestSeedGolden pushes the seed's egress packet and its reply through the
 // pipeline and checks every header against the OVS flow dumps of the seed
 // report, then the conntrack dump against dpctl/dump-conntrack.
 func TestSeedGolden(t *testing.T) {
-	h := newHarness(t, seedConfig, conntrack.Config{})
+	h := newHarness(t, seedtest.ConfigPath(), conntrack.Config{})
 
 	// Egress: Geneve VNI 1, option 0x00010002, 10.199.100.10 -> 172.31.6.24.
-	out := h.run(flow.Underlay, seedEgress(t, l4{proto: layers.IPProtocolTCP, sport: 47190, dport: 22, syn: true, seq: 1000}))
+	out := h.run(flow.Underlay, seedtest.Egress(t, seedtest.L4{Proto: layers.IPProtocolTCP, SPort: 47190, DPort: 22, SYN: true, Seq: 1000}))
 	if out.Verdict != VerdictTX || out.OutPort != flow.External {
 		t.Fatalf("egress verdict %v/%v reason %v, want tx external", out.Verdict, out.OutPort, out.Reason)
 	}
-	pk := decode(out.Frame())
+	pk := seedtest.Decode(out.Frame())
 	eth := pk.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
 	ip := pk.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
 	tcp := pk.Layer(layers.LayerTypeTCP).(*layers.TCP)
-	if !bytes.Equal(eth.SrcMAC, macGRExt) || !bytes.Equal(eth.DstMAC, macNextHop) {
-		t.Errorf("egress eth %v -> %v, want %v -> %v", eth.SrcMAC, eth.DstMAC, macGRExt, macNextHop)
+	if !bytes.Equal(eth.SrcMAC, seedtest.MACGRExt) || !bytes.Equal(eth.DstMAC, seedtest.MACNextHop) {
+		t.Errorf("egress eth %v -> %v, want %v -> %v", eth.SrcMAC, eth.DstMAC, seedtest.MACGRExt, seedtest.MACNextHop)
 	}
-	if !ip.SrcIP.Equal(seedSNAT) || !ip.DstIP.Equal(seedServer) || ip.TTL != 62 {
-		t.Errorf("egress ip %v -> %v ttl %d, want %v -> %v ttl 62", ip.SrcIP, ip.DstIP, ip.TTL, seedSNAT, seedServer)
+	if !ip.SrcIP.Equal(seedtest.SNAT) || !ip.DstIP.Equal(seedtest.Server) || ip.TTL != 62 {
+		t.Errorf("egress ip %v -> %v ttl %d, want %v -> %v ttl 62", ip.SrcIP, ip.DstIP, ip.TTL, seedtest.SNAT, seedtest.Server)
 	}
 	if tcp.SrcPort != 47190 || tcp.DstPort != 22 || !tcp.SYN {
 		t.Errorf("egress tcp %d -> %d syn=%v; the free original port must be kept", tcp.SrcPort, tcp.DstPort, tcp.SYN)
 	}
-	checkChecksums(t, out.Frame())
+	seedtest.CheckChecksums(t, out.Frame())
 
 	// Reply: SYN-ACK from the server to the SNAT address.
-	back := h.run(flow.External, seedReply(t, l4{proto: layers.IPProtocolTCP, sport: 22, dport: 47190, syn: true, ack: true, seq: 5000, acknum: 1001}))
+	back := h.run(flow.External, seedtest.Reply(t, seedtest.L4{Proto: layers.IPProtocolTCP, SPort: 22, DPort: 47190, SYN: true, ACK: true, Seq: 5000, AckNum: 1001}))
 	if back.Verdict != VerdictTX || back.OutPort != flow.Underlay {
 		t.Fatalf("ingress verdict %v/%v reason %v, want tx underlay", back.Verdict, back.OutPort, back.Reason)
 	}
 	checkGeneveToVM(t, back.Frame(), 9, 0x00010002, 61)
-	pk = decode(back.Frame())
+	pk = seedtest.Decode(back.Frame())
 	var inner *layers.TCP
 	for _, l := range pk.Layers() {
 		if v, ok := l.(*layers.TCP); ok {
@@ -56,7 +55,7 @@ func TestSeedGolden(t *testing.T) {
 	if inner == nil || inner.SrcPort != 22 || inner.DstPort != 47190 || !inner.SYN || !inner.ACK {
 		t.Fatalf("inner tcp: %+v", inner)
 	}
-	checkChecksums(t, back.Frame())
+	seedtest.CheckChecksums(t, back.Frame())
 
 	var dump strings.Builder
 	if err := h.ct.Dump(&dump, conntrack.DumpOptions{Zone: -1}); err != nil {
@@ -72,7 +71,7 @@ func TestSeedGolden(t *testing.T) {
 // checkGeneveToVM checks an encapsulated frame toward the seed's VM.
 func checkGeneveToVM(t *testing.T, frame []byte, vni uint32, opt uint32, ttl uint8) {
 	t.Helper()
-	pk := decode(frame)
+	pk := seedtest.Decode(frame)
 	ips := []*layers.IPv4{}
 	eths := []*layers.Ethernet{}
 	for _, l := range pk.Layers() {
@@ -101,16 +100,16 @@ func checkGeneveToVM(t *testing.T, frame []byte, vni uint32, opt uint32, ttl uin
 	if udp.Checksum == 0 {
 		t.Errorf("outer UDP checksum missing; the seed's tunnels have csum=true")
 	}
-	if !ips[0].SrcIP.Equal(seedVTEP) || !ips[0].DstIP.Equal(seedChassis) {
-		t.Errorf("outer ip %v -> %v, want %v -> %v", ips[0].SrcIP, ips[0].DstIP, seedVTEP, seedChassis)
+	if !ips[0].SrcIP.Equal(seedtest.VTEP) || !ips[0].DstIP.Equal(seedtest.Chassis) {
+		t.Errorf("outer ip %v -> %v, want %v -> %v", ips[0].SrcIP, ips[0].DstIP, seedtest.VTEP, seedtest.Chassis)
 	}
-	if !bytes.Equal(eths[0].SrcMAC, macGWUnder) || !bytes.Equal(eths[0].DstMAC, macHV) {
+	if !bytes.Equal(eths[0].SrcMAC, seedtest.MACGWUnder) || !bytes.Equal(eths[0].DstMAC, seedtest.MACHV) {
 		t.Errorf("outer eth %v -> %v", eths[0].SrcMAC, eths[0].DstMAC)
 	}
-	if !bytes.Equal(eths[1].SrcMAC, macDRSw1) || !bytes.Equal(eths[1].DstMAC, macVM) {
-		t.Errorf("inner eth %v -> %v, want %v -> %v", eths[1].SrcMAC, eths[1].DstMAC, macDRSw1, macVM)
+	if !bytes.Equal(eths[1].SrcMAC, seedtest.MACDRSw1) || !bytes.Equal(eths[1].DstMAC, seedtest.MACVM) {
+		t.Errorf("inner eth %v -> %v, want %v -> %v", eths[1].SrcMAC, eths[1].DstMAC, seedtest.MACDRSw1, seedtest.MACVM)
 	}
-	if !ips[1].DstIP.Equal(seedVM) || ips[1].TTL != ttl {
-		t.Errorf("inner ip -> %v ttl %d, want -> %v ttl %d", ips[1].DstIP, ips[1].TTL, seedVM, ttl)
+	if !ips[1].DstIP.Equal(seedtest.VM) || ips[1].TTL != ttl {
+		t.Errorf("inner ip -> %v ttl %d, want -> %v ttl %d", ips[1].DstIP, ips[1].TTL, seedtest.VM, ttl)
 	}
 }
