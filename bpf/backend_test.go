@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/internal/seedtest"
 	"github.com/xgw-dev/xgw/offload"
 	"github.com/xgw-dev/xgw/packet"
 )
@@ -14,7 +15,7 @@ import (
 // entries back, keeps bpf_ktime as its clock, and Clear empties it.
 func TestBackend(t *testing.T) {
 	needRoot(t)
-	o, err := Load(Options{VTEP: netip.AddrFrom4([4]byte(seedVTEP)), FlowCapacity: 4})
+	o, err := Load(Options{VTEP: netip.AddrFrom4([4]byte(seedtest.VTEP.To4())), FlowCapacity: 4})
 	if err != nil {
 		t.Fatal(err)
 	}

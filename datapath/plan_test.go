@@ -11,6 +11,7 @@ import (
 
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/internal/seedtest"
 )
 
 // TestDNATAndSNATPortRange: the SNAT side of a dnat_and_snat rule allocates
@@ -20,7 +21,7 @@ import (
 // the range, and the reply to that port reaches the VM's port 7000.
 func TestDNATAndSNATPortRange(t *testing.T) {
 	const lo, hi = 40000, 40009
-	src, err := os.ReadFile("../examples/two-tenants.yaml")
+	src, err := os.ReadFile(seedtest.Example("two-tenants.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,12 +38,12 @@ func TestDNATAndSNATPortRange(t *testing.T) {
 	h := newHarness(t, path, conntrack.Config{})
 
 	fip := net.IP{203, 0, 113, 20}
-	x := l4{proto: layers.IPProtocolUDP, sport: 7000, dport: 53, payload: []byte("q")}
-	out := h.run(flow.Underlay, genevePkt(t, net.IP{172, 31, 1, 22}, seedVTEP, 2, 1, 2,
-		innerIPv4(t, mustHW("ae:bc:bc:4f:98:7c"), mustHW("ae:dd:dd:e4:9e:58"), seedVM, seedServer, 63, x)))
+	x := seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 7000, DPort: 53, Payload: []byte("q")}
+	out := h.run(flow.Underlay, seedtest.Geneve(t, net.IP{172, 31, 1, 22}, seedtest.VTEP, 2, 1, 2,
+		seedtest.InnerIPv4(t, seedtest.MustHW("ae:bc:bc:4f:98:7c"), seedtest.MustHW("ae:dd:dd:e4:9e:58"), seedtest.VM, seedtest.Server, x)))
 	wantTX(t, out, flow.External)
-	checkChecksums(t, out.Frame())
-	pk := decode(out.Frame())
+	seedtest.CheckChecksums(t, out.Frame())
+	pk := seedtest.Decode(out.Frame())
 	ip := pk.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
 	udp := pk.Layer(layers.LayerTypeUDP).(*layers.UDP)
 	if !ip.SrcIP.Equal(fip) {
@@ -52,11 +53,11 @@ func TestDNATAndSNATPortRange(t *testing.T) {
 		t.Fatalf("leaves from port %d, want one in the rule's port_range %d-%d", udp.SrcPort, lo, hi)
 	}
 
-	back := h.run(flow.External, innerIPv4(t, macNextHop, macGRExt, seedServer, fip, 63,
-		l4{proto: layers.IPProtocolUDP, sport: 53, dport: uint16(udp.SrcPort), payload: []byte("a")}))
+	back := h.run(flow.External, seedtest.InnerIPv4(t, seedtest.MACNextHop, seedtest.MACGRExt, seedtest.Server, fip,
+		seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, DPort: uint16(udp.SrcPort), Payload: []byte("a")}))
 	wantTX(t, back, flow.Underlay)
-	checkChecksums(t, back.Frame())
-	bk := decode(back.Frame())
+	seedtest.CheckChecksums(t, back.Frame())
+	bk := seedtest.Decode(back.Frame())
 	inner := bk.Layers()[len(bk.Layers())-2].(*layers.UDP)
 	if inner.DstPort != 7000 {
 		t.Fatalf("reply reaches port %d, want 7000", inner.DstPort)
@@ -67,12 +68,12 @@ func TestDNATAndSNATPortRange(t *testing.T) {
 // VM's alone (OVN's dnat_and_snat), so even a privileged source port (an
 // NTP client's 123) leaves unchanged.
 func TestDNATAndSNATKeepsPorts(t *testing.T) {
-	h := newHarness(t, "../examples/two-tenants.yaml", conntrack.Config{})
-	x := l4{proto: layers.IPProtocolUDP, sport: 123, dport: 123, payload: []byte("ntp")}
-	out := h.run(flow.Underlay, genevePkt(t, net.IP{172, 31, 1, 22}, seedVTEP, 2, 1, 2,
-		innerIPv4(t, mustHW("ae:bc:bc:4f:98:7c"), mustHW("ae:dd:dd:e4:9e:58"), seedVM, seedServer, 63, x)))
+	h := newHarness(t, seedtest.Example("two-tenants.yaml"), conntrack.Config{})
+	x := seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 123, DPort: 123, Payload: []byte("ntp")}
+	out := h.run(flow.Underlay, seedtest.Geneve(t, net.IP{172, 31, 1, 22}, seedtest.VTEP, 2, 1, 2,
+		seedtest.InnerIPv4(t, seedtest.MustHW("ae:bc:bc:4f:98:7c"), seedtest.MustHW("ae:dd:dd:e4:9e:58"), seedtest.VM, seedtest.Server, x)))
 	wantTX(t, out, flow.External)
-	pk := decode(out.Frame())
+	pk := seedtest.Decode(out.Frame())
 	ip := pk.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
 	udp := pk.Layer(layers.LayerTypeUDP).(*layers.UDP)
 	if !ip.SrcIP.Equal(net.IP{203, 0, 113, 20}) || udp.SrcPort != 123 {
