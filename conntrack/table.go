@@ -445,8 +445,8 @@ func (t *Table) SetMark(h Handle, mark uint32) bool {
 
 // ConnInfo is a snapshot of one connection.
 type ConnInfo struct {
-	Handle      Handle
-	Orig, Reply Tuple
+	Handle         Handle
+	Orig, Reply    Tuple
 	State          State // Established once a reply was seen, else New; NAT bits
 	Packets, Bytes [2]uint64
 	LastSeen       int64
