@@ -117,9 +117,6 @@ func removeStale(path string) error {
 	return nil
 }
 
-// Path is the socket's path.
-func (s *Server) Path() string { return s.path }
-
 // Serve answers requests until Close; it returns nil after Close.
 func (s *Server) Serve() error {
 	if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {

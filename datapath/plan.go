@@ -48,11 +48,12 @@ func compile(t *route.Topology) (*plan, error) {
 					return nil, fmt.Errorf("router %s: %s %s: logical side must be one address", r.Name, rule.Type, rule.Logical)
 				}
 				logical, _ := packet.IP4From(rule.Logical.Addr())
-				rp.dnat[rule.External] = &nat.DNAT{External: rule.External, Logical: logical}
+				d := &nat.DNAT{External: rule.External, Logical: logical}
+				rp.dnat[rule.External] = d
 				if rule.Type == nat.KindDNATAndSNAT {
 					// The outbound half allocates from the rule's port_range
-					// (config's default 1024-65535 when none is written).
-					s, err := nat.NewSNAT(rule.Logical, []packet.IP4{rule.External}, rule.PortMin, rule.PortMax)
+					// (config.DefaultPorts when none is written).
+					s, err := d.SNAT(rule.PortMin, rule.PortMax)
 					if err != nil {
 						return nil, fmt.Errorf("router %s: dnat_and_snat %s: %w", r.Name, rule.Logical, err)
 					}

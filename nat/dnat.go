@@ -31,11 +31,11 @@ func (d DNAT) ChooseReply(orig conntrack.Tuple, taken conntrack.Taken) (conntrac
 }
 
 // SNAT returns the outbound half of dnat_and_snat: connections from
-// d.Logical leave as d.External. Ports are kept whenever free; one moves
-// (anywhere in 1-65535) only if the host already has a connection to the
-// same peer and port through another rule with the same translated tuple.
-// It fails only for a zero address. The pipeline does not use it: it builds
-// a dnat_and_snat rule's outbound half with the rule's port_range.
-func (d DNAT) SNAT() (*SNAT, error) {
-	return NewSNAT(netip.PrefixFrom(d.Logical.Addr(), 32), []packet.IP4{d.External}, 1, 65535)
+// d.Logical leave as d.External with source ports from portMin-portMax.
+// A port in that range is kept whenever free; one moves only if the host
+// already has a connection to the same peer and port through another rule
+// with the same translated tuple. It fails for a zero address or an empty
+// range.
+func (d DNAT) SNAT(portMin, portMax uint16) (*SNAT, error) {
+	return NewSNAT(netip.PrefixFrom(d.Logical.Addr(), 32), []packet.IP4{d.External}, portMin, portMax)
 }

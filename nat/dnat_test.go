@@ -36,7 +36,7 @@ func TestDNATChooseReply(t *testing.T) {
 // with its ports, whatever they are.
 func TestDNATOutboundSNAT(t *testing.T) {
 	d := DNAT{External: floatIP, Logical: logicalIP}
-	s, err := d.SNAT()
+	s, err := d.SNAT(1, 65535)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestDNATOutboundSNAT(t *testing.T) {
 			t.Errorf("port %d: %v %v, want %v", port, reply, ok, want)
 		}
 	}
-	if _, err := (DNAT{Logical: logicalIP}).SNAT(); err == nil {
+	if _, err := (DNAT{Logical: logicalIP}).SNAT(1, 65535); err == nil {
 		t.Error("zero external accepted")
 	}
 }

@@ -30,9 +30,6 @@ func (c CPUTimes) Busy() uint64 {
 	return c.User + c.Nice + c.System + c.IRQ + c.SoftIRQ + c.Steal
 }
 
-// Total is busy plus idle.
-func (c CPUTimes) Total() uint64 { return c.Busy() + c.Idle + c.IOWait }
-
 func (c CPUTimes) sub(o CPUTimes) CPUTimes {
 	return CPUTimes{c.User - o.User, c.Nice - o.Nice, c.System - o.System, c.Idle - o.Idle,
 		c.IOWait - o.IOWait, c.IRQ - o.IRQ, c.SoftIRQ - o.SoftIRQ, c.Steal - o.Steal}
