@@ -1,6 +1,8 @@
 package datapath
 
 import (
+	"unsafe"
+
 	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/geneve"
 	"github.com/xgw-dev/xgw/packet"
@@ -47,7 +49,12 @@ type flowCache struct {
 	// so that a miss costs no read of an entry.
 	tags   [flowCacheSets][flowCacheWays]uint32
 	misses uint32 // conflict misses, for replaceEvery
-	victim uint32 // the next way to replace
+
+	// epoch names the plan generation and neighbour version the cache
+	// currently serves (sync); entries of another epoch never hit.
+	epoch             uint32
+	planGen, neighVer uint64
+	victim            uint32 // the next way to replace
 
 	// With many more active flows than slots the cache hits rarely and
 	// only adds work. It then steps aside: over each window of lookups it
@@ -99,7 +106,7 @@ func sets(h uint64) (a, b, tag uint32) {
 
 // find returns the entry index of k (hash h) if a way of its sets holds it
 // under the current plan and neighbours, or -1.
-func (c *flowCache) find(k *flow.Key, h uint64, planGen uint32, neighVer uint64) int {
+func (c *flowCache) find(k *flow.Key, h uint64) int {
 	a, b, tag := sets(h)
 	for _, set := range [2]uint32{a, b} {
 		for way, t := range &c.tags[set] {
@@ -108,7 +115,7 @@ func (c *flowCache) find(k *flow.Key, h uint64, planGen uint32, neighVer uint64)
 			}
 			i := int(set)*flowCacheWays + way
 			e := &c.slots[i]
-			if e.act.Key == *k && e.planGen == planGen && e.neighVer == neighVer {
+			if e.epoch == c.epoch && e.act.Key == *k {
 				return i
 			}
 		}
@@ -122,10 +129,10 @@ func (c *flowCache) drop(i int) {
 }
 
 // place picks the way that learning k writes to: k's own, a free one
-// (empty, or learned under another plan or neighbour version) in the
+// (empty, or learned in an older epoch) in the
 // emptier of its sets, or, on one conflict miss in replaceEvery, the next
 // victim. ok is false when k should not displace anything now.
-func (c *flowCache) place(k *flow.Key, h uint64, planGen uint32, neighVer uint64) (i int, ok bool) {
+func (c *flowCache) place(k *flow.Key, h uint64) (i int, ok bool) {
 	a, b, tag := sets(h)
 	free, freeN := -1, 0
 	for _, set := range [2]uint32{a, b} {
@@ -136,7 +143,7 @@ func (c *flowCache) place(k *flow.Key, h uint64, planGen uint32, neighVer uint64
 			if t == tag && e.act.Key == *k {
 				return base + way, true
 			}
-			if t == 0 || e.planGen != planGen || e.neighVer != neighVer {
+			if t == 0 || e.epoch != c.epoch {
 				if first < 0 {
 					first = base + way
 				}
@@ -163,12 +170,27 @@ func (c *flowCache) place(k *flow.Key, h uint64, planGen uint32, neighVer uint64
 }
 
 // cacheEntry is one learned flow direction: the action flow.Derive read
-// off the pipeline, under the plan and neighbour version it was learned
-// with. Exactly 128 bytes.
+// off the pipeline, and the epoch it was learned in. Exactly 128 bytes;
+// what a probe reads (epoch, key, connections) is in the first line.
 type cacheEntry struct {
-	act      flow.Action
-	planGen  uint32
-	neighVer uint64
+	epoch uint32
+	act   flow.Action
+	_     [128 - 4 - unsafe.Sizeof(flow.Action{})]byte
+}
+
+// sync starts a new epoch when the plan or the neighbour version changed
+// since the last batch: every entry learned before then goes stale at
+// once, without a walk. Epochs are per cache; on the (theoretical) wrap
+// every tag is cleared so that no entry of an old epoch 1 comes back.
+func (c *flowCache) sync(planGen, neighVer uint64) {
+	if c.epoch != 0 && planGen == c.planGen && neighVer == c.neighVer {
+		return
+	}
+	c.planGen, c.neighVer = planGen, neighVer
+	if c.epoch++; c.epoch == 0 {
+		clear(c.tags[:])
+		c.epoch = 1
+	}
 }
 
 // neighVersion reads the resolver's version, if it has one.
@@ -236,7 +258,7 @@ func (w *Worker) fast(c *pktCtx) bool {
 	}
 	k := flow.KeyOf(pkt.InPort, vni, innerDst, p)
 	h := k.Hash()
-	i := w.cache.find(&k, h, uint32(pl.gen), w.neighVer)
+	i := w.cache.find(&k, h)
 	w.cache.account(i >= 0)
 	if i < 0 {
 		return false
@@ -272,10 +294,9 @@ func (w *Worker) learn(c *pktCtx) {
 	if c.zones != bothZones || c.hits != 2 || c.related || c.stateChange {
 		return
 	}
-	pl := c.pl
 	k := c.cand.Key
 	h := k.Hash()
-	i, ok := w.cache.place(&k, h, uint32(pl.gen), w.neighVer)
+	i, ok := w.cache.place(&k, h)
 	if !ok {
 		return
 	}
@@ -285,6 +306,6 @@ func (w *Worker) learn(c *pktCtx) {
 	if flow.Derive(&o, &e.act) != nil {
 		return
 	}
-	e.planGen, e.neighVer = uint32(pl.gen), w.neighVer
+	e.epoch = w.cache.epoch
 	w.cache.tags[i/flowCacheWays][i%flowCacheWays] = uint32(h>>32) | 1
 }

@@ -254,30 +254,60 @@ func TestFlowCachePlaceReusesOutdated(t *testing.T) {
 	k := flow.Key{InPort: flow.External, Src: packet.IP4{198, 51, 100, 1}, Dst: packet.IP4{203, 0, 113, 10}, SrcPort: 53, DstPort: 4000, Proto: packet.ProtoUDP}
 	h := k.Hash()
 	a, b, _ := sets(h)
-	fill := func(neighVer uint64) {
+	fill := func() {
 		for _, set := range [2]uint32{a, b} {
 			for way := range flowCacheWays {
 				other := k
 				other.SrcPort = uint16(1000 + int(set)*flowCacheWays + way)
-				c.slots[int(set)*flowCacheWays+way] = cacheEntry{act: flow.Action{Key: other}, planGen: 1, neighVer: neighVer}
+				c.slots[int(set)*flowCacheWays+way] = cacheEntry{epoch: c.epoch, act: flow.Action{Key: other}}
 				c.tags[set][way] = 0xdead | 1
 			}
 		}
 	}
-	fill(7)
-	if _, ok := c.place(&k, h, 1, 8); !ok {
+	c.sync(1, 7)
+	fill()
+	c.sync(1, 8)
+	if _, ok := c.place(&k, h); !ok {
 		t.Fatal("entries of an older neighbour version were not reused")
 	}
-	if _, ok := c.place(&k, h, 2, 7); !ok {
+	fill()
+	c.sync(2, 8)
+	if _, ok := c.place(&k, h); !ok {
 		t.Fatal("entries of an older plan were not reused")
 	}
+	fill()
+	c.sync(2, 8)
 	placed := 0
 	for range replaceEvery {
-		if _, ok := c.place(&k, h, 1, 7); ok {
+		if _, ok := c.place(&k, h); ok {
 			placed++
 		}
 	}
 	if placed != 1 {
 		t.Fatalf("live entries displaced %d times in %d conflicts, want 1", placed, replaceEvery)
+	}
+}
+
+// TestFlowCacheEpochWrap: when the epoch counter wraps, every entry is
+// forgotten, so one learned 2^32 epochs ago cannot hit again.
+func TestFlowCacheEpochWrap(t *testing.T) {
+	c := new(flowCache)
+	c.sync(1, 1)
+	k := flow.Key{InPort: flow.External, SrcPort: 1, Proto: packet.ProtoUDP}
+	h := k.Hash()
+	i, ok := c.place(&k, h)
+	if !ok {
+		t.Fatal("empty cache refused an entry")
+	}
+	c.slots[i] = cacheEntry{epoch: 1, act: flow.Action{Key: k}}
+	_, _, tag := sets(h)
+	c.tags[i/flowCacheWays][i%flowCacheWays] = tag
+	if c.find(&k, h) != i {
+		t.Fatal("entry not found in its epoch")
+	}
+	c.epoch = ^uint32(0)
+	c.sync(2, 1)
+	if c.epoch != 1 || c.find(&k, h) >= 0 {
+		t.Fatalf("after the wrap: epoch %d, old entry found %v", c.epoch, c.find(&k, h) >= 0)
 	}
 }

@@ -138,17 +138,17 @@ type Worker struct {
 	pub   published
 	ctx   pktCtx
 	cands []flow.Candidate // offload candidates of this batch
-	// cache is the flow cache (flowcache.go); neighVer is the resolver's
-	// version for this batch, which cached entries must match.
-	cache    *flowCache
-	neighVer uint64
+	// cache is the flow cache (flowcache.go).
+	cache *flowCache
 }
 
 // Process runs every packet of batch to a verdict.
 func (w *Worker) Process(batch []Packet) {
 	pl := w.p.plan.Load()
 	now := w.p.clock()
-	w.neighVer = w.p.neighVersion()
+	if w.cache != nil {
+		w.cache.sync(pl.gen, w.p.neighVersion())
+	}
 	for i := range batch {
 		pkt := &batch[i]
 		w.processOne(pl, pkt, now, false)
@@ -178,8 +178,9 @@ const maxCandidates = 64
 // which the cache then learns from.
 func (w *Worker) processOne(pl *plan, pkt *Packet, now int64, planning bool) {
 	pkt.Verdict, pkt.Reason = VerdictDrop, DropNone
-	w.ctx.pktState = pktState{pkt: pkt, pl: pl, now: now, planning: planning}
 	c := &w.ctx
+	c.pktState = pktState{now: now, planning: planning}
+	c.pkt, c.pl = pkt, pl
 	w.c.rx[pkt.InPort%flow.NumPorts]++
 	useCache := w.cache != nil && w.cache.consult()
 	if useCache && w.fast(c) {

@@ -26,23 +26,23 @@ const (
 // read off what the pipeline did to a packet of the flow (Derive), so the
 // two never disagree.
 type Action struct {
-	Key     Key
+	Key Key
+	// Conns are the connection in the DNAT zone and in the SNAT zone.
+	// They follow Key so that a cache probe reads both in one line.
+	Conns   [2]Conn
 	OutPort Port
-	// Decap strips the outer Ethernet/IPv4/UDP/Geneve headers (egress).
-	Decap bool
-	// On the (inner) frame after decap: the routed L2 header, the number
-	// of router hops (TTL decrement; a fast path punts TTL <= TTLDec), and
-	// the addresses and ports after NAT (equal to the key's when the
+	// Decap strips the outer Ethernet/IPv4/UDP/Geneve headers (egress);
+	// Encap prepends Outer (ingress). Outer.SrcPort is fixed per flow.
+	Decap, Encap bool
+	// On the (inner) frame after decap: the number of router hops (TTL
+	// decrement; a fast path punts TTL <= TTLDec), the routed L2 header,
+	// and the addresses and ports after NAT (equal to the key's when the
 	// connection is not NATed).
-	EthSrc, EthDst         packet.MAC
 	TTLDec                 uint8
+	EthSrc, EthDst         packet.MAC
 	NATSrc, NATDst         packet.IP4
 	NATSrcPort, NATDstPort uint16
-	// Encap prepends Outer (ingress). Outer.SrcPort is fixed per flow.
-	Encap bool
-	Outer geneve.EncapParams
-	// Conns are the connection in the DNAT zone and in the SNAT zone.
-	Conns [2]Conn
+	Outer                  geneve.EncapParams
 }
 
 // Translates reports whether the action rewrites addresses or ports.
