@@ -9,6 +9,7 @@ import (
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/internal/seedtest"
+	"github.com/xgw-dev/xgw/packet"
 )
 
 const batchSize = 64
@@ -150,13 +151,13 @@ func BenchmarkPipelineNewConn(b *testing.B) {
 			f := bufs[j][headroom:]
 			copy(f, tmpl)
 			// Vary the inner source port and destination address (the UDP
-			// checksum goes stale: nothing on the path verifies it); 4096
+			// checksum goes stale: nothing on the path verifies it; the IP
+			// header checksum is updated, as the pipeline checks it); 4096
 			// ports per destination keeps each port allocation a keep or a
 			// short probe, as on a real gateway.
 			f[inner+34] = byte(n>>8) & 0x0f
 			f[inner+35] = byte(n)
-			f[inner+14+18] = 100 + byte(n>>20)&0x7f // off the connected 172.31.5.0/24
-			f[inner+14+19] = byte(n >> 12)
+			setDstLow(f[inner+14:], 100+byte(n>>20)&0x7f, byte(n>>12)) // off the connected 172.31.5.0/24
 			batch[j] = Packet{Buf: bufs[j], Off: headroom, Len: len(tmpl), InPort: flow.Underlay}
 		}
 		h.w.Process(batch)
@@ -181,4 +182,13 @@ func BenchmarkPipelineNewConn(b *testing.B) {
 	// One packet per connection: the two rates are the same figure.
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pps")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "conns/s")
+}
+
+// setDstLow sets the last two bytes of the IPv4 destination of header ip to
+// a.b, updating the header checksum incrementally.
+func setDstLow(ip []byte, a, b byte) {
+	h := packet.IPv4(ip)
+	old := uint16(ip[18])<<8 | uint16(ip[19])
+	ip[18], ip[19] = a, b
+	h.SetChecksum(packet.Update16(h.Checksum(), old, uint16(a)<<8|uint16(b)))
 }

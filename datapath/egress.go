@@ -65,7 +65,10 @@ func (w *Worker) fromUnderlay(c *pktCtx) Drop {
 	c.noteArrival(p)
 	r := rp.Router
 	rpl := &pl.routers[r.ID]
-	if ownsIP(rpl, p.Dst) {
+	if why := validate(rpl, inner, p); why != DropNone {
+		return why
+	}
+	if rpl.owns(p.Dst) {
 		return DropToRouter
 	}
 	// ct(zone=dnat,nat): un-DNAT replies of inbound (DNATed) connections;
@@ -94,14 +97,4 @@ func (w *Worker) fromUnderlay(c *pktCtx) Drop {
 	}
 	w.c.egress++
 	return DropNone
-}
-
-// ownsIP reports whether dst is one of the router's own port addresses.
-func ownsIP(rp *routerPlan, dst packet.IP4) bool {
-	for _, port := range rp.r.Ports {
-		if port.IP == dst {
-			return true
-		}
-	}
-	return false
 }

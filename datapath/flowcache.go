@@ -264,8 +264,8 @@ func (w *Worker) fast(c *pktCtx) bool {
 		return false
 	}
 	a := &w.cache.slots[i].act
-	if !a.Applicable(p.TTL, pkt.Off+innerOff) {
-		return false
+	if !a.Applicable(p.TTL, pkt.Off+innerOff) || !p.IP(l3).ChecksumValid() {
+		return false // the pipeline answers or drops it
 	}
 	m := c.fillMeta(l3)
 	cs := &a.Conns

@@ -226,7 +226,7 @@ func TestFlowCacheStepsAsideWhenThrashing(t *testing.T) {
 			// BenchmarkPipelineNewConn (the inner UDP checksum goes
 			// stale; nothing verifies it).
 			f[inner+34], f[inner+35] = byte((n+j)>>8)&0x0f, byte(n+j)
-			f[inner+14+18], f[inner+14+19] = 100, byte((n+j)>>12)
+			setDstLow(f[inner+14:], 100, byte((n+j)>>12))
 			batch[j] = Packet{Buf: bufs[j], Off: headroom, Len: len(tmpl), InPort: flow.Underlay}
 		}
 		h.w.Process(batch)

@@ -40,6 +40,9 @@ func (w *Worker) fromExternal(c *pktCtx) Drop {
 		return DropUnsupported
 	}
 	rpl := &pl.routers[r.ID]
+	if why := validate(rpl, frame, p); why != DropNone {
+		return why
+	}
 	c.cand.Key = flow.KeyOf(flow.External, 0, packet.MAC{}, p)
 	c.noteArrival(p)
 	// ct(zone=snat,nat): un-SNAT replies. A miss is unsolicited unless a

@@ -24,6 +24,9 @@ type routerPlan struct {
 	// come as /32 entries with a single external address.
 	snat []*nat.SNAT
 	dnat map[packet.IP4]*nat.DNAT // by external address
+	// bcast holds the directed broadcast addresses of the router's
+	// connected subnets, which are martian destinations.
+	bcast []packet.IP4
 }
 
 var planGen atomic.Uint64
@@ -35,6 +38,12 @@ func compile(t *route.Topology) (*plan, error) {
 			return nil, fmt.Errorf("router %s: id %d out of range", r.Name, r.ID)
 		}
 		rp := routerPlan{r: r, dnat: map[packet.IP4]*nat.DNAT{}}
+		for _, port := range r.Ports {
+			if bits := port.Prefix.Bits(); bits >= 0 && bits <= 30 {
+				net := packet.IP4(port.Prefix.Masked().Addr().As4()).Uint32()
+				rp.bcast = append(rp.bcast, packet.IP4FromUint32(net|(1<<(32-bits)-1)))
+			}
+		}
 		for _, rule := range r.NATRules() {
 			switch rule.Type {
 			case nat.KindSNAT:

@@ -43,6 +43,9 @@ const (
 	DropHeadroom            // no room in the buffer for the Geneve header
 	DropARP                 // ARP not for an address we answer for
 	DropUnsupported         // well-formed but outside what xgw forwards
+	DropIPChecksum          // IPv4 header checksum wrong (RFC 1812 5.2.2)
+	DropMartianSource       // source may not be forwarded (RFC 1812 5.3.7): 0/8, 127/8, class D/E, a router's own address
+	DropMartianDest         // destination may not be forwarded: 0/8, 127/8, class D/E, broadcast, a subnet's broadcast
 	NumDrops
 )
 
@@ -50,7 +53,8 @@ var dropNames = [NumDrops]string{
 	"none", "malformed", "geneve", "geneve-critical-option", "no-router",
 	"not-ipv4", "fragment", "ttl-exceeded", "no-route", "neighbor-miss",
 	"no-binding", "ct-invalid", "ct-full", "nat-exhausted", "no-connection",
-	"to-router", "no-headroom", "arp", "unsupported",
+	"to-router", "no-headroom", "arp", "unsupported", "ip-checksum",
+	"martian-source", "martian-destination",
 }
 
 func (d Drop) String() string {

@@ -15,12 +15,13 @@ const (
 	ErrIPTotalLen         // total length smaller than header or larger than frame
 	ErrShortL4            // too short for the TCP/UDP/ICMP header
 	ErrTCPOffset          // TCP data offset < 5 or beyond the segment
+	ErrUDPLength          // UDP length under 8 or past the IP payload (unfragmented)
 	numResults
 )
 
 var resultNames = [numResults]string{
 	"ok", "not-ip", "fragment", "short-l2", "short-ip", "ip-version",
-	"ip-header-len", "ip-total-len", "short-l4", "tcp-offset",
+	"ip-header-len", "ip-total-len", "short-l4", "tcp-offset", "udp-length",
 }
 
 func (r Result) String() string {
@@ -98,6 +99,10 @@ func (p *Parsed) Decode(frame []byte) Result {
 		}
 		u := UDP(l4)
 		p.SrcPort, p.DstPort = u.SrcPort(), u.DstPort()
+		// A first fragment's UDP length covers the whole datagram.
+		if ul := int(u.Length()); !p.Frag && (ul < UDPLen || ul > len(l4)) {
+			return ErrUDPLength
+		}
 	case ProtoTCP:
 		if len(l4) < TCPMinLen {
 			return ErrShortL4

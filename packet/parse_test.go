@@ -165,3 +165,28 @@ func BenchmarkDecode(b *testing.B) {
 		p.Decode(f)
 	}
 }
+
+// TestUDPLength: a UDP length under 8 or past the IP payload is refused,
+// except in a first fragment, whose UDP length covers the whole datagram.
+func TestUDPLength(t *testing.T) {
+	f := make([]byte, EthernetLen+IPv4MinLen+UDPLen+4)
+	Ethernet(f).SetEtherType(EtherTypeIPv4)
+	ip := IPv4(f[EthernetLen:])
+	ip.Encode(IPv4Fields{TotalLen: uint16(IPv4MinLen + UDPLen + 4), TTL: 64, Protocol: ProtoUDP})
+	u := UDP(f[EthernetLen+IPv4MinLen:])
+	var p Parsed
+	for _, tc := range []struct {
+		ulen uint16
+		want Result
+	}{{12, OK}, {8, OK}, {0, ErrUDPLength}, {7, ErrUDPLength}, {13, ErrUDPLength}} {
+		u.SetLength(tc.ulen)
+		if r := p.Decode(f); r != tc.want {
+			t.Errorf("UDP length %d: %v, want %v", tc.ulen, r, tc.want)
+		}
+	}
+	u.SetLength(4000)
+	f[EthernetLen+6] |= 0x20 // MF: a first fragment
+	if r := p.Decode(f); r != OK {
+		t.Errorf("first fragment with the datagram's UDP length: %v, want ok", r)
+	}
+}
