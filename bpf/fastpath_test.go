@@ -200,7 +200,7 @@ func TestFastPathUDPChecksumRules(t *testing.T) {
 			}
 			setUDPChecksum(t, frame, l4off, uint16(v.L4Delta))
 			if dir == "egress" {
-				fixOuterUDP(frame)
+				seedtest.FixOuterUDP(frame)
 			}
 			got := e.wantSame(t, in, out, frame)
 			off := 14 + 20 + 6
@@ -241,18 +241,6 @@ func setUDPChecksum(t testing.TB, f []byte, l4off int, want uint16) {
 	}
 }
 
-// fixOuterUDP recomputes the outer UDP checksum of a Geneve frame after
-// its inner bytes changed.
-func fixOuterUDP(f []byte) {
-	binary.BigEndian.PutUint16(f[40:], 0)
-	ip := f[14:34]
-	ps := seedtest.PseudoSum(ip, 17, len(f)-34)
-	c := ^seedtest.OnesSum(f[34:], ps)
-	if c == 0 {
-		c = 0xffff
-	}
-	binary.BigEndian.PutUint16(f[40:], c)
-}
 
 // TestFastPathPadding: an inbound frame with Ethernet padding (which the
 // pipeline carries into the tunnel) and an outer frame with bytes after
@@ -288,7 +276,7 @@ func TestFastPathGeneveOptions(t *testing.T) {
 		seedtest.Egress(t, eg, []byte{0x01, 0x03, 0x05, 0x02, 1, 2, 3, 4, 5, 6, 7, 8}))
 	oam := seedtest.Egress(t, eg)
 	oam[43] |= 0x80
-	fixOuterUDP(oam)
+	seedtest.FixOuterUDP(oam)
 	for name, f := range map[string][]byte{
 		"critical": seedtest.Egress(t, eg, []byte{0x01, 0x03, 0x85, 0x00}),
 		"two ovn":  seedtest.Egress(t, eg, []byte{0x01, 0x02, 0x80, 0x01, 0, 0, 0, 1}),

@@ -33,6 +33,14 @@ func (w *Worker) fromUnderlay(c *pktCtx) Drop {
 		pass(pkt)
 		return DropNone
 	}
+	// Only known chassis may tunnel to us, and a checksum they sent must
+	// hold (RFC 8926 §3.3; OVS verifies it too). A planned packet is ours.
+	if !c.planning && !pl.chassis.has(d.OuterSrc) {
+		return DropGeneveSource
+	}
+	if !geneve.VerifyUDPChecksum(frame, d) {
+		return DropGeneveChecksum
+	}
 	inner := frame[d.InnerOff:d.End]
 	if len(inner) < packet.EthernetLen {
 		return DropMalformed

@@ -218,7 +218,7 @@ func (w *Worker) fast(c *pktCtx) bool {
 			return false
 		}
 		c.pre = preDecap
-		if d.OuterDst != pl.topo.VTEP {
+		if d.OuterDst != pl.topo.VTEP || !pl.chassis.has(d.OuterSrc) || !geneve.VerifyUDPChecksum(frame, d) {
 			return false
 		}
 		l3 = frame[d.InnerOff:d.End]

@@ -227,6 +227,7 @@ func TestFlowCacheStepsAsideWhenThrashing(t *testing.T) {
 			// stale; nothing verifies it).
 			f[inner+34], f[inner+35] = byte((n+j)>>8)&0x0f, byte(n+j)
 			setDstLow(f[inner+14:], 100, byte((n+j)>>12))
+			seedtest.FixOuterUDP(f[:len(tmpl)])
 			batch[j] = Packet{Buf: bufs[j], Off: headroom, Len: len(tmpl), InPort: flow.Underlay}
 		}
 		h.w.Process(batch)

@@ -16,6 +16,10 @@ type plan struct {
 	gen     uint64 // distinct per compiled plan: flow cache entries remember it
 	topo    *route.Topology
 	routers []routerPlan // by Router.ID
+	// chassis holds the VTEP addresses of known chassis: the only sources
+	// Geneve is accepted from, as OVS accepts tunnel packets only from a
+	// configured remote.
+	chassis vtepSet
 }
 
 type routerPlan struct {
@@ -33,6 +37,11 @@ var planGen atomic.Uint64
 
 func compile(t *route.Topology) (*plan, error) {
 	pl := &plan{gen: planGen.Add(1), topo: t, routers: make([]routerPlan, len(t.Routers))}
+	vteps := make([]packet.IP4, 0, len(t.Chassis))
+	for _, ch := range t.Chassis {
+		vteps = append(vteps, ch.IP)
+	}
+	pl.chassis = newVTEPSet(vteps)
 	for _, r := range t.Routers {
 		if r.ID < 0 || r.ID >= len(pl.routers) {
 			return nil, fmt.Errorf("router %s: id %d out of range", r.Name, r.ID)

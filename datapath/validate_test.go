@@ -33,6 +33,7 @@ func TestBadIPChecksumDropped(t *testing.T) {
 	eg := seedtest.Egress(t, udpProbe)
 	bad := append([]byte(nil), eg...)
 	bad[innerIPOff+10] ^= 0x5a
+	seedtest.FixOuterUDP(bad)
 	wantDrop(t, h.run(flow.Underlay, bad), DropIPChecksum)
 	if n := len(conns(h, 6)) + len(conns(h, 16)); n != 0 {
 		t.Fatalf("%d connections committed for a packet with a bad checksum", n)
@@ -107,9 +108,58 @@ func TestUDPLengthChecked(t *testing.T) {
 	for _, ulen := range []uint16{0, 7, 200} {
 		f := seedtest.Egress(t, udpProbe)
 		binary.BigEndian.PutUint16(f[innerIPOff+20+4:], ulen)
+		seedtest.FixOuterUDP(f)
 		wantDrop(t, h.run(flow.Underlay, f), DropMalformed)
 	}
 	if got := h.pl.Stats().Drops[DropMalformed]; got != 3 {
 		t.Fatalf("malformed drops %d, want 3", got)
 	}
+}
+
+// TestGeneveOnlyFromKnownChassis: Geneve is accepted only from the VTEP of
+// a known chassis, as OVS accepts tunnel packets only from a configured
+// remote, also for a flow the cache already holds.
+func TestGeneveOnlyFromKnownChassis(t *testing.T) {
+	h := newHarness(t, seedtest.ConfigPath(), conntrack.Config{})
+	inner := seedtest.InnerIPv4(t, seedtest.MACDRJoin, seedtest.MACGRJoin, seedtest.VM, seedtest.Server, udpProbe)
+	stranger := net.IP{172, 31, 1, 99}
+	spoofed := seedtest.Geneve(t, stranger, seedtest.VTEP, 1, 1, 2, inner)
+	wantDrop(t, h.run(flow.Underlay, spoofed), DropGeneveSource)
+
+	eg := seedtest.Egress(t, udpProbe)
+	wantTX(t, h.run(flow.Underlay, eg), flow.External)
+	reply := seedtest.Reply(t, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, DPort: 40000, Payload: []byte("a")})
+	wantTX(t, h.run(flow.External, reply), flow.Underlay)
+	for range 3 {
+		wantTX(t, h.run(flow.Underlay, eg), flow.External)
+	}
+	if h.pl.Stats().CacheHits == 0 {
+		t.Fatal("setup: the flow never hit the cache")
+	}
+	wantDrop(t, h.run(flow.Underlay, spoofed), DropGeneveSource)
+	if got := h.pl.Stats().Drops[DropGeneveSource]; got != 2 {
+		t.Fatalf("geneve-unknown-source drops %d, want 2", got)
+	}
+}
+
+// TestGeneveOuterChecksum: a present, wrong outer UDP checksum is dropped
+// (also on a cached flow); an absent one (0) is allowed over IPv4.
+func TestGeneveOuterChecksum(t *testing.T) {
+	h := newHarness(t, seedtest.ConfigPath(), conntrack.Config{})
+	eg := seedtest.Egress(t, udpProbe)
+	bad := append([]byte(nil), eg...)
+	bad[40] ^= 0x11
+	wantDrop(t, h.run(flow.Underlay, bad), DropGeneveChecksum)
+	none := append([]byte(nil), eg...)
+	binary.BigEndian.PutUint16(none[40:], 0)
+	wantTX(t, h.run(flow.Underlay, none), flow.External)
+	reply := seedtest.Reply(t, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, DPort: 40000, Payload: []byte("a")})
+	wantTX(t, h.run(flow.External, reply), flow.Underlay)
+	for range 3 {
+		wantTX(t, h.run(flow.Underlay, eg), flow.External)
+	}
+	if h.pl.Stats().CacheHits == 0 {
+		t.Fatal("setup: the flow never hit the cache")
+	}
+	wantDrop(t, h.run(flow.Underlay, bad), DropGeneveChecksum)
 }

@@ -46,6 +46,8 @@ const (
 	DropIPChecksum          // IPv4 header checksum wrong (RFC 1812 5.2.2)
 	DropMartianSource       // source may not be forwarded (RFC 1812 5.3.7): 0/8, 127/8, class D/E, a router's own address
 	DropMartianDest         // destination may not be forwarded: 0/8, 127/8, class D/E, broadcast, a subnet's broadcast
+	DropGeneveSource        // Geneve to our VTEP from an address that is no known chassis
+	DropGeneveChecksum      // outer UDP checksum present and wrong
 	NumDrops
 )
 
@@ -54,7 +56,8 @@ var dropNames = [NumDrops]string{
 	"not-ipv4", "fragment", "ttl-exceeded", "no-route", "neighbor-miss",
 	"no-binding", "ct-invalid", "ct-full", "nat-exhausted", "no-connection",
 	"to-router", "no-headroom", "arp", "unsupported", "ip-checksum",
-	"martian-source", "martian-destination",
+	"martian-source", "martian-destination", "geneve-unknown-source",
+	"geneve-checksum",
 }
 
 func (d Drop) String() string {

@@ -103,3 +103,16 @@ func segmentSum(ip *layers.IPv4) uint16 {
 	b = append(b, 0, byte(ip.Protocol), byte(len(seg)>>8), byte(len(seg)))
 	return OnesSum(append(b, seg...), 0)
 }
+
+// FixOuterUDP recomputes the outer UDP checksum of a Geneve frame whose
+// datagram runs to the end of f, after a test changed bytes under it.
+func FixOuterUDP(f []byte) {
+	binary.BigEndian.PutUint16(f[40:], 0)
+	ip := f[14:34]
+	ps := PseudoSum(ip, 17, len(f)-34)
+	c := ^OnesSum(f[34:], ps)
+	if c == 0 {
+		c = 0xffff
+	}
+	binary.BigEndian.PutUint16(f[40:], c)
+}
