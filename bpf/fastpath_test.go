@@ -241,7 +241,6 @@ func setUDPChecksum(t testing.TB, f []byte, l4off int, want uint16) {
 	}
 }
 
-
 // TestFastPathPadding: an inbound frame with Ethernet padding (which the
 // pipeline carries into the tunnel) and an outer frame with bytes after
 // the UDP datagram (which decap drops) come out as the pipeline's.
