@@ -14,6 +14,8 @@
 //	              route, ct(commit,zone=snat,nat(src=...))
 //	ingress.go    fromExternal (internet → hypervisor): select the router
 //	              by NAT address, ct(zone=snat,nat), ct(zone=dnat,nat), route
+//	validate.go   validate: RFC 1812 input checks (header checksum,
+//	              martians) before anything is tracked
 //	track.go      track: one ct(zone=Z[,commit],nat) with its rewrite
 //	output.go     routerHop: TTL, L2 toward the external next hop, or the
 //	              distributed router's hop and encap toward a chassis
