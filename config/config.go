@@ -43,7 +43,13 @@ type Geneve struct {
 	Port     uint16 `yaml:"port"`     // UDP destination port; 0 = 6081
 	Checksum *bool  `yaml:"checksum"` // outer UDP checksum; absent = true (OVN's csum=true)
 	TTL      uint8  `yaml:"ttl"`      // outer IPv4 TTL; 0 = 64
+	// CheckOutport drops Geneve without OVN's option or whose outport is
+	// not the gateway router's join port; absent = true.
+	CheckOutport *bool `yaml:"check_outport"`
 }
+
+// CheckOutportEnabled reports the effective check_outport (true if absent).
+func (g Geneve) CheckOutportEnabled() bool { return g.CheckOutport == nil || *g.CheckOutport }
 
 // ChecksumEnabled reports the effective checksum setting (true if absent).
 func (g Geneve) ChecksumEnabled() bool { return g.Checksum == nil || *g.Checksum }

@@ -120,3 +120,19 @@ func TestDefaultPorts(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckOutportDefault: geneve.check_outport is on unless turned off.
+func TestCheckOutportDefault(t *testing.T) {
+	c, err := Parse([]byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Geneve.CheckOutportEnabled() {
+		t.Fatal("check_outport is off by default")
+	}
+	off := false
+	c.Geneve.CheckOutport = &off
+	if c.Geneve.CheckOutportEnabled() {
+		t.Fatal("check_outport: false is ignored")
+	}
+}

@@ -32,6 +32,9 @@
 //	  port: uint16              UDP port, default 6081
 //	  checksum: bool            outer UDP checksum on output, default true
 //	  ttl: uint8                outer TTL, default 64
+//	  check_outport: bool       drop Geneve that lacks OVN's option or whose
+//	                            outport is not the gateway router's join port,
+//	                            as only OVN's pipeline sends it; default true
 //	conntrack:
 //	  capacity: int             max connections, 0 = conntrack's default
 //	  timeouts:                 durations ("30s", "24h"); absent/0 = OVS userspace default

@@ -55,6 +55,7 @@ type pktState struct {
 	hits        uint8
 	stateChange bool
 	ttl         uint8
+	joinKey     uint16 // underlay: the port key of the join port it reached
 
 	join *route.RouterPort // planning only: the join port routed onto
 }

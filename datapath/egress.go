@@ -52,6 +52,10 @@ func (w *Worker) fromUnderlay(c *pktCtx) Drop {
 	if !ok {
 		return DropNoRouter
 	}
+	if pl.topo.CheckOutport && !c.planning && (!d.HasOVN || d.OutPort != rp.Key) {
+		return DropGeneveOutport
+	}
+	c.joinKey = rp.Key
 	p := &c.parsed
 	res := packet.OK
 	if c.pre < preParsed {

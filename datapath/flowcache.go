@@ -175,7 +175,10 @@ func (c *flowCache) place(k *flow.Key, h uint64) (i int, ok bool) {
 type cacheEntry struct {
 	epoch uint32
 	act   flow.Action
-	_     [128 - 4 - unsafe.Sizeof(flow.Action{})]byte
+	// outport is the OVN option's outport the flow's Geneve packets must
+	// carry (the gateway router's join port key), when CheckOutport.
+	outport uint16
+	_       [128 - 4 - 2 - unsafe.Sizeof(flow.Action{})]byte
 }
 
 // sync starts a new epoch when the plan or the neighbour version changed
@@ -209,6 +212,7 @@ func (w *Worker) fast(c *pktCtx) bool {
 	p := &c.parsed
 	var vni uint32
 	var innerDst packet.MAC
+	checkOut := false
 	var l3 []byte // the frame the action applies to (inner for Geneve)
 	innerOff := 0
 	switch pkt.InPort {
@@ -231,6 +235,7 @@ func (w *Worker) fast(c *pktCtx) bool {
 		}
 		innerOff = d.InnerOff
 		vni, innerDst = d.VNI, packet.Ethernet(l3).Dst()
+		checkOut = pl.topo.CheckOutport
 	case flow.External:
 		l3 = frame
 		if p.Decode(l3) != packet.OK {
@@ -263,8 +268,10 @@ func (w *Worker) fast(c *pktCtx) bool {
 	if i < 0 {
 		return false
 	}
-	a := &w.cache.slots[i].act
-	if !a.Applicable(p.TTL, pkt.Off+innerOff) || !p.IP(l3).ChecksumValid() {
+	e := &w.cache.slots[i]
+	a := &e.act
+	if !a.Applicable(p.TTL, pkt.Off+innerOff) || !p.IP(l3).ChecksumValid() ||
+		checkOut && (!c.dec.HasOVN || c.dec.OutPort != e.outport) {
 		return false // the pipeline answers or drops it
 	}
 	m := c.fillMeta(l3)
@@ -306,6 +313,6 @@ func (w *Worker) learn(c *pktCtx) {
 	if flow.Derive(&o, &e.act) != nil {
 		return
 	}
-	e.epoch = w.cache.epoch
+	e.epoch, e.outport = w.cache.epoch, c.joinKey
 	w.cache.tags[i/flowCacheWays][i%flowCacheWays] = uint32(h>>32) | 1
 }

@@ -87,7 +87,6 @@ func (w *Worker) planOne(pl *plan, k flow.Key, buf []byte, now int64) (flow.Acti
 		return a, fmt.Errorf("%w: protocol %d is not offloaded", ErrPlan, k.Proto)
 	}
 	pkt := Packet{Buf: buf, Off: planHeadroom, Len: n, InPort: k.InPort}
-	w.ctx.join = nil
 	w.processOne(pl, &pkt, now, true)
 	if pkt.Verdict != VerdictTX {
 		return a, fmt.Errorf("%w: %v (%v)", ErrPlan, pkt.Verdict, pkt.Reason)

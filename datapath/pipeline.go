@@ -179,8 +179,7 @@ const maxCandidates = 64
 func (w *Worker) processOne(pl *plan, pkt *Packet, now int64, planning bool) {
 	pkt.Verdict, pkt.Reason = VerdictDrop, DropNone
 	c := &w.ctx
-	c.pktState = pktState{now: now, planning: planning}
-	c.pkt, c.pl = pkt, pl
+	c.pktState = pktState{pkt: pkt, pl: pl, now: now, planning: planning}
 	w.c.rx[pkt.InPort%flow.NumPorts]++
 	useCache := w.cache != nil && w.cache.consult()
 	if useCache && w.fast(c) {

@@ -163,3 +163,33 @@ func TestGeneveOuterChecksum(t *testing.T) {
 	}
 	wantDrop(t, h.run(flow.Underlay, bad), DropGeneveChecksum)
 }
+
+// TestGeneveOutportChecked: only OVN's pipeline sends Geneve to the
+// gateway, always with its option naming the gateway router's join port
+// as outport; a frame without the option or with another outport is
+// dropped, also on a cached flow, unless geneve.check_outport is false.
+func TestGeneveOutportChecked(t *testing.T) {
+	inner := seedtest.InnerIPv4(t, seedtest.MACDRJoin, seedtest.MACGRJoin, seedtest.VM, seedtest.Server, udpProbe)
+	wrong := seedtest.Geneve(t, seedtest.Chassis, seedtest.VTEP, 1, 1, 7, inner)
+	h := newHarness(t, seedtest.ConfigPath(), conntrack.Config{})
+	wantDrop(t, h.run(flow.Underlay, wrong), DropGeneveOutport)
+
+	eg := seedtest.Egress(t, udpProbe)
+	wantTX(t, h.run(flow.Underlay, eg), flow.External)
+	reply := seedtest.Reply(t, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, DPort: 40000, Payload: []byte("a")})
+	wantTX(t, h.run(flow.External, reply), flow.Underlay)
+	for range 3 {
+		wantTX(t, h.run(flow.Underlay, eg), flow.External)
+	}
+	if h.pl.Stats().CacheHits == 0 {
+		t.Fatal("setup: the flow never hit the cache")
+	}
+	wantDrop(t, h.run(flow.Underlay, wrong), DropGeneveOutport)
+
+	// Turned off, the router is chosen by VNI and inner MAC alone.
+	h.topo.CheckOutport = false
+	if err := h.pl.SetTopology(h.topo); err != nil {
+		t.Fatal(err)
+	}
+	wantTX(t, h.run(flow.Underlay, wrong), flow.External)
+}

@@ -48,6 +48,7 @@ const (
 	DropMartianDest         // destination may not be forwarded: 0/8, 127/8, class D/E, broadcast, a subnet's broadcast
 	DropGeneveSource        // Geneve to our VTEP from an address that is no known chassis
 	DropGeneveChecksum      // outer UDP checksum present and wrong
+	DropGeneveOutport       // no OVN option, or its outport is not the gateway router's join port
 	NumDrops
 )
 
@@ -57,7 +58,7 @@ var dropNames = [NumDrops]string{
 	"no-binding", "ct-invalid", "ct-full", "nat-exhausted", "no-connection",
 	"to-router", "no-headroom", "arp", "unsupported", "ip-checksum",
 	"martian-source", "martian-destination", "geneve-unknown-source",
-	"geneve-checksum",
+	"geneve-checksum", "geneve-outport",
 }
 
 func (d Drop) String() string {

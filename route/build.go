@@ -21,6 +21,7 @@ func Build(c *config.Config) (*Topology, error) {
 		GenevePort:     c.Geneve.Port,
 		GeneveTTL:      c.Geneve.TTL,
 		GeneveChecksum: c.Geneve.ChecksumEnabled(),
+		CheckOutport:   c.Geneve.CheckOutportEnabled(),
 		joinPorts:      map[joinKey]*RouterPort{},
 		switchByKey:    map[uint32]*Switch{},
 		byExternalIP:   map[packet.IP4]*Router{},

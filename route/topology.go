@@ -11,6 +11,10 @@ type Topology struct {
 	GenevePort     uint16     // UDP destination port of Geneve
 	GeneveTTL      uint8      // outer TTL of packets we encapsulate
 	GeneveChecksum bool       // compute the outer UDP checksum
+	// CheckOutport: Geneve must carry OVN's option naming the gateway
+	// router's join port as outport (anything else did not come from
+	// OVN's pipeline).
+	CheckOutport bool
 
 	Routers  []*Router  // Routers[i].ID == i
 	Switches []*Switch  // in config order
