@@ -11,6 +11,7 @@ type Config struct {
 	Switches   []Switch   `yaml:"switches"`
 	Routers    []Router   `yaml:"routers"`
 	Offload    Offload    `yaml:"offload"`
+	ICMP       ICMP       `yaml:"icmp"`
 	XDP        XDP        `yaml:"xdp"`
 	Control    Control    `yaml:"control"`
 	Metrics    Metrics    `yaml:"metrics"`
@@ -18,6 +19,14 @@ type Config struct {
 	// lines maps field paths to the line they were written on, so that
 	// Validate can point at the file. Nil for a Config built in Go.
 	lines *lineIndex
+}
+
+// ICMP limits the ICMP messages the gateway's routers generate (time
+// exceeded, echo replies), per source address of the packet that caused
+// them, as OVN meters controller-generated packets.
+type ICMP struct {
+	Rate  int `yaml:"rate"`  // per second per source; 0 = 100; negative = never generate
+	Burst int `yaml:"burst"` // messages in a burst; 0 = Rate
 }
 
 // Interfaces names the Linux interfaces the gateway attaches to.

@@ -35,6 +35,11 @@
 //	  check_outport: bool       drop Geneve that lacks OVN's option or whose
 //	                            outport is not the gateway router's join port,
 //	                            as only OVN's pipeline sends it; default true
+//	icmp:                       ICMP the routers generate (time exceeded, echo
+//	                            replies to their own addresses)
+//	  rate: int                 per second per source address, default 100;
+//	                            negative: generate none
+//	  burst: int                default rate
 //	conntrack:
 //	  capacity: int             max connections, 0 = conntrack's default
 //	  timeouts:                 durations ("30s", "24h"); absent/0 = OVS userspace default

@@ -64,6 +64,7 @@ type Pipeline struct {
 	Egress   uint64            `json:"egress"`  // Geneve forwarded to the external side
 	Ingress  uint64            `json:"ingress"` // external forwarded to a chassis
 	ARPReply uint64            `json:"arp_replies"`
+	ICMPOut  uint64            `json:"icmp_sent"` // ICMP the routers generated
 }
 
 // XDP is one interface's xdp_gw counters.
@@ -83,6 +84,7 @@ func PipelineStats(s datapath.Stats) Pipeline {
 		Egress:   s.Egress,
 		Ingress:  s.Ingress,
 		ARPReply: s.ARPReply,
+		ICMPOut:  s.ICMPOut,
 	}
 	for i, n := range s.Verdicts {
 		p.Verdicts[datapath.Verdict(i).String()] = n

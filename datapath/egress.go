@@ -80,6 +80,17 @@ func (w *Worker) fromUnderlay(c *pktCtx) Drop {
 	if why := validate(rpl, inner, p); why != DropNone {
 		return why
 	}
+	if !c.planning {
+		// The router answers for itself, before NAT (lr_in_ip_input).
+		switch {
+		case rpl.owns(p.Dst) && p.Proto == packet.ProtoICMP && p.ICMPType == packet.ICMPEchoRequest:
+			pkt.Off, pkt.Len = pkt.Off+d.InnerOff, len(inner)
+			return w.echoReply(c, inner, r)
+		case p.TTL <= 1:
+			pkt.Off, pkt.Len = pkt.Off+d.InnerOff, len(inner)
+			return w.timeExceeded(c, inner, r, rp)
+		}
+	}
 	if rpl.owns(p.Dst) {
 		return DropToRouter
 	}

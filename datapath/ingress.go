@@ -43,6 +43,9 @@ func (w *Worker) fromExternal(c *pktCtx) Drop {
 	if why := validate(rpl, frame, p); why != DropNone {
 		return why
 	}
+	if p.TTL <= 1 && r.External != nil && !c.planning {
+		return w.timeExceeded(c, frame, r, r.External)
+	}
 	c.cand.Key = flow.KeyOf(flow.External, 0, packet.MAC{}, p)
 	c.noteArrival(p)
 	// ct(zone=snat,nat): un-SNAT replies. A miss is unsolicited unless a

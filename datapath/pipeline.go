@@ -140,6 +140,10 @@ type Worker struct {
 	cands []flow.Candidate // offload candidates of this batch
 	// cache is the flow cache (flowcache.go).
 	cache *flowCache
+	// icmpLimit limits the ICMP this worker generates (icmp.go); quote
+	// holds the datagram a time exceeded quotes while it is written.
+	icmpLimit icmpLimiter
+	quote     [60 + icmpQuote]byte
 }
 
 // Process runs every packet of batch to a verdict.

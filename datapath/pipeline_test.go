@@ -181,10 +181,15 @@ func TestUnsolicitedSYNDropped(t *testing.T) {
 	}
 }
 
-func TestTTLExpiredDropped(t *testing.T) {
+// TestTTLExpiredAnswered: a packet whose TTL runs out at the gateway
+// router is not forwarded; the router answers with time exceeded.
+func TestTTLExpiredAnswered(t *testing.T) {
 	h := newHarness(t, seedtest.ConfigPath(), conntrack.Config{})
 	f := seedtest.Egress(t, seedtest.L4{TTL: 1, Proto: layers.IPProtocolUDP, SPort: 1, DPort: 2})
-	wantDrop(t, h.run(flow.Underlay, f), DropTTL)
+	wantTimeExceeded(t, h.run(flow.Underlay, f))
+	if h.ct.Len() != 0 {
+		t.Fatalf("an expired packet created %d conntrack entries", h.ct.Len())
+	}
 }
 
 func TestNotOursPassesToKernel(t *testing.T) {

@@ -18,6 +18,7 @@ type counters struct {
 	ingress   uint64 // external packets forwarded to a chassis
 	arpReply  uint64
 	cacheHits uint64 // forwarded from the flow cache
+	icmpOut   uint64 // ICMP the routers generated and sent
 }
 
 // Stats is a snapshot of pipeline counters, summed over workers.
@@ -34,6 +35,9 @@ type Stats struct {
 	// CacheHits counts packets forwarded from the workers' flow caches
 	// (the rest of TX took the full pipeline).
 	CacheHits uint64
+	// ICMPOut counts ICMP messages the routers generated (echo replies,
+	// time exceeded) and sent.
+	ICMPOut uint64
 }
 
 // published mirrors counters with atomics so readers never race a worker.
@@ -46,6 +50,7 @@ type published struct {
 	ingress   atomic.Uint64
 	arpReply  atomic.Uint64
 	cacheHits atomic.Uint64
+	icmpOut   atomic.Uint64
 }
 
 func (p *published) store(c *counters) {
@@ -64,6 +69,7 @@ func (p *published) store(c *counters) {
 	p.ingress.Store(c.ingress)
 	p.arpReply.Store(c.arpReply)
 	p.cacheHits.Store(c.cacheHits)
+	p.icmpOut.Store(c.icmpOut)
 }
 
 func (p *published) addTo(s *Stats) {
@@ -82,4 +88,5 @@ func (p *published) addTo(s *Stats) {
 	s.Ingress += p.ingress.Load()
 	s.ARPReply += p.arpReply.Load()
 	s.CacheHits += p.cacheHits.Load()
+	s.ICMPOut += p.icmpOut.Load()
 }

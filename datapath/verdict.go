@@ -31,7 +31,7 @@ const (
 	DropNoRouter            // no gateway router for this VNI and inner MAC
 	DropNotIPv4             // inner frame neither IPv4 nor ARP
 	DropFragment            // IPv4 fragments are not tracked
-	DropTTL                 // TTL would reach zero
+	DropTTL                 // TTL would reach zero (and no time exceeded is sent)
 	DropNoRoute             // no route in the logical router
 	DropNeighMiss           // next-hop MAC not resolved yet (resolution triggered)
 	DropNoBinding           // destination is not a known logical port
@@ -49,6 +49,7 @@ const (
 	DropGeneveSource        // Geneve to our VTEP from an address that is no known chassis
 	DropGeneveChecksum      // outer UDP checksum present and wrong
 	DropGeneveOutport       // no OVN option, or its outport is not the gateway router's join port
+	DropICMPRateLimited     // an ICMP message the router would send, over the per-source limit
 	NumDrops
 )
 
@@ -58,7 +59,7 @@ var dropNames = [NumDrops]string{
 	"no-binding", "ct-invalid", "ct-full", "nat-exhausted", "no-connection",
 	"to-router", "no-headroom", "arp", "unsupported", "ip-checksum",
 	"martian-source", "martian-destination", "geneve-unknown-source",
-	"geneve-checksum", "geneve-outport",
+	"geneve-checksum", "geneve-outport", "icmp-rate-limited",
 }
 
 func (d Drop) String() string {

@@ -64,6 +64,7 @@ var (
 	dTX            = desc("pipeline_tx_packets_total", "Frames out of the pipeline, by side.", "side")
 	dForwarded     = desc("pipeline_forwarded_packets_total", "Packets forwarded across the gateway: egress (overlay to external, SNATed) or ingress (external to a chassis).", "direction")
 	dARP           = desc("pipeline_arp_replies_total", "ARP replies sent over Geneve for the gateway routers' join-port addresses.")
+	dICMPOut       = desc("pipeline_icmp_sent_total", "ICMP messages the gateway routers generated and sent (echo replies to their addresses, time exceeded).")
 	dPortAlloc     = desc("nat_port_allocation_failures_total", "New connections refused because SNAT found no free external port (conntrack commits without a reply tuple).")
 	dCTEntries     = desc("conntrack_entries", "Live connections in the table, all zones.")
 	dCTZone        = desc("conntrack_zone_entries", "Live connections per conntrack zone (counted by a table walk at most every few seconds; may lag xgw_conntrack_entries).", "zone")
@@ -101,7 +102,7 @@ var (
 	dDraining      = desc("nat_draining_addresses", "NAT addresses removed by a reload that stay steered while connections use them.")
 )
 
-var allDescs = []*prometheus.Desc{dBuildInfo, dStatsError, dVerdicts, dVerdictBytes, dDrops, dRX, dTX, dForwarded, dARP,
+var allDescs = []*prometheus.Desc{dBuildInfo, dStatsError, dVerdicts, dVerdictBytes, dDrops, dRX, dTX, dForwarded, dARP, dICMPOut,
 	dPortAlloc, dCTEntries, dCTZone, dCTCapacity, dCTCreated, dCTExpired, dCTDeleted, dCTFull, dCTInvalid,
 	dNeighEntries, dNeighMisses, dNeighResolves, dNeighFailures, dEngFrames, dEngBatches, dEngTX, dEngDrops,
 	dEngErrors, dXskRX, dXskTX, dXskTXDone, dXskWakeups, dXskDrops, dXskTXEmpty, dXDPPackets, dXDPBytes,
@@ -149,6 +150,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(dForwarded, p.Egress, "egress")
 	counter(dForwarded, p.Ingress, "ingress")
 	counter(dARP, p.ARPReply)
+	counter(dICMPOut, p.ICMPOut)
 
 	ct := &s.Conntrack
 	counter(dPortAlloc, ct.NoReplyDrops)

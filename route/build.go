@@ -8,6 +8,10 @@ import (
 	"github.com/xgw-dev/xgw/packet"
 )
 
+// DefaultICMPRate is how many ICMP messages per second the routers generate
+// for one source address when the config does not say.
+const DefaultICMPRate = 100
+
 // Build validates c and compiles it into a Topology. It does not modify c.
 // Everything a lookup needs is resolved here (references to pointers, text
 // to addresses, routes to sorted tables) so that lookups never fail for
@@ -22,9 +26,20 @@ func Build(c *config.Config) (*Topology, error) {
 		GeneveTTL:      c.Geneve.TTL,
 		GeneveChecksum: c.Geneve.ChecksumEnabled(),
 		CheckOutport:   c.Geneve.CheckOutportEnabled(),
+		ICMPRate:       c.ICMP.Rate,
+		ICMPBurst:      c.ICMP.Burst,
 		joinPorts:      map[joinKey]*RouterPort{},
 		switchByKey:    map[uint32]*Switch{},
 		byExternalIP:   map[packet.IP4]*Router{},
+	}
+	switch {
+	case t.ICMPRate == 0:
+		t.ICMPRate = DefaultICMPRate
+	case t.ICMPRate < 0:
+		t.ICMPRate = 0
+	}
+	if t.ICMPBurst <= 0 {
+		t.ICMPBurst = max(t.ICMPRate, 1)
 	}
 	chassis := map[string]packet.IP4{}
 	for _, ch := range c.Chassis {

@@ -15,6 +15,9 @@ type Topology struct {
 	// router's join port as outport (anything else did not come from
 	// OVN's pipeline).
 	CheckOutport bool
+	// ICMPRate and ICMPBurst limit generated ICMP per source address
+	// (config.ICMP with its defaults; a rate of 0 generates none).
+	ICMPRate, ICMPBurst int
 
 	Routers  []*Router  // Routers[i].ID == i
 	Switches []*Switch  // in config order
