@@ -39,12 +39,14 @@ type Interfaces struct {
 type UnderlayInterface struct {
 	Name   string `yaml:"name"`
 	VTEPIP IPv4   `yaml:"vtep_ip"` // outer source IP of our Geneve packets
+	MTU    int    `yaml:"mtu"`     // largest outer IPv4 packet; 0 = the interface's
 }
 
 // ExternalInterface carries plain (NATed) traffic to and from the outside.
 // It may name the same interface as the underlay.
 type ExternalInterface struct {
 	Name string `yaml:"name"`
+	MTU  int    `yaml:"mtu"` // largest IPv4 packet sent; 0 = the interface's
 }
 
 // Geneve holds the tunnel parameters of encapsulated output.

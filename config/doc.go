@@ -26,8 +26,13 @@
 //	  underlay:                 Geneve side
 //	    name: string            Linux interface (required)
 //	    vtep_ip: IPv4           our VTEP: outer IP of Geneve (required)
+//	    mtu: int                largest outer IPv4 packet; default the
+//	                            interface's; a larger DF packet gets ICMP
+//	                            fragmentation needed
 //	  external:                 plain, NATed side
 //	    name: string            Linux interface, may equal underlay.name (required)
+//	    mtu: int                largest IPv4 packet sent (OVN's gateway_mtu);
+//	                            default the interface's
 //	geneve:
 //	  port: uint16              UDP port, default 6081
 //	  checksum: bool            outer UDP checksum on output, default true

@@ -89,6 +89,9 @@ func (w *Worker) fromUnderlay(c *pktCtx) Drop {
 		case p.TTL <= 1:
 			pkt.Off, pkt.Len = pkt.Off+d.InnerOff, len(inner)
 			return w.timeExceeded(c, inner, r, rp)
+		case w.tooBig(p, flow.External) && r.RoutesOut(p.Dst):
+			pkt.Off, pkt.Len = pkt.Off+d.InnerOff, len(inner)
+			return w.fragNeeded(c, inner, r, rp, w.p.maxOut[flow.External])
 		}
 	}
 	if rpl.owns(p.Dst) {

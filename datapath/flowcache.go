@@ -270,7 +270,7 @@ func (w *Worker) fast(c *pktCtx) bool {
 	}
 	e := &w.cache.slots[i]
 	a := &e.act
-	if !a.Applicable(p.TTL, pkt.Off+innerOff) || !p.IP(l3).ChecksumValid() ||
+	if !a.Applicable(p.TTL, pkt.Off+innerOff) || !p.IP(l3).ChecksumValid() || w.tooBig(p, a.OutPort) ||
 		checkOut && (!c.dec.HasOVN || c.dec.OutPort != e.outport) {
 		return false // the pipeline answers or drops it
 	}

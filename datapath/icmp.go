@@ -1,6 +1,7 @@
 package datapath
 
 import (
+	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/packet"
 	"github.com/xgw-dev/xgw/route"
 )
@@ -44,13 +45,44 @@ func (w *Worker) echoReply(c *pktCtx, frame []byte, r *route.Router) Drop {
 }
 
 // timeExceeded replaces the packet in frame (= pkt.Frame(), decoded in
-// c.parsed), whose
-// TTL ran out at router r, arriving through port in, by an ICMP time
-// exceeded from in's address to its source.
+// c.parsed), whose TTL ran out at router r, arriving through port in, by
+// an ICMP time exceeded from in's address to its source.
 func (w *Worker) timeExceeded(c *pktCtx, frame []byte, r *route.Router, in *route.RouterPort) Drop {
+	return w.icmpError(c, frame, r, in, packet.ICMPTimeExceeded, 0, 0, DropTTL)
+}
+
+// fragNeeded replaces a packet that does not fit the next link's mtu and
+// may not be fragmented (DF) by ICMP destination unreachable,
+// fragmentation needed, with that MTU (RFC 1191), as OVN's gateway_mtu
+// does.
+func (w *Worker) fragNeeded(c *pktCtx, frame []byte, r *route.Router, in *route.RouterPort, mtu int) Drop {
+	if !c.parsed.IP(frame).DontFragment() {
+		return DropTooBig // xgw does not fragment (issue 10)
+	}
+	return w.icmpError(c, frame, r, in, packet.ICMPDestUnreachable, icmpCodeFragNeeded, uint16(mtu), DropTooBig)
+}
+
+// tooBig reports whether the decoded packet p is larger than what leaves
+// through out can carry. Only then does fragNeeded look at DF.
+func (w *Worker) tooBig(p *packet.Parsed, out flow.Port) bool {
+	max := w.p.maxOut[out]
+	return max > 0 && p.End-p.L3Off > max
+}
+
+// icmpCodeFragNeeded is destination unreachable's "fragmentation needed
+// and DF set".
+const icmpCodeFragNeeded = 4
+
+// icmpError replaces the packet in frame (= pkt.Frame(), decoded in
+// c.parsed) that router r cannot forward, which arrived through port in,
+// by an ICMP error of type and code from in's address to its source,
+// quoting its header and 8 bytes. mtu fills the next-hop MTU field of
+// fragmentation needed. When no error may be sent, the packet is dropped
+// as silent.
+func (w *Worker) icmpError(c *pktCtx, frame []byte, r *route.Router, in *route.RouterPort, typ, code uint8, mtu uint16, silent Drop) Drop {
 	p := &c.parsed
 	if p.Proto == packet.ProtoICMP && !packet.IsEcho(p.ICMPType) {
-		return DropTTL // never an error about an error (RFC 1122 3.2.2)
+		return silent // never an error about an error (RFC 1122 3.2.2)
 	}
 	if !w.icmpAllowed(c, p.Src) {
 		return DropICMPRateLimited
@@ -60,7 +92,7 @@ func (w *Worker) timeExceeded(c *pktCtx, frame []byte, r *route.Router, in *rout
 	pkt := c.pkt // frame is pkt.Frame()
 	start := pkt.Off
 	if start+n > len(pkt.Buf) || quote > len(w.quote) {
-		return DropTTL
+		return silent
 	}
 	q := w.quote[:quote]
 	copy(q, frame[p.L3Off:])
@@ -71,11 +103,12 @@ func (w *Worker) timeExceeded(c *pktCtx, frame []byte, r *route.Router, in *rout
 		Protocol: packet.ProtoICMP, Src: in.IP, Dst: origSrc})
 	icmp := packet.ICMPv4(out[packet.EthernetLen+packet.IPv4MinLen:])
 	clear(icmp[:packet.ICMPLen])
-	icmp[0] = packet.ICMPTimeExceeded
+	icmp[0], icmp[1] = typ, code
+	icmp[6], icmp[7] = byte(mtu>>8), byte(mtu)
 	copy(icmp[packet.ICMPLen:], q)
 	icmp.SetChecksum(icmp.ComputeChecksum())
 	packet.Ethernet(out).SetEtherType(packet.EtherTypeIPv4)
-	pkt.Len += n - len(frame)
+	pkt.Len = n
 	if res := p.Decode(out); res != packet.OK {
 		return DropMalformed
 	}

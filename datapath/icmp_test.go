@@ -9,6 +9,7 @@ import (
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/internal/seedtest"
+	"github.com/xgw-dev/xgw/packet"
 )
 
 // innerICMP checks that out is Geneve to the seed VM's chassis (VNI 9,
@@ -113,5 +114,69 @@ func TestICMPRateLimited(t *testing.T) {
 	other := egressFrom(t, net.IP{10, 199, 100, 11}, seedtest.Server, seedtest.L4{TTL: 1, Proto: layers.IPProtocolUDP, SPort: 1, DPort: 2})
 	if out := h.run(flow.Underlay, other); out.Reason == DropICMPRateLimited {
 		t.Fatal("another source was limited by the first one's bucket")
+	}
+}
+
+// mtuHarness is the seed pipeline with interface MTUs set.
+func mtuHarness(t *testing.T, underlay, external int) *harness {
+	t.Helper()
+	h := newHarness(t, seedtest.ConfigPath(), conntrack.Config{})
+	pl, err := New(Config{Topology: h.topo, Conntrack: h.ct, Neighbors: h.pl.neigh,
+		UnderlayMAC: packet.MAC(seedtest.MACGWUnder), Clock: func() int64 { return h.now },
+		UnderlayMTU: underlay, ExternalMTU: external})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.pl, h.w = pl, pl.NewWorker()
+	return h
+}
+
+// TestFragNeededFromOutside: a 1500-byte DF reply that does not fit the
+// underlay once encapsulated gets fragmentation needed with the MTU the
+// tunnel leaves (1500 - 58), from the router's external address, quoting
+// the packet as it was sent (to the SNAT address); without DF it is
+// dropped, as xgw does not fragment.
+func TestFragNeededFromOutside(t *testing.T) {
+	h := mtuHarness(t, 1500, 1500)
+	eg := seedtest.Egress(t, udpProbe)
+	wantTX(t, h.run(flow.Underlay, eg), flow.External)
+	big := seedtest.Reply(t, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, DPort: 40000, Payload: make([]byte, 1500-28)})
+	out := h.run(flow.External, big)
+	wantTX(t, out, flow.External)
+	seedtest.CheckChecksums(t, out.Frame())
+	pk := seedtest.Decode(out.Frame())
+	ip := pk.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+	icmp, _ := pk.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4)
+	if icmp == nil || icmp.TypeCode != layers.CreateICMPv4TypeCode(3, 4) || !ip.SrcIP.Equal(net.IP{172, 31, 5, 230}) || !ip.DstIP.Equal(seedtest.Server) {
+		t.Fatalf("got %v", pk)
+	}
+	if mtu := uint16(icmp.Seq); mtu != 1500-58 {
+		t.Fatalf("next-hop MTU %d, want %d", mtu, 1500-58)
+	}
+	if q := icmp.Payload; len(q) != 28 || !net.IP(q[16:20]).Equal(seedtest.SNAT) {
+		t.Fatalf("quote %x: want the packet as sent, to the SNAT address", q)
+	}
+	// A packet that fits goes through.
+	fits := seedtest.Reply(t, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, DPort: 40000, Payload: make([]byte, 1442-28)})
+	wantTX(t, h.run(flow.External, fits), flow.Underlay)
+	// Without DF: dropped, counted.
+	noDF := append([]byte(nil), big...)
+	noDF[14+6] &^= 0x40
+	noDF[14+10], noDF[14+11] = 0, 0
+	packet.IPv4(noDF[14:34]).ComputeChecksum()
+	wantDrop(t, h.run(flow.External, noDF), DropTooBig)
+}
+
+// TestFragNeededFromVM: a DF packet from a VM larger than the external
+// MTU gets fragmentation needed from the gateway router's join port.
+func TestFragNeededFromVM(t *testing.T) {
+	h := mtuHarness(t, 9000, 1400)
+	big := seedtest.Egress(t, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 40000, DPort: 53, Payload: make([]byte, 1450)})
+	icmp := innerICMP(t, h.run(flow.Underlay, big), net.IP{172, 16, 255, 3})
+	if icmp.TypeCode != layers.CreateICMPv4TypeCode(3, 4) || uint16(icmp.Seq) != 1400 {
+		t.Fatalf("ICMP %v next-hop MTU %d, want fragmentation needed, 1400", icmp.TypeCode, icmp.Seq)
+	}
+	if h.ct.Len() != 0 {
+		t.Fatalf("%d connections committed for a packet that was refused", h.ct.Len())
 	}
 }

@@ -43,8 +43,15 @@ func (w *Worker) fromExternal(c *pktCtx) Drop {
 	if why := validate(rpl, frame, p); why != DropNone {
 		return why
 	}
-	if p.TTL <= 1 && r.External != nil && !c.planning {
-		return w.timeExceeded(c, frame, r, r.External)
+	if r.External != nil && !c.planning {
+		switch {
+		case p.TTL <= 1:
+			return w.timeExceeded(c, frame, r, r.External)
+		case w.tooBig(p, flow.Underlay):
+			// Checked before NAT so that the error quotes what the
+			// sender sent; everything to a NAT address is tunnelled.
+			return w.fragNeeded(c, frame, r, r.External, w.p.maxOut[flow.Underlay])
+		}
 	}
 	c.cand.Key = flow.KeyOf(flow.External, 0, packet.MAC{}, p)
 	c.noteArrival(p)

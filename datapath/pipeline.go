@@ -9,6 +9,7 @@ import (
 
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/geneve"
 	"github.com/xgw-dev/xgw/packet"
 	"github.com/xgw-dev/xgw/route"
 )
@@ -46,6 +47,10 @@ type Config struct {
 	// Offload, if set, receives the connections the pipeline forwards
 	// until the offload manager marks them seen.
 	Offload flow.Sink
+	// UnderlayMTU and ExternalMTU are the largest IPv4 packets the two
+	// interfaces send (outer packets on the underlay); 0 means no limit.
+	// A DF packet that would not fit gets fragmentation needed.
+	UnderlayMTU, ExternalMTU int
 	// NoFlowCache turns the workers' flow caches off (for comparison
 	// benchmarks and debugging).
 	NoFlowCache bool
@@ -61,9 +66,12 @@ type Pipeline struct {
 	neighVer    interface{ Version() uint64 } // neigh's, if it has one
 	noCache     bool
 	underlayMAC packet.MAC
-	clock       func() int64
-	plan        atomic.Pointer[plan]
-	planner     planner
+	// The largest inner IPv4 packet each side can carry: the external
+	// MTU, and the underlay's less the Geneve overhead (0: any).
+	maxOut  [flow.NumPorts]int
+	clock   func() int64
+	plan    atomic.Pointer[plan]
+	planner planner
 
 	mu      sync.Mutex
 	workers []*Worker
@@ -77,6 +85,10 @@ func New(cfg Config) (*Pipeline, error) {
 	p := &Pipeline{ct: cfg.Conntrack, sink: cfg.Offload, neigh: cfg.Neighbors, underlayMAC: cfg.UnderlayMAC, clock: cfg.Clock}
 	p.neighVer, _ = cfg.Neighbors.(interface{ Version() uint64 })
 	p.noCache = cfg.NoFlowCache
+	if cfg.UnderlayMTU > 0 {
+		p.maxOut[flow.Underlay] = max(cfg.UnderlayMTU-geneve.EncapLen, packet.IPv4MinLen+packet.ICMPLen)
+	}
+	p.maxOut[flow.External] = cfg.ExternalMTU
 	if p.clock == nil {
 		p.clock = func() int64 { return time.Now().UnixNano() }
 	}

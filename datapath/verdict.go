@@ -50,6 +50,7 @@ const (
 	DropGeneveChecksum       // outer UDP checksum present and wrong
 	DropGeneveOutport        // no OVN option, or its outport is not the gateway router's join port
 	DropICMPRateLimited      // an ICMP message the router would send, over the per-source limit
+	DropTooBig               // larger than the next link's MTU (and no fragmentation needed is sent)
 	NumDrops
 )
 
@@ -60,6 +61,7 @@ var dropNames = [NumDrops]string{
 	"to-router", "no-headroom", "arp", "unsupported", "ip-checksum",
 	"martian-source", "martian-destination", "geneve-unknown-source",
 	"geneve-checksum", "geneve-outport", "icmp-rate-limited",
+	"too-big",
 }
 
 func (d Drop) String() string {

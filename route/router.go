@@ -64,6 +64,12 @@ type RouteEntry struct {
 	NextHop   packet.IP4 // zero if Connected
 }
 
+// RoutesOut reports whether r sends dst out of its external port.
+func (r *Router) RoutesOut(dst packet.IP4) bool {
+	hop, ok := r.Route(dst)
+	return ok && hop.Port.External
+}
+
 // Routes returns r's table in lookup order (longest prefix first). It
 // allocates; it is for dumps and tests.
 func (r *Router) Routes() []RouteEntry {
