@@ -51,6 +51,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xgw-dev/xgw/config"
@@ -82,10 +83,22 @@ type connRanger interface {
 }
 
 // reloader owns the running configuration and everything a reload
-// changes. Its mutex serialises reloads (SIGHUP and xgw reload) with the
-// drain checks.
+// changes.
+//
+// Locking: reloadMu serialises whole reloads (SIGHUP and xgw reload),
+// file read included, so that the file read last is the one that runs.
+// Only Reload takes it. mu guards the running state (cfg, topo, steered,
+// draining, the counters) while a reload diffs against it and applies the
+// new configuration, and while drain retires addresses; it is never held
+// across file I/O. Readers (state for /stats, zones for /metrics) take
+// neither: they read view, a snapshot published under mu after every
+// change. So a config path that hangs (a FIFO, a stuck disk) stalls that
+// reload and the next one, and nothing else.
 type reloader struct {
-	mu   sync.Mutex
+	reloadMu sync.Mutex
+	mu       sync.Mutex
+	view     atomic.Pointer[readerView]
+
 	log  *slog.Logger
 	path string
 	load func(string) (*config.Config, error)
@@ -106,6 +119,12 @@ type reloader struct {
 	lastErr           string
 }
 
+// readerView is what the readers see of the running configuration.
+type readerView struct {
+	state control.ConfigState
+	zones []uint16
+}
+
 // newReloader takes over a running configuration whose topology is in
 // the pipeline and whose NAT addresses are steered.
 func newReloader(path string, cfg *config.Config, topo *route.Topology, pipe topologySetter, ct connRanger, nat []natSteering, log *slog.Logger) *reloader {
@@ -114,23 +133,46 @@ func newReloader(path string, cfg *config.Config, topo *route.Topology, pipe top
 	for _, ip := range topo.NATIPs() {
 		r.steered[ip] = true
 	}
+	r.publish()
 	return r
+}
+
+// publish makes the running state visible to the readers. Call it with mu
+// held (or before the reloader is shared) after changing that state.
+func (r *reloader) publish() {
+	v := &readerView{state: control.ConfigState{File: r.path, Reloads: r.reloads, ReloadFailures: r.failures,
+		LastReload: r.lastReload, LastError: r.lastErr, DrainingNATAddrs: []string{}}}
+	for ip := range r.draining {
+		v.state.DrainingNATAddrs = append(v.state.DrainingNATAddrs, ip.String())
+	}
+	slices.Sort(v.state.DrainingNATAddrs)
+	for _, rt := range r.cfg.Routers {
+		if rt.Zones.DNAT != 0 {
+			v.zones = append(v.zones, rt.Zones.DNAT, rt.Zones.SNAT)
+		}
+	}
+	r.view.Store(v)
 }
 
 // Reload implements control.Reloader: re-read the file and apply it, or
 // refuse it and keep the running configuration.
 func (r *reloader) Reload() ([]string, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
 	r.log.Info("reloading the configuration", "config", r.path)
+
+	// Read, validate and compile without mu: this may wait on the file,
+	// and nothing but the next reload may wait with it. r.cfg is stable
+	// here: only a reload changes it, and reloadMu is ours.
 	file, err := r.load(r.path)
 	if err != nil {
 		return nil, r.refuse(err)
 	}
-	cfg, restart := effective(r.cfg, file)
-	policy := diffOffload(r.cfg.Offload, cfg.Offload)
+	running := r.cfg
+	cfg, restart := effective(running, file)
+	policy := diffOffload(running.Offload, cfg.Offload)
 	if policy != "" && r.offload == nil {
-		cfg.Offload = r.cfg.Offload
+		cfg.Offload = running.Offload
 		restart = append(restart, "offload policy")
 		policy = ""
 	}
@@ -138,7 +180,22 @@ func (r *reloader) Reload() ([]string, error) {
 	if err != nil {
 		return nil, r.refuse(err)
 	}
-	summary := diffLive(r.cfg, cfg)
+	summary, err := r.apply(cfg, topo, policy, diffLive(running, cfg))
+	if err != nil {
+		return nil, r.refuse(err)
+	}
+	for _, f := range restart {
+		summary = append(summary, "not applied until restart: "+f+" changed")
+	}
+	r.log.Info("configuration reloaded", "config", r.path, "changes", summary)
+	return summary, nil
+}
+
+// apply diffs a loaded, compiled configuration against the running state
+// and swaps it in, under mu. On an error nothing is changed.
+func (r *reloader) apply(cfg *config.Config, topo *route.Topology, policy string, summary []string) ([]string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 
 	// Addresses the new rules drop: keep those that connections use.
 	var dropped []packet.IP4
@@ -173,7 +230,7 @@ func (r *reloader) Reload() ([]string, error) {
 			for _, a := range added {
 				r.unsteer(a)
 			}
-			return nil, r.refuse(fmt.Errorf("steer the new NAT address %s: %w", ip, err))
+			return nil, fmt.Errorf("steer the new NAT address %s: %w", ip, err)
 		}
 		added = append(added, ip)
 	}
@@ -181,7 +238,7 @@ func (r *reloader) Reload() ([]string, error) {
 		for _, a := range added {
 			r.unsteer(a)
 		}
-		return nil, r.refuse(err)
+		return nil, err
 	}
 	// ...and stop steering the unused old ones after it.
 	for _, ip := range dropped {
@@ -208,13 +265,10 @@ func (r *reloader) Reload() ([]string, error) {
 	r.reloads++
 	r.lastReload = time.Now().Unix()
 	r.lastErr = ""
+	r.publish()
 	if len(summary) == 0 {
 		summary = append(summary, "no change that applies live")
 	}
-	for _, f := range restart {
-		summary = append(summary, "not applied until restart: "+f+" changed")
-	}
-	r.log.Info("configuration reloaded", "config", r.path, "changes", summary)
 	return summary, nil
 }
 
@@ -222,8 +276,11 @@ func (r *reloader) Reload() ([]string, error) {
 // problems one per line, each naming its field.
 func (r *reloader) refuse(err error) error {
 	lines := ProblemLines(err)
+	r.mu.Lock()
 	r.failures++
 	r.lastErr = strings.Join(lines, "; ")
+	r.publish()
+	r.mu.Unlock()
 	r.log.Error("reload refused; the running configuration stays", "config", r.path, "problems", lines)
 	return fmt.Errorf("%s: %s", r.path, strings.Join(lines, "\n"))
 }
@@ -271,6 +328,7 @@ func (r *reloader) drain() {
 		delete(r.draining, ip)
 		r.log.Info("NAT address drained: its last connection is gone; no longer steered", "address", ip.String())
 	}
+	r.publish()
 }
 
 // inUse counts, per address of ips, the connections that use it: as the
@@ -311,30 +369,18 @@ func (r *reloader) unsteer(ip packet.IP4) {
 	}
 }
 
-// state is the /stats view of the running configuration.
+// state is the /stats view of the running configuration. It takes no
+// lock: it never waits for a reload.
 func (r *reloader) state() control.ConfigState {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s := control.ConfigState{File: r.path, Reloads: r.reloads, ReloadFailures: r.failures,
-		LastReload: r.lastReload, LastError: r.lastErr, DrainingNATAddrs: []string{}}
-	for ip := range r.draining {
-		s.DrainingNATAddrs = append(s.DrainingNATAddrs, ip.String())
-	}
-	slices.Sort(s.DrainingNATAddrs)
+	s := r.view.Load().state
+	s.DrainingNATAddrs = slices.Clone(s.DrainingNATAddrs)
 	return s
 }
 
-// zones are the conntrack zones of the running configuration.
+// zones are the conntrack zones of the running configuration. It takes
+// no lock: it never waits for a reload.
 func (r *reloader) zones() []uint16 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var zs []uint16
-	for _, rt := range r.cfg.Routers {
-		if rt.Zones.DNAT != 0 {
-			zs = append(zs, rt.Zones.DNAT, rt.Zones.SNAT)
-		}
-	}
-	return zs
+	return slices.Clone(r.view.Load().zones)
 }
 
 // effective is the file's configuration with the running values of what

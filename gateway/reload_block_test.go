@@ -1,0 +1,169 @@
+package gateway
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xgw-dev/xgw/config"
+)
+
+// answersWithin runs read and fails the test if it has not returned
+// within d. A read that is stuck is left running: the test releases what
+// blocks it afterwards.
+func answersWithin(t *testing.T, what string, d time.Duration, read func()) {
+	t.Helper()
+	done := make(chan struct{})
+	start := time.Now()
+	go func() {
+		read()
+		close(done)
+	}()
+	select {
+	case <-done:
+		t.Logf("%s answered in %v", what, time.Since(start))
+	case <-time.After(d):
+		t.Errorf("%s did not answer within %v while a reload read the config: readers wait for the reload's file I/O", what, d)
+	}
+}
+
+// TestReloadFIFOConfigDoesNotBlockReaders: the config path is a FIFO that
+// nobody writes. Whatever the reload does with it (waits, or refuses it),
+// the readers of the running configuration (state for /stats, zones for
+// /metrics) answer at once.
+func TestReloadFIFOConfigDoesNotBlockReaders(t *testing.T) {
+	f := newFixture(t)
+	fifo := filepath.Join(t.TempDir(), "xgw.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	f.r.path = fifo
+	started := make(chan struct{})
+	load := f.r.load
+	f.r.load = func(p string) (*config.Config, error) {
+		close(started)
+		return load(p)
+	}
+	old := f.pipe.topo
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.r.Reload()
+		done <- err
+	}()
+	select {
+	case <-started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Reload did not start loading the file within 5 s")
+	}
+
+	answersWithin(t, "state()", 100*time.Millisecond, func() { f.r.state() })
+	answersWithin(t, "zones()", 100*time.Millisecond, func() { f.r.zones() })
+
+	// Let the reload end: open the FIFO's writer side (which a reader
+	// blocked in open(2) needs) and close it (EOF to a reader blocked in
+	// read(2)). Without a reader the open fails with ENXIO: nothing waits.
+	deadline := time.After(5 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	var err error
+wait:
+	for {
+		select {
+		case err = <-done:
+			break wait
+		case <-deadline:
+			t.Fatal("the reload still had not returned 5 s after the FIFO's writer side was opened and closed")
+		case <-tick.C:
+			if w, werr := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); werr == nil {
+				w.Close()
+			} else if !errors.Is(werr, syscall.ENXIO) {
+				t.Logf("open the FIFO's writer side: %v", werr)
+			}
+		}
+	}
+	// A FIFO is not a config file: refused, naming the path.
+	if err == nil || !strings.Contains(err.Error(), fifo) || !strings.Contains(err.Error(), "not a regular file") {
+		t.Fatalf("reload of a FIFO: err = %v, want a refusal naming %s as not a regular file", err, fifo)
+	}
+	if f.pipe.topo != old || len(*f.ev) != 0 {
+		t.Fatalf("a refused reload touched the gateway: %v", *f.ev)
+	}
+	if st := f.r.state(); st.ReloadFailures != 1 || !strings.Contains(st.LastError, "not a regular file") {
+		t.Fatalf("state %+v", st)
+	}
+}
+
+// TestReloadStuckReadBlocksOnlyReloads: a load that hangs (a slow disk)
+// stalls its reload and the next one, which waits its turn so that the
+// file read last is the one that runs; the readers and the drain checks
+// go on.
+func TestReloadStuckReadBlocksOnlyReloads(t *testing.T) {
+	f := newFixture(t)
+	load := f.r.load
+	calls := make(chan chan struct{}, 2)
+	f.r.load = func(p string) (*config.Config, error) {
+		release := make(chan struct{})
+		calls <- release
+		<-release
+		return load(p)
+	}
+	f.write(t, oldSNAT, newSNAT)
+	first, second := make(chan error, 1), make(chan error, 1)
+	go func() { _, err := f.r.Reload(); first <- err }()
+	var release1 chan struct{}
+	select {
+	case release1 = <-calls:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first reload did not start loading within 5 s")
+	}
+
+	answersWithin(t, "state()", 100*time.Millisecond, func() { f.r.state() })
+	answersWithin(t, "zones()", 100*time.Millisecond, func() { f.r.zones() })
+	answersWithin(t, "drain()", 100*time.Millisecond, func() { f.r.drain() })
+
+	// A second reload waits for the first: it does not read the file yet.
+	go func() { _, err := f.r.Reload(); second <- err }()
+	select {
+	case <-calls:
+		t.Fatal("a second reload read the file while the first was still loading: reloads are not serialised")
+	case err := <-second:
+		t.Fatalf("a second reload returned while the first was still loading: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+
+	close(release1)
+	select {
+	case err := <-first:
+		if err != nil {
+			t.Fatalf("first reload: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first reload did not end within 5 s of its load being released")
+	}
+	select {
+	case release2 := <-calls:
+		close(release2)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second reload did not load within 5 s of the first ending")
+	}
+	select {
+	case err := <-second:
+		if err != nil {
+			t.Fatalf("second reload: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second reload did not end within 5 s")
+	}
+	if st := f.r.state(); st.Reloads != 2 || st.ReloadFailures != 0 {
+		t.Fatalf("state %+v, want 2 reloads", st)
+	}
+	gr, _ := f.pipe.topo.RouterByName("gr1")
+	if rules := gr.NATRules(); len(rules) != 1 || rules[0].External.String() != "203.0.113.11" {
+		t.Fatalf("gr1 rules after both reloads: %+v", rules)
+	}
+}
