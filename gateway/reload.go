@@ -215,9 +215,11 @@ func (r *reloader) apply(cfg *config.Config, topo *route.Topology, policy string
 		if ok && topo.RetainNATAddr(ip, owner.Name) {
 			draining[ip] = owner.Name
 			summary = append(summary, fmt.Sprintf("NAT address %s (router %s): draining, %d connection(s) still use it; steered until they end, no new connection gets it", ip, owner.Name, used[ip]))
+			r.warnRemoved(ip, used[ip], "draining: its connections keep their translation, no new connection gets it")
 			continue
 		}
 		summary = append(summary, fmt.Sprintf("WARNING: NAT address %s is no longer its router's (router removed, or the address moved): its %d connection(s) will stop forwarding", ip, used[ip]))
+		r.warnRemoved(ip, used[ip], "its connections stop forwarding: the address is no longer its router's (router removed, or the address moved)")
 	}
 
 	// Steer new addresses before the swap...
@@ -270,6 +272,23 @@ func (r *reloader) apply(cfg *config.Config, topo *route.Topology, policy string
 		summary = append(summary, "no change that applies live")
 	}
 	return summary, nil
+}
+
+// warnRemoved logs that a reload removes the NAT rules of ip while n
+// connections still use it, naming the rules (from the running, old
+// configuration: no rule of the new one uses ip) and what becomes of the
+// connections. Call it with mu held, before r.cfg is replaced.
+func (r *reloader) warnRemoved(ip packet.IP4, n int, outcome string) {
+	var rules []string
+	for _, rt := range r.cfg.Routers {
+		for _, x := range rt.NAT {
+			if x.ExternalIP.Value() == ip {
+				rules = append(rules, "router "+rt.Name+": "+natString(x))
+			}
+		}
+	}
+	r.log.Warn("reload removes a NAT rule that still has live connections",
+		"address", ip.String(), "rules", rules, "connections", n, "outcome", outcome)
 }
 
 // refuse records and logs a refused reload; the returned error lists the
@@ -503,16 +522,18 @@ func diffRouter(o, n config.Router) []string {
 		out = append(out, p+"ports changed")
 	}
 	routeStr := func(r config.Route) string { return fmt.Sprintf("route %s via %s", r.Prefix, r.NextHop) }
-	natStr := func(x config.NAT) string {
-		s := fmt.Sprintf("nat %s %s -> %s", x.Type, x.LogicalIP, x.ExternalIP)
-		if x.PortRange != "" {
-			s += " ports " + string(x.PortRange)
-		}
-		return s
-	}
 	out = append(out, diffSet(p, mapSlice(o.Routes, routeStr), mapSlice(n.Routes, routeStr))...)
-	out = append(out, diffSet(p, mapSlice(o.NAT, natStr), mapSlice(n.NAT, natStr))...)
+	out = append(out, diffSet(p, mapSlice(o.NAT, natString), mapSlice(n.NAT, natString))...)
 	return out
+}
+
+// natString names a NAT rule as reload summaries and warnings do.
+func natString(x config.NAT) string {
+	s := fmt.Sprintf("nat %s %s -> %s", x.Type, x.LogicalIP, x.ExternalIP)
+	if x.PortRange != "" {
+		s += " ports " + string(x.PortRange)
+	}
+	return s
 }
 
 func mapSlice[T any](s []T, f func(T) string) []string {

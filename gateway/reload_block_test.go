@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/xgw-dev/xgw/config"
+	"github.com/xgw-dev/xgw/conntrack"
 )
 
 // answersWithin runs read and fails the test if it has not returned
@@ -165,5 +168,58 @@ func TestReloadStuckReadBlocksOnlyReloads(t *testing.T) {
 	gr, _ := f.pipe.topo.RouterByName("gr1")
 	if rules := gr.NATRules(); len(rules) != 1 || rules[0].External.String() != "203.0.113.11" {
 		t.Fatalf("gr1 rules after both reloads: %+v", rules)
+	}
+}
+
+// logRecords decodes the fixture's JSON log, one record a line.
+func logRecords(t *testing.T, f *reloadFixture) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(f.logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+// TestReloadWarnsRemovedRuleWithConnections: a reload that removes the
+// NAT rule of an address that live connections use logs a warning naming
+// the rule, the address and how many connections; one whose address no
+// connection uses does not.
+func TestReloadWarnsRemovedRuleWithConnections(t *testing.T) {
+	const msg = "reload removes a NAT rule that still has live connections"
+	f := newFixture(t)
+	f.ct.conns = []conntrack.ConnInfo{snatConn("203.0.113.10"), snatConn("203.0.113.10")}
+	f.write(t, oldSNAT, newSNAT)
+	if _, err := f.r.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	var warn map[string]any
+	for _, rec := range logRecords(t, f) {
+		if rec["msg"] == msg {
+			warn = rec
+		}
+	}
+	if warn == nil {
+		t.Fatalf("no %q in the log:\n%s", msg, f.logs)
+	}
+	rules, _ := warn["rules"].([]any)
+	if warn["level"] != "WARN" || warn["address"] != "203.0.113.10" || warn["connections"] != float64(2) ||
+		len(rules) != 1 || rules[0] != "router gr1: nat snat 10.199.100.0/24 -> 203.0.113.10 ports 1024-65535" ||
+		!strings.Contains(fmt.Sprint(warn["outcome"]), "draining") {
+		t.Fatalf("warning %v", warn)
+	}
+
+	// Back to the first address: 203.0.113.11 has no connection, no warning.
+	f.logs.Reset()
+	f.write(t, "", "")
+	if _, err := f.r.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(f.logs.String(), msg) {
+		t.Fatalf("warned for an address no connection uses:\n%s", f.logs)
 	}
 }
