@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -221,5 +222,40 @@ func TestReloadWarnsRemovedRuleWithConnections(t *testing.T) {
 	}
 	if strings.Contains(f.logs.String(), msg) {
 		t.Fatalf("warned for an address no connection uses:\n%s", f.logs)
+	}
+}
+
+// TestReloadSizeCap: a config file over config.MaxFileSize is refused
+// with an error naming the path and the limit, and the running
+// configuration stays; a file of exactly the limit is read.
+func TestReloadSizeCap(t *testing.T) {
+	f := newFixture(t)
+	old := f.pipe.topo
+	pad := func(size int) {
+		t.Helper()
+		s := f.base + "\n#"
+		s += strings.Repeat("x", size-len(s)-1) + "\n"
+		if err := os.WriteFile(f.path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pad(config.MaxFileSize + 1)
+	_, err := f.r.Reload()
+	if err == nil || !strings.Contains(err.Error(), f.path+": the file is larger than 16 MiB (16777216 bytes)") {
+		t.Fatalf("reload of a %d-byte file: err = %v, want it refused naming the path and the 16 MiB limit", config.MaxFileSize+1, err)
+	}
+	if f.pipe.topo != old || len(*f.ev) != 0 {
+		t.Fatalf("a refused reload touched the gateway: %v", *f.ev)
+	}
+	if st := f.r.state(); st.ReloadFailures != 1 || st.Reloads != 0 || !strings.Contains(st.LastError, "larger than 16 MiB") {
+		t.Fatalf("state %+v", st)
+	}
+	if !strings.Contains(f.logs.String(), "reload refused; the running configuration stays") {
+		t.Fatalf("the refusal is not logged:\n%s", f.logs)
+	}
+
+	pad(config.MaxFileSize)
+	if summary, err := f.r.Reload(); err != nil || !slices.Equal(summary, []string{"no change that applies live"}) {
+		t.Fatalf("reload of a file of exactly the limit: %v %v", summary, err)
 	}
 }
