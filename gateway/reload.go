@@ -25,6 +25,20 @@ package gateway
 // the running configuration stays, the problems are logged one per field
 // and returned to `xgw reload`.
 //
+// Updating the file: write the new configuration to a temporary file in
+// the same directory and rename(2) it over the old one (mv, or an editor
+// that saves that way), then reload. The rename is atomic: a reload reads
+// either the old file or the new one, never a half-written one, which an
+// edit in place can give it (refused at best, a truncated but valid
+// config applied at worst). The file must be a regular file of at most
+// config.MaxFileSize (16 MiB); a FIFO, a device or a larger file is
+// refused (config.ReadFile says why).
+//
+// A reload reads and compiles the file without holding anything the
+// readers (/stats, /metrics) or the drain checks take; only the apply to
+// the running state is under the lock (see reloader). A slow disk stalls
+// that reload and the next one, nothing else.
+//
 // NAT addresses (what xdp_gw steers to AF_XDP on the external side):
 //
 //   - an address the new file adds is steered BEFORE the new topology is
@@ -42,6 +56,10 @@ package gateway
 //   - an address that moves to another router, or becomes a router port's
 //     address, cannot be kept for its old router: its old connections are
 //     in the old router's zones and break; the reload warns.
+//
+// Either way, a reload that removes the rules of an address that live
+// connections use logs a warning naming the rules, the address and the
+// number of connections.
 
 import (
 	"fmt"
