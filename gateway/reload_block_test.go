@@ -259,3 +259,17 @@ func TestReloadSizeCap(t *testing.T) {
 		t.Fatalf("reload of a file of exactly the limit: %v %v", summary, err)
 	}
 }
+
+// TestReloadListsEveryProblem: config.Load wraps Parse's joined problems
+// with the path; a refused reload still lists each of them.
+func TestReloadListsEveryProblem(t *testing.T) {
+	f := newFixture(t)
+	f.base = strings.Replace(f.base, "nexthop: 198.51.100.2", "nexthop: 10.9.9.9", 1)
+	f.write(t, oldSNAT, "external_ip: 203.0.113")
+	_, err := f.r.Reload()
+	for _, want := range []string{"routers[1].nat[0].external_ip", "routers[1].routes[1].nexthop"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal %v does not name %s", err, want)
+		}
+	}
+}
