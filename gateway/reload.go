@@ -313,6 +313,9 @@ func (r *reloader) warnRemoved(ip packet.IP4, n int, outcome string) {
 // problems one per line, each naming its field.
 func (r *reloader) refuse(err error) error {
 	lines := ProblemLines(err)
+	for i, l := range lines { // config.Load names the path too: once is enough
+		lines[i] = strings.TrimPrefix(l, r.path+": ")
+	}
 	r.mu.Lock()
 	r.failures++
 	r.lastErr = strings.Join(lines, "; ")

@@ -94,6 +94,9 @@ wait:
 	if err == nil || !strings.Contains(err.Error(), fifo) || !strings.Contains(err.Error(), "not a regular file") {
 		t.Fatalf("reload of a FIFO: err = %v, want a refusal naming %s as not a regular file", err, fifo)
 	}
+	if strings.Count(err.Error(), fifo) != 1 {
+		t.Errorf("the refusal names the path %d times: %v", strings.Count(err.Error(), fifo), err)
+	}
 	if f.pipe.topo != old || len(*f.ev) != 0 {
 		t.Fatalf("a refused reload touched the gateway: %v", *f.ev)
 	}
