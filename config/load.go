@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"regexp"
 	"strconv"
+	"syscall"
 
 	"gopkg.in/yaml.v3"
 
@@ -27,9 +28,14 @@ const (
 	DefaultSNATPortMax   = 65535
 )
 
+// MaxFileSize is the largest configuration file Load reads, 16 MiB: far
+// more than any real topology, small enough that a wrong path (a log, a
+// disk image) is refused at once instead of being read into memory.
+const MaxFileSize = 16 << 20
+
 // Load reads, decodes, defaults and validates the file at path.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -38,6 +44,74 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, nil
+}
+
+// ReadFile reads the configuration file at path: a regular file (a
+// symbolic link to one is fine) of at most MaxFileSize bytes. Errors name
+// the path.
+//
+// A FIFO, a socket or a device is refused, not read. The gateway reads
+// its file at start and on every reload (SIGHUP, xgw reload): open(2) of
+// a FIFO waits for a writer and read(2) for its data, so a FIFO at the
+// path would hang the reload until someone wrote it, and a character
+// device may never end. A clear refusal tells the operator at once what
+// is wrong; waiting would look like a hung gateway. The file is opened
+// with O_NONBLOCK so that even a FIFO swapped in between the check and
+// the open does not block; the check is made again on the open file.
+// check-config uses Load too, so it accepts exactly what run and reload
+// accept (write a generated config to a file first, not <(...)).
+func ReadFile(path string) ([]byte, error) {
+	if fi, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if err := regular(path, fi); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if err := regular(path, fi); err != nil {
+		return nil, err
+	}
+	if fi.Size() > MaxFileSize {
+		return nil, tooLarge(path)
+	}
+	// The file may grow after the stat: the limit is what bounds the read.
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, tooLarge(path)
+	}
+	return data, nil
+}
+
+func regular(path string, fi os.FileInfo) error {
+	if fi.Mode().IsRegular() {
+		return nil
+	}
+	kind := "not a regular file"
+	switch t := fi.Mode().Type(); {
+	case t&os.ModeNamedPipe != 0:
+		kind = "a FIFO"
+	case t&os.ModeSocket != 0:
+		kind = "a socket"
+	case t&os.ModeDevice != 0:
+		kind = "a device"
+	case t&os.ModeDir != 0:
+		kind = "a directory"
+	}
+	return fmt.Errorf("%s: is %s, not a regular file; a configuration file must be a regular file (update it by writing a new file and renaming it over the old one)", path, kind)
+}
+
+func tooLarge(path string) error {
+	return fmt.Errorf("%s: the file is larger than %d MiB (%d bytes), the most a configuration file may be", path, MaxFileSize>>20, MaxFileSize)
 }
 
 // Parse decodes one YAML document strictly (unknown keys are errors),

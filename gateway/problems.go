@@ -19,6 +19,14 @@ func ProblemLines(err error) []string {
 			}
 			return
 		}
+		// config.Load wraps the joined problems of Parse with the path:
+		// look through the wrapping, or only the first would be listed.
+		for u := errors.Unwrap(e); u != nil; u = errors.Unwrap(u) {
+			if _, ok := u.(interface{ Unwrap() []error }); ok {
+				walk(u)
+				return
+			}
+		}
 		var fe *config.FieldError
 		if errors.As(e, &fe) {
 			lines = append(lines, fe.Error())

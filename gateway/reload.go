@@ -25,6 +25,20 @@ package gateway
 // the running configuration stays, the problems are logged one per field
 // and returned to `xgw reload`.
 //
+// Updating the file: write the new configuration to a temporary file in
+// the same directory and rename(2) it over the old one (mv, or an editor
+// that saves that way), then reload. The rename is atomic: a reload reads
+// either the old file or the new one, never a half-written one, which an
+// edit in place can give it (refused at best, a truncated but valid
+// config applied at worst). The file must be a regular file of at most
+// config.MaxFileSize (16 MiB); a FIFO, a device or a larger file is
+// refused (config.ReadFile says why).
+//
+// A reload reads and compiles the file without holding anything the
+// readers (/stats, /metrics) or the drain checks take; only the apply to
+// the running state is under the lock (see reloader). A slow disk stalls
+// that reload and the next one, nothing else.
+//
 // NAT addresses (what xdp_gw steers to AF_XDP on the external side):
 //
 //   - an address the new file adds is steered BEFORE the new topology is
@@ -42,6 +56,10 @@ package gateway
 //   - an address that moves to another router, or becomes a router port's
 //     address, cannot be kept for its old router: its old connections are
 //     in the old router's zones and break; the reload warns.
+//
+// Either way, a reload that removes the rules of an address that live
+// connections use logs a warning naming the rules, the address and the
+// number of connections.
 
 import (
 	"fmt"
@@ -51,6 +69,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xgw-dev/xgw/config"
@@ -82,10 +101,22 @@ type connRanger interface {
 }
 
 // reloader owns the running configuration and everything a reload
-// changes. Its mutex serialises reloads (SIGHUP and xgw reload) with the
-// drain checks.
+// changes.
+//
+// Locking: reloadMu serialises whole reloads (SIGHUP and xgw reload),
+// file read included, so that the file read last is the one that runs.
+// Only Reload takes it. mu guards the running state (cfg, topo, steered,
+// draining, the counters) while a reload diffs against it and applies the
+// new configuration, and while drain retires addresses; it is never held
+// across file I/O. Readers (state for /stats, zones for /metrics) take
+// neither: they read view, a snapshot published under mu after every
+// change. So a config path that hangs (a FIFO, a stuck disk) stalls that
+// reload and the next one, and nothing else.
 type reloader struct {
-	mu   sync.Mutex
+	reloadMu sync.Mutex
+	mu       sync.Mutex
+	view     atomic.Pointer[readerView]
+
 	log  *slog.Logger
 	path string
 	load func(string) (*config.Config, error)
@@ -106,6 +137,12 @@ type reloader struct {
 	lastErr           string
 }
 
+// readerView is what the readers see of the running configuration.
+type readerView struct {
+	state control.ConfigState
+	zones []uint16
+}
+
 // newReloader takes over a running configuration whose topology is in
 // the pipeline and whose NAT addresses are steered.
 func newReloader(path string, cfg *config.Config, topo *route.Topology, pipe topologySetter, ct connRanger, nat []natSteering, log *slog.Logger) *reloader {
@@ -114,23 +151,46 @@ func newReloader(path string, cfg *config.Config, topo *route.Topology, pipe top
 	for _, ip := range topo.NATIPs() {
 		r.steered[ip] = true
 	}
+	r.publish()
 	return r
+}
+
+// publish makes the running state visible to the readers. Call it with mu
+// held (or before the reloader is shared) after changing that state.
+func (r *reloader) publish() {
+	v := &readerView{state: control.ConfigState{File: r.path, Reloads: r.reloads, ReloadFailures: r.failures,
+		LastReload: r.lastReload, LastError: r.lastErr, DrainingNATAddrs: []string{}}}
+	for ip := range r.draining {
+		v.state.DrainingNATAddrs = append(v.state.DrainingNATAddrs, ip.String())
+	}
+	slices.Sort(v.state.DrainingNATAddrs)
+	for _, rt := range r.cfg.Routers {
+		if rt.Zones.DNAT != 0 {
+			v.zones = append(v.zones, rt.Zones.DNAT, rt.Zones.SNAT)
+		}
+	}
+	r.view.Store(v)
 }
 
 // Reload implements control.Reloader: re-read the file and apply it, or
 // refuse it and keep the running configuration.
 func (r *reloader) Reload() ([]string, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
 	r.log.Info("reloading the configuration", "config", r.path)
+
+	// Read, validate and compile without mu: this may wait on the file,
+	// and nothing but the next reload may wait with it. r.cfg is stable
+	// here: only a reload changes it, and reloadMu is ours.
 	file, err := r.load(r.path)
 	if err != nil {
 		return nil, r.refuse(err)
 	}
-	cfg, restart := effective(r.cfg, file)
-	policy := diffOffload(r.cfg.Offload, cfg.Offload)
+	running := r.cfg
+	cfg, restart := effective(running, file)
+	policy := diffOffload(running.Offload, cfg.Offload)
 	if policy != "" && r.offload == nil {
-		cfg.Offload = r.cfg.Offload
+		cfg.Offload = running.Offload
 		restart = append(restart, "offload policy")
 		policy = ""
 	}
@@ -138,7 +198,22 @@ func (r *reloader) Reload() ([]string, error) {
 	if err != nil {
 		return nil, r.refuse(err)
 	}
-	summary := diffLive(r.cfg, cfg)
+	summary, err := r.apply(cfg, topo, policy, diffLive(running, cfg))
+	if err != nil {
+		return nil, r.refuse(err)
+	}
+	for _, f := range restart {
+		summary = append(summary, "not applied until restart: "+f+" changed")
+	}
+	r.log.Info("configuration reloaded", "config", r.path, "changes", summary)
+	return summary, nil
+}
+
+// apply diffs a loaded, compiled configuration against the running state
+// and swaps it in, under mu. On an error nothing is changed.
+func (r *reloader) apply(cfg *config.Config, topo *route.Topology, policy string, summary []string) ([]string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 
 	// Addresses the new rules drop: keep those that connections use.
 	var dropped []packet.IP4
@@ -158,9 +233,11 @@ func (r *reloader) Reload() ([]string, error) {
 		if ok && topo.RetainNATAddr(ip, owner.Name) {
 			draining[ip] = owner.Name
 			summary = append(summary, fmt.Sprintf("NAT address %s (router %s): draining, %d connection(s) still use it; steered until they end, no new connection gets it", ip, owner.Name, used[ip]))
+			r.warnRemoved(ip, used[ip], "draining: its connections keep their translation, no new connection gets it")
 			continue
 		}
 		summary = append(summary, fmt.Sprintf("WARNING: NAT address %s is no longer its router's (router removed, or the address moved): its %d connection(s) will stop forwarding", ip, used[ip]))
+		r.warnRemoved(ip, used[ip], "its connections stop forwarding: the address is no longer its router's (router removed, or the address moved)")
 	}
 
 	// Steer new addresses before the swap...
@@ -173,7 +250,7 @@ func (r *reloader) Reload() ([]string, error) {
 			for _, a := range added {
 				r.unsteer(a)
 			}
-			return nil, r.refuse(fmt.Errorf("steer the new NAT address %s: %w", ip, err))
+			return nil, fmt.Errorf("steer the new NAT address %s: %w", ip, err)
 		}
 		added = append(added, ip)
 	}
@@ -181,7 +258,7 @@ func (r *reloader) Reload() ([]string, error) {
 		for _, a := range added {
 			r.unsteer(a)
 		}
-		return nil, r.refuse(err)
+		return nil, err
 	}
 	// ...and stop steering the unused old ones after it.
 	for _, ip := range dropped {
@@ -208,22 +285,42 @@ func (r *reloader) Reload() ([]string, error) {
 	r.reloads++
 	r.lastReload = time.Now().Unix()
 	r.lastErr = ""
+	r.publish()
 	if len(summary) == 0 {
 		summary = append(summary, "no change that applies live")
 	}
-	for _, f := range restart {
-		summary = append(summary, "not applied until restart: "+f+" changed")
-	}
-	r.log.Info("configuration reloaded", "config", r.path, "changes", summary)
 	return summary, nil
+}
+
+// warnRemoved logs that a reload removes the NAT rules of ip while n
+// connections still use it, naming the rules (from the running, old
+// configuration: no rule of the new one uses ip) and what becomes of the
+// connections. Call it with mu held, before r.cfg is replaced.
+func (r *reloader) warnRemoved(ip packet.IP4, n int, outcome string) {
+	var rules []string
+	for _, rt := range r.cfg.Routers {
+		for _, x := range rt.NAT {
+			if x.ExternalIP.Value() == ip {
+				rules = append(rules, "router "+rt.Name+": "+natString(x))
+			}
+		}
+	}
+	r.log.Warn("reload removes a NAT rule that still has live connections",
+		"address", ip.String(), "rules", rules, "connections", n, "outcome", outcome)
 }
 
 // refuse records and logs a refused reload; the returned error lists the
 // problems one per line, each naming its field.
 func (r *reloader) refuse(err error) error {
 	lines := ProblemLines(err)
+	for i, l := range lines { // config.Load names the path too: once is enough
+		lines[i] = strings.TrimPrefix(l, r.path+": ")
+	}
+	r.mu.Lock()
 	r.failures++
 	r.lastErr = strings.Join(lines, "; ")
+	r.publish()
+	r.mu.Unlock()
 	r.log.Error("reload refused; the running configuration stays", "config", r.path, "problems", lines)
 	return fmt.Errorf("%s: %s", r.path, strings.Join(lines, "\n"))
 }
@@ -271,6 +368,7 @@ func (r *reloader) drain() {
 		delete(r.draining, ip)
 		r.log.Info("NAT address drained: its last connection is gone; no longer steered", "address", ip.String())
 	}
+	r.publish()
 }
 
 // inUse counts, per address of ips, the connections that use it: as the
@@ -311,30 +409,18 @@ func (r *reloader) unsteer(ip packet.IP4) {
 	}
 }
 
-// state is the /stats view of the running configuration.
+// state is the /stats view of the running configuration. It takes no
+// lock: it never waits for a reload.
 func (r *reloader) state() control.ConfigState {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s := control.ConfigState{File: r.path, Reloads: r.reloads, ReloadFailures: r.failures,
-		LastReload: r.lastReload, LastError: r.lastErr, DrainingNATAddrs: []string{}}
-	for ip := range r.draining {
-		s.DrainingNATAddrs = append(s.DrainingNATAddrs, ip.String())
-	}
-	slices.Sort(s.DrainingNATAddrs)
+	s := r.view.Load().state
+	s.DrainingNATAddrs = slices.Clone(s.DrainingNATAddrs)
 	return s
 }
 
-// zones are the conntrack zones of the running configuration.
+// zones are the conntrack zones of the running configuration. It takes
+// no lock: it never waits for a reload.
 func (r *reloader) zones() []uint16 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var zs []uint16
-	for _, rt := range r.cfg.Routers {
-		if rt.Zones.DNAT != 0 {
-			zs = append(zs, rt.Zones.DNAT, rt.Zones.SNAT)
-		}
-	}
-	return zs
+	return slices.Clone(r.view.Load().zones)
 }
 
 // effective is the file's configuration with the running values of what
@@ -457,16 +543,18 @@ func diffRouter(o, n config.Router) []string {
 		out = append(out, p+"ports changed")
 	}
 	routeStr := func(r config.Route) string { return fmt.Sprintf("route %s via %s", r.Prefix, r.NextHop) }
-	natStr := func(x config.NAT) string {
-		s := fmt.Sprintf("nat %s %s -> %s", x.Type, x.LogicalIP, x.ExternalIP)
-		if x.PortRange != "" {
-			s += " ports " + string(x.PortRange)
-		}
-		return s
-	}
 	out = append(out, diffSet(p, mapSlice(o.Routes, routeStr), mapSlice(n.Routes, routeStr))...)
-	out = append(out, diffSet(p, mapSlice(o.NAT, natStr), mapSlice(n.NAT, natStr))...)
+	out = append(out, diffSet(p, mapSlice(o.NAT, natString), mapSlice(n.NAT, natString))...)
 	return out
+}
+
+// natString names a NAT rule as reload summaries and warnings do.
+func natString(x config.NAT) string {
+	s := fmt.Sprintf("nat %s %s -> %s", x.Type, x.LogicalIP, x.ExternalIP)
+	if x.PortRange != "" {
+		s += " ports " + string(x.PortRange)
+	}
+	return s
 }
 
 func mapSlice[T any](s []T, f func(T) string) []string {
