@@ -106,8 +106,13 @@ func New(cfgPath string, cfg *config.Config, opts Options, log *slog.Logger) (_ 
 	if len(ifi.HardwareAddr) != 6 {
 		return nil, fmt.Errorf("underlay interface %s has no Ethernet address", under)
 	}
+	underMTU, extMTU, err := mtus(cfg.Interfaces, ifi)
+	if err != nil {
+		return nil, err
+	}
 	if g.pipe, err = datapath.New(datapath.Config{Topology: topo, Conntrack: g.ct, Neighbors: g.neigh,
-		UnderlayMAC: packet.MAC(ifi.HardwareAddr), Clock: g.clock}); err != nil {
+		UnderlayMAC: packet.MAC(ifi.HardwareAddr), Clock: g.clock,
+		UnderlayMTU: underMTU, ExternalMTU: extMTU}); err != nil {
 		return nil, fmt.Errorf("build the pipeline: %w", err)
 	}
 
@@ -362,3 +367,23 @@ var (
 	_ control.FlowDumper = (*Gateway)(nil)
 	_ control.Reloader   = (*Gateway)(nil)
 )
+
+// mtus are the MTUs the pipeline holds packets to: the configured ones,
+// else the interfaces' own (under is the underlay's). The XDP fast path
+// checks the kernel's MTU itself, so a configured MTU above it changes
+// nothing there; below it, software and fast path agree only once the
+// interface's MTU is set to match (ip link set dev IF mtu N).
+func mtus(c config.Interfaces, under *net.Interface) (underlay, external int, err error) {
+	underlay, external = c.Underlay.MTU, c.External.MTU
+	if underlay <= 0 {
+		underlay = under.MTU
+	}
+	if external <= 0 {
+		ext, err := net.InterfaceByName(c.External.Name)
+		if err != nil {
+			return 0, 0, fmt.Errorf("external interface: %w", err)
+		}
+		external = ext.MTU
+	}
+	return underlay, external, nil
+}
