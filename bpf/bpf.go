@@ -27,7 +27,7 @@ type Options struct {
 	// Load fails (ErrMapIncompatible) rather than drop offloaded flows.
 	FlowCapacity int
 	// PinPath, if set, is a bpffs directory (xgw uses /sys/fs/bpf/xgw)
-	// where the fast-path maps (flows, tx_ports, fp_stats) are pinned by
+	// where the fast-path maps (flows, tx_ports, fp_stats, vteps) are pinned by
 	// name; a Load that finds them there reuses them, entries, counters
 	// and all. See README.md for the restart sequence.
 	PinPath string
@@ -44,7 +44,9 @@ type Objects struct {
 }
 
 // fastPathMaps are the maps that Options.Share and Options.PinPath share.
-var fastPathMaps = []string{gwMapXgwFlows, gwMapXgwTxPorts, gwMapXgwFpStats}
+// xgw_vteps is one: it gates the fast path, and a program left running
+// on a pinned link must keep the chassis set it was forwarding with.
+var fastPathMaps = []string{gwMapXgwFlows, gwMapXgwTxPorts, gwMapXgwFpStats, gwMapXgwVteps}
 
 // Load loads xdp_gw and xdp_pass with opts baked in.
 func Load(opts Options) (*Objects, error) {
@@ -96,12 +98,13 @@ func Load(opts Options) (*Objects, error) {
 			gwMapXgwFlows:   opts.Share.objs.XgwFlows,
 			gwMapXgwTxPorts: opts.Share.objs.XgwTxPorts,
 			gwMapXgwFpStats: opts.Share.objs.XgwFpStats,
+			gwMapXgwVteps:   opts.Share.objs.XgwVteps,
 		}
 	case opts.PinPath != "":
 		if err := os.MkdirAll(opts.PinPath, 0o700); err != nil {
 			return nil, fmt.Errorf("bpf: pin path: %w", err)
 		}
-		if err := migratePins(opts.PinPath); err != nil {
+		if err := migratePins(opts.PinPath, spec); err != nil {
 			return nil, err
 		}
 		for _, name := range fastPathMaps {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -49,12 +50,79 @@ const (
 // Two Objects that share their fast-path maps (Options.Share, or the same
 // Options.PinPath) return FastPaths over the same flows.
 type FastPath struct {
-	flows, tx *ebpf.Map
+	flows, tx, vteps *ebpf.Map
 }
 
 // FastPath returns the fast-path API over o's maps.
 func (o *Objects) FastPath() *FastPath {
-	return &FastPath{flows: o.objs.XgwFlows, tx: o.objs.XgwTxPorts}
+	return &FastPath{flows: o.objs.XgwFlows, tx: o.objs.XgwTxPorts, vteps: o.objs.XgwVteps}
+}
+
+// MaxVTEPs is the size of the VTEP set (xgw_vteps).
+const MaxVTEPs = 4096
+
+// SetVTEPs makes the set of outer IPv4 sources the fast path accepts
+// Geneve from exactly ips: the known chassis' VTEPs, the set the software
+// pipeline checks. Geneve from any other source is not forwarded by the
+// fast path, whatever flow it carries: it punts (PuntUnknownVTEP) to the
+// AF_XDP socket and software drops it (geneve-unknown-source). An empty
+// set fails closed: no Geneve is fast-forwarded. 0.0.0.0 is never a VTEP
+// and is skipped; duplicates are fine.
+//
+// Extra addresses are deleted before missing ones are added, so that
+// during the change the map never holds an address that neither the old
+// nor the new set has, and a removed chassis stops being accepted first.
+// More than MaxVTEPs distinct addresses are refused (ErrFull) with the
+// map unchanged.
+func (f *FastPath) SetVTEPs(ips []packet.IP4) error {
+	want := make(map[packet.IP4]bool, len(ips))
+	for _, ip := range ips {
+		if ip != (packet.IP4{}) {
+			want[ip] = true
+		}
+	}
+	if n := f.vteps.MaxEntries(); len(want) > int(n) {
+		return fmt.Errorf("bpf: set VTEPs: %d addresses, the map holds %d: %w", len(want), n, ErrFull)
+	}
+	have, err := f.VTEPs()
+	if err != nil {
+		return err
+	}
+	had := make(map[packet.IP4]bool, len(have))
+	for _, ip := range have {
+		had[ip] = true
+		if want[ip] {
+			continue
+		}
+		if err := f.vteps.Delete([4]byte(ip)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("bpf: remove VTEP %s: %w", ip, err)
+		}
+	}
+	for ip := range want {
+		if had[ip] {
+			continue
+		}
+		if err := f.vteps.Put([4]byte(ip), uint32(0)); err != nil {
+			return fmt.Errorf("bpf: add VTEP %s: %w", ip, mapErr(err))
+		}
+	}
+	return nil
+}
+
+// VTEPs returns the set SetVTEPs made, in address order.
+func (f *FastPath) VTEPs() ([]packet.IP4, error) {
+	var ips []packet.IP4
+	var k [4]byte
+	var v uint32
+	it := f.vteps.Iterate()
+	for it.Next(&k, &v) {
+		ips = append(ips, packet.IP4(k))
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("bpf: list VTEPs: %w", err)
+	}
+	slices.SortFunc(ips, packet.IP4.Compare)
+	return ips, nil
 }
 
 // Flow is one offloaded direction with its counters.

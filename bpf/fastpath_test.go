@@ -5,12 +5,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/google/gopacket/layers"
 
+	"github.com/xgw-dev/xgw/datapath"
 	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/internal/seedtest"
 	"github.com/xgw-dev/xgw/packet"
@@ -46,6 +48,7 @@ func newFP(t testing.TB, geneveChecksum bool) *fpEnv {
 			t.Fatal(err)
 		}
 	}
+	setSeedVTEPs(t, fp)
 	return &fpEnv{o: o, fp: fp, p: newPipe(t, geneveChecksum)}
 }
 
@@ -574,5 +577,148 @@ func TestFastPathInstallRejects(t *testing.T) {
 	}
 	if _, _, err := encodeFlow(&good); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// spoofVTEP is an underlay address that is no chassis of the seed.
+var spoofVTEP = net.IP{172, 31, 1, 99}
+
+// TestFastPathUnknownVTEP: an offloaded flow's Geneve is forwarded by the
+// fast path only from a known chassis. The same packet (inner 5-tuple,
+// VNI, inner MAC) from another outer source is left unchanged for the
+// steering (AF_XDP; XDP_PASS here, with no socket), counted as a punt
+// geneve-unknown-source, does not touch the flow's counters, and the
+// pipeline it goes to drops it for that reason.
+func TestFastPathUnknownVTEP(t *testing.T) {
+	for _, c := range flowCases() {
+		t.Run(c.name, func(t *testing.T) {
+			e := newFP(t, true)
+			fwd, rev := e.p.establish(seedtest.Egress(t, c.eg), c.reply)
+			e.install(t, fwd, rev)
+			e.wantSame(t, flow.Underlay, flow.External, seedtest.Egress(t, c.eg2))
+
+			spoofed := seedtest.Geneve(t, spoofVTEP, seedtest.VTEP, 1, 1, 2,
+				seedtest.InnerIPv4(t, seedtest.MACDRJoin, seedtest.MACGRJoin, seedtest.VM, seedtest.Server, c.eg2))
+			// Only the outer source (and the outer checksums) differ.
+			real := seedtest.Egress(t, c.eg2)
+			for _, off := range []int{24, 25, 26, 27, 28, 29, 40, 41} {
+				real[off] = spoofed[off]
+			}
+			if !bytes.Equal(real, spoofed) {
+				t.Fatalf("the spoofed frame differs from the flow's beyond the outer source")
+			}
+			before := e.stats(t).FastPath
+			pk, _, _, err := e.fp.Counters(fwd.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantPunt(t, e, spoofed, PuntUnknownVTEP)
+			after := e.stats(t).FastPath
+			if after.HitEgress != before.HitEgress || after.Miss != before.Miss {
+				t.Fatalf("spoofed packet reached the flow table: %+v -> %+v", before, after)
+			}
+			if pk2, _, _, _ := e.fp.Counters(fwd.Key); pk2 != pk {
+				t.Fatalf("flow counted the spoofed packet: %d -> %d", pk, pk2)
+			}
+			if r := e.p.run(flow.Underlay, spoofed); r.Verdict != datapath.VerdictDrop || r.Reason != datapath.DropGeneveSource {
+				t.Fatalf("pipeline: verdict %v reason %v, want drop %v", r.Verdict, r.Reason, datapath.DropGeneveSource)
+			}
+			if PuntUnknownVTEP.String() != datapath.DropGeneveSource.String() {
+				t.Fatalf("punt %q and drop %q should share the name", PuntUnknownVTEP, datapath.DropGeneveSource)
+			}
+
+			// The chassis' packets still go through, and ingress never
+			// looks at the set.
+			e.wantSame(t, flow.Underlay, flow.External, seedtest.Egress(t, c.eg2))
+			e.wantSame(t, flow.External, flow.Underlay, seedtest.Reply(t, toRev(c.rply2, rev)))
+		})
+	}
+}
+
+// TestFastPathEmptyVTEPsFailClosed: with no VTEP (a fresh map, or one
+// SetVTEPs emptied) no Geneve is fast-forwarded, the chassis' included;
+// ingress flows still are.
+func TestFastPathEmptyVTEPsFailClosed(t *testing.T) {
+	e := newFP(t, true)
+	eg := seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 5151, DPort: 53, Payload: []byte("x")}
+	rp := seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, DPort: 5151, Payload: []byte("y")}
+	fwd, rev := e.p.establish(seedtest.Egress(t, eg), rp)
+	e.install(t, fwd, rev)
+	if err := e.fp.SetVTEPs(nil); err != nil {
+		t.Fatal(err)
+	}
+	wantPunt(t, e, seedtest.Egress(t, eg), PuntUnknownVTEP)
+	e.wantSame(t, flow.External, flow.Underlay, seedtest.Reply(t, toRev(rp, rev)))
+	setSeedVTEPs(t, e.fp)
+	e.wantSame(t, flow.Underlay, flow.External, seedtest.Egress(t, eg))
+
+	// A fresh load starts empty.
+	o, err := Load(Options{VTEP: netip.AddrFrom4([4]byte(seedtest.VTEP))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if got, err := o.FastPath().VTEPs(); err != nil || len(got) != 0 {
+		t.Fatalf("fresh VTEP set %v, %v; want empty", got, err)
+	}
+}
+
+// TestFastPathSetVTEPs: SetVTEPs makes the set exactly what it is given
+// (adds, removes, ignores 0.0.0.0 and duplicates), refuses more than the
+// map holds without touching it, and a copy loaded with Share sees the
+// same set (the underlay's and the external's programs share it).
+func TestFastPathSetVTEPs(t *testing.T) {
+	needRoot(t)
+	o, err := Load(Options{VTEP: netip.AddrFrom4([4]byte(seedtest.VTEP))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	o2, err := Load(Options{Share: o})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o2.Close()
+	fp := o.FastPath()
+	ip := packet.MustIP4
+	check := func(want ...packet.IP4) {
+		t.Helper()
+		for _, f := range []*FastPath{fp, o2.FastPath()} {
+			got, err := f.VTEPs()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("VTEPs %v, want %v", got, want)
+			}
+		}
+	}
+	for _, step := range []struct {
+		set  []packet.IP4
+		want []packet.IP4
+	}{
+		{[]packet.IP4{ip("10.0.0.2"), ip("10.0.0.1")}, []packet.IP4{ip("10.0.0.1"), ip("10.0.0.2")}},
+		{[]packet.IP4{ip("10.0.0.2"), ip("10.0.0.3"), ip("10.0.0.3"), {}}, []packet.IP4{ip("10.0.0.2"), ip("10.0.0.3")}},
+		{nil, nil},
+		{[]packet.IP4{ip("192.0.2.7")}, []packet.IP4{ip("192.0.2.7")}},
+	} {
+		if err := fp.SetVTEPs(step.set); err != nil {
+			t.Fatal(err)
+		}
+		check(step.want...)
+	}
+	many := make([]packet.IP4, int(o.objs.XgwVteps.MaxEntries())+1)
+	for i := range many {
+		many[i] = packet.IP4{10, 1, byte(i >> 8), byte(i)}
+	}
+	if err := fp.SetVTEPs(many); !errors.Is(err, ErrFull) {
+		t.Fatalf("SetVTEPs of %d addresses: %v, want ErrFull", len(many), err)
+	}
+	check(ip("192.0.2.7"))
+	if err := fp.SetVTEPs(many[:MaxVTEPs]); err != nil {
+		t.Fatalf("SetVTEPs of MaxVTEPs addresses: %v", err)
+	}
+	if got, _ := fp.VTEPs(); len(got) != MaxVTEPs {
+		t.Fatalf("%d VTEPs, want %d", len(got), MaxVTEPs)
 	}
 }

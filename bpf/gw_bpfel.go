@@ -72,6 +72,7 @@ const (
 	gwMapXgwNatAddrs = "xgw_nat_addrs"
 	gwMapXgwStats    = "xgw_stats"
 	gwMapXgwTxPorts  = "xgw_tx_ports"
+	gwMapXgwVteps    = "xgw_vteps"
 	gwMapXgwXsks     = "xgw_xsks"
 	gwProgXdpGw      = "xdp_gw"
 	gwProgXdpPass    = "xdp_pass"
@@ -136,6 +137,7 @@ type gwMapSpecs struct {
 	XgwNatAddrs *ebpf.MapSpec `ebpf:"xgw_nat_addrs"`
 	XgwStats    *ebpf.MapSpec `ebpf:"xgw_stats"`
 	XgwTxPorts  *ebpf.MapSpec `ebpf:"xgw_tx_ports"`
+	XgwVteps    *ebpf.MapSpec `ebpf:"xgw_vteps"`
 	XgwXsks     *ebpf.MapSpec `ebpf:"xgw_xsks"`
 }
 
@@ -174,6 +176,7 @@ type gwMaps struct {
 	XgwNatAddrs *ebpf.Map `ebpf:"xgw_nat_addrs"`
 	XgwStats    *ebpf.Map `ebpf:"xgw_stats"`
 	XgwTxPorts  *ebpf.Map `ebpf:"xgw_tx_ports"`
+	XgwVteps    *ebpf.Map `ebpf:"xgw_vteps"`
 	XgwXsks     *ebpf.Map `ebpf:"xgw_xsks"`
 }
 
@@ -185,6 +188,7 @@ func (m *gwMaps) Close() error {
 		m.XgwNatAddrs,
 		m.XgwStats,
 		m.XgwTxPorts,
+		m.XgwVteps,
 		m.XgwXsks,
 	)
 }

@@ -97,6 +97,20 @@ func TestLiveRedirect(t *testing.T) {
 		t.Fatalf("%d stray frames on e1", n)
 	}
 
+	// The flow's packet from an underlay address that is no chassis:
+	// not forwarded, punted to the steering (the pipeline drops it).
+	spoofed := seedtest.Geneve(t, spoofVTEP, seedtest.VTEP, 1, 1, 2,
+		seedtest.InnerIPv4(t, seedtest.MACDRJoin, seedtest.MACGRJoin, seedtest.VM, seedtest.Server, eg))
+	before0 := le.stats(t).FastPath
+	le.inject(t, le.u1, spoofed)
+	if n := le.e1.count(100 * time.Millisecond); n != 0 {
+		t.Fatalf("spoofed Geneve forwarded: %d frames on e1", n)
+	}
+	after0 := le.stats(t).FastPath
+	if after0.Punts[PuntUnknownVTEP].Packets-before0.Punts[PuntUnknownVTEP].Packets != 1 || after0.HitEgress != before0.HitEgress {
+		t.Fatalf("spoofed Geneve not punted as geneve-unknown-source: %+v -> %+v", before0, after0)
+	}
+
 	// MTU: 1400 bytes of IPv4 + 58 do not fit a 1400-byte underlay MTU.
 	if out, err := exec.Command("ip", "-n", le.ns, "link", "set", "u0", "mtu", "1400").CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)

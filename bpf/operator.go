@@ -88,6 +88,8 @@ func (o *Objects) mapField(name string) **ebpf.Map {
 		return &m.XgwStats
 	case gwMapXgwTxPorts:
 		return &m.XgwTxPorts
+	case gwMapXgwVteps:
+		return &m.XgwVteps
 	case gwMapXgwXsks:
 		return &m.XgwXsks
 	}

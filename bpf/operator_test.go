@@ -98,7 +98,7 @@ func TestOperatorLoad(t *testing.T) {
 			t.Fatalf("program %d: %v", id, err)
 		}
 	}
-	for _, name := range []string{"xgw_config", "xgw_flows", "xgw_fp_stats", "xgw_nat_addrs", "xgw_stats", "xgw_tx_ports", "xgw_xsks"} {
+	for _, name := range []string{"xgw_config", "xgw_flows", "xgw_fp_stats", "xgw_nat_addrs", "xgw_stats", "xgw_tx_ports", "xgw_vteps", "xgw_xsks"} {
 		if _, err := os.Stat(filepath.Join(ol.dir, name)); err != nil {
 			t.Errorf("pin %s: %v", name, err)
 		}
@@ -140,6 +140,7 @@ func TestOperatorLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	setSeedVTEPs(t, fp)
 	e := &fpEnv{o: o, fp: fp, p: newPipe(t, true)}
 	for _, c := range flowCases() {
 		t.Run(c.name, func(t *testing.T) {

@@ -83,8 +83,12 @@ func (o *Objects) AdoptLink(l link.Link) error {
 var oldPinNames = map[string]string{"flows": gwMapXgwFlows, "fp_stats": gwMapXgwFpStats}
 
 // migratePins renames pins an xgw before the xgw_ prefix left in dir, so
-// that an upgrade keeps the offloaded flows (bpffs supports rename).
-func migratePins(dir string) error {
+// that an upgrade keeps the offloaded flows (bpffs supports rename), and
+// drops a pinned xgw_fp_stats of another size than spec's: a build that
+// adds a punt reason grows it, and those counters are statistics, not
+// state worth refusing the load for (a program still running on a pinned
+// link keeps the old map; the new one starts at zero).
+func migratePins(dir string, spec *ebpf.CollectionSpec) error {
 	for old, name := range oldPinNames {
 		from, to := filepath.Join(dir, old), filepath.Join(dir, name)
 		if _, err := os.Stat(from); err != nil {
@@ -100,6 +104,16 @@ func migratePins(dir string) error {
 	if err := os.Remove(filepath.Join(dir, "tx_ports")); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("bpf: remove the old tx_ports pin: %w", err)
 	}
+	stats := filepath.Join(dir, gwMapXgwFpStats)
+	if m, err := ebpf.LoadPinnedMap(stats, nil); err == nil {
+		size := m.MaxEntries()
+		m.Close()
+		if size != spec.Maps[gwMapXgwFpStats].MaxEntries {
+			if err := os.Remove(stats); err != nil {
+				return fmt.Errorf("bpf: remove %s (%d entries, this build has %d): %w", stats, size, spec.Maps[gwMapXgwFpStats].MaxEntries, err)
+			}
+		}
+	}
 	return nil
 }
 
@@ -110,7 +124,7 @@ func migratePins(dir string) error {
 // that are not pinned are skipped.
 func (o *Objects) Unpin() error {
 	var errs []error
-	for _, m := range []*ebpf.Map{o.objs.XgwFlows, o.objs.XgwTxPorts, o.objs.XgwFpStats} {
+	for _, m := range []*ebpf.Map{o.objs.XgwFlows, o.objs.XgwTxPorts, o.objs.XgwFpStats, o.objs.XgwVteps} {
 		if m.IsPinned() {
 			if err := m.Unpin(); err != nil {
 				errs = append(errs, err)

@@ -48,6 +48,7 @@ func loadPinned(t testing.TB, dir string) *Objects {
 	if err := o.AddNATAddr(seedSNATAddr); err != nil {
 		t.Fatal(err)
 	}
+	setSeedVTEPs(t, o.FastPath())
 	return o
 }
 
@@ -214,4 +215,46 @@ func attachedProgram(t testing.TB, l link.Link) *ebpf.Program {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestPinnedFpStatsResized: a pinned xgw_fp_stats of an older build (fewer
+// punt reasons) does not fail the load as an incompatible map: it is
+// replaced by this build's (the counters restart), and the flows stay.
+func TestPinnedFpStatsResized(t *testing.T) {
+	needRoot(t)
+	dir := bpffsDir(t)
+	p := newPipe(t, true)
+	eg := seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 4446, DPort: 53}
+	fwd, _ := p.establish(seedtest.Egress(t, eg), seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53})
+	o := loadPinned(t, dir)
+	if err := o.FastPath().Install(&fwd); err != nil {
+		t.Fatal(err)
+	}
+	spec := o.objs.XgwFpStats
+	old, err := ebpf.NewMap(&ebpf.MapSpec{Name: gwMapXgwFpStats, Type: ebpf.PerCPUArray,
+		KeySize: spec.KeySize(), ValueSize: spec.ValueSize(), MaxEntries: spec.MaxEntries() - 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	o.Close()
+	stats := filepath.Join(dir, gwMapXgwFpStats)
+	if err := os.Remove(stats); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Pin(stats); err != nil {
+		t.Fatal(err)
+	}
+
+	o = loadPinned(t, dir)
+	defer func() { o.Unpin(); o.Close() }()
+	if got, want := o.objs.XgwFpStats.MaxEntries(), uint32(fpMax); got != want {
+		t.Fatalf("xgw_fp_stats has %d entries after the load, want %d", got, want)
+	}
+	if _, err := o.FastPath().Lookup(fwd.Key); err != nil {
+		t.Fatalf("flow lost with the resized stats: %v", err)
+	}
+	if _, err := o.Stats(); err != nil {
+		t.Fatal(err)
+	}
 }

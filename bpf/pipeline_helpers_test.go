@@ -49,6 +49,30 @@ func newPipe(t testing.TB, geneveChecksum bool) *pipe {
 	return p
 }
 
+// seedVTEPs are the seed topology's chassis VTEPs: what the gateway puts
+// in the fast path's VTEP set (FastPath.SetVTEPs), and the only outer
+// sources the pipeline takes Geneve from.
+func seedVTEPs(t testing.TB) []packet.IP4 {
+	t.Helper()
+	var ips []packet.IP4
+	for _, ch := range seedtest.Topology(t, seedtest.ConfigPath()).Chassis {
+		ips = append(ips, ch.IP)
+	}
+	if len(ips) == 0 {
+		t.Fatal("the seed has no chassis")
+	}
+	return ips
+}
+
+// setSeedVTEPs fills fp's VTEP set as the gateway does: without it every
+// Geneve packet punts (the set fails closed).
+func setSeedVTEPs(t testing.TB, fp *FastPath) {
+	t.Helper()
+	if err := fp.SetVTEPs(seedVTEPs(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // run processes one frame and returns the output frame and verdict.
 func (p *pipe) run(port flow.Port, frame []byte) datapath.Packet {
 	const headroom = 256

@@ -86,6 +86,11 @@ func TestRedirectWithSocket(t *testing.T) {
 	if st.RedirectGeneve.Packets != 1 || st.RedirectNAT.Packets != 1 || st.NoSocket.Packets != 1 || st.Pass.Packets != 2 {
 		t.Errorf("stats %+v", st)
 	}
+	// The VTEP set is empty (fail closed): the Geneve frame reached the
+	// socket as a punt, not through the fast path.
+	if p := st.FastPath.Punts[bpf.PuntUnknownVTEP].Packets; p != 1 {
+		t.Errorf("geneve-unknown-source punts %d, want 1; fast path %+v", p, st.FastPath)
+	}
 }
 
 func openIn(t *testing.T, ns, ifname string) afxdp.Port {

@@ -51,12 +51,17 @@ const (
 	PuntChecksum                    // outer checksum wanted, inner UDP checksum absent
 	PuntNoPort                      // tx_ports slot empty
 	PuntProto                       // not TCP, UDP or ICMP echo (of the flow's type)
+	// PuntUnknownVTEP: Geneve whose outer source is not in the VTEP set
+	// (FastPath.SetVTEPs); software drops it as geneve-unknown-source,
+	// the name it has here too.
+	PuntUnknownVTEP
 	NumPuntReasons
 )
 
 var puntNames = [NumPuntReasons]string{
 	"syn", "fin", "rst", "fragment", "ttl", "ip-options", "too-big", "headroom",
 	"vlan", "not-ipv4", "geneve", "malformed", "checksum", "no-port", "proto",
+	"geneve-unknown-source",
 }
 
 func (r PuntReason) String() string {

@@ -104,7 +104,7 @@ int xdp_gw(struct xdp_md *ctx)
 			return XDP_PASS;
 		}
 		if (udp->dest == st.port) {
-			ret = fp_egress(ctx, tagged, udp);
+			ret = fp_egress(ctx, tagged, ip->saddr, udp);
 			if (ret != FP_CONTINUE)
 				return ret;
 			return to_xsk(ctx, st.xsk_base, XGW_STAT_REDIRECT_GENEVE, len);

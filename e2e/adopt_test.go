@@ -2,13 +2,19 @@ package e2e
 
 import (
 	"encoding/json"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/xgw-dev/xgw/config"
 )
 
 // TestAdoptOperatorXDP is the operator workflow of bpf/README.md in the
@@ -45,7 +51,7 @@ func TestAdoptOperatorXDP(t *testing.T) {
 		progs[dev] = xdpProgID(t, ipLink, dev)
 	}
 	pins := filepath.Join(bpffs, "xdp", "globals")
-	for _, m := range []string{"xgw_config", "xgw_flows", "xgw_xsks", "xgw_nat_addrs", "xgw_tx_ports"} {
+	for _, m := range []string{"xgw_config", "xgw_flows", "xgw_xsks", "xgw_nat_addrs", "xgw_tx_ports", "xgw_vteps"} {
 		if _, err := os.Stat(filepath.Join(pins, m)); err != nil {
 			t.Fatalf("ip link did not pin %s: %v", m, err)
 		}
@@ -72,6 +78,34 @@ func TestAdoptOperatorXDP(t *testing.T) {
 			t.Fatalf("xgw replaced the program on %s: id %s, the operator's was %s", dev, id, progs[dev])
 		}
 	}
+
+	// The operator's fast path takes Geneve from exactly the chassis.
+	t.Run("vteps", func(t *testing.T) {
+		c, err := config.Load(g.config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []netip.Addr
+		for _, ch := range c.Chassis {
+			want = append(want, ch.IP.Value().Addr())
+		}
+		m, err := ebpf.LoadPinnedMap(filepath.Join(pins, "xgw_vteps"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		var got []netip.Addr
+		var k [4]byte
+		var v uint32
+		for it := m.Iterate(); it.Next(&k, &v); {
+			got = append(got, netip.AddrFrom4(k))
+		}
+		slices.SortFunc(want, netip.Addr.Compare)
+		slices.SortFunc(got, netip.Addr.Compare)
+		if len(want) == 0 || !slices.Equal(got, want) {
+			t.Fatalf("xgw_vteps %v, want the chassis %v", got, want)
+		}
+	})
 
 	ext := a.ExtIP.String()
 	t.Run("ping", func(t *testing.T) {

@@ -62,6 +62,10 @@ func (g *Gateway) adopt(byName map[string]*xdpIface, dir string, topo *route.Top
 	if err := syncNATAddrs(objs, topo.NATIPs()); err != nil {
 		return err
 	}
+	// Before SetParams turns Geneve steering on (vteps.go).
+	if err := setVTEPs(objs.FastPath(), topo); err != nil {
+		return err
+	}
 	if err := objs.SetParams(params); err != nil {
 		return err
 	}

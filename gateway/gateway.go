@@ -176,6 +176,7 @@ func New(cfgPath string, cfg *config.Config, opts Options, log *slog.Logger) (_ 
 	g.reload.offload = func(o config.Offload) {
 		g.off.Reconfigure(offloadConfig(o, g.clock))
 	}
+	g.reload.vteps = g.fp
 
 	// Metrics read the /stats snapshot at scrape time. More collectors
 	// (the offload manager's: metrics.NewOffloadCollector) register here.
@@ -200,6 +201,13 @@ func (g *Gateway) attach(name string, geneve, nat bool, vtep netip.Addr, topo *r
 	}
 	x := &xdpIface{name: name, objs: objs, nat: nat}
 	g.xdp = append(g.xdp, x) // close() releases it from here on
+	if geneve {
+		// Before the attach (or the swap into a pinned link): an empty
+		// set would punt every Geneve packet (vteps.go).
+		if err := setVTEPs(objs.FastPath(), topo); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
 	if nat {
 		for _, ip := range topo.NATIPs() {
 			if err := objs.AddNATAddr(ip.Addr()); err != nil {

@@ -126,6 +126,8 @@ type reloader struct {
 	// offload applies a new offload policy; nil makes the policy
 	// restart-only.
 	offload func(config.Offload)
+	// vteps is the fast path's set of Geneve sources (vteps.go); nil: none.
+	vteps vtepSetter
 
 	cfg      *config.Config
 	topo     *route.Topology
@@ -266,6 +268,10 @@ func (r *reloader) apply(cfg *config.Config, topo *route.Topology, policy string
 			r.unsteer(ip)
 		}
 	}
+
+	// The fast path takes Geneve from the new chassis set (vteps.go).
+	summary = append(summary, r.syncVTEPs(topo)...)
+
 	for _, ip := range added {
 		summary = append(summary, fmt.Sprintf("NAT address %s: steered to xgw", ip))
 	}

@@ -357,3 +357,65 @@ func TestReloadOffloadPolicy(t *testing.T) {
 		t.Fatalf("enabled %v; summary:\n%s", f.r.cfg.Offload.Enabled, joined)
 	}
 }
+
+// fakeVTEPs is the fast path's set of Geneve sources.
+type fakeVTEPs struct {
+	ev  *events
+	set []packet.IP4
+	err error
+}
+
+func (v *fakeVTEPs) SetVTEPs(ips []packet.IP4) error {
+	*v.ev = append(*v.ev, fmt.Sprintf("vteps %v", ips))
+	if v.err != nil {
+		return v.err
+	}
+	v.set = slices.Clone(ips)
+	return nil
+}
+
+// TestReloadChassisVTEPs: a reload makes the fast path's VTEP set the new
+// topology's chassis, after the swap; a refused reload leaves it; a
+// failure to program it is reported, not fatal (software handles what the
+// set refuses).
+func TestReloadChassisVTEPs(t *testing.T) {
+	f := newFixture(t)
+	v := &fakeVTEPs{ev: f.ev}
+	f.r.vteps = v
+	const hv = "{ name: hv, ip: 192.0.2.2 }"
+	f.write(t, hv, hv+"\n  - { name: hv2, ip: 192.0.2.3 }")
+	if _, err := f.r.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(*f.ev, ", "), "swap, vteps [192.0.2.2 192.0.2.3]"; got != want {
+		t.Fatalf("events %q, want %q", got, want)
+	}
+
+	// Refused: the set stays.
+	*f.ev = nil
+	f.write(t, oldSNAT, "external_ip: 203.0.113")
+	if _, err := f.r.Reload(); err == nil {
+		t.Fatal("a broken file was accepted")
+	}
+	if len(*f.ev) != 0 || !slices.Equal(v.set, []packet.IP4{packet.MustIP4("192.0.2.2"), packet.MustIP4("192.0.2.3")}) {
+		t.Fatalf("a refused reload touched the VTEPs: %v, set %v", *f.ev, v.set)
+	}
+
+	// The chassis goes again; the map refuses: the reload still applies.
+	*f.ev = nil
+	v.err = fmt.Errorf("map full")
+	f.write(t, "", "")
+	summary, err := f.r.Reload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(*f.ev, ", "), "swap, vteps [192.0.2.2]"; got != want {
+		t.Fatalf("events %q, want %q", got, want)
+	}
+	if !slices.ContainsFunc(summary, func(s string) bool { return strings.HasPrefix(s, "WARNING: ") && strings.Contains(s, "map full") }) {
+		t.Fatalf("summary does not report the failure:\n%s", strings.Join(summary, "\n"))
+	}
+	if len(f.pipe.topo.Chassis) != 1 {
+		t.Fatalf("topology not swapped: %d chassis", len(f.pipe.topo.Chassis))
+	}
+}

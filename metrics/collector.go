@@ -94,7 +94,7 @@ var (
 	dFPHits        = desc("fastpath_packets_total", "Packets the XDP fast path forwarded itself, by direction: egress (decapsulated and SNATed out of the external interface) or ingress (un-NATed and encapsulated to a chassis).", "direction")
 	dFPHitBytes    = desc("fastpath_bytes_total", "Bytes of the packets the XDP fast path forwarded, as they arrived, by direction.", "direction")
 	dFPMisses      = desc("fastpath_misses_total", "Packets the XDP fast path looked up and found no offloaded flow for (they go to the software pipeline).")
-	dFPPunts       = desc("fastpath_punts_total", "Packets of offloaded flows the XDP fast path handed to software instead, by reason (syn, fin, rst, fragment, ttl, too-big, checksum, ...).", "reason")
+	dFPPunts       = desc("fastpath_punts_total", "Packets of offloaded flows the XDP fast path handed to software instead, by reason (syn, fin, rst, fragment, ttl, too-big, checksum, geneve-unknown-source, ...).", "reason")
 	dBusySeconds   = desc("worker_busy_seconds_total", "CPU time of a forwarding thread (one per RX queue index). It spins while there is traffic and sleeps when not, so rate() of this is its busy ratio.", "worker")
 	dBusyRatio     = desc("worker_busy_ratio", "Share of wall time a forwarding thread was on CPU, over the last interval of at least one second between scrapes (0..1). 1 means the queue is saturated.", "worker")
 	dReloads       = desc("config_reloads_total", "Configuration reloads (SIGHUP or xgw reload): applied, or refused (the running configuration stayed).", "result")

@@ -109,9 +109,12 @@ punt:
 }
 
 /* fp_egress handles Geneve to our VTEP (the caller checked IPv4, not a
- * fragment, UDP to vtep_ip:geneve_port). tagged and l4 say where the
+ * fragment, UDP to vtep_ip:geneve_port). outer_src is the outer IPv4
+ * source: only a known chassis (xgw_vteps) gets past the first check, so
+ * a spoofed packet that carries an offloaded flow's inner 5-tuple, VNI
+ * and MAC goes to software, which drops it. tagged and l4 say where the
  * caller's parse ended, to refuse VLAN tags and outer IPv4 options. */
-static __always_inline int fp_egress(struct xdp_md *ctx, int tagged, void *l4)
+static __always_inline int fp_egress(struct xdp_md *ctx, int tagged, __be32 outer_src, void *l4)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -121,6 +124,10 @@ static __always_inline int fp_egress(struct xdp_md *ctx, int tagged, void *l4)
 	struct ethhdr *ieth;
 	int why;
 
+	if (!bpf_map_lookup_elem(&xgw_vteps, &outer_src)) {
+		why = FP_PUNT_UNKNOWN_VTEP;
+		goto punt;
+	}
 	if (tagged) {
 		why = FP_PUNT_VLAN;
 		goto punt;

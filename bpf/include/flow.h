@@ -1,5 +1,5 @@
 /* The offload maps: xgw_flows (what to do with each established flow), xgw_tx_ports
- * (where to send it). Layouts are mirrored in Go through bpf2go (gwFpKey,
+ * (where to send it), xgw_vteps (who may send us Geneve). Layouts are mirrored in Go through bpf2go (gwFpKey,
  * gwFpAction); change both together and keep fields explicitly padded. */
 #ifndef XGW_FLOW_H
 #define XGW_FLOW_H
@@ -106,5 +106,23 @@ struct {
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xgw_tx_ports SEC(".maps");
+
+/* xgw_vteps: the outer IPv4 sources (network order) that may tunnel to
+ * us: the known chassis' VTEPs, as the software pipeline's check
+ * (datapath drop geneve-unknown-source). Geneve from any other source is
+ * never forwarded by the fast path: it punts (FP_PUNT_UNKNOWN_VTEP) to the
+ * AF_XDP socket, where software drops and counts it. Empty means no
+ * Geneve is fast-forwarded at all (fail closed), which is what an
+ * operator's fresh load has until xgw fills it. The value is reserved for
+ * flags and currently unused. Written only from Go (FastPath.SetVTEPs). */
+#define XGW_MAX_VTEPS 4096
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XGW_MAX_VTEPS);
+	__type(key, __be32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xgw_vteps SEC(".maps");
 
 #endif /* XGW_FLOW_H */

@@ -29,7 +29,8 @@ enum fp_stat {
 	FP_PUNT_CSUM = 15,     /* outer checksum needs an inner L4 sum we cannot derive */
 	FP_PUNT_NO_PORT = 16,  /* tx_ports slot empty */
 	FP_PUNT_PROTO = 17,    /* not TCP, UDP or ICMP echo (of this flow's type) */
-	FP_STAT_MAX = 18,
+	FP_PUNT_UNKNOWN_VTEP = 18, /* Geneve from a source not in xgw_vteps: software drops it */
+	FP_STAT_MAX = 19,
 };
 
 struct {
