@@ -176,12 +176,25 @@ func attach(p *ebpf.Program, name string, ifindex int, mode Mode) (link.Link, er
 	return l, nil
 }
 
-// AddNATAddr steers all IPv4 traffic to addr into the AF_XDP sockets.
-func (o *Objects) AddNATAddr(addr netip.Addr) error {
+// NATFlags qualify a NAT address in xgw_nat_addrs (XGW_NAT_* in
+// include/maps.h).
+type NATFlags uint32
+
+// NATHost marks a NAT address that is also the host's (a router's external
+// port IP that a rule SNATs to): ARP requests for it stay with the kernel,
+// which answers them; IPv4 to it is steered like any NAT address's.
+const NATHost NATFlags = 1
+
+// AddNATAddr steers all IPv4 traffic to addr, and ARP requests for it, into
+// the AF_XDP sockets (SetNATAddr with no flags).
+func (o *Objects) AddNATAddr(addr netip.Addr) error { return o.SetNATAddr(addr, 0) }
+
+// SetNATAddr steers addr with flags, adding it or replacing its flags.
+func (o *Objects) SetNATAddr(addr netip.Addr, flags NATFlags) error {
 	if !addr.Is4() {
 		return fmt.Errorf("bpf: NAT address %s is not IPv4", addr)
 	}
-	if err := o.objs.XgwNatAddrs.Put(addr.As4(), uint32(0)); err != nil {
+	if err := o.objs.XgwNatAddrs.Put(addr.As4(), uint32(flags)); err != nil {
 		return fmt.Errorf("bpf: add NAT address %s: %w", addr, err)
 	}
 	return nil

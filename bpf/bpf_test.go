@@ -87,12 +87,22 @@ func (p pkt) build(t testing.TB) []byte {
 	return seedtest.Serialize(t, ls...)
 }
 
-func arpFrame(t testing.TB) []byte {
-	return seedtest.Serialize(t,
-		&layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: layers.EthernetBroadcast, EthernetType: layers.EthernetTypeARP},
-		&layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
-			Operation: layers.ARPRequest, SourceHwAddress: []byte{2, 0, 0, 0, 0, 1}, SourceProtAddress: []byte{198, 51, 100, 1},
-			DstHwAddress: make([]byte, 6), DstProtAddress: testNAT.AsSlice()})
+// arpFrame is an ARP request for the host's address: the kernel's.
+func arpFrame(t testing.TB) []byte { return arpFor(testHost, layers.ARPRequest, false)(t) }
+
+// arpFor builds an ARP frame (op) whose target is ip, 802.1Q-tagged if vlan.
+func arpFor(ip netip.Addr, op uint16, vlan bool) func(t testing.TB) []byte {
+	return func(t testing.TB) []byte {
+		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: layers.EthernetBroadcast, EthernetType: layers.EthernetTypeARP}
+		ls := []gopacket.SerializableLayer{eth}
+		if vlan {
+			eth.EthernetType = layers.EthernetTypeDot1Q
+			ls = append(ls, &layers.Dot1Q{VLANIdentifier: 100, Type: layers.EthernetTypeARP})
+		}
+		return seedtest.Serialize(t, append(ls, &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
+			Operation: op, SourceHwAddress: []byte{2, 0, 0, 0, 0, 1}, SourceProtAddress: []byte{198, 51, 100, 1},
+			DstHwAddress: make([]byte, 6), DstProtAddress: ip.AsSlice()})...)
+	}
 }
 
 func ipv6Frame(t testing.TB) []byte {
@@ -128,6 +138,8 @@ func verdictCases() []verdictCase {
 		{"udp to nat addr", pkt{dst: testNAT, proto: layers.IPProtocolUDP, dport: 53}.build, nil},
 		{"icmp to nat addr", pkt{dst: testNAT, proto: layers.IPProtocolICMPv4}.build, nil},
 		{"fragment to nat addr", pkt{dst: testNAT, proto: layers.IPProtocolUDP, dport: 53, fragment: true}.build, nil},
+		// xgw answers ARP for its NAT addresses as their router would.
+		{"arp request for nat addr", arpFor(testNAT, layers.ARPRequest, false), nil},
 	}
 }
 
@@ -142,6 +154,10 @@ func passCases() []verdictCase {
 	}
 	return []verdictCase{
 		{"arp", arpFrame, pass},
+		{"arp request for another addr", arpFor(netip.MustParseAddr("198.51.100.77"), layers.ARPRequest, false), pass},
+		{"arp reply from nat addr", arpFor(testNAT, layers.ARPReply, false), pass},
+		{"tagged arp request for nat addr", arpFor(testNAT, layers.ARPRequest, true), pass},
+		{"truncated arp request for nat addr", func(t testing.TB) []byte { return arpFor(testNAT, layers.ARPRequest, false)(t)[:14+27] }, pass},
 		{"ipv6", ipv6Frame, pass},
 		{"udp to vtep other port", pkt{dst: testVTEP, proto: layers.IPProtocolUDP, dport: 6082}.build, pass},
 		{"icmp to vtep", pkt{dst: testVTEP, proto: layers.IPProtocolICMPv4}.build, pass},
@@ -230,5 +246,32 @@ func TestXDPPassProgram(t *testing.T) {
 	o := loadTest(t)
 	if v := run(t, o.PassProgram(), arpFrame(t)); v != xdpPass {
 		t.Fatalf("xdp_pass verdict %d", v)
+	}
+}
+
+// TestNATHostARPPasses: a NAT address that is also the host's (NATHost)
+// is steered for IPv4, but ARP for it stays with the kernel, which owns
+// the address and answers.
+func TestNATHostARPPasses(t *testing.T) {
+	o := loadTest(t)
+	if err := o.SetNATAddr(testNAT, NATHost); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := o.Stats()
+	if v := run(t, o.Program(), arpFor(testNAT, layers.ARPRequest, false)(t)); v != xdpPass {
+		t.Fatalf("ARP for a host NAT address: verdict %d", v)
+	}
+	run(t, o.Program(), pkt{dst: testNAT, proto: layers.IPProtocolUDP, dport: 53}.build(t))
+	after, _ := o.Stats()
+	if after.Pass.Packets-before.Pass.Packets != 1 || after.NoSocket.Packets-before.NoSocket.Packets != 1 {
+		t.Fatalf("want the ARP passed and the UDP steered: %+v -> %+v", before, after)
+	}
+	// Back to a plain NAT address: its ARP is steered again.
+	if err := o.SetNATAddr(testNAT, 0); err != nil {
+		t.Fatal(err)
+	}
+	run(t, o.Program(), arpFor(testNAT, layers.ARPRequest, false)(t))
+	if again, _ := o.Stats(); again.NoSocket.Packets-after.NoSocket.Packets != 1 {
+		t.Fatalf("ARP for a plain NAT address not steered: %+v", again)
 	}
 }

@@ -73,6 +73,24 @@ func TestRedirectWithSocket(t *testing.T) {
 			t.Errorf("%s: verdict %d, want %d", c.name, ret, c.want)
 		}
 	}
+	// ARP requests for a NAT address are answered by xgw: redirected;
+	// ARP for any other address is the kernel's.
+	for _, c := range []struct {
+		name   string
+		target netip.Addr
+		want   uint32
+	}{
+		{"arp request for nat", nat, 4},
+		{"arp request for another address", netip.MustParseAddr("198.51.100.77"), 2},
+	} {
+		ret, err := o.Program().Run(&ebpf.RunOptions{Data: arpRequest(t, c.target)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ret != c.want {
+			t.Errorf("%s: verdict %d, want %d", c.name, ret, c.want)
+		}
+	}
 	if err := o.UnregisterXSK(0); err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +101,8 @@ func TestRedirectWithSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.RedirectGeneve.Packets != 1 || st.RedirectNAT.Packets != 1 || st.NoSocket.Packets != 1 || st.Pass.Packets != 2 {
+	if st.RedirectGeneve.Packets != 1 || st.RedirectNAT.Packets != 1 || st.NoSocket.Packets != 1 || st.Pass.Packets != 3 ||
+		st.RedirectARP.Packets != 1 {
 		t.Errorf("stats %+v", st)
 	}
 	// The VTEP set is empty (fail closed): the Geneve frame reached the
@@ -137,6 +156,19 @@ func udpFrame(t *testing.T, dst netip.Addr, port uint16) []byte {
 	err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
 		&layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4},
 		ip, udp, gopacket.Payload(make([]byte, 16)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func arpRequest(t *testing.T, target netip.Addr) []byte {
+	buf := gopacket.NewSerializeBuffer()
+	err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true},
+		&layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: layers.EthernetBroadcast, EthernetType: layers.EthernetTypeARP},
+		&layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
+			Operation: layers.ARPRequest, SourceHwAddress: []byte{2, 0, 0, 0, 0, 1}, SourceProtAddress: []byte{198, 51, 100, 1},
+			DstHwAddress: make([]byte, 6), DstProtAddress: target.AsSlice()})
 	if err != nil {
 		t.Fatal(err)
 	}

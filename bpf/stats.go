@@ -14,6 +14,7 @@ type Stats struct {
 	Pass           Counter // not ours, up the stack
 	NoSocket       Counter // ours, but no XSK on that queue: passed
 	Malformed      Counter // truncated or bad headers: passed
+	RedirectARP    Counter // ARP request for a NAT address, sent to the XSK
 	// FastPath are the offload fast path's counters. Objects that share
 	// their fast-path maps (Options.Share, or one PinPath) report the
 	// same numbers: count them once.
@@ -78,6 +79,7 @@ const (
 	statPass
 	statNoSocket
 	statMalformed
+	statRedirectARP
 	statMax
 )
 
@@ -94,7 +96,7 @@ const (
 // Stats reads the per-CPU counters.
 func (o *Objects) Stats() (Stats, error) {
 	var s Stats
-	dst := [statMax]*Counter{&s.RedirectGeneve, &s.RedirectNAT, &s.Pass, &s.NoSocket, &s.Malformed}
+	dst := [statMax]*Counter{&s.RedirectGeneve, &s.RedirectNAT, &s.Pass, &s.NoSocket, &s.Malformed, &s.RedirectARP}
 	var per []gwXgwCounter
 	for i := uint32(0); i < statMax; i++ {
 		if err := o.objs.XgwStats.Lookup(i, &per); err != nil {

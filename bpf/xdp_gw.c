@@ -30,6 +30,11 @@ struct steering {
 	__be32 vtep;
 	__be16 port;
 	__u32 xsk_base; /* slot * XGW_MAX_QUEUES */
+	/* ARP for the NAT addresses is answered on this interface: the
+	 * external side. xgw's own loads program xgw_nat_addrs on the
+	 * external interface only, so this is always 1 there; an operator's
+	 * two instances share xgw_nat_addrs and only ext_ifindex tells. */
+	__u8 nat_arp;
 };
 
 static __always_inline int get_steering(struct xdp_md *ctx, struct steering *s)
@@ -41,6 +46,7 @@ static __always_inline int get_steering(struct xdp_md *ctx, struct steering *s)
 		s->vtep = vtep_ip;
 		s->port = geneve_port;
 		s->xsk_base = 0;
+		s->nat_arp = 1;
 		return 0;
 	}
 	cfg = bpf_map_lookup_elem(&xgw_config, &zero);
@@ -50,6 +56,7 @@ static __always_inline int get_steering(struct xdp_md *ctx, struct steering *s)
 	s->port = cfg->geneve_port ? cfg->geneve_port : bpf_htons(6081);
 	s->xsk_base = cfg->ext_ifindex && ctx->ingress_ifindex == cfg->ext_ifindex ?
 			      XGW_MAX_QUEUES : 0;
+	s->nat_arp = !cfg->ext_ifindex || ctx->ingress_ifindex == cfg->ext_ifindex;
 	return 0;
 }
 
@@ -85,6 +92,25 @@ int xdp_gw(struct xdp_md *ctx)
 	if (proto < 0) {
 		stat_inc(XGW_STAT_MALFORMED, len);
 		return XDP_PASS;
+	}
+	if (proto == bpf_htons(ETH_P_ARP)) {
+		struct arp_eth_ipv4 *arp;
+		__u32 tpa, *nat;
+
+		/* An untagged ARP request for one of our NAT addresses: xgw
+		 * answers as the owning router's external port (the host
+		 * does not own the address). Every other ARP, the host's
+		 * own addresses' included, is the kernel's. */
+		if (!st.nat_arp || c.pos != data + sizeof(*eth))
+			goto pass;
+		arp = parse_arp_request(&c);
+		if (!arp)
+			goto pass;
+		__builtin_memcpy(&tpa, arp->tpa, sizeof(tpa));
+		nat = bpf_map_lookup_elem(&xgw_nat_addrs, &tpa);
+		if (!nat || (*nat & XGW_NAT_HOST))
+			goto pass;
+		return to_xsk(ctx, st.xsk_base, XGW_STAT_REDIRECT_ARP, len);
 	}
 	if (proto != bpf_htons(ETH_P_IP))
 		goto pass;

@@ -18,6 +18,11 @@
  * interface (slot * XGW_MAX_QUEUES + queue). */
 #define XGW_XSK_SLOTS 2
 
+/* XGW_NAT_HOST: the NAT address is also the host's (a router's external
+ * port IP that a rule SNATs to): the kernel answers ARP for it, so ARP
+ * for it is not steered. IPv4 to it is, as to any NAT address. */
+#define XGW_NAT_HOST 1
+
 /* xgw_xsks: one AF_XDP socket per (slot, RX queue). xgw's own loads give
  * each interface its own map and use slot 0. */
 struct {
@@ -29,7 +34,7 @@ struct {
 } xgw_xsks SEC(".maps");
 
 /* xgw_nat_addrs: our external SNAT/DNAT addresses (network order); the
- * value is reserved for flags and currently unused. */
+ * value holds XGW_NAT_* flags. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, XGW_MAX_NAT_ADDRS);

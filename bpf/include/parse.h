@@ -18,6 +18,10 @@
 #define ETH_P_8021AD 0x88A8
 #endif
 
+#ifndef ETH_P_ARP
+#define ETH_P_ARP 0x0806
+#endif
+
 #define IP_MF 0x2000
 #define IP_OFFMASK 0x1fff
 
@@ -100,6 +104,39 @@ static __always_inline struct udphdr *parse_udp(struct hdr_cursor *c)
 		return NULL;
 	c->pos = udp + 1;
 	return udp;
+}
+
+/* arp_eth_ipv4 is an ARP packet for IPv4 over Ethernet (RFC 826); byte
+ * arrays keep it unpadded (28 bytes) whatever the alignment. */
+struct arp_eth_ipv4 {
+	__be16 htype;
+	__be16 ptype;
+	__u8 hlen;
+	__u8 plen;
+	__be16 op;
+	__u8 sha[6];
+	__u8 spa[4];
+	__u8 tha[6];
+	__u8 tpa[4];
+};
+
+#define ARP_HTYPE_ETHER 1
+#define ARP_OP_REQUEST 1
+
+/* parse_arp_request returns an IPv4-over-Ethernet ARP request, or NULL
+ * for anything else (a reply, another hardware or protocol type, a
+ * truncated frame). */
+static __always_inline struct arp_eth_ipv4 *parse_arp_request(struct hdr_cursor *c)
+{
+	struct arp_eth_ipv4 *a = c->pos;
+
+	if ((void *)(a + 1) > c->end)
+		return NULL;
+	if (a->htype != bpf_htons(ARP_HTYPE_ETHER) || a->ptype != bpf_htons(ETH_P_IP) ||
+	    a->hlen != 6 || a->plen != 4 || a->op != bpf_htons(ARP_OP_REQUEST))
+		return NULL;
+	c->pos = a + 1;
+	return a;
 }
 
 #endif /* XGW_PARSE_H */

@@ -11,7 +11,8 @@ enum xgw_stat {
 	XGW_STAT_PASS = 2,            /* not ours: up the Linux stack */
 	XGW_STAT_NO_SOCKET = 3,       /* ours but no XSK on this queue: passed */
 	XGW_STAT_MALFORMED = 4,       /* truncated or bad header: passed */
-	XGW_STAT_MAX = 5,
+	XGW_STAT_REDIRECT_ARP = 5,    /* to the XSK: ARP request for a NAT address */
+	XGW_STAT_MAX = 6,
 };
 
 struct xgw_counter {
