@@ -61,10 +61,12 @@ type Pipeline struct {
 	Drops    map[string]uint64 `json:"drops"`    // by reason, every reason present
 	RX       map[string]uint64 `json:"rx"`       // by pipeline port: underlay, external
 	TX       map[string]uint64 `json:"tx"`
-	Egress   uint64            `json:"egress"`  // Geneve forwarded to the external side
-	Ingress  uint64            `json:"ingress"` // external forwarded to a chassis
-	ARPReply uint64            `json:"arp_replies"`
-	ICMPOut  uint64            `json:"icmp_sent"` // ICMP the routers generated
+	Egress   uint64            `json:"egress"`      // Geneve forwarded to the external side
+	Ingress  uint64            `json:"ingress"`     // external forwarded to a chassis
+	ARPReply uint64            `json:"arp_replies"` // over Geneve, for join-port addresses
+	// ARPReplyExternal: on the external side, for NAT addresses.
+	ARPReplyExternal uint64 `json:"arp_replies_external"`
+	ICMPOut          uint64 `json:"icmp_sent"` // ICMP the routers generated
 }
 
 // XDP is one interface's xdp_gw counters.
@@ -76,15 +78,16 @@ type XDP struct {
 // PipelineStats names the counters of s.
 func PipelineStats(s datapath.Stats) Pipeline {
 	p := Pipeline{
-		Verdicts: make(map[string]uint64, len(s.Verdicts)),
-		Bytes:    make(map[string]uint64, len(s.Verdicts)),
-		Drops:    make(map[string]uint64, len(s.Drops)),
-		RX:       make(map[string]uint64, len(s.RX)),
-		TX:       make(map[string]uint64, len(s.TX)),
-		Egress:   s.Egress,
-		Ingress:  s.Ingress,
-		ARPReply: s.ARPReply,
-		ICMPOut:  s.ICMPOut,
+		Verdicts:         make(map[string]uint64, len(s.Verdicts)),
+		Bytes:            make(map[string]uint64, len(s.Verdicts)),
+		Drops:            make(map[string]uint64, len(s.Drops)),
+		RX:               make(map[string]uint64, len(s.RX)),
+		TX:               make(map[string]uint64, len(s.TX)),
+		Egress:           s.Egress,
+		Ingress:          s.Ingress,
+		ARPReply:         s.ARPReply,
+		ARPReplyExternal: s.ARPReplyExternal,
+		ICMPOut:          s.ICMPOut,
 	}
 	for i, n := range s.Verdicts {
 		p.Verdicts[datapath.Verdict(i).String()] = n

@@ -22,6 +22,11 @@ func (w *Worker) fromExternal(c *pktCtx) Drop {
 	switch res {
 	case packet.OK, packet.Fragment:
 	case packet.NotIP:
+		// ARP for a NAT address, which xdp_gw steers here, is answered;
+		// nothing else that is not IPv4 should have been steered.
+		if w.arpExternal(c, frame, p.L2) {
+			return DropNone
+		}
 		pass(pkt)
 		return DropNone
 	default:

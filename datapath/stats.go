@@ -9,16 +9,18 @@ import (
 // counters are a worker's own plain counters, bumped in the per-packet path
 // without atomics; publish copies them to the shared snapshot once a batch.
 type counters struct {
-	verdicts  [NumVerdicts]uint64
-	bytes     [NumVerdicts]uint64 // frame lengths as they left the pipeline
-	drops     [NumDrops]uint64
-	rx        [flow.NumPorts]uint64
-	tx        [flow.NumPorts]uint64
-	egress    uint64 // Geneve packets forwarded to the external side
-	ingress   uint64 // external packets forwarded to a chassis
-	arpReply  uint64
-	cacheHits uint64 // forwarded from the flow cache
-	icmpOut   uint64 // ICMP the routers generated and sent
+	verdicts [NumVerdicts]uint64
+	bytes    [NumVerdicts]uint64 // frame lengths as they left the pipeline
+	drops    [NumDrops]uint64
+	rx       [flow.NumPorts]uint64
+	tx       [flow.NumPorts]uint64
+	egress   uint64 // Geneve packets forwarded to the external side
+	ingress  uint64 // external packets forwarded to a chassis
+	arpReply uint64 // over Geneve, for join-port addresses (arp.go)
+	// on the external side, for NAT addresses (arp_external.go)
+	arpReplyExternal uint64
+	cacheHits        uint64 // forwarded from the flow cache
+	icmpOut          uint64 // ICMP the routers generated and sent
 }
 
 // Stats is a snapshot of pipeline counters, summed over workers.
@@ -26,12 +28,16 @@ type Stats struct {
 	Verdicts [NumVerdicts]uint64
 	// Bytes sums the frame lengths per verdict, as each frame left the
 	// pipeline (after encap or decap).
-	Bytes    [NumVerdicts]uint64
-	Drops    [NumDrops]uint64
-	RX, TX   [flow.NumPorts]uint64
-	Egress   uint64
-	Ingress  uint64
-	ARPReply uint64
+	Bytes   [NumVerdicts]uint64
+	Drops   [NumDrops]uint64
+	RX, TX  [flow.NumPorts]uint64
+	Egress  uint64
+	Ingress uint64
+	// ARPReply counts ARP replies sent over Geneve for the gateway
+	// routers' join-port addresses; ARPReplyExternal those sent on the
+	// external side for NAT addresses.
+	ARPReply         uint64
+	ARPReplyExternal uint64
 	// CacheHits counts packets forwarded from the workers' flow caches
 	// (the rest of TX took the full pipeline).
 	CacheHits uint64
@@ -49,6 +55,7 @@ type published struct {
 	egress    atomic.Uint64
 	ingress   atomic.Uint64
 	arpReply  atomic.Uint64
+	arpExt    atomic.Uint64
 	cacheHits atomic.Uint64
 	icmpOut   atomic.Uint64
 }
@@ -68,6 +75,7 @@ func (p *published) store(c *counters) {
 	p.egress.Store(c.egress)
 	p.ingress.Store(c.ingress)
 	p.arpReply.Store(c.arpReply)
+	p.arpExt.Store(c.arpReplyExternal)
 	p.cacheHits.Store(c.cacheHits)
 	p.icmpOut.Store(c.icmpOut)
 }
@@ -87,6 +95,7 @@ func (p *published) addTo(s *Stats) {
 	s.Egress += p.egress.Load()
 	s.Ingress += p.ingress.Load()
 	s.ARPReply += p.arpReply.Load()
+	s.ARPReplyExternal += p.arpExt.Load()
 	s.CacheHits += p.cacheHits.Load()
 	s.ICMPOut += p.icmpOut.Load()
 }

@@ -63,7 +63,7 @@ var (
 	dRX            = desc("pipeline_rx_packets_total", "Frames into the pipeline, by side: underlay (Geneve) or external.", "side")
 	dTX            = desc("pipeline_tx_packets_total", "Frames out of the pipeline, by side.", "side")
 	dForwarded     = desc("pipeline_forwarded_packets_total", "Packets forwarded across the gateway: egress (overlay to external, SNATed) or ingress (external to a chassis).", "direction")
-	dARP           = desc("pipeline_arp_replies_total", "ARP replies sent over Geneve for the gateway routers' join-port addresses.")
+	dARP           = desc("pipeline_arp_replies_total", "ARP replies the gateway routers sent, by side: underlay (over Geneve, for their join-port addresses) or external (for their NAT addresses).", "side")
 	dICMPOut       = desc("pipeline_icmp_sent_total", "ICMP messages the gateway routers generated and sent (echo replies to their addresses, time exceeded).")
 	dPortAlloc     = desc("nat_port_allocation_failures_total", "New connections refused because SNAT found no free external port (conntrack commits without a reply tuple).")
 	dCTEntries     = desc("conntrack_entries", "Live connections in the table, all zones.")
@@ -149,7 +149,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(dForwarded, p.Egress, "egress")
 	counter(dForwarded, p.Ingress, "ingress")
-	counter(dARP, p.ARPReply)
+	counter(dARP, p.ARPReply, "underlay")
+	counter(dARP, p.ARPReplyExternal, "external")
 	counter(dICMPOut, p.ICMPOut)
 
 	ct := &s.Conntrack

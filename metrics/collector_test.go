@@ -38,6 +38,7 @@ func doc() control.Stats {
 	ds.RX[flow.Underlay] = 600
 	ds.TX[flow.External] = 590
 	ds.Egress, ds.Ingress = 590, 410
+	ds.ARPReply, ds.ARPReplyExternal = 2, 3
 	p := control.PipelineStats(ds)
 	p.Bytes["tx"] = 123456
 	return control.Stats{
@@ -48,7 +49,8 @@ func doc() control.Stats {
 		Ports: []engine.PortStats{{Interface: "gw-u", Queue: 0, Stats: afxdp.Stats{RxPackets: 600, TxPackets: 410, TxCompleted: 409,
 			RxKicks: 1, TxKicks: 12, RxRingFull: 8, FillRingEmpty: 2}}},
 		XDP: []control.XDP{{Interface: "gw-x", Stats: bpf.Stats{RedirectNAT: bpf.Counter{Packets: 410, Bytes: 41000}, Pass: bpf.Counter{Packets: 3, Bytes: 180},
-			FastPath: fastPath()}},
+			RedirectARP: bpf.Counter{Packets: 3, Bytes: 180},
+			FastPath:    fastPath()}},
 			// The second interface's program shares the fast path: the
 			// same numbers, which must not be counted twice.
 			{Interface: "gw-u", Stats: bpf.Stats{FastPath: fastPath()}}},
@@ -106,6 +108,9 @@ func TestCollectorAgreesWithStats(t *testing.T) {
 		`xgw_afxdp_wakeups_total{interface="gw-u",queue="0",ring="tx"}`:                  12,
 		`xgw_xdp_packets_total{action="redirect_nat",interface="gw-x"}`:                  410,
 		`xgw_xdp_bytes_total{action="pass",interface="gw-x"}`:                            180,
+		`xgw_xdp_packets_total{action="redirect_arp",interface="gw-x"}`:                  3,
+		`xgw_pipeline_arp_replies_total{side="underlay"}`:                                2,
+		`xgw_pipeline_arp_replies_total{side="external"}`:                                3,
 		`xgw_fastpath_packets_total{direction="egress"}`:                                 5000,
 		`xgw_fastpath_packets_total{direction="ingress"}`:                                4000,
 		`xgw_fastpath_bytes_total{direction="ingress"}`:                                  256000,

@@ -14,7 +14,7 @@
 //	xgw_pipeline_rx_packets_total{side}                  underlay, external
 //	xgw_pipeline_tx_packets_total{side}
 //	xgw_pipeline_forwarded_packets_total{direction}      egress, ingress
-//	xgw_pipeline_arp_replies_total
+//	xgw_pipeline_arp_replies_total{side}                 underlay (Geneve, join ports), external (NAT addrs)
 //	xgw_nat_port_allocation_failures_total               commits refused: no free port
 //	xgw_conntrack_entries                                live connections (exact)
 //	xgw_conntrack_zone_entries{zone}                     per zone (scanned, see ZoneCounter)
