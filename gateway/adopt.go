@@ -9,7 +9,6 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/xgw-dev/xgw/bpf"
-	"github.com/xgw-dev/xgw/packet"
 	"github.com/xgw-dev/xgw/route"
 )
 
@@ -59,7 +58,7 @@ func (g *Gateway) adopt(byName map[string]*xdpIface, dir string, topo *route.Top
 		byName[name] = &xdpIface{name: name, objs: objs, nat: true, slot: slot, adopted: true}
 		g.log.Info("XDP adopted", "interface", name, "program_id", x.ProgId, "xsk_slot", slot)
 	}
-	if err := syncNATAddrs(objs, topo.NATIPs()); err != nil {
+	if err := syncNATAddrs(objs, topo); err != nil {
 		return err
 	}
 	// Before SetParams turns Geneve steering on (vteps.go).
@@ -74,13 +73,14 @@ func (g *Gateway) adopt(byName map[string]*xdpIface, dir string, topo *route.Top
 	return nil
 }
 
-// syncNATAddrs makes the pinned NAT address set exactly want: a previous
-// xgw's addresses would otherwise still be steered to our sockets.
-func syncNATAddrs(objs *bpf.Objects, want []packet.IP4) error {
+// syncNATAddrs makes the pinned NAT address set exactly topo's, with
+// their flags: a previous xgw's addresses would otherwise still be
+// steered to our sockets.
+func syncNATAddrs(objs *bpf.Objects, topo *route.Topology) error {
 	keep := map[netip.Addr]bool{}
-	for _, ip := range want {
+	for _, ip := range topo.NATIPs() {
 		keep[ip.Addr()] = true
-		if err := objs.AddNATAddr(ip.Addr()); err != nil {
+		if err := objs.SetNATAddr(ip.Addr(), natFlags(topo, ip)); err != nil {
 			return err
 		}
 	}

@@ -65,6 +65,7 @@ type Gateway struct {
 	eng   *engine.Engine
 
 	ifnames  [2]string            // underlay, external
+	garp     *garpSocket          // gratuitous ARP on the external interface (garp.go); nil if it did not open
 	reload   *reloader            // the running config; SIGHUP and xgw reload
 	registry *prometheus.Registry // what /metrics serves; add collectors here
 }
@@ -177,6 +178,15 @@ func New(cfgPath string, cfg *config.Config, opts Options, log *slog.Logger) (_ 
 		g.off.Reconfigure(offloadConfig(o, g.clock))
 	}
 	g.reload.vteps = g.fp
+	// Gratuitous ARP for the NAT addresses (garp.go): on start (Run) and
+	// for those a reload adds. Without the socket the addresses are still
+	// answered on request.
+	if g.garp, err = openGARP(ext); err != nil {
+		g.log.Warn("gratuitous ARP disabled: NAT addresses are answered on request only", "err", err)
+		err = nil
+	} else {
+		g.reload.garp = g.garp
+	}
 
 	// Metrics read the /stats snapshot at scrape time. More collectors
 	// (the offload manager's: metrics.NewOffloadCollector) register here.
@@ -210,7 +220,7 @@ func (g *Gateway) attach(name string, geneve, nat bool, vtep netip.Addr, topo *r
 	}
 	if nat {
 		for _, ip := range topo.NATIPs() {
-			if err := objs.AddNATAddr(ip.Addr()); err != nil {
+			if err := objs.SetNATAddr(ip.Addr(), natFlags(topo, ip)); err != nil {
 				return nil, fmt.Errorf("program NAT addresses on %s: %w", name, err)
 			}
 		}
@@ -247,6 +257,7 @@ func timeouts(t config.Timeouts) conntrack.Timeouts {
 // Run forwards until ctx ends; meanwhile it retires NAT addresses that a
 // reload dropped once their last connection is gone.
 func (g *Gateway) Run(ctx context.Context) error {
+	g.reload.announceAll()
 	go func() {
 		t := time.NewTicker(drainInterval)
 		defer t.Stop()
@@ -310,6 +321,9 @@ func (g *Gateway) Close() error {
 			errs = append(errs, fmt.Errorf("release the XDP program of %s: %w", x.name, err))
 		}
 		g.log.Debug("XDP program released", "interface", x.name)
+	}
+	if g.garp != nil {
+		g.garp.Close()
 	}
 	if g.neigh != nil {
 		g.neigh.Close()

@@ -72,6 +72,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/xgw-dev/xgw/bpf"
 	"github.com/xgw-dev/xgw/config"
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/control"
@@ -83,10 +84,11 @@ import (
 // drainInterval is how often draining NAT addresses are checked.
 const drainInterval = 5 * time.Second
 
-// natSteering is one XDP program's list of NAT addresses; *bpf.Objects is
-// one.
+// natSteering is one XDP program's list of NAT addresses, each with its
+// flags (bpf.NATHost: the host's address too, whose ARP the kernel
+// answers); *bpf.Objects is one.
 type natSteering interface {
-	AddNATAddr(netip.Addr) error
+	SetNATAddr(netip.Addr, bpf.NATFlags) error
 	RemoveNATAddr(netip.Addr) error
 }
 
@@ -128,6 +130,8 @@ type reloader struct {
 	offload func(config.Offload)
 	// vteps is the fast path's set of Geneve sources (vteps.go); nil: none.
 	vteps vtepSetter
+	// garp announces the NAT addresses a reload adds (garp.go); nil: none.
+	garp announcer
 
 	cfg      *config.Config
 	topo     *route.Topology
@@ -248,13 +252,27 @@ func (r *reloader) apply(cfg *config.Config, topo *route.Topology, policy string
 		if r.steered[ip] {
 			continue
 		}
-		if err := r.steer(ip); err != nil {
+		if err := r.steer(ip, natFlags(topo, ip)); err != nil {
 			for _, a := range added {
 				r.unsteer(a)
 			}
 			return nil, fmt.Errorf("steer the new NAT address %s: %w", ip, err)
 		}
 		added = append(added, ip)
+	}
+	// ...and the kept ones that became, or stopped being, the host's
+	// address (whose ARP the kernel answers) with their new flags. A
+	// failure leaves the old flags: ARP for the address is then answered
+	// by the wrong party (or lost after a redirect) until the next reload,
+	// which is reported, not fatal.
+	for _, ip := range topo.NATIPs() {
+		if !r.steered[ip] || natFlags(r.topo, ip) == natFlags(topo, ip) {
+			continue
+		}
+		if err := r.steer(ip, natFlags(topo, ip)); err != nil {
+			r.log.Error("reload: update a NAT address's flags", "address", ip.String(), "err", err)
+			summary = append(summary, fmt.Sprintf("WARNING: NAT address %s: ARP steering not updated: %v", ip, err))
+		}
 	}
 	if err := r.pipe.SetTopology(topo); err != nil {
 		for _, a := range added {
@@ -275,6 +293,8 @@ func (r *reloader) apply(cfg *config.Config, topo *route.Topology, policy string
 	for _, ip := range added {
 		summary = append(summary, fmt.Sprintf("NAT address %s: steered to xgw", ip))
 	}
+	// The upstream network learns the new addresses (garp.go).
+	r.announce(topo, added)
 	if policy != "" {
 		r.offload(cfg.Offload)
 		what := "offloaded flows are back in software until the new policy promotes them"
@@ -396,9 +416,9 @@ func (r *reloader) inUse(ips []packet.IP4) map[packet.IP4]int {
 	return n
 }
 
-func (r *reloader) steer(ip packet.IP4) error {
+func (r *reloader) steer(ip packet.IP4, flags bpf.NATFlags) error {
 	for _, x := range r.nat {
-		if err := x.AddNATAddr(netip.AddrFrom4(ip)); err != nil {
+		if err := x.SetNATAddr(netip.AddrFrom4(ip), flags); err != nil {
 			return err
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xgw-dev/xgw/bpf"
 	"github.com/xgw-dev/xgw/config"
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/packet"
@@ -36,17 +37,27 @@ func (p *fakePipe) SetTopology(t *route.Topology) error {
 type fakeSteer struct {
 	ev    *events
 	addrs map[netip.Addr]bool
+	flags map[netip.Addr]bpf.NATFlags
 }
 
-func (s *fakeSteer) AddNATAddr(a netip.Addr) error {
-	*s.ev = append(*s.ev, "steer "+a.String())
+func (s *fakeSteer) SetNATAddr(a netip.Addr, f bpf.NATFlags) error {
+	if s.addrs[a] {
+		*s.ev = append(*s.ev, fmt.Sprintf("flags %s %d", a, f))
+	} else {
+		*s.ev = append(*s.ev, "steer "+a.String())
+	}
 	s.addrs[a] = true
+	if s.flags == nil {
+		s.flags = map[netip.Addr]bpf.NATFlags{}
+	}
+	s.flags[a] = f
 	return nil
 }
 
 func (s *fakeSteer) RemoveNATAddr(a netip.Addr) error {
 	*s.ev = append(*s.ev, "unsteer "+a.String())
 	delete(s.addrs, a)
+	delete(s.flags, a)
 	return nil
 }
 
