@@ -312,3 +312,53 @@ func TestPinsMigrated(t *testing.T) {
 		}
 	}
 }
+
+// TestOperatorARPExternalOnly: an operator's two instances share
+// xgw_nat_addrs, so ARP for a NAT address arriving on the underlay would
+// find it too; only the external interface (xgw_config.ext_ifindex)
+// steers it, to slot 1. The underlay's copy passes it, though its slot 0
+// has a socket. With one interface for both sides, slot 0 takes it.
+func TestOperatorARPExternalOnly(t *testing.T) {
+	ol := newOperatorLoad(t)
+	o := ol.o
+	if err := o.SetParams(Params{VTEP: netip.AddrFrom4([4]byte(seedtest.VTEP)), ExternalIfindex: ol.ifindex[1]}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.AddNATAddr(seedSNATAddr); err != nil {
+		t.Fatal(err)
+	}
+	var port afxdp.Port
+	inNS(t, ol.ns, func() (err error) {
+		port, err = afxdp.Open("o2", 0, afxdp.Config{NumFrames: 256})
+		return err
+	})
+	defer port.Close()
+	for _, slot := range []int{0, 1} {
+		if err := o.RegisterXSKSlot(slot, 0, port.FD()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	arp := arpFor(seedSNATAddr, layers.ARPRequest, false)(t)
+	verdict := func(ifindex int) uint32 {
+		var ret uint32
+		inNS(t, ol.ns, func() error {
+			md := xdpMD{DataEnd: uint32(len(arp)), IngressIfindex: uint32(ifindex)}
+			var err error
+			ret, err = o.Program().Run(&ebpf.RunOptions{Data: arp, Context: md})
+			return err
+		})
+		return ret
+	}
+	if got := verdict(ol.ifindex[1]); got != xdpRedirect {
+		t.Errorf("ARP for a NAT address on the external interface: verdict %d, want XDP_REDIRECT", got)
+	}
+	if got := verdict(ol.ifindex[0]); got != xdpPass {
+		t.Errorf("ARP for a NAT address on the underlay: verdict %d, want XDP_PASS", got)
+	}
+	if err := o.SetParams(Params{VTEP: netip.AddrFrom4([4]byte(seedtest.VTEP))}); err != nil {
+		t.Fatal(err)
+	}
+	if got := verdict(ol.ifindex[0]); got != xdpRedirect {
+		t.Errorf("one interface: ARP verdict %d, want XDP_REDIRECT", got)
+	}
+}

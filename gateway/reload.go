@@ -43,7 +43,8 @@ package gateway
 //
 //   - an address the new file adds is steered BEFORE the new topology is
 //     swapped in, so the first reply to the first connection SNATed to it
-//     already reaches xgw;
+//     already reaches xgw; after the swap it is announced with one
+//     gratuitous ARP (garp.go), unless it is the host's own address;
 //   - an address the new file drops is kept while conntrack still holds a
 //     connection that uses it (reply destination = the address: SNAT; or
 //     original destination = the address: DNAT): it stays steered, and
