@@ -21,6 +21,21 @@ func egressFrom(t *testing.T, src, dst net.IP, x seedtest.L4) []byte {
 
 var udpProbe = seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 40000, DPort: 53, Payload: []byte("probe")}
 
+// cacheProbe answers the seed egress probe eg (already sent once) from the
+// server and sends eg until the flow cache forwards it, so that a test's
+// next packet of the flow meets the cache's probe, not only the pipeline.
+func cacheProbe(t *testing.T, h *harness, eg []byte) {
+	t.Helper()
+	reply := seedtest.Reply(t, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, DPort: 40000, Payload: []byte("a")})
+	wantTX(t, h.run(flow.External, reply), flow.Underlay)
+	for range 3 {
+		wantTX(t, h.run(flow.Underlay, eg), flow.External)
+	}
+	if h.pl.Stats().CacheHits == 0 {
+		t.Fatal("setup: the flow never hit the cache")
+	}
+}
+
 // innerIPOff is where the inner IPv4 header starts in a seed egress frame
 // (outer eth/IPv4/UDP, Geneve with the OVN option, inner eth).
 const innerIPOff = 14 + 20 + 8 + 8 + 8 + 14
@@ -42,17 +57,10 @@ func TestBadIPChecksumDropped(t *testing.T) {
 	// Establish the flow and teach the cache (a packet each way, then
 	// one more that hits), then corrupt one.
 	wantTX(t, h.run(flow.Underlay, eg), flow.External)
-	reply := seedtest.Reply(t, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, DPort: 40000, Payload: []byte("a")})
-	wantTX(t, h.run(flow.External, reply), flow.Underlay)
-	for range 3 {
-		wantTX(t, h.run(flow.Underlay, eg), flow.External)
-	}
-	if h.pl.Stats().CacheHits == 0 {
-		t.Fatal("setup: the flow never hit the cache")
-	}
+	cacheProbe(t, h, eg)
 	wantDrop(t, h.run(flow.Underlay, bad), DropIPChecksum)
 
-	badReply := append([]byte(nil), reply...)
+	badReply := seedtest.Reply(t, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, DPort: 40000, Payload: []byte("a")})
 	badReply[14+10] ^= 0x5a
 	wantDrop(t, h.run(flow.External, badReply), DropIPChecksum)
 	if got := h.pl.Stats().Drops[DropIPChecksum]; got != 3 {
@@ -128,14 +136,7 @@ func TestGeneveOnlyFromKnownChassis(t *testing.T) {
 
 	eg := seedtest.Egress(t, udpProbe)
 	wantTX(t, h.run(flow.Underlay, eg), flow.External)
-	reply := seedtest.Reply(t, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, DPort: 40000, Payload: []byte("a")})
-	wantTX(t, h.run(flow.External, reply), flow.Underlay)
-	for range 3 {
-		wantTX(t, h.run(flow.Underlay, eg), flow.External)
-	}
-	if h.pl.Stats().CacheHits == 0 {
-		t.Fatal("setup: the flow never hit the cache")
-	}
+	cacheProbe(t, h, eg)
 	wantDrop(t, h.run(flow.Underlay, spoofed), DropGeneveSource)
 	if got := h.pl.Stats().Drops[DropGeneveSource]; got != 2 {
 		t.Fatalf("geneve-unknown-source drops %d, want 2", got)
@@ -153,14 +154,7 @@ func TestGeneveOuterChecksum(t *testing.T) {
 	none := append([]byte(nil), eg...)
 	binary.BigEndian.PutUint16(none[40:], 0)
 	wantTX(t, h.run(flow.Underlay, none), flow.External)
-	reply := seedtest.Reply(t, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, DPort: 40000, Payload: []byte("a")})
-	wantTX(t, h.run(flow.External, reply), flow.Underlay)
-	for range 3 {
-		wantTX(t, h.run(flow.Underlay, eg), flow.External)
-	}
-	if h.pl.Stats().CacheHits == 0 {
-		t.Fatal("setup: the flow never hit the cache")
-	}
+	cacheProbe(t, h, eg)
 	wantDrop(t, h.run(flow.Underlay, bad), DropGeneveChecksum)
 }
 
@@ -176,14 +170,7 @@ func TestGeneveOutportChecked(t *testing.T) {
 
 	eg := seedtest.Egress(t, udpProbe)
 	wantTX(t, h.run(flow.Underlay, eg), flow.External)
-	reply := seedtest.Reply(t, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, DPort: 40000, Payload: []byte("a")})
-	wantTX(t, h.run(flow.External, reply), flow.Underlay)
-	for range 3 {
-		wantTX(t, h.run(flow.Underlay, eg), flow.External)
-	}
-	if h.pl.Stats().CacheHits == 0 {
-		t.Fatal("setup: the flow never hit the cache")
-	}
+	cacheProbe(t, h, eg)
 	wantDrop(t, h.run(flow.Underlay, wrong), DropGeneveOutport)
 
 	// Turned off, the router is chosen by VNI and inner MAC alone.
