@@ -175,24 +175,32 @@ type xdpMD struct {
 	Data, DataEnd, DataMeta, IngressIfindex, RxQueueIndex, EgressIfindex uint32
 }
 
-// TestOperatorXSKSlots: two interfaces share one xgw_xsks; a frame that
-// arrives on the external interface uses slot 1, anything else slot 0.
-func TestOperatorXSKSlots(t *testing.T) {
+// newOperatorNAT is an operator load steering the seed's SNAT address on
+// its external interface, with an AF_XDP socket (closed at cleanup) for
+// its slots.
+func newOperatorNAT(t *testing.T) (*operatorLoad, afxdp.Port) {
+	t.Helper()
 	ol := newOperatorLoad(t)
-	o := ol.o
-	if err := o.SetParams(Params{VTEP: netip.AddrFrom4([4]byte(seedtest.VTEP)), ExternalIfindex: ol.ifindex[1]}); err != nil {
+	if err := ol.o.SetParams(Params{VTEP: netip.AddrFrom4([4]byte(seedtest.VTEP)), ExternalIfindex: ol.ifindex[1]}); err != nil {
 		t.Fatal(err)
 	}
-	if err := o.AddNATAddr(seedSNATAddr); err != nil {
+	if err := ol.o.AddNATAddr(seedSNATAddr); err != nil {
 		t.Fatal(err)
 	}
-	// Any AF_XDP socket will do: BPF_PROG_RUN only looks the slot up.
 	var port afxdp.Port
 	inNS(t, ol.ns, func() (err error) {
 		port, err = afxdp.Open("o2", 0, afxdp.Config{NumFrames: 256})
 		return err
 	})
-	defer port.Close()
+	t.Cleanup(func() { port.Close() })
+	return ol, port
+}
+
+// TestOperatorXSKSlots: two interfaces share one xgw_xsks; a frame that
+// arrives on the external interface uses slot 1, anything else slot 0.
+func TestOperatorXSKSlots(t *testing.T) {
+	ol, port := newOperatorNAT(t) // BPF_PROG_RUN only looks the slot up
+	o := ol.o
 	xsk := port.FD()
 	nat := pkt{dst: seedSNATAddr, proto: layers.IPProtocolUDP, dport: 53}.build(t)
 	verdict := func(ifindex int) uint32 {
@@ -319,20 +327,8 @@ func TestPinsMigrated(t *testing.T) {
 // steers it, to slot 1. The underlay's copy passes it, though its slot 0
 // has a socket. With one interface for both sides, slot 0 takes it.
 func TestOperatorARPExternalOnly(t *testing.T) {
-	ol := newOperatorLoad(t)
+	ol, port := newOperatorNAT(t)
 	o := ol.o
-	if err := o.SetParams(Params{VTEP: netip.AddrFrom4([4]byte(seedtest.VTEP)), ExternalIfindex: ol.ifindex[1]}); err != nil {
-		t.Fatal(err)
-	}
-	if err := o.AddNATAddr(seedSNATAddr); err != nil {
-		t.Fatal(err)
-	}
-	var port afxdp.Port
-	inNS(t, ol.ns, func() (err error) {
-		port, err = afxdp.Open("o2", 0, afxdp.Config{NumFrames: 256})
-		return err
-	})
-	defer port.Close()
 	for _, slot := range []int{0, 1} {
 		if err := o.RegisterXSKSlot(slot, 0, port.FD()); err != nil {
 			t.Fatal(err)

@@ -21,16 +21,13 @@ const (
 // key (the request's inport). The frame is turned around in place.
 func (w *Worker) arp(c *pktCtx, inner []byte) Drop {
 	pkt, pl, d := c.pkt, c.pl, &c.dec
-	if len(inner) < packet.EthernetLen+arpLen {
-		return DropMalformed
-	}
-	a := inner[packet.EthernetLen:]
-	if binary.BigEndian.Uint16(a[0:]) != arpHTEthernet || binary.BigEndian.Uint16(a[2:]) != packet.EtherTypeIPv4 ||
-		a[4] != 6 || a[5] != 4 || binary.BigEndian.Uint16(a[6:]) != arpOpRequest || !d.HasOVN {
+	target, ok := arpRequest(inner)
+	if !ok || !d.HasOVN {
+		if len(inner) < packet.EthernetLen+arpLen {
+			return DropMalformed
+		}
 		return DropARP
 	}
-	var target packet.IP4
-	copy(target[:], a[24:28])
 	sw, ok := pl.topo.SwitchByKey(d.VNI)
 	if !ok {
 		return DropARP
@@ -39,25 +36,46 @@ func (w *Worker) arp(c *pktCtx, inner []byte) Drop {
 	if !ok || rp.Router.Distributed {
 		return DropARP
 	}
-	var senderMAC [6]byte
-	var senderIP [4]byte
-	copy(senderMAC[:], a[8:14])
-	copy(senderIP[:], a[14:18])
-	binary.BigEndian.PutUint16(a[6:], arpOpReply)
-	copy(a[8:14], rp.MAC[:])
-	copy(a[14:18], rp.IP[:])
-	copy(a[18:24], senderMAC[:])
-	copy(a[24:28], senderIP[:])
-	eth := packet.Ethernet(inner)
-	eth.SetDst(packet.MAC(senderMAC))
-	eth.SetSrc(rp.MAC)
+	senderIP := arpReply(inner, rp.MAC, rp.IP)
 
 	innerStart := pkt.Off + d.InnerOff
 	pkt.Off, pkt.Len = innerStart, len(inner)
-	sport := geneve.SourcePort(geneve.FlowHash(rp.IP, packet.IP4(senderIP), 0, 0, 0))
+	sport := geneve.SourcePort(geneve.FlowHash(rp.IP, senderIP, 0, 0, 0))
 	if why := w.encap(c, d.OuterSrcMAC, d.OuterSrc, sport, d.VNI, rp.Key, d.InPort); why != DropNone {
 		return why
 	}
 	w.c.arpReply++
 	return DropNone
+}
+
+// arpRequest reports whether frame is an ARP request for IPv4 over
+// Ethernet, and its target address.
+func arpRequest(frame []byte) (target packet.IP4, ok bool) {
+	if len(frame) < packet.EthernetLen+arpLen {
+		return target, false
+	}
+	a := frame[packet.EthernetLen:]
+	if binary.BigEndian.Uint16(a[0:]) != arpHTEthernet || binary.BigEndian.Uint16(a[2:]) != packet.EtherTypeIPv4 ||
+		a[4] != 6 || a[5] != 4 || binary.BigEndian.Uint16(a[6:]) != arpOpRequest {
+		return target, false
+	}
+	return packet.IP4(a[24:28]), true
+}
+
+// arpReply turns the request in frame (checked by arpRequest) around in
+// place into the reply that mac owns ip, addressed to the requester, and
+// returns the requester's address.
+func arpReply(frame []byte, mac packet.MAC, ip packet.IP4) (sender packet.IP4) {
+	a := frame[packet.EthernetLen:]
+	senderMAC := packet.MAC(a[8:14])
+	sender = packet.IP4(a[14:18])
+	binary.BigEndian.PutUint16(a[6:], arpOpReply)
+	copy(a[8:14], mac[:])
+	copy(a[14:18], ip[:])
+	copy(a[18:24], senderMAC[:])
+	copy(a[24:28], sender[:])
+	eth := packet.Ethernet(frame)
+	eth.SetDst(senderMAC)
+	eth.SetSrc(mac)
+	return sender
 }

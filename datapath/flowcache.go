@@ -212,7 +212,7 @@ func (w *Worker) fast(c *pktCtx) bool {
 	p := &c.parsed
 	var vni uint32
 	var innerDst packet.MAC
-	checkOut := false
+	tunnelled := false
 	var l3 []byte // the frame the action applies to (inner for Geneve)
 	innerOff := 0
 	switch pkt.InPort {
@@ -222,7 +222,7 @@ func (w *Worker) fast(c *pktCtx) bool {
 			return false
 		}
 		c.pre = preDecap
-		if d.OuterDst != pl.topo.VTEP || !pl.chassis.has(d.OuterSrc) || !geneve.VerifyUDPChecksum(frame, d) {
+		if d.OuterDst != pl.topo.VTEP {
 			return false
 		}
 		l3 = frame[d.InnerOff:d.End]
@@ -235,7 +235,7 @@ func (w *Worker) fast(c *pktCtx) bool {
 		}
 		innerOff = d.InnerOff
 		vni, innerDst = d.VNI, packet.Ethernet(l3).Dst()
-		checkOut = pl.topo.CheckOutport
+		tunnelled = true
 	case flow.External:
 		l3 = frame
 		if p.Decode(l3) != packet.OK {
@@ -270,8 +270,11 @@ func (w *Worker) fast(c *pktCtx) bool {
 	}
 	e := &w.cache.slots[i]
 	a := &e.act
+	// The input checks the pipeline makes, on hits only: a miss gets them
+	// from the pipeline, once.
 	if !a.Applicable(p.TTL, pkt.Off+innerOff) || !p.IP(l3).ChecksumValid() || w.tooBig(p, a.OutPort) ||
-		checkOut && (!c.dec.HasOVN || c.dec.OutPort != e.outport) {
+		tunnelled && (!pl.chassis.has(c.dec.OuterSrc) || !geneve.VerifyUDPChecksum(frame, &c.dec) ||
+			pl.topo.CheckOutport && (!c.dec.HasOVN || c.dec.OutPort != e.outport)) {
 		return false // the pipeline answers or drops it
 	}
 	m := c.fillMeta(l3)

@@ -103,16 +103,10 @@ func TestARPForNATAddress(t *testing.T) {
 			t.Fatalf("captured %q, want a gratuitous ARP for %s from %s", got, natIP, mac)
 		}
 		// With arp_accept, the announcement alone made ext's entry.
-		var neigh string
-		deadline := time.Now().Add(5 * time.Second)
-		for time.Now().Before(deadline) {
-			neigh, _ = g.run("ext", "ip", "neigh", "show", natIP, "dev", a.ExtIface)
-			if strings.Contains(neigh, mac) {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Fatalf("ext has no neighbour entry for %s after the announcement within 5s: %q", natIP, neigh)
+		waitFor(t, 5*time.Second, func() bool {
+			neigh, _ := g.run("ext", "ip", "neigh", "show", natIP, "dev", a.ExtIface)
+			return strings.Contains(neigh, mac)
+		}, "ext's neighbour entry for "+natIP+" from the announcement")
 	})
 
 	t.Run("arp-answered", func(t *testing.T) {
