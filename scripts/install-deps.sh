@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # install-deps.sh: install what xgw's tests and lab need, idempotently.
 #
-#   - Debian packages: openvswitch-switch iperf3 ethtool tcpdump nftables conntrack
+#   - Debian packages: openvswitch-switch ovn-central ovn-host iperf3 ethtool tcpdump nftables conntrack
 #     iproute2 procps iputils-ping curl (skipped when installed; `apt-get update` runs once,
 #     only when a missing package has no install candidate);
 #   - bpffs mounted at /sys/fs/bpf.
 #
-# The host's own Open vSwitch service is never started: the lab runs private
+# The host's own Open vSwitch and OVN services are never started: the lab runs private
 # OVS instances inside network namespaces (bench/lab). A policy-rc.d keeps
 # the package's postinst from starting it, and if it runs anyway (started by
 # the postinst or init), the global daemons are stopped again.
@@ -14,7 +14,7 @@
 # Run as root. Safe to run any number of times.
 set -euo pipefail
 
-PACKAGES=(openvswitch-switch iperf3 ethtool tcpdump nftables iproute2 procps iputils-ping conntrack curl)
+PACKAGES=(openvswitch-switch ovn-central ovn-host iperf3 ethtool tcpdump nftables iproute2 procps iputils-ping conntrack curl)
 
 log() { echo "install-deps: $*"; }
 
@@ -93,6 +93,26 @@ if [ "$ovs_was_running" = no ] && global_ovs_running; then
 		env -u OVS_RUNDIR -u OVS_DBDIR -u OVS_LOGDIR \
 			/usr/share/openvswitch/scripts/ovs-ctl stop || true
 	fi
+fi
+
+# Same for OVN: the OVN lab runs northd, its databases and ovn-controller in
+# namespaces with their own rundirs; the host's global ones must not run.
+global_ovn_pids() {
+	local f
+	for f in /var/run/ovn/ovn-northd.pid /var/run/ovn/ovnnb_db.pid /var/run/ovn/ovnsb_db.pid /var/run/ovn/ovn-controller.pid; do
+		[ -s "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && cat "$f"
+	done
+	return 0
+}
+pids=$(global_ovn_pids)
+if [ -n "$pids" ]; then
+	log "stopping the host's global OVN daemons (the lab runs its own)"
+	if [ -d /run/systemd/system ]; then
+		systemctl stop ovn-central ovn-host ovn-controller ovn-northd 2>/dev/null || true
+		systemctl disable ovn-central ovn-host 2>/dev/null || true
+	fi
+	pids=$(global_ovn_pids)
+	[ -n "$pids" ] && kill $pids 2>/dev/null || true
 fi
 
 # bpffs for pinned maps.
