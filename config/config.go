@@ -153,6 +153,9 @@ type NAT struct {
 	LogicalIP  Prefix    `yaml:"logical_ip"` // snat: a network; dnat*: one address
 	ExternalIP IPv4      `yaml:"external_ip"`
 	PortRange  PortRange `yaml:"port_range"` // snat*: source ports to allocate; empty = DefaultPorts
+	// Mapping is "endpoint-independent" or "endpoint-dependent" (the
+	// default, as OVS): snat* only (RFC 4787 REQ-1).
+	Mapping NATMapping `yaml:"mapping"`
 }
 
 // Offload is the offload manager's section, reserved: parsed strictly and

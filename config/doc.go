@@ -90,6 +90,11 @@
 //	        port_range: string  "1024-65535" or "5000": source ports for snat
 //	                            (default 1024-65535) and dnat_and_snat (default
 //	                            1-65535: a floating IP is its VM's); not for dnat
+//	        mapping: string     endpoint-dependent (default, as OVS and OVN: a
+//	                            port per connection) or endpoint-independent
+//	                            (RFC 4787 REQ-1: an inside address:port keeps one
+//	                            external port toward every destination while any
+//	                            of its connections lives); snat* only
 //	offload:                    the XDP fast path for established connections
 //	  enabled: bool             promote connections to the fast path
 //	  udp_oneway: bool          also promote UDP flows never answered (default

@@ -50,6 +50,14 @@ func (v *validator) nat() {
 					v.p.check(path+".port_range", err)
 				}
 			}
+			if n.Mapping != "" {
+				if kind == nat.KindDNAT {
+					v.p.add(path+".mapping", "only source NAT maps inside endpoints; not allowed on dnat")
+				} else {
+					_, err := n.Mapping.Parse()
+					v.p.check(path+".mapping", err)
+				}
+			}
 			if logical.IsValid() {
 				k := string(n.Type) + " " + logical.String()
 				if first, dup := rules[k]; dup {

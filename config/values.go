@@ -114,6 +114,17 @@ func (s NATType) Parse() (nat.Kind, error) { return nat.ParseKind(string(s)) }
 // invalid.
 func (s NATType) Value() nat.Kind { k, _ := s.Parse(); return k }
 
+// NATMapping is an SNAT rule's mapping behaviour, "endpoint-independent"
+// or "endpoint-dependent"; empty means endpoint-dependent.
+type NATMapping string
+
+// Parse returns the mapping.
+func (s NATMapping) Parse() (nat.Mapping, error) { return nat.ParseMapping(string(s)) }
+
+// Value returns the parsed mapping, endpoint-dependent if the text is
+// invalid.
+func (s NATMapping) Value() nat.Mapping { m, _ := s.Parse(); return m }
+
 // PortRange is an inclusive L4 port range "1024-65535", or a single "5000".
 type PortRange string
 

@@ -32,6 +32,8 @@ type Table struct {
 	lastNow int64 // the latest clock value seen; Dump's default "now"
 	stats   Stats
 	scanned uint64 // entries Expire looked at, to prove its cost in tests
+	// released hears of every removed connection (SetReleaser).
+	released Releaser
 }
 
 const nilIdx = ^uint32(0)
@@ -358,9 +360,28 @@ func (t *Table) LookupRelated(inner Tuple, m *Meta, now int64) (Match, bool) {
 	return Match{Handle: t.handle(idx), Dir: dir, State: s, Orig: e.orig, Reply: e.reply}, true
 }
 
+// Releaser hears of every connection the table removes (expiry, Delete,
+// eviction, a SYN replacing a closed connection), with the table locked:
+// NAT's endpoint-independent mappings count their connections with it.
+// Release must be quick and must not call back into the table.
+type Releaser interface {
+	Release(orig, reply Tuple)
+}
+
+// SetReleaser sets the table's Releaser; call it before any connection is
+// committed.
+func (t *Table) SetReleaser(r Releaser) {
+	t.mu.Lock()
+	t.released = r
+	t.mu.Unlock()
+}
+
 // remove unlinks connection idx from the index and its list and frees it.
 func (t *Table) remove(idx uint32) {
 	e := &t.entries[idx]
+	if t.released != nil {
+		t.released.Release(e.orig, e.reply)
+	}
 	t.unlink(idx)
 	t.erase(&e.orig)
 	t.erase(&e.reply)

@@ -6,6 +6,7 @@ import (
 	"github.com/xgw-dev/xgw/datapath"
 	"github.com/xgw-dev/xgw/datapath/engine"
 	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/nat"
 	"github.com/xgw-dev/xgw/neigh"
 	"github.com/xgw-dev/xgw/offload"
 )
@@ -22,7 +23,9 @@ type Stats struct {
 	Ports     []engine.PortStats `json:"afxdp_ports"`
 	XDP       []XDP              `json:"xdp"`
 	Neighbors neigh.Stats        `json:"neighbors"`
-	Workers   []Worker           `json:"workers"`
+	// NATMappings are the endpoint-independent NAT mappings' counters.
+	NATMappings nat.MappingStats `json:"nat_mappings"`
+	Workers     []Worker         `json:"workers"`
 	// Offload is the offload manager's counters; the fast path's own
 	// (hits, punts) are in each XDP entry's stats.FastPath.
 	Offload *offload.Stats `json:"offload,omitempty"`

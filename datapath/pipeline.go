@@ -10,6 +10,7 @@ import (
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/geneve"
+	"github.com/xgw-dev/xgw/nat"
 	"github.com/xgw-dev/xgw/packet"
 	"github.com/xgw-dev/xgw/route"
 )
@@ -51,6 +52,10 @@ type Config struct {
 	// interfaces send (outer packets on the underlay); 0 means no limit.
 	// A DF packet that would not fit gets fragmentation needed.
 	UnderlayMTU, ExternalMTU int
+	// Mappings holds the endpoint-independent NAT mappings; nil makes one
+	// of nat.DefaultMappingCapacity. New makes it the conntrack table's
+	// Releaser, so that a mapping goes with its last connection.
+	Mappings *nat.Mappings
 	// NoFlowCache turns the workers' flow caches off (for comparison
 	// benchmarks and debugging).
 	NoFlowCache bool
@@ -72,6 +77,7 @@ type Pipeline struct {
 	clock   func() int64
 	plan    atomic.Pointer[plan]
 	planner planner
+	maps    *nat.Mappings
 
 	mu      sync.Mutex
 	workers []*Worker
@@ -84,6 +90,11 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	p := &Pipeline{ct: cfg.Conntrack, sink: cfg.Offload, neigh: cfg.Neighbors, underlayMAC: cfg.UnderlayMAC, clock: cfg.Clock}
 	p.neighVer, _ = cfg.Neighbors.(interface{ Version() uint64 })
+	p.maps = cfg.Mappings
+	if p.maps == nil {
+		p.maps = nat.NewMappings(0)
+	}
+	cfg.Conntrack.SetReleaser(p.maps)
 	p.noCache = cfg.NoFlowCache
 	if cfg.UnderlayMTU > 0 {
 		p.maxOut[flow.Underlay] = max(cfg.UnderlayMTU-geneve.EncapLen, packet.IPv4MinLen+packet.ICMPLen)
@@ -102,7 +113,7 @@ func New(cfg Config) (*Pipeline, error) {
 // connections keep their translations (they live in conntrack); new ones
 // use the new rules.
 func (p *Pipeline) SetTopology(t *route.Topology) error {
-	pl, err := compile(t)
+	pl, err := compile(t, p.maps)
 	if err != nil {
 		return fmt.Errorf("datapath: %w", err)
 	}
@@ -114,6 +125,9 @@ func (p *Pipeline) SetTopology(t *route.Topology) error {
 // any worker runs: the offload manager needs the pipeline (as its planner)
 // before the pipeline can be given the manager.
 func (p *Pipeline) SetOffload(s flow.Sink) { p.sink = s }
+
+// Mappings returns the endpoint-independent NAT mappings.
+func (p *Pipeline) Mappings() *nat.Mappings { return p.maps }
 
 // Conntrack returns the connection table.
 func (p *Pipeline) Conntrack() *conntrack.Table { return p.ct }

@@ -35,7 +35,9 @@ type routerPlan struct {
 
 var planGen atomic.Uint64
 
-func compile(t *route.Topology) (*plan, error) {
+// compile builds the plan of t. Every SNAT rule gets maps, the gateway's
+// endpoint-independent mappings, which outlive plans (reload-safe).
+func compile(t *route.Topology, maps *nat.Mappings) (*plan, error) {
 	pl := &plan{gen: planGen.Add(1), topo: t, routers: make([]routerPlan, len(t.Routers))}
 	vteps := make([]packet.IP4, 0, len(t.Chassis))
 	for _, ch := range t.Chassis {
@@ -60,6 +62,9 @@ func compile(t *route.Topology) (*plan, error) {
 				if err != nil {
 					return nil, fmt.Errorf("router %s: snat %s: %w", r.Name, rule.Logical, err)
 				}
+				if err := s.SetMapping(rule.Mapping, maps); err != nil {
+					return nil, fmt.Errorf("router %s: snat %s: %w", r.Name, rule.Logical, err)
+				}
 				rp.snat = append(rp.snat, s)
 			case nat.KindDNAT, nat.KindDNATAndSNAT:
 				if !rule.Logical.IsSingleIP() {
@@ -73,6 +78,9 @@ func compile(t *route.Topology) (*plan, error) {
 					// (config.DefaultPorts when none is written).
 					s, err := d.SNAT(rule.PortMin, rule.PortMax)
 					if err != nil {
+						return nil, fmt.Errorf("router %s: dnat_and_snat %s: %w", r.Name, rule.Logical, err)
+					}
+					if err := s.SetMapping(rule.Mapping, maps); err != nil {
 						return nil, fmt.Errorf("router %s: dnat_and_snat %s: %w", r.Name, rule.Logical, err)
 					}
 					rp.snat = append(rp.snat, s)

@@ -100,13 +100,16 @@ var (
 	dReloads       = desc("config_reloads_total", "Configuration reloads (SIGHUP or xgw reload): applied, or refused (the running configuration stayed).", "result")
 	dLastReload    = desc("config_last_reload_timestamp_seconds", "Unix time of the last applied reload; 0 if none.")
 	dDraining      = desc("nat_draining_addresses", "NAT addresses removed by a reload that stay steered while connections use them.")
+	dEIMLive       = desc("nat_mappings", "Endpoint-independent NAT mappings in use.")
+	dEIMEvents     = desc("nat_mapping_events_total", "Endpoint-independent mapping events: created, reused (a connection took an existing mapping), released (with its last connection), full (table at capacity: the connection got a port of its own), conflict (the mapped port was taken toward that destination: likewise).", "event")
 )
 
 var allDescs = []*prometheus.Desc{dBuildInfo, dStatsError, dVerdicts, dVerdictBytes, dDrops, dRX, dTX, dForwarded, dARP, dICMPOut,
 	dPortAlloc, dCTEntries, dCTZone, dCTCapacity, dCTCreated, dCTExpired, dCTDeleted, dCTFull, dCTInvalid,
 	dNeighEntries, dNeighMisses, dNeighResolves, dNeighFailures, dEngFrames, dEngBatches, dEngTX, dEngDrops,
 	dEngErrors, dXskRX, dXskTX, dXskTXDone, dXskWakeups, dXskDrops, dXskTXEmpty, dXDPPackets, dXDPBytes,
-	dFPHits, dFPHitBytes, dFPMisses, dFPPunts, dBusySeconds, dBusyRatio, dReloads, dLastReload, dDraining}
+	dFPHits, dFPHitBytes, dFPMisses, dFPPunts, dBusySeconds, dBusyRatio, dReloads, dLastReload, dDraining,
+	dEIMLive, dEIMEvents}
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
@@ -165,6 +168,14 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for z, n := range c.zones.get(c.opts.Now()) {
 		gauge(dCTZone, float64(n), strconv.Itoa(int(z)))
 	}
+
+	em := &s.NATMappings
+	gauge(dEIMLive, float64(em.Live))
+	counter(dEIMEvents, em.Created, "created")
+	counter(dEIMEvents, em.Reused, "reused")
+	counter(dEIMEvents, em.Released, "released")
+	counter(dEIMEvents, em.Full, "full")
+	counter(dEIMEvents, em.Conflicts, "conflict")
 
 	n := &s.Neighbors
 	gauge(dNeighEntries, float64(n.Entries))

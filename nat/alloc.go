@@ -30,9 +30,13 @@ func candidate(reply conntrack.Tuple, ip packet.IP4, port uint16) conntrack.Tupl
 // probes every port once from a start derived from start, wrapping, like
 // OVS nat_get_unique_tuple and Linux nf_nat_l4proto_unique_tuple. Probing
 // the whole range makes exhaustion exact rather than probabilistic; it only
-// runs for new connections.
-func allocPort(reply conntrack.Tuple, ip packet.IP4, lo, hi, want uint16, start uint64, taken conntrack.Taken) (conntrack.Tuple, bool) {
-	if want >= lo && want <= hi {
+// runs for new connections. Ports that res reserves for endpoint-independent
+// mappings are skipped (res is nil, or its lock is held).
+func allocPort(reply conntrack.Tuple, ip packet.IP4, lo, hi, want uint16, start uint64, taken conntrack.Taken, res *Mappings) (conntrack.Tuple, bool) {
+	free := func(port uint16) bool {
+		return res == nil || !res.reserved(reply.Zone, reply.Proto, ip, port)
+	}
+	if want >= lo && want <= hi && free(want) {
 		if c := candidate(reply, ip, want); !taken.Taken(c) {
 			return c, true
 		}
@@ -41,8 +45,8 @@ func allocPort(reply conntrack.Tuple, ip packet.IP4, lo, hi, want uint16, start 
 	off := uint32(start % uint64(size))
 	for i := uint32(0); i < size; i++ {
 		port := uint16(uint32(lo) + (off+i)%size)
-		if port == want {
-			continue // already tried
+		if port == want || !free(port) {
+			continue // already tried, or another endpoint's mapping
 		}
 		if c := candidate(reply, ip, port); !taken.Taken(c) {
 			return c, true

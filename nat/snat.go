@@ -34,6 +34,11 @@ type SNAT struct {
 
 	seed      uint64
 	exhausted atomic.Uint64
+	// mapping is the rule's mapping behaviour; maps holds the gateway's
+	// endpoint-independent mappings, which every rule's allocation
+	// respects (nil: no rule of the gateway has any).
+	mapping Mapping
+	maps    *Mappings
 }
 
 // Both rule kinds are what conntrack calls to pick a new conn's reply tuple.
@@ -73,6 +78,22 @@ func NewSNAT(logical netip.Prefix, external []packet.IP4, portMin, portMax uint1
 	}, nil
 }
 
+// SetMapping sets the rule's mapping behaviour and the gateway's mapping
+// table, which every rule sharing an external address must be given so
+// that no rule hands out a port a mapping holds. Call it after NewSNAT,
+// before the rule is used; m may be nil only with endpoint-dependent
+// mapping.
+func (s *SNAT) SetMapping(mode Mapping, m *Mappings) error {
+	if mode == MappingEndpointIndependent && m == nil {
+		return errors.New("snat: endpoint-independent mapping needs a mapping table")
+	}
+	s.mapping, s.maps = mode, m
+	return nil
+}
+
+// Mapping returns the rule's mapping behaviour.
+func (s *SNAT) Mapping() Mapping { return s.mapping }
+
 // Matches reports whether the rule applies to a connection from src.
 func (s *SNAT) Matches(src packet.IP4) bool { return s.Logical.Contains(src.Addr()) }
 
@@ -86,8 +107,60 @@ func (s *SNAT) Exhausted() uint64 { return s.exhausted.Load() }
 // identity; the others are tried in turn only when its address is full. The
 // original port is kept when it is in range and free. ok is false, and the
 // exhaustion counter moves, when nothing is free.
+//
+// With endpoint-independent mapping an inside endpoint that already has a
+// mapping gets its external endpoint again, toward any destination; one
+// without gets a port no other mapping holds, and keeps it while its
+// connections live. If the mapping's port is taken toward this very
+// destination, or the table is full, the connection gets a port of its own
+// (counted) rather than fail.
 func (s *SNAT) ChooseReply(orig conntrack.Tuple, taken conntrack.Taken) (conntrack.Tuple, bool) {
 	reply := orig.Reverse()
+	eim := s.mapping == MappingEndpointIndependent && s.maps != nil && hasIDs(orig.Proto)
+	if !eim && !s.maps.active() {
+		return s.choose(orig, reply, taken, nil)
+	}
+	m := s.maps
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !eim {
+		return s.choose(orig, reply, taken, m)
+	}
+	in := endpoint{ip: orig.Src, port: orig.SrcPort, proto: orig.Proto, zone: orig.Zone}
+	if b, ok := m.inside[in]; ok && s.owns(b.ip, b.port) {
+		if c, ok := m.use(in, reply, taken); ok {
+			return c, true
+		}
+		return s.choose(orig, reply, taken, m)
+	}
+	if len(m.inside) >= m.cap {
+		m.full.Add(1)
+		return s.choose(orig, reply, taken, m)
+	}
+	c, ok := s.choose(orig, reply, taken, m)
+	if ok {
+		m.add(in, c.Dst, c.DstPort)
+	}
+	return c, ok
+}
+
+// owns reports whether ip:port is one the rule hands out: a mapping made
+// under an earlier configuration may not be.
+func (s *SNAT) owns(ip packet.IP4, port uint16) bool {
+	if port < s.PortMin || port > s.PortMax {
+		return false
+	}
+	for _, e := range s.External {
+		if e == ip {
+			return true
+		}
+	}
+	return false
+}
+
+// choose allocates a fresh external endpoint for orig, skipping the ports
+// res reserves (res is nil or locked by the caller).
+func (s *SNAT) choose(orig, reply conntrack.Tuple, taken conntrack.Taken, res *Mappings) (conntrack.Tuple, bool) {
 	n := uint64(len(s.External))
 	if n == 0 { // a zero SNAT, not built by NewSNAT
 		s.exhausted.Add(1)
@@ -106,7 +179,7 @@ func (s *SNAT) ChooseReply(orig conntrack.Tuple, taken conntrack.Taken) (conntra
 			}
 			continue
 		}
-		if c, ok := allocPort(reply, ip, s.PortMin, s.PortMax, orig.SrcPort, start, taken); ok {
+		if c, ok := allocPort(reply, ip, s.PortMin, s.PortMax, orig.SrcPort, start, taken, res); ok {
 			return c, true
 		}
 	}

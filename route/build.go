@@ -138,7 +138,7 @@ func buildTable(r *Router, routes []config.Route) []routeEntry {
 func buildNAT(rules []config.NAT) []NATRule {
 	out := make([]NATRule, 0, len(rules))
 	for _, n := range rules {
-		rule := NATRule{Type: n.Type.Value(), Logical: n.LogicalIP.Value(), External: n.ExternalIP.Value()}
+		rule := NATRule{Type: n.Type.Value(), Logical: n.LogicalIP.Value(), External: n.ExternalIP.Value(), Mapping: n.Mapping.Value()}
 		if lo, hi, ok := config.DefaultPorts(rule.Type); ok {
 			rule.PortMin, rule.PortMax = lo, hi
 			if n.PortRange != "" {

@@ -99,6 +99,8 @@ type NATRule struct {
 	// PortMin..PortMax are the source ports to allocate for snat and
 	// dnat_and_snat (default 1024-65535); both 0 for dnat.
 	PortMin, PortMax uint16
+	// Mapping is the snat* rule's mapping behaviour.
+	Mapping nat.Mapping
 }
 
 // NATRules returns r's NAT rules in config order. Read-only.
