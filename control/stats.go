@@ -59,7 +59,7 @@ type ConfigState struct {
 
 // Pipeline is datapath.Stats with names instead of indices.
 type Pipeline struct {
-	Verdicts map[string]uint64 `json:"verdicts"` // drop, tx, pass
+	Verdicts map[string]uint64 `json:"verdicts"` // drop, tx, pass, held
 	Bytes    map[string]uint64 `json:"bytes"`    // per verdict, frames as the pipeline left them (tx: as sent)
 	Drops    map[string]uint64 `json:"drops"`    // by reason, every reason present
 	RX       map[string]uint64 `json:"rx"`       // by pipeline port: underlay, external
@@ -70,6 +70,9 @@ type Pipeline struct {
 	// ARPReplyExternal: on the external side, for NAT addresses.
 	ARPReplyExternal uint64 `json:"arp_replies_external"`
 	ICMPOut          uint64 `json:"icmp_sent"` // ICMP the routers generated
+	// HoldSent counts packets held for an unresolved next hop (verdict
+	// held) and sent once it resolved.
+	HoldSent uint64 `json:"hold_sent"`
 }
 
 // XDP is one interface's xdp_gw counters.
@@ -91,6 +94,7 @@ func PipelineStats(s datapath.Stats) Pipeline {
 		ARPReply:         s.ARPReply,
 		ARPReplyExternal: s.ARPReplyExternal,
 		ICMPOut:          s.ICMPOut,
+		HoldSent:         s.HoldSent,
 	}
 	for i, n := range s.Verdicts {
 		p.Verdicts[datapath.Verdict(i).String()] = n

@@ -19,12 +19,20 @@ func (w *Worker) routerHop(c *pktCtx, frame []byte, hop route.Hop) Drop {
 	p.IP(frame).DecTTL()
 	p.TTL--
 	if hop.Port.External {
-		mac, ok := w.p.neigh.Lookup(hop.NextHop)
-		if !ok {
-			return DropNeighMiss
-		}
 		eth := packet.Ethernet(frame)
 		eth.SetSrc(hop.Port.MAC)
+		if w.hold != nil && w.hold.held > 0 && !c.planning && w.hold.holding(hop.NextHop) {
+			// Earlier packets wait for this next hop: queue behind them
+			// so a flow's packets leave in order (or go out now if the
+			// queue is full and the MAC known).
+			if w.hold.add(hop.NextHop, frame, c.now) == holdOK {
+				return w.held(c)
+			}
+		}
+		mac, ok := w.p.neigh.Lookup(hop.NextHop)
+		if !ok {
+			return w.holdFrame(c, frame, hop.NextHop)
+		}
 		eth.SetDst(mac)
 		tx(c.pkt, flow.External)
 		return DropNone

@@ -52,6 +52,9 @@ type Config struct {
 	// interfaces send (outer packets on the underlay); 0 means no limit.
 	// A DF packet that would not fit gets fragmentation needed.
 	UnderlayMTU, ExternalMTU int
+	// Hold bounds the packets each worker holds for external next hops
+	// whose MAC is not resolved yet (hold.go).
+	Hold HoldConfig
 	// Mappings holds the endpoint-independent NAT mappings; nil makes one
 	// of nat.DefaultMappingCapacity. New makes it the conntrack table's
 	// Releaser, so that a mapping goes with its last connection.
@@ -78,6 +81,12 @@ type Pipeline struct {
 	plan    atomic.Pointer[plan]
 	planner planner
 	maps    *nat.Mappings
+	hold    HoldConfig
+	// neighPeek is neigh's side-effect-free lookup, if it has one: held
+	// packets poll their next hop with it.
+	neighPeek interface {
+		Peek(packet.IP4) (packet.MAC, bool)
+	}
 
 	mu      sync.Mutex
 	workers []*Worker
@@ -90,6 +99,10 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	p := &Pipeline{ct: cfg.Conntrack, sink: cfg.Offload, neigh: cfg.Neighbors, underlayMAC: cfg.UnderlayMAC, clock: cfg.Clock}
 	p.neighVer, _ = cfg.Neighbors.(interface{ Version() uint64 })
+	p.neighPeek, _ = cfg.Neighbors.(interface {
+		Peek(packet.IP4) (packet.MAC, bool)
+	})
+	p.hold = cfg.Hold.withDefaults(cfg.ExternalMTU)
 	p.maps = cfg.Mappings
 	if p.maps == nil {
 		p.maps = nat.NewMappings(0)
@@ -138,6 +151,9 @@ func (p *Pipeline) NewWorker() *Worker {
 	if !p.noCache {
 		w.cache = new(flowCache)
 	}
+	if !p.hold.Disabled {
+		w.hold = newHoldQueue(p.hold)
+	}
 	p.mu.Lock()
 	p.workers = append(p.workers, w)
 	p.mu.Unlock()
@@ -166,6 +182,9 @@ type Worker struct {
 	cands []flow.Candidate // offload candidates of this batch
 	// cache is the flow cache (flowcache.go).
 	cache *flowCache
+	// hold keeps packets for unresolved next hops (hold.go); nil when
+	// holding is disabled.
+	hold *holdQueue
 	// icmpLimit limits the ICMP this worker generates (icmp.go); quote
 	// holds the datagram a time exceeded quotes while it is written.
 	icmpLimit icmpLimiter

@@ -21,6 +21,8 @@ type counters struct {
 	arpReplyExternal uint64
 	cacheHits        uint64 // forwarded from the flow cache
 	icmpOut          uint64 // ICMP the routers generated and sent
+	held             uint64 // copied into the hold queue (hold.go)
+	holdSent         uint64 // held frames sent once their next hop resolved
 }
 
 // Stats is a snapshot of pipeline counters, summed over workers.
@@ -44,6 +46,9 @@ type Stats struct {
 	// ICMPOut counts ICMP messages the routers generated (echo replies,
 	// time exceeded) and sent.
 	ICMPOut uint64
+	// Held counts packets held for an unresolved next hop (VerdictHeld);
+	// each is later in HoldSent or in Drops[neighbor-hold-timeout].
+	Held, HoldSent uint64
 }
 
 // published mirrors counters with atomics so readers never race a worker.
@@ -58,6 +63,8 @@ type published struct {
 	arpExt    atomic.Uint64
 	cacheHits atomic.Uint64
 	icmpOut   atomic.Uint64
+	held      atomic.Uint64
+	holdSent  atomic.Uint64
 }
 
 func (p *published) store(c *counters) {
@@ -78,6 +85,8 @@ func (p *published) store(c *counters) {
 	p.arpExt.Store(c.arpReplyExternal)
 	p.cacheHits.Store(c.cacheHits)
 	p.icmpOut.Store(c.icmpOut)
+	p.held.Store(c.held)
+	p.holdSent.Store(c.holdSent)
 }
 
 func (p *published) addTo(s *Stats) {
@@ -98,4 +107,6 @@ func (p *published) addTo(s *Stats) {
 	s.ARPReplyExternal += p.arpExt.Load()
 	s.CacheHits += p.cacheHits.Load()
 	s.ICMPOut += p.icmpOut.Load()
+	s.Held += p.held.Load()
+	s.HoldSent += p.holdSent.Load()
 }

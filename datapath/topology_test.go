@@ -65,11 +65,13 @@ func TestRouteChangeOnReload(t *testing.T) {
 	wantTX(t, h.run(flow.External, seedtest.Reply(t, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, DPort: 6001})), flow.Underlay)
 }
 
-// TestNeighborMissDropped: with the next hop's MAC unknown the packet is
-// dropped and counted as neighbor-miss, nothing is sent, and once the
-// neighbour is known the same connection forwards.
+// TestNeighborMissDropped: with holding disabled and the next hop's MAC
+// unknown the packet is dropped and counted as neighbor-miss, nothing is
+// sent, and once the neighbour is known the same connection forwards.
+// (hold_test.go covers the default, holding.)
 func TestNeighborMissDropped(t *testing.T) {
 	h := newHarness(t, seedtest.ConfigPath(), conntrack.Config{})
+	h.w.hold = nil
 	neigh := h.pl.neigh.(route.StaticNeighbors)
 	mac := neigh[seedtest.NextHop]
 	delete(neigh, seedtest.NextHop)

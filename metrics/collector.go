@@ -64,6 +64,7 @@ var (
 	dTX            = desc("pipeline_tx_packets_total", "Frames out of the pipeline, by side.", "side")
 	dForwarded     = desc("pipeline_forwarded_packets_total", "Packets forwarded across the gateway: egress (overlay to external, SNATed) or ingress (external to a chassis).", "direction")
 	dARP           = desc("pipeline_arp_replies_total", "ARP replies the gateway routers sent, by side: underlay (over Geneve, for their join-port addresses) or external (for their NAT addresses).", "side")
+	dHoldSent      = desc("pipeline_hold_sent_total", "Packets held for an unresolved next hop (verdict held) and sent once it resolved; the others are drops neighbor-hold-timeout.")
 	dICMPOut       = desc("pipeline_icmp_sent_total", "ICMP messages the gateway routers generated and sent (echo replies to their addresses, time exceeded).")
 	dPortAlloc     = desc("nat_port_allocation_failures_total", "New connections refused because SNAT found no free external port (conntrack commits without a reply tuple).")
 	dCTEntries     = desc("conntrack_entries", "Live connections in the table, all zones.")
@@ -75,7 +76,7 @@ var (
 	dCTFull        = desc("conntrack_full_drops_total", "New connections refused because the table was full.")
 	dCTInvalid     = desc("conntrack_invalid_packets_total", "Packets conntrack marked invalid (+inv).")
 	dNeighEntries  = desc("neighbor_entries", "Resolved neighbours in the gateway's mirror of the kernel table.")
-	dNeighMisses   = desc("neighbor_misses_total", "Next-hop lookups that found no MAC (the packet is dropped and resolution started).")
+	dNeighMisses   = desc("neighbor_misses_total", "Next-hop lookups that found no MAC (resolution started; the packet is held, see pipeline_hold_sent_total, or dropped).")
 	dNeighResolves = desc("neighbor_resolutions_total", "Neighbour resolutions started.")
 	dNeighFailures = desc("neighbor_failures_total", "Neighbour resolutions that could not start.")
 	dEngFrames     = desc("engine_frames_total", "Frames received from AF_XDP and run through the pipeline.")
@@ -109,7 +110,7 @@ var allDescs = []*prometheus.Desc{dBuildInfo, dStatsError, dVerdicts, dVerdictBy
 	dNeighEntries, dNeighMisses, dNeighResolves, dNeighFailures, dEngFrames, dEngBatches, dEngTX, dEngDrops,
 	dEngErrors, dXskRX, dXskTX, dXskTXDone, dXskWakeups, dXskDrops, dXskTXEmpty, dXDPPackets, dXDPBytes,
 	dFPHits, dFPHitBytes, dFPMisses, dFPPunts, dBusySeconds, dBusyRatio, dReloads, dLastReload, dDraining,
-	dEIMLive, dEIMEvents}
+	dEIMLive, dEIMEvents, dHoldSent}
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
@@ -155,6 +156,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(dARP, p.ARPReply, "underlay")
 	counter(dARP, p.ARPReplyExternal, "external")
 	counter(dICMPOut, p.ICMPOut)
+	counter(dHoldSent, p.HoldSent)
 
 	ct := &s.Conntrack
 	counter(dPortAlloc, ct.NoReplyDrops)

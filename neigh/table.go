@@ -156,11 +156,15 @@ func (t *Table) Lookup(ip packet.IP4) (packet.MAC, bool) {
 	return packet.MAC{}, false
 }
 
-// peek is Lookup without the side effects, for tests.
-func (t *Table) peek(ip packet.IP4) (packet.MAC, bool) {
+// Peek is Lookup without its side effects (no miss counted, no
+// resolution queued): for callers that poll an address already asked for,
+// such as the datapath's packets held for a next hop.
+func (t *Table) Peek(ip packet.IP4) (packet.MAC, bool) {
 	mac, ok := (*t.snap.Load())[ip]
 	return mac, ok
 }
+
+func (t *Table) peek(ip packet.IP4) (packet.MAC, bool) { return t.Peek(ip) }
 
 // Stats returns a snapshot of the counters.
 func (t *Table) Stats() Stats {
@@ -179,13 +183,16 @@ func (t *Table) Stats() Stats {
 
 // publish rebuilds the snapshot from the state. Callers hold mu. The map
 // is rebuilt rather than mutated because readers hold no lock: a
-// published map is never written again.
+// published map is never written again. The snapshot is stored before
+// the version moves, so a reader that sees a version and then reads the
+// snapshot sees that version's entries or newer ones.
 func (t *Table) publish() {
 	m := t.state.build()
-	if old := t.snap.Load(); old == nil || !maps.Equal(*old, m) {
+	old := t.snap.Load()
+	t.snap.Store(&m)
+	if old == nil || !maps.Equal(*old, m) {
 		t.version.Add(1)
 	}
-	t.snap.Store(&m)
 }
 
 // Version changes whenever some address's MAC changes, appears or goes.

@@ -29,6 +29,9 @@ type worker struct {
 	id    int          // queue index
 	tid   atomic.Int32 // Linux thread once run locked it; 0 before
 
+	// holder is proc if it holds packets back (held.go), else nil.
+	holder Holder
+
 	// Scratch, sized to the batch once, so the loop allocates nothing.
 	frames []afxdp.Frame
 	pkts   []datapath.Packet
@@ -56,6 +59,7 @@ func (e *Engine) newWorker(i int) *worker {
 		orel:   make([]afxdp.Frame, 0, b),
 		cross:  make([]int, 0, b),
 	}
+	w.holder, _ = w.proc.(Holder)
 	if i < len(e.under) {
 		w.rx = append(w.rx, e.under[i])
 	}
@@ -86,8 +90,13 @@ func (w *worker) run(stop *atomic.Bool) {
 				busy = true
 			}
 		}
+		held := w.sendHeld()
 		if busy {
 			idle = minIdle
+			continue
+		}
+		if held {
+			w.sleep(min(idle, holdPoll))
 			continue
 		}
 		w.sleep(idle)
