@@ -80,6 +80,7 @@ type holdQueue struct {
 type heldHop struct {
 	ip       packet.IP4
 	deadline int64 // frames still held then are dropped
+	ask      int64 // when to ask the neighbour table to resolve it again
 	slots    []int32
 }
 
@@ -139,7 +140,7 @@ func (q *holdQueue) add(ip packet.IP4, frame []byte, now int64) holdResult {
 		i = q.nHops
 		q.nHops++
 		h := &q.hops[i]
-		h.ip, h.deadline, h.slots = ip, now+q.timeout, h.slots[:0]
+		h.ip, h.deadline, h.ask, h.slots = ip, now+q.timeout, now+holdAsk, h.slots[:0]
 	}
 	h := &q.hops[i]
 	if len(h.slots) == cap(h.slots) || len(q.free) == 0 {
@@ -197,6 +198,11 @@ func (w *Worker) held(c *pktCtx) Drop {
 	return DropNone
 }
 
+// holdAsk is how often a held next hop that is still unresolved is
+// looked up with side effects (Lookup, which queues a resolution request)
+// rather than peeked at.
+const holdAsk = int64(time.Second)
+
 // holdRecheck is how often held next hops are looked up again even when
 // the neighbour table's version did not move (OVN: 100 ms).
 const holdRecheck = int64(100 * time.Millisecond)
@@ -225,6 +231,13 @@ func (w *Worker) Ready(out []Packet) (n int, pending bool) {
 	for i := 0; i < q.nHops; {
 		h := &q.hops[i]
 		mac, ok := w.peekNeigh(h.ip)
+		if !ok && now >= h.ask {
+			// The miss that held the first frame asked for resolution;
+			// ask again now and then (a table that rate-limits its
+			// requests may have ignored that one), as new packets would.
+			mac, ok = w.p.neigh.Lookup(h.ip)
+			h.ask = now + holdAsk
+		}
 		if !ok {
 			if now >= h.deadline {
 				w.c.drops[DropNeighHoldTimeout] += uint64(len(h.slots))
