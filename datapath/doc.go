@@ -1,7 +1,8 @@
 // Package datapath runs xgw's packet pipeline: a batch of frames goes
 // through every stage (Geneve decap, routing, zoned conntrack with NAT,
 // Geneve encap) and each frame ends in exactly one verdict: transmit on a
-// port, pass to the kernel, or drop with an enumerated, counted reason.
+// port, pass to the kernel, drop with an enumerated, counted reason, or
+// held (copied aside until its next hop's MAC is known).
 //
 // The walk of one packet (Worker.Process, per frame processOne):
 //
@@ -19,6 +20,10 @@
 //	track.go      track: one ct(zone=Z[,commit],nat) with its rewrite
 //	output.go     routerHop: TTL, L2 toward the external next hop, or the
 //	              distributed router's hop and encap toward a chassis
+//	hold.go       holdFrame: on an external next-hop miss, a copy waits in
+//	              the worker's preallocated hold queue (bounded per next
+//	              hop, per worker and in time, as OVN's buffered packets);
+//	              Worker.Ready hands it to the engine once resolved
 //	arp.go        ARP for the routers' join-port addresses, over Geneve
 //	flowcache.go  learn: flow.Derive reads the action off the output
 //

@@ -13,6 +13,13 @@
 //	    VerdictTX to the other interface: Alloc there, copy, Transmit
 //	    VerdictDrop: Release
 //	    VerdictPass: Release, counted as "pass-after-redirect"
+//	    VerdictHeld: Release (the pipeline kept a copy, see below)
+//
+// A Processor that holds packets back (engine.Holder; datapath.Worker holds
+// frames whose external next hop has no MAC yet) is asked after every
+// round for the ones that may leave; they are copied into TX frames of
+// their port, never kept in UMEM. While it holds any, the worker sleeps at
+// most a millisecond, so they leave soon after the neighbour resolves.
 //
 // A frame in an AF_XDP socket has left the kernel stack for good, so a
 // pass verdict cannot be honoured; xdp_gw only redirects Geneve to our
