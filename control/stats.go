@@ -23,13 +23,13 @@ type Stats struct {
 	Ports     []engine.PortStats `json:"afxdp_ports"`
 	XDP       []XDP              `json:"xdp"`
 	Neighbors neigh.Stats        `json:"neighbors"`
-	// NATMappings are the endpoint-independent NAT mappings' counters.
-	NATMappings nat.MappingStats `json:"nat_mappings"`
-	Workers     []Worker         `json:"workers"`
+	Workers   []Worker           `json:"workers"`
 	// Offload is the offload manager's counters; the fast path's own
 	// (hits, punts) are in each XDP entry's stats.FastPath.
 	Offload *offload.Stats `json:"offload,omitempty"`
 	Config  ConfigState    `json:"config"`
+	// NATMappings are the endpoint-independent NAT mappings' counters.
+	NATMappings nat.MappingStats `json:"nat_mappings"`
 }
 
 // Worker is one forwarding thread (one RX queue index).

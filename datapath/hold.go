@@ -240,7 +240,7 @@ func (w *Worker) Ready(out []Packet) (n int, pending bool) {
 		}
 		if !ok {
 			if now >= h.deadline {
-				w.c.drops[DropNeighHoldTimeout] += uint64(len(h.slots))
+				w.c.drops[DropNeighTimeout] += uint64(len(h.slots))
 				q.release(i)
 				continue // hops[i] is now another hop
 			}

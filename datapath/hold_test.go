@@ -163,7 +163,7 @@ func TestHeldPacketsTimeOut(t *testing.T) {
 	if n, pending := h.w.Ready(out); n != 0 || pending {
 		t.Fatalf("at the timeout: %d %v", n, pending)
 	}
-	if d := h.pl.Stats().Drops[DropNeighHoldTimeout]; d != 2 {
+	if d := h.pl.Stats().Drops[DropNeighTimeout]; d != 2 {
 		t.Fatalf("neighbor-hold-timeout drops %d, want 2", d)
 	}
 	if q := h.w.hold; q.held != 0 || len(q.free) != q.cfg.Total {

@@ -335,17 +335,17 @@ func (g *Gateway) Close() error {
 // Stats implements control.Provider.
 func (g *Gateway) Stats() (control.Stats, error) {
 	s := control.Stats{
-		Version:     g.version,
-		Uptime:      time.Since(g.started).Seconds(),
-		Pipeline:    control.PipelineStats(g.pipe.Stats()),
-		Engine:      g.eng.Stats(),
-		Conntrack:   g.ct.Stats(),
-		Ports:       g.eng.Ports(),
-		Neighbors:   g.neigh.Stats(),
-		NATMappings: g.pipe.Mappings().Stats(),
-		Workers:     workers(g.eng.Workers()),
-		Config:      g.reload.state(),
+		Version:   g.version,
+		Uptime:    time.Since(g.started).Seconds(),
+		Pipeline:  control.PipelineStats(g.pipe.Stats()),
+		Engine:    g.eng.Stats(),
+		Conntrack: g.ct.Stats(),
+		Ports:     g.eng.Ports(),
+		Neighbors: g.neigh.Stats(),
+		Workers:   workers(g.eng.Workers()),
+		Config:    g.reload.state(),
 	}
+	s.NATMappings = g.pipe.Mappings().Stats()
 	if g.off != nil {
 		os := g.off.Stats()
 		s.Offload = &os
