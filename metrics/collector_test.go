@@ -18,6 +18,7 @@ import (
 	"github.com/xgw-dev/xgw/datapath/afxdp"
 	"github.com/xgw-dev/xgw/datapath/engine"
 	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/nat"
 	"github.com/xgw-dev/xgw/neigh"
 )
 
@@ -39,9 +40,11 @@ func doc() control.Stats {
 	ds.TX[flow.External] = 590
 	ds.Egress, ds.Ingress = 590, 410
 	ds.ARPReply, ds.ARPReplyExternal = 2, 3
+	ds.Verdicts[datapath.VerdictHeld], ds.Held, ds.HoldSent = 4, 4, 3
+	ds.Drops[datapath.DropNeighTimeout] = 1
 	p := control.PipelineStats(ds)
 	p.Bytes["tx"] = 123456
-	return control.Stats{
+	s := control.Stats{
 		Version:   "v-test",
 		Pipeline:  p,
 		Engine:    engine.Stats{Frames: 1007, Batches: 40, TxInPlace: 3, TxCopied: 997, TxRingFull: 1},
@@ -58,6 +61,8 @@ func doc() control.Stats {
 		Workers:   []control.Worker{{Worker: 0, TID: 42, BusySeconds: 10}, {Worker: 1, TID: 43, BusySeconds: 1}},
 		Config:    control.ConfigState{Reloads: 2, ReloadFailures: 1, LastReload: 1700000000, DrainingNATAddrs: []string{"203.0.113.10"}},
 	}
+	s.NATMappings = nat.MappingStats{Live: 2, Created: 3, Reused: 7, Released: 1}
+	return s
 }
 
 func fastPath() bpf.FastPathStats {
@@ -91,6 +96,12 @@ func TestCollectorAgreesWithStats(t *testing.T) {
 		`xgw_pipeline_packets_total{verdict="pass"}`:                                     0,
 		`xgw_pipeline_bytes_total{verdict="tx"}`:                                         123456,
 		`xgw_pipeline_drops_total{reason="neighbor-miss"}`:                               5,
+		`xgw_pipeline_packets_total{verdict="held"}`:                                     4,
+		`xgw_pipeline_hold_sent_total`:                                                   3,
+		`xgw_pipeline_drops_total{reason="neighbor-hold-timeout"}`:                       1,
+		`xgw_nat_mappings`:                                                               2,
+		`xgw_nat_mapping_events_total{event="reused"}`:                                   7,
+		`xgw_nat_mapping_events_total{event="released"}`:                                 1,
 		`xgw_pipeline_drops_total{reason="ct-full"}`:                                     0,
 		`xgw_pipeline_rx_packets_total{side="underlay"}`:                                 600,
 		`xgw_pipeline_tx_packets_total{side="external"}`:                                 590,
