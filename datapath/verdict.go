@@ -51,6 +51,11 @@ const (
 	DropGeneveOutport        // no OVN option, or its outport is not the gateway router's join port
 	DropICMPRateLimited      // an ICMP message the router would send, over the per-source limit
 	DropTooBig               // larger than the next link's MTU (and no fragmentation needed is sent)
+	// DropNoConnHost: to a NAT address that is also the host's, in its
+	// SNAT port range (so xdp_gw steered it here, away from the kernel),
+	// and no connection: the host never sees it. Should stay near zero
+	// when the range avoids the host's ephemeral and service ports.
+	DropNoConnHost
 	NumDrops
 )
 
@@ -61,7 +66,7 @@ var dropNames = [NumDrops]string{
 	"to-router", "no-headroom", "arp", "unsupported", "ip-checksum",
 	"martian-source", "martian-destination", "geneve-unknown-source",
 	"geneve-checksum", "geneve-outport", "icmp-rate-limited",
-	"too-big",
+	"too-big", "no-connection-host-address",
 }
 
 func (d Drop) String() string {

@@ -38,6 +38,7 @@ type fakeSteer struct {
 	ev    *events
 	addrs map[netip.Addr]bool
 	flags map[netip.Addr]bpf.NATFlags
+	ports map[netip.Addr][2]uint16 // host port ranges
 }
 
 func (s *fakeSteer) SetNATAddr(a netip.Addr, f bpf.NATFlags) error {
@@ -58,6 +59,20 @@ func (s *fakeSteer) RemoveNATAddr(a netip.Addr) error {
 	*s.ev = append(*s.ev, "unsteer "+a.String())
 	delete(s.addrs, a)
 	delete(s.flags, a)
+	delete(s.ports, a)
+	return nil
+}
+
+func (s *fakeSteer) SetHostPorts(a netip.Addr, lo, hi uint16) error {
+	if s.ports == nil {
+		s.ports = map[netip.Addr][2]uint16{}
+	}
+	s.ports[a] = [2]uint16{lo, hi}
+	return nil
+}
+
+func (s *fakeSteer) RemoveHostPorts(a netip.Addr) error {
+	delete(s.ports, a)
 	return nil
 }
 

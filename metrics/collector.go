@@ -208,6 +208,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			{"redirect_nat", st.RedirectNAT.Packets, st.RedirectNAT.Bytes},
 			{"redirect_arp", st.RedirectARP.Packets, st.RedirectARP.Bytes},
 			{"pass", st.Pass.Packets, st.Pass.Bytes},
+			{"pass_host", st.PassHost.Packets, st.PassHost.Bytes},
 			{"no_socket", st.NoSocket.Packets, st.NoSocket.Bytes},
 			{"malformed", st.Malformed.Packets, st.Malformed.Bytes},
 		} {
