@@ -149,6 +149,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(dForwarded, p.Egress, "egress")
 	counter(dForwarded, p.Ingress, "ingress")
+	counter(dForwarded, p.Hairpin, "hairpin")
 	counter(dARP, p.ARPReply, "underlay")
 	counter(dARP, p.ARPReplyExternal, "external")
 	counter(dICMPOut, p.ICMPOut)

@@ -17,8 +17,8 @@ func writeStats(w io.Writer, s *control.Stats) error {
 	p := &s.Pipeline
 	fmt.Fprintf(tw, "xgw %s, up %.0fs\n\n", s.Version, s.Uptime)
 
-	fmt.Fprintln(tw, "PIPELINE\ttx\tdrop\tpass\tegress\tingress\tarp replies geneve/external\ticmp sent")
-	fmt.Fprintf(tw, "\t%d\t%d\t%d\t%d\t%d\t%d/%d\t%d\n\n", p.Verdicts["tx"], p.Verdicts["drop"], p.Verdicts["pass"], p.Egress, p.Ingress, p.ARPReply, p.ARPReplyExternal, p.ICMPOut)
+	fmt.Fprintln(tw, "PIPELINE\ttx\tdrop\tpass\tegress\tingress\thairpin\tarp replies geneve/external\ticmp sent")
+	fmt.Fprintf(tw, "\t%d\t%d\t%d\t%d\t%d\t%d\t%d/%d\t%d\n\n", p.Verdicts["tx"], p.Verdicts["drop"], p.Verdicts["pass"], p.Egress, p.Ingress, p.Hairpin, p.ARPReply, p.ARPReplyExternal, p.ICMPOut)
 
 	fmt.Fprintln(tw, "SIDE\trx\ttx")
 	for _, side := range []string{"underlay", "external"} {
