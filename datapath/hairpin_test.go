@@ -156,3 +156,31 @@ func TestHairpinSNATOnlyAddress(t *testing.T) {
 	r := h.run(flow.Underlay, fromVM(t, seedtest.Chassis, seedtest.VM, hostIP, seedtest.L4{Proto: layers.IPProtocolICMPv4, ICMPType: 8, ICMPID: 9}))
 	wantTX(t, r, flow.Underlay)
 }
+
+// TestHairpinZeroAllocs: an established hairpin flow, both directions,
+// costs no allocation per batch.
+func TestHairpinZeroAllocs(t *testing.T) {
+	h := newHarness(t, seedtest.Example("host-snat.yaml"), conntrack.Config{})
+	fwd := fromVM(t, seedtest.Chassis, seedtest.VM, floating, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 5555, DPort: 53})
+	p := decodeOut(t, h.run(flow.Underlay, fwd), node02, 3, vm2MAC)
+	ans := fromVM(t, node02.Addr().AsSlice(), vm2, hostIP, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, DPort: p.SrcPort})
+	decodeOut(t, h.run(flow.Underlay, ans), packet.IP4(seedtest.Chassis), 2, seedtest.MACVM)
+	frames := [][]byte{fwd, ans}
+	bufs := [][]byte{make([]byte, 2048), make([]byte, 2048)}
+	batch := make([]Packet, 2)
+	allocs := testing.AllocsPerRun(200, func() {
+		for i, f := range frames {
+			copy(bufs[i][headroom:], f)
+			batch[i] = Packet{Buf: bufs[i], Off: headroom, Len: len(f), InPort: flow.Underlay}
+		}
+		h.w.Process(batch)
+	})
+	for i, r := range batch {
+		if r.Verdict != VerdictTX || r.OutPort != flow.Underlay {
+			t.Fatalf("slot %d: %v %v", i, r.Verdict, r.Reason)
+		}
+	}
+	if allocs != 0 {
+		t.Fatalf("hairpin allocates %v per batch", allocs)
+	}
+}
