@@ -130,6 +130,11 @@ func newFixture(t *testing.T) *reloadFixture {
 	}
 	log := slog.New(slog.NewJSONHandler(f.logs, nil))
 	f.r = newReloader(f.path, cfg, topo, f.pipe, f.ct, []natSteering{f.steer}, log)
+	// Linux's defaults and no listener: what this machine's namespace
+	// holds must not decide these tests (hostports_test.go reads it).
+	f.r.hostPorts = func() (config.HostPorts, error) {
+		return config.HostPorts{EphemeralMin: 32768, EphemeralMax: 60999}, nil
+	}
 	return f
 }
 
