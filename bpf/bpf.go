@@ -182,7 +182,9 @@ type NATFlags uint32
 
 // NATHost marks a NAT address that is also the host's (a router's external
 // port IP that a rule SNATs to): ARP requests for it stay with the kernel,
-// which answers them; IPv4 to it is steered like any NAT address's.
+// which answers them, and of its IPv4 only what can be a reply to xgw's
+// SNAT (by the range SetHostPorts gives) is steered; the rest passes to
+// the kernel (include/hostaddr.h).
 const NATHost NATFlags = 1
 
 // AddNATAddr steers all IPv4 traffic to addr, and ARP requests for it, into
@@ -200,13 +202,48 @@ func (o *Objects) SetNATAddr(addr netip.Addr, flags NATFlags) error {
 	return nil
 }
 
-// RemoveNATAddr stops steering addr; removing an absent address is not an error.
+// RemoveNATAddr stops steering addr, and forgets its host port range;
+// removing an absent address is not an error.
 func (o *Objects) RemoveNATAddr(addr netip.Addr) error {
 	if !addr.Is4() {
 		return fmt.Errorf("bpf: NAT address %s is not IPv4", addr)
 	}
 	if err := o.objs.XgwNatAddrs.Delete(addr.As4()); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("bpf: remove NAT address %s: %w", addr, err)
+	}
+	return o.RemoveHostPorts(addr)
+}
+
+// hostPortRange is struct xgw_port_range (include/hostaddr.h).
+type hostPortRange struct {
+	Min, Max uint16
+}
+
+// SetHostPorts sets the SNAT port range of addr, a NAT address steered
+// with NATHost: TCP/UDP to a port in [lo, hi], echo replies with an id in
+// it and ICMP errors quoting such a packet go to xgw, the rest of addr's
+// traffic to the kernel. Without a range nothing of addr is steered.
+func (o *Objects) SetHostPorts(addr netip.Addr, lo, hi uint16) error {
+	if !addr.Is4() {
+		return fmt.Errorf("bpf: host NAT address %s is not IPv4", addr)
+	}
+	if lo == 0 || lo > hi {
+		return fmt.Errorf("bpf: host NAT address %s: port range %d-%d", addr, lo, hi)
+	}
+	if err := o.objs.XgwHostPorts.Put(addr.As4(), hostPortRange{Min: lo, Max: hi}); err != nil {
+		return fmt.Errorf("bpf: set the port range of host NAT address %s: %w", addr, err)
+	}
+	return nil
+}
+
+// RemoveHostPorts forgets addr's port range: none of its traffic is
+// steered by port any more. Removing an absent range is not an error.
+func (o *Objects) RemoveHostPorts(addr netip.Addr) error {
+	if !addr.Is4() {
+		return fmt.Errorf("bpf: host NAT address %s is not IPv4", addr)
+	}
+	if err := o.objs.XgwHostPorts.Delete(addr.As4()); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("bpf: remove the port range of host NAT address %s: %w", addr, err)
 	}
 	return nil
 }

@@ -250,11 +250,14 @@ func TestXDPPassProgram(t *testing.T) {
 }
 
 // TestNATHostARPPasses: a NAT address that is also the host's (NATHost)
-// is steered for IPv4, but ARP for it stays with the kernel, which owns
-// the address and answers.
+// is steered for IPv4 in its SNAT port range (hostaddr_test.go), but ARP
+// for it stays with the kernel, which owns the address and answers.
 func TestNATHostARPPasses(t *testing.T) {
 	o := loadTest(t)
 	if err := o.SetNATAddr(testNAT, NATHost); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.SetHostPorts(testNAT, 53, 53); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := o.Stats()

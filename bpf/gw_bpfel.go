@@ -62,23 +62,30 @@ type gwXgwParams struct {
 	ExtIfindex uint32
 }
 
+type gwXgwPortRange struct {
+	_   structs.HostLayout
+	Min uint16
+	Max uint16
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	gwMapXgwConfig   = "xgw_config"
-	gwMapXgwFlows    = "xgw_flows"
-	gwMapXgwFpStats  = "xgw_fp_stats"
-	gwMapXgwNatAddrs = "xgw_nat_addrs"
-	gwMapXgwStats    = "xgw_stats"
-	gwMapXgwTxPorts  = "xgw_tx_ports"
-	gwMapXgwVteps    = "xgw_vteps"
-	gwMapXgwXsks     = "xgw_xsks"
-	gwProgXdpGw      = "xdp_gw"
-	gwProgXdpPass    = "xdp_pass"
-	gwVarConfigInMap = "config_in_map"
-	gwVarGenevePort  = "geneve_port"
-	gwVarVtepIp      = "vtep_ip"
+	gwMapXgwConfig    = "xgw_config"
+	gwMapXgwFlows     = "xgw_flows"
+	gwMapXgwFpStats   = "xgw_fp_stats"
+	gwMapXgwHostPorts = "xgw_host_ports"
+	gwMapXgwNatAddrs  = "xgw_nat_addrs"
+	gwMapXgwStats     = "xgw_stats"
+	gwMapXgwTxPorts   = "xgw_tx_ports"
+	gwMapXgwVteps     = "xgw_vteps"
+	gwMapXgwXsks      = "xgw_xsks"
+	gwProgXdpGw       = "xdp_gw"
+	gwProgXdpPass     = "xdp_pass"
+	gwVarConfigInMap  = "config_in_map"
+	gwVarGenevePort   = "geneve_port"
+	gwVarVtepIp       = "vtep_ip"
 )
 
 // loadGw returns the embedded CollectionSpec for gw.
@@ -131,14 +138,15 @@ type gwProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type gwMapSpecs struct {
-	XgwConfig   *ebpf.MapSpec `ebpf:"xgw_config"`
-	XgwFlows    *ebpf.MapSpec `ebpf:"xgw_flows"`
-	XgwFpStats  *ebpf.MapSpec `ebpf:"xgw_fp_stats"`
-	XgwNatAddrs *ebpf.MapSpec `ebpf:"xgw_nat_addrs"`
-	XgwStats    *ebpf.MapSpec `ebpf:"xgw_stats"`
-	XgwTxPorts  *ebpf.MapSpec `ebpf:"xgw_tx_ports"`
-	XgwVteps    *ebpf.MapSpec `ebpf:"xgw_vteps"`
-	XgwXsks     *ebpf.MapSpec `ebpf:"xgw_xsks"`
+	XgwConfig    *ebpf.MapSpec `ebpf:"xgw_config"`
+	XgwFlows     *ebpf.MapSpec `ebpf:"xgw_flows"`
+	XgwFpStats   *ebpf.MapSpec `ebpf:"xgw_fp_stats"`
+	XgwHostPorts *ebpf.MapSpec `ebpf:"xgw_host_ports"`
+	XgwNatAddrs  *ebpf.MapSpec `ebpf:"xgw_nat_addrs"`
+	XgwStats     *ebpf.MapSpec `ebpf:"xgw_stats"`
+	XgwTxPorts   *ebpf.MapSpec `ebpf:"xgw_tx_ports"`
+	XgwVteps     *ebpf.MapSpec `ebpf:"xgw_vteps"`
+	XgwXsks      *ebpf.MapSpec `ebpf:"xgw_xsks"`
 }
 
 // gwVariableSpecs contains global variables before they are loaded into the kernel.
@@ -170,14 +178,15 @@ func (o *gwObjects) Close() error {
 //
 // It can be passed to loadGwObjects or ebpf.CollectionSpec.LoadAndAssign.
 type gwMaps struct {
-	XgwConfig   *ebpf.Map `ebpf:"xgw_config"`
-	XgwFlows    *ebpf.Map `ebpf:"xgw_flows"`
-	XgwFpStats  *ebpf.Map `ebpf:"xgw_fp_stats"`
-	XgwNatAddrs *ebpf.Map `ebpf:"xgw_nat_addrs"`
-	XgwStats    *ebpf.Map `ebpf:"xgw_stats"`
-	XgwTxPorts  *ebpf.Map `ebpf:"xgw_tx_ports"`
-	XgwVteps    *ebpf.Map `ebpf:"xgw_vteps"`
-	XgwXsks     *ebpf.Map `ebpf:"xgw_xsks"`
+	XgwConfig    *ebpf.Map `ebpf:"xgw_config"`
+	XgwFlows     *ebpf.Map `ebpf:"xgw_flows"`
+	XgwFpStats   *ebpf.Map `ebpf:"xgw_fp_stats"`
+	XgwHostPorts *ebpf.Map `ebpf:"xgw_host_ports"`
+	XgwNatAddrs  *ebpf.Map `ebpf:"xgw_nat_addrs"`
+	XgwStats     *ebpf.Map `ebpf:"xgw_stats"`
+	XgwTxPorts   *ebpf.Map `ebpf:"xgw_tx_ports"`
+	XgwVteps     *ebpf.Map `ebpf:"xgw_vteps"`
+	XgwXsks      *ebpf.Map `ebpf:"xgw_xsks"`
 }
 
 func (m *gwMaps) Close() error {
@@ -185,6 +194,7 @@ func (m *gwMaps) Close() error {
 		m.XgwConfig,
 		m.XgwFlows,
 		m.XgwFpStats,
+		m.XgwHostPorts,
 		m.XgwNatAddrs,
 		m.XgwStats,
 		m.XgwTxPorts,

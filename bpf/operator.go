@@ -84,6 +84,8 @@ func (o *Objects) mapField(name string) **ebpf.Map {
 		return &m.XgwFpStats
 	case gwMapXgwNatAddrs:
 		return &m.XgwNatAddrs
+	case gwMapXgwHostPorts:
+		return &m.XgwHostPorts
 	case gwMapXgwStats:
 		return &m.XgwStats
 	case gwMapXgwTxPorts:

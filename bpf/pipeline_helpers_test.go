@@ -32,15 +32,23 @@ type pipe struct {
 }
 
 func newPipe(t testing.TB, geneveChecksum bool) *pipe {
+	return newPipeFor(t, seedtest.ConfigPath(), geneveChecksum)
+}
+
+// newPipeFor is newPipe over the configuration at path (the seed's
+// addresses; examples/host-snat.yaml's second chassis resolves too).
+func newPipeFor(t testing.TB, path string, geneveChecksum bool) *pipe {
 	t.Helper()
-	topo := seedtest.Topology(t, seedtest.ConfigPath())
+	topo := seedtest.Topology(t, path)
 	topo.GeneveChecksum = geneveChecksum
 	ct, err := conntrack.NewTable(conntrack.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	neigh := seedtest.Neighbors()
+	neigh[packet.MustIP4("172.31.1.22")] = packet.MAC(seedtest.MACHV)
 	p := &pipe{t: t, sink: &candSink{}, now: 1_000_000_000}
-	p.pl, err = datapath.New(datapath.Config{Topology: topo, Conntrack: ct, Neighbors: seedtest.Neighbors(),
+	p.pl, err = datapath.New(datapath.Config{Topology: topo, Conntrack: ct, Neighbors: neigh,
 		UnderlayMAC: packet.MAC(seedtest.MACGWUnder), Clock: func() int64 { return p.now }, Offload: p.sink})
 	if err != nil {
 		t.Fatal(err)

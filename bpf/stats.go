@@ -15,6 +15,9 @@ type Stats struct {
 	NoSocket       Counter // ours, but no XSK on that queue: passed
 	Malformed      Counter // truncated or bad headers: passed
 	RedirectARP    Counter // ARP request for a NAT address, sent to the XSK
+	// PassHost: to a NAT address shared with the host (NATHost) and not
+	// a possible reply to xgw's SNAT (SSH, BGP, ...): up the stack.
+	PassHost Counter
 	// FastPath are the offload fast path's counters. Objects that share
 	// their fast-path maps (Options.Share, or one PinPath) report the
 	// same numbers: count them once.
@@ -80,6 +83,7 @@ const (
 	statNoSocket
 	statMalformed
 	statRedirectARP
+	statPassHost
 	statMax
 )
 
@@ -96,7 +100,7 @@ const (
 // Stats reads the per-CPU counters.
 func (o *Objects) Stats() (Stats, error) {
 	var s Stats
-	dst := [statMax]*Counter{&s.RedirectGeneve, &s.RedirectNAT, &s.Pass, &s.NoSocket, &s.Malformed, &s.RedirectARP}
+	dst := [statMax]*Counter{&s.RedirectGeneve, &s.RedirectNAT, &s.Pass, &s.NoSocket, &s.Malformed, &s.RedirectARP, &s.PassHost}
 	var per []gwXgwCounter
 	for i := uint32(0); i < statMax; i++ {
 		if err := o.objs.XgwStats.Lookup(i, &per); err != nil {

@@ -16,6 +16,7 @@
 #include "include/maps.h"
 #include "include/stats.h"
 #include "include/fastpath.h"
+#include "include/hostaddr.h"
 
 /* Set from Go before load (CollectionSpec.Variables). Network byte order so
  * that the comparisons below need no swap. */
@@ -83,6 +84,7 @@ int xdp_gw(struct xdp_md *ctx)
 	struct iphdr *ip;
 	struct udphdr *udp;
 	struct steering st;
+	__u32 *nat;
 	int proto, tagged, ret;
 
 	if (get_steering(ctx, &st) < 0)
@@ -95,7 +97,7 @@ int xdp_gw(struct xdp_md *ctx)
 	}
 	if (proto == bpf_htons(ETH_P_ARP)) {
 		struct arp_eth_ipv4 *arp;
-		__u32 tpa, *nat;
+		__u32 tpa;
 
 		/* An untagged ARP request for one of our NAT addresses: xgw
 		 * answers as the owning router's external port (the host
@@ -139,8 +141,15 @@ int xdp_gw(struct xdp_md *ctx)
 	}
 
 	/* Anything addressed to a NAT address belongs to the pipeline, ICMP
-	 * and fragments included (it translates ICMP errors). */
-	if (bpf_map_lookup_elem(&xgw_nat_addrs, &ip->daddr)) {
+	 * and fragments included (it translates ICMP errors), except on an
+	 * address shared with the host (include/hostaddr.h). */
+	nat = bpf_map_lookup_elem(&xgw_nat_addrs, &ip->daddr);
+	if (nat) {
+		/* Shared with the host: only what can answer xgw's SNAT. */
+		if ((*nat & XGW_NAT_HOST) && !host_reply(&c, ip)) {
+			stat_inc(XGW_STAT_PASS_HOST, len);
+			return XDP_PASS;
+		}
 		ret = fp_ingress(ctx, tagged);
 		if (ret != FP_CONTINUE)
 			return ret;

@@ -86,10 +86,19 @@
 //	    nat:                    gateway routers only
 //	      - type: string        snat | dnat | dnat_and_snat
 //	        logical_ip: Prefix  snat: a network; dnat, dnat_and_snat: one address
-//	        external_ip: IPv4   an address no other router uses (NAT or port)
+//	        external_ip: IPv4   an address no other router uses (NAT or port);
+//	                            snat may use the router's own external port
+//	                            address, which it then shares with the host
+//	                            by port (dnat may not: it would take the
+//	                            host's traffic)
 //	        port_range: string  "1024-65535" or "5000": source ports for snat
-//	                            (default 1024-65535) and dnat_and_snat (default
-//	                            1-65535: a floating IP is its VM's); not for dnat
+//	                            (default 1024-65535; 61000-65535 when SNATing
+//	                            to the router's own address, and xgw run
+//	                            refuses a range there that holds the host's
+//	                            ephemeral ports or listening ports:
+//	                            Config.CheckHostPorts) and dnat_and_snat
+//	                            (default 1-65535: a floating IP is its VM's);
+//	                            not for dnat
 //	        mapping: string     endpoint-dependent (default, as OVS and OVN: a
 //	                            port per connection) or endpoint-independent
 //	                            (RFC 4787 REQ-1: an inside address:port keeps one

@@ -217,9 +217,17 @@ func (c *Config) ApplyDefaults() {
 		c.Metrics.Listen = DefaultMetricsListen
 	}
 	for i := range c.Routers {
-		for j := range c.Routers[i].NAT {
-			n := &c.Routers[i].NAT[j]
-			if lo, hi, ok := DefaultPorts(n.Type.Value()); ok && n.PortRange == "" {
+		r := &c.Routers[i]
+		for j := range r.NAT {
+			n := &r.NAT[j]
+			if n.PortRange != "" {
+				continue
+			}
+			k, err := n.Type.Parse()
+			if err != nil {
+				continue
+			}
+			if lo, hi, ok := DefaultPortsFor(k, r.HostShared(*n)); ok {
 				n.PortRange = PortRange(fmt.Sprintf("%d-%d", lo, hi))
 			}
 		}

@@ -26,6 +26,7 @@ func (c *Config) Validate() error {
 	v.routes()
 	v.nat()
 	v.externalAddresses()
+	v.hostNAT()
 	v.offloadAndControl()
 	return v.p.err()
 }

@@ -66,6 +66,7 @@ type Pipeline struct {
 	TX       map[string]uint64 `json:"tx"`
 	Egress   uint64            `json:"egress"`      // Geneve forwarded to the external side
 	Ingress  uint64            `json:"ingress"`     // external forwarded to a chassis
+	Hairpin  uint64            `json:"hairpin"`     // Geneve to a NAT address, back to a chassis
 	ARPReply uint64            `json:"arp_replies"` // over Geneve, for join-port addresses
 	// ARPReplyExternal: on the external side, for NAT addresses.
 	ARPReplyExternal uint64 `json:"arp_replies_external"`
@@ -91,6 +92,7 @@ func PipelineStats(s datapath.Stats) Pipeline {
 		TX:               make(map[string]uint64, len(s.TX)),
 		Egress:           s.Egress,
 		Ingress:          s.Ingress,
+		Hairpin:          s.Hairpin,
 		ARPReply:         s.ARPReply,
 		ARPReplyExternal: s.ARPReplyExternal,
 		ICMPOut:          s.ICMPOut,

@@ -13,8 +13,14 @@
 //	egress.go     fromUnderlay (hypervisor → internet): decap, select the
 //	              gateway router by VNI and inner MAC, ct(zone=dnat,nat),
 //	              route, ct(commit,zone=snat,nat(src=...))
+//	hairpin.go    hairpin (hypervisor → one of the router's NAT
+//	              addresses → hypervisor): ct(zone=snat,nat),
+//	              ct(zone=dnat,nat) with the address's DNAT, route back,
+//	              ct(commit,zone=snat,nat(src=...)) unless an answer
 //	ingress.go    fromExternal (internet → hypervisor): select the router
 //	              by NAT address, ct(zone=snat,nat), ct(zone=dnat,nat), route
+//	              (on an address shared with the host, only what xdp_gw
+//	              steers as a possible reply arrives here)
 //	validate.go   validate: RFC 1812 input checks (header checksum,
 //	              martians) before anything is tracked
 //	track.go      track: one ct(zone=Z[,commit],nat) with its rewrite

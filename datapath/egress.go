@@ -94,6 +94,11 @@ func (w *Worker) fromUnderlay(c *pktCtx) Drop {
 			return w.fragNeeded(c, inner, r, rp, w.p.maxOut[flow.External])
 		}
 	}
+	// To one of the router's own NAT addresses: hairpinned back inside
+	// (hairpin.go), as OVN's gateway router does.
+	if rpl.natAddr(p.Dst) {
+		return w.hairpin(c, inner, d, rpl)
+	}
 	if rpl.owns(p.Dst) {
 		return DropToRouter
 	}

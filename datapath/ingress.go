@@ -33,8 +33,13 @@ func (w *Worker) fromExternal(c *pktCtx) Drop {
 		return DropMalformed
 	}
 	r, ok := pl.topo.RouterByExternalIP(p.Dst)
-	if !ok || (r.External != nil && r.External.IP == p.Dst) {
-		// The host's own address (or not ours at all): the kernel answers.
+	// host: the router's external port address, which is the host's too.
+	// When a rule SNATs to it, xdp_gw steers here only what can be a
+	// reply to that SNAT (its port range, echo replies and errors that
+	// quote it); the rest, and the whole address when no rule uses it, is
+	// the kernel's.
+	host := ok && r.External != nil && r.External.IP == p.Dst
+	if !ok || (host && !pl.routers[r.ID].snatTo(p.Dst)) {
 		pass(pkt)
 		return DropNone
 	}
@@ -63,6 +68,9 @@ func (w *Worker) fromExternal(c *pktCtx) Drop {
 	// ct(zone=snat,nat): un-SNAT replies. A miss is unsolicited unless a
 	// DNAT rule owns the address, in which case the connection starts here.
 	if why := w.track(c, frame, r.SNATZone, flow.ZoneSNAT, ctLookup, nil); why != DropNone {
+		if host && why == DropNoConn {
+			why = DropNoConnHost // an ICMP error quoting no connection
+		}
 		return why
 	}
 	var dnat conntrack.ReplyChooser
@@ -71,6 +79,11 @@ func (w *Worker) fromExternal(c *pktCtx) Drop {
 		// never answered is +new too, and must not be mistaken for one).
 		d, ok := rpl.dnat[p.Dst]
 		if !ok {
+			if host {
+				// Already taken from the kernel: counted apart, as the
+				// sign of a port range that overlaps the host's ports.
+				return DropNoConnHost
+			}
 			return DropNoConn
 		}
 		if why := w.track(c, frame, r.SNATZone, flow.ZoneSNAT, ctCommit, nil); why != DropNone {

@@ -104,3 +104,16 @@ func (rp *routerPlan) snatFor(src packet.IP4) *nat.SNAT {
 	}
 	return nil
 }
+
+// snatTo reports whether one of the router's SNAT rules (snat or the
+// outbound half of dnat_and_snat) translates to ip.
+func (rp *routerPlan) snatTo(ip packet.IP4) bool {
+	for _, s := range rp.snat {
+		for _, e := range s.External {
+			if e == ip {
+				return true
+			}
+		}
+	}
+	return false
+}

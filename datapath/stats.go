@@ -16,6 +16,7 @@ type counters struct {
 	tx       [flow.NumPorts]uint64
 	egress   uint64 // Geneve packets forwarded to the external side
 	ingress  uint64 // external packets forwarded to a chassis
+	hairpin  uint64 // Geneve to a NAT address forwarded back to a chassis (hairpin.go)
 	arpReply uint64 // over Geneve, for join-port addresses (arp.go)
 	// on the external side, for NAT addresses (arp_external.go)
 	arpReplyExternal uint64
@@ -35,6 +36,9 @@ type Stats struct {
 	RX, TX  [flow.NumPorts]uint64
 	Egress  uint64
 	Ingress uint64
+	// Hairpin counts packets from a chassis to one of their router's NAT
+	// addresses, forwarded back to a chassis (RFC 4787 REQ-9).
+	Hairpin uint64
 	// ARPReply counts ARP replies sent over Geneve for the gateway
 	// routers' join-port addresses; ARPReplyExternal those sent on the
 	// external side for NAT addresses.
@@ -59,6 +63,7 @@ type published struct {
 	rx, tx    [flow.NumPorts]atomic.Uint64
 	egress    atomic.Uint64
 	ingress   atomic.Uint64
+	hairpin   atomic.Uint64
 	arpReply  atomic.Uint64
 	arpExt    atomic.Uint64
 	cacheHits atomic.Uint64
@@ -81,6 +86,7 @@ func (p *published) store(c *counters) {
 	}
 	p.egress.Store(c.egress)
 	p.ingress.Store(c.ingress)
+	p.hairpin.Store(c.hairpin)
 	p.arpReply.Store(c.arpReply)
 	p.arpExt.Store(c.arpReplyExternal)
 	p.cacheHits.Store(c.cacheHits)
@@ -103,6 +109,7 @@ func (p *published) addTo(s *Stats) {
 	}
 	s.Egress += p.egress.Load()
 	s.Ingress += p.ingress.Load()
+	s.Hairpin += p.hairpin.Load()
 	s.ARPReply += p.arpReply.Load()
 	s.ARPReplyExternal += p.arpExt.Load()
 	s.CacheHits += p.cacheHits.Load()

@@ -58,7 +58,7 @@ func (w *Worker) track(c *pktCtx, frame []byte, zone uint16, z int, act ctAction
 	}
 	k := tuple(p, zone)
 	if c.planning {
-		return w.trackPlan(c, frame, k, z)
+		return w.trackPlan(c, frame, k, z, act)
 	}
 	var match conntrack.Match
 	if ct.LookupInto(&k, m, c.now, &match) {
@@ -96,10 +96,14 @@ func (w *Worker) track(c *pktCtx, frame []byte, zone uint16, z int, act ctAction
 }
 
 // trackPlan is track for PlanFlow: the connection must exist and nothing
-// about it changes (Peek); its NAT applies to the synthetic packet.
-func (w *Worker) trackPlan(c *pktCtx, frame []byte, k conntrack.Tuple, z int) Drop {
+// about it changes (Peek); its NAT applies to the synthetic packet. A
+// ctLookup miss is no drop, as in track (a hairpin's first un-SNAT).
+func (w *Worker) trackPlan(c *pktCtx, frame []byte, k conntrack.Tuple, z int, act ctAction) Drop {
 	match, hit := w.p.ct.Peek(k, c.now)
 	if !hit {
+		if act == ctLookup {
+			return DropNone
+		}
 		return DropNoConn
 	}
 	if t, need := nat.Target(&match); need {

@@ -57,6 +57,11 @@ const (
 	DropTooBig               // larger than the next link's MTU (and no fragmentation needed is sent)
 	DropNeighHoldFull        // next hop unresolved and its hold queue (or the worker's) full
 	DropNeighTimeout         // held for a next hop that did not resolve in time
+	// DropNoConnHost: to a NAT address that is also the host's, in its
+	// SNAT port range (so xdp_gw steered it here, away from the kernel),
+	// and no connection: the host never sees it. Should stay near zero
+	// when the range avoids the host's ephemeral and service ports.
+	DropNoConnHost
 	NumDrops
 )
 
@@ -68,6 +73,7 @@ var dropNames = [NumDrops]string{
 	"martian-source", "martian-destination", "geneve-unknown-source",
 	"geneve-checksum", "geneve-outport", "icmp-rate-limited",
 	"too-big", "neighbor-hold-full", "neighbor-hold-timeout",
+	"no-connection-host-address",
 }
 
 func (d Drop) String() string {

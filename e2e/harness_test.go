@@ -92,11 +92,13 @@ type gwOptions struct {
 	// pin mounts a bpffs in the lab's work dir and pins the fast path
 	// there (ip netns exec has no /sys/fs/bpf), for restart tests.
 	pin bool
+	// vms is the number of VM namespaces (default 1).
+	vms int
 }
 
 func startGatewayWith(t *testing.T, o gwOptions) *gateway {
 	t.Helper()
-	g := newLabGateway(t)
+	g := newLabGatewayWith(t, lab.Options{Log: t.Logf, VMs: o.vms})
 	y, err := g.lab.XGWConfig()
 	if err != nil {
 		t.Fatal(err)
@@ -127,10 +129,16 @@ func startGatewayWith(t *testing.T, o gwOptions) *gateway {
 // that prepare the gateway namespace themselves.
 func newLabGateway(t *testing.T) *gateway {
 	t.Helper()
+	return newLabGatewayWith(t, lab.Options{Log: t.Logf})
+}
+
+// newLabGatewayWith is newLabGateway with the lab's options.
+func newLabGatewayWith(t *testing.T, opts lab.Options) *gateway {
+	t.Helper()
 	needRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	l, err := lab.Up(ctx, lab.Options{Log: t.Logf})
+	l, err := lab.Up(ctx, opts)
 	if err != nil {
 		t.Fatalf("lab up: %v", err)
 	}

@@ -80,7 +80,7 @@ func syncNATAddrs(objs *bpf.Objects, topo *route.Topology) error {
 	keep := map[netip.Addr]bool{}
 	for _, ip := range topo.NATIPs() {
 		keep[ip.Addr()] = true
-		if err := objs.SetNATAddr(ip.Addr(), natFlags(topo, ip)); err != nil {
+		if err := natSteerOf(topo, ip).program(objs, ip); err != nil {
 			return err
 		}
 	}

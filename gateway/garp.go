@@ -53,6 +53,36 @@ func natFlags(topo *route.Topology, ip packet.IP4) bpf.NATFlags {
 	return 0
 }
 
+// natSteer is how xdp_gw steers one NAT address: its flags and, for an
+// address shared with the host (NATHost), the SNAT port range whose
+// traffic goes to xgw (the rest of it stays the kernel's).
+type natSteer struct {
+	flags  bpf.NATFlags
+	lo, hi uint16
+}
+
+// natSteerOf is ip's steering in topo.
+func natSteerOf(topo *route.Topology, ip packet.IP4) natSteer {
+	s := natSteer{flags: natFlags(topo, ip)}
+	if s.flags&bpf.NATHost != 0 {
+		s.lo, s.hi, _ = topo.HostPortRange(ip)
+	}
+	return s
+}
+
+// program writes s for ip into one XDP program's maps: the flags first,
+// then the range, so that a host address is never steered whole.
+func (s natSteer) program(x natSteering, ip packet.IP4) error {
+	a := ip.Addr()
+	if err := x.SetNATAddr(a, s.flags); err != nil {
+		return err
+	}
+	if s.flags&bpf.NATHost != 0 && s.hi != 0 {
+		return x.SetHostPorts(a, s.lo, s.hi)
+	}
+	return x.RemoveHostPorts(a)
+}
+
 // announcements are the gratuitous ARPs for ips (NAT addresses of topo):
 // one per address that is not the host's, from its router's external MAC.
 func announcements(topo *route.Topology, ips []packet.IP4) []announcement {

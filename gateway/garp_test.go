@@ -13,6 +13,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/xgw-dev/xgw/bpf"
+	"github.com/xgw-dev/xgw/config"
 	"github.com/xgw-dev/xgw/packet"
 )
 
@@ -89,6 +90,10 @@ func TestReloadAnnouncesNewNATAddress(t *testing.T) {
 	}
 	if fl, ok := f.steer.flags[netip.MustParseAddr("198.51.100.1")]; !ok || fl != bpf.NATHost {
 		t.Fatalf("router's external address: steered %v flags %d, want NATHost", ok, fl)
+	}
+	// ...with the host-shared default range: only its traffic is xgw's.
+	if pr := f.steer.ports[netip.MustParseAddr("198.51.100.1")]; pr != [2]uint16{config.DefaultHostSNATPortMin, config.DefaultHostSNATPortMax} {
+		t.Fatalf("router's external address: port range %v, want %d-%d", pr, config.DefaultHostSNATPortMin, config.DefaultHostSNATPortMax)
 	}
 
 	// A failed send is logged, and the reload still applies.

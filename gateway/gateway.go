@@ -90,6 +90,9 @@ func New(cfgPath string, cfg *config.Config, opts Options, log *slog.Logger) (_ 
 	if err != nil {
 		return nil, fmt.Errorf("build the topology: %w", err)
 	}
+	if err := checkHostPorts(cfg, readHostPorts); err != nil {
+		return nil, err
+	}
 	under, ext := cfg.Interfaces.Underlay.Name, cfg.Interfaces.External.Name
 
 	// Prefaulted: no new connection should pay a page fault.
@@ -220,7 +223,7 @@ func (g *Gateway) attach(name string, geneve, nat bool, vtep netip.Addr, topo *r
 	}
 	if nat {
 		for _, ip := range topo.NATIPs() {
-			if err := objs.SetNATAddr(ip.Addr(), natFlags(topo, ip)); err != nil {
+			if err := natSteerOf(topo, ip).program(objs, ip); err != nil {
 				return nil, fmt.Errorf("program NAT addresses on %s: %w", name, err)
 			}
 		}

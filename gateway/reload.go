@@ -91,6 +91,8 @@ const drainInterval = 5 * time.Second
 type natSteering interface {
 	SetNATAddr(netip.Addr, bpf.NATFlags) error
 	RemoveNATAddr(netip.Addr) error
+	SetHostPorts(a netip.Addr, lo, hi uint16) error
+	RemoveHostPorts(netip.Addr) error
 }
 
 // topologySetter swaps the pipeline's topology; *datapath.Pipeline is one.
@@ -123,9 +125,11 @@ type reloader struct {
 	log  *slog.Logger
 	path string
 	load func(string) (*config.Config, error)
-	pipe topologySetter
-	ct   connRanger
-	nat  []natSteering
+	// hostPorts reads the host's own ports (hostports.go).
+	hostPorts func() (config.HostPorts, error)
+	pipe      topologySetter
+	ct        connRanger
+	nat       []natSteering
 	// offload applies a new offload policy; nil makes the policy
 	// restart-only.
 	offload func(config.Offload)
@@ -153,7 +157,7 @@ type readerView struct {
 // newReloader takes over a running configuration whose topology is in
 // the pipeline and whose NAT addresses are steered.
 func newReloader(path string, cfg *config.Config, topo *route.Topology, pipe topologySetter, ct connRanger, nat []natSteering, log *slog.Logger) *reloader {
-	r := &reloader{log: log, path: path, load: config.Load, pipe: pipe, ct: ct, nat: nat,
+	r := &reloader{log: log, path: path, load: config.Load, hostPorts: readHostPorts, pipe: pipe, ct: ct, nat: nat,
 		cfg: cfg, topo: topo, steered: map[packet.IP4]bool{}, draining: map[packet.IP4]string{}}
 	for _, ip := range topo.NATIPs() {
 		r.steered[ip] = true
@@ -191,6 +195,10 @@ func (r *reloader) Reload() ([]string, error) {
 	// here: only a reload changes it, and reloadMu is ours.
 	file, err := r.load(r.path)
 	if err != nil {
+		return nil, r.refuse(err)
+	}
+	// A rule that SNATs to the host's address must leave its ports alone.
+	if err := checkHostPorts(file, r.hostPorts); err != nil {
 		return nil, r.refuse(err)
 	}
 	running := r.cfg
@@ -253,7 +261,7 @@ func (r *reloader) apply(cfg *config.Config, topo *route.Topology, policy string
 		if r.steered[ip] {
 			continue
 		}
-		if err := r.steer(ip, natFlags(topo, ip)); err != nil {
+		if err := r.steer(ip, natSteerOf(topo, ip)); err != nil {
 			for _, a := range added {
 				r.unsteer(a)
 			}
@@ -267,10 +275,10 @@ func (r *reloader) apply(cfg *config.Config, topo *route.Topology, policy string
 	// by the wrong party (or lost after a redirect) until the next reload,
 	// which is reported, not fatal.
 	for _, ip := range topo.NATIPs() {
-		if !r.steered[ip] || natFlags(r.topo, ip) == natFlags(topo, ip) {
+		if !r.steered[ip] || natSteerOf(r.topo, ip) == natSteerOf(topo, ip) {
 			continue
 		}
-		if err := r.steer(ip, natFlags(topo, ip)); err != nil {
+		if err := r.steer(ip, natSteerOf(topo, ip)); err != nil {
 			r.log.Error("reload: update a NAT address's flags", "address", ip.String(), "err", err)
 			summary = append(summary, fmt.Sprintf("WARNING: NAT address %s: ARP steering not updated: %v", ip, err))
 		}
@@ -417,9 +425,9 @@ func (r *reloader) inUse(ips []packet.IP4) map[packet.IP4]int {
 	return n
 }
 
-func (r *reloader) steer(ip packet.IP4, flags bpf.NATFlags) error {
+func (r *reloader) steer(ip packet.IP4, s natSteer) error {
 	for _, x := range r.nat {
-		if err := x.SetNATAddr(netip.AddrFrom4(ip), flags); err != nil {
+		if err := s.program(x, ip); err != nil {
 			return err
 		}
 	}

@@ -38,6 +38,7 @@ type fakeSteer struct {
 	ev    *events
 	addrs map[netip.Addr]bool
 	flags map[netip.Addr]bpf.NATFlags
+	ports map[netip.Addr][2]uint16 // host port ranges
 }
 
 func (s *fakeSteer) SetNATAddr(a netip.Addr, f bpf.NATFlags) error {
@@ -58,6 +59,20 @@ func (s *fakeSteer) RemoveNATAddr(a netip.Addr) error {
 	*s.ev = append(*s.ev, "unsteer "+a.String())
 	delete(s.addrs, a)
 	delete(s.flags, a)
+	delete(s.ports, a)
+	return nil
+}
+
+func (s *fakeSteer) SetHostPorts(a netip.Addr, lo, hi uint16) error {
+	if s.ports == nil {
+		s.ports = map[netip.Addr][2]uint16{}
+	}
+	s.ports[a] = [2]uint16{lo, hi}
+	return nil
+}
+
+func (s *fakeSteer) RemoveHostPorts(a netip.Addr) error {
+	delete(s.ports, a)
 	return nil
 }
 
@@ -115,6 +130,11 @@ func newFixture(t *testing.T) *reloadFixture {
 	}
 	log := slog.New(slog.NewJSONHandler(f.logs, nil))
 	f.r = newReloader(f.path, cfg, topo, f.pipe, f.ct, []natSteering{f.steer}, log)
+	// Linux's defaults and no listener: what this machine's namespace
+	// holds must not decide these tests (hostports_test.go reads it).
+	f.r.hostPorts = func() (config.HostPorts, error) {
+		return config.HostPorts{EphemeralMin: 32768, EphemeralMax: 60999}, nil
+	}
 	return f
 }
 

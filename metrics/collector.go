@@ -153,6 +153,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(dForwarded, p.Egress, "egress")
 	counter(dForwarded, p.Ingress, "ingress")
+	counter(dForwarded, p.Hairpin, "hairpin")
 	counter(dARP, p.ARPReply, "underlay")
 	counter(dARP, p.ARPReplyExternal, "external")
 	counter(dICMPOut, p.ICMPOut)
@@ -221,6 +222,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			{"redirect_nat", st.RedirectNAT.Packets, st.RedirectNAT.Bytes},
 			{"redirect_arp", st.RedirectARP.Packets, st.RedirectARP.Bytes},
 			{"pass", st.Pass.Packets, st.Pass.Bytes},
+			{"pass_host", st.PassHost.Packets, st.PassHost.Bytes},
 			{"no_socket", st.NoSocket.Packets, st.NoSocket.Bytes},
 			{"malformed", st.Malformed.Packets, st.Malformed.Bytes},
 		} {

@@ -50,7 +50,7 @@ func Build(c *config.Config) (*Topology, error) {
 	t.buildSwitches(c, ports, chassis)
 	for i, r := range t.Routers {
 		r.table = buildTable(r, c.Routers[i].Routes)
-		r.nat = buildNAT(c.Routers[i].NAT)
+		r.nat = buildNAT(&c.Routers[i])
 	}
 	t.indexExternal()
 	return t, nil
@@ -135,11 +135,11 @@ func buildTable(r *Router, routes []config.Route) []routeEntry {
 }
 
 // buildNAT turns rules into plain data with concrete port ranges.
-func buildNAT(rules []config.NAT) []NATRule {
-	out := make([]NATRule, 0, len(rules))
-	for _, n := range rules {
+func buildNAT(r *config.Router) []NATRule {
+	out := make([]NATRule, 0, len(r.NAT))
+	for _, n := range r.NAT {
 		rule := NATRule{Type: n.Type.Value(), Logical: n.LogicalIP.Value(), External: n.ExternalIP.Value(), Mapping: n.Mapping.Value()}
-		if lo, hi, ok := config.DefaultPorts(rule.Type); ok {
+		if lo, hi, ok := config.DefaultPortsFor(rule.Type, r.HostShared(n)); ok {
 			rule.PortMin, rule.PortMax = lo, hi
 			if n.PortRange != "" {
 				rule.PortMin, rule.PortMax, _ = n.PortRange.Parse()

@@ -12,7 +12,9 @@ enum xgw_stat {
 	XGW_STAT_NO_SOCKET = 3,       /* ours but no XSK on this queue: passed */
 	XGW_STAT_MALFORMED = 4,       /* truncated or bad header: passed */
 	XGW_STAT_REDIRECT_ARP = 5,    /* to the XSK: ARP request for a NAT address */
-	XGW_STAT_MAX = 6,
+	XGW_STAT_PASS_HOST = 6,       /* to a NAT address shared with the host, not a
+				       * reply to xgw's SNAT: up the Linux stack */
+	XGW_STAT_MAX = 7,
 };
 
 struct xgw_counter {

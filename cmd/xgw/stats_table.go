@@ -17,8 +17,8 @@ func writeStats(w io.Writer, s *control.Stats) error {
 	p := &s.Pipeline
 	fmt.Fprintf(tw, "xgw %s, up %.0fs\n\n", s.Version, s.Uptime)
 
-	fmt.Fprintln(tw, "PIPELINE\ttx\tdrop\tpass\tegress\tingress\tarp replies geneve/external\ticmp sent")
-	fmt.Fprintf(tw, "\t%d\t%d\t%d\t%d\t%d\t%d/%d\t%d\n\n", p.Verdicts["tx"], p.Verdicts["drop"], p.Verdicts["pass"], p.Egress, p.Ingress, p.ARPReply, p.ARPReplyExternal, p.ICMPOut)
+	fmt.Fprintln(tw, "PIPELINE\ttx\tdrop\tpass\tegress\tingress\thairpin\tarp replies geneve/external\ticmp sent")
+	fmt.Fprintf(tw, "\t%d\t%d\t%d\t%d\t%d\t%d\t%d/%d\t%d\n\n", p.Verdicts["tx"], p.Verdicts["drop"], p.Verdicts["pass"], p.Egress, p.Ingress, p.Hairpin, p.ARPReply, p.ARPReplyExternal, p.ICMPOut)
 
 	fmt.Fprintln(tw, "SIDE\trx\ttx")
 	for _, side := range []string{"underlay", "external"} {
@@ -55,11 +55,11 @@ func writeStats(w io.Writer, s *control.Stats) error {
 	}
 	fmt.Fprintln(tw)
 
-	fmt.Fprintln(tw, "XDP\tto xgw (geneve)\tto xgw (nat)\tto xgw (arp)\tpassed\tno socket\tmalformed")
+	fmt.Fprintln(tw, "XDP\tto xgw (geneve)\tto xgw (nat)\tto xgw (arp)\tpassed\tpassed (host addr)\tno socket\tmalformed")
 	for _, x := range s.XDP {
 		st := &x.Stats
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\n", x.Interface, st.RedirectGeneve.Packets, st.RedirectNAT.Packets,
-			st.RedirectARP.Packets, st.Pass.Packets, st.NoSocket.Packets, st.Malformed.Packets)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", x.Interface, st.RedirectGeneve.Packets, st.RedirectNAT.Packets,
+			st.RedirectARP.Packets, st.Pass.Packets, st.PassHost.Packets, st.NoSocket.Packets, st.Malformed.Packets)
 	}
 	fmt.Fprintln(tw)
 
