@@ -67,6 +67,12 @@ type Pipeline struct {
 	// ARPReplyExternal: on the external side, for NAT addresses.
 	ARPReplyExternal uint64 `json:"arp_replies_external"`
 	ICMPOut          uint64 `json:"icmp_sent"` // ICMP the routers generated
+	// Fragments: what the fragment table did, by event (ipfrag.Stats),
+	// drops of held fragments (timeout, first dropped) included; and the
+	// datagrams in progress and fragments held now.
+	Fragments        map[string]uint64 `json:"fragments"`
+	FragDatagrams    uint64            `json:"fragment_datagrams"`
+	FragmentsHeldNow uint64            `json:"fragments_held"`
 }
 
 // XDP is one interface's xdp_gw counters.
@@ -88,6 +94,12 @@ func PipelineStats(s datapath.Stats) Pipeline {
 		ARPReply:         s.ARPReply,
 		ARPReplyExternal: s.ARPReplyExternal,
 		ICMPOut:          s.ICMPOut,
+		Fragments:        map[string]uint64{},
+		FragDatagrams:    s.Fragments.Datagrams,
+		FragmentsHeldNow: s.Fragments.HeldNow,
+	}
+	for _, e := range s.Fragments.Events() {
+		p.Fragments[e.Name] = e.Value
 	}
 	for i, n := range s.Verdicts {
 		p.Verdicts[datapath.Verdict(i).String()] = n

@@ -3,6 +3,8 @@ package datapath
 import (
 	"sync/atomic"
 
+	"github.com/xgw-dev/xgw/ipfrag"
+
 	"github.com/xgw-dev/xgw/flow"
 )
 
@@ -44,6 +46,10 @@ type Stats struct {
 	// ICMPOut counts ICMP messages the routers generated (echo replies,
 	// time exceeded) and sent.
 	ICMPOut uint64
+	// Fragments counts what the fragment table did (frag.go): fragments
+	// translated at once, held and released, and dropped by reason,
+	// those that timed out while held included.
+	Fragments ipfrag.Stats
 }
 
 // published mirrors counters with atomics so readers never race a worker.

@@ -7,10 +7,11 @@ const (
 	VerdictDrop Verdict = iota // discard; Packet.Reason says why
 	VerdictTX                  // transmit on Packet.OutPort
 	VerdictPass                // hand to the kernel stack untouched
+	VerdictHeld                // copied and kept by the pipeline, to be sent later (Worker.Extra)
 	NumVerdicts
 )
 
-var verdictNames = [NumVerdicts]string{"drop", "tx", "pass"}
+var verdictNames = [NumVerdicts]string{"drop", "tx", "pass", "held"}
 
 func (v Verdict) String() string {
 	if v < NumVerdicts {
@@ -30,7 +31,7 @@ const (
 	DropGeneveCritical       // unknown critical Geneve option (RFC 8926 §3.5)
 	DropNoRouter             // no gateway router for this VNI and inner MAC
 	DropNotIPv4              // inner frame neither IPv4 nor ARP
-	DropFragment             // IPv4 fragments are not tracked
+	DropFragment             // a fragment xgw does not translate (TCP, ICMP errors) or whose first fragment was dropped
 	DropTTL                  // TTL would reach zero (and no time exceeded is sent)
 	DropNoRoute              // no route in the logical router
 	DropNeighMiss            // next-hop MAC not resolved yet (resolution triggered)
@@ -51,6 +52,10 @@ const (
 	DropGeneveOutport        // no OVN option, or its outport is not the gateway router's join port
 	DropICMPRateLimited      // an ICMP message the router would send, over the per-source limit
 	DropTooBig               // larger than the next link's MTU (and no fragmentation needed is sent)
+	DropFragOverlap          // a fragment overlapping one already seen, or of a datagram that had one
+	DropFragTooMany          // more fragments in one datagram than the table allows
+	DropFragTooSmall         // a non-last fragment smaller than the table's minimum
+	DropFragMemory           // no room in the fragment table or its hold pool
 	NumDrops
 )
 
@@ -61,7 +66,8 @@ var dropNames = [NumDrops]string{
 	"to-router", "no-headroom", "arp", "unsupported", "ip-checksum",
 	"martian-source", "martian-destination", "geneve-unknown-source",
 	"geneve-checksum", "geneve-outport", "icmp-rate-limited",
-	"too-big",
+	"too-big", "fragment-overlap", "fragment-too-many", "fragment-too-small",
+	"fragment-memory",
 }
 
 func (d Drop) String() string {

@@ -55,3 +55,22 @@ func (t *Table) Stats() Stats {
 		Datagrams: uint64(t.live), HeldNow: uint64(len(t.slots) - len(t.free)),
 	}
 }
+
+// Events lists the counters by stable name (metric labels, stats keys);
+// the gauges Datagrams and HeldNow are not among them.
+func (s Stats) Events() []Event {
+	return []Event{
+		{"known", s.Known}, {"held", s.Held}, {"released", s.Released},
+		{"completed", s.Completed}, {"expired", s.Expired},
+		{"drop-overlap", s.Overlap}, {"drop-too-many", s.TooMany},
+		{"drop-too-small", s.TooSmall}, {"drop-no-memory", s.NoMemory},
+		{"drop-first-dropped", s.Failed}, {"drop-timeout", s.Timeout},
+		{"drop-malformed", s.Malformed},
+	}
+}
+
+// Event is one named counter of Stats.
+type Event struct {
+	Name  string
+	Value uint64
+}
