@@ -405,3 +405,85 @@ func TestTrimsLinkPadding(t *testing.T) {
 		}
 	}
 }
+
+// FuzzFragments drives the pipeline with fragments of a UDP datagram in
+// both directions, reordered, duplicated, with offsets, ids, flags and
+// lengths changed and time moved, from the input. Every frame and every
+// released fragment ends in one verdict, transmitted frames lie in their
+// buffers, the hold pool stays bounded, and held fragments are released,
+// still held, or counted as dropped.
+func FuzzFragments(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 1, 0, 0, 2, 0, 0})
+	f.Add([]byte{2, 0, 0, 1, 0, 0, 0, 0, 0, 4, 0, 0, 5, 0, 0, 6, 0, 0})
+	f.Add([]byte{1, 0, 0, 1, 1, 0xf0, 0, 0, 0, 2, 2, 1, 3, 200, 0})
+	f.Add([]byte{0, 3, 7, 1, 4, 9, 2, 5, 1, 0x80, 0, 0})
+	h := newHarness(f, seedtest.ConfigPath(), conntrack.Config{Capacity: 4096})
+	var err error
+	if h.pl.frags, err = ipfrag.New(ipfrag.Config{MaxDatagrams: 16, MaxFragments: 4, MaxHeld: 4, Timeout: time.Second}); err != nil {
+		f.Fatal(err)
+	}
+	eg := egressFragments(f, 1)
+	rp := replyFragments(f, 1, 5000)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		for len(in) >= 3 {
+			op, a, b := in[0], in[1], in[2]
+			in = in[3:]
+			if op&0x80 != 0 {
+				h.now += int64(a) * int64(10*time.Millisecond)
+				continue
+			}
+			src, port, inner := eg, flow.Underlay, geneve.EncapLen+14
+			if op&0x40 != 0 {
+				src, port, inner = rp, flow.External, 14
+			}
+			frame := append([]byte(nil), src[int(op&3)%3]...)
+			ip := frame[inner:]
+			switch op >> 2 & 7 {
+			case 1: // another datagram
+				binary.BigEndian.PutUint16(ip[4:], uint16(a)<<8|uint16(b))
+			case 2: // another offset and MF
+				binary.BigEndian.PutUint16(ip[6:], uint16(a&0x3f)<<8|uint16(b))
+			case 3: // shorter
+				if n := int(a) * 8; n < len(frame)-inner-28 {
+					frame = frame[:len(frame)-n]
+					binary.BigEndian.PutUint16(ip[2:], uint16(len(frame)-inner))
+				}
+			case 4: // garbage after the datagram
+				frame = append(frame, a, b)
+			}
+			ip[10], ip[11] = 0, 0
+			binary.BigEndian.PutUint16(ip[10:], ^seedtest.OnesSum(ip[:20], 0))
+			if port == flow.Underlay {
+				// Lengths of the outer headers, no outer checksum.
+				binary.BigEndian.PutUint16(frame[16:], uint16(len(frame)-14))
+				frame[24], frame[25] = 0, 0
+				binary.BigEndian.PutUint16(frame[24:], ^seedtest.OnesSum(frame[14:34], 0))
+				binary.BigEndian.PutUint16(frame[38:], uint16(len(frame)-34))
+				frame[40], frame[41] = 0, 0
+			}
+			_, batch := h.runBatch(port, frame)
+			for _, p := range append(batch, h.w.Extra()...) {
+				switch p.Verdict {
+				case VerdictTX:
+					if p.Off < 0 || p.Len < 14 || p.Off+p.Len > len(p.Buf) || p.OutPort >= flow.NumPorts {
+						t.Fatalf("transmitted frame out of bounds: off %d len %d buf %d", p.Off, p.Len, len(p.Buf))
+					}
+				case VerdictDrop:
+					if p.Reason == DropNone || p.Reason >= NumDrops {
+						t.Fatalf("drop without a reason: %v", p.Reason)
+					}
+				case VerdictPass, VerdictHeld:
+				default:
+					t.Fatalf("no verdict: %v", p.Verdict)
+				}
+			}
+			s := h.pl.Stats().Fragments
+			if s.HeldNow > 4 || s.Datagrams > 16 {
+				t.Fatalf("bounds: %+v", s)
+			}
+			if s.Held < s.Released+s.HeldNow {
+				t.Fatalf("released or held more than was held: %+v", s)
+			}
+		}
+	})
+}
