@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
@@ -108,6 +110,20 @@ func TestFragments(t *testing.T) {
 		}
 	})
 
+	t.Run("ping-4000", func(t *testing.T) {
+		// ICMP echo of 4000 bytes: fragmented both ways, translated by
+		// the echo id the first fragment carries.
+		out, err := g.run("vm", "ping", "-c", "5", "-i", "0.2", "-W", "2", "-s", "4000", a.ExtIP.String())
+		var sent, recv int
+		if m := pingSummary.FindStringSubmatch(out); m != nil {
+			sent, _ = strconv.Atoi(m[1])
+			recv, _ = strconv.Atoi(m[2])
+		}
+		if recv < 4 {
+			t.Fatalf("4000-byte ping VM -> ext: %d of %d answered: %v\n%s\n%s", recv, sent, err, out, fragStats(t, g))
+		}
+	})
+
 	t.Run("counted", func(t *testing.T) {
 		var s struct {
 			Pipeline struct {
@@ -180,3 +196,6 @@ func fragStats(t *testing.T, g *gateway) string {
 	p, _ := s["pipeline"].(map[string]any)
 	return fmt.Sprintf("fragments %v\ndrops %v", p["fragments"], p["drops"])
 }
+
+// pingSummary matches ping's "N packets transmitted, M received".
+var pingSummary = regexp.MustCompile(`(\d+) packets transmitted, (\d+) received`)
