@@ -14,6 +14,7 @@ import (
 
 	"github.com/xgw-dev/xgw/datapath"
 	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/geneve"
 	"github.com/xgw-dev/xgw/internal/seedtest"
 	"github.com/xgw-dev/xgw/packet"
 )
@@ -244,9 +245,11 @@ func setUDPChecksum(t testing.TB, f []byte, l4off int, want uint16) {
 	}
 }
 
-// TestFastPathPadding: an inbound frame with Ethernet padding (which the
-// pipeline carries into the tunnel) and an outer frame with bytes after
-// the UDP datagram (which decap drops) come out as the pipeline's.
+// TestFastPathPadding: bytes after an IPv4 datagram are trimmed, not
+// forwarded (issue 3), the same as the pipeline does: an inbound frame's
+// Ethernet padding is not carried into the tunnel, and neither the bytes
+// after the outer UDP datagram nor those after the inner datagram come
+// out of it.
 func TestFastPathPadding(t *testing.T) {
 	e := newFP(t, true)
 	eg := seedtest.L4{Proto: layers.IPProtocolICMPv4, ICMPType: 8, ICMPID: 99}
@@ -256,14 +259,26 @@ func TestFastPathPadding(t *testing.T) {
 
 	for _, n := range []int{1, 17, 18, 31} { // odd and even starts
 		in := seedtest.Reply(t, toRev(seedtest.L4{Proto: layers.IPProtocolICMPv4, ICMPType: 0, Payload: make([]byte, n%2)}, rev))
+		want := len(in)
 		for i := range 60 - len(in) {
 			in = append(in, byte(0xa5+i))
 		}
 		got := e.wantSame(t, flow.External, flow.Underlay, in)
 		seedtest.VerifyOuterUDP(t, got)
+		if len(got) != want+geneve.EncapLen {
+			t.Fatalf("%d bytes out, want the datagram's %d plus encap", len(got), want)
+		}
 	}
 	in := append(seedtest.Egress(t, eg), 0xde, 0xad, 0xbe, 0xef, 0x01)
 	e.wantSame(t, flow.Underlay, flow.External, in)
+	// Bytes after the inner datagram, inside the tunnel: trimmed too.
+	inner := seedtest.InnerIPv4(t, seedtest.MACDRJoin, seedtest.MACGRJoin, seedtest.VM, seedtest.Server, eg)
+	n := len(inner)
+	inner = append(inner, 0xde, 0xad, 0xbe, 0xef, 0x01)
+	got := e.wantSame(t, flow.Underlay, flow.External, seedtest.Geneve(t, seedtest.Chassis, seedtest.VTEP, 1, 1, 2, inner))
+	if len(got) != n {
+		t.Fatalf("egress with inner padding: %d bytes out, want the datagram's %d", len(got), n)
+	}
 }
 
 // TestFastPathGeneveOptions: a non-critical option before OVN's is
@@ -335,6 +350,15 @@ func TestFastPathPunts(t *testing.T) {
 		binary.BigEndian.PutUint16(in[24:], ^seedtest.OnesSum(in[14:14+(in[14]&0xf)*4], 0))
 		return seedtest.Geneve(t, seedtest.Chassis, seedtest.VTEP, 1, 1, 2, in)
 	}
+	// A fragment of the offloaded UDP flow's reply, from the external
+	// side: first (MF) or later (offset 1480).
+	extFrag := func(f func(ip []byte)) []byte {
+		in := seedtest.Reply(t, toRev(seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, Payload: make([]byte, 64)}, urev))
+		f(in[14:])
+		binary.BigEndian.PutUint16(in[24:], 0)
+		binary.BigEndian.PutUint16(in[24:], ^seedtest.OnesSum(in[14:34], 0))
+		return in
+	}
 	options := func() []byte {
 		in := seedtest.InnerIPv4(t, seedtest.MACDRJoin, seedtest.MACGRJoin, seedtest.VM, seedtest.Server, ack)
 		// IHL 6 with a NOP option word.
@@ -367,6 +391,9 @@ func TestFastPathPunts(t *testing.T) {
 		{"rst ingress", seedtest.Reply(t, toRev(seedtest.L4{Proto: layers.IPProtocolTCP, SPort: 22, RST: true, Seq: 10}, rev)), PuntRST},
 		{"fragment", innerMod(ack, func(ip []byte) { ip[6] |= 0x20 }), PuntFragment},
 		{"later fragment", innerMod(ack, func(ip []byte) { ip[7] = 1 }), PuntFragment},
+		{"udp fragment egress", innerMod(udpEg, func(ip []byte) { ip[6] = 0x20 }), PuntFragment},
+		{"udp first fragment ingress", extFrag(func(ip []byte) { ip[6] = 0x20 }), PuntFragment},
+		{"udp later fragment ingress", extFrag(func(ip []byte) { ip[6], ip[7] = 0, 1480/8 }), PuntFragment},
 		{"ttl 1 egress", seedtest.Egress(t, with(func(x *seedtest.L4) { x.TTL = 1 })), PuntTTL},
 		{"ttl 2 ingress (two hops)", seedtest.Reply(t, toRev(seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, TTL: 2}, urev)), PuntTTL},
 		{"inner ip options", options(), PuntIPOptions},

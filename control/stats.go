@@ -74,6 +74,12 @@ type Pipeline struct {
 	// HoldSent counts packets held for an unresolved next hop (verdict
 	// held) and sent once it resolved.
 	HoldSent uint64 `json:"hold_sent"`
+	// Fragments: what the fragment table did, by event (ipfrag.Stats),
+	// drops of held fragments (timeout, first dropped) included; and the
+	// datagrams in progress and fragments held now.
+	Fragments        map[string]uint64 `json:"fragments"`
+	FragDatagrams    uint64            `json:"fragment_datagrams"`
+	FragmentsHeldNow uint64            `json:"fragments_held"`
 }
 
 // XDP is one interface's xdp_gw counters.
@@ -97,6 +103,12 @@ func PipelineStats(s datapath.Stats) Pipeline {
 		ARPReplyExternal: s.ARPReplyExternal,
 		ICMPOut:          s.ICMPOut,
 		HoldSent:         s.HoldSent,
+		Fragments:        map[string]uint64{},
+		FragDatagrams:    s.Fragments.Datagrams,
+		FragmentsHeldNow: s.Fragments.HeldNow,
+	}
+	for _, e := range s.Fragments.Events() {
+		p.Fragments[e.Name] = e.Value
 	}
 	for i, n := range s.Verdicts {
 		p.Verdicts[datapath.Verdict(i).String()] = n

@@ -4,6 +4,7 @@ import (
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/geneve"
+	"github.com/xgw-dev/xgw/ipfrag"
 	"github.com/xgw-dev/xgw/packet"
 	"github.com/xgw-dev/xgw/route"
 )
@@ -56,6 +57,10 @@ type pktState struct {
 	stateChange bool
 	ttl         uint8
 	joinKey     uint16 // underlay: the port key of the join port it reached
+	// frag says whether the packet is a fragment the fragment table
+	// tracks (frag.go), and fragKey its datagram.
+	frag    uint8
+	fragKey ipfrag.Key
 
 	join *route.RouterPort // planning only: the join port routed onto
 }

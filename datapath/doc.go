@@ -23,6 +23,9 @@
 //	              steers as a possible reply arrives here)
 //	validate.go   validate: RFC 1812 input checks (header checksum,
 //	              martians) before anything is tracked
+//	frag.go       fragment: a later IPv4 fragment borrows its first
+//	              fragment's ports (package ipfrag) or is held until it
+//	              comes; released ones run after the batch (Worker.Extra)
 //	track.go      track: one ct(zone=Z[,commit],nat) with its rewrite
 //	output.go     routerHop: TTL, L2 toward the external next hop, or the
 //	              distributed router's hop and encap toward a chassis

@@ -65,32 +65,36 @@ func (w *Worker) fromUnderlay(c *pktCtx) Drop {
 	case packet.OK:
 	case packet.NotIP:
 		return DropNotIPv4
-	case packet.Fragment:
-		return DropFragment
+	case packet.Fragment: // a later one, once validated (frag.go)
 	default:
 		return DropMalformed
 	}
 	if p.Tagged {
 		return DropUnsupported
 	}
-	c.cand.Key = flow.KeyOf(flow.Underlay, d.VNI, packet.Ethernet(inner).Dst(), p)
-	c.noteArrival(p)
 	r := rp.Router
 	rpl := &pl.routers[r.ID]
 	if why := validate(rpl, inner, p); why != DropNone {
 		return why
 	}
+	if p.Frag {
+		if held, why := w.fragment(c, inner, d.VNI, packet.Ethernet(inner).Dst()); held || why != DropNone {
+			return why
+		}
+	}
+	c.cand.Key = flow.KeyOf(flow.Underlay, d.VNI, packet.Ethernet(inner).Dst(), p)
+	c.noteArrival(p)
 	if !c.planning {
 		// The router answers for itself, before NAT (lr_in_ip_input).
 		switch {
 		case rpl.owns(p.Dst) && p.Proto == packet.ProtoICMP && p.ICMPType == packet.ICMPEchoRequest:
-			pkt.Off, pkt.Len = pkt.Off+d.InnerOff, len(inner)
+			pkt.Off, pkt.Len = pkt.Off+d.InnerOff, p.End // link padding trimmed
 			return w.echoReply(c, inner, r)
 		case p.TTL <= 1:
-			pkt.Off, pkt.Len = pkt.Off+d.InnerOff, len(inner)
+			pkt.Off, pkt.Len = pkt.Off+d.InnerOff, p.End // link padding trimmed
 			return w.timeExceeded(c, inner, r, rp)
 		case w.tooBig(p, flow.External) && r.RoutesOut(p.Dst):
-			pkt.Off, pkt.Len = pkt.Off+d.InnerOff, len(inner)
+			pkt.Off, pkt.Len = pkt.Off+d.InnerOff, p.End // link padding trimmed
 			return w.fragNeeded(c, inner, r, rp, w.p.maxOut[flow.External])
 		}
 	}
@@ -122,7 +126,7 @@ func (w *Worker) fromUnderlay(c *pktCtx) Drop {
 			return why
 		}
 	}
-	pkt.Off, pkt.Len = pkt.Off+d.InnerOff, len(inner)
+	pkt.Off, pkt.Len = pkt.Off+d.InnerOff, p.End // link padding trimmed
 	if why := w.routerHop(c, inner, hop); why != DropNone {
 		return why
 	}

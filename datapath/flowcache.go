@@ -248,6 +248,9 @@ func (w *Worker) fast(c *pktCtx) bool {
 	default:
 		return false
 	}
+	if p.Frag {
+		return false // fragments take the pipeline (frag.go)
+	}
 	switch p.Proto {
 	case packet.ProtoTCP:
 		if p.TCPFlags&(packet.TCPFlagSYN|packet.TCPFlagFIN|packet.TCPFlagRST) != 0 {
@@ -287,7 +290,7 @@ func (w *Worker) fast(c *pktCtx) bool {
 	if (r.Mark[0]&r.Mark[1])&flow.MarkOffloadSeen == 0 && w.p.sink != nil && len(w.cands) < cap(w.cands) {
 		w.cands = append(w.cands, flow.Candidate{Key: k, Conns: a.Conns})
 	}
-	pkt.Off, pkt.Len = flow.Apply(a, pkt.Buf, pkt.Off+innerOff, len(l3), p)
+	pkt.Off, pkt.Len = flow.Apply(a, pkt.Buf, pkt.Off+innerOff, p.End, p) // padding trimmed
 	if a.Encap {
 		w.c.ingress++
 	} else {

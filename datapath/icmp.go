@@ -81,8 +81,8 @@ const icmpCodeFragNeeded = 4
 // as silent.
 func (w *Worker) icmpError(c *pktCtx, frame []byte, r *route.Router, in *route.RouterPort, typ, code uint8, mtu uint16, silent Drop) Drop {
 	p := &c.parsed
-	if p.Proto == packet.ProtoICMP && !packet.IsEcho(p.ICMPType) {
-		return silent // never an error about an error (RFC 1122 3.2.2)
+	if p.Proto == packet.ProtoICMP && !packet.IsEcho(p.ICMPType) || p.IP(frame).FragOffset() != 0 {
+		return silent // never about an error, nor a later fragment (RFC 1812 4.3.2.7)
 	}
 	if !w.icmpAllowed(c, p.Src) {
 		return DropICMPRateLimited

@@ -43,15 +43,19 @@ func (w *Worker) fromExternal(c *pktCtx) Drop {
 		pass(pkt)
 		return DropNone
 	}
-	if res == packet.Fragment {
-		return DropFragment
-	}
 	if p.Tagged {
 		return DropUnsupported
 	}
 	rpl := &pl.routers[r.ID]
 	if why := validate(rpl, frame, p); why != DropNone {
 		return why
+	}
+	// Forward the datagram, not the link padding (or garbage) after it.
+	pkt.Len = p.End
+	if p.Frag {
+		if held, why := w.fragment(c, frame, 0, packet.MAC{}); held || why != DropNone {
+			return why
+		}
 	}
 	if r.External != nil && !c.planning {
 		switch {

@@ -10,6 +10,7 @@ import (
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/geneve"
+	"github.com/xgw-dev/xgw/ipfrag"
 	"github.com/xgw-dev/xgw/nat"
 	"github.com/xgw-dev/xgw/packet"
 	"github.com/xgw-dev/xgw/route"
@@ -59,6 +60,9 @@ type Config struct {
 	// of nat.DefaultMappingCapacity. New makes it the conntrack table's
 	// Releaser, so that a mapping goes with its last connection.
 	Mappings *nat.Mappings
+	// Fragments bounds the table of fragmented datagrams in progress
+	// (zero: ipfrag's defaults).
+	Fragments ipfrag.Config
 	// NoFlowCache turns the workers' flow caches off (for comparison
 	// benchmarks and debugging).
 	NoFlowCache bool
@@ -87,6 +91,7 @@ type Pipeline struct {
 	neighPeek interface {
 		Peek(packet.IP4) (packet.MAC, bool)
 	}
+	frags *ipfrag.Table
 
 	mu      sync.Mutex
 	workers []*Worker
@@ -113,6 +118,11 @@ func New(cfg Config) (*Pipeline, error) {
 		p.maxOut[flow.Underlay] = max(cfg.UnderlayMTU-geneve.EncapLen, packet.IPv4MinLen+packet.ICMPLen)
 	}
 	p.maxOut[flow.External] = cfg.ExternalMTU
+	frags, err := ipfrag.New(cfg.Fragments)
+	if err != nil {
+		return nil, fmt.Errorf("datapath: %w", err)
+	}
+	p.frags = frags
 	if p.clock == nil {
 		p.clock = func() int64 { return time.Now().UnixNano() }
 	}
@@ -168,6 +178,7 @@ func (p *Pipeline) Stats() Stats {
 		w.pub.addTo(&s)
 	}
 	p.mu.Unlock()
+	s.Fragments = p.frags.Stats()
 	return s
 }
 
@@ -189,6 +200,14 @@ type Worker struct {
 	// holds the datagram a time exceeded quotes while it is written.
 	icmpLimit icmpLimiter
 	quote     [60 + icmpQuote]byte
+	// Fragments (frag.go): replay runs a released held fragment with the
+	// info of its first; extra holds the released fragments of the last
+	// batch, in extraBuf (allocated at the first release).
+	replay     bool
+	replayInfo ipfrag.Info
+	extra      []Packet
+	extraPkts  []Packet
+	extraBuf   []byte
 }
 
 // Process runs every packet of batch to a verdict.
@@ -201,21 +220,28 @@ func (w *Worker) Process(batch []Packet) {
 	for i := range batch {
 		pkt := &batch[i]
 		w.processOne(pl, pkt, now, false)
-		w.c.verdicts[pkt.Verdict]++
-		w.c.bytes[pkt.Verdict] += uint64(pkt.Len)
-		c := &w.ctx
-		if pkt.Verdict == VerdictTX {
-			w.c.tx[pkt.OutPort]++
-			if c.unseen && c.zones == bothZones && !c.related && w.p.sink != nil && len(w.cands) < cap(w.cands) {
-				w.cands = append(w.cands, c.cand)
-			}
-		}
+		w.count(pkt)
 	}
+	w.releaseFrags(pl, now)
 	if len(w.cands) > 0 {
 		w.p.sink.Candidates(w.cands)
 		w.cands = w.cands[:0]
 	}
 	w.pub.store(&w.c)
+}
+
+// count counts the verdict of pkt, just processed, and notes its
+// connection for offload.
+func (w *Worker) count(pkt *Packet) {
+	w.c.verdicts[pkt.Verdict]++
+	w.c.bytes[pkt.Verdict] += uint64(pkt.Len)
+	c := &w.ctx
+	if pkt.Verdict == VerdictTX {
+		w.c.tx[pkt.OutPort]++
+		if c.unseen && c.zones == bothZones && !c.related && w.p.sink != nil && len(w.cands) < cap(w.cands) {
+			w.cands = append(w.cands, c.cand)
+		}
+	}
 }
 
 // maxCandidates bounds the offload candidates one batch reports; the rest
@@ -246,8 +272,11 @@ func (w *Worker) processOne(pl *plan, pkt *Packet, now int64, planning bool) {
 	switch {
 	case why != DropNone:
 		w.drop(pkt, why)
-	case useCache && pkt.Verdict == VerdictTX:
+	case useCache && pkt.Verdict == VerdictTX && c.frag == fragNone:
 		w.learn(c)
+	}
+	if c.frag == fragFirst {
+		w.fragDone(c)
 	}
 }
 

@@ -3,6 +3,8 @@ package datapath
 import (
 	"sync/atomic"
 
+	"github.com/xgw-dev/xgw/ipfrag"
+
 	"github.com/xgw-dev/xgw/flow"
 )
 
@@ -53,6 +55,10 @@ type Stats struct {
 	// Held counts packets held for an unresolved next hop (VerdictHeld);
 	// each is later in HoldSent or in Drops[neighbor-hold-timeout].
 	Held, HoldSent uint64
+	// Fragments counts what the fragment table did (frag.go): fragments
+	// translated at once, held and released, and dropped by reason,
+	// those that timed out while held included.
+	Fragments ipfrag.Stats
 }
 
 // published mirrors counters with atomics so readers never race a worker.

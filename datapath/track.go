@@ -87,6 +87,12 @@ func (w *Worker) track(c *pktCtx, frame []byte, zone uint16, z int, act ctAction
 	}
 	if t, need := nat.Target(&match); need {
 		nat.Rewrite(frame, p, t)
+		if c.frag == fragLater {
+			// Only the IP header changed; the ports are the
+			// translated ones, as for the first fragment (encap's
+			// entropy hashes them).
+			p.SrcPort, p.DstPort = t.SrcPort, t.DstPort
+		}
 	}
 	c.noteConn(z, &match)
 	if match.Mark&flow.MarkOffloadSeen != 0 && p.TCPFlags&(packet.TCPFlagFIN|packet.TCPFlagRST) != 0 && w.p.sink != nil {

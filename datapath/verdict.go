@@ -7,9 +7,11 @@ const (
 	VerdictDrop Verdict = iota // discard; Packet.Reason says why
 	VerdictTX                  // transmit on Packet.OutPort
 	VerdictPass                // hand to the kernel stack untouched
-	// VerdictHeld: copied into the worker's hold queue until the next
-	// hop's MAC is known (hold.go); the frame itself is free. It leaves
-	// later through Worker.Ready, or is dropped as neighbor-hold-timeout.
+	// VerdictHeld: copied and kept by the pipeline, to be sent later: a
+	// packet for a next hop whose MAC is not known yet (hold.go; it leaves
+	// through Worker.Ready or is dropped as neighbor-hold-timeout), or a
+	// fragment waiting for its first fragment (frag.go; Worker.Extra).
+	// The frame itself is free.
 	VerdictHeld
 	NumVerdicts
 )
@@ -34,7 +36,7 @@ const (
 	DropGeneveCritical       // unknown critical Geneve option (RFC 8926 §3.5)
 	DropNoRouter             // no gateway router for this VNI and inner MAC
 	DropNotIPv4              // inner frame neither IPv4 nor ARP
-	DropFragment             // IPv4 fragments are not tracked
+	DropFragment             // a fragment xgw does not translate (TCP, ICMP errors) or whose first fragment was dropped
 	DropTTL                  // TTL would reach zero (and no time exceeded is sent)
 	DropNoRoute              // no route in the logical router
 	DropNeighMiss            // next-hop MAC not resolved yet (resolution triggered) and the packet not held
@@ -62,6 +64,10 @@ const (
 	// and no connection: the host never sees it. Should stay near zero
 	// when the range avoids the host's ephemeral and service ports.
 	DropNoConnHost
+	DropFragOverlap  // a fragment overlapping one already seen, or of a datagram that had one
+	DropFragTooMany  // more fragments in one datagram than the table allows
+	DropFragTooSmall // a non-last fragment smaller than the table's minimum
+	DropFragMemory   // no room in the fragment table or its hold pool
 	NumDrops
 )
 
@@ -74,6 +80,8 @@ var dropNames = [NumDrops]string{
 	"geneve-checksum", "geneve-outport", "icmp-rate-limited",
 	"too-big", "neighbor-hold-full", "neighbor-hold-timeout",
 	"no-connection-host-address",
+	"fragment-overlap", "fragment-too-many", "fragment-too-small",
+	"fragment-memory",
 }
 
 func (d Drop) String() string {

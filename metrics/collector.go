@@ -66,6 +66,8 @@ var (
 	dARP           = desc("pipeline_arp_replies_total", "ARP replies the gateway routers sent, by side: underlay (over Geneve, for their join-port addresses) or external (for their NAT addresses).", "side")
 	dHoldSent      = desc("pipeline_hold_sent_total", "Packets held for an unresolved next hop (verdict held) and sent once it resolved; the others are drops neighbor-hold-timeout.")
 	dICMPOut       = desc("pipeline_icmp_sent_total", "ICMP messages the gateway routers generated and sent (echo replies to their addresses, time exceeded).")
+	dFragments     = desc("pipeline_fragments_total", "IPv4 fragments of NATed datagrams, by event: known (translated at once), held (before their first fragment), released, completed/expired (datagrams), drop-* (dropped, by reason: overlap, too-many, too-small, no-memory, first-dropped, timeout, malformed).", "event")
+	dFragHeld      = desc("pipeline_fragments_held", "Fragments held now for their datagram's first fragment.")
 	dPortAlloc     = desc("nat_port_allocation_failures_total", "New connections refused because SNAT found no free external port (conntrack commits without a reply tuple).")
 	dCTEntries     = desc("conntrack_entries", "Live connections in the table, all zones.")
 	dCTZone        = desc("conntrack_zone_entries", "Live connections per conntrack zone (counted by a table walk at most every few seconds; may lag xgw_conntrack_entries).", "zone")
@@ -105,7 +107,7 @@ var (
 	dEIMEvents     = desc("nat_mapping_events_total", "Endpoint-independent mapping events: created, reused (a connection took an existing mapping), released (with its last connection), full (table at capacity: the connection got a port of its own), conflict (the mapped port was taken toward that destination: likewise).", "event")
 )
 
-var allDescs = []*prometheus.Desc{dBuildInfo, dStatsError, dVerdicts, dVerdictBytes, dDrops, dRX, dTX, dForwarded, dARP, dICMPOut,
+var allDescs = []*prometheus.Desc{dBuildInfo, dStatsError, dVerdicts, dVerdictBytes, dDrops, dRX, dTX, dForwarded, dARP, dICMPOut, dFragments, dFragHeld,
 	dPortAlloc, dCTEntries, dCTZone, dCTCapacity, dCTCreated, dCTExpired, dCTDeleted, dCTFull, dCTInvalid,
 	dNeighEntries, dNeighMisses, dNeighResolves, dNeighFailures, dEngFrames, dEngBatches, dEngTX, dEngDrops,
 	dEngErrors, dXskRX, dXskTX, dXskTXDone, dXskWakeups, dXskDrops, dXskTXEmpty, dXDPPackets, dXDPBytes,
@@ -158,6 +160,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(dARP, p.ARPReplyExternal, "external")
 	counter(dICMPOut, p.ICMPOut)
 	counter(dHoldSent, p.HoldSent)
+	for ev, n := range p.Fragments {
+		counter(dFragments, n, ev)
+	}
+	gauge(dFragHeld, float64(p.FragmentsHeldNow))
 
 	ct := &s.Conntrack
 	counter(dPortAlloc, ct.NoReplyDrops)

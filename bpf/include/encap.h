@@ -3,7 +3,8 @@
  * (Linux's LCO, Documentation/networking/checksum-offloads.rst): a TCP or
  * UDP segment with a valid checksum sums to the negation of its
  * pseudo-header, and an ICMP message to zero, so the inner frame's sum is
- * its Ethernet and IPv4 headers plus that term plus any link padding. */
+ * its Ethernet and IPv4 headers plus that term (link padding after the
+ * datagram was trimmed: parse_inner). */
 #ifndef XGW_ENCAP_H
 #define XGW_ENCAP_H
 
@@ -19,9 +20,6 @@
 #include "geneve.h"
 #include "inner.h"
 
-/* Ethernet padding after a minimal packet is at most 60-14-20 bytes. */
-#define FP_MAX_PAD 32
-
 /* encap_write writes the outer headers at data in front of an inner frame
  * of inner_len bytes (already rewritten). p describes the inner packet.
  * Returns -1 only on bounds the verifier wants and parsing excluded. */
@@ -34,7 +32,7 @@ static __always_inline int encap_write(void *data, void *data_end, const struct 
 	struct udphdr *oudp = data + XGW_ENCAP_UDP_OFF;
 	struct iphdr *iip = data + XGW_ENCAP_LEN + ETH_HLEN;
 	__u32 tot = XGW_ENCAP_IP_LEN + inner_len, ulen = XGW_ENCAP_UDP_LEN + inner_len;
-	__u32 s, pad, ipend;
+	__u32 s;
 	__u16 c;
 
 	if ((void *)(iip + 1) > data_end)
@@ -58,20 +56,6 @@ static __always_inline int encap_write(void *data, void *data_end, const struct 
 			   (p->tot_len - sizeof(struct iphdr));
 
 		s += (__u16)~csum_fold(ps);
-	}
-	/* Link padding after the inner datagram (the pipeline carries it).
-	 * The inner frame starts at an even offset of the UDP payload, so a
-	 * byte at an even frame offset is a high byte. */
-	ipend = (ETH_HLEN + p->tot_len) & FP_MAX_FRAME;
-	pad = inner_len - ipend;
-	if (pad) {
-		__u8 *pp = data + XGW_ENCAP_LEN + ipend;
-
-		for (int i = 0; i < FP_MAX_PAD; i++) {
-			if (i >= pad || (void *)(pp + i + 1) > data_end)
-				break;
-			s += (ipend + i) & 1 ? pp[i] : (__u32)pp[i] << 8;
-		}
 	}
 	c = ~csum_fold(s);
 	oudp->check = bpf_htons(c ? c : 0xffff);

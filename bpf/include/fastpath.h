@@ -58,10 +58,6 @@ static __always_inline int fp_forward(struct xdp_md *ctx, struct fp_key *k, stru
 			why = FP_PUNT_CSUM;
 			goto punt;
 		}
-		if (inner_len - ETH_HLEN - p->tot_len > FP_MAX_PAD) {
-			why = FP_PUNT_CSUM;
-			goto punt;
-		}
 	}
 	port = a->out_port;
 	ifindex = bpf_map_lookup_elem(&xgw_tx_ports, &port);
@@ -79,7 +75,8 @@ static __always_inline int fp_forward(struct xdp_md *ctx, struct fp_key *k, stru
 		}
 	}
 	bpf_redirect(*ifindex, 0); /* XDP_REDIRECT: flags 0 cannot fail */
-	/* Trailing outer link padding first: harmless if the head then fails. */
+	/* Trailing bytes (outer link padding, or the inner datagram's) first:
+	 * harmless if the head then fails. */
 	if (p->inner_end < rx_len && bpf_xdp_adjust_tail(ctx, -(int)(rx_len - p->inner_end))) {
 		why = FP_PUNT_HEADROOM;
 		goto punt;

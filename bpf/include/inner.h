@@ -23,7 +23,7 @@
 /* fp_pkt is what the checks before the rewrite need besides the key. */
 struct fp_pkt {
 	__u32 inner_off; /* start of the (inner) Ethernet frame */
-	__u32 inner_end; /* its end: outer UDP end when decapsulating */
+	__u32 inner_end; /* its end: the end of its IPv4 datagram, once parsed */
 	__u16 tot_len;   /* (inner) IPv4 total length */
 	__u16 ulen;      /* UDP length field */
 	__u16 l4_csum;   /* UDP checksum as received (0: none) */
@@ -63,6 +63,9 @@ static __always_inline int parse_inner(void *data, void *data_end, struct fp_key
 	tot = bpf_ntohs(ip->tot_len);
 	if (tot < sizeof(*ip) || off + ETH_HLEN + tot > end)
 		return FP_PUNT_MALFORMED;
+	/* The datagram ends at its total length: link padding (or garbage)
+	 * after it is trimmed, not forwarded (the pipeline does the same). */
+	p->inner_end = off + ETH_HLEN + tot;
 	if (ipv4_is_fragment(ip))
 		return FP_PUNT_FRAGMENT;
 	l4len = tot - sizeof(*ip);

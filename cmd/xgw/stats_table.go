@@ -20,6 +20,17 @@ func writeStats(w io.Writer, s *control.Stats) error {
 	fmt.Fprintln(tw, "PIPELINE\ttx\tdrop\tpass\tegress\tingress\thairpin\tarp replies geneve/external\ticmp sent")
 	fmt.Fprintf(tw, "\t%d\t%d\t%d\t%d\t%d\t%d\t%d/%d\t%d\n\n", p.Verdicts["tx"], p.Verdicts["drop"], p.Verdicts["pass"], p.Egress, p.Ingress, p.Hairpin, p.ARPReply, p.ARPReplyExternal, p.ICMPOut)
 
+	var frags uint64
+	for _, n := range p.Fragments {
+		frags += n
+	}
+	if frags > 0 { // only where fragments were seen
+		f := p.Fragments
+		fmt.Fprintln(tw, "FRAGMENTS\ttranslated\theld\treleased\tdatagrams done\ttimed out\tfirst dropped\theld now")
+		fmt.Fprintf(tw, "\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n\n", f["known"], f["held"], f["released"], f["completed"],
+			f["drop-timeout"], f["drop-first-dropped"], p.FragmentsHeldNow)
+	}
+
 	fmt.Fprintln(tw, "SIDE\trx\ttx")
 	for _, side := range []string{"underlay", "external"} {
 		fmt.Fprintf(tw, "%s\t%d\t%d\n", side, p.RX[side], p.TX[side])

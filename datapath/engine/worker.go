@@ -169,6 +169,7 @@ func (w *worker) serve(xp *xport) int {
 	if len(cross) > 0 {
 		w.copyOut(xp, cross)
 	}
+	w.sendExtra()
 
 	xp.mu.Lock()
 	if len(same) > 0 {
@@ -203,6 +204,12 @@ func (w *worker) copyOut(from *xport, cross []int) {
 	if out.ifname == from.ifname {
 		out = w.tx[flow.External]
 	}
+	w.transmitCopies(out, w.pkts, cross)
+}
+
+// transmitCopies copies the frames of pkts at the indices cross into
+// chunks of out and transmits them there.
+func (w *worker) transmitCopies(out *xport, pkts []datapath.Packet, cross []int) {
 	out.mu.Lock()
 	defer out.mu.Unlock()
 	k := out.p.Alloc(w.txf[:len(cross)])
@@ -212,7 +219,7 @@ func (w *worker) copyOut(from *xport, cross []int) {
 	m := 0
 	orel := w.orel[:0]
 	for j, i := range cross[:k] {
-		src := w.pkts[i].Frame()
+		src := pkts[i].Frame()
 		dst := w.txf[j]
 		buf := out.p.Buf(&dst)
 		if dst.Off+len(src) > len(buf) {

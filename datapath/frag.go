@@ -1,0 +1,136 @@
+package datapath
+
+import (
+	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/ipfrag"
+	"github.com/xgw-dev/xgw/packet"
+)
+
+// Fragments (RFC 4787 REQ-14) are translated one by one by the connection
+// of their datagram's first fragment (package ipfrag says why not
+// reassembled). The stages call fragment once a fragment is decoded and
+// validated; it returns with c.parsed's ports filled from the first
+// fragment for a later one, or holds the frame (VerdictHeld) until the
+// first fragment arrives. processOne tells the table how the first
+// fragment ended (fragDone), and Process sends the held fragments it
+// released through the pipeline again (releaseFrags), as extra packets
+// the engine transmits after the batch (Extra).
+
+// What pktState.frag says about the packet.
+const (
+	fragNone  = iota // not a fragment (or one the table does not track)
+	fragFirst        // the first fragment: the table waits for its outcome
+	fragLater        // a later fragment, ports borrowed from the first
+)
+
+// maxExtra bounds the held fragments one batch releases; the rest go out
+// with the next batch.
+const maxExtra = 32
+
+// fragment runs the fragment table for the decoded fragment c.parsed in
+// l3 (the frame the pipeline routes: the inner one for Geneve; vni and
+// mac are its VNI and inner destination MAC, zero on the external side).
+// It reports held when the frame was taken (its verdict is set), and why
+// it must be dropped otherwise.
+func (w *Worker) fragment(c *pktCtx, l3 []byte, vni uint32, mac packet.MAC) (held bool, why Drop) {
+	p := &c.parsed
+	ip := p.IP(l3)
+	first := ip.FragOffset() == 0
+	switch {
+	case p.Proto == packet.ProtoUDP, p.Proto == packet.ProtoICMP:
+	case first:
+		return false, DropNone // e.g. TCP: the first is tracked as before
+	default:
+		return false, DropFragment
+	}
+	if c.planning {
+		return false, DropFragment
+	}
+	k := ipfrag.Key{Src: p.Src, Dst: p.Dst, VNI: vni, MAC: mac, ID: ip.ID(), Proto: p.Proto, In: uint8(c.pkt.InPort)}
+	var info ipfrag.Info
+	if w.replay {
+		// A held fragment released by its first: admitted already.
+		info = w.replayInfo
+	} else {
+		start := int(ip.FragOffset()) * 8
+		f := ipfrag.Frag{Start: start, End: start + p.End - p.L4Off, More: ip.MoreFragments(), IPLen: p.End - p.L3Off}
+		var r ipfrag.Result
+		r, info = w.p.frags.Admit(&k, f, c.pkt.Frame(), uint8(c.pkt.InPort), c.now)
+		switch r {
+		case ipfrag.First:
+			c.frag, c.fragKey = fragFirst, k
+			return false, DropNone
+		case ipfrag.Known:
+		case ipfrag.Held:
+			c.pkt.Verdict = VerdictHeld
+			return true, DropNone
+		case ipfrag.Overlap:
+			return false, DropFragOverlap
+		case ipfrag.TooMany:
+			return false, DropFragTooMany
+		case ipfrag.TooSmall:
+			return false, DropFragTooSmall
+		case ipfrag.NoMemory:
+			return false, DropFragMemory
+		case ipfrag.Malformed:
+			return false, DropMalformed
+		default: // Failed
+			return false, DropFragment
+		}
+	}
+	c.frag = fragLater
+	p.SrcPort, p.DstPort, p.ICMPType = info.SrcPort, info.DstPort, info.ICMPType
+	if p.Proto == packet.ProtoICMP && !packet.IsEcho(p.ICMPType) {
+		return false, DropFragment // a fragmented ICMP error: not translated
+	}
+	return false, DropNone
+}
+
+// fragDone tells the table how the first fragment in c ended: translated
+// by a connection (its later fragments follow it), or not (they are
+// dropped).
+func (w *Worker) fragDone(c *pktCtx) {
+	if c.pkt.Verdict == VerdictTX && c.zones != 0 && !c.related {
+		k := &c.cand.Key // as it arrived
+		w.p.frags.SetFirst(&c.fragKey, ipfrag.Info{SrcPort: k.SrcPort, DstPort: k.DstPort, ICMPType: c.parsed.ICMPType}, c.now)
+		return
+	}
+	w.p.frags.Fail(&c.fragKey, c.now)
+}
+
+// releaseFrags runs the fragments whose first fragment was just
+// translated through the pipeline, into w.extra, and expires datagrams
+// that waited too long.
+func (w *Worker) releaseFrags(pl *plan, now int64) {
+	w.extra = w.extra[:0]
+	w.p.frags.Expire(now)
+	if !w.p.frags.Ready() {
+		return
+	}
+	if w.extraBuf == nil {
+		sz := w.p.frags.Config().SlotSize
+		w.extraBuf = make([]byte, maxExtra*sz)
+		w.extraPkts = make([]Packet, 0, maxExtra)
+	}
+	sz := w.p.frags.Config().SlotSize
+	head := w.p.frags.Config().Headroom
+	w.extra = w.extraPkts[:0]
+	for len(w.extra) < maxExtra {
+		buf := w.extraBuf[len(w.extra)*sz : (len(w.extra)+1)*sz]
+		n, in, info, ok := w.p.frags.TakeReady(buf)
+		if !ok {
+			break
+		}
+		w.extra = append(w.extra, Packet{Buf: buf, Off: head, Len: n, InPort: flow.Port(in)})
+		pkt := &w.extra[len(w.extra)-1]
+		w.replay, w.replayInfo = true, info
+		w.processOne(pl, pkt, now, false)
+		w.replay = false
+		w.count(pkt)
+	}
+}
+
+// Extra returns the fragments the last Process released and ran: each
+// has its verdict; the engine transmits those with VerdictTX by copy.
+// They are valid until the next Process.
+func (w *Worker) Extra() []Packet { return w.extra }
