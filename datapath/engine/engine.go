@@ -2,9 +2,9 @@ package engine
 
 import (
 	"context"
-	"runtime"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"

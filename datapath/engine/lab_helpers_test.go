@@ -21,7 +21,7 @@ import (
 // xdp_gw and an Engine on ua (underlay, VTEP 192.0.2.1) and ea (external,
 // NAT address 198.51.100.1); namespace b is the other end of both veths.
 type engLab struct {
-	a, b string
+	a, b  string
 	ubMAC packet.MAC
 	eng   *Engine
 }

@@ -39,11 +39,11 @@ type worker struct {
 	class classifier
 	rx    []*xport
 	tx    [flow.NumPorts]*xport
-	out   []*xport // every port it transmits on (rx and tx, each once)
-	c     counters // published
-	l     local    // private, published every statsEvery batches
-	nb    int      // batches since the last publish
-	id    int      // queue index
+	out   []*xport     // every port it transmits on (rx and tx, each once)
+	c     counters     // published
+	l     local        // private, published every statsEvery batches
+	nb    int          // batches since the last publish
+	id    int          // queue index
 	tid   atomic.Int32 // Linux thread once run locked it; 0 before
 	touch byte         // sink of the header prefetch (serve)
 
@@ -165,7 +165,6 @@ func (w *worker) sleep(d time.Duration) {
 		w.c.errors.Add(1)
 	}
 }
-
 
 // serve runs one batch from xp through the pipeline and out. It returns
 // how many frames it received.
