@@ -66,19 +66,20 @@ type gwXgwParams struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	gwMapXgwConfig   = "xgw_config"
-	gwMapXgwFlows    = "xgw_flows"
-	gwMapXgwFpStats  = "xgw_fp_stats"
-	gwMapXgwNatAddrs = "xgw_nat_addrs"
-	gwMapXgwStats    = "xgw_stats"
-	gwMapXgwTxPorts  = "xgw_tx_ports"
-	gwMapXgwVteps    = "xgw_vteps"
-	gwMapXgwXsks     = "xgw_xsks"
-	gwProgXdpGw      = "xdp_gw"
-	gwProgXdpPass    = "xdp_pass"
-	gwVarConfigInMap = "config_in_map"
-	gwVarGenevePort  = "geneve_port"
-	gwVarVtepIp      = "vtep_ip"
+	gwMapXgwConfig    = "xgw_config"
+	gwMapXgwFlows     = "xgw_flows"
+	gwMapXgwFlowsUsed = "xgw_flows_used"
+	gwMapXgwFpStats   = "xgw_fp_stats"
+	gwMapXgwNatAddrs  = "xgw_nat_addrs"
+	gwMapXgwStats     = "xgw_stats"
+	gwMapXgwTxPorts   = "xgw_tx_ports"
+	gwMapXgwVteps     = "xgw_vteps"
+	gwMapXgwXsks      = "xgw_xsks"
+	gwProgXdpGw       = "xdp_gw"
+	gwProgXdpPass     = "xdp_pass"
+	gwVarConfigInMap  = "config_in_map"
+	gwVarGenevePort   = "geneve_port"
+	gwVarVtepIp       = "vtep_ip"
 )
 
 // loadGw returns the embedded CollectionSpec for gw.
@@ -131,14 +132,15 @@ type gwProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type gwMapSpecs struct {
-	XgwConfig   *ebpf.MapSpec `ebpf:"xgw_config"`
-	XgwFlows    *ebpf.MapSpec `ebpf:"xgw_flows"`
-	XgwFpStats  *ebpf.MapSpec `ebpf:"xgw_fp_stats"`
-	XgwNatAddrs *ebpf.MapSpec `ebpf:"xgw_nat_addrs"`
-	XgwStats    *ebpf.MapSpec `ebpf:"xgw_stats"`
-	XgwTxPorts  *ebpf.MapSpec `ebpf:"xgw_tx_ports"`
-	XgwVteps    *ebpf.MapSpec `ebpf:"xgw_vteps"`
-	XgwXsks     *ebpf.MapSpec `ebpf:"xgw_xsks"`
+	XgwConfig    *ebpf.MapSpec `ebpf:"xgw_config"`
+	XgwFlows     *ebpf.MapSpec `ebpf:"xgw_flows"`
+	XgwFlowsUsed *ebpf.MapSpec `ebpf:"xgw_flows_used"`
+	XgwFpStats   *ebpf.MapSpec `ebpf:"xgw_fp_stats"`
+	XgwNatAddrs  *ebpf.MapSpec `ebpf:"xgw_nat_addrs"`
+	XgwStats     *ebpf.MapSpec `ebpf:"xgw_stats"`
+	XgwTxPorts   *ebpf.MapSpec `ebpf:"xgw_tx_ports"`
+	XgwVteps     *ebpf.MapSpec `ebpf:"xgw_vteps"`
+	XgwXsks      *ebpf.MapSpec `ebpf:"xgw_xsks"`
 }
 
 // gwVariableSpecs contains global variables before they are loaded into the kernel.
@@ -170,20 +172,22 @@ func (o *gwObjects) Close() error {
 //
 // It can be passed to loadGwObjects or ebpf.CollectionSpec.LoadAndAssign.
 type gwMaps struct {
-	XgwConfig   *ebpf.Map `ebpf:"xgw_config"`
-	XgwFlows    *ebpf.Map `ebpf:"xgw_flows"`
-	XgwFpStats  *ebpf.Map `ebpf:"xgw_fp_stats"`
-	XgwNatAddrs *ebpf.Map `ebpf:"xgw_nat_addrs"`
-	XgwStats    *ebpf.Map `ebpf:"xgw_stats"`
-	XgwTxPorts  *ebpf.Map `ebpf:"xgw_tx_ports"`
-	XgwVteps    *ebpf.Map `ebpf:"xgw_vteps"`
-	XgwXsks     *ebpf.Map `ebpf:"xgw_xsks"`
+	XgwConfig    *ebpf.Map `ebpf:"xgw_config"`
+	XgwFlows     *ebpf.Map `ebpf:"xgw_flows"`
+	XgwFlowsUsed *ebpf.Map `ebpf:"xgw_flows_used"`
+	XgwFpStats   *ebpf.Map `ebpf:"xgw_fp_stats"`
+	XgwNatAddrs  *ebpf.Map `ebpf:"xgw_nat_addrs"`
+	XgwStats     *ebpf.Map `ebpf:"xgw_stats"`
+	XgwTxPorts   *ebpf.Map `ebpf:"xgw_tx_ports"`
+	XgwVteps     *ebpf.Map `ebpf:"xgw_vteps"`
+	XgwXsks      *ebpf.Map `ebpf:"xgw_xsks"`
 }
 
 func (m *gwMaps) Close() error {
 	return _GwClose(
 		m.XgwConfig,
 		m.XgwFlows,
+		m.XgwFlowsUsed,
 		m.XgwFpStats,
 		m.XgwNatAddrs,
 		m.XgwStats,
