@@ -70,6 +70,12 @@ func TestWorkerZeroAllocs(t *testing.T) {
 	}
 	t.Logf("measured over %d frames in place, %d copied, %d batches",
 		got.txInPlace-before.txInPlace, got.txCopied-before.txCopied, got.batches-before.batches)
+	var kicks, tx uint64
+	for _, p := range l.eng.Ports() {
+		kicks += p.Stats.TxKicks
+		tx += p.Stats.TxPackets
+	}
+	t.Logf("TX: %d frames, %d sendto kicks (%.2f frames per kick)", tx, kicks, float64(tx)/float64(max(kicks, 1)))
 	s := l.eng.Stats()
 	if s.TxCopied != got.txCopied || s.Frames != got.frames {
 		t.Fatalf("published stats %+v differ from the worker's %+v", s, got)

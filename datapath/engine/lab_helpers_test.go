@@ -26,7 +26,7 @@ type engLab struct {
 	eng   *Engine
 }
 
-func newEngLab(t *testing.T, proc Processor, port afxdp.Config) *engLab {
+func newEngLab(t testing.TB, proc Processor, port afxdp.Config) *engLab {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("SKIPPED: needs root for namespaces, XDP and AF_XDP")
@@ -90,7 +90,7 @@ func newEngLab(t *testing.T, proc Processor, port afxdp.Config) *engLab {
 }
 
 // dial opens UDP sockets in namespace b to addr.
-func (l *engLab) dial(t *testing.T, addr string, n int) []*net.UDPConn {
+func (l *engLab) dial(t testing.TB, addr string, n int) []*net.UDPConn {
 	t.Helper()
 	var cs []*net.UDPConn
 	inNS(t, l.b, func() {
