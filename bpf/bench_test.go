@@ -103,6 +103,9 @@ func BenchmarkXDPLive(b *testing.B) {
 		if err := le.o.objs.XgwFlows.Put(&k, &v); err != nil {
 			b.Fatal(err)
 		}
+		if err := le.o.FastPath().setUsed(1); err != nil {
+			b.Fatal(err)
+		}
 	}
 	for _, c := range []struct {
 		name  string

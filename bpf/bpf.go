@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -23,8 +24,10 @@ type Options struct {
 	VTEP       netip.Addr // our underlay IPv4 address; invalid disables Geneve steering
 
 	// FlowCapacity is the size of the fast path's flows map; 0 means
-	// DefaultFlowCapacity. A pinned map of another size is not reused:
-	// Load fails (ErrMapIncompatible) rather than drop offloaded flows.
+	// DefaultFlowCapacity, or the size of the map pinned under PinPath if
+	// there is one. A pinned map of another size than a non-zero
+	// FlowCapacity is not reused: Load fails (ErrMapIncompatible) rather
+	// than drop offloaded flows.
 	FlowCapacity int
 	// PinPath, if set, is a bpffs directory (xgw uses /sys/fs/bpf/xgw)
 	// where the fast-path maps (flows, tx_ports, fp_stats, vteps) are pinned by
@@ -46,7 +49,7 @@ type Objects struct {
 // fastPathMaps are the maps that Options.Share and Options.PinPath share.
 // xgw_vteps is one: it gates the fast path, and a program left running
 // on a pinned link must keep the chassis set it was forwarding with.
-var fastPathMaps = []string{gwMapXgwFlows, gwMapXgwTxPorts, gwMapXgwFpStats, gwMapXgwVteps}
+var fastPathMaps = []string{gwMapXgwFlows, gwMapXgwFlowsUsed, gwMapXgwTxPorts, gwMapXgwFpStats, gwMapXgwVteps}
 
 // Load loads xdp_gw and xdp_pass with opts baked in.
 func Load(opts Options) (*Objects, error) {
@@ -84,6 +87,14 @@ func Load(opts Options) (*Objects, error) {
 	flowCap := opts.FlowCapacity
 	if flowCap == 0 {
 		flowCap = DefaultFlowCapacity
+		// A map pinned by an earlier run (of an older default, 262144)
+		// keeps its size rather than fail the load.
+		if opts.PinPath != "" && opts.Share == nil {
+			if m, err := ebpf.LoadPinnedMap(filepath.Join(opts.PinPath, gwMapXgwFlows), nil); err == nil {
+				flowCap = int(m.MaxEntries())
+				m.Close()
+			}
+		}
 	}
 	if flowCap < 0 {
 		return nil, fmt.Errorf("bpf: FlowCapacity %d is negative", flowCap)
@@ -95,10 +106,11 @@ func Load(opts Options) (*Objects, error) {
 	case opts.Share != nil:
 		o.pinPath = opts.Share.pinPath
 		copts.MapReplacements = map[string]*ebpf.Map{
-			gwMapXgwFlows:   opts.Share.objs.XgwFlows,
-			gwMapXgwTxPorts: opts.Share.objs.XgwTxPorts,
-			gwMapXgwFpStats: opts.Share.objs.XgwFpStats,
-			gwMapXgwVteps:   opts.Share.objs.XgwVteps,
+			gwMapXgwFlows:     opts.Share.objs.XgwFlows,
+			gwMapXgwFlowsUsed: opts.Share.objs.XgwFlowsUsed,
+			gwMapXgwTxPorts:   opts.Share.objs.XgwTxPorts,
+			gwMapXgwFpStats:   opts.Share.objs.XgwFpStats,
+			gwMapXgwVteps:     opts.Share.objs.XgwVteps,
 		}
 	case opts.PinPath != "":
 		if err := os.MkdirAll(opts.PinPath, 0o700); err != nil {
@@ -122,6 +134,10 @@ func Load(opts Options) (*Objects, error) {
 			return nil, fmt.Errorf("bpf: load xdp_gw: %+v", verr)
 		}
 		return nil, fmt.Errorf("bpf: load xdp_gw: %w", err)
+	}
+	if err := o.FastPath().syncUsed(); err != nil {
+		o.Close()
+		return nil, err
 	}
 	return o, nil
 }

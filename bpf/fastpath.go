@@ -7,6 +7,7 @@ import (
 	"iter"
 	"net"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -19,8 +20,11 @@ import (
 )
 
 // DefaultFlowCapacity is the size of the flows map when
-// Options.FlowCapacity is 0.
-const DefaultFlowCapacity = 262144
+// Options.FlowCapacity is 0: 32k connections, both directions. A miss in
+// the map (every packet the fast path does not take) costs more the
+// larger it is (BenchmarkXDP/miss-size=*), so it is sized for what is
+// expected to be offloaded, not for the worst case.
+const DefaultFlowCapacity = 65536
 
 // Errors of the FastPath API.
 var (
@@ -50,12 +54,50 @@ const (
 // Two Objects that share their fast-path maps (Options.Share, or the same
 // Options.PinPath) return FastPaths over the same flows.
 type FastPath struct {
-	flows, tx, vteps *ebpf.Map
+	flows, used, tx, vteps *ebpf.Map
 }
 
 // FastPath returns the fast-path API over o's maps.
 func (o *Objects) FastPath() *FastPath {
-	return &FastPath{flows: o.objs.XgwFlows, tx: o.objs.XgwTxPorts, vteps: o.objs.XgwVteps}
+	return &FastPath{flows: o.objs.XgwFlows, used: o.objs.XgwFlowsUsed, tx: o.objs.XgwTxPorts, vteps: o.objs.XgwVteps}
+}
+
+// usedMu orders the writes of xgw_flows_used with the installs and
+// removals that decide them, across every FastPath of the process (they
+// may share maps): an install marks the map used before it writes, and
+// a removal clears the mark only if the map is then empty, so the program
+// never skips a lookup that could hit.
+var usedMu sync.Mutex
+
+func (f *FastPath) setUsed(v uint32) error {
+	if err := f.used.Put(uint32(0), v); err != nil {
+		return fmt.Errorf("bpf: set xgw_flows_used: %w", err)
+	}
+	return nil
+}
+
+// syncUsed makes xgw_flows_used say whether xgw_flows holds anything
+// (flows pinned by an earlier run, or an operator's map).
+func (f *FastPath) syncUsed() error {
+	usedMu.Lock()
+	defer usedMu.Unlock()
+	return f.clearIfEmpty(true)
+}
+
+// clearIfEmpty sets xgw_flows_used to whether the map holds an entry;
+// with orSet false it only ever clears. Called with usedMu held.
+func (f *FastPath) clearIfEmpty(orSet bool) error {
+	var k gwFpKey
+	err := f.flows.NextKey(nil, &k)
+	switch {
+	case errors.Is(err, ebpf.ErrKeyNotExist):
+		return f.setUsed(0)
+	case err != nil:
+		return fmt.Errorf("bpf: is xgw_flows empty: %w", err)
+	case orSet:
+		return f.setUsed(1)
+	}
+	return nil
 }
 
 // MaxVTEPs is the size of the VTEP set (xgw_vteps).
@@ -183,6 +225,11 @@ func (f *FastPath) Install(a *flow.Action) error {
 	if err := f.flows.Lookup(&k, &old); err == nil {
 		v.Packets, v.Bytes, v.LastSeen = old.Packets, old.Bytes, old.LastSeen
 	}
+	usedMu.Lock()
+	defer usedMu.Unlock()
+	if err := f.setUsed(1); err != nil {
+		return err
+	}
 	if err := f.flows.Update(&k, &v, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("bpf: install flow %+v: %w", a.Key, mapErr(err))
 	}
@@ -205,6 +252,11 @@ func (f *FastPath) InstallBatch(as []flow.Action) (int, error) {
 			return 0, err
 		}
 	}
+	usedMu.Lock()
+	defer usedMu.Unlock()
+	if err := f.setUsed(1); err != nil {
+		return 0, err
+	}
 	n, err := f.flows.BatchUpdate(ks, vs, &ebpf.BatchOptions{ElemFlags: uint64(ebpf.UpdateAny)})
 	if err != nil {
 		return n, fmt.Errorf("bpf: install batch: %w", mapErr(err))
@@ -215,10 +267,12 @@ func (f *FastPath) InstallBatch(as []flow.Action) (int, error) {
 // Remove deletes the flow k; ErrNotFound if there is none.
 func (f *FastPath) Remove(k flow.Key) error {
 	ek := encodeKey(k)
+	usedMu.Lock()
+	defer usedMu.Unlock()
 	if err := f.flows.Delete(&ek); err != nil {
 		return fmt.Errorf("bpf: remove flow %+v: %w", k, mapErr(err))
 	}
-	return nil
+	return f.clearIfEmpty(false)
 }
 
 // RemoveBatch deletes ks (BPF_MAP_DELETE_BATCH), skipping keys that are
@@ -228,6 +282,8 @@ func (f *FastPath) RemoveBatch(ks []flow.Key) (int, error) {
 	for i, k := range ks {
 		eks[i] = encodeKey(k)
 	}
+	usedMu.Lock()
+	defer usedMu.Unlock()
 	deleted := 0
 	for len(eks) > 0 {
 		n, err := f.flows.BatchDelete(eks, nil)
@@ -240,7 +296,10 @@ func (f *FastPath) RemoveBatch(ks []flow.Key) (int, error) {
 		}
 		eks = eks[n+1:] // the kernel stopped at the missing key
 	}
-	return deleted, nil
+	if deleted == 0 {
+		return 0, nil
+	}
+	return deleted, f.clearIfEmpty(false)
 }
 
 // Counters returns the hit counters of k and the wall-clock time of its

@@ -74,6 +74,7 @@ type gwXgwPortRange struct {
 const (
 	gwMapXgwConfig    = "xgw_config"
 	gwMapXgwFlows     = "xgw_flows"
+	gwMapXgwFlowsUsed = "xgw_flows_used"
 	gwMapXgwFpStats   = "xgw_fp_stats"
 	gwMapXgwHostPorts = "xgw_host_ports"
 	gwMapXgwNatAddrs  = "xgw_nat_addrs"
@@ -140,6 +141,7 @@ type gwProgramSpecs struct {
 type gwMapSpecs struct {
 	XgwConfig    *ebpf.MapSpec `ebpf:"xgw_config"`
 	XgwFlows     *ebpf.MapSpec `ebpf:"xgw_flows"`
+	XgwFlowsUsed *ebpf.MapSpec `ebpf:"xgw_flows_used"`
 	XgwFpStats   *ebpf.MapSpec `ebpf:"xgw_fp_stats"`
 	XgwHostPorts *ebpf.MapSpec `ebpf:"xgw_host_ports"`
 	XgwNatAddrs  *ebpf.MapSpec `ebpf:"xgw_nat_addrs"`
@@ -180,6 +182,7 @@ func (o *gwObjects) Close() error {
 type gwMaps struct {
 	XgwConfig    *ebpf.Map `ebpf:"xgw_config"`
 	XgwFlows     *ebpf.Map `ebpf:"xgw_flows"`
+	XgwFlowsUsed *ebpf.Map `ebpf:"xgw_flows_used"`
 	XgwFpStats   *ebpf.Map `ebpf:"xgw_fp_stats"`
 	XgwHostPorts *ebpf.Map `ebpf:"xgw_host_ports"`
 	XgwNatAddrs  *ebpf.Map `ebpf:"xgw_nat_addrs"`
@@ -193,6 +196,7 @@ func (m *gwMaps) Close() error {
 	return _GwClose(
 		m.XgwConfig,
 		m.XgwFlows,
+		m.XgwFlowsUsed,
 		m.XgwFpStats,
 		m.XgwHostPorts,
 		m.XgwNatAddrs,

@@ -58,6 +58,9 @@ func Open(dir string) (_ *Objects, err error) {
 		}
 		*o.mapField(name) = m
 	}
+	if err := o.FastPath().syncUsed(); err != nil {
+		return nil, err
+	}
 	return o, nil
 }
 
@@ -80,6 +83,8 @@ func (o *Objects) mapField(name string) **ebpf.Map {
 		return &m.XgwConfig
 	case gwMapXgwFlows:
 		return &m.XgwFlows
+	case gwMapXgwFlowsUsed:
+		return &m.XgwFlowsUsed
 	case gwMapXgwFpStats:
 		return &m.XgwFpStats
 	case gwMapXgwNatAddrs:

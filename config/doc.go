@@ -110,9 +110,17 @@
 //	                            true; false keeps them in software, as OVS does)
 //	  udp_oneway_packets: int   promote one-way UDP after N packets, 0 = default
 //	  udp_oneway_ms: int        or after T ms, 0 = default
-//	  flows: int                fast-path map size (2 per connection), 0 = default
+//	  flows: int                fast-path map size (2 per connection), 0 = 65536
+//	                            (32k connections); a miss costs more in a larger map
 //	  pin_path: string          bpffs directory for pinned maps and links,
 //	                            default /sys/fs/bpf/xgw; "none" pins nothing
+//	afxdp:                      AF_XDP socket sizes, per interface and RX queue
+//	  frames: int               UMEM chunks of 2 KiB, default 16384 (32 MiB)
+//	  fill_ring: int            default frames/2; with rx_ring, what arrives
+//	  rx_ring: int              while a worker stalls (8192: 200 ms at 40 kpps)
+//	  tx_ring: int              default frames/4
+//	  completion_ring: int      default frames/4, at least tx_ring
+//	                            (powers of two; not changed by a reload)
 //	xdp:                        who attaches the XDP program (bpf/README.md)
 //	  attach: string            self (default): xgw loads and attaches it;
 //	                            adopt: an operator attached gw_bpfel.o (ip link,

@@ -28,7 +28,26 @@ func (c *Config) Validate() error {
 	v.externalAddresses()
 	v.hostNAT()
 	v.offloadAndControl()
+	v.afxdp()
 	return v.p.err()
+}
+
+// afxdp checks the socket sizes as afxdp.Open would, so that a bad size
+// is refused with the file's line instead of at start-up.
+func (v *validator) afxdp() {
+	a := v.c.AFXDP
+	for _, f := range []struct {
+		name string
+		n    int
+	}{{"frames", a.Frames}, {"fill_ring", a.FillRing}, {"rx_ring", a.RxRing}, {"tx_ring", a.TxRing}, {"completion_ring", a.CompletionRing}} {
+		if f.n < 0 {
+			v.p.add("afxdp."+f.name, "%d is negative", f.n)
+			return
+		}
+	}
+	if err := a.Port().Validate(); err != nil {
+		v.p.add("afxdp", "%v", err)
+	}
 }
 
 // validator carries the indexes built by one section for the next ones.

@@ -82,6 +82,12 @@ func TestBroken(t *testing.T) {
 	}{
 		{"unknown top-level key", minimal, "", "bogus: 1\n",
 			[]string{"bogus: unknown field", "(line 33)"}},
+		{"afxdp ring not a power of two", minimal, "", "afxdp: { rx_ring: 5000 }\n",
+			[]string{"afxdp: rx ring size 5000 is not a power of two (line 33)"}},
+		{"afxdp fill ring as large as the umem", minimal, "", "afxdp: { frames: 4096, fill_ring: 4096 }\n",
+			[]string{"afxdp: fill ring 4096 and tx ring 1024 must each be smaller than the UMEM's 4096 frames"}},
+		{"afxdp negative", minimal, "", "afxdp: { frames: -1 }\n",
+			[]string{"afxdp.frames: -1 is negative (line 33)"}},
 		{"unknown nested key", minimal, "ip: 172.16.255.3/24 }", "ip: 172.16.255.3/24, macc: x }",
 			[]string{"routers[1].ports[0].macc: unknown field (known: external, ip, mac, name) (line 26)"}},
 		{"duplicate key", minimal, "    key: 9\n", "    key: 9\n    key: 10\n",
@@ -273,5 +279,20 @@ func TestMetricsListen(t *testing.T) {
 		if c.Metrics.Listen != tc.want {
 			t.Errorf("%q: listen = %q, want %q", tc.extra, c.Metrics.Listen, tc.want)
 		}
+	}
+}
+
+// The afxdp section reaches the sockets' configuration as written.
+func TestAFXDPSizes(t *testing.T) {
+	c, err := Parse([]byte(minimal + "afxdp: { frames: 32768, fill_ring: 16384, rx_ring: 16384 }\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.AFXDP.Port()
+	if p.NumFrames != 32768 || p.FillRingSize != 16384 || p.RxRingSize != 16384 || p.TxRingSize != 0 {
+		t.Fatalf("afxdp %+v became %+v", c.AFXDP, p)
+	}
+	if m, err := p.MemoryBytes(); err != nil || m < 32768*2048 {
+		t.Fatalf("memory %d, %v", m, err)
 	}
 }

@@ -208,7 +208,14 @@ type Worker struct {
 	extra      []Packet
 	extraPkts  []Packet
 	extraBuf   []byte
+	// The flow-cache prefetch's scratch (prefetch.go).
+	hashes [prefetchMax]uint64
+	peeked [prefetchMax]bool
+	touch  uint32
 }
+
+// prefetchMax is how many packets of a batch prefetch looks ahead over.
+const prefetchMax = 256
 
 // Process runs every packet of batch to a verdict.
 func (w *Worker) Process(batch []Packet) {
@@ -216,6 +223,9 @@ func (w *Worker) Process(batch []Packet) {
 	now := w.p.clock()
 	if w.cache != nil {
 		w.cache.sync(pl.gen, w.p.neighVersion())
+		if w.cache.bypass == 0 {
+			w.prefetch(batch)
+		}
 	}
 	for i := range batch {
 		pkt := &batch[i]

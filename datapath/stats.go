@@ -78,27 +78,39 @@ type published struct {
 	holdSent  atomic.Uint64
 }
 
+// store publishes c, writing only the counters that changed: a batch
+// moves a handful of the ~50, and each atomic store is a locked exchange
+// on amd64 (a full barrier, ~20 cycles) while a load is a plain read of a
+// line this worker owns. Readers still see every counter exact as of the
+// last batch.
 func (p *published) store(c *counters) {
 	for i := range c.verdicts {
-		p.verdicts[i].Store(c.verdicts[i])
-		p.bytes[i].Store(c.bytes[i])
+		put(&p.verdicts[i], c.verdicts[i])
+		put(&p.bytes[i], c.bytes[i])
 	}
 	for i := range c.drops {
-		p.drops[i].Store(c.drops[i])
+		put(&p.drops[i], c.drops[i])
 	}
 	for i := range c.rx {
-		p.rx[i].Store(c.rx[i])
-		p.tx[i].Store(c.tx[i])
+		put(&p.rx[i], c.rx[i])
+		put(&p.tx[i], c.tx[i])
 	}
-	p.egress.Store(c.egress)
-	p.ingress.Store(c.ingress)
-	p.hairpin.Store(c.hairpin)
-	p.arpReply.Store(c.arpReply)
-	p.arpExt.Store(c.arpReplyExternal)
-	p.cacheHits.Store(c.cacheHits)
-	p.icmpOut.Store(c.icmpOut)
-	p.held.Store(c.held)
-	p.holdSent.Store(c.holdSent)
+	put(&p.egress, c.egress)
+	put(&p.ingress, c.ingress)
+	put(&p.arpReply, c.arpReply)
+	put(&p.arpExt, c.arpReplyExternal)
+	put(&p.cacheHits, c.cacheHits)
+	put(&p.icmpOut, c.icmpOut)
+	put(&p.hairpin, c.hairpin)
+	put(&p.held, c.held)
+	put(&p.holdSent, c.holdSent)
+}
+
+// put stores v in a if it differs (a has no other writer).
+func put(a *atomic.Uint64, v uint64) {
+	if a.Load() != v {
+		a.Store(v)
+	}
 }
 
 func (p *published) addTo(s *Stats) {

@@ -162,6 +162,7 @@ func New(cfgPath string, cfg *config.Config, opts Options, log *slog.Logger) (_ 
 		Conntrack: g.ct,
 		Clock:     g.clock,
 		Queues:    opts.Queues,
+		Port:      cfg.AFXDP.Port(),
 		Logger:    log,
 	})
 	if err != nil {

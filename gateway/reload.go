@@ -478,6 +478,7 @@ func effective(running, file *config.Config) (*config.Config, []string) {
 	keep("offload.flows", &c.Offload.Flows, &running.Offload.Flows)
 	keep("offload.pin_path", &c.Offload.PinPath, &running.Offload.PinPath)
 	keep("xdp", &c.XDP, &running.XDP)
+	keep("afxdp", &c.AFXDP, &running.AFXDP)
 	return &c, restart
 }
 

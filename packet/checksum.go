@@ -1,17 +1,35 @@
 package packet
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // Sum adds b to the running one's-complement sum initial (RFC 1071) and
 // returns the unfolded 32-bit accumulator. An odd trailing byte is padded
 // with zero, so only the last chunk of a message may have odd length.
+//
+// It adds 64-bit words with end-around carry (2^64-1 is a multiple of
+// 0xffff, so the result is congruent to the 16-bit sum): a quarter of
+// the additions of a 16-bit loop and half of a 32-bit one, which matters
+// on the flow cache's hit path, where it verifies the outer UDP checksum.
 func Sum(b []byte, initial uint32) uint32 {
-	s := uint64(initial)
+	var s, c uint64
+	for len(b) >= 32 {
+		s, c = bits.Add64(s, binary.BigEndian.Uint64(b), c)
+		s, c = bits.Add64(s, binary.BigEndian.Uint64(b[8:]), c)
+		s, c = bits.Add64(s, binary.BigEndian.Uint64(b[16:]), c)
+		s, c = bits.Add64(s, binary.BigEndian.Uint64(b[24:]), c)
+		b = b[32:]
+	}
 	for len(b) >= 8 {
-		s += uint64(binary.BigEndian.Uint32(b))
-		s += uint64(binary.BigEndian.Uint32(b[4:]))
+		s, c = bits.Add64(s, binary.BigEndian.Uint64(b), c)
 		b = b[8:]
 	}
+	s, c = bits.Add64(s, uint64(initial), c)
+	s, c = bits.Add64(s, 0, c)
+	s += c // c was 1 only if s wrapped to 0: no further carry
+	s = (s & 0xffffffff) + (s >> 32)
 	for len(b) >= 2 {
 		s += uint64(binary.BigEndian.Uint16(b))
 		b = b[2:]

@@ -129,3 +129,33 @@ func TestPseudoSumMatchesBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestSumWideMatchesReference: the 64-bit accumulation equals the 16-bit
+// reference for any length, any initial accumulator, and the all-ones
+// data that makes every 64-bit add carry.
+func TestSumWideMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewSource(3))
+	for n := 0; n < 300; n++ {
+		for _, fill := range []int{-1, 0, 0xff} {
+			b := make([]byte, n)
+			if fill < 0 {
+				r.Read(b)
+			} else {
+				for i := range b {
+					b[i] = byte(fill)
+				}
+			}
+			for _, init := range []uint32{0, 1, 0xffff, 0x1fffe, r.Uint32() >> 1, 0xffffffff} {
+				ref := refChecksum(b)
+				// The reference with the initial accumulator folded in.
+				s := uint32(^ref) + init&0xffff + init>>16
+				for s>>16 != 0 {
+					s = s&0xffff + s>>16
+				}
+				if got, want := Fold(Sum(b, init)), uint16(s); got != want && !(n == 0 && init == 0) {
+					t.Fatalf("len %d fill %d init %#x: Fold(Sum)=%#04x want %#04x", n, fill, init, got, want)
+				}
+			}
+		}
+	}
+}

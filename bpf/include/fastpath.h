@@ -26,12 +26,14 @@
 static __always_inline int fp_forward(struct xdp_md *ctx, struct fp_key *k, struct fp_pkt *p,
 				      __u32 rx_len, __u32 hit_stat)
 {
-	struct fp_action *a;
-	__u32 port, inner_len, *ifindex;
+	struct fp_action *a = NULL;
+	__u32 port, inner_len, *ifindex, zero = 0, *used;
 	void *data, *data_end, *in;
 	int encap, why, shift;
 
-	a = bpf_map_lookup_elem(&xgw_flows, k);
+	used = bpf_map_lookup_elem(&xgw_flows_used, &zero); /* inlined: an array */
+	if (used && *used)
+		a = bpf_map_lookup_elem(&xgw_flows, k);
 	if (!a) {
 		why = FP_MISS;
 		goto punt;
@@ -94,8 +96,8 @@ static __always_inline int fp_forward(struct xdp_md *ctx, struct fp_key *k, stru
 	if (encap && encap_write(data, data_end, a, p, k->proto, inner_len))
 		return XDP_ABORTED;
 
-	__sync_fetch_and_add(&a->packets, 1);
-	__sync_fetch_and_add(&a->bytes, p->tot_len);
+	a->packets++; /* one writer: see struct fp_action */
+	a->bytes += p->tot_len;
 	a->last_seen = bpf_ktime_get_coarse_ns();
 	fp_stat_inc(hit_stat, rx_len);
 	return XDP_REDIRECT;

@@ -32,6 +32,14 @@ type Port interface {
 	// needed. It takes frames[:n]; on a full TX ring n < len(frames) and
 	// the rest stay the caller's.
 	Transmit(frames []Frame) (n int, err error)
+	// Queue is Transmit without the wake-up: frames wait in the TX ring
+	// until Flush (or the ring filling up, which flushes first), so that a
+	// worker pays one sendto for several batches. Same ownership rules.
+	Queue(frames []Frame) (n int, err error)
+	// Flush wakes the kernel for queued TX if it asks for it
+	// (need_wakeup); Pending says how many frames it has not taken yet.
+	Flush() error
+	Pending() int
 	// Alloc fills frames with free chunks (Off = headroom, Len = 0), e.g.
 	// to copy in a frame received on another port.
 	Alloc(frames []Frame) int
@@ -147,11 +155,34 @@ func (p *port) Receive(frames []Frame) (int, error) {
 }
 
 func (p *port) Transmit(frames []Frame) (int, error) {
+	n, err := p.Queue(frames)
+	if kerr := p.flush(); kerr != nil && err == nil {
+		err = kerr
+	}
+	return n, err
+}
+
+func (p *port) Flush() error {
+	if p.closed {
+		return errClosed
+	}
+	return p.flush()
+}
+
+func (p *port) Pending() int { return int(p.s.tx.pending()) }
+
+func (p *port) Queue(frames []Frame) (int, error) {
 	if p.closed {
 		return 0, errClosed
 	}
 	p.reap()
 	t := &p.s.tx
+	if t.free(uint32(len(frames))) < uint32(len(frames)) {
+		// Full: push what waits, then take what fits.
+		if err := p.flush(); err != nil {
+			return 0, err
+		}
+	}
 	n := t.free(uint32(len(frames)))
 	var err error
 	for i := uint32(0); i < n; i++ {
@@ -168,9 +199,6 @@ func (p *port) Transmit(frames []Frame) (int, error) {
 	if n > 0 {
 		t.submit()
 		p.ctr.tx.Add(uint64(n))
-	}
-	if kerr := p.flush(); kerr != nil && err == nil {
-		err = kerr
 	}
 	return int(n), err
 }
@@ -225,6 +253,7 @@ func (p *port) Release(frames []Frame) {
 	p.refill()
 }
 
+// Buf does not keep f: callers may pass the address of a local.
 func (p *port) Buf(f *Frame) []byte {
 	end := f.Addr + p.u.frameSize
 	return p.u.mem[f.Addr:end:end]

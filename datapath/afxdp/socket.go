@@ -123,9 +123,13 @@ func (s *socket) close() error {
 func (s *socket) kickTx() error { return s.kick(unix.SYS_SENDTO) }
 func (s *socket) kickRx() error { return s.kick(unix.SYS_RECVFROM) }
 
+// kick is a RawSyscall: with MSG_DONTWAIT it never blocks, so there is
+// nothing for the Go scheduler to do around it (Syscall would tell it, and
+// with GOMAXPROCS 1 sysmon then hands the P away during a long copy-mode
+// sendto, a context switch per kick).
 func (s *socket) kick(sysno uintptr) error {
 	for {
-		_, _, e := unix.Syscall6(sysno, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+		_, _, e := unix.RawSyscall6(sysno, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
 		switch e {
 		case 0, unix.EAGAIN, unix.EBUSY, unix.ENOBUFS, unix.ENETDOWN:
 			return nil

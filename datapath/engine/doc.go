@@ -8,12 +8,25 @@
 //
 //	Receive a batch on a port
 //	  → datapath.Packet{Buf: UMEM chunk, Off/Len: descriptor, InPort}
+//	  → touch every frame's first two lines (the cross-core misses overlap)
 //	  → Processor.Process (datapath.Worker: decap, route, conntrack, NAT, encap)
-//	  → VerdictTX to the same interface: Transmit the chunk in place
-//	    VerdictTX to the other interface: Alloc there, copy, Transmit
+//	  → VerdictTX to the same interface: Queue the chunk in place
+//	    VerdictTX to the other interface: Alloc there, copy, Queue
 //	    VerdictDrop: Release
 //	    VerdictPass: Release, counted as "pass-after-redirect"
 //	    VerdictHeld: Release (the pipeline kept a copy, see below)
+//	  → after each round over the ports: Flush the ports with >= 32 frames
+//	    queued; before sleeping, all of them (sendto only if need_wakeup)
+//
+// Per packet the loop allocates nothing (TestWorkerZeroAllocs, on live
+// rings). Its counters are plain and published every 16 batches and
+// whenever it goes idle, so Stats lags a busy worker by at most 16
+// batches and is exact once traffic pauses. Run raises GOMAXPROCS to one
+// more than the workers when the CPU affinity mask gave fewer (procsFor).
+//
+// The sockets' default sizes (afxdp.Config, config section afxdp) let a
+// worker stall 200 ms at 27 kpps without a drop (TestStallLosesNothing),
+// at 32 MiB of UMEM per socket.
 //
 // A Processor that holds packets back (engine.Holder; datapath.Worker holds
 // frames whose external next hop has no MAC yet) is asked after every

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,6 +95,10 @@ func (e *Engine) Run(ctx context.Context) error {
 	if e.closed {
 		return errors.New("engine: run after close")
 	}
+	if n := procsFor(len(e.workers), runtime.GOMAXPROCS(0)); n > 0 {
+		runtime.GOMAXPROCS(n)
+		e.cfg.Logger.Info("raised GOMAXPROCS so that the workers' locked threads never hold the only Ps", "gomaxprocs", n, "workers", len(e.workers))
+	}
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	for _, w := range e.workers {
@@ -108,6 +113,21 @@ func (e *Engine) Run(ctx context.Context) error {
 	stop.Store(true)
 	wg.Wait()
 	return nil
+}
+
+// procsFor returns the GOMAXPROCS that Run needs with workers workers
+// when it is procs now, or 0 to leave it. Go sets GOMAXPROCS from the CPU
+// affinity mask, so a process pinned to one CPU gets 1: the worker's
+// thread, locked and spinning while there is traffic, then holds the only
+// P, and everything else (expiry, offload, metrics, control) runs only
+// when sysmon preempts it, every 10 ms, at the price of a handoff each
+// time. One P per worker plus one leaves those goroutines a P of their
+// own; the kernel shares the CPU between the threads as it would anyway.
+func procsFor(workers, procs int) int {
+	if procs < workers+1 {
+		return workers + 1
+	}
+	return 0
 }
 
 // expire reaps timed-out connections once per ExpireInterval. It runs off

@@ -60,7 +60,7 @@ func (r *reflector) Process(batch []datapath.Packet) {
 	}
 }
 
-func sh(t *testing.T, args ...string) string {
+func sh(t testing.TB, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
 	if err != nil {
@@ -70,7 +70,7 @@ func sh(t *testing.T, args ...string) string {
 }
 
 // inNS runs fn on a thread switched into ns.
-func inNS(t *testing.T, name string, fn func()) {
+func inNS(t testing.TB, name string, fn func()) {
 	t.Helper()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()

@@ -34,49 +34,9 @@ func (w *worker) sendHeld() bool {
 				idx = append(idx, i)
 			}
 		}
-		if len(idx) > 0 {
-			w.copyTo(w.tx[port], idx)
+		if len(idx) > 0 && w.tx[port] != nil {
+			w.transmitCopies(w.tx[port], w.pkts, idx)
 		}
 	}
 	return pending
-}
-
-// copyTo copies the frames at idx of w.pkts into chunks of out and
-// transmits them.
-func (w *worker) copyTo(out *xport, idx []int) {
-	out.mu.Lock()
-	defer out.mu.Unlock()
-	k := out.p.Alloc(w.txf[:len(idx)])
-	if k < len(idx) {
-		w.c.txNoFrame.Add(uint64(len(idx) - k))
-	}
-	m := 0
-	orel := w.orel[:0]
-	for j, i := range idx[:k] {
-		src := w.pkts[i].Frame()
-		dst := w.txf[j]
-		buf := out.p.Buf(&dst)
-		if dst.Off+len(src) > len(buf) {
-			w.c.txTooBig.Add(1)
-			orel = append(orel, dst)
-			continue
-		}
-		dst.Len = copy(buf[dst.Off:], src)
-		w.txf[m] = dst
-		m++
-	}
-	if m > 0 {
-		sent, err := out.p.Transmit(w.txf[:m])
-		if err != nil {
-			w.c.errors.Add(1)
-		}
-		if sent < m {
-			w.c.txRingFull.Add(uint64(m - sent))
-			orel = append(orel, w.txf[sent:m]...)
-		}
-		w.c.txCopied.Add(uint64(sent))
-	}
-	if len(orel) > 0 {
-		out.p.Release(orel)
-	}
 }

@@ -31,11 +31,35 @@ type PortStats struct {
 	Stats     afxdp.Stats
 }
 
-// counters are one worker's; the worker adds with atomics once per batch
-// so readers need no lock.
+// counters are one worker's as Stats reads them; the worker stores its
+// local ones there (publish) so readers need no lock.
 type counters struct {
 	batches, frames, passAfterRedirect, txInPlace, txCopied,
 	txRingFull, txNoFrame, txTooBig, errors atomic.Uint64
+}
+
+// local are the worker's running counters, plain: the worker is their
+// only reader and writer.
+type local struct {
+	batches, frames, passAfterRedirect, txInPlace, txCopied,
+	txRingFull, txNoFrame, txTooBig, errors uint64
+}
+
+// storeTo publishes l. Errors are also added to c directly by sleep (off
+// the hot path), so they are kept apart: c.errors = sleep's + l's.
+func (l *local) storeTo(c *counters) {
+	c.batches.Store(l.batches)
+	c.frames.Store(l.frames)
+	c.passAfterRedirect.Store(l.passAfterRedirect)
+	c.txInPlace.Store(l.txInPlace)
+	c.txCopied.Store(l.txCopied)
+	c.txRingFull.Store(l.txRingFull)
+	c.txNoFrame.Store(l.txNoFrame)
+	c.txTooBig.Store(l.txTooBig)
+	if l.errors > 0 {
+		c.errors.Add(l.errors)
+		l.errors = 0
+	}
 }
 
 func (c *counters) addTo(s *Stats) {
