@@ -37,6 +37,7 @@ const (
 	flagEncap     = 0x02
 	flagNAT       = 0x04
 	flagOuterCsum = 0x08
+	flagOutport   = 0x10
 )
 
 // ICMP echo types, the only ICMP a flow carries.
@@ -401,6 +402,13 @@ func encodeFlow(a *flow.Action) (gwFpKey, gwFpAction, error) {
 	if a.NATSrc != k.Src || a.NATDst != k.Dst || a.NATSrcPort != k.SrcPort || a.NATDstPort != k.DstPort {
 		v.Flags |= flagNAT
 	}
+	if a.Outport != 0 {
+		if !a.Decap {
+			return gwFpKey{}, v, fmt.Errorf("bpf: flow %+v: only Geneve flows have an outport to check", k)
+		}
+		v.Flags |= flagOutport
+		v.Outport = a.Outport
+	}
 	v.TtlDec = a.TTLDec
 	v.OutPort = uint8(a.OutPort)
 	v.NatSrc, v.NatDst = be32(a.NATSrc), be32(a.NATDst)
@@ -456,6 +464,9 @@ func decodeFlow(k *gwFpKey, v *gwFpAction) Flow {
 		NATSrc: unbe32(v.NatSrc), NATDst: unbe32(v.NatDst),
 		NATSrcPort: unbe16(v.NatSport), NATDstPort: unbe16(v.NatDport),
 		Encap: v.Flags&flagEncap != 0,
+	}
+	if v.Flags&flagOutport != 0 {
+		a.Outport = v.Outport
 	}
 	if a.Encap {
 		t := v.Outer[:]

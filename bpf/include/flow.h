@@ -28,6 +28,7 @@
 #define FP_F_ENCAP 0x02      /* prepend the outer template */
 #define FP_F_NAT 0x04        /* addresses or ports change */
 #define FP_F_OUTER_CSUM 0x08 /* compute the outer UDP checksum */
+#define FP_F_OUTPORT 0x10    /* the Geneve option's outport must be fp_action.outport */
 
 /* fp_key is datapath.FlowKey: a flow as it arrives, before any rewrite.
  * Addresses and ports in network order, vni in host order; vni and
@@ -77,7 +78,10 @@ struct fp_action {
 	 * the inner IPv4 header and the inner L4 sum are added. */
 	__u32 outer_ip_sum;
 	__u32 outer_udp_sum;
-	__u32 pad; /* zero */
+	/* FP_F_OUTPORT: the OVN option's outport (host order) every Geneve
+	 * packet of this flow carries: the gateway router's join port key. */
+	__u16 outport;
+	__u16 pad; /* zero */
 	/* Encap: geneve.Encap's output for an empty inner frame, with both
 	 * lengths and both checksums zero; 58 bytes used, the rest zero. */
 	__u8 outer[64];
