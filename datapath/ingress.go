@@ -42,7 +42,7 @@ func (w *Worker) fromExternal(c *pktCtx) Drop {
 		return DropFragment
 	}
 	if p.Tagged {
-		return DropUnsupported
+		return DropVLAN // the external interface is untagged
 	}
 	rpl := &pl.routers[r.ID]
 	if why := validate(rpl, frame, p); why != DropNone {

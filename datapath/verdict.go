@@ -51,6 +51,7 @@ const (
 	DropGeneveOutport        // no OVN option, or its outport is not the gateway router's join port
 	DropICMPRateLimited      // an ICMP message the router would send, over the per-source limit
 	DropTooBig               // larger than the next link's MTU (and no fragmentation needed is sent)
+	DropVLAN                 // an 802.1Q tag (outer, or on the inner frame) on an interface that carries none
 	NumDrops
 )
 
@@ -61,7 +62,7 @@ var dropNames = [NumDrops]string{
 	"to-router", "no-headroom", "arp", "unsupported", "ip-checksum",
 	"martian-source", "martian-destination", "geneve-unknown-source",
 	"geneve-checksum", "geneve-outport", "icmp-rate-limited",
-	"too-big",
+	"too-big", "vlan-tagged",
 }
 
 func (d Drop) String() string {
