@@ -409,6 +409,7 @@ func encodeFlow(a *flow.Action) (gwFpKey, gwFpAction, error) {
 		v.Flags |= flagOutport
 		v.Outport = a.Outport
 	}
+	v.MaxLen = a.MaxLen
 	v.TtlDec = a.TTLDec
 	v.OutPort = uint8(a.OutPort)
 	v.NatSrc, v.NatDst = be32(a.NATSrc), be32(a.NATDst)
@@ -468,6 +469,7 @@ func decodeFlow(k *gwFpKey, v *gwFpAction) Flow {
 	if v.Flags&flagOutport != 0 {
 		a.Outport = v.Outport
 	}
+	a.MaxLen = v.MaxLen
 	if a.Encap {
 		t := v.Outer[:]
 		o := &a.Outer

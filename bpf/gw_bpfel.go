@@ -33,7 +33,7 @@ type gwFpAction struct {
 	OuterIpSum  uint32
 	OuterUdpSum uint32
 	Outport     uint16
-	Pad         uint16
+	MaxLen      uint16
 	Outer       [64]uint8
 }
 

@@ -33,6 +33,12 @@ type pipe struct {
 
 func newPipe(t testing.TB, geneveChecksum bool) *pipe {
 	t.Helper()
+	return newPipeWith(t, geneveChecksum, nil)
+}
+
+// newPipeWith is newPipe with mod applied to the pipeline's config.
+func newPipeWith(t testing.TB, geneveChecksum bool, mod func(*datapath.Config)) *pipe {
+	t.Helper()
 	topo := seedtest.Topology(t, seedtest.ConfigPath())
 	topo.GeneveChecksum = geneveChecksum
 	ct, err := conntrack.NewTable(conntrack.Config{})
@@ -40,8 +46,12 @@ func newPipe(t testing.TB, geneveChecksum bool) *pipe {
 		t.Fatal(err)
 	}
 	p := &pipe{t: t, sink: &candSink{}, now: 1_000_000_000}
-	p.pl, err = datapath.New(datapath.Config{Topology: topo, Conntrack: ct, Neighbors: seedtest.Neighbors(),
-		UnderlayMAC: packet.MAC(seedtest.MACGWUnder), Clock: func() int64 { return p.now }, Offload: p.sink})
+	cfg := datapath.Config{Topology: topo, Conntrack: ct, Neighbors: seedtest.Neighbors(),
+		UnderlayMAC: packet.MAC(seedtest.MACGWUnder), Clock: func() int64 { return p.now }, Offload: p.sink}
+	if mod != nil {
+		mod(&cfg)
+	}
+	p.pl, err = datapath.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -213,3 +213,36 @@ func TestFastPathOuterChecksumLengths(t *testing.T) {
 		wantPunt(t, e, bad, PuntGeneveChecksum)
 	}
 }
+
+// TestFastPathConfiguredMTU: an MTU set in xgw's config below the
+// interface's (OVN's gateway_mtu) holds on the fast path too: a reply
+// longer than the underlay takes after encapsulation is punted as
+// too-big, and software answers it with fragmentation needed naming
+// the MTU less Geneve's 58 bytes; shorter replies are still forwarded.
+// Before, the fast path checked only the kernel's MTU and forwarded it.
+func TestFastPathConfiguredMTU(t *testing.T) {
+	const underlayMTU = 600
+	e := newFP(t, true)
+	e.p = newPipeWith(t, true, func(c *datapath.Config) { c.UnderlayMTU = underlayMTU })
+	eg := seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 7000, DPort: 53}
+	rp := seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, DPort: 7000}
+	fwd, rev := e.p.establish(seedtest.Egress(t, eg), rp)
+	if rev.MaxLen != underlayMTU-58 {
+		t.Fatalf("ingress flow MaxLen %d, want %d", rev.MaxLen, underlayMTU-58)
+	}
+	e.install(t, fwd, rev)
+	small, big := toRev(rp, rev), toRev(rp, rev)
+	small.Payload = make([]byte, underlayMTU-58-28)
+	big.Payload = make([]byte, underlayMTU-58-28+1)
+	e.wantSame(t, flow.External, flow.Underlay, seedtest.Reply(t, small))
+	frame := seedtest.Reply(t, big)
+	wantPunt(t, e, frame, PuntTooBig)
+	r := e.p.run(flow.External, frame)
+	if r.Verdict != datapath.VerdictTX || r.OutPort != flow.External {
+		t.Fatalf("pipeline: verdict %v out %v reason %v, want fragmentation needed out external", r.Verdict, r.OutPort, r.Reason)
+	}
+	icmp := r.Frame()[14+20:]
+	if icmp[0] != 3 || icmp[1] != 4 || binary.BigEndian.Uint16(icmp[6:]) != underlayMTU-58 {
+		t.Fatalf("pipeline answered type %d code %d mtu %d, want 3/4 mtu %d", icmp[0], icmp[1], binary.BigEndian.Uint16(icmp[6:]), underlayMTU-58)
+	}
+}

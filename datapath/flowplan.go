@@ -103,6 +103,7 @@ func (w *Worker) planOne(pl *plan, k flow.Key, buf []byte, now int64) (flow.Acti
 	if k.InPort == flow.Underlay && pl.topo.CheckOutport {
 		a.Outport = c.joinKey // what the pipeline checks (egress.go)
 	}
+	a.MaxLen = uint16(min(w.p.maxOut[a.OutPort], 0xffff)) // tooBig's limit
 	return a, nil
 }
 

@@ -81,7 +81,11 @@ struct fp_action {
 	/* FP_F_OUTPORT: the OVN option's outport (host order) every Geneve
 	 * packet of this flow carries: the gateway router's join port key. */
 	__u16 outport;
-	__u16 pad; /* zero */
+	/* The largest (inner) IPv4 packet the egress link takes by xgw's
+	 * configured MTU (0: only the kernel's, which bpf_check_mtu applies
+	 * to encapsulated frames); a longer one punts (FP_PUNT_TOO_BIG) and
+	 * software answers fragmentation needed. */
+	__u16 max_len;
 	/* Encap: geneve.Encap's output for an empty inner frame, with both
 	 * lengths and both checksums zero; 58 bytes used, the rest zero. */
 	__u8 outer[64];

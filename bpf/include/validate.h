@@ -138,6 +138,8 @@ static __always_inline int fp_validate(struct xdp_md *ctx, const struct fp_key *
 		if (ipv4_martian(k->dst))
 			return FP_PUNT_MARTIAN_DST;
 	}
+	if (a->max_len && p->tot_len > a->max_len)
+		return FP_PUNT_TOO_BIG;
 	if (!(a->flags & FP_F_DECAP))
 		return 0;
 	if (!(fp_skip_checks & FP_CHECK_OUTPORT) && (a->flags & FP_F_OUTPORT) &&
