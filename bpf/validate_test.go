@@ -53,11 +53,6 @@ const (
 	egInnerIP = egOVNOpt + 8 + 14
 )
 
-func fixInnerIPCsum(ip []byte) {
-	binary.BigEndian.PutUint16(ip[10:], 0)
-	binary.BigEndian.PutUint16(ip[10:], ^seedtest.OnesSum(ip[:20], 0))
-}
-
 // TestFastPathRouterChecks: for an offloaded flow, every frame the
 // software pipeline drops under a router check (issue 10: bad inner IPv4
 // checksum, wrong outer UDP checksum, a Geneve outport that is not the
@@ -129,7 +124,9 @@ func TestFastPathRouterChecks(t *testing.T) {
 			}},
 		{name: "martian source 127/8", in: flow.Underlay, why: PuntMartianSource, drop: datapath.DropMartianSource, skip: checkMartian,
 			install: func(e *fpEnv, fwd, _ flow.Action) { martianFlow(e, fwd, net.IP{127, 0, 0, 1}, nil) },
-			frame:   func(t *testing.T, _, _ flow.Action) []byte { return egressFrom(t, net.IP{127, 0, 0, 1}, seedtest.Server) }},
+			frame: func(t *testing.T, _, _ flow.Action) []byte {
+				return egressFrom(t, net.IP{127, 0, 0, 1}, seedtest.Server)
+			}},
 		{name: "martian source 0/8", in: flow.Underlay, why: PuntMartianSource, drop: datapath.DropMartianSource, skip: checkMartian,
 			install: func(e *fpEnv, fwd, _ flow.Action) { martianFlow(e, fwd, net.IP{0, 1, 2, 3}, nil) },
 			frame:   func(t *testing.T, _, _ flow.Action) []byte { return egressFrom(t, net.IP{0, 1, 2, 3}, seedtest.Server) }},
@@ -138,7 +135,9 @@ func TestFastPathRouterChecks(t *testing.T) {
 			frame:   func(t *testing.T, _, _ flow.Action) []byte { return egressFrom(t, seedtest.VM, net.IP{224, 0, 0, 5}) }},
 		{name: "martian destination broadcast", in: flow.Underlay, why: PuntMartianDest, drop: datapath.DropMartianDest, skip: checkMartian,
 			install: func(e *fpEnv, fwd, _ flow.Action) { martianFlow(e, fwd, nil, net.IP{255, 255, 255, 255}) },
-			frame:   func(t *testing.T, _, _ flow.Action) []byte { return egressFrom(t, seedtest.VM, net.IP{255, 255, 255, 255}) }},
+			frame: func(t *testing.T, _, _ flow.Action) []byte {
+				return egressFrom(t, seedtest.VM, net.IP{255, 255, 255, 255})
+			}},
 		{name: "martian source ingress class E", in: flow.External, why: PuntMartianSource, drop: datapath.DropMartianSource, skip: checkMartian,
 			install: func(e *fpEnv, _, rev flow.Action) { martianFlow(e, rev, net.IP{240, 0, 0, 1}, nil) },
 			frame: func(t *testing.T, _, rev flow.Action) []byte {

@@ -128,10 +128,19 @@ func TestCraftedFrames(t *testing.T) {
 	if !ok {
 		t.Fatal("no Geneve frame of the flow seen leaving the hypervisor")
 	}
+	// Let each frame arrive before anything is counted.
+	srv.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, _, err := srv.ReadFromUDP(buf); err != nil {
+		t.Fatalf("the captured egress datagram did not arrive: %v", err)
+	}
 	srv.WriteToUDP(payload, peer)
 	reply, ok := capture(extPS, 3*time.Second, func(f []byte, out bool) bool { return out && udpTo(f, uint16(peer.Port)) })
 	if !ok {
 		t.Fatal("no reply frame of the flow seen leaving ext")
+	}
+	cli.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := cli.Read(buf); err != nil {
+		t.Fatalf("the captured reply did not arrive: %v", err)
 	}
 	innerIP := 42 + 8 + int(geneve[42]&0x3f)*4 + 14
 	if geneve[50] != 0x01 || geneve[51] != 0x02 || geneve[52] != 0x80 {
@@ -197,6 +206,8 @@ func TestCraftedFrames(t *testing.T) {
 				inj, far, port = extPS, vmPS, craftVMPort
 			}
 			frame := c.frame()
+			// Forget what the far side saw before (the flow's own frames).
+			capture(far, 50*time.Millisecond, func([]byte, bool) bool { return false })
 			var dropBefore uint64
 			if c.drop != "" {
 				dropBefore = g.drops(c.drop)
