@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -130,6 +131,51 @@ func BenchmarkXDPLive(b *testing.B) {
 			}
 			b.ReportMetric(float64(d.Nanoseconds())/float64(b.N), "ns/pkt")
 			b.ReportMetric(float64(b.N)/d.Seconds()/1e6, "Mpps")
+		})
+	}
+}
+
+// BenchmarkXDPChecks prices the router checks of include/validate.h on
+// an egress hit (the direction that pays for all four), with the outer
+// UDP checksum present (OVN's default), for a 64-byte and a 1500-byte
+// inner frame. Three programs: "all" is production, "no-outer-csum" skips
+// the whole-datagram sum, "none" skips every check (the fast path before
+// them). Each iteration runs the three in turn, so that they share the
+// machine's state and the ratios are tight even on a busy host; each is
+// reported as <variant>-ns/pkt, and all/none and nocsum/none as ratios.
+//
+//	sudo flock /tmp/xgw-heavy.lock go test -run - -bench XDPChecks -count 6 ./bpf
+func BenchmarkXDPChecks(b *testing.B) {
+	variants := []struct {
+		name string
+		skip uint32
+	}{{"all", 0}, {"nocsum", checkOuterCsum}, {"none", checkIPCsum | checkMartian | checkOutport | checkOuterCsum}}
+	for _, size := range []int{64, 1500} {
+		x := seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 5555, DPort: 53, Payload: make([]byte, size-42)}
+		progs := make([]*ebpf.Program, len(variants))
+		var frame []byte
+		for i, v := range variants {
+			e := newFPSkip(b, v.skip)
+			fwd, rev := e.p.establish(seedtest.Egress(b, x), seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53})
+			e.install(b, fwd, rev)
+			progs[i], frame = e.o.Program(), seedtest.Egress(b, x)
+		}
+		b.Run(fmt.Sprintf("egress-hit-%dB", size), func(b *testing.B) {
+			total := make([]time.Duration, len(variants))
+			for b.Loop() {
+				for i, p := range progs {
+					ret, d, err := p.Benchmark(frame, 1, nil)
+					if err != nil || ret != xdpRedirectVerdict {
+						b.Fatalf("%s: verdict %d, %v", variants[i].name, ret, err)
+					}
+					total[i] += d
+				}
+			}
+			for i, v := range variants {
+				b.ReportMetric(float64(total[i].Nanoseconds())/float64(b.N), v.name+"-ns/pkt")
+			}
+			b.ReportMetric(float64(total[0])/float64(total[2]), "all/none")
+			b.ReportMetric(float64(total[1])/float64(total[2]), "nocsum/none")
 		})
 	}
 }

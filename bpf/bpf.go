@@ -38,6 +38,11 @@ type Options struct {
 	// of its own, so one FastPath serves every interface's xdp_gw. The
 	// steering maps (xsks_map, nat_addrs, stats) stay per copy.
 	Share *Objects
+
+	// skipChecks turns router input checks of include/validate.h off
+	// (FP_CHECK_* bits), for tests that show a check is what catches a
+	// frame and for benchmarks that price each check. Always 0 in xgw.
+	skipChecks uint32
 }
 
 // Objects are the loaded programs and maps.
@@ -80,6 +85,9 @@ func Load(opts Options) (*Objects, error) {
 	// unless asked below.
 	if err := spec.Variables[gwVarConfigInMap].Set(uint8(0)); err != nil {
 		return nil, fmt.Errorf("bpf: set config_in_map: %w", err)
+	}
+	if err := spec.Variables[gwVarFpSkipChecks].Set(opts.skipChecks); err != nil {
+		return nil, fmt.Errorf("bpf: set fp_skip_checks: %w", err)
 	}
 	for _, m := range spec.Maps {
 		m.Pinning = ebpf.PinNone

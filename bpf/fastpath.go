@@ -41,6 +41,7 @@ const (
 	flagEncap     = 0x02
 	flagNAT       = 0x04
 	flagOuterCsum = 0x08
+	flagOutport   = 0x10
 )
 
 // ICMP echo types, the only ICMP a flow carries.
@@ -460,6 +461,14 @@ func encodeFlow(a *flow.Action) (gwFpKey, gwFpAction, error) {
 	if a.NATSrc != k.Src || a.NATDst != k.Dst || a.NATSrcPort != k.SrcPort || a.NATDstPort != k.DstPort {
 		v.Flags |= flagNAT
 	}
+	if a.Outport != 0 {
+		if !a.Decap {
+			return gwFpKey{}, v, fmt.Errorf("bpf: flow %+v: only Geneve flows have an outport to check", k)
+		}
+		v.Flags |= flagOutport
+		v.Outport = a.Outport
+	}
+	v.MaxLen = a.MaxLen
 	v.TtlDec = a.TTLDec
 	v.OutPort = uint8(a.OutPort)
 	v.NatSrc, v.NatDst = be32(a.NATSrc), be32(a.NATDst)
@@ -516,6 +525,10 @@ func decodeFlow(k *gwFpKey, v *gwFpAction) Flow {
 		NATSrcPort: unbe16(v.NatSport), NATDstPort: unbe16(v.NatDport),
 		Encap: v.Flags&flagEncap != 0,
 	}
+	if v.Flags&flagOutport != 0 {
+		a.Outport = v.Outport
+	}
+	a.MaxLen = v.MaxLen
 	if a.Encap {
 		t := v.Outer[:]
 		o := &a.Outer

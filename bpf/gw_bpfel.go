@@ -32,7 +32,8 @@ type gwFpAction struct {
 	L4Delta     uint32
 	OuterIpSum  uint32
 	OuterUdpSum uint32
-	Pad         uint32
+	Outport     uint16
+	MaxLen      uint16
 	Outer       [64]uint8
 }
 
@@ -85,6 +86,7 @@ const (
 	gwProgXdpGw       = "xdp_gw"
 	gwProgXdpPass     = "xdp_pass"
 	gwVarConfigInMap  = "config_in_map"
+	gwVarFpSkipChecks = "fp_skip_checks"
 	gwVarGenevePort   = "geneve_port"
 	gwVarVtepIp       = "vtep_ip"
 )
@@ -155,9 +157,10 @@ type gwMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type gwVariableSpecs struct {
-	ConfigInMap *ebpf.VariableSpec `ebpf:"config_in_map"`
-	GenevePort  *ebpf.VariableSpec `ebpf:"geneve_port"`
-	VtepIp      *ebpf.VariableSpec `ebpf:"vtep_ip"`
+	ConfigInMap  *ebpf.VariableSpec `ebpf:"config_in_map"`
+	FpSkipChecks *ebpf.VariableSpec `ebpf:"fp_skip_checks"`
+	GenevePort   *ebpf.VariableSpec `ebpf:"geneve_port"`
+	VtepIp       *ebpf.VariableSpec `ebpf:"vtep_ip"`
 }
 
 // gwObjects contains all objects after they have been loaded into the kernel.
@@ -211,9 +214,10 @@ func (m *gwMaps) Close() error {
 //
 // It can be passed to loadGwObjects or ebpf.CollectionSpec.LoadAndAssign.
 type gwVariables struct {
-	ConfigInMap *ebpf.Variable `ebpf:"config_in_map"`
-	GenevePort  *ebpf.Variable `ebpf:"geneve_port"`
-	VtepIp      *ebpf.Variable `ebpf:"vtep_ip"`
+	ConfigInMap  *ebpf.Variable `ebpf:"config_in_map"`
+	FpSkipChecks *ebpf.Variable `ebpf:"fp_skip_checks"`
+	GenevePort   *ebpf.Variable `ebpf:"geneve_port"`
+	VtepIp       *ebpf.Variable `ebpf:"vtep_ip"`
 }
 
 // gwPrograms contains all programs after they have been loaded into the kernel.

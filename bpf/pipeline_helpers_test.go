@@ -39,6 +39,17 @@ func newPipe(t testing.TB, geneveChecksum bool) *pipe {
 // addresses; examples/host-snat.yaml's second chassis resolves too).
 func newPipeFor(t testing.TB, path string, geneveChecksum bool) *pipe {
 	t.Helper()
+	return newPipeAt(t, path, geneveChecksum, nil)
+}
+
+// newPipeWith is newPipe with mod applied to the pipeline's config.
+func newPipeWith(t testing.TB, geneveChecksum bool, mod func(*datapath.Config)) *pipe {
+	t.Helper()
+	return newPipeAt(t, seedtest.ConfigPath(), geneveChecksum, mod)
+}
+
+func newPipeAt(t testing.TB, path string, geneveChecksum bool, mod func(*datapath.Config)) *pipe {
+	t.Helper()
 	topo := seedtest.Topology(t, path)
 	topo.GeneveChecksum = geneveChecksum
 	ct, err := conntrack.NewTable(conntrack.Config{})
@@ -48,8 +59,12 @@ func newPipeFor(t testing.TB, path string, geneveChecksum bool) *pipe {
 	neigh := seedtest.Neighbors()
 	neigh[packet.MustIP4("172.31.1.22")] = packet.MAC(seedtest.MACHV)
 	p := &pipe{t: t, sink: &candSink{}, now: 1_000_000_000}
-	p.pl, err = datapath.New(datapath.Config{Topology: topo, Conntrack: ct, Neighbors: neigh,
-		UnderlayMAC: packet.MAC(seedtest.MACGWUnder), Clock: func() int64 { return p.now }, Offload: p.sink})
+	cfg := datapath.Config{Topology: topo, Conntrack: ct, Neighbors: neigh,
+		UnderlayMAC: packet.MAC(seedtest.MACGWUnder), Clock: func() int64 { return p.now }, Offload: p.sink}
+	if mod != nil {
+		mod(&cfg)
+	}
+	p.pl, err = datapath.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,13 +59,21 @@ const (
 	// (FastPath.SetVTEPs); software drops it as geneve-unknown-source,
 	// the name it has here too.
 	PuntUnknownVTEP
+	// The router's input checks (include/validate.h), each named as the
+	// software drop that follows it.
+	PuntIPChecksum     // (inner) IPv4 header checksum wrong
+	PuntMartianSource  // source in 0/8, 127/8, 224/4 or 240/4
+	PuntMartianDest    // destination likewise
+	PuntGeneveOutport  // no OVN option, or its outport is not the flow's join port
+	PuntGeneveChecksum // outer UDP checksum present and wrong
 	NumPuntReasons
 )
 
 var puntNames = [NumPuntReasons]string{
 	"syn", "fin", "rst", "fragment", "ttl", "ip-options", "too-big", "headroom",
 	"vlan", "not-ipv4", "geneve", "malformed", "checksum", "no-port", "proto",
-	"geneve-unknown-source",
+	"geneve-unknown-source", "ip-checksum", "martian-source", "martian-destination",
+	"geneve-outport", "geneve-checksum",
 }
 
 func (r PuntReason) String() string {

@@ -33,6 +33,11 @@ func (w *Worker) fromUnderlay(c *pktCtx) Drop {
 		pass(pkt)
 		return DropNone
 	}
+	// The underlay is untagged: a tagged frame did not come from our
+	// link's chassis (Decap takes one tag, for a classifier's sake).
+	if packet.Ethernet(frame).EtherType() == packet.EtherTypeVLAN {
+		return DropVLAN
+	}
 	// Only known chassis may tunnel to us, and a checksum they sent must
 	// hold (RFC 8926 §3.3; OVS verifies it too). A planned packet is ours.
 	if !c.planning && !pl.chassis.has(d.OuterSrc) {
@@ -70,7 +75,7 @@ func (w *Worker) fromUnderlay(c *pktCtx) Drop {
 		return DropMalformed
 	}
 	if p.Tagged {
-		return DropUnsupported
+		return DropVLAN // a router port carries untagged frames
 	}
 	r := rp.Router
 	rpl := &pl.routers[r.ID]

@@ -222,7 +222,7 @@ func (w *Worker) fast(c *pktCtx) bool {
 			return false
 		}
 		c.pre = preDecap
-		if d.OuterDst != pl.topo.VTEP {
+		if d.OuterDst != pl.topo.VTEP || packet.Ethernet(frame).EtherType() == packet.EtherTypeVLAN {
 			return false
 		}
 		l3 = frame[d.InnerOff:d.End]

@@ -100,6 +100,10 @@ func (w *Worker) planOne(pl *plan, k flow.Key, buf []byte, now int64) (flow.Acti
 	if err := flow.Derive(&o, &a); err != nil {
 		return a, fmt.Errorf("%w: %w", ErrPlan, err)
 	}
+	if k.InPort == flow.Underlay && pl.topo.CheckOutport {
+		a.Outport = c.joinKey // what the pipeline checks (egress.go)
+	}
+	a.MaxLen = uint16(min(w.p.maxOut[a.OutPort], 0xffff)) // tooBig's limit
 	return a, nil
 }
 

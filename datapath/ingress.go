@@ -44,7 +44,7 @@ func (w *Worker) fromExternal(c *pktCtx) Drop {
 		return DropNone
 	}
 	if p.Tagged {
-		return DropUnsupported
+		return DropVLAN // the external interface is untagged
 	}
 	rpl := &pl.routers[r.ID]
 	if why := validate(rpl, frame, p); why != DropNone {

@@ -68,6 +68,7 @@ const (
 	DropFragTooMany  // more fragments in one datagram than the table allows
 	DropFragTooSmall // a non-last fragment smaller than the table's minimum
 	DropFragMemory   // no room in the fragment table or its hold pool
+	DropVLAN         // an 802.1Q tag (outer, or on the inner frame) on an interface that carries none
 	NumDrops
 )
 
@@ -82,6 +83,7 @@ var dropNames = [NumDrops]string{
 	"no-connection-host-address",
 	"fragment-overlap", "fragment-too-many", "fragment-too-small",
 	"fragment-memory",
+	"vlan-tagged",
 }
 
 func (d Drop) String() string {

@@ -43,6 +43,14 @@ type Action struct {
 	NATSrc, NATDst         packet.IP4
 	NATSrcPort, NATDstPort uint16
 	Outer                  geneve.EncapParams
+	// Outport, when not 0, is the OVN option outport every Geneve packet
+	// of this (underlay) flow must carry: the gateway router's join port
+	// key, with geneve.check_outport. A fast path takes no other.
+	Outport uint16
+	// MaxLen, when not 0, is the largest (inner) IPv4 packet the egress
+	// link takes by the gateway's configured MTU; a fast path punts a
+	// longer one, for which software sends fragmentation needed.
+	MaxLen uint16
 }
 
 // Translates reports whether the action rewrites addresses or ports.

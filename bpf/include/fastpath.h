@@ -18,6 +18,7 @@
 #include "inner.h"
 #include "nat.h"
 #include "encap.h"
+#include "validate.h"
 
 #define FP_CONTINUE -1
 
@@ -38,6 +39,9 @@ static __always_inline int fp_forward(struct xdp_md *ctx, struct fp_key *k, stru
 		why = FP_MISS;
 		goto punt;
 	}
+	why = fp_validate(ctx, k, p, a);
+	if (why)
+		goto punt;
 	if (p->ttl <= a->ttl_dec) {
 		why = FP_PUNT_TTL;
 		goto punt;
@@ -135,7 +139,7 @@ static __always_inline int fp_egress(struct xdp_md *ctx, int tagged, __be32 oute
 		why = FP_PUNT_IP_OPTIONS;
 		goto punt;
 	}
-	why = geneve_outer(data, data_end, &p.inner_off, &p.inner_end, &k.vni);
+	why = geneve_outer(data, data_end, &p.inner_off, &p.inner_end, &k.vni, &p.ovn_opt);
 	if (why)
 		goto punt;
 	why = parse_inner(data, data_end, &k, &p);

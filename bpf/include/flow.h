@@ -31,6 +31,7 @@
 #define FP_F_ENCAP 0x02      /* prepend the outer template */
 #define FP_F_NAT 0x04        /* addresses or ports change */
 #define FP_F_OUTER_CSUM 0x08 /* compute the outer UDP checksum */
+#define FP_F_OUTPORT 0x10    /* the Geneve option's outport must be fp_action.outport */
 
 /* fp_key is datapath.FlowKey: a flow as it arrives, before any rewrite.
  * Addresses and ports in network order, vni in host order; vni and
@@ -82,7 +83,14 @@ struct fp_action {
 	 * the inner IPv4 header and the inner L4 sum are added. */
 	__u32 outer_ip_sum;
 	__u32 outer_udp_sum;
-	__u32 pad; /* zero */
+	/* FP_F_OUTPORT: the OVN option's outport (host order) every Geneve
+	 * packet of this flow carries: the gateway router's join port key. */
+	__u16 outport;
+	/* The largest (inner) IPv4 packet the egress link takes by xgw's
+	 * configured MTU (0: only the kernel's, which bpf_check_mtu applies
+	 * to encapsulated frames); a longer one punts (FP_PUNT_TOO_BIG) and
+	 * software answers fragmentation needed. */
+	__u16 max_len;
 	/* Encap: geneve.Encap's output for an empty inner frame, with both
 	 * lengths and both checksums zero; 58 bytes used, the rest zero. */
 	__u8 outer[64];

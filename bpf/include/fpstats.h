@@ -30,7 +30,14 @@ enum fp_stat {
 	FP_PUNT_NO_PORT = 16,  /* tx_ports slot empty */
 	FP_PUNT_PROTO = 17,    /* not TCP, UDP or ICMP echo (of this flow's type) */
 	FP_PUNT_UNKNOWN_VTEP = 18, /* Geneve from a source not in xgw_vteps: software drops it */
-	FP_STAT_MAX = 19,
+	/* The router's input checks (include/validate.h); each names the
+	 * software drop that follows. */
+	FP_PUNT_IP_CSUM = 19,     /* (inner) IPv4 header checksum wrong */
+	FP_PUNT_MARTIAN_SRC = 20, /* source 0/8, 127/8, 224/4, 240/4 */
+	FP_PUNT_MARTIAN_DST = 21, /* destination likewise */
+	FP_PUNT_OUTPORT = 22,     /* no OVN option, or not the flow's join port */
+	FP_PUNT_GENEVE_CSUM = 23, /* outer UDP checksum present and wrong */
+	FP_STAT_MAX = 24,
 };
 
 struct {

@@ -49,10 +49,11 @@ static __always_inline __u16 ipv4_hdr_sum(const struct iphdr *ip)
 /* geneve_outer checks the outer IPv4/UDP/Geneve of a frame already known
  * to be untagged IPv4 (IHL 5), not a fragment, UDP to our VTEP and Geneve
  * port. It sets *inner_off and *end (the inner Ethernet frame is
- * [inner_off, end); bytes after end are link padding) and *vni, and returns
+ * [inner_off, end); bytes after end are link padding), *vni and *ovn_opt (the
+ * OVN option's value with bit 32 set, 0 without the option), and returns
  * 0 or an FP_PUNT_* reason. */
 static __always_inline int geneve_outer(void *data, void *data_end, __u32 *inner_off,
-					 __u32 *end, __u32 *vni)
+					 __u32 *end, __u32 *vni, __u64 *ovn_opt)
 {
 	struct iphdr *ip = data + OUTER_IP_OFF;
 	struct udphdr *udp = data + OUTER_UDP_OFF;
@@ -99,9 +100,11 @@ static __always_inline int geneve_outer(void *data, void *data_end, __u32 *inner
 		if (off + n > opt_end)
 			return FP_PUNT_GENEVE;
 		if (o[0] == (OVN_OPT_CLASS >> 8) && o[1] == (OVN_OPT_CLASS & 0xff) && o[2] == OVN_OPT_TYPE) {
-			if (n != 8 || ovn)
+			if (n != 8 || ovn || (void *)(o + 8) > data_end)
 				return FP_PUNT_GENEVE;
 			ovn = 1;
+			*ovn_opt = 1ULL << 32 | (__u32)o[4] << 24 | (__u32)o[5] << 16 |
+			       (__u32)o[6] << 8 | o[7];
 		} else if (o[2] & GENEVE_OPT_CRITICAL) {
 			return FP_PUNT_GENEVE;
 		}

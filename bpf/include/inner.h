@@ -22,6 +22,7 @@
 
 /* fp_pkt is what the checks before the rewrite need besides the key. */
 struct fp_pkt {
+	__u64 ovn_opt;   /* Geneve: the OVN option's value | 1 << 32; 0: none */
 	__u32 inner_off; /* start of the (inner) Ethernet frame */
 	__u32 inner_end; /* its end: the end of its IPv4 datagram, once parsed */
 	__u16 tot_len;   /* (inner) IPv4 total length */
