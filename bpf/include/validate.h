@@ -44,12 +44,14 @@ static __always_inline int ipv4_martian(__be32 a)
 	return b == 0 || b == 127 || b >= 224;
 }
 
-/* outer_udp_sum_ok verifies the outer UDP checksum of a Geneve frame
- * whose UDP datagram is [OUTER_UDP_OFF, end): true when it is absent (0)
+/* outer_udp_sum_ok verifies the outer UDP checksum of a Geneve frame over
+ * the datagram its UDP length names (geneve_outer checked it against the
+ * frame; p->inner_end is the inner datagram's end by now, which padding
+ * inside the tunnel puts before the outer end): true when it is absent (0)
  * or the datagram and its pseudo-header sum to 0xffff. bpf_csum_diff
  * sums in memory order; its folded result is byte-swapped into the
  * host-order words csum.h uses. */
-static __always_inline int outer_udp_sum_ok(void *data, void *data_end, __u32 end)
+static __always_inline int outer_udp_sum_ok(void *data, void *data_end)
 {
 	struct iphdr *ip = data + OUTER_IP_OFF;
 	struct udphdr *udp = data + OUTER_UDP_OFF;
@@ -57,11 +59,13 @@ static __always_inline int outer_udp_sum_ok(void *data, void *data_end, __u32 en
 	__s64 ws = 0;
 	__u8 *b;
 
-	if ((void *)(udp + 1) > data_end || end > FP_MAX_FRAME || end < OUTER_UDP_OFF)
+	if ((void *)(udp + 1) > data_end)
 		return 0;
 	if (!udp->check)
 		return 1;
-	len = end - OUTER_UDP_OFF;
+	len = bpf_ntohs(udp->len);
+	if (len < sizeof(*udp) || OUTER_UDP_OFF + len > FP_MAX_FRAME)
+		return 0;
 	s = csum_be32(ip->saddr) + csum_be32(ip->daddr) + IPPROTO_UDP + len;
 	/* Whole 512-byte blocks (bpf_csum_diff's limit), then one chunk per
 	 * bit of the rest: the chunk of n bytes starts after all larger ones,
@@ -145,7 +149,7 @@ static __always_inline int fp_validate(struct xdp_md *ctx, const struct fp_key *
 	if (!(fp_skip_checks & FP_CHECK_OUTPORT) && (a->flags & FP_F_OUTPORT) &&
 	    (!(p->ovn_opt >> 32) || (__u16)p->ovn_opt != a->outport))
 		return FP_PUNT_OUTPORT;
-	if (!(fp_skip_checks & FP_CHECK_OUTER_CSUM) && !outer_udp_sum_ok(data, data_end, p->inner_end))
+	if (!(fp_skip_checks & FP_CHECK_OUTER_CSUM) && !outer_udp_sum_ok(data, data_end))
 		return FP_PUNT_GENEVE_CSUM;
 	return 0;
 }
