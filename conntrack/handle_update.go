@@ -1,7 +1,8 @@
 package conntrack
 
 // UpdatePair tracks one packet against two connections named by handle (a
-// flow's connection in each of its router's zones) under a single lock. It
+// flow's connection in each of its router's zones), each under its
+// owner shard's lock. It
 // runs exactly the state machine Lookup runs on a hit, so a caller that
 // cached the handles sees the same ct_state, counters and expiry as one
 // that looked the tuples up; it only skips hashing and probing.
@@ -13,16 +14,11 @@ package conntrack
 // caller then runs the packet through Lookup, which handles all of those.
 // The first connection may have been updated when the second fails; the
 // caller's retry through Lookup then counts the packet in the first zone
-// twice, which is the price of one lock instead of two. Callers keep that
+// twice, which is the price of not holding both locks at once. Callers keep that
 // rare by sending the segments that change TCP state the slow way.
 func (t *Table) UpdatePair(h0 Handle, d0 Dir, h1 Handle, d1 Dir, m *Meta, now int64) (r PairResult, ok bool) {
 	if m == nil {
 		m = &zeroMeta
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if now > t.lastNow {
-		t.lastNow = now
 	}
 	if !t.updateHandle(h0, d0, m, now, &r, 0) {
 		return r, false
@@ -37,12 +33,23 @@ type PairResult struct {
 	Mark  [2]uint32
 }
 
+// updateHandle tracks the packet against h under its owner's lock (one
+// lock per connection: the two connections of a flow are usually in
+// different shards).
 func (t *Table) updateHandle(h Handle, d Dir, m *Meta, now int64, r *PairResult, i int) bool {
-	idx, ok := t.resolve(h)
-	if !ok || d > DirReply || t.entries[idx].expires <= now {
+	if d > DirReply {
 		return false
 	}
-	s, ok := t.update(idx, d, m, now)
+	sh, idx, ok := t.lockHandle(h)
+	if !ok {
+		return false
+	}
+	defer sh.mu.Unlock()
+	sh.seen(now)
+	if t.entries[idx].expires <= now {
+		return false
+	}
+	s, ok := t.update(sh, idx, d, m, now)
 	if !ok || s&Invalid != 0 {
 		return false
 	}
@@ -56,11 +63,10 @@ func (t *Table) updateHandle(h Handle, d Dir, m *Meta, now int64, r *PairResult,
 // it: its first real segments would otherwise look out of window, FIN and
 // RST included, and be dropped.
 func (t *Table) SetLiberal(h Handle) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	idx, ok := t.resolve(h)
+	sh, idx, ok := t.lockHandle(h)
 	if ok {
 		t.entries[idx].flags |= flagLiberal
+		sh.mu.Unlock()
 	}
 	return ok
 }

@@ -47,20 +47,23 @@ func (t *Table) hash(k *Tuple) uint64 {
 	return hi ^ lo
 }
 
-// home is the first slot probed for hash h.
-func (t *Table) home(h uint64) uint32 {
-	return uint32((uint64(uint32(h)) * uint64(len(t.slots))) >> 32)
-}
-
 func (t *Table) tag(h uint64) uint32 { return uint32(h>>32) >> t.refBits << t.refBits }
 
-// find returns the slot and direction whose tuple equals k.
+// find returns the slot and direction whose tuple equals k. The caller
+// holds k's region lock.
 func (t *Table) find(k *Tuple) (uint32, Dir, bool) {
 	h := t.hash(k)
+	r, home := t.region(h)
+	return t.findIn(r, home, h, k)
+}
+
+// findIn is find with k's hash h, region r and home slot already known.
+// Probes wrap around inside the region.
+func (t *Table) findIn(r, home uint32, h uint64, k *Tuple) (uint32, Dir, bool) {
 	tag := t.tag(h)
 	mask := uint32(1)<<t.refBits - 1
-	n := uint32(len(t.slots))
-	for i := t.home(h); ; {
+	lo, end := r*t.regionSize, (r+1)*t.regionSize
+	for i := home; ; {
 		s := t.slots[i]
 		if s == 0 {
 			return 0, 0, false
@@ -72,34 +75,46 @@ func (t *Table) find(k *Tuple) (uint32, Dir, bool) {
 				return idx, dir, true
 			}
 		}
-		if i++; i == n {
-			i = 0
+		if i++; i == end {
+			i = lo
 		}
 	}
 }
 
-// insert adds k → (idx, dir). k must not be present.
+// roomFor reports whether region r can take n more keys. Regions are
+// sized for 2/3 load on average; one that draws more than its share (7/8
+// full) refuses, so that probes always end at an empty slot.
+func (t *Table) roomFor(r uint32, n int) bool {
+	return t.shards[r].keys+n <= int(t.regionSize)*7/8
+}
+
+// insert adds k → (idx, dir). k must not be present; the caller holds its
+// region lock and checked roomFor.
 func (t *Table) insert(k *Tuple, idx uint32, dir Dir) {
 	h := t.hash(k)
-	n := uint32(len(t.slots))
-	i := t.home(h)
+	r, i := t.region(h)
+	lo, end := r*t.regionSize, (r+1)*t.regionSize
 	for t.slots[i] != 0 {
-		if i++; i == n {
-			i = 0
+		if i++; i == end {
+			i = lo
 		}
 	}
 	t.slots[i] = t.tag(h) | (idx*2 + uint32(dir) + 1)
+	t.shards[r].keys++
 }
 
 // erase removes k, which must be present, and closes the gap by moving
 // back every later member of the cluster whose home lies at or before it.
+// The caller holds k's region lock. Positions are relative to the region.
 func (t *Table) erase(k *Tuple) {
 	h := t.hash(k)
+	r, home := t.region(h)
 	mask := uint32(1)<<t.refBits - 1
-	n := uint32(len(t.slots))
-	i := t.home(h)
+	lo, n := r*t.regionSize, t.regionSize
+	slots := t.slots[lo : lo+n]
+	i := home - lo
 	for {
-		s := t.slots[i]
+		s := slots[i]
 		if s == 0 {
 			return // not present; callers never get here
 		}
@@ -111,21 +126,23 @@ func (t *Table) erase(k *Tuple) {
 			i = 0
 		}
 	}
+	t.shards[r].keys--
 	for j := i; ; {
 		if j++; j == n {
 			j = 0
 		}
-		s := t.slots[j]
+		s := slots[j]
 		if s == 0 {
 			break
 		}
 		ref := s&mask - 1
-		home := t.home(t.hash(t.entries[ref>>1].key(Dir(ref & 1))))
+		_, abs := t.region(t.hash(t.entries[ref>>1].key(Dir(ref & 1))))
+		home := abs - lo
 		// Move s into the hole at i unless its home lies cyclically in (i, j].
 		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
-			t.slots[i] = s
+			slots[i] = s
 			i = j
 		}
 	}
-	t.slots[i] = 0
+	slots[i] = 0
 }
