@@ -3,8 +3,10 @@ package datapath
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -15,23 +17,32 @@ import (
 	"github.com/xgw-dev/xgw/internal/seedtest"
 )
 
-// runWorkers splits b.N packets over len(ws) goroutines, each running its
-// own worker's batches through step, and reports the aggregate rate. The
-// goroutines start together and the figure is wall time over all of them,
-// so it measures how the workers scale on one shared conntrack table.
+// runWorkers splits b.N packets over workers goroutines, each on its own
+// locked OS thread running its own worker's batches through step, and
+// reports the aggregate rate (pps: packets over wall time, all goroutines
+// started together) and the CPU the worker threads spent per packet
+// (cpu-ns/pkt, from RUSAGE_THREAD). On a machine shared with other work,
+// wall time also counts time the threads waited for a CPU; cpu-ns/pkt
+// does not, so the contention cost of a second worker shows as the rise
+// of cpu-ns/pkt from workers=1 to workers=2.
 func runWorkers(b *testing.B, workers int, step func(w, batch int)) {
 	per := (b.N/workers + batchSize - 1) / batchSize // batches per worker
 	var start sync.WaitGroup
 	var done sync.WaitGroup
+	var cpu atomic.Int64
 	start.Add(1)
 	for w := 0; w < workers; w++ {
 		done.Add(1)
 		go func() {
 			defer done.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
 			start.Wait()
+			c0 := threadCPU()
 			for i := 0; i < per; i++ {
 				step(w, i)
 			}
+			cpu.Add(int64(threadCPU() - c0))
 		}()
 	}
 	b.ResetTimer()
@@ -40,7 +51,20 @@ func runWorkers(b *testing.B, workers int, step func(w, batch int)) {
 	done.Wait()
 	el := time.Since(t0)
 	b.StopTimer()
-	b.ReportMetric(float64(per*batchSize*workers)/el.Seconds(), "pps")
+	pkts := float64(per * batchSize * workers)
+	b.ReportMetric(pkts/el.Seconds(), "pps")
+	if c := cpu.Load(); c > 0 {
+		b.ReportMetric(float64(c)/pkts, "cpu-ns/pkt")
+	}
+}
+
+// threadCPU is the calling thread's CPU time (user and system).
+func threadCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkPipelineParallel runs the whole pipeline (decap, both zones'
