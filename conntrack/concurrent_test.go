@@ -153,3 +153,29 @@ func TestConcurrentStress(t *testing.T) {
 	}
 	checkInvariants(t, ct)
 }
+
+// A sharded table holds exactly its capacity whatever the split: shards
+// a power of two apart leave the last ones short or empty, and commits
+// whose own shard is full fall back to another one.
+func TestShardedTableFillsToCapacity(t *testing.T) {
+	for _, c := range []struct{ capacity, shards int }{{3000, 2}, {2100, 4}, {4096, 8}, {5, 4}} {
+		ct := newTable(t, Config{Capacity: c.capacity, shards: c.shards})
+		m := &Meta{Len: 60}
+		for i := 0; i < c.capacity; i++ {
+			if _, err := ct.Commit(udpTuple(uint16(i>>16), uint16(i)), m, 0, nil); err != nil {
+				t.Fatalf("capacity %d/%d shards: commit %d: %v", c.capacity, c.shards, i, err)
+			}
+		}
+		if _, err := ct.Commit(udpTuple(9, 9), m, 0, nil); err != ErrFull {
+			t.Fatalf("capacity %d/%d shards: commit past capacity: %v", c.capacity, c.shards, err)
+		}
+		checkInvariants(t, ct)
+		if st := ct.Stats(); st.Capacity != c.capacity || st.Entries != c.capacity || st.FullDrops != 1 {
+			t.Fatalf("capacity %d/%d shards: %+v", c.capacity, c.shards, st)
+		}
+		if n := ct.Expire(int64(time.Hour)); n != c.capacity || ct.Len() != 0 {
+			t.Fatalf("capacity %d/%d shards: expired %d, left %d", c.capacity, c.shards, n, ct.Len())
+		}
+		checkInvariants(t, ct)
+	}
+}

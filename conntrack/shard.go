@@ -67,13 +67,15 @@ func shardCount(n int) int {
 }
 
 // owner is the shard whose segment holds entry idx.
-func (t *Table) owner(idx uint32) uint32 { return idx / t.stride }
+func (t *Table) owner(idx uint32) uint32 { return idx >> t.strideShift }
 
 // region returns the shard whose index region hash h falls in and the
 // home slot (absolute) in that region.
 func (t *Table) region(h uint64) (uint32, uint32) {
+	// home / regionSize, without the division: len(slots) is regions ×
+	// regionSize, so both pick the same region.
 	home := uint32((uint64(uint32(h)) * uint64(len(t.slots))) >> 32)
-	return home / t.regionSize, home
+	return uint32(h) >> t.shardShift, home
 }
 
 // regionOf is the region shard of key k.

@@ -17,8 +17,9 @@ type Table struct {
 	slots   []uint32 // see index.go
 	shards  []shard
 
-	stride     uint32 // entries per shard segment (the last may be shorter)
-	regionSize uint32 // index slots per shard region
+	strideShift uint32 // shard segments start every 1<<strideShift entries
+	shardShift  uint32 // a hash's top 32-shardShift bits of its low word pick its region
+	regionSize  uint32 // index slots per shard region
 
 	idxBits, genBits uint32 // Handle split
 	refBits          uint32 // index slot split
@@ -45,18 +46,23 @@ func NewTable(cfg Config) (*Table, error) {
 	if ns <= 0 {
 		ns = shardCount(n)
 	}
-	ns = min(ns, n)
-	stride := (n + ns - 1) / ns
+	ns = 1 << (bits.Len(uint(min(ns, n))) - 1) // a power of two, at most n
+	// Segments are a power of two apart so that an entry's owner is a
+	// shift away, and at least n/ns long; the last ones take what is left
+	// (possibly nothing). Regions split the index evenly.
+	per := (n + ns - 1) / ns
 	t := &Table{
-		stride:     uint32(stride),
-		regionSize: uint32(3 * stride),
-		liberal:    cfg.TCPLiberal,
-		shards:     make([]shard, ns),
+		strideShift: uint32(bits.Len(uint(per - 1))),
+		shardShift:  uint32(32 - (bits.Len(uint(ns)) - 1)),
+		regionSize:  uint32(3 * per),
+		liberal:     cfg.TCPLiberal,
+		shards:      make([]shard, ns),
 	}
-	t.idxBits = uint32(max(1, bits.Len32(uint32(ns*stride-1))))
-	t.refBits = uint32(bits.Len32(uint32(2 * ns * stride)))
-	t.entries = hugeSlice[entry](ns*stride, t, cfg.Prefault)
-	t.slots = hugeSlice[uint32](ns*3*stride, t, cfg.Prefault)
+	stride := 1 << t.strideShift
+	t.idxBits = uint32(max(1, bits.Len32(uint32(n-1))))
+	t.refBits = uint32(bits.Len32(uint32(2 * n)))
+	t.entries = hugeSlice[entry](n, t, cfg.Prefault)
+	t.slots = hugeSlice[uint32](ns*3*per, t, cfg.Prefault)
 	t.genBits = min(16, 32-t.idxBits)
 	for i := range t.seed {
 		t.seed[i] = rand.Uint64()
@@ -64,7 +70,7 @@ func NewTable(cfg Config) (*Table, error) {
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.base = uint32(i * stride)
-		sh.size = uint32(min(stride, n-i*stride))
+		sh.size = uint32(min(stride, max(0, n-i*stride)))
 		sh.hiwater = sh.base
 		sh.freeHead, sh.freeTail = nilIdx, nilIdx
 		for c := range sh.heads {
