@@ -3,6 +3,7 @@ package conntrack
 import (
 	"math/bits"
 	"sync"
+	"sync/atomic"
 )
 
 // shard is one lock's worth of the table, as OVS's conntrack_bucket was
@@ -33,6 +34,9 @@ type shard struct {
 	freeHead, freeTail uint32
 	heads, tails       [numClasses]uint32
 	live               int // connections owned
+	// full mirrors live == size for shardWithRoom, which reads it without
+	// the lock to skip full shards.
+	full atomic.Bool
 	keys               int // keys in the region
 
 	lastNow int64 // the latest clock this shard saw; Dump's default "now"
@@ -220,5 +224,8 @@ func (t *Table) remove(sh *shard, idx uint32) {
 	t.erase(&e.orig)
 	t.erase(&e.reply)
 	t.free(sh, idx)
+	if sh.live == int(sh.size) {
+		sh.full.Store(false)
+	}
 	sh.live--
 }

@@ -377,8 +377,7 @@ func (t *Table) insertConn(k, reply *Tuple, m *Meta, now int64, retryReply bool)
 		t.unlockSet(set, n)
 		switch {
 		case !room:
-		case try == 0:
-			t.reap(c, now, reapOnFull)
+		case try == 0 && t.reap(c, now, reapOnFull) > 0:
 			continue
 		default:
 			if c = t.shardWithRoom(c); c != nilIdx && try <= len(t.shards) {
@@ -391,11 +390,14 @@ func (t *Table) insertConn(k, reply *Tuple, m *Meta, now int64, retryReply bool)
 }
 
 // shardWithRoom returns the next shard after c with a free entry, or
-// nilIdx: the table is full.
+// nilIdx: the table is full. Full shards are skipped without their lock.
 func (t *Table) shardWithRoom(c uint32) uint32 {
 	for off := 1; off < len(t.shards); off++ {
 		x := (c + uint32(off)) % uint32(len(t.shards))
 		sh := &t.shards[x]
+		if sh.size == 0 || sh.full.Load() {
+			continue
+		}
 		sh.mu.Lock()
 		room := sh.live < int(sh.size)
 		sh.mu.Unlock()
@@ -428,6 +430,9 @@ func (t *Table) create(sh *shard, k, reply *Tuple, m *Meta, now int64) Match {
 	t.insert(&e.orig, idx, DirOrig)
 	t.insert(&e.reply, idx, DirReply)
 	sh.live++
+	if sh.live == int(sh.size) {
+		sh.full.Store(true)
+	}
 	sh.stats.Created++
 	e.packets[DirOrig] = 1
 	e.bytes[DirOrig] = uint64(m.Len)
