@@ -351,6 +351,16 @@ func (t *Table) insertConn(k, reply *Tuple, m *Meta, now int64, retryReply bool)
 	a, homeK := t.region(hk)
 	b, homeR := t.region(hr)
 	c := a
+	if t.shards[c].full.Load() {
+		// Do not lock a full shard only to find it full: reap there first
+		// and, if that frees nothing, take another shard.
+		if t.reap(c, now, reapOnFull) == 0 {
+			if c = t.shardWithRoom(c); c == nilIdx {
+				t.count(k, func(s *Stats) { s.FullDrops++ })
+				return Match{State: Tracked | New}, ErrFull, false
+			}
+		}
+	}
 	for try := 0; ; try++ {
 		set, n := t.lockSet(a, b, c)
 		if _, _, taken := t.findIn(a, homeK, hk, k); taken {
