@@ -37,7 +37,7 @@ type shard struct {
 	// full mirrors live == size for shardWithRoom, which reads it without
 	// the lock to skip full shards.
 	full atomic.Bool
-	keys               int // keys in the region
+	keys int // keys in the region
 
 	lastNow int64 // the latest clock this shard saw; Dump's default "now"
 	stats   Stats
