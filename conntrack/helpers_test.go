@@ -132,7 +132,7 @@ func checkInvariants(tb testing.TB, t *Table) {
 				keys[t.regionOf(e.key(d))]++
 			}
 		}
-		if shLive != sh.live || sh.live > int(sh.size) {
+		if shLive != int(sh.live) || sh.live > int32(sh.size) {
 			tb.Fatalf("shard %d: live %d, counted %d, size %d", s, sh.live, shLive, sh.size)
 		}
 		live += shLive
@@ -159,7 +159,7 @@ func checkInvariants(tb testing.TB, t *Table) {
 				n++
 			}
 		}
-		if n != t.shards[r].keys || n != keys[r] {
+		if n != int(t.shards[r].keys) || n != keys[r] {
 			tb.Fatalf("region %d holds %d keys, counts %d, entries name %d", r, n, t.shards[r].keys, keys[r])
 		}
 		used += n

@@ -85,7 +85,7 @@ func (t *Table) findIn(r, home uint32, h uint64, k *Tuple) (uint32, Dir, bool) {
 // sized for 2/3 load on average; one that draws more than its share (7/8
 // full) refuses, so that probes always end at an empty slot.
 func (t *Table) roomFor(r uint32, n int) bool {
-	return t.shards[r].keys+n <= int(t.regionSize)*7/8
+	return int(t.shards[r].keys)+n <= int(t.regionSize)*7/8
 }
 
 // insert adds k → (idx, dir). k must not be present; the caller holds its

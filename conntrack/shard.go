@@ -27,24 +27,30 @@ import (
 //   - A goroutine that blocks on a lock holds only lower-numbered ones
 //     (lockSet; removeHeld tries the lower ones and backs off when busy).
 type shard struct {
-	mu sync.Mutex
-
-	base, size         uint32 // slab segment
+	// What every create and remove writes sits with the mutex in the
+	// shard's first cache line, so that taking a shard last used by
+	// another CPU moves as few lines as possible.
+	mu                 sync.Mutex
 	hiwater            uint32 // entries in [base, hiwater) were used at least once
 	freeHead, freeTail uint32
-	heads, tails       [numClasses]uint32
-	live               int // connections owned
+	base, size         uint32 // slab segment
+	live               int32  // connections owned
+	keys               int32  // keys in the region
+	lastNow            int64  // the latest clock this shard saw; Dump's default "now"
 	// full mirrors live == size for shardWithRoom, which reads it without
 	// the lock to skip full shards.
 	full atomic.Bool
-	keys int // keys in the region
 
-	lastNow int64 // the latest clock this shard saw; Dump's default "now"
-	stats   Stats
-	scanned uint64 // entries Expire looked at, to prove its cost in tests
+	heads, tails [numClasses]uint32
+	stats        Stats
+	scanned      uint64 // entries Expire looked at, to prove its cost in tests
 
-	_ [64]byte // keep neighbouring shards' hot fields off this line
+	_ [shardPad]byte // a whole number of cache lines: shards share none
 }
+
+// shardPad rounds shard up to a multiple of 64 bytes (shard_test.go
+// checks it; the shards slice is a large allocation, so page-aligned).
+const shardPad = 40
 
 // seen records the caller's clock.
 func (s *shard) seen(now int64) {
@@ -224,7 +230,7 @@ func (t *Table) remove(sh *shard, idx uint32) {
 	t.erase(&e.orig)
 	t.erase(&e.reply)
 	t.free(sh, idx)
-	if sh.live == int(sh.size) {
+	if sh.live == int32(sh.size) {
 		sh.full.Store(false)
 	}
 	sh.live--

@@ -291,33 +291,48 @@ func (t *Table) Commit(k Tuple, m *Meta, now int64, ch ReplyChooser) (Match, err
 		m = &zeroMeta
 	}
 	for try := 1; ; try++ {
-		var mt Match
-		sh, ok := t.track(&k, m, now, &mt)
-		if ok {
+		// The first try goes straight to the insert, which looks for k
+		// under its locks anyway: the pipeline commits right after a
+		// Lookup missed, and probing again first would only repeat that.
+		// Later tries, and a packet that cannot start a connection, look k
+		// up first, so that an existing connection is tracked as Lookup
+		// would and errors are only reported for a k that is absent.
+		optimistic := try == 1 && validNew(k.Proto, m)
+		if !optimistic {
+			var mt Match
+			sh, ok := t.track(&k, m, now, &mt)
+			if ok {
+				sh.mu.Unlock()
+				return mt, nil
+			}
+			if !validNew(k.Proto, m) {
+				sh.stats.InvalidPackets++
+				sh.mu.Unlock()
+				return Match{State: Tracked | Invalid}, ErrInvalid
+			}
 			sh.mu.Unlock()
-			return mt, nil
 		}
-		if !validNew(k.Proto, m) {
-			sh.stats.InvalidPackets++
-			sh.mu.Unlock()
-			return Match{State: Tracked | Invalid}, ErrInvalid
-		}
-		sh.mu.Unlock()
 		reply := k.Reverse()
 		if ch != nil {
 			r, ok := ch.ChooseReply(k, takenView{t})
 			if !ok {
+				if optimistic {
+					continue
+				}
 				t.count(&k, func(s *Stats) { s.NoReplyDrops++ })
 				return Match{State: Tracked | New}, ErrNoReply
 			}
 			reply = r
 		}
-		if reply == k {
-			// Both directions would have one key (src == dst, sport == dport).
-			t.count(&k, func(s *Stats) { s.InvalidPackets++ })
-			return Match{State: Tracked | Invalid}, ErrInvalid
-		}
-		if reply.Zone != k.Zone || reply.Proto != k.Proto {
+		if reply == k || reply.Zone != k.Zone || reply.Proto != k.Proto {
+			switch {
+			case optimistic:
+				continue
+			case reply == k:
+				// Both directions would have one key (src == dst, sport == dport).
+				t.count(&k, func(s *Stats) { s.InvalidPackets++ })
+				return Match{State: Tracked | Invalid}, ErrInvalid
+			}
 			t.count(&k, func(s *Stats) { s.NoReplyDrops++ })
 			return Match{State: Tracked | New}, ErrNoReply
 		}
@@ -378,7 +393,7 @@ func (t *Table) insertConn(k, reply *Tuple, m *Meta, now int64, retryReply bool)
 		}
 		room := t.roomFor(a, 1) && t.roomFor(b, 1) && (a != b || t.roomFor(a, 2))
 		cs := &t.shards[c]
-		if room && cs.live < int(cs.size) {
+		if room && cs.live < int32(cs.size) {
 			cs.seen(now)
 			mt = t.create(cs, k, reply, m, now)
 			t.unlockSet(set, n)
@@ -409,7 +424,7 @@ func (t *Table) shardWithRoom(c uint32) uint32 {
 			continue
 		}
 		sh.mu.Lock()
-		room := sh.live < int(sh.size)
+		room := sh.live < int32(sh.size)
 		sh.mu.Unlock()
 		if room {
 			return x
@@ -440,7 +455,7 @@ func (t *Table) create(sh *shard, k, reply *Tuple, m *Meta, now int64) Match {
 	t.insert(&e.orig, idx, DirOrig)
 	t.insert(&e.reply, idx, DirReply)
 	sh.live++
-	if sh.live == int(sh.size) {
+	if sh.live == int32(sh.size) {
 		sh.full.Store(true)
 	}
 	sh.stats.Created++
@@ -506,7 +521,7 @@ func (t *Table) Len() int {
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
-		n += sh.live
+		n += int(sh.live)
 		sh.mu.Unlock()
 	}
 	return n
@@ -520,7 +535,7 @@ func (t *Table) Stats() Stats {
 		sh.mu.Lock()
 		st := sh.stats
 		s.Capacity += int(sh.size)
-		s.Entries += sh.live
+		s.Entries += int(sh.live)
 		sh.mu.Unlock()
 		s.Created += st.Created
 		s.Expired += st.Expired
