@@ -15,6 +15,15 @@ type entry struct {
 	flags       uint8  // flagSeenReply, flagLiberal, NAT State bits
 }
 
+// reset clears every field but the tuples and sets the generation.
+func (e *entry) reset(gen uint16) {
+	e.expires = 0
+	e.packets, e.bytes = [2]uint64{}, [2]uint64{}
+	e.prev, e.next = nilIdx, nilIdx
+	e.tcp = [2]tcpPeer{}
+	e.mark, e.gen, e.class, e.flags = 0, gen, 0, 0
+}
+
 const (
 	flagSeenReply = 0x01
 	flagLiberal   = 0x02 // skip TCP window checks for this connection (SetLiberal)
@@ -77,7 +86,10 @@ func (t *Table) free(sh *shard, idx uint32) {
 	if uint32(gen) >= 1<<t.genBits || gen == 0 {
 		gen = 1
 	}
-	*e = entry{gen: gen, class: classFree, next: nilIdx, prev: nilIdx}
+	// The tuples stay: lock-free probes may be reading them (create
+	// overwrites them atomically).
+	e.reset(gen)
+	e.class = classFree
 	if sh.freeTail == nilIdx {
 		sh.freeHead = idx
 	} else {

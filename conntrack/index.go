@@ -3,6 +3,7 @@ package conntrack
 import (
 	"encoding/binary"
 	"math/bits"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -31,6 +32,23 @@ var tupleMask = func() uint64 {
 	all := Tuple{SrcPort: 0xffff, DstPort: 0xffff, Proto: 0xff, Zone: 0xffff}
 	return binary.LittleEndian.Uint64((*[16]byte)(unsafe.Pointer(&all))[8:])
 }()
+
+// loadWords is words for a tuple in the slab that a lock-free probe reads
+// while a writer may store it (storeTuple): the loads are atomic.
+func loadWords(k *Tuple) (uint64, uint64) {
+	p := unsafe.Pointer(k)
+	return atomic.LoadUint64((*uint64)(p)), atomic.LoadUint64((*uint64)(unsafe.Add(p, 8))) & tupleMask
+}
+
+// storeTuple writes src into the slab tuple dst with atomic stores, for
+// lock-free probes (probe) that read it concurrently. dst is 8-byte
+// aligned (entry's first and third words).
+func storeTuple(dst, src *Tuple) {
+	a, b := words(src)
+	p := unsafe.Pointer(dst)
+	atomic.StoreUint64((*uint64)(p), a)
+	atomic.StoreUint64((*uint64)(unsafe.Add(p, 8)), b)
+}
 
 func sameTuple(x, y *Tuple) bool {
 	xa, xb := words(x)
@@ -81,6 +99,43 @@ func (t *Table) findIn(r, home uint32, h uint64, k *Tuple) (uint32, Dir, bool) {
 	}
 }
 
+// probe is findIn without the region's lock: it reads slots and slab
+// tuples with atomic loads, and valid is false when an erase ran in region
+// r meanwhile (its backward shift may have moved k past the probe), in
+// which case the caller probes again under the lock. A hit is only a
+// candidate: the caller checks it under the owner's lock.
+func (t *Table) probe(r, home uint32, h uint64, k *Tuple) (idx uint32, dir Dir, ok, valid bool) {
+	seq := &t.shards[r].seq
+	s0 := seq.Load()
+	if s0&1 != 0 {
+		return 0, 0, false, false
+	}
+	tag := t.tag(h)
+	mask := uint32(1)<<t.refBits - 1
+	lo, end := r*t.regionSize, (r+1)*t.regionSize
+	ka, kb := words(k)
+	for i := home; ; {
+		s := atomic.LoadUint32(&t.slots[i])
+		if s == 0 {
+			break
+		}
+		if s&^mask == tag {
+			ref := s&mask - 1
+			if ref>>1 < uint32(len(t.entries)) {
+				ea, eb := loadWords(t.entries[ref>>1].key(Dir(ref & 1)))
+				if ea == ka && eb == kb {
+					idx, dir, ok = ref>>1, Dir(ref&1), true
+					break
+				}
+			}
+		}
+		if i++; i == end {
+			i = lo
+		}
+	}
+	return idx, dir, ok, seq.Load() == s0
+}
+
 // roomFor reports whether region r can take n more keys. Regions are
 // sized for 2/3 load on average; one that draws more than its share (7/8
 // full) refuses, so that probes always end at an empty slot.
@@ -99,7 +154,9 @@ func (t *Table) insert(k *Tuple, idx uint32, dir Dir) {
 			i = lo
 		}
 	}
-	t.slots[i] = t.tag(h) | (idx*2 + uint32(dir) + 1)
+	// One atomic store publishes the key to lock-free probes; its tuple
+	// was stored before.
+	atomic.StoreUint32(&t.slots[i], t.tag(h)|(idx*2+uint32(dir)+1))
 	t.shards[r].keys++
 }
 
@@ -127,6 +184,11 @@ func (t *Table) erase(k *Tuple) {
 		}
 	}
 	t.shards[r].keys--
+	// The shift below moves keys backwards; a lock-free probe running
+	// meanwhile could step past one, so it checks seq (odd while shifting).
+	seq := &t.shards[r].seq
+	seq.Add(1)
+	defer seq.Add(1)
 	for j := i; ; {
 		if j++; j == n {
 			j = 0
@@ -140,9 +202,9 @@ func (t *Table) erase(k *Tuple) {
 		home := abs - lo
 		// Move s into the hole at i unless its home lies cyclically in (i, j].
 		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
-			slots[i] = s
+			atomic.StoreUint32(&slots[i], s)
 			i = j
 		}
 	}
-	slots[i] = 0
+	atomic.StoreUint32(&slots[i], 0)
 }

@@ -40,6 +40,8 @@ type shard struct {
 	// full mirrors live == size for shardWithRoom, which reads it without
 	// the lock to skip full shards.
 	full atomic.Bool
+	// seq is odd while an erase shifts keys in the region (probe).
+	seq atomic.Uint32
 
 	heads, tails [numClasses]uint32
 	stats        Stats
@@ -124,28 +126,32 @@ func (t *Table) unlockSet(set [3]uint32, n int) {
 	}
 }
 
-// locate probes the index for k. It returns with one shard locked: on a
-// hit, the owner of k's connection idx (k is its direction dir); on a
-// miss, the shard whose region k hashes to. The caller unlocks it.
+// locate finds k's connection and returns it (idx, k's direction dir)
+// with its owner sh locked; on a miss nothing is locked and sh is nil. The
+// index is probed without a lock (probe), or under the region's lock when
+// an erase got in the way.
 func (t *Table) locate(k *Tuple) (sh *shard, idx uint32, dir Dir, ok bool) {
 	h := t.hash(k)
 	r, home := t.region(h)
-	rs := &t.shards[r]
 	for {
-		rs.mu.Lock()
-		idx, dir, ok = t.findIn(r, home, h, k)
+		var valid bool
+		idx, dir, ok, valid = t.probe(r, home, h, k)
+		if !valid {
+			rs := &t.shards[r]
+			rs.mu.Lock()
+			idx, dir, ok = t.findIn(r, home, h, k)
+			if ok && t.owner(idx) == r {
+				return rs, idx, dir, true
+			}
+			rs.mu.Unlock()
+		}
 		if !ok {
-			return rs, 0, 0, false
+			return nil, 0, 0, false
 		}
-		o := t.owner(idx)
-		if o == r {
-			return rs, idx, dir, true
-		}
-		// The owner's lock guards the connection's state. Between the two
-		// locks it may be removed (and its slot reused): check that it is
+		// The owner's lock guards the connection's state. Since the probe
+		// it may have been removed (and its slot reused): check that it is
 		// still k's, else probe again.
-		rs.mu.Unlock()
-		os := &t.shards[o]
+		os := &t.shards[t.owner(idx)]
 		os.mu.Lock()
 		if e := &t.entries[idx]; e.class != classFree && sameTuple(e.key(dir), k) {
 			return os, idx, dir, true

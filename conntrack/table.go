@@ -129,6 +129,9 @@ type takenView struct{ t *Table }
 func (v takenView) Taken(k Tuple) bool {
 	h := v.t.hash(&k)
 	r, home := v.t.region(h)
+	if _, _, ok, valid := v.t.probe(r, home, h, &k); valid {
+		return ok
+	}
 	sh := &v.t.shards[r]
 	sh.mu.Lock()
 	_, _, ok := v.t.findIn(r, home, h, &k)
@@ -157,33 +160,35 @@ func (t *Table) LookupInto(k *Tuple, m *Meta, now int64, out *Match) bool {
 	if m == nil {
 		m = &zeroMeta
 	}
-	sh, ok := t.track(k, m, now, out)
-	if !ok {
-		if !validNew(k.Proto, m) {
-			sh.stats.InvalidPackets++
-			*out = Match{State: Tracked | Invalid}
-		} else {
-			*out = Match{State: Tracked | New}
-		}
+	if t.track(k, m, now, out) {
+		return true
 	}
-	sh.mu.Unlock()
-	return ok
+	if !validNew(k.Proto, m) {
+		t.count(k, func(s *Stats) { s.InvalidPackets++ })
+		*out = Match{State: Tracked | Invalid}
+	} else {
+		*out = Match{State: Tracked | New}
+	}
+	return false
 }
 
 // track is Lookup's hit path: it finds k's live connection and runs its
-// state machine, filling out. It returns with a shard locked (the owner on
-// a hit, see locate), and ok false on a miss (out untouched).
-func (t *Table) track(k *Tuple, m *Meta, now int64, out *Match) (*shard, bool) {
+// state machine, filling out. It returns false on a miss (out untouched).
+func (t *Table) track(k *Tuple, m *Meta, now int64, out *Match) bool {
 	sh, idx, dir, ok := t.locate(k)
+	if !ok {
+		return false
+	}
+	defer sh.mu.Unlock()
 	sh.seen(now)
-	if !ok || !t.liveOrReap(sh, idx, now) {
-		return sh, false
+	if !t.liveOrReap(sh, idx, now) {
+		return false
 	}
 	s, ok := t.update(sh, idx, dir, m, now)
 	if ok {
 		t.fill(out, idx, dir, s)
 	}
-	return sh, ok
+	return ok
 }
 
 // fill describes connection idx, seen by a packet in direction dir with
@@ -265,8 +270,11 @@ func (t *Table) state(e *entry, dir Dir) State {
 // connection's, as a packet in k's direction would see it.
 func (t *Table) Peek(k Tuple, now int64) (Match, bool) {
 	sh, idx, dir, ok := t.locate(&k)
+	if !ok {
+		return Match{State: Tracked | New}, false
+	}
 	defer sh.mu.Unlock()
-	if !ok || t.entries[idx].expires <= now {
+	if t.entries[idx].expires <= now {
 		return Match{State: Tracked | New}, false
 	}
 	e := &t.entries[idx]
@@ -300,17 +308,13 @@ func (t *Table) Commit(k Tuple, m *Meta, now int64, ch ReplyChooser) (Match, err
 		optimistic := try == 1 && validNew(k.Proto, m)
 		if !optimistic {
 			var mt Match
-			sh, ok := t.track(&k, m, now, &mt)
-			if ok {
-				sh.mu.Unlock()
+			if t.track(&k, m, now, &mt) {
 				return mt, nil
 			}
 			if !validNew(k.Proto, m) {
-				sh.stats.InvalidPackets++
-				sh.mu.Unlock()
+				t.count(&k, func(s *Stats) { s.InvalidPackets++ })
 				return Match{State: Tracked | Invalid}, ErrInvalid
 			}
-			sh.mu.Unlock()
 		}
 		reply := k.Reverse()
 		if ch != nil {
@@ -438,8 +442,13 @@ func (t *Table) shardWithRoom(c uint32) uint32 {
 func (t *Table) create(sh *shard, k, reply *Tuple, m *Meta, now int64) Match {
 	idx := t.alloc(sh)
 	e := &t.entries[idx]
-	gen := e.gen
-	*e = entry{orig: *k, reply: *reply, gen: gen, flags: natState(*k, *reply), prev: nilIdx, next: nilIdx}
+	// Field by field: lock-free probes may read the tuples (of the
+	// connection this slot held before) at any time, so they are only
+	// written atomically (storeTuple), before the keys are indexed.
+	e.reset(e.gen)
+	e.flags = natState(*k, *reply)
+	storeTuple(&e.orig, k)
+	storeTuple(&e.reply, reply)
 	var c class
 	switch k.Proto {
 	case packet.ProtoTCP:
@@ -478,8 +487,11 @@ func (t *Table) LookupRelated(inner Tuple, m *Meta, now int64) (Match, bool) {
 	rev := inner.Reverse()
 	for i, k := range [2]*Tuple{&rev, &inner} {
 		sh, idx, dir, ok := t.locate(k)
+		if !ok {
+			continue
+		}
 		sh.seen(now)
-		if ok && t.liveOrReap(sh, idx, now) {
+		if t.liveOrReap(sh, idx, now) {
 			dir ^= Dir(i)
 			e := &t.entries[idx]
 			e.packets[dir]++
@@ -492,11 +504,9 @@ func (t *Table) LookupRelated(inner Tuple, m *Meta, now int64) (Match, bool) {
 			sh.mu.Unlock()
 			return mt, true
 		}
-		if i == 1 {
-			sh.stats.InvalidPackets++
-		}
 		sh.mu.Unlock()
 	}
+	t.count(&inner, func(s *Stats) { s.InvalidPackets++ })
 	return Match{State: Tracked | Invalid}, false
 }
 
