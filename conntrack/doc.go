@@ -51,15 +51,17 @@
 // expiry lists (lib/conntrack.c, CONNTRACK_BUCKETS, OVS 2.6 to 2.12). A
 // shard owns a segment of the slab (the connections allocated there, with
 // their free list and expiry lists) and a region of the index (the keys
-// whose hash falls there). A lookup probes its key's region under that
-// shard's lock and updates the connection under its owner's (often the
-// same: a connection is allocated in its orig key's shard when there is
-// room); creating or removing a connection holds the owner and both keys'
-// regions, locked in ascending order. Handle updates (UpdatePair, Touch)
+// whose hash falls there). A lookup probes the index without a lock
+// (atomic slot and tuple reads; a per-region sequence, odd while an erase
+// shifts keys, sends it to the locked probe when it raced one) and updates
+// the connection under its owner's lock (a connection is allocated in its
+// orig key's shard when there is room); creating or removing a connection
+// holds the owner and both keys' regions, locked in ascending order. A miss
+// and a NAT Taken probe take no lock at all. Handle updates (UpdatePair, Touch)
 // take only the owner's lock. Tables below 2048 connections have one
 // shard; larger ones up to 64, each of at least 1024 connections. Commit
-// chooses the NAT reply without a lock (each Taken probe locks one region)
-// and checks it again under the insert's locks, asking the chooser again
+// chooses the NAT reply without a lock and checks it again under the
+// insert's locks, asking the chooser again
 // if another worker took it meanwhile. Range copies in small chunks under
 // one shard's lock, so dumps never stall workers for long.
 //

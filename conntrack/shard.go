@@ -20,10 +20,13 @@ import (
 //
 //   - An entry's state (counters, TCP peers, expiry, list links, class,
 //     generation) is read and written under its owner's lock.
-//   - Its tuples are written only when it is created or freed, holding the
-//     owner's lock and both its keys' region locks; so a probe holding one
-//     region's lock may read the tuples of every entry that region's slots
-//     name, and a holder of the owner's lock may read both tuples.
+//   - Its tuples are written only when it is created, holding the owner's
+//     lock and both its keys' region locks, with atomic stores before its
+//     keys are indexed (freeing leaves them). Index slots are written
+//     atomically under their region's lock. So probe may read slots and
+//     tuples without a lock; what it finds is checked again under the
+//     owner's lock, and a per-region sequence tells it when an erase moved
+//     keys under it.
 //   - A goroutine that blocks on a lock holds only lower-numbered ones
 //     (lockSet; removeHeld tries the lower ones and backs off when busy).
 type shard struct {
