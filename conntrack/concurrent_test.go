@@ -179,3 +179,33 @@ func TestShardedTableFillsToCapacity(t *testing.T) {
 		checkInvariants(t, ct)
 	}
 }
+
+// A flow's connections in its router's zones (orig tuples equal but for
+// the zone) are owned by one shard, so that UpdatePair takes one lock.
+func TestZonesOfAFlowShareAShard(t *testing.T) {
+	ct := newTable(t, Config{Capacity: 1 << 16})
+	if len(ct.shards) < 2 {
+		t.Fatalf("%d shards", len(ct.shards))
+	}
+	m := &Meta{Len: 60}
+	mask := uint32(1)<<ct.idxBits - 1
+	for i := 0; i < 1000; i++ {
+		k := udpTuple(6, uint16(i))
+		a, err := ct.Commit(k, m, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.Zone = 16
+		b, err := ct.Commit(k, m, 0, sharedSNAT{addr: ipSNAT, first: 1024, n: 4096})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if oa, ob := ct.owner(uint32(a.Handle)&mask), ct.owner(uint32(b.Handle)&mask); oa != ob {
+			t.Fatalf("flow %d: zone 6 in shard %d, zone 16 in shard %d", i, oa, ob)
+		}
+		if _, ok := ct.UpdatePair(a.Handle, DirOrig, b.Handle, DirOrig, m, 1); !ok {
+			t.Fatalf("flow %d: UpdatePair failed", i)
+		}
+	}
+	checkInvariants(t, ct)
+}

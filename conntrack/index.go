@@ -65,13 +65,35 @@ func (t *Table) hash(k *Tuple) uint64 {
 	return hi ^ lo
 }
 
+// zoneMask covers Zone in a Tuple's second word (words).
+var zoneMask = func() uint64 {
+	z := Tuple{Zone: 0xffff}
+	return binary.LittleEndian.Uint64((*[16]byte)(unsafe.Pointer(&z))[8:])
+}()
+
+// zhash is the hash of k without its zone. It picks k's region, so that
+// a flow's connections in its router's zones, whose orig tuples differ
+// only in the zone, share a shard: the flow cache updates both under one
+// lock (UpdatePair).
+func (t *Table) zhash(k *Tuple) uint64 {
+	a, b := words(k)
+	hi, lo := bits.Mul64(a^t.seed[1], (b&^zoneMask)^t.seed[2])
+	return hi ^ lo
+}
+
+// place returns k's hash, region and home slot.
+func (t *Table) place(k *Tuple) (h uint64, r, home uint32) {
+	h = t.hash(k)
+	r, home = t.region(h, t.zhash(k))
+	return h, r, home
+}
+
 func (t *Table) tag(h uint64) uint32 { return uint32(h>>32) >> t.refBits << t.refBits }
 
 // find returns the slot and direction whose tuple equals k. The caller
 // holds k's region lock.
 func (t *Table) find(k *Tuple) (uint32, Dir, bool) {
-	h := t.hash(k)
-	r, home := t.region(h)
+	h, r, home := t.place(k)
 	return t.findIn(r, home, h, k)
 }
 
@@ -146,8 +168,7 @@ func (t *Table) roomFor(r uint32, n int) bool {
 // insert adds k → (idx, dir). k must not be present; the caller holds its
 // region lock and checked roomFor.
 func (t *Table) insert(k *Tuple, idx uint32, dir Dir) {
-	h := t.hash(k)
-	r, i := t.region(h)
+	h, r, i := t.place(k)
 	lo, end := r*t.regionSize, (r+1)*t.regionSize
 	for t.slots[i] != 0 {
 		if i++; i == end {
@@ -164,8 +185,7 @@ func (t *Table) insert(k *Tuple, idx uint32, dir Dir) {
 // back every later member of the cluster whose home lies at or before it.
 // The caller holds k's region lock. Positions are relative to the region.
 func (t *Table) erase(k *Tuple) {
-	h := t.hash(k)
-	r, home := t.region(h)
+	_, r, home := t.place(k)
 	mask := uint32(1)<<t.refBits - 1
 	lo, n := r*t.regionSize, t.regionSize
 	slots := t.slots[lo : lo+n]
@@ -198,7 +218,7 @@ func (t *Table) erase(k *Tuple) {
 			break
 		}
 		ref := s&mask - 1
-		_, abs := t.region(t.hash(t.entries[ref>>1].key(Dir(ref & 1))))
+		_, _, abs := t.place(t.entries[ref>>1].key(Dir(ref & 1)))
 		home := abs - lo
 		// Move s into the hole at i unless its home lies cyclically in (i, j].
 		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {

@@ -84,18 +84,16 @@ func shardCount(n int) int {
 // owner is the shard whose segment holds entry idx.
 func (t *Table) owner(idx uint32) uint32 { return idx >> t.strideShift }
 
-// region returns the shard whose index region hash h falls in and the
-// home slot (absolute) in that region.
-func (t *Table) region(h uint64) (uint32, uint32) {
-	// home / regionSize, without the division: len(slots) is regions ×
-	// regionSize, so both pick the same region.
-	home := uint32((uint64(uint32(h)) * uint64(len(t.slots))) >> 32)
-	return uint32(h) >> t.shardShift, home
+// region returns the shard whose index region a key with hash h and
+// zone-less hash hz falls in, and its home slot (absolute) there.
+func (t *Table) region(h, hz uint64) (uint32, uint32) {
+	r := uint32(hz) >> t.shardShift
+	return r, r*t.regionSize + uint32((uint64(uint32(h))*uint64(t.regionSize))>>32)
 }
 
 // regionOf is the region shard of key k.
 func (t *Table) regionOf(k *Tuple) uint32 {
-	r, _ := t.region(t.hash(k))
+	_, r, _ := t.place(k)
 	return r
 }
 
@@ -134,8 +132,7 @@ func (t *Table) unlockSet(set [3]uint32, n int) {
 // index is probed without a lock (probe), or under the region's lock when
 // an erase got in the way.
 func (t *Table) locate(k *Tuple) (sh *shard, idx uint32, dir Dir, ok bool) {
-	h := t.hash(k)
-	r, home := t.region(h)
+	h, r, home := t.place(k)
 	for {
 		var valid bool
 		idx, dir, ok, valid = t.probe(r, home, h, k)

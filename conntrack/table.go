@@ -127,8 +127,7 @@ type Taken interface {
 type takenView struct{ t *Table }
 
 func (v takenView) Taken(k Tuple) bool {
-	h := v.t.hash(&k)
-	r, home := v.t.region(h)
+	h, r, home := v.t.place(&k)
 	if _, _, ok, valid := v.t.probe(r, home, h, &k); valid {
 		return ok
 	}
@@ -366,9 +365,8 @@ func (t *Table) count(k *Tuple, f func(*Stats)) {
 // if it has room, which keeps a lookup by k to one lock; else, after
 // reaping there, any shard with room.
 func (t *Table) insertConn(k, reply *Tuple, m *Meta, now int64, retryReply bool) (mt Match, err error, again bool) {
-	hk, hr := t.hash(k), t.hash(reply)
-	a, homeK := t.region(hk)
-	b, homeR := t.region(hr)
+	hk, a, homeK := t.place(k)
+	hr, b, homeR := t.place(reply)
 	c := a
 	if t.shards[c].full.Load() {
 		// Do not lock a full shard only to find it full: reap there first
