@@ -31,18 +31,22 @@ func newHarness(t testing.TB, configPath string, ctCfg conntrack.Config) *harnes
 		t.Fatal(err)
 	}
 	h := &harness{t: t, topo: topo, ct: ct, now: 1_000_000_000}
-	// The seed's neighbors and two-tenants.yaml's.
-	neigh := seedtest.Neighbors()
-	neigh[packet.MustIP4("172.31.1.22")] = packet.MAC(seedtest.MACHV)
-	neigh[packet.MustIP4("198.51.100.2")] = packet.MAC(seedtest.MACNextHop)
-	neigh[packet.MustIP4("192.0.2.2")] = packet.MAC(seedtest.MACHV)
-	h.pl, err = New(Config{Topology: topo, Conntrack: ct, Neighbors: neigh,
+	h.pl, err = New(Config{Topology: topo, Conntrack: ct, Neighbors: harnessNeighbors(),
 		UnderlayMAC: packet.MAC(seedtest.MACGWUnder), Clock: func() int64 { return h.now }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.w = h.pl.NewWorker()
 	return h
+}
+
+// harnessNeighbors are the seed's neighbors and two-tenants.yaml's.
+func harnessNeighbors() route.StaticNeighbors {
+	neigh := seedtest.Neighbors()
+	neigh[packet.MustIP4("172.31.1.22")] = packet.MAC(seedtest.MACHV)
+	neigh[packet.MustIP4("198.51.100.2")] = packet.MAC(seedtest.MACNextHop)
+	neigh[packet.MustIP4("192.0.2.2")] = packet.MAC(seedtest.MACHV)
+	return neigh
 }
 
 // run processes one frame arriving on port and returns the slot.

@@ -15,6 +15,7 @@ import (
 // that tracks the largest connection table seen and prints progress.
 type window struct {
 	c      *runCtx
+	napi   napiThreads
 	groups cpuacct.Groups
 	before cpuacct.Snapshot
 	s0     Sample
@@ -26,22 +27,28 @@ type window struct {
 	done     chan struct{}
 }
 
-func (c *runCtx) groups() cpuacct.Groups {
+func (c *runCtx) groups(napi napiThreads) cpuacct.Groups {
 	e := c.e
 	return cpuacct.Groups{
 		"gateway": c.sys.PIDs,
+		// The NAPI threads of the gateway's interfaces (napi.go): its XDP
+		// programs and the copy into its AF_XDP sockets, or for the Linux
+		// peer and the ceiling their whole forwarding work.
+		"gateway_napi": func() []int { return napi.pids["gateway"] },
 		// The generator side: our own process (the BPF_PROG_RUN loop or the
 		// socket clients and servers), the hypervisor's OVS and the VM.
 		"generator": func() []int {
-			return append(append([]int{os.Getpid()}, e.PIDsIn(RoleGen)...), e.PIDsIn(RoleVM)...)
+			pids := append(append([]int{os.Getpid()}, e.PIDsIn(RoleGen)...), e.PIDsIn(RoleVM)...)
+			return append(pids, napi.pids["generator"]...)
 		},
-		"sink": func() []int { return e.PIDsIn(RoleExt) },
+		"sink": func() []int { return append(e.PIDsIn(RoleExt), napi.pids["sink"]...) },
 	}
 }
 
 // startWindow takes the first samples and starts the sampler.
 func (c *runCtx) startWindow(status func() string) (*window, error) {
-	w := &window{c: c, groups: c.groups(), maxTable: -1, status: status,
+	napi := c.threadNAPI()
+	w := &window{c: c, napi: napi, groups: c.groups(napi), maxTable: -1, status: status,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	w.s0 = c.sys.Sample()
 	w.maxTable = w.s0.TableEntries
@@ -94,6 +101,7 @@ func (w *window) end(m map[string]float64) (s0, s1 Sample, err error) {
 	}
 	u := cpuacct.Diff(w.before, after)
 	m[report.GWCores] = u.Groups["gateway"]
+	m[report.GWNapiCores] = u.Groups["gateway_napi"]
 	m[report.GenCores] = u.Groups["generator"]
 	m[report.SinkCores] = u.Groups["sink"]
 	m[report.SoftIRQCores] = u.SoftIRQ
@@ -107,6 +115,38 @@ func (w *window) end(m map[string]float64) (s0, s1 Sample, err error) {
 	}
 	w.mu.Unlock()
 	return w.s0, s1, nil
+}
+
+// gatewayWork is the CPU the gateway spent, in cores: its processes, its
+// interfaces' NAPI threads and all softirq left (with threaded NAPI that
+// is what did not move to a thread: a device without a NAPI instance, the
+// Linux peer's backlog; without it, every device's receive work).
+func gatewayWork(m map[string]float64) float64 {
+	return m[report.GWCores] + m[report.GWNapiCores] + m[report.SoftIRQCores]
+}
+
+// genBoundLoss and genBoundGW: a run that lost less than genBoundLoss of
+// what it was sent while the gateway used less than genBoundGW cores (it
+// had idle time on its CPU) measured the generator, not the gateway.
+const (
+	genBoundLoss = 0.01
+	genBoundGW   = 0.9
+)
+
+// perPacket fills the figures derived from the delivered rate: pps per
+// gateway core, the gateway's CPU per packet, and whether the generator
+// set the rate.
+func perPacket(m map[string]float64, pps float64) {
+	gw := gatewayWork(m)
+	if gw > 0 && pps > 0 {
+		m[report.PPSPerCore] = pps / gw
+		m[report.GWNsPerPkt] = gw * 1e9 / pps
+	}
+	bound := 0.0
+	if m[report.Loss] < genBoundLoss && gw < genBoundGW {
+		bound = 1
+	}
+	m[report.GenBound] = bound
 }
 
 // fastShare is the fraction of forwarded packets that took the fast path:

@@ -240,11 +240,12 @@ func prepareLab(e *Env) error {
 
 func runNotes(o *Options) []string {
 	n := []string{
-		fmt.Sprintf("%d CPUs shared by generator, gateway and sink: the generator is pinned to CPU %d and the gateway's processes to CPU %d; softirq (veth NAPI, XDP, the sink) runs wherever the kernel schedules it and is reported separately", runtime.NumCPU(), o.GenCPU, o.GatewayCPU),
-		"veth: AF_XDP runs in copy mode (no zero-copy on veth), and XDP on a veth runs in the transmitting CPU's softirq",
+		fmt.Sprintf("%d CPUs shared by generator, gateway and sink: the generator and the sink's and generator's NAPI threads are pinned to CPU %d, the gateway's processes and its interfaces' NAPI threads to CPU %d", runtime.NumCPU(), o.GenCPU, o.GatewayCPU),
+		"veth: AF_XDP runs in copy mode (no zero-copy on veth); threaded NAPI on every lab veth with a NAPI instance, so each veth's receive work (XDP, AF_XDP copy, the stack) runs in its own kernel thread, counted for its owner, instead of in the softirq of whoever transmitted into it",
 		"Linux peer: no Geneve in this kernel (CONFIG_GENEVE off), so it forwards plain IPv4 with nftables SNAT; its figures exclude decap/encap work",
 		generatorNote(),
-		"\"gateway CPU\" is the gateway's processes (user+system, /proc/<pid>/stat) plus, separately, softirq on all CPUs (/proc/stat); the Linux peer and the XDP ceiling have no process, all their work is softirq",
+		"\"gateway CPU\" is the gateway's processes (user+system, /proc/<pid>/stat) + its interfaces' NAPI threads + softirq left on all CPUs (/proc/stat); the Linux peer and the XDP ceiling have no process, all their work is NAPI threads and softirq; pps per gw core and gw CPU per pkt divide by that sum",
+		"a row is generator-bound when it lost < 1 % of what was sent while the gateway used < 0.9 cores: the gateway had idle time and the generator set the rate",
 	}
 	for _, sc := range o.Scenarios {
 		if sc == "udp-rr" {

@@ -124,14 +124,15 @@ func (c *runCtx) runUDP(res *report.Result, rr bool) error {
 	m[report.Sent] = float64(sent)
 	res.Raw = map[string]any{"interfaces": ifaceDeltas(ifBefore, c.e.snapshotIfaces()), "far_end": fc, "returned": bc, "seconds": secs, "frame_bytes": len(frame),
 		"gateway_before": s0.Raw, "gateway_after": s1.Raw}
-	gwWork := m[report.GWCores] + m[report.SoftIRQCores]
+	res.Notes = append(res.Notes, w.napi.notes...)
 	if !rr {
 		m[report.Delivered] = float64(fc.Packets)
 		m[report.PPS] = float64(fc.Packets) / secs
 		m[report.Gbps] = float64(fc.Bytes) * 8 / secs / 1e9
 		m[report.Loss] = lossOf(sent, fc.Packets)
-		if gwWork > 0 {
-			m[report.PPSPerCore] = m[report.PPS] / gwWork
+		perPacket(m, m[report.PPS])
+		if m[report.GenBound] > 0 {
+			res.Notes = append(res.Notes, fmt.Sprintf("generator-bound: %.1f %% loss while the gateway used %.2f cores: the figure is the generator's, not the gateway's limit", 100*m[report.Loss], gatewayWork(m)))
 		}
 		fastShare(m, s0, s1, float64(fc.Packets))
 		return nil

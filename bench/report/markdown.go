@@ -35,9 +35,17 @@ func fmtF3(v float64) string  { return fmt.Sprintf("%.3f", v) }
 func fmtPct(v float64) string { return fmt.Sprintf("%.1f %%", 100*v) }
 func fmtInt(v float64) string { return fmt.Sprintf("%.0f", v) }
 func fmtUS(v float64) string  { return fmt.Sprintf("%.0f µs", v) }
+func fmtNS(v float64) string  { return fmt.Sprintf("%.0f ns", v) }
+func fmtYes(v float64) string {
+	if v > 0 {
+		return "**yes**"
+	}
+	return "no"
+}
 
 var cpuColumns = []Column{
 	{GWCores, "gw procs (cores)", fmtF2},
+	{GWNapiCores, "gw NAPI (cores)", fmtF2},
 	{SoftIRQCores, "softirq (cores)", fmtF2},
 	{GenCores, "generator (cores)", fmtF2},
 	{BusyCores, "machine busy (cores)", fmtF2},
@@ -52,6 +60,8 @@ var Scenarios = map[string]ScenarioInfo{
 			{PPS, "delivered pps", fmtRate}, {Gbps, "Gbit/s", fmtF3}, {Loss, "loss", fmtPct},
 		}, append(cpuColumns,
 			Column{PPSPerCore, "pps per gw core", fmtRate},
+			Column{GWNsPerPkt, "gw CPU per pkt", fmtNS},
+			Column{GenBound, "generator-bound", fmtYes},
 			Column{FastShare, "fast-path share", fmtPct},
 			Column{TableEntries, "table entries", fmtInt})...),
 	},
@@ -62,6 +72,8 @@ var Scenarios = map[string]ScenarioInfo{
 			{PPS, "delivered pps", fmtRate}, {Loss, "loss", fmtPct},
 		}, append(cpuColumns,
 			Column{PPSPerCore, "pps per gw core", fmtRate},
+			Column{GWNsPerPkt, "gw CPU per pkt", fmtNS},
+			Column{GenBound, "generator-bound", fmtYes},
 			Column{FastShare, "fast-path share", fmtPct},
 			Column{WarmupAnswered, "warm-up answers", fmtInt},
 			Column{TableEntries, "table entries", fmtInt})...),
@@ -198,6 +210,11 @@ func writeScenario(b *strings.Builder, r *Run, sc string) {
 		b.WriteString("\n")
 	}
 	writeRatios(b, r, sc, info.Primary)
+	if info.Primary == PPS {
+		// The per-core figure is what compares gateways whose delivered
+		// rate the generator (or the shared machine) capped.
+		writeRatios(b, r, sc, PPSPerCore)
+	}
 	if sc == "fastpath" {
 		if v, ok := FastpathVerdict(r); ok {
 			b.WriteString(v.Markdown())

@@ -73,10 +73,13 @@ const (
 	SoftIRQCores = "softirq_cores"  // softirq on all CPUs
 	GenCores     = "generator_cores"
 	SinkCores    = "sink_cores"
-	BusyCores    = "busy_cores"        // the whole machine
-	PPSPerCore   = "pps_per_gw_core"   // PPS / (gateway + softirq cores)
-	FastShare    = "fast_path_share"   // fraction of delivered packets that never reached the gateway's software
-	TableEntries = "table_entries_max" // connection-table entries, highest sample
+	BusyCores    = "busy_cores"            // the whole machine
+	GWNapiCores  = "gateway_napi_cores"    // the gateway's interfaces' NAPI threads (threaded NAPI)
+	PPSPerCore   = "pps_per_gw_core"       // PPS / (gateway + gateway NAPI + softirq cores)
+	GWNsPerPkt   = "gateway_ns_per_packet" // (gateway + gateway NAPI + softirq cores) × 1e9 / PPS
+	GenBound     = "generator_bound"       // 1: loss < 1 % with the gateway below 0.9 cores
+	FastShare    = "fast_path_share"       // fraction of delivered packets that never reached the gateway's software
+	TableEntries = "table_entries_max"     // connection-table entries, highest sample
 	RRPPS        = "responses_pps"
 	RTTP50       = "rtt_p50_us"
 	RTTP90       = "rtt_p90_us"
