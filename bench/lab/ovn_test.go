@@ -107,3 +107,75 @@ func TestOVNBaseline(t *testing.T) {
 		t.Errorf("ext cannot ping the floating IP %s:\n%s", o.Plan.FloatingIP, out)
 	}
 }
+
+// settledLflows waits for northd to catch up with NB and returns the
+// normalised logical flows.
+func settledLflows(t *testing.T, ctx context.Context, o *OVN) string {
+	t.Helper()
+	if _, err := o.NBCtl(ctx, "--wait=sb", "sync"); err != nil {
+		t.Fatal(err)
+	}
+	f, err := o.LogicalFlows(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestOVNBaselineLflowsAndMove checks, with real OVN only, what the xgw
+// tests rely on: the logical flows are the same with and without a real
+// gateway01 registered, a chassis registered without ovn-controller's
+// feature flags does change them (so the comparison can fail), and a VM
+// moved to the other hypervisor (MoveVM) gets its replies there.
+func TestOVNBaselineLflowsAndMove(t *testing.T) {
+	o := upOVN(t, OVNOptions{Gateway: GatewayOVN, DeferGateway: true, Log: t.Logf})
+	a := o.Config()
+	ctx, cancel := context.WithTimeout(context.Background(), 80*time.Second)
+	defer cancel()
+	without := settledLflows(t, ctx, o)
+	if err := o.StartOVNGateway(ctx); err != nil {
+		t.Fatal(err)
+	}
+	with := settledLflows(t, ctx, o)
+	if with != without {
+		ra, rb := DiffLines(without, with, 20)
+		t.Errorf("lflows differ with a real gateway01 registered:\nonly without: %q\nonly with: %q", ra, rb)
+	}
+	if _, err := o.SBCtl(ctx, "chassis-add", "flagless", "geneve", "192.0.2.99"); err != nil {
+		t.Fatal(err)
+	}
+	flagless := settledLflows(t, ctx, o)
+	if flagless == without {
+		t.Errorf("a chassis without feature flags left the lflows unchanged: the comparison cannot catch a downgrade")
+	} else {
+		ra, rb := DiffLines(without, flagless, 3)
+		t.Logf("a flagless chassis changes the lflows (as it must), e.g. %q -> %q", ra, rb)
+	}
+	if _, err := o.SBCtl(ctx, "chassis-del", "flagless"); err != nil {
+		t.Fatal(err)
+	}
+
+	vm, _ := o.Plan.VM("vm1")
+	check := func(where string) {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			ex, err := o.UDPRequestResponse(vm.Role, vm.IP, "ext", netip.AddrPortFrom(a.ExtIP, 7300), 5, 500*time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ex.Answered == 5 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("vm1 on %s: %v", where, ex)
+			}
+		}
+	}
+	check("hv1")
+	t0 := time.Now()
+	if err := o.MoveVM(ctx, "vm1", "hv2"); err != nil {
+		t.Fatal(err)
+	}
+	check("hv2")
+	t.Logf("vm1 moved to hv2 and answered in %v", time.Since(t0).Round(time.Millisecond))
+}
