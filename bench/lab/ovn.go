@@ -594,6 +594,16 @@ func (o *OVN) BindVM(ctx context.Context, vmRole, chassis string) error {
 // hypervisor's namespace and is plugged there with the same iface-id. It
 // returns when the SB port binding names the new chassis.
 func (o *OVN) MoveVM(ctx context.Context, vmRole, to string) error {
+	if err := o.MoveVMNoWait(ctx, vmRole, to); err != nil {
+		return err
+	}
+	vm, _ := o.Plan.VM(vmRole)
+	return o.WaitPortChassis(ctx, vm.LSP, to, 20*time.Second)
+}
+
+// MoveVMNoWait is MoveVM without waiting for the SB port binding (which
+// cannot change while SB is down).
+func (o *OVN) MoveVMNoWait(ctx context.Context, vmRole, to string) error {
 	vm, ok := o.Plan.VM(vmRole)
 	if !ok {
 		return fmt.Errorf("lab: no VM %q", vmRole)
@@ -616,10 +626,7 @@ func (o *OVN) MoveVM(ctx context.Context, vmRole, to string) error {
 	if err := o.offloadsOff(ctx, to, vm.HVPort); err != nil {
 		return err
 	}
-	if err := o.BindVM(ctx, vmRole, to); err != nil {
-		return err
-	}
-	return o.WaitPortChassis(ctx, vm.LSP, to, 20*time.Second)
+	return o.BindVM(ctx, vmRole, to)
 }
 
 // VMChassis is the chassis vm is plugged into now.

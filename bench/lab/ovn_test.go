@@ -94,7 +94,7 @@ func TestOVNBaseline(t *testing.T) {
 		}
 	}
 	fip, _ := o.Plan.VM(o.Plan.FIPVM)
-	ex, err := o.UDPRequestResponseVia("ext", a.ExtIP, fip.Role, netip.AddrPortFrom(fip.IP, 7200), netip.AddrPortFrom(o.Plan.FloatingIP, 7200), 20, time.Second)
+	ex, err := o.UDPRequestResponseVia("ext", netip.AddrPortFrom(a.ExtIP, 0), fip.Role, netip.AddrPortFrom(fip.IP, 7200), netip.AddrPortFrom(o.Plan.FloatingIP, 7200), 20, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

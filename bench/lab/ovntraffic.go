@@ -29,13 +29,14 @@ func (e Exchange) String() string {
 // back to whoever it saw) and reports what came back and who the server saw.
 // Sockets live in their namespaces (Do); the traffic crosses the lab.
 func (l *Lab) UDPRequestResponse(clientRole string, clientIP netip.Addr, serverRole string, server netip.AddrPort, n int, perReply time.Duration) (Exchange, error) {
-	return l.UDPRequestResponseVia(clientRole, clientIP, serverRole, server, server, n, perReply)
+	return l.UDPRequestResponseVia(clientRole, netip.AddrPortFrom(clientIP, 0), serverRole, server, server, n, perReply)
 }
 
-// UDPRequestResponseVia is UDPRequestResponse with the client sending to
-// dial (a NAT address, e.g. a floating IP) while the server listens on
-// server (the address behind it).
-func (l *Lab) UDPRequestResponseVia(clientRole string, clientIP netip.Addr, serverRole string, server, dial netip.AddrPort, n int, perReply time.Duration) (Exchange, error) {
+// UDPRequestResponseVia is UDPRequestResponse with the client bound to
+// client (port 0: any; a fixed port keeps one connection across calls)
+// and sending to dial (a NAT address, e.g. a floating IP) while the server
+// listens on server (the address behind it).
+func (l *Lab) UDPRequestResponseVia(clientRole string, client netip.AddrPort, serverRole string, server, dial netip.AddrPort, n int, perReply time.Duration) (Exchange, error) {
 	var srv, cli *net.UDPConn
 	if err := l.Do(serverRole, func() (err error) {
 		srv, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(server))
@@ -45,7 +46,7 @@ func (l *Lab) UDPRequestResponseVia(clientRole string, clientIP netip.Addr, serv
 	}
 	defer srv.Close()
 	if err := l.Do(clientRole, func() (err error) {
-		cli, err = net.DialUDP("udp4", &net.UDPAddr{IP: clientIP.AsSlice()}, net.UDPAddrFromAddrPort(dial))
+		cli, err = net.DialUDP("udp4", net.UDPAddrFromAddrPort(client), net.UDPAddrFromAddrPort(dial))
 		return
 	}); err != nil {
 		return Exchange{}, fmt.Errorf("lab: client socket in %s: %w", clientRole, err)
