@@ -124,6 +124,11 @@ func (l *Lab) UDPOneWay(clientRole string, clientIP netip.Addr, sport int, serve
 	payload := make([]byte, 64)
 	for i := 0; i < n; i++ {
 		cli.Write(payload)
+		if i%50 == 49 {
+			// Paced (the seed's flows are steady, not one burst): a
+			// userspace OVS drops bursts of hundreds at once.
+			time.Sleep(2 * time.Millisecond)
+		}
 	}
 	seen := map[netip.Addr]bool{}
 	buf := make([]byte, 2048)
