@@ -424,7 +424,11 @@ func Attach(name, workDir string) (*Lab, error) {
 	if st.Name != name {
 		return nil, fmt.Errorf("lab: state in %s is for %q, not %q", workDir, st.Name, name)
 	}
-	return &Lab{addrs: st.Addrs, opts: Options{Name: name, WorkDir: workDir, VMs: len(st.Addrs.VMs)}}, nil
+	l := &Lab{addrs: st.Addrs, opts: Options{Name: name, WorkDir: workDir, VMs: len(st.Addrs.VMs)}}
+	if o, err := attachOVN(l); err == nil {
+		return o.Lab, nil // an OVN lab: Exec gets each role's OVS/OVN environment
+	}
+	return l, nil
 }
 
 // Labs that are up in this process, torn down on a fatal signal.

@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -41,12 +42,12 @@ type OVNOptions struct {
 	Name        string // as Options.Name
 	WorkDir     string // as Options.WorkDir
 	KeepWorkDir bool
-	Log         func(format string, args ...any)
+	Log         func(format string, args ...any) `json:"-"`
 	Gateway     GatewayKind
 	// DeferGateway (GatewayOVN) builds ns gw's OVS but leaves
 	// ovn-controller gateway01 to StartOVNGateway.
 	DeferGateway bool
-	// NoTopology skips Topology (the caller makes its own).
+	// NoTopology skips Topology (the caller makes its own, e.g. FillScale).
 	NoTopology bool
 }
 
@@ -110,6 +111,9 @@ func UpOVN(ctx context.Context, opts OVNOptions) (o *OVN, err error) {
 		}
 	}()
 	if err := l.writeState(); err != nil {
+		return nil, err
+	}
+	if err := o.writeOVNState(); err != nil {
 		return nil, err
 	}
 	steps := []struct {
@@ -690,4 +694,46 @@ func (o *OVN) StopSB(ctx context.Context) error {
 // StartSB starts the SB ovsdb-server again on the same database file.
 func (o *OVN) StartSB(ctx context.Context) error {
 	return o.nsRun(ctx, "ovn", o.sbArgs...)
+}
+
+// ovnState is what UpOVN leaves next to lab.json, for AttachOVN.
+type ovnState struct {
+	Plan OVNAddrs   `json:"plan"`
+	Opts OVNOptions `json:"opts"`
+}
+
+func (o *OVN) writeOVNState() error {
+	b, err := json.MarshalIndent(ovnState{Plan: o.Plan, Opts: o.opts}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(o.addrs.WorkDir, "ovn.json"), b, 0o644)
+}
+
+// AttachOVN returns a handle on an OVN lab that another process brought up
+// (`xgw-lab ovn-up`), from its state files in workDir ("" for the default).
+func AttachOVN(name, workDir string) (*OVN, error) {
+	l, err := Attach(name, workDir)
+	if err != nil {
+		return nil, err
+	}
+	return attachOVN(l)
+}
+
+func attachOVN(l *Lab) (*OVN, error) {
+	b, err := os.ReadFile(filepath.Join(l.addrs.WorkDir, "ovn.json"))
+	if err != nil {
+		return nil, err
+	}
+	var st ovnState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, err
+	}
+	st.Opts.Log = nil
+	o := &OVN{Lab: l, Plan: st.Plan, opts: st.Opts, vmAt: map[string]string{}}
+	for _, vm := range st.Plan.VMs {
+		o.vmAt[vm.Role] = vm.Chassis
+	}
+	l.roleEnv = o.env
+	return o, nil
 }

@@ -2,9 +2,11 @@ package lab
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 )
@@ -178,4 +180,46 @@ func TestOVNBaselineLflowsAndMove(t *testing.T) {
 	}
 	check("hv2")
 	t.Logf("vm1 moved to hv2 and answered in %v", time.Since(t0).Round(time.Millisecond))
+}
+
+// TestOVNScaleFixture fills a small instance of the scale fixture and
+// checks what it made: routers bound to gateway01 with their SNAT rule and
+// route, every VIF's Port_Binding on the chassis the plan gives it, and
+// the fake chassis carrying a real ovn-controller's feature flags (the
+// logical flows do not change when they are added).
+func TestOVNScaleFixture(t *testing.T) {
+	o := upOVN(t, OVNOptions{Gateway: GatewayXGW, NoTopology: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	f, err := o.FillScale(ctx, ScaleOptions{Routers: 20, VIFsPerRouter: 5, Chassis: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", f)
+	if f.VIFs != 100 || f.PortBindings < 100+4*20 || f.LogicalFlows == 0 {
+		t.Errorf("fill: %+v; want 100 VIFs, ≥180 port bindings, some logical flows", f)
+	}
+	for _, c := range []struct{ i, j int }{{0, 0}, {3, 2}, {19, 4}} {
+		want := fmt.Sprintf("scale-%d", (c.i*5+c.j)%4)
+		if got, err := o.PortChassis(ctx, ScaleVIF(c.i, c.j)); err != nil || got != want {
+			t.Errorf("%s bound to %q (%v), want %s", ScaleVIF(c.i, c.j), got, err, want)
+		}
+	}
+	nat, err := o.NBCtl(ctx, "lr-nat-list", ScaleRouterName(7))
+	if err != nil || !strings.Contains(nat, ScaleExternalIP(7).String()) || !strings.Contains(nat, "snat") {
+		t.Errorf("lr-nat-list gr-7: %v\n%s", err, nat)
+	}
+	rt, err := o.NBCtl(ctx, "lr-route-list", ScaleRouterName(7))
+	if err != nil || !strings.Contains(rt, "198.18.0.1") {
+		t.Errorf("lr-route-list gr-7: %v\n%s", err, rt)
+	}
+	opt, err := o.NBCtl(ctx, "get", "logical_router", ScaleRouterName(19), "options:chassis")
+	if err != nil || strings.Trim(opt, `"`) != GatewayChassis {
+		t.Errorf("gr-19 options:chassis = %q (%v)", opt, err)
+	}
+	flags, err := o.SBCtl(ctx, "get", "chassis", "scale-3", "other_config")
+	real, err2 := o.SBCtl(ctx, "get", "chassis", "hv1", "other_config")
+	if err != nil || err2 != nil || flags != real || !strings.Contains(flags, "ct-no-masked-label") {
+		t.Errorf("scale-3 other_config %q, hv1's %q (%v %v)", flags, real, err, err2)
+	}
 }
