@@ -377,6 +377,13 @@ func ovnSuite(t *testing.T, kind lab.GatewayKind) {
 				moved = true
 			}
 		}
+		if !g.real {
+			// xgw says so (xgw show, in the spirit of ovn-sbctl show).
+			out, _ := g.xgw("show")
+			if !strings.Contains(out, "SB: DISCONNECTED") {
+				t.Errorf("xgw show during the SB outage does not say SB: DISCONNECTED:\n%s", firstLines(out, 6))
+			}
+		}
 		var sent, got int
 		for _, ex := range during {
 			sent += ex.Sent
@@ -391,6 +398,14 @@ func ovnSuite(t *testing.T, kind lab.GatewayKind) {
 		}
 		restarted = true
 		up := time.Now()
+		if !g.real {
+			took, ok := until(20*time.Second, func() bool { out, _ := g.xgw("show"); return strings.Contains(out, "SB: connected") })
+			t.Logf("xgw show says SB: connected %v after the SB restart", took.Round(time.Millisecond))
+			if !ok {
+				out, _ := g.xgw("show")
+				t.Errorf("xgw did not reconnect to SB within %v:\n%s", took, firstLines(out, 6))
+			}
+		}
 		if err := o.WaitPortChassis(ctx, "vm1", "hv1", 20*time.Second); err != nil {
 			t.Fatal(err)
 		}
@@ -404,4 +419,12 @@ func ovnSuite(t *testing.T, kind lab.GatewayKind) {
 			t.Errorf("vm2's connection after the outage: %v", ex)
 		}
 	})
+}
+
+func firstLines(s string, n int) string {
+	l := strings.SplitN(s, "\n", n+1)
+	if len(l) > n {
+		l = l[:n]
+	}
+	return strings.Join(l, "\n")
 }
