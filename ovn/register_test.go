@@ -1,0 +1,59 @@
+package ovn
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRegisterChassis: the Chassis, Encap and Chassis_Private rows are
+// those ovn-controller 23.03 writes, with its four feature flags (without
+// them northd would downgrade every chassis's flows).
+func TestRegisterChassis(t *testing.T) {
+	e := newOVNEnv(t)
+	e.sync()
+	startController(t, e.gwConfig(t, "gateway01"))
+
+	got := e.sbctl("--bare", "--columns=name,hostname", "find", "Chassis", "name=gateway01")
+	if !strings.Contains(got, "gateway01") || !strings.Contains(got, "gateway01-host") {
+		t.Fatalf("Chassis row: %q", got)
+	}
+	for _, f := range features {
+		if v := e.sbctl("get", "Chassis", "gateway01", "other_config:"+f); v != `"true"` {
+			t.Errorf("other_config:%s = %s, want \"true\"", f, v)
+		}
+	}
+	if v := e.sbctl("get", "Chassis", "gateway01", "other_config:ovn-bridge-mappings"); v != `"physnet1:gw-ext"` {
+		t.Errorf("ovn-bridge-mappings = %s", v)
+	}
+	enc := e.sbctl("--bare", "--columns=type,ip,options,chassis_name", "find", "Encap", "chassis_name=gateway01")
+	for _, w := range []string{"geneve", "192.0.2.1", "csum=true", "gateway01"} {
+		if !strings.Contains(enc, w) {
+			t.Errorf("Encap row %q lacks %q", enc, w)
+		}
+	}
+	// Chassis_Private names the chassis and reports nb_cfg once applied.
+	e.nbctl("--wait=sb", "sync") // bumps nb_cfg
+	want := e.sbctl("get", "SB_Global", ".", "nb_cfg")
+	waitFor(t, 5*time.Second, "Chassis_Private.nb_cfg = SB_Global.nb_cfg", func() (bool, string) {
+		got := e.sbctl("--bare", "--columns=nb_cfg", "find", "Chassis_Private", "name=gateway01")
+		return got == want, got + " vs " + want
+	})
+	if ch := e.sbctl("--bare", "--columns=chassis", "find", "Chassis_Private", "name=gateway01"); ch != e.sbctl("--bare", "--columns=_uuid", "find", "Chassis", "name=gateway01") {
+		t.Errorf("Chassis_Private.chassis = %q", ch)
+	}
+}
+
+// TestRegisterRepairsRows: a Chassis row deleted behind xgw's back (as
+// `ovn-sbctl chassis-del` does) is registered again, as ovn-controller
+// does on its next run.
+func TestRegisterRepairsRows(t *testing.T) {
+	e := newOVNEnv(t)
+	e.sync()
+	startController(t, e.gwConfig(t, "gateway01"))
+	e.sbctl("chassis-del", "gateway01")
+	waitFor(t, 5*time.Second, "Chassis re-registered", func() (bool, string) {
+		got := e.sbctl("--bare", "--columns=name", "find", "Chassis", "name=gateway01")
+		return got == "gateway01", got
+	})
+}
