@@ -211,17 +211,26 @@ func (c *Controller) Start(ctx context.Context) (*config.Config, error) {
 // Run follows the databases until ctx ends: each change (debounced) is
 // translated and applied, and the connection state is watched.
 func (c *Controller) Run(ctx context.Context) {
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
+	// The connection watch runs beside the loop: a pass that waits on a
+	// database that went away must not hide the transition.
+	go func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if c.watchConnections() {
+					c.poke()
+				}
+			}
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
-			if c.watchConnections() {
-				c.poke()
-			}
-			continue
 		case <-c.kick:
 		}
 		// Debounce: wait for the burst to end (a quiet period), at most
@@ -241,7 +250,12 @@ func (c *Controller) Run(ctx context.Context) {
 			}
 		}
 		if _, _, err := c.reconcile(ctx); err != nil && ctx.Err() == nil {
-			c.log.Error("OVN: reconcile", "err", err)
+			if c.connected[0].Load() && c.connected[1].Load() {
+				c.log.Error("OVN: reconcile", "err", err)
+			}
+			// Try again: a database that was away is back, or the
+			// transaction lost a race with another writer.
+			time.AfterFunc(time.Second, c.poke)
 		}
 	}
 }
@@ -250,7 +264,7 @@ func (c *Controller) Run(ctx context.Context) {
 // whether a database came back (a resync is due).
 func (c *Controller) watchConnections() (back bool) {
 	for i, d := range []*db{c.nb, c.sb} {
-		now := d.c.Connected()
+		now := d.up()
 		if c.connected[i].Swap(now) == now {
 			continue
 		}
@@ -276,17 +290,22 @@ func (c *Controller) watchConnections() (back bool) {
 // is false while the chassis is not yet registered in the cache (the
 // claims wait for its UUID).
 func (c *Controller) reconcile(ctx context.Context) (*config.Config, bool, error) {
-	if !c.nb.c.Connected() || !c.sb.c.Connected() {
+	if !c.connected[0].Load() || !c.connected[1].Load() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		return c.applied, false, nil // keep forwarding with the last topology
 	}
+	// Reading the cache waits while libovsdb resyncs it after a
+	// reconnect; a database that went away meanwhile must not hold the
+	// pass forever.
+	rctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
 	s := &snapshot{}
-	if err := readNB(ctx, c.nb.c, s); err != nil {
-		return nil, false, err
+	if err := readNB(rctx, c.nb.c, s); err != nil {
+		return nil, false, fmt.Errorf("ovn: read the NB cache: %w", err)
 	}
-	if err := readSB(ctx, c.sb.c, s); err != nil {
-		return nil, false, err
+	if err := readSB(rctx, c.sb.c, s); err != nil {
+		return nil, false, fmt.Errorf("ovn: read the SB cache: %w", err)
 	}
 	ops, err := registerOps(c.sb.c, s, c.id)
 	if err != nil {
@@ -444,7 +463,7 @@ func (c *Controller) Status() Status {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := c.status
-	s.Connected = map[string]bool{"nb": c.nb.c.Connected(), "sb": c.sb.c.Connected()}
+	s.Connected = map[string]bool{"nb": c.connected[0].Load(), "sb": c.connected[1].Load()}
 	s.Endpoint = maps2(c.status.Endpoint)
 	s.Disconnects = maps2(c.status.Disconnects)
 	return s
@@ -464,7 +483,7 @@ func maps2[V any](m map[string]V) map[string]V {
 // rows. By default the rows stay (as after `exit --restart` or SIGTERM).
 func (c *Controller) Close(ctx context.Context) error {
 	var err error
-	if c.base.OVN.CleanupOnExit && c.sb.c.Connected() {
+	if c.base.OVN.CleanupOnExit && c.connected[1].Load() {
 		s := &snapshot{}
 		if err = readSB(ctx, c.sb.c, s); err == nil {
 			var ops []ovsdb.Operation

@@ -201,3 +201,10 @@ type schemaError struct{ err error }
 
 func (e *schemaError) Error() string { return e.err.Error() }
 func (e *schemaError) Unwrap() error { return e.err }
+
+// up reports whether the client holds a connection now. libovsdb's
+// Connected stays true while it reconnects; its current endpoint is
+// empty from the loss of the connection until the monitor is back. (It
+// may wait for a reconnect attempt in progress: call it from the
+// controller's loop only, never from a reader.)
+func (d *db) up() bool { return d.c.CurrentEndpoint() != "" }

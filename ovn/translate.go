@@ -300,8 +300,12 @@ func (x *index) gatewayFragment(r *nbdb.LogicalRouter, zones config.Zones) (*fra
 			notes = append(notes, Problem{Object: "nat " + n.ExternalIP + " (router " + r.Name + ")", Reason: "not IPv4: ignored"})
 			continue
 		}
-		gr.NAT = append(gr.NAT, config.NAT{Type: config.NATType(n.Type), LogicalIP: config.Prefix(routePrefix(n.LogicalIP)),
-			ExternalIP: config.IPv4(n.ExternalIP), PortRange: config.PortRange(n.ExternalPortRange)})
+		cn := config.NAT{Type: config.NATType(n.Type), LogicalIP: config.Prefix(routePrefix(n.LogicalIP)),
+			ExternalIP: config.IPv4(n.ExternalIP), PortRange: config.PortRange(n.ExternalPortRange)}
+		if lo, hi, ok := config.DefaultPorts(cn.Type.Value()); ok && cn.PortRange == "" {
+			cn.PortRange = config.PortRange(fmt.Sprintf("%d-%d", lo, hi))
+		}
+		gr.NAT = append(gr.NAT, cn)
 	}
 	slices.SortFunc(gr.NAT, func(a, b config.NAT) int {
 		return strings.Compare(string(a.Type)+string(a.ExternalIP)+string(a.LogicalIP), string(b.Type)+string(b.ExternalIP)+string(b.LogicalIP))
