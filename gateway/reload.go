@@ -193,6 +193,27 @@ func (r *reloader) Reload() ([]string, error) {
 	if err != nil {
 		return nil, r.refuse(err)
 	}
+	summary, err := r.applyConfig(file)
+	if err != nil {
+		return nil, err
+	}
+	r.log.Info("configuration reloaded", "config", r.path, "changes", summary)
+	return summary, nil
+}
+
+// ApplyConfig applies a configuration given as a value instead of read
+// from the file: OVN mode's path for every database change (the ovn
+// package translates the databases into a config.Config). It is a reload
+// in every other way: the same checks, the same live/restart-only split,
+// the same life of NAT addresses, serialised with file reloads.
+func (r *reloader) ApplyConfig(cfg *config.Config) ([]string, error) {
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
+	return r.applyConfig(cfg)
+}
+
+// applyConfig is Reload after the file is read; reloadMu is held.
+func (r *reloader) applyConfig(file *config.Config) ([]string, error) {
 	running := r.cfg
 	cfg, restart := effective(running, file)
 	policy := diffOffload(running.Offload, cfg.Offload)
@@ -212,7 +233,6 @@ func (r *reloader) Reload() ([]string, error) {
 	for _, f := range restart {
 		summary = append(summary, "not applied until restart: "+f+" changed")
 	}
-	r.log.Info("configuration reloaded", "config", r.path, "changes", summary)
 	return summary, nil
 }
 

@@ -78,7 +78,7 @@ type Status struct {
 	Claimed     []string          `json:"claimed_ports"`
 	Problems    []Problem         `json:"unsupported"`
 	// Topology is what the routers served here consist of (for xgw show).
-	Topology *Topology `json:"topology,omitempty"`
+	Topology *Topology `json:"-"`
 }
 
 // Topology is the translated topology, as xgw show prints it.
