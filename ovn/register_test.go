@@ -57,3 +57,54 @@ func TestRegisterRepairsRows(t *testing.T) {
 		return got == "gateway01", got
 	})
 }
+
+// TestLflowsUnchangedByRegistration: northd's logical flows are the same
+// with and without xgw registered, given a hypervisor chassis that
+// advertises what ovn-controller 23.03 does. A gateway chassis lacking a
+// feature flag would make northd fall back for everyone (for example
+// ct-no-masked-label changes the ct_label/ct_mark flows).
+func TestLflowsUnchangedByRegistration(t *testing.T) {
+	e := newOVNEnv(t)
+	e.seed()
+	for _, f := range features {
+		e.sbctl("set", "Chassis", "hv1", "other_config:"+f+"=true")
+	}
+	e.sync()
+	before := e.sbctl("lflow-list")
+	startController(t, e.gwConfig(t, "gateway01"))
+	waitFor(t, 5*time.Second, "gateway01 registered", func() (bool, string) {
+		got := e.sbctl("--bare", "--columns=name", "find", "Chassis", "name=gateway01")
+		return got == "gateway01", got
+	})
+	e.sync()
+	if after := e.sbctl("lflow-list"); after != before {
+		t.Fatalf("logical flows changed when xgw registered:\n%s", diffLines(before, after))
+	}
+}
+
+// diffLines lists the lines only in a and only in b.
+func diffLines(a, b string) string {
+	in := func(s string) map[string]bool {
+		m := map[string]bool{}
+		for _, l := range strings.Split(s, "\n") {
+			m[l] = true
+		}
+		return m
+	}
+	ma, mb := in(a), in(b)
+	var out []string
+	for _, l := range strings.Split(a, "\n") {
+		if !mb[l] {
+			out = append(out, "- "+l)
+		}
+	}
+	for _, l := range strings.Split(b, "\n") {
+		if !ma[l] {
+			out = append(out, "+ "+l)
+		}
+	}
+	if len(out) > 40 {
+		out = append(out[:40], "...")
+	}
+	return strings.Join(out, "\n")
+}
