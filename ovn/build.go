@@ -1,6 +1,7 @@
 package ovn
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 
@@ -13,7 +14,7 @@ import (
 // from the databases, valid for route.Build. Each gateway router is
 // checked on its own (unsupported features, then its fragment validated
 // alone), so that one bad router is refused and the others served.
-func translate(s *snapshot, base *config.Config, z *zones) (*config.Config, translation) {
+func translate(s *snapshot, base *config.Config, z *zones, cache map[string]*cached) (*config.Config, translation) {
 	o := base.OVN
 	x := newIndex(s, o.BridgeMappings)
 	var tr translation
@@ -45,39 +46,60 @@ func translate(s *snapshot, base *config.Config, z *zones) (*config.Config, tran
 			tr.problems = append(tr.problems, Problem{Object: "router " + r.Name, Reason: err.Error(), Router: r.Name})
 			continue
 		}
-		alone := compose(base, chassis, nil)
-		merge(alone, frag)
-		if err := alone.Validate(); err != nil {
-			tr.problems = append(tr.problems, Problem{Object: "router " + r.Name, Reason: joinLines(err), Router: r.Name})
+		// A router whose translation did not change since the last pass
+		// (the usual case: one change touches one router) keeps its
+		// verdict; only the others are validated on their own again.
+		verdict := ""
+		if c := cache[r.Name]; c != nil && reflect.DeepEqual(c.frag, frag) && slices.Equal(c.chassis, chassis) {
+			verdict = c.verdict
+		} else {
+			u := newUnion()
+			u.add(frag)
+			if err := with(base, chassis, u).Validate(); err != nil {
+				verdict = joinLines(err)
+			}
+			if cache != nil {
+				cache[r.Name] = &cached{frag: frag, chassis: chassis, verdict: verdict}
+			}
+		}
+		if verdict != "" {
+			tr.problems = append(tr.problems, Problem{Object: "router " + r.Name, Reason: verdict, Router: r.Name})
 			continue
 		}
 		ok = append(ok, served{r.Name, frag})
 	}
 	z.keepOnly(keep)
+	for name := range cache {
+		if !keep[name] {
+			delete(cache, name)
+		}
+	}
 
 	// The union: one validation when the routers agree (the usual case);
 	// when two conflict (the same external IP, say), add them one by one
 	// in name order and refuse those that do not fit.
-	all := compose(base, chassis, nil)
+	u := newUnion()
 	for _, sv := range ok {
-		merge(all, sv.frag)
+		u.add(sv.frag)
 	}
+	all := with(base, chassis, u)
 	if all.Validate() == nil {
 		for _, sv := range ok {
 			tr.served = append(tr.served, sv.name)
 		}
 	} else {
-		all = compose(base, chassis, nil)
+		u = newUnion()
 		for _, sv := range ok {
-			try := compose(base, chassis, all)
-			merge(try, sv.frag)
-			if err := try.Validate(); err != nil {
+			try := u.clone()
+			try.add(sv.frag)
+			if err := with(base, chassis, try).Validate(); err != nil {
 				tr.problems = append(tr.problems, Problem{Object: "router " + sv.name, Reason: "conflicts with another router served here: " + joinLines(err), Router: sv.name})
 				continue
 			}
-			all = try
+			u = try
 			tr.served = append(tr.served, sv.name)
 		}
+		all = with(base, chassis, u)
 	}
 	tr.topo = config.Config{Chassis: all.Chassis, Switches: all.Switches, Routers: all.Routers}
 	slices.SortFunc(tr.problems, func(a, b Problem) int { return strings.Compare(a.String(), b.String()) })
@@ -85,21 +107,29 @@ func translate(s *snapshot, base *config.Config, z *zones) (*config.Config, tran
 	return all, tr
 }
 
-// compose is base without its ovn: section, with chassis and the
-// switches and routers of from (deep enough a copy that merging into the
-// result does not touch from).
-func compose(base *config.Config, chassis []config.Chassis, from *config.Config) *config.Config {
+// cached is one gateway router's last translation and its verdict
+// ("" = valid on its own).
+type cached struct {
+	frag    *fragment
+	chassis []config.Chassis
+	verdict string
+}
+
+// with is base without its ovn: section, with chassis and u's switches
+// and routers.
+func with(base *config.Config, chassis []config.Chassis, u *union) *config.Config {
 	c := *base
 	c.OVN = nil
 	c.Chassis = chassis
-	c.Switches, c.Routers = nil, nil
-	if from != nil {
-		c.Routers = slices.Clone(from.Routers)
-		for _, s := range from.Switches {
-			s.Ports = slices.Clone(s.Ports)
-			c.Switches = append(c.Switches, s)
-		}
-	}
+	c.Switches, c.Routers = u.switches, u.routers
+	return &c
+}
+
+// compose is base without its ovn: section and without a topology.
+func compose(base *config.Config) *config.Config {
+	c := *base
+	c.OVN = nil
+	c.Chassis, c.Switches, c.Routers = nil, nil, nil
 	return &c
 }
 

@@ -51,6 +51,7 @@ type Controller struct {
 	id       identity
 	nb, sb   *db
 	zones    *zones
+	frags    map[string]*cached // per gateway router: last translation and verdict
 	kick     chan struct{}
 	debounce time.Duration
 
@@ -117,7 +118,7 @@ func New(opts Options) (*Controller, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Controller{opts: opts, log: opts.Log.With("ovn_chassis", o.Chassis), zones: newZones(),
+	c := &Controller{opts: opts, log: opts.Log.With("ovn_chassis", o.Chassis), zones: newZones(), frags: map[string]*cached{},
 		kick: make(chan struct{}, 1), debounce: opts.Debounce, base: opts.Config, apply: opts.Apply,
 		reported: map[string]bool{},
 		id: identity{name: o.Chassis, hostname: host, encapIP: string(o.Encap.IP), csum: o.Encap.CsumEnabled(),
@@ -319,7 +320,7 @@ func (c *Controller) reconcile(ctx context.Context) (*config.Config, bool, error
 	c.mu.Lock()
 	base := c.base
 	c.mu.Unlock()
-	cfg, tr := translate(s, base, c.zones)
+	cfg, tr := translate(s, base, c.zones, c.frags)
 
 	c.mu.Lock()
 	changed := c.applied == nil || !sameTopology(c.applied, cfg)
@@ -451,7 +452,7 @@ func (c *Controller) Compose(file *config.Config) (*config.Config, error) {
 	nb := *file
 	nb.OVN = c.base.OVN // the running section: remotes and identity are restart-only
 	c.base = &nb
-	out := compose(&nb, nil, nil)
+	out := compose(&nb)
 	if c.applied != nil {
 		out.Chassis, out.Switches, out.Routers = c.applied.Chassis, c.applied.Switches, c.applied.Routers
 	}

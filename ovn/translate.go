@@ -2,6 +2,7 @@ package ovn
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -452,26 +453,58 @@ func vifAddress(macs []string) (string, netip.Addr, bool) {
 	return "", netip.Addr{}, false
 }
 
-// merge adds f's routers and switches to c, unioning switch ports.
-func merge(c *config.Config, f *fragment) {
+// union accumulates fragments into one topology: routers by name (a
+// distributed router shared by several gateway routers is the same
+// translation each time), switches by name with their ports unioned.
+type union struct {
+	routers  []config.Router
+	switches []config.Switch
+	rIdx     map[string]bool
+	sIdx     map[string]int
+	ports    []map[string]bool
+}
+
+func newUnion() *union { return &union{rIdx: map[string]bool{}, sIdx: map[string]int{}} }
+
+func (u *union) add(f *fragment) {
 	for _, r := range f.routers {
-		if !slices.ContainsFunc(c.Routers, func(o config.Router) bool { return o.Name == r.Name }) {
-			c.Routers = append(c.Routers, r)
+		if !u.rIdx[r.Name] {
+			u.rIdx[r.Name] = true
+			u.routers = append(u.routers, r)
 		}
 	}
 	for _, s := range f.switches {
-		i := slices.IndexFunc(c.Switches, func(o config.Switch) bool { return o.Name == s.Name })
-		if i < 0 {
+		i, ok := u.sIdx[s.Name]
+		if !ok {
+			i = len(u.switches)
+			u.sIdx[s.Name] = i
 			s.Ports = slices.Clone(s.Ports)
-			c.Switches = append(c.Switches, s)
+			u.switches = append(u.switches, s)
+			seen := make(map[string]bool, len(s.Ports))
+			for _, p := range s.Ports {
+				seen[p.Name] = true
+			}
+			u.ports = append(u.ports, seen)
 			continue
 		}
 		for _, p := range s.Ports {
-			if !slices.ContainsFunc(c.Switches[i].Ports, func(o config.SwitchPort) bool { return o.Name == p.Name }) {
-				c.Switches[i].Ports = append(c.Switches[i].Ports, p)
+			if !u.ports[i][p.Name] {
+				u.ports[i][p.Name] = true
+				u.switches[i].Ports = append(u.switches[i].Ports, p)
 			}
 		}
 	}
+}
+
+// clone copies u deeply enough that adding to the copy leaves u alone.
+func (u *union) clone() *union {
+	c := &union{routers: slices.Clone(u.routers), rIdx: maps.Clone(u.rIdx), sIdx: maps.Clone(u.sIdx)}
+	for i, s := range u.switches {
+		s.Ports = slices.Clone(s.Ports)
+		c.switches = append(c.switches, s)
+		c.ports = append(c.ports, maps.Clone(u.ports[i]))
+	}
+	return c
 }
 
 // chassisList is every other chassis with a Geneve encap: the VMs' VTEPs

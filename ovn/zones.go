@@ -12,10 +12,11 @@ import "github.com/xgw-dev/xgw/config"
 type zones struct {
 	byRouter map[string]config.Zones
 	used     map[uint16]bool
+	free     int // no zone below it is free
 }
 
 func newZones() *zones {
-	return &zones{byRouter: map[string]config.Zones{}, used: map[uint16]bool{}}
+	return &zones{byRouter: map[string]config.Zones{}, used: map[uint16]bool{}, free: 1}
 }
 
 // get returns router's pair, allocating one if it has none; ok is false
@@ -26,7 +27,7 @@ func (z *zones) get(router string) (config.Zones, bool) {
 	}
 	var pair [2]uint16
 	n := 0
-	for zone := 1; zone <= 65535 && n < 2; zone++ {
+	for zone := z.free; zone <= 65535 && n < 2; zone++ {
 		if !z.used[uint16(zone)] {
 			pair[n] = uint16(zone)
 			n++
@@ -37,6 +38,7 @@ func (z *zones) get(router string) (config.Zones, bool) {
 	}
 	p := config.Zones{DNAT: pair[0], SNAT: pair[1]}
 	z.used[p.DNAT], z.used[p.SNAT] = true, true
+	z.free = int(p.SNAT) + 1
 	z.byRouter[router] = p
 	return p, true
 }
@@ -47,6 +49,7 @@ func (z *zones) keepOnly(keep map[string]bool) {
 		if !keep[r] {
 			delete(z.used, p.DNAT)
 			delete(z.used, p.SNAT)
+			z.free = min(z.free, int(p.DNAT))
 			delete(z.byRouter, r)
 		}
 	}
