@@ -19,6 +19,7 @@ func translate(s *snapshot, base *config.Config, z *zones, cache map[string]*cac
 	x := newIndex(s, o.BridgeMappings)
 	var tr translation
 	chassis := x.chassisList(o.Chassis, string(base.Interfaces.Underlay.VTEPIP), &tr.problems)
+	tr.problems = append(tr.problems, x.gatewayPorts(o.Chassis)...)
 
 	type served struct {
 		name string

@@ -1,6 +1,7 @@
 package ovn
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -107,4 +108,71 @@ func diffLines(a, b string) string {
 		out = append(out[:40], "...")
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestShutdownKeepsOrCleansUp: by default a stop keeps the Chassis rows
+// and the claims (ovn-controller's `exit --restart` / SIGTERM); with
+// ovn.cleanup_on_exit it releases the ports and deletes the Chassis and
+// Chassis_Private rows (ovn-controller's `ovn-appctl exit`).
+func TestShutdownKeepsOrCleansUp(t *testing.T) {
+	e := newOVNEnv(t)
+	e.seed()
+	claimed := func() string {
+		return e.sbctl("--bare", "--columns=logical_port", "find", "Port_Binding", "type=l3gateway", "chassis!=[]")
+	}
+	for _, cleanup := range []bool{false, true} {
+		cfg := e.gwConfig(t, "gateway01")
+		cfg.OVN.CleanupOnExit = cleanup
+		c, err := New(Options{Config: cfg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if _, err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 5*time.Second, "claims", func() (bool, string) { got := claimed(); return len(strings.Fields(got)) == 4, got })
+		if err := c.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		ch := e.sbctl("--bare", "--columns=name", "find", "Chassis", "name=gateway01")
+		pr := e.sbctl("--bare", "--columns=name", "find", "Chassis_Private", "name=gateway01")
+		if cleanup {
+			if ch != "" || pr != "" || claimed() != "" {
+				t.Errorf("cleanup_on_exit: chassis %q private %q claims %q remain", ch, pr, claimed())
+			}
+			if enc := e.sbctl("--bare", "--columns=ip", "find", "Encap", "chassis_name=gateway01"); enc != "" {
+				t.Errorf("cleanup_on_exit: the Encap row remains: %q", enc)
+			}
+		} else if ch != "gateway01" || pr != "gateway01" || len(strings.Fields(claimed())) != 4 {
+			t.Errorf("default stop: chassis %q private %q claims %q, want all kept", ch, pr, claimed())
+		}
+	}
+}
+
+// TestSchemaChecks: the version rule, and a client pointed at the wrong
+// database (the SB remote names the NB server) fails at once, clearly,
+// instead of retrying forever.
+func TestSchemaChecks(t *testing.T) {
+	for v, ok := range map[string]bool{"20.27.0": true, "20.33.1": true, "20.26.0": false, "21.0.0": false, "7.0.0": false, "x": false} {
+		if err := sbSchema.check(v); (err == nil) != ok {
+			t.Errorf("SB %s: err %v, want ok=%v", v, err, ok)
+		}
+	}
+	e := newOVNEnv(t)
+	cfg := e.gwConfig(t, "gateway01")
+	cfg.OVN.SB = []string{"unix:" + e.nbSock}
+	c, err := New(Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = c.Start(ctx)
+	if err == nil || !strings.Contains(err.Error(), "OVN_Southbound") || ctx.Err() != nil {
+		t.Fatalf("got %v (ctx %v), want an immediate error naming OVN_Southbound", err, ctx.Err())
+	}
+	t.Log(err)
 }

@@ -526,3 +526,34 @@ func (x *index) chassisList(self string, vtep string, notes *[]Problem) []config
 	slices.SortFunc(out, func(a, b config.Chassis) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
+
+// gatewayPorts reports the distributed gateway ports (chassisredirect
+// bindings) whose HA group lists this chassis. OVN sends their traffic
+// over Geneve with the router's datapath as VNI after routing (the
+// OpenStack shape), which xgw's datapath does not take yet: they are
+// reported, and not claimed (planClaims claims only served routers), so
+// that another gateway chassis of the group stays active.
+func (x *index) gatewayPorts(self string) []Problem {
+	var ps []Problem
+	for _, pb := range x.s.bindings {
+		if pb.Type != "chassisredirect" || pb.HaChassisGroup == nil {
+			continue
+		}
+		g := x.s.haGroups[*pb.HaChassisGroup]
+		if g == nil {
+			continue
+		}
+		for _, u := range g.HaChassis {
+			if h := x.s.haChassis[u]; h != nil && h.Chassis != nil && x.chassisNm[*h.Chassis] == self {
+				router := ""
+				if dp := x.s.datapaths[pb.Datapath]; dp != nil {
+					router = dp.ExternalIDs["name"]
+				}
+				ps = append(ps, Problem{Object: "distributed gateway port " + pb.LogicalPort,
+					Reason: "distributed gateway ports (chassisredirect, gateway_chassis / ha_chassis_group) are not supported by xgw's datapath yet: not claimed", Router: router})
+				break
+			}
+		}
+	}
+	return ps
+}
