@@ -450,6 +450,9 @@ func (c *Controller) Compose(file *config.Config) (*config.Config, error) {
 		return nil, errors.New("ovn: the file no longer has an ovn: section; switching modes needs a restart")
 	}
 	nb := *file
+	if !reflect.DeepEqual(file.OVN, c.base.OVN) {
+		c.log.Warn("reload: the ovn: section changed; it applies at the next restart (remotes, chassis identity, encap and mappings are fixed while running)")
+	}
 	nb.OVN = c.base.OVN // the running section: remotes and identity are restart-only
 	c.base = &nb
 	out := compose(&nb)

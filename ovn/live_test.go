@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/xgw-dev/xgw/config"
+	"github.com/xgw-dev/xgw/route"
 )
 
 // waitApplied waits for an applied topology that satisfies cond and
@@ -128,6 +129,10 @@ func TestRouterBoundElsewhere(t *testing.T) {
 	ctl, first, applied := startController(t, e.gwConfig(t, "gateway01"))
 	if findRouter(first, "gr1") != nil {
 		t.Fatalf("gr1 bound to gateway02 is served here")
+	}
+	// A chassis that serves nothing yet still starts a gateway.
+	if _, err := route.Build(first); err != nil {
+		t.Fatalf("the empty translation does not build: %v", err)
 	}
 	me := e.sbctl("--bare", "--columns=_uuid", "find", "Chassis", "name=gateway01")
 	if got := e.sbctl("--bare", "--columns=logical_port", "find", "Port_Binding", "chassis="+me); got != "" {

@@ -87,7 +87,7 @@ func findSwitch(c *config.Config, name string) *config.Switch {
 func TestSeedTopology(t *testing.T) {
 	e := newOVNEnv(t)
 	e.seed()
-	_, first, _ := startController(t, e.gwConfig(t, "gateway01"))
+	ctl, first, _ := startController(t, e.gwConfig(t, "gateway01"))
 
 	lab, err := config.Load("../examples/lab.yaml")
 	if err != nil {
@@ -144,6 +144,17 @@ func TestSeedTopology(t *testing.T) {
 	}
 	if _, err := route.Build(first); err != nil {
 		t.Fatalf("the translation does not build: %v", err)
+	}
+	// A reload (SIGHUP) re-reads the file and keeps the databases'
+	// topology; a changed non-topology section comes through.
+	file := e.gwConfig(t, "gateway01")
+	file.Geneve.TTL = 33
+	re, err := ctl.Compose(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if re.OVN != nil || findRouter(re, "gr1") == nil || re.Geneve.TTL != 33 {
+		t.Fatalf("reload config: ovn %v, gr1 %v, ttl %d", re.OVN, findRouter(re, "gr1") != nil, re.Geneve.TTL)
 	}
 
 	// Claimed: the l3gateway bindings of gr1 (its two ports and their
