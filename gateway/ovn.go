@@ -4,6 +4,7 @@ import (
 	"io"
 
 	"github.com/xgw-dev/xgw/config"
+	"github.com/xgw-dev/xgw/packet"
 )
 
 // OVN mode (package ovn) drives the gateway through these hooks: the
@@ -54,3 +55,8 @@ func (g *Gateway) ovnState() any {
 	}
 	return st()
 }
+
+// Neighbors is the kernel's neighbour table as the gateway mirrors it
+// (IP -> MAC, both interfaces): OVN mode records the external ones in
+// MAC_Binding. Read-only.
+func (g *Gateway) Neighbors() map[packet.IP4]packet.MAC { return g.neigh.Snapshot() }

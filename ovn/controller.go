@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"reflect"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"github.com/xgw-dev/xgw/config"
 	"github.com/xgw-dev/xgw/ovn/nbdb"
 	"github.com/xgw-dev/xgw/ovn/sbdb"
+	"github.com/xgw-dev/xgw/packet"
 )
 
 // DefaultDebounce is how long the controller waits after a database change
@@ -42,7 +44,15 @@ type Options struct {
 	Log      *slog.Logger
 	// Now is the clock (tests); nil = time.Now.
 	Now func() time.Time
+	// Neighbors returns the external neighbours the gateway has learned
+	// (IP -> MAC), recorded in MAC_Binding; nil: none recorded (see
+	// SetNeighbors). It is read at every pass and every NeighborInterval.
+	Neighbors func() map[packet.IP4]packet.MAC
 }
+
+// NeighborInterval is how often learned neighbours are compared with
+// MAC_Binding when nothing else changes.
+const NeighborInterval = 2 * time.Second
 
 // Controller follows the OVN databases for one gateway chassis.
 type Controller struct {
@@ -137,6 +147,21 @@ func New(opts Options) (*Controller, error) {
 	return c, nil
 }
 
+// SetNeighbors sets where learned neighbours come from (the gateway,
+// built after Start).
+func (c *Controller) SetNeighbors(f func() map[packet.IP4]packet.MAC) {
+	c.mu.Lock()
+	c.opts.Neighbors = f
+	c.mu.Unlock()
+	c.poke()
+}
+
+func (c *Controller) neighbors() func() map[packet.IP4]packet.MAC {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.opts.Neighbors
+}
+
 // SetApply sets the function that swaps a new translation into the
 // running gateway; until it is set, changes are translated and kept.
 func (c *Controller) SetApply(f func(*config.Config) error) {
@@ -217,13 +242,24 @@ func (c *Controller) Run(ctx context.Context) {
 	go func() {
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
+		last := time.Now()
+		var seen map[packet.IP4]packet.MAC
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-tick.C:
+			case now := <-tick.C:
 				if c.watchConnections() {
 					c.poke()
+				}
+				// A pass reads and translates everything: only when a
+				// neighbour appeared or changed its MAC.
+				if nf := c.neighbors(); nf != nil && now.Sub(last) >= NeighborInterval {
+					last = now
+					if cur := nf(); !maps.Equal(cur, seen) {
+						seen = cur
+						c.poke()
+					}
 				}
 			}
 		}
@@ -377,6 +413,13 @@ func (c *Controller) reconcile(ctx context.Context) (*config.Config, bool, error
 		claimOpsAll = append(claimOpsAll, o...)
 		c.log.Info("releasing port binding", "port", pb.LogicalPort, "type", pb.Type)
 	}
+	if nf := c.neighbors(); nf != nil {
+		o, err := macBindingOps(c.sb.c, s, applied, nf(), c.opts.Now().UnixMilli())
+		if err != nil {
+			return nil, false, err
+		}
+		claimOpsAll = append(claimOpsAll, o...)
+	}
 	if applyErr == nil {
 		o, err := nbCfgOps(c.sb.c, s, c.id.name, c.opts.Now().UnixMilli())
 		if err != nil {
@@ -468,18 +511,11 @@ func (c *Controller) Status() Status {
 	defer c.mu.Unlock()
 	s := c.status
 	s.Connected = map[string]bool{"nb": c.connected[0].Load(), "sb": c.connected[1].Load()}
-	s.Endpoint = maps2(c.status.Endpoint)
-	s.Disconnects = maps2(c.status.Disconnects)
+	s.Endpoint = maps.Clone(c.status.Endpoint)
+	s.Disconnects = maps.Clone(c.status.Disconnects)
 	return s
 }
 
-func maps2[V any](m map[string]V) map[string]V {
-	out := make(map[string]V, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
 
 // Close stops the database clients. With ovn.cleanup_on_exit it first
 // does what ovn-controller does on `ovn-appctl exit` (without --restart):

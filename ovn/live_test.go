@@ -1,12 +1,16 @@
 package ovn
 
 import (
+	"context"
 	"fmt"
+	"maps"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/xgw-dev/xgw/config"
+	"github.com/xgw-dev/xgw/packet"
 	"github.com/xgw-dev/xgw/route"
 )
 
@@ -233,4 +237,50 @@ func TestSBRestart(t *testing.T) {
 	if v := e.sbctl("get", "Chassis", "gateway01", "other_config:port-up-notif"); v != `"true"` {
 		t.Errorf("chassis after the restart: port-up-notif %s", v)
 	}
+}
+
+// TestMACBinding: an external neighbour the gateway learned is recorded
+// in MAC_Binding for the gateway router's external port, as OVN's router
+// does; a changed MAC updates the row; a neighbour outside the port's
+// subnet is not recorded.
+func TestMACBinding(t *testing.T) {
+	e := newOVNEnv(t)
+	e.seed()
+	var mu sync.Mutex
+	neigh := map[packet.IP4]packet.MAC{
+		{198, 51, 100, 2}: {0x02, 0, 0, 0, 0, 0x02},
+		{192, 0, 2, 99}:   {0x02, 0, 0, 0, 0, 0x99},
+	}
+	cfg := e.gwConfig(t, "gateway01")
+	c, err := New(Options{Config: cfg, Neighbors: func() map[packet.IP4]packet.MAC {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(neigh)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	go c.Run(ctx)
+	row := func() string {
+		return e.sbctl("--bare", "--columns=logical_port,ip,mac", "find", "MAC_Binding")
+	}
+	waitFor(t, 5*time.Second, "the MAC_Binding row", func() (bool, string) {
+		got := strings.Fields(row())
+		return strings.Join(got, " ") == "gr1-ext 198.51.100.2 02:00:00:00:00:02", strings.Join(got, " ")
+	})
+	if dp := e.sbctl("--bare", "--columns=datapath", "find", "MAC_Binding", "ip=198.51.100.2"); dp != e.sbctl("--bare", "--columns=_uuid", "find", "Datapath_Binding", "external_ids:name=gr1") {
+		t.Errorf("datapath %s is not gr1's", dp)
+	}
+	mu.Lock()
+	neigh[packet.IP4{198, 51, 100, 2}] = packet.MAC{0x02, 0, 0, 0, 0, 0x22}
+	mu.Unlock()
+	waitFor(t, 6*time.Second, "the MAC updated", func() (bool, string) {
+		got := strings.Join(strings.Fields(row()), " ")
+		return got == "gr1-ext 198.51.100.2 02:00:00:00:00:22", got
+	})
 }

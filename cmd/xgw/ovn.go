@@ -45,6 +45,7 @@ func wireOVN(ctl *ovn.Controller, gw *gateway.Gateway, log *slog.Logger) error {
 	if err := gw.Registry().Register(ctl.Collector()); err != nil {
 		return fmt.Errorf("register the OVN metrics: %w", err)
 	}
+	ctl.SetNeighbors(gw.Neighbors)
 	ctl.SetApply(func(c *config.Config) error {
 		summary, err := gw.ApplyConfig(c)
 		if err == nil {
