@@ -169,6 +169,22 @@ func TestSeedTopology(t *testing.T) {
 	if up := e.sbctl("--bare", "--columns=up", "find", "Port_Binding", "logical_port=gr1-join"); up != "true" {
 		t.Errorf("gr1-join up = %q, want true", up)
 	}
+
+	// xgw show: the chassis, its claims, peers, routers, NAT, switches.
+	waitFor(t, 3*time.Second, "xgw show with the claims", func() (bool, string) {
+		var b strings.Builder
+		if err := ctl.Status().WriteShow(&b); err != nil {
+			return false, err.Error()
+		}
+		out := b.String()
+		for _, want := range []string{`Chassis "gateway01"`, "NB: connected", `Port_Binding "gr1-join"`, `Peer chassis "hv1"`,
+			`router "gr1" (gateway`, "nat snat", `external ip: "203.0.113.10"`, `router "dr" (distributed`, `switch "sw1"`, `chassis: "hv1"`} {
+			if !strings.Contains(out, want) {
+				return false, "lacks " + want + ":\n" + out
+			}
+		}
+		return true, ""
+	})
 }
 
 func slicesEqualSorted[T any](a, b []T, key func(T) string) bool {
