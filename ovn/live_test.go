@@ -55,7 +55,7 @@ func hasNAT(c *config.Config, router, ext string) bool {
 func TestNATAddDelLive(t *testing.T) {
 	e := newOVNEnv(t)
 	e.seed()
-	_, _, applied := startController(t, e.gwConfig(t, "gateway01"))
+	_, first, applied := startController(t, e.gwConfig(t, "gateway01"))
 
 	start := time.Now()
 	e.nbctl("lr-nat-add", "gr1", "dnat_and_snat", "203.0.113.20", "10.199.100.10")
@@ -63,6 +63,10 @@ func TestNATAddDelLive(t *testing.T) {
 	t.Logf("lr-nat-add -> applied in %v", time.Since(start))
 	if !hasNAT(c, "gr1", "203.0.113.10") {
 		t.Fatalf("the SNAT rule went missing: %+v", findRouter(c, "gr1").NAT)
+	}
+	// Existing connections live in the router's zones: they must not move.
+	if z0, z1 := findRouter(first, "gr1").Zones, findRouter(c, "gr1").Zones; z0 != z1 {
+		t.Fatalf("gr1's zones moved from %+v to %+v on a NAT change", z0, z1)
 	}
 	start = time.Now()
 	e.nbctl("lr-nat-del", "gr1", "dnat_and_snat", "203.0.113.20")
