@@ -183,6 +183,9 @@ func New(cfgPath string, cfg *config.Config, opts Options, log *slog.Logger) (_ 
 		g.off.Reconfigure(offloadConfig(o, g.clock))
 	}
 	g.reload.vteps = g.fp
+	if g.off != nil {
+		g.reload.replan = g.off.Reset
+	}
 	// Gratuitous ARP for the NAT addresses (garp.go): on start (Run) and
 	// for those a reload adds. Without the socket the addresses are still
 	// answered on request.

@@ -47,3 +47,55 @@ func TestApplyConfigValue(t *testing.T) {
 		t.Errorf("a restart-only field was applied")
 	}
 }
+
+// TestReplanWhenVMMoves: a change that moves a VM to another chassis
+// sends the offloaded flows back to software to be planned again (their
+// Geneve destination was the old chassis); a NAT-only change does not.
+func TestReplanWhenVMMoves(t *testing.T) {
+	f := newFixture(t)
+	replans := 0
+	f.r.replan = func() { replans++ }
+	cfg, err := config.Load(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nat := *cfg
+	nat.Routers = slices.Clone(cfg.Routers)
+	for i := range nat.Routers {
+		if nat.Routers[i].Name == "gr1" {
+			nat.Routers[i].NAT = append(slices.Clone(nat.Routers[i].NAT), config.NAT{Type: "dnat_and_snat", LogicalIP: "10.199.100.10", ExternalIP: "203.0.113.20", PortRange: "1-65535"})
+		}
+	}
+	if _, err := f.r.ApplyConfig(&nat); err != nil {
+		t.Fatal(err)
+	}
+	if replans != 0 {
+		t.Fatalf("a NAT-only change re-planned the offloaded flows")
+	}
+	// A new chassis moves no flow either.
+	grown := nat
+	grown.Chassis = append(slices.Clone(nat.Chassis), config.Chassis{Name: "hv2", IP: "192.0.2.3"})
+	if _, err := f.r.ApplyConfig(&grown); err != nil {
+		t.Fatal(err)
+	}
+	if replans != 0 {
+		t.Fatalf("a new chassis re-planned the offloaded flows")
+	}
+	mv := grown
+	mv.Switches = slices.Clone(nat.Switches)
+	for i := range mv.Switches {
+		mv.Switches[i].Ports = slices.Clone(mv.Switches[i].Ports)
+		for j := range mv.Switches[i].Ports {
+			if mv.Switches[i].Ports[j].Name == "vm1" {
+				mv.Switches[i].Ports[j].Chassis = "hv2"
+			}
+		}
+	}
+	summary, err := f.r.ApplyConfig(&mv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if replans != 1 || !strings.Contains(strings.Join(summary, "\n"), "re-planned") {
+		t.Fatalf("replans %d, summary %q: want one re-plan when vm1 moves", replans, summary)
+	}
+}

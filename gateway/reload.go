@@ -129,6 +129,11 @@ type reloader struct {
 	// offload applies a new offload policy; nil makes the policy
 	// restart-only.
 	offload func(config.Offload)
+	// replan withdraws every offloaded flow to software, where its next
+	// packet is planned again under the running topology (the offload
+	// manager's Reset); nil: flows stay as offloaded. Called when a
+	// change moves where offloaded flows go (replan.go).
+	replan func()
 	// vteps is the fast path's set of Geneve sources (vteps.go); nil: none.
 	vteps vtepSetter
 	// garp announces the NAT addresses a reload adds (garp.go); nil: none.
@@ -310,6 +315,12 @@ func (r *reloader) apply(cfg *config.Config, topo *route.Topology, policy string
 
 	// The fast path takes Geneve from the new chassis set (vteps.go).
 	summary = append(summary, r.syncVTEPs(topo)...)
+	// Offloaded flows carry their output (a VM's chassis, a next hop):
+	// re-plan them when that may have moved (replan.go).
+	if why := moved(r.cfg, cfg); why != "" && r.replan != nil && policy == "" {
+		r.replan()
+		summary = append(summary, "offloaded flows back in software to be re-planned: "+why)
+	}
 
 	for _, ip := range added {
 		summary = append(summary, fmt.Sprintf("NAT address %s: steered to xgw", ip))
