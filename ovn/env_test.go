@@ -24,6 +24,8 @@ type ovnEnv struct {
 	nbSock string
 	sbSock string
 	procs  map[string]*exec.Cmd
+	// ctlTimeout bounds each ovn-nbctl/ovn-sbctl run (seconds).
+	ctlTimeout int
 }
 
 func newOVNEnv(t *testing.T) *ovnEnv {
@@ -38,7 +40,7 @@ func newOVNEnv(t *testing.T) *ovnEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &ovnEnv{t: t, dir: dir, nbSock: filepath.Join(dir, "nb.sock"), sbSock: filepath.Join(dir, "sb.sock"), procs: map[string]*exec.Cmd{}}
+	e := &ovnEnv{t: t, dir: dir, nbSock: filepath.Join(dir, "nb.sock"), sbSock: filepath.Join(dir, "sb.sock"), procs: map[string]*exec.Cmd{}, ctlTimeout: 10}
 	t.Cleanup(func() {
 		for _, p := range e.procs {
 			_ = p.Process.Kill()
@@ -115,12 +117,12 @@ func (e *ovnEnv) run(argv ...string) string {
 
 // nbctl runs ovn-nbctl against the private NB database.
 func (e *ovnEnv) nbctl(args ...string) string {
-	return e.run(append([]string{"ovn-nbctl", "--db=unix:" + e.nbSock, "--timeout=10"}, args...)...)
+	return e.run(append([]string{"ovn-nbctl", "--db=unix:" + e.nbSock, fmt.Sprintf("--timeout=%d", e.ctlTimeout)}, args...)...)
 }
 
 // sbctl runs ovn-sbctl against the private SB database.
 func (e *ovnEnv) sbctl(args ...string) string {
-	return e.run(append([]string{"ovn-sbctl", "--db=unix:" + e.sbSock, "--timeout=10"}, args...)...)
+	return e.run(append([]string{"ovn-sbctl", "--db=unix:" + e.sbSock, fmt.Sprintf("--timeout=%d", e.ctlTimeout)}, args...)...)
 }
 
 // sync waits until northd has applied everything to the SB database.

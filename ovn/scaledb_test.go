@@ -31,6 +31,7 @@ func TestScaleDatabases(t *testing.T) {
 		}
 	}
 	e := newOVNEnv(t)
+	e.ctlTimeout = 900
 	start := time.Now()
 	var sb []string
 	for c := 0; c < chassisN; c++ {
@@ -84,7 +85,7 @@ func TestScaleDatabases(t *testing.T) {
 	}
 	t.Logf("NB populated in %v", time.Since(start))
 	start = time.Now()
-	e.run("ovn-nbctl", "--db=unix:"+e.nbSock, "--timeout=1200", "--wait=sb", "sync")
+	e.sync()
 	t.Logf("northd synced SB in %v", time.Since(start))
 	start = time.Now()
 	for b := 0; b < routers; b += batch {
