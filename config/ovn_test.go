@@ -49,3 +49,14 @@ func TestOVNSectionErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestOVNExample: examples/ovn.yaml is a valid OVN-mode file.
+func TestOVNExample(t *testing.T) {
+	c, err := Load("../examples/ovn.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.OVN == nil || len(c.Routers) != 0 {
+		t.Fatalf("want an OVN-mode config without a YAML topology: %+v", c)
+	}
+}
