@@ -176,3 +176,48 @@ func TestSchemaChecks(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// TestStartWaitsForDatabase: a gateway started while the SB server is
+// down waits for it (retrying with backoff) and registers once it is up.
+func TestStartWaitsForDatabase(t *testing.T) {
+	e := newOVNEnv(t)
+	e.seed()
+	e.stopDB("sb")
+	c, err := New(Options{Config: e.gwConfig(t, "gateway01")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	type result struct {
+		served int
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		cfg, err := c.Start(ctx)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		done <- result{served: len(cfg.Routers)}
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("Start returned while SB was down: %+v", r)
+	case <-time.After(500 * time.Millisecond):
+	}
+	e.startDB("sb")
+	select {
+	case r := <-done:
+		if r.err != nil || r.served == 0 {
+			t.Fatalf("after SB came up: %+v", r)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Start did not return within 15 s of SB coming up")
+	}
+	if got := e.sbctl("--bare", "--columns=name", "find", "Chassis", "name=gateway01"); got != "gateway01" {
+		t.Fatalf("not registered: %q", got)
+	}
+}
