@@ -516,7 +516,6 @@ func (c *Controller) Status() Status {
 	return s
 }
 
-
 // Close stops the database clients. With ovn.cleanup_on_exit it first
 // does what ovn-controller does on `ovn-appctl exit` (without --restart):
 // releases the claimed ports and deletes the Chassis and Chassis_Private
