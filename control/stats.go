@@ -27,6 +27,9 @@ type Stats struct {
 	// (hits, punts) are in each XDP entry's stats.FastPath.
 	Offload *offload.Stats `json:"offload,omitempty"`
 	Config  ConfigState    `json:"config"`
+	// OVN is OVN mode's state (ovn.Status: connections, routers served,
+	// claimed ports, unsupported objects); absent in YAML mode.
+	OVN any `json:"ovn,omitempty"`
 }
 
 // Worker is one forwarding thread (one RX queue index).

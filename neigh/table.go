@@ -156,6 +156,11 @@ func (t *Table) Lookup(ip packet.IP4) (packet.MAC, bool) {
 	return packet.MAC{}, false
 }
 
+// Snapshot returns the current IP -> MAC map without the side effects of
+// Lookup. The map is shared and must not be written (a published map is
+// never written again; the next change publishes a new one).
+func (t *Table) Snapshot() map[packet.IP4]packet.MAC { return *t.snap.Load() }
+
 // peek is Lookup without the side effects, for tests.
 func (t *Table) peek(ip packet.IP4) (packet.MAC, bool) {
 	mac, ok := (*t.snap.Load())[ip]
