@@ -223,3 +223,62 @@ func TestOVNScaleFixture(t *testing.T) {
 		t.Errorf("scale-3 other_config %q, hv1's %q (%v %v)", flags, real, err, err2)
 	}
 }
+
+// TestOVNUpDownLeavesNothing: the OVN lab's daemons (NB/SB, northd, both
+// hypervisors' and the gateway's OVS and ovn-controller) all run inside
+// its namespaces, nothing is added to the root namespace, and after Down
+// no namespace, process or work dir is left; a second Down is fine.
+func TestOVNUpDownLeavesNothing(t *testing.T) {
+	needOVN(t)
+	before := rootLinks(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	o, err := UpOVN(ctx, OVNOptions{Gateway: GatewayOVN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Down()
+	wd := o.Config().WorkDir
+	procs := procsMentioning(wd)
+	for _, want := range []string{"ovn-northd", "ovn/nb.db", "ovn/sb.db", "hv1/ovs/db", "hv2/ovs/db", "gw/ovs/db"} {
+		found := false
+		for _, p := range procs {
+			found = found || strings.Contains(p, want)
+		}
+		if !found {
+			t.Errorf("no process for %s among %q", want, procs)
+		}
+	}
+	if n := len(nsPids(labNamespacesMust(t, o.Name()))); n < 12 {
+		t.Errorf("only %d processes inside the lab's namespaces, want ≥12 (3 OVS x 2, 3 ovn-controller, 2 ovsdb-server, northd)", n)
+	}
+	for name := range rootLinks(t) {
+		if !before[name] {
+			t.Errorf("root namespace gained link %s", name)
+		}
+	}
+	if err := o.Down(); err != nil {
+		t.Fatal(err)
+	}
+	if nss, _ := labNamespaces(o.Name()); len(nss) > 0 {
+		t.Errorf("namespaces left: %v", nss)
+	}
+	if p := procsMentioning(wd); len(p) > 0 {
+		t.Errorf("processes left: %q", p)
+	}
+	if _, err := os.Stat(wd); err == nil {
+		t.Errorf("work dir %s left", wd)
+	}
+	if err := o.Down(); err != nil {
+		t.Errorf("second Down: %v", err)
+	}
+}
+
+func labNamespacesMust(t *testing.T, name string) []string {
+	t.Helper()
+	nss, err := labNamespaces(name)
+	if err != nil || len(nss) == 0 {
+		t.Fatalf("lab namespaces of %s: %v %v", name, nss, err)
+	}
+	return nss
+}
