@@ -5,7 +5,7 @@ BIN      := bin
 FUZZTIME ?= 5s
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build test unit lint fuzz bench bench-quick bench-go demo deps generate check-generate clean
+.PHONY: all build test unit lint fuzz bench bench-quick bench-go demo demo-ovn demo-ovn-baseline deps generate check-generate clean
 
 all: build
 
@@ -56,6 +56,17 @@ bench-quick: build
 # happened and tears down (also on Ctrl-C).
 demo: deps build
 	$(BIN)/xgw-demo --xgw $(BIN)/xgw
+
+# demo-ovn: a real OVN 23.03 lab (ovn-northd, NB/SB, two hypervisors with
+# OVS + ovn-controller, topology by ovn-nbctl) with xgw in OVN mode as the
+# gateway chassis; ping, iperf3, UDP, a floating IP and a live lr-nat-add,
+# then teardown. demo-ovn-baseline: the same with a real ovn-controller as
+# the gateway chassis, to compare.
+demo-ovn: deps build
+	$(BIN)/xgw-demo --ovn --xgw $(BIN)/xgw
+
+demo-ovn-baseline: deps build
+	$(BIN)/xgw-demo --ovn-baseline --xgw $(BIN)/xgw
 
 generate:
 	$(GO) generate ./bpf/...

@@ -18,6 +18,10 @@ type Config struct {
 	XDP        XDP        `yaml:"xdp"`
 	Control    Control    `yaml:"control"`
 	Metrics    Metrics    `yaml:"metrics"`
+	// OVN, when present, makes xgw an OVN gateway chassis: the topology
+	// (chassis, switches, routers) comes from OVN's databases and must
+	// not be written in the file (ovn.go).
+	OVN *OVN `yaml:"ovn"`
 
 	// lines maps field paths to the line they were written on, so that
 	// Validate can point at the file. Nil for a Config built in Go.

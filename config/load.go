@@ -194,6 +194,7 @@ func decodeError(err error) error {
 // default, so that consumers read effective values. Parse calls it; call it
 // on a Config built in Go before Validate.
 func (c *Config) ApplyDefaults() {
+	c.applyOVNDefaults()
 	if c.Geneve.Port == 0 {
 		c.Geneve.Port = DefaultGenevePort
 	}

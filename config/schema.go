@@ -60,6 +60,19 @@ func (x *lineIndex) walk(n *yaml.Node, t reflect.Type, path string, p *problems)
 			}
 			x.walk(v, ft, fp, p)
 		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			p.add(path, "want a mapping, got %s", describe(n))
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Kind != yaml.ScalarNode {
+				p.errs = append(p.errs, &FieldError{Path: path, Line: k.Line, Msg: "keys must be plain names"})
+				continue
+			}
+			x.walk(v, t.Elem(), join(path, k.Value), p)
+		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			p.add(path, "want a list, got %s", describe(n))

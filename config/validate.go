@@ -17,6 +17,7 @@ import (
 func (c *Config) Validate() error {
 	v := &validator{c: c, p: &problems{lines: c.lines}}
 	v.interfaces()
+	v.ovn()
 	v.geneve()
 	v.conntrack()
 	v.chassis()

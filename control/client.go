@@ -77,6 +77,9 @@ func (c *Client) Flows(ctx context.Context, typ string) ([]byte, error) {
 	return c.get(ctx, "/flows?type="+url.QueryEscape(typ))
 }
 
+// Show fetches /show: what the gateway serves, as text.
+func (c *Client) Show(ctx context.Context) ([]byte, error) { return c.get(ctx, "/show") }
+
 // ReloadError is a reload the gateway refused: Problems are what is wrong
 // with the file, one per line; the running configuration stayed.
 type ReloadError struct{ Problems string }

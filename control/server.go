@@ -41,6 +41,13 @@ type Reloader interface {
 	Reload() (summary []string, err error)
 }
 
+// Shower is implemented by a Provider that can describe what it serves
+// (xgw show, GET /show): in OVN mode, the routers, ports, NAT rules, peer
+// chassis and unsupported objects, in the spirit of ovn-sbctl show.
+type Shower interface {
+	Show(w io.Writer) error
+}
+
 // Conntrack is what the server reads from the connection table;
 // *conntrack.Table is one.
 type Conntrack interface {
@@ -180,6 +187,20 @@ func handler(p Provider, log *slog.Logger) http.Handler {
 		}
 		if err := d.DumpFlows(&buf, typ); err != nil {
 			http.Error(w, "flows: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write(buf.Bytes())
+	})
+	mux.HandleFunc("GET /show", func(w http.ResponseWriter, r *http.Request) {
+		sh, ok := p.(Shower)
+		if !ok {
+			http.Error(w, "show: not supported by this server", http.StatusNotImplemented)
+			return
+		}
+		var buf bytes.Buffer
+		if err := sh.Show(&buf); err != nil {
+			http.Error(w, "show: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -30,6 +30,9 @@ type Stats struct {
 	Config  ConfigState    `json:"config"`
 	// NATMappings are the endpoint-independent NAT mappings' counters.
 	NATMappings nat.MappingStats `json:"nat_mappings"`
+	// OVN is OVN mode's state (ovn.Status: connections, routers served,
+	// claimed ports, unsupported objects); absent in YAML mode.
+	OVN any `json:"ovn,omitempty"`
 }
 
 // Worker is one forwarding thread (one RX queue index).

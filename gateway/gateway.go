@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/cilium/ebpf/link"
@@ -68,6 +69,10 @@ type Gateway struct {
 	garp     *garpSocket          // gratuitous ARP on the external interface (garp.go); nil if it did not open
 	reload   *reloader            // the running config; SIGHUP and xgw reload
 	registry *prometheus.Registry // what /metrics serves; add collectors here
+
+	ovnMu     sync.Mutex // guards the OVN-mode hooks (ovn.go)
+	ovnStatus func() any
+	ovnShow   func(io.Writer) error
 }
 
 // Options are the knobs of `xgw run` that are not in the config file.
@@ -182,6 +187,9 @@ func New(cfgPath string, cfg *config.Config, opts Options, log *slog.Logger) (_ 
 		g.off.Reconfigure(offloadConfig(o, g.clock))
 	}
 	g.reload.vteps = g.fp
+	if g.off != nil {
+		g.reload.replan = g.off.Reset
+	}
 	// Gratuitous ARP for the NAT addresses (garp.go): on start (Run) and
 	// for those a reload adds. Without the socket the addresses are still
 	// answered on request.
@@ -348,6 +356,7 @@ func (g *Gateway) Stats() (control.Stats, error) {
 		Neighbors: g.neigh.Stats(),
 		Workers:   workers(g.eng.Workers()),
 		Config:    g.reload.state(),
+		OVN:       g.ovnState(),
 	}
 	s.NATMappings = g.pipe.Mappings().Stats()
 	if g.off != nil {

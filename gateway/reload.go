@@ -133,6 +133,11 @@ type reloader struct {
 	// offload applies a new offload policy; nil makes the policy
 	// restart-only.
 	offload func(config.Offload)
+	// replan withdraws every offloaded flow to software, where its next
+	// packet is planned again under the running topology (the offload
+	// manager's Reset); nil: flows stay as offloaded. Called when a
+	// change moves where offloaded flows go (replan.go).
+	replan func()
 	// vteps is the fast path's set of Geneve sources (vteps.go); nil: none.
 	vteps vtepSetter
 	// garp announces the NAT addresses a reload adds (garp.go); nil: none.
@@ -197,6 +202,27 @@ func (r *reloader) Reload() ([]string, error) {
 	if err != nil {
 		return nil, r.refuse(err)
 	}
+	summary, err := r.applyConfig(file)
+	if err != nil {
+		return nil, err
+	}
+	r.log.Info("configuration reloaded", "config", r.path, "changes", summary)
+	return summary, nil
+}
+
+// ApplyConfig applies a configuration given as a value instead of read
+// from the file: OVN mode's path for every database change (the ovn
+// package translates the databases into a config.Config). It is a reload
+// in every other way: the same checks, the same live/restart-only split,
+// the same life of NAT addresses, serialised with file reloads.
+func (r *reloader) ApplyConfig(cfg *config.Config) ([]string, error) {
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
+	return r.applyConfig(cfg)
+}
+
+// applyConfig is Reload after the file is read; reloadMu is held.
+func (r *reloader) applyConfig(file *config.Config) ([]string, error) {
 	// A rule that SNATs to the host's address must leave its ports alone.
 	if err := checkHostPorts(file, r.hostPorts); err != nil {
 		return nil, r.refuse(err)
@@ -220,7 +246,6 @@ func (r *reloader) Reload() ([]string, error) {
 	for _, f := range restart {
 		summary = append(summary, "not applied until restart: "+f+" changed")
 	}
-	r.log.Info("configuration reloaded", "config", r.path, "changes", summary)
 	return summary, nil
 }
 
@@ -298,6 +323,12 @@ func (r *reloader) apply(cfg *config.Config, topo *route.Topology, policy string
 
 	// The fast path takes Geneve from the new chassis set (vteps.go).
 	summary = append(summary, r.syncVTEPs(topo)...)
+	// Offloaded flows carry their output (a VM's chassis, a next hop):
+	// re-plan them when that may have moved (replan.go).
+	if why := moved(r.cfg, cfg); why != "" && r.replan != nil && policy == "" {
+		r.replan()
+		summary = append(summary, "offloaded flows back in software to be re-planned: "+why)
+	}
 
 	for _, ip := range added {
 		summary = append(summary, fmt.Sprintf("NAT address %s: steered to xgw", ip))

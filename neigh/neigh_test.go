@@ -107,7 +107,7 @@ func TestResolveManaged(t *testing.T) {
 	if _, ok := tb.Lookup(peer); ok {
 		t.Fatal("first Lookup hit before any resolution")
 	}
-	waitFor(t, "the peer to resolve", func() bool { _, ok := tb.peek(peer); return ok })
+	waitFor(t, "the peer to resolve", func() bool { _, ok := tb.Peek(peer); return ok })
 	mac, ok := tb.Lookup(peer)
 	if !ok || mac != l.peerMA {
 		t.Fatalf("Lookup = %v, %v; want %v, true", mac, ok, l.peerMA)
@@ -124,14 +124,14 @@ func TestResolveManaged(t *testing.T) {
 	if _, ok := tb.Lookup(far); ok {
 		t.Fatal("off-link Lookup hit before resolution")
 	}
-	waitFor(t, "the off-link destination to resolve", func() bool { _, ok := tb.peek(far); return ok })
+	waitFor(t, "the off-link destination to resolve", func() bool { _, ok := tb.Peek(far); return ok })
 	if mac, _ := tb.Lookup(far); mac != l.peerMA {
 		t.Fatalf("off-link Lookup = %v, want the gateway's %v", mac, l.peerMA)
 	}
 
 	// A deleted kernel entry disappears from the table.
 	run(t, "ip", "-n", l.a, "neigh", "del", "192.0.2.2", "dev", "v0")
-	waitFor(t, "the deleted entry to disappear", func() bool { _, ok := tb.peek(peer); return !ok })
+	waitFor(t, "the deleted entry to disappear", func() bool { _, ok := tb.Peek(peer); return !ok })
 
 	// Close must not wait for the next neighbour event (xgw run's shutdown).
 	time.Sleep(200 * time.Millisecond) // let the re-resolution settle: a quiet table
@@ -149,7 +149,7 @@ func TestResolveProbeFallback(t *testing.T) {
 	if _, ok := tb.Lookup(peer); ok {
 		t.Fatal("first Lookup hit before any resolution")
 	}
-	waitFor(t, "the probe to resolve the peer", func() bool { _, ok := tb.peek(peer); return ok })
+	waitFor(t, "the probe to resolve the peer", func() bool { _, ok := tb.Peek(peer); return ok })
 	if mac, _ := tb.Lookup(peer); mac != l.peerMA {
 		t.Fatalf("Lookup = %v, want %v", mac, l.peerMA)
 	}
@@ -163,7 +163,7 @@ func TestLookupHitAllocs(t *testing.T) {
 	run(t, "ip", "-n", l.a, "neigh", "add", "192.0.2.2", "lladdr", l.peerMA.String(), "dev", "v0", "nud", "permanent")
 	tb := newTable(t, l, false)
 	peer := ip4("192.0.2.2")
-	waitFor(t, "the permanent entry", func() bool { _, ok := tb.peek(peer); return ok })
+	waitFor(t, "the permanent entry", func() bool { _, ok := tb.Peek(peer); return ok })
 	if n := testing.AllocsPerRun(1000, func() { tb.Lookup(peer) }); n != 0 {
 		t.Fatalf("Lookup hit allocates %v times", n)
 	}
@@ -200,5 +200,5 @@ func TestCurrentNamespace(t *testing.T) {
 	}
 	defer tb.Close()
 	tb.Lookup(ip4("192.0.2.2"))
-	waitFor(t, "the peer to resolve", func() bool { _, ok := tb.peek(ip4("192.0.2.2")); return ok })
+	waitFor(t, "the peer to resolve", func() bool { _, ok := tb.Peek(ip4("192.0.2.2")); return ok })
 }

@@ -42,7 +42,7 @@ func (t *Table) resolve(ctx context.Context) {
 				continue
 			}
 			last[ip] = now
-			if _, ok := t.peek(ip); ok {
+			if _, ok := t.Peek(ip); ok {
 				continue // resolved since the miss was queued
 			}
 			if err := t.resolveOne(ip); err != nil {
@@ -75,7 +75,7 @@ func (t *Table) resolveOne(ip packet.IP4) error {
 		t.publish() // hits at once if the gateway is already resolved
 		t.mu.Unlock()
 	}
-	if _, ok := t.peek(target); ok {
+	if _, ok := t.Peek(target); ok {
 		return nil
 	}
 	t.resolutions.Add(1)

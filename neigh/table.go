@@ -156,6 +156,11 @@ func (t *Table) Lookup(ip packet.IP4) (packet.MAC, bool) {
 	return packet.MAC{}, false
 }
 
+// Snapshot returns the current IP -> MAC map without the side effects of
+// Lookup. The map is shared and must not be written (a published map is
+// never written again; the next change publishes a new one).
+func (t *Table) Snapshot() map[packet.IP4]packet.MAC { return *t.snap.Load() }
+
 // Peek is Lookup without its side effects (no miss counted, no
 // resolution queued): for callers that poll an address already asked for,
 // such as the datapath's packets held for a next hop.

@@ -57,6 +57,10 @@ type Lab struct {
 	addrs LabAddrs
 	opts  Options
 
+	// roleEnv, when set (the OVN lab), gives each role's environment
+	// for Exec instead of ovsEnv.
+	roleEnv func(role string) []string
+
 	mu      sync.Mutex
 	servers []*Server
 	down    bool
@@ -138,10 +142,13 @@ func (l *Lab) Name() string { return l.addrs.Name }
 // NS returns the full namespace name of role: "vm" (first VM), "vm2", ...,
 // "hv", "gw" or "ext". "vm1" is accepted for "vm". Unknown roles give "".
 func (l *Lab) NS(role string) string {
-	if role == "vm1" {
-		role = "vm"
+	if ns, ok := l.addrs.Namespaces[role]; ok {
+		return ns
 	}
-	return l.addrs.Namespaces[role]
+	if role == "vm1" {
+		return l.addrs.Namespaces["vm"]
+	}
+	return ""
 }
 
 // Config returns the lab's names, addresses and MACs.
@@ -161,7 +168,11 @@ func (l *Lab) ExecContext(ctx context.Context, role string, args ...string) *exe
 		ns = "xgwlab-invalid-role-" + role // fails loudly in ip netns exec
 	}
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, args...)...)
-	cmd.Env = append(os.Environ(), l.ovsEnv()...)
+	if l.roleEnv != nil {
+		cmd.Env = append(os.Environ(), l.roleEnv(role)...)
+	} else {
+		cmd.Env = append(os.Environ(), l.ovsEnv()...)
+	}
 	return cmd
 }
 
@@ -413,7 +424,11 @@ func Attach(name, workDir string) (*Lab, error) {
 	if st.Name != name {
 		return nil, fmt.Errorf("lab: state in %s is for %q, not %q", workDir, st.Name, name)
 	}
-	return &Lab{addrs: st.Addrs, opts: Options{Name: name, WorkDir: workDir, VMs: len(st.Addrs.VMs)}}, nil
+	l := &Lab{addrs: st.Addrs, opts: Options{Name: name, WorkDir: workDir, VMs: len(st.Addrs.VMs)}}
+	if o, err := attachOVN(l); err == nil {
+		return o.Lab, nil // an OVN lab: Exec gets each role's OVS/OVN environment
+	}
+	return l, nil
 }
 
 // Labs that are up in this process, torn down on a fatal signal.

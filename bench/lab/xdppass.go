@@ -17,6 +17,11 @@ import (
 // netlink, not a bpf_link, so it stays after the process that built the
 // lab exits (xgw-lab up) and goes with the namespace.
 func (l *Lab) xdpPassPeers() error {
+	return l.xdpPass([]struct{ role, iface string }{{"hv", HVUnderlayIface}, {"ext", ExtIface}})
+}
+
+// xdpPass attaches the XDP_PASS program to each (role, iface).
+func (l *Lab) xdpPass(ifaces []struct{ role, iface string }) error {
 	spec := &ebpf.ProgramSpec{
 		Name: "xgwlab_pass", Type: ebpf.XDP, License: "GPL",
 		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2 /* XDP_PASS */), asm.Return()},
@@ -26,7 +31,7 @@ func (l *Lab) xdpPassPeers() error {
 		return fmt.Errorf("lab: load xdp_pass: %w", err)
 	}
 	defer prog.Close()
-	for _, p := range []struct{ role, iface string }{{"hv", HVUnderlayIface}, {"ext", ExtIface}} {
+	for _, p := range ifaces {
 		err := l.Do(p.role, func() error {
 			link, err := netlink.LinkByName(p.iface)
 			if err != nil {

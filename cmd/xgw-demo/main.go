@@ -1,7 +1,9 @@
 // Command xgw-demo is `make demo`: it brings up the namespace lab (a VM
 // behind a real Open vSwitch acting as an OVN chassis, the gateway, an
 // "internet" host), runs xgw in it, pushes real traffic through, prints
-// what happened and tears everything down, also on Ctrl-C.
+// what happened and tears everything down, also on Ctrl-C. With -ovn
+// (`make demo-ovn`) the lab is a real OVN deployment and xgw runs in OVN
+// mode as its gateway chassis (ovn.go).
 package main
 
 import (
@@ -24,6 +26,8 @@ import (
 func main() {
 	xgw := flag.String("xgw", "bin/xgw", "the xgw binary to run")
 	seconds := flag.Int("t", 3, "seconds of iperf3 traffic per direction")
+	ovn := flag.Bool("ovn", false, "the OVN lab: real northd, NB/SB and two ovn-controller hypervisors, xgw in OVN mode as gateway chassis gateway01")
+	baseline := flag.Bool("ovn-baseline", false, "with -ovn: a real ovn-controller as gateway01 instead of xgw (the baseline)")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "xgw-demo: must run as root (network namespaces, XDP, AF_XDP)")
@@ -33,7 +37,12 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
-	if err := run(bin, *seconds); err != nil {
+	if *ovn || *baseline {
+		err = runOVN(bin, *seconds, *baseline)
+	} else {
+		err = run(bin, *seconds)
+	}
+	if err != nil {
 		fatal(err)
 	}
 }

@@ -8,6 +8,8 @@
 //	xgw-lab flows NAME                    (br-int's OpenFlow rules as installed)
 //	xgw-lab udp-sink --listen ADDR [--stats FILE]
 //	xgw-lab udp-echo --listen ADDR
+//	xgw-lab ovn-up [--name N] [--baseline] [--config-out FILE] [--wait]   (the OVN lab, ovn.go)
+//	xgw-lab ovn-scale [--xgw BIN] [--routers 1000] [--vifs-per-router 20] [--chassis 50] [--samples 5]
 package main
 
 import (
@@ -34,6 +36,8 @@ func usage() {
   xgw-lab flows NAME
   xgw-lab udp-sink --listen ADDR [--stats FILE]
   xgw-lab udp-echo --listen ADDR
+  xgw-lab ovn-up [--name N] [--baseline] [--config-out FILE] [--wait]
+  xgw-lab ovn-scale [--xgw BIN] [--routers N] [--vifs-per-router N] [--chassis N] [--samples N]
 `)
 	os.Exit(2)
 }
@@ -59,6 +63,10 @@ func main() {
 		err = execIn([]string{args[0], "hv", "ovs-ofctl", "dump-flows", "br-int"})
 	case "udp-sink", "udp-echo":
 		err = serve(cmd, args)
+	case "ovn-up":
+		err = ovnUp(args)
+	case "ovn-scale":
+		err = ovnScale(args)
 	default:
 		usage()
 	}

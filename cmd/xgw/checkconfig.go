@@ -56,6 +56,13 @@ func summarize(w io.Writer, path string, c *config.Config) {
 		capacity = fmt.Sprint(c.Conntrack.Capacity)
 	}
 	fmt.Fprintf(w, "conntrack: capacity %s\n", capacity)
+	if o := c.OVN; o != nil {
+		fmt.Fprintf(w, "ovn: chassis %s, encap %s %s csum %v, bridge mappings %v\n", o.Chassis, o.Encap.Type, o.Encap.IP, o.Encap.CsumEnabled(), o.BridgeMappings)
+		fmt.Fprintf(w, "ovn: sb %v, nb %v (not contacted by check-config)\n", o.SB, o.NB)
+		fmt.Fprintf(w, "topology: read from the OVN databases at run time\n")
+		fmt.Fprintf(w, "control socket: %s\n", c.Control.Socket)
+		return
+	}
 	fmt.Fprintf(w, "chassis: %d, switches: %d, routers: %d\n", len(c.Chassis), len(c.Switches), len(c.Routers))
 	for _, r := range c.Routers {
 		if r.Distributed {

@@ -177,3 +177,28 @@ them without touching the gateway.`,
 		},
 	}
 }
+
+func newShowCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show",
+		Short: "Show what this OVN gateway chassis serves",
+		Long: `Print, in the spirit of 'ovn-sbctl show', what the running gateway serves in
+OVN mode: the chassis and its database connections, the port bindings it
+claimed, the peer chassis (VTEPs), each gateway router with its ports,
+routes, NAT rules and conntrack zones, the distributed routers and switches
+behind it, and every object it met and does not support (with the router
+refused because of it).`,
+		Example: `  xgw show`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
+			defer cancel()
+			out, err := control.NewClient(g.socket).Show(ctx)
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(out)
+			return err
+		},
+	}
+}

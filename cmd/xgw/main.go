@@ -109,7 +109,7 @@ the configuration file is in examples/seed.yaml, one comment per key;
 		"path of the control socket (xgw run listens on it, the other commands connect to it)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.AddCommand(newRunCmd(g), newCleanupCmd(g), newDumpConntrackCmd(g), newStatsCmd(g), newDumpFlowsCmd(g),
-		newCheckConfigCmd(), newReloadCmd(g), newVersionCmd())
+		newCheckConfigCmd(), newReloadCmd(g), newShowCmd(g), newVersionCmd())
 	return root
 }
 

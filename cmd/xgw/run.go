@@ -18,6 +18,7 @@ import (
 	"github.com/xgw-dev/xgw/control"
 	"github.com/xgw-dev/xgw/gateway"
 	"github.com/xgw-dev/xgw/metrics"
+	"github.com/xgw-dev/xgw/ovn"
 )
 
 func newRunCmd(g *globals) *cobra.Command {
@@ -45,6 +46,14 @@ xgw run, in order:
      dump-flows and reload, and Prometheus metrics over HTTP on
      metrics.listen (127.0.0.1:9477 unless the file says otherwise);
   7. under systemd (Type=notify) tells it when it is ready.
+
+With an ovn: section in the file (OVN mode) step 2 is preceded by: connect
+to the OVN NB and SB databases, register as a chassis (Chassis, Encap,
+Chassis_Private, as ovn-controller does), claim the gateway routers bound
+to this chassis and translate them into the topology; changes in the
+databases then apply live through the reload path. The rows stay when
+xgw stops (as with 'ovn-appctl exit --restart') unless
+ovn.cleanup_on_exit is true. 'xgw show' prints what the chassis serves.
 
 SIGHUP (or 'xgw reload', or 'systemctl reload xgw') re-reads the file:
 routes, NAT rules and the rest of the topology apply to new connections
@@ -118,7 +127,22 @@ func run(ctx context.Context, cfgPath, socket string, socketSet bool, opts gatew
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	gw, err := gateway.New(cfgPath, cfg, opts, log)
+	// OVN mode: the topology comes from the OVN databases (cmd/xgw/ovn.go).
+	gwCfg := cfg
+	var ovnCtl *ovn.Controller
+	if cfg.OVN != nil {
+		if ovnCtl, gwCfg, err = startOVN(ctx, cfg, log); err != nil {
+			return fmt.Errorf("xgw run: %w", err)
+		}
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := ovnCtl.Close(cctx); err != nil {
+				log.Error("OVN shutdown", "err", err)
+			}
+		}()
+	}
+	gw, err := gateway.New(cfgPath, gwCfg, opts, log)
 	if err != nil {
 		return fmt.Errorf("xgw run: %w", err)
 	}
@@ -127,6 +151,12 @@ func run(ctx context.Context, cfgPath, socket string, socketSet bool, opts gatew
 			log.Error("shutdown", "err", err)
 		}
 	}()
+	if ovnCtl != nil {
+		if err := wireOVN(ovnCtl, gw, log); err != nil {
+			return fmt.Errorf("xgw run: %w", err)
+		}
+		go ovnCtl.Run(ctx)
+	}
 	srv, err := control.Listen(socket, gw, log)
 	if err != nil {
 		return fmt.Errorf("xgw run: %w", err)

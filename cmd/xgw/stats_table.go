@@ -1,14 +1,16 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
-	"github.com/xgw-dev/xgw/bpf"
 	"io"
 	"slices"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/xgw-dev/xgw/bpf"
 	"github.com/xgw-dev/xgw/control"
+	"github.com/xgw-dev/xgw/ovn"
 )
 
 // writeStats renders the stats document as aligned tables for a person.
@@ -119,5 +121,31 @@ func writeStats(w io.Writer, s *control.Stats) error {
 	if c2.LastError != "" {
 		fmt.Fprintf(tw, "last refusal: %s\n", c2.LastError)
 	}
+	writeOVNStats(tw, s.OVN)
 	return tw.Flush()
+}
+
+// writeOVNStats renders OVN mode's state (the "ovn" section, an
+// ovn.Status), if any.
+func writeOVNStats(w io.Writer, v any) {
+	if v == nil {
+		return
+	}
+	var st ovn.Status
+	if b, err := json.Marshal(v); err != nil || json.Unmarshal(b, &st) != nil {
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "OVN	chassis	nb	sb	disconnects nb/sb	routers	claimed ports	unsupported	syncs")
+	conn := func(db string) string {
+		if st.Connected[db] {
+			return "connected"
+		}
+		return "DISCONNECTED"
+	}
+	fmt.Fprintf(w, "\t%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\t%d\n", st.Chassis, conn("nb"), conn("sb"),
+		st.Disconnects["nb"], st.Disconnects["sb"], len(st.Served), len(st.Claimed), len(st.Problems), st.Syncs)
+	if st.LastError != "" {
+		fmt.Fprintf(w, "last OVN apply refused: %s\n", st.LastError)
+	}
 }

@@ -1,0 +1,148 @@
+package ovn
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/xgw-dev/xgw/config"
+)
+
+// translate turns a snapshot into the topology this chassis serves. base
+// is the running file (interfaces, geneve, ...); the result is base
+// without its ovn: section and with the chassis, switches and routers read
+// from the databases, valid for route.Build. Each gateway router is
+// checked on its own (unsupported features, then its fragment validated
+// alone), so that one bad router is refused and the others served.
+func translate(s *snapshot, base *config.Config, z *zones, cache map[string]*cached) (*config.Config, translation) {
+	o := base.OVN
+	x := newIndex(s, o.BridgeMappings)
+	var tr translation
+	chassis := x.chassisList(o.Chassis, string(base.Interfaces.Underlay.VTEPIP), &tr.problems)
+	tr.problems = append(tr.problems, x.gatewayPorts(o.Chassis)...)
+
+	type served struct {
+		name string
+		frag *fragment
+	}
+	var ok []served
+	keep := map[string]bool{}
+	for _, r := range x.gatewayRouters(o.Chassis) {
+		if r.Enabled != nil && !*r.Enabled {
+			continue
+		}
+		if ps := x.unsupportedOnRouter(r); len(ps) > 0 {
+			tr.problems = append(tr.problems, ps...)
+			continue
+		}
+		keep[r.Name] = true
+		zp, got := z.get(r.Name)
+		if !got {
+			tr.problems = append(tr.problems, Problem{Object: "router " + r.Name, Reason: "no free conntrack zones", Router: r.Name})
+			continue
+		}
+		frag, notes, err := x.gatewayFragment(r, zp)
+		tr.problems = append(tr.problems, notes...)
+		if err != nil {
+			tr.problems = append(tr.problems, Problem{Object: "router " + r.Name, Reason: err.Error(), Router: r.Name})
+			continue
+		}
+		// A router whose translation did not change since the last pass
+		// (the usual case: one change touches one router) keeps its
+		// verdict; only the others are validated on their own again.
+		verdict := ""
+		if c := cache[r.Name]; c != nil && reflect.DeepEqual(c.frag, frag) && slices.Equal(c.chassis, chassis) {
+			verdict = c.verdict
+		} else {
+			u := newUnion()
+			u.add(frag)
+			if err := with(base, chassis, u).Validate(); err != nil {
+				verdict = joinLines(err)
+			}
+			if cache != nil {
+				cache[r.Name] = &cached{frag: frag, chassis: chassis, verdict: verdict}
+			}
+		}
+		if verdict != "" {
+			tr.problems = append(tr.problems, Problem{Object: "router " + r.Name, Reason: verdict, Router: r.Name})
+			continue
+		}
+		ok = append(ok, served{r.Name, frag})
+	}
+	z.keepOnly(keep)
+	for name := range cache {
+		if !keep[name] {
+			delete(cache, name)
+		}
+	}
+
+	// The union: one validation when the routers agree (the usual case);
+	// when two conflict (the same external IP, say), add them one by one
+	// in name order and refuse those that do not fit.
+	u := newUnion()
+	for _, sv := range ok {
+		u.add(sv.frag)
+	}
+	all := with(base, chassis, u)
+	if all.Validate() == nil {
+		for _, sv := range ok {
+			tr.served = append(tr.served, sv.name)
+		}
+	} else {
+		u = newUnion()
+		for _, sv := range ok {
+			try := u.clone()
+			try.add(sv.frag)
+			if err := with(base, chassis, try).Validate(); err != nil {
+				tr.problems = append(tr.problems, Problem{Object: "router " + sv.name, Reason: "conflicts with another router served here: " + joinLines(err), Router: sv.name})
+				continue
+			}
+			u = try
+			tr.served = append(tr.served, sv.name)
+		}
+		all = with(base, chassis, u)
+	}
+	tr.topo = config.Config{Chassis: all.Chassis, Switches: all.Switches, Routers: all.Routers}
+	slices.SortFunc(tr.problems, func(a, b Problem) int { return strings.Compare(a.String(), b.String()) })
+	tr.problems = slices.Compact(tr.problems)
+	return all, tr
+}
+
+// cached is one gateway router's last translation and its verdict
+// ("" = valid on its own).
+type cached struct {
+	frag    *fragment
+	chassis []config.Chassis
+	verdict string
+}
+
+// with is base without its ovn: section, with chassis and u's switches
+// and routers.
+func with(base *config.Config, chassis []config.Chassis, u *union) *config.Config {
+	c := *base
+	c.OVN = nil
+	c.Chassis = chassis
+	c.Switches, c.Routers = u.switches, u.routers
+	return &c
+}
+
+// compose is base without its ovn: section and without a topology.
+func compose(base *config.Config) *config.Config {
+	c := *base
+	c.OVN = nil
+	c.Chassis, c.Switches, c.Routers = nil, nil, nil
+	return &c
+}
+
+// joinLines flattens a joined validation error onto one line.
+func joinLines(err error) string {
+	var lines []string
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			lines = append(lines, e.Error())
+		}
+	} else {
+		lines = append(lines, err.Error())
+	}
+	return strings.Join(lines, "; ")
+}
