@@ -169,8 +169,6 @@ func (t *Table) Peek(ip packet.IP4) (packet.MAC, bool) {
 	return mac, ok
 }
 
-func (t *Table) peek(ip packet.IP4) (packet.MAC, bool) { return t.Peek(ip) }
-
 // Stats returns a snapshot of the counters.
 func (t *Table) Stats() Stats {
 	return Stats{
