@@ -25,7 +25,9 @@ type DumpOptions struct {
 func (t *Table) Dump(w io.Writer, opts DumpOptions) error {
 	now := opts.Now
 	if now == 0 {
-		now = t.lastNow()
+		t.mu.Lock()
+		now = t.lastNow
+		t.mu.Unlock()
 	}
 	var conns []ConnInfo
 	t.Range(func(ci ConnInfo) bool {
