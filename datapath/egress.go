@@ -132,7 +132,7 @@ func (w *Worker) fromUnderlay(c *pktCtx) Drop {
 		}
 	}
 	pkt.Off, pkt.Len = pkt.Off+d.InnerOff, p.End // link padding trimmed
-	if why := w.routerHop(c, inner, hop); why != DropNone {
+	if why := w.routerHop(c, inner[:p.End], hop); why != DropNone {
 		return why
 	}
 	w.c.egress++

@@ -90,7 +90,9 @@ func (w *Worker) fragment(c *pktCtx, l3 []byte, vni uint32, mac packet.MAC) (hel
 // by a connection (its later fragments follow it), or not (they are
 // dropped).
 func (w *Worker) fragDone(c *pktCtx) {
-	if c.pkt.Verdict == VerdictTX && c.zones != 0 && !c.related {
+	// A first fragment held for its next hop's MAC (hold.go) goes out
+	// later, and its later fragments queue behind it.
+	if (c.pkt.Verdict == VerdictTX || c.pkt.Verdict == VerdictHeld) && c.zones != 0 && !c.related {
 		k := &c.cand.Key // as it arrived
 		w.p.frags.SetFirst(&c.fragKey, ipfrag.Info{SrcPort: k.SrcPort, DstPort: k.DstPort, ICMPType: c.parsed.ICMPType}, c.now)
 		return

@@ -78,8 +78,8 @@ func (w *Worker) hairpin(c *pktCtx, inner []byte, d *geneve.Decapped, rpl *route
 			return why
 		}
 	}
-	c.pkt.Off, c.pkt.Len = c.pkt.Off+d.InnerOff, len(inner)
-	if why := w.routerHop(c, inner, hop); why != DropNone {
+	c.pkt.Off, c.pkt.Len = c.pkt.Off+d.InnerOff, p.End // link padding trimmed
+	if why := w.routerHop(c, inner[:p.End], hop); why != DropNone {
 		return why
 	}
 	w.c.hairpin++

@@ -265,7 +265,9 @@ func (w *Worker) processOne(pl *plan, pkt *Packet, now int64, planning bool) {
 	pkt.Verdict, pkt.Reason = VerdictDrop, DropNone
 	c := &w.ctx
 	c.pktState = pktState{pkt: pkt, pl: pl, now: now, planning: planning}
-	w.c.rx[pkt.InPort%flow.NumPorts]++
+	if !w.replay { // a released fragment was counted when it arrived
+		w.c.rx[pkt.InPort%flow.NumPorts]++
+	}
 	useCache := w.cache != nil && w.cache.consult()
 	if useCache && w.fast(c) {
 		return

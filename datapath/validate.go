@@ -11,8 +11,8 @@ import "github.com/xgw-dev/xgw/packet"
 // address of one of the router's connected subnets.
 //
 // The XDP fast path only forwards connections the pipeline established,
-// whose addresses passed these checks; it does not check header checksums
-// yet (issue 10).
+// whose addresses passed these checks, and repeats the header checksum and
+// fixed martian checks per packet (bpf/include/validate.h).
 func validate(rp *routerPlan, frame []byte, p *packet.Parsed) Drop {
 	if !p.IP(frame).ChecksumValid() {
 		return DropIPChecksum

@@ -141,6 +141,10 @@ func (w *worker) run(stop *atomic.Bool) {
 			// TX kicks are coalesced across batches (kickAt).
 			w.flush(kickAt)
 			if w.nb >= statsEvery {
+				// A port with a trickle of TX beside a busy one waits
+				// at most statsEvery batches for its kick (copy mode
+				// sends nothing without one).
+				w.flush(1)
 				w.publish()
 			}
 			idle = minIdle
