@@ -21,7 +21,7 @@
 //     direction (4×8), expiry-list links (2×4), two TCP peers (2×12: seqlo,
 //     seqhi, max window, window scale, state; ICMP reuses them for the
 //     request type), mark (4), handle generation (2), timeout class (1),
-//     flags (1: reply seen, snat, dnat).
+//     flags (1: reply seen, liberal, held, snat, dnat).
 //   - slots []uint32: an open-addressing (linear probing, backward-shift
 //     delete) index holding both the orig and the reply key of every
 //     connection. 3 slots per connection (load ≤ 2/3) of 4 bytes each: the

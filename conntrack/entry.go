@@ -12,12 +12,13 @@ type entry struct {
 	mark        uint32
 	gen         uint16 // handle generation, bumped on free
 	class       class  // timeout class and list; classFree when unused
-	flags       uint8  // flagSeenReply, flagLiberal, NAT State bits
+	flags       uint8  // flagSeenReply, flagLiberal, flagHeld, NAT State bits
 }
 
 const (
 	flagSeenReply = 0x01
 	flagLiberal   = 0x02 // skip TCP window checks for this connection (SetLiberal)
+	flagHeld      = 0x04 // its ReplyChooser called Holder.Hold: Release gets held = true
 	flagNATMask   = uint8(SrcNAT | DstNAT)
 )
 

@@ -34,6 +34,8 @@ type Table struct {
 	scanned uint64 // entries Expire looked at, to prove its cost in tests
 	// released hears of every removed connection (SetReleaser).
 	released Releaser
+	// held is set by Holder.Hold during the ChooseReply of Commit.
+	held bool
 }
 
 const nilIdx = ^uint32(0)
@@ -109,9 +111,22 @@ type Taken interface {
 	Taken(t Tuple) bool
 }
 
+// Holder is implemented by the Taken a Table passes to ChooseReply. A
+// chooser whose reply ties the new connection to a shared resource (NAT's
+// endpoint-independent mappings count their connections) calls Hold; the
+// connection remembers it, and the Releaser hears held = true when it
+// goes, so that only connections that took the resource give it back.
+// Hold has no effect if the commit then fails.
+type Holder interface {
+	Hold()
+}
+
 type takenView struct{ t *Table }
 
 func (v takenView) Taken(k Tuple) bool { _, _, ok := v.t.find(&k); return ok }
+
+// Hold implements Holder; the table is locked during ChooseReply.
+func (v takenView) Hold() { v.t.held = true }
 
 var zeroMeta Meta
 
@@ -277,6 +292,7 @@ func (t *Table) Commit(k Tuple, m *Meta, now int64, ch ReplyChooser) (Match, err
 		}
 	}
 	reply := k.Reverse()
+	t.held = false
 	if ch != nil {
 		r, ok := ch.ChooseReply(k, takenView{t})
 		if !ok {
@@ -303,6 +319,9 @@ func (t *Table) Commit(k Tuple, m *Meta, now int64, ch ReplyChooser) (Match, err
 	e := &t.entries[idx]
 	gen := e.gen
 	*e = entry{orig: k, reply: reply, gen: gen, flags: natState(k, reply), prev: nilIdx, next: nilIdx}
+	if t.held {
+		e.flags |= flagHeld
+	}
 	var c class
 	switch k.Proto {
 	case packet.ProtoTCP:
@@ -363,9 +382,11 @@ func (t *Table) LookupRelated(inner Tuple, m *Meta, now int64) (Match, bool) {
 // Releaser hears of every connection the table removes (expiry, Delete,
 // eviction, a SYN replacing a closed connection), with the table locked:
 // NAT's endpoint-independent mappings count their connections with it.
-// Release must be quick and must not call back into the table.
+// held says whether the connection's ReplyChooser called Holder.Hold when
+// it was committed. Release must be quick and must not call back into the
+// table.
 type Releaser interface {
-	Release(orig, reply Tuple)
+	Release(orig, reply Tuple, held bool)
 }
 
 // SetReleaser sets the table's Releaser; call it before any connection is
@@ -380,7 +401,7 @@ func (t *Table) SetReleaser(r Releaser) {
 func (t *Table) remove(idx uint32) {
 	e := &t.entries[idx]
 	if t.released != nil {
-		t.released.Release(e.orig, e.reply)
+		t.released.Release(e.orig, e.reply, e.flags&flagHeld != 0)
 	}
 	t.unlink(idx)
 	t.erase(&e.orig)

@@ -91,8 +91,10 @@ type MappingStats struct {
 //
 // Mappings also reserves the external ports of its mappings against
 // endpoint-dependent allocation: an external port belongs to one inside
-// endpoint at a time, so a release can be matched to its mapping by the
-// external endpoint alone.
+// endpoint's mapping at a time. A connection that got a port of its own
+// may still share its inside endpoint and external port with a mapping
+// made after it, so conntrack marks the connections that took a mapping
+// (conntrack.Holder) and only their releases count.
 //
 // The table is locked by its own mutex, always taken inside conntrack's
 // lock (ChooseReply and Release both run there), never around it.
@@ -147,11 +149,14 @@ func (m *Mappings) Lookup(zone uint16, proto uint8, ip packet.IP4, port uint16) 
 }
 
 // Release implements conntrack.Releaser: the connection orig/reply is
-// gone. If it used its inside endpoint's mapping, the mapping loses a
-// reference and goes with its last one. It runs for every removed
-// connection, so it returns at once while there are no mappings.
-func (m *Mappings) Release(orig, reply conntrack.Tuple) {
-	if m.live.Load() == 0 {
+// gone. If it took its inside endpoint's mapping (held: ChooseReply made
+// or reused the mapping for it), the mapping loses a reference and goes
+// with its last one. A connection that got a port of its own (table full,
+// conflict) is not held: its port may equal a mapping made later for the
+// same endpoint, which it must not release. Release runs for every
+// removed connection, so it returns at once for the others.
+func (m *Mappings) Release(orig, reply conntrack.Tuple, held bool) {
+	if !held || m.live.Load() == 0 {
 		return
 	}
 	in := endpoint{ip: orig.Src, port: orig.SrcPort, proto: orig.Proto, zone: orig.Zone}
@@ -159,7 +164,7 @@ func (m *Mappings) Release(orig, reply conntrack.Tuple) {
 	defer m.mu.Unlock()
 	b, ok := m.inside[in]
 	if !ok || b.ip != reply.Dst || b.port != reply.DstPort {
-		return // not SNATed, or not through the mapping (a conflict's own port)
+		return // the mapping a reload replaced (its port differs)
 	}
 	if b.refs > 1 {
 		b.refs--

@@ -269,3 +269,61 @@ func TestEIMConflict(t *testing.T) {
 		t.Errorf("mapping moved to %d", port)
 	}
 }
+
+// A connection that got a port of its own while the mapping table was full
+// keeps its inside port when it can; once there is room, a later
+// connection of the same endpoint may make a mapping on that very port.
+// The unmapped connection's end must not release the mapping: it would
+// free the port while the mapping's connection lives, and the endpoint's
+// next connection would leave with another one.
+func TestEIMUnmappedConnectionDoesNotRelease(t *testing.T) {
+	tab, s, maps := eimSetup(t, MappingEndpointIndependent, 1024, 65535)
+	maps.cap = 1
+	other, err := tab.Commit(tuple(host(2), 6000, peer(9), 53, packet.ProtoUDP, snatZone), nil, 1, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The table is full: Y gets a port of its own, its inside port 5000.
+	y, err := commitUDP(t, tab, s, host(1), peer(1), 1)
+	if err != nil || y.Reply.DstPort != 5000 {
+		t.Fatalf("Y: port %d err %v, want 5000 kept", y.Reply.DstPort, err)
+	}
+	if st := maps.Stats(); st.Full != 1 {
+		t.Fatalf("stats %+v, want 1 full", st)
+	}
+	if !tab.Delete(other.Handle) {
+		t.Fatal("Delete")
+	}
+	// Room again: Z makes host 1's mapping, on port 5000 as well.
+	z, err := commitUDP(t, tab, s, host(1), peer(2), 1)
+	if err != nil || z.Reply.DstPort != 5000 {
+		t.Fatalf("Z: port %d err %v, want 5000", z.Reply.DstPort, err)
+	}
+	if _, port, ok := maps.Lookup(snatZone, packet.ProtoUDP, host(1), 5000); !ok || port != 5000 {
+		t.Fatalf("mapping after Z: %d %v", port, ok)
+	}
+	if !tab.Delete(y.Handle) {
+		t.Fatal("Delete")
+	}
+	if _, port, ok := maps.Lookup(snatZone, packet.ProtoUDP, host(1), 5000); !ok || port != 5000 {
+		t.Fatalf("Y's end released Z's mapping: %d %v", port, ok)
+	}
+	if st := maps.Stats(); st.Live != 1 || st.Released != 1 {
+		t.Errorf("stats %+v, want 1 live, 1 released (host 2's)", st)
+	}
+	// The mapping still reserves 5000 against other endpoints, and host 1
+	// keeps it toward a new destination.
+	if m, err := tab.Commit(tuple(host(3), 5000, peer(4), 53, packet.ProtoUDP, snatZone), nil, 1, s); err != nil || m.Reply.DstPort == 5000 {
+		t.Errorf("host 3: port %d err %v; 5000 is host 1's", m.Reply.DstPort, err)
+	}
+	if m, err := commitUDP(t, tab, s, host(1), peer(4), 1); err != nil || m.Reply.DstPort != 5000 {
+		t.Errorf("host 1 toward a new peer: port %d err %v, want its mapping's 5000", m.Reply.DstPort, err)
+	}
+	// Z still holds the mapping until it goes too (with the last one).
+	if !tab.Delete(z.Handle) {
+		t.Fatal("Delete")
+	}
+	if _, _, ok := maps.Lookup(snatZone, packet.ProtoUDP, host(1), 5000); !ok {
+		t.Error("mapping went with Z while host 1's connection to peer 4 lives")
+	}
+}

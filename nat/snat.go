@@ -129,6 +129,7 @@ func (s *SNAT) ChooseReply(orig conntrack.Tuple, taken conntrack.Taken) (conntra
 	in := endpoint{ip: orig.Src, port: orig.SrcPort, proto: orig.Proto, zone: orig.Zone}
 	if b, ok := m.inside[in]; ok && s.owns(b.ip, b.port) {
 		if c, ok := m.use(in, reply, taken); ok {
+			hold(taken)
 			return c, true
 		}
 		return s.choose(orig, reply, taken, m)
@@ -140,8 +141,19 @@ func (s *SNAT) ChooseReply(orig conntrack.Tuple, taken conntrack.Taken) (conntra
 	c, ok := s.choose(orig, reply, taken, m)
 	if ok {
 		m.add(in, c.Dst, c.DstPort)
+		hold(taken)
 	}
 	return c, ok
+}
+
+// hold tells conntrack that the connection being committed holds a
+// reference to its mapping, so that its Release gives it back; a
+// connection with a port of its own is never held. A Taken without Hold
+// (a test's) has no connection to mark.
+func hold(taken conntrack.Taken) {
+	if h, ok := taken.(conntrack.Holder); ok {
+		h.Hold()
+	}
 }
 
 // owns reports whether ip:port is one the rule hands out: a mapping made
