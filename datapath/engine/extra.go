@@ -21,6 +21,12 @@ type drainer interface {
 	Drain() (extra []datapath.Packet, more bool)
 }
 
+// The pipeline is both.
+var (
+	_ extraSource = (*datapath.Worker)(nil)
+	_ drainer     = (*datapath.Worker)(nil)
+)
+
 // maxDrains bounds the Drain calls of one round, so that a stream of
 // released fragments cannot starve RX; what remains makes the worker come
 // back without sleeping.
