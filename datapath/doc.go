@@ -25,7 +25,8 @@
 //	              martians) before anything is tracked
 //	frag.go       fragment: a later IPv4 fragment borrows its first
 //	              fragment's ports (package ipfrag) or is held until it
-//	              comes; released ones run after the batch (Worker.Extra)
+//	              comes; released ones run after the batch (Worker.Extra),
+//	              those beyond a batch's share on Worker.Drain
 //	track.go      track: one ct(zone=Z[,commit],nat) with its rewrite
 //	output.go     routerHop: TTL, L2 toward the external next hop, or the
 //	              distributed router's hop and encap toward a chassis

@@ -14,7 +14,10 @@ import (
 // first fragment arrives. processOne tells the table how the first
 // fragment ended (fragDone), and Process sends the held fragments it
 // released through the pipeline again (releaseFrags), as extra packets
-// the engine transmits after the batch (Extra).
+// the engine transmits after the batch (Extra). A batch releases at most
+// maxExtra; the engine takes the rest with Drain after the batch, so a
+// datagram of more fragments leaves at once, without waiting for other
+// traffic (their hold slots are busy until they go).
 
 // What pktState.frag says about the packet.
 const (
@@ -23,8 +26,8 @@ const (
 	fragLater        // a later fragment, ports borrowed from the first
 )
 
-// maxExtra bounds the held fragments one batch releases; the rest go out
-// with the next batch.
+// maxExtra bounds the held fragments one Process or Drain releases (the
+// memory they are copied into); the rest wait for the next Drain.
 const maxExtra = 32
 
 // fragment runs the fragment table for the decoded fragment c.parsed in
@@ -132,7 +135,28 @@ func (w *Worker) releaseFrags(pl *plan, now int64) {
 	}
 }
 
-// Extra returns the fragments the last Process released and ran: each
-// has its verdict; the engine transmits those with VerdictTX by copy.
-// They are valid until the next Process.
+// Extra returns the fragments the last Process (or Drain) released and
+// ran: each has its verdict; the engine transmits those with VerdictTX by
+// copy. They are valid until the next Process or Drain.
 func (w *Worker) Extra() []Packet { return w.extra }
+
+// Drain releases and runs up to maxExtra more of the fragments ready to
+// leave (those Process left for lack of room, or released by another
+// worker's first fragment), like Process does after its batch, and
+// expires datagrams that waited too long. It returns them, as Extra
+// would, and whether more are ready: the engine calls it after each
+// round until it returns none, so that ready fragments neither wait for
+// the next batch nor hold their slots while the worker sleeps. It runs
+// on the worker's goroutine, like Process.
+func (w *Worker) Drain() (extra []Packet, more bool) {
+	w.releaseFrags(w.p.plan.Load(), w.p.clock())
+	if len(w.extra) == 0 {
+		return nil, w.p.frags.Ready()
+	}
+	if len(w.cands) > 0 {
+		w.p.sink.Candidates(w.cands)
+		w.cands = w.cands[:0]
+	}
+	w.pub.store(&w.c)
+	return w.extra, w.p.frags.Ready()
+}

@@ -27,7 +27,18 @@ const datagramLen = 4000
 // whose MTU is 1500 would.
 func udpFragments(t testing.TB, src, dst net.HardwareAddr, sip, dip net.IP, sport, dport, id uint16, seed byte) [][]byte {
 	t.Helper()
-	payload := make([]byte, datagramLen-8)
+	frags := udpFragmentsN(t, src, dst, sip, dip, sport, dport, id, seed, datagramLen)
+	if len(frags) != 3 {
+		t.Fatalf("%d fragments, want 3", len(frags))
+	}
+	return frags
+}
+
+// udpFragmentsN is udpFragments for a datagram of size bytes (UDP header
+// included): ceil((size)/1480) fragments.
+func udpFragmentsN(t testing.TB, src, dst net.HardwareAddr, sip, dip net.IP, sport, dport, id uint16, seed byte, size int) [][]byte {
+	t.Helper()
+	payload := make([]byte, size-8)
 	for i := range payload {
 		payload[i] = seed + byte(i*7)
 	}
@@ -50,9 +61,6 @@ func udpFragments(t testing.TB, src, dst net.HardwareAddr, sip, dip net.IP, spor
 		f[24], f[25] = 0, 0
 		binary.BigEndian.PutUint16(f[24:], ^seedtest.OnesSum(f[14:34], 0))
 		frags = append(frags, f)
-	}
-	if len(frags) != 3 {
-		t.Fatalf("%d fragments, want 3", len(frags))
 	}
 	return frags
 }
@@ -95,6 +103,12 @@ func (h *harness) runBatch(port flow.Port, frames ...[]byte) (out [][]byte, batc
 // when inner) with gopacket and returns the whole datagram's layers.
 func defrag(t *testing.T, frames [][]byte, inner bool) (*layers.IPv4, *layers.UDP) {
 	t.Helper()
+	return defragN(t, frames, inner, datagramLen)
+}
+
+// defragN is defrag for a datagram of size bytes.
+func defragN(t *testing.T, frames [][]byte, inner bool, size int) (*layers.IPv4, *layers.UDP) {
+	t.Helper()
 	d := ip4defrag.NewIPv4Defragmenter()
 	for i, f := range frames {
 		if inner {
@@ -132,8 +146,8 @@ func defrag(t *testing.T, frames [][]byte, inner bool) (*layers.IPv4, *layers.UD
 		if udp.Checksum != 0 && seedtest.OnesSum(whole.Payload, ps) != 0xffff {
 			t.Fatalf("reassembled UDP checksum %#04x does not verify", udp.Checksum)
 		}
-		if len(whole.Payload) != datagramLen {
-			t.Fatalf("reassembled %d bytes, want %d", len(whole.Payload), datagramLen)
+		if len(whole.Payload) != size {
+			t.Fatalf("reassembled %d bytes, want %d", len(whole.Payload), size)
 		}
 		return whole, udp
 	}
@@ -232,6 +246,65 @@ func indexOf(xs []int, x int) int {
 		}
 	}
 	return -1
+}
+
+// TestFragmentsDrainBeyondBatch: a datagram of 40 fragments whose first
+// fragment arrives last, in one batch, releases 39 held fragments, more
+// than one Process hands out (maxExtra). Drain hands out the rest at once,
+// without another batch, and the table has none ready or held afterwards
+// (their hold slots are free for new datagrams). Before Drain the rest
+// waited for the next batch, holding their slots.
+func TestFragmentsDrainBeyondBatch(t *testing.T) {
+	const n, size = 40, 40 * 1480
+	h := newHarness(t, seedtest.ConfigPath(), conntrack.Config{})
+	fs := udpFragmentsN(t, seedtest.MACDRJoin, seedtest.MACGRJoin, seedtest.VM, seedtest.Server, 5000, 7, 0x4343, 3, size)
+	if len(fs) != n || n-1 <= maxExtra {
+		t.Fatalf("%d fragments (maxExtra %d): the test needs more held than one batch releases", len(fs), maxExtra)
+	}
+	for i, f := range fs {
+		fs[i] = seedtest.Geneve(t, seedtest.Chassis, seedtest.VTEP, 1, 1, 2, f)
+	}
+	arrival := append(append([][]byte(nil), fs[1:]...), fs[0]) // first fragment last
+	out, _ := h.runBatch(flow.Underlay, arrival...)
+	if len(out) >= n {
+		t.Fatalf("%d out of one Process: maxExtra no longer bounds a batch, the test proves nothing", len(out))
+	}
+	drains := 0
+	for {
+		extra, more := h.w.Drain()
+		for _, p := range extra {
+			if p.Verdict == VerdictTX {
+				out = append(out, append([]byte(nil), p.Frame()...))
+			}
+		}
+		if len(extra) == 0 {
+			if more {
+				t.Fatalf("Drain returned nothing but says more are ready")
+			}
+			break
+		}
+		if drains++; drains > n {
+			t.Fatalf("Drain never runs dry")
+		}
+	}
+	s := h.pl.Stats()
+	if len(out) != n {
+		t.Fatalf("%d of %d fragments out after Process and %d Drains; table %+v drops %v", len(out), n, drains, s.Fragments, s.Drops)
+	}
+	if h.pl.frags.Ready() || s.Fragments.HeldNow != 0 {
+		t.Fatalf("fragments still ready or held after Drain ran dry: %+v", s.Fragments)
+	}
+	if s.Verdicts[VerdictTX] != n {
+		t.Fatalf("pipeline counted %d TX, want %d (stats published by Drain)", s.Verdicts[VerdictTX], n)
+	}
+	ip, udp := defragN(t, out, false, size)
+	if !ip.SrcIP.Equal(seedtest.SNAT) || !ip.DstIP.Equal(seedtest.Server) || udp.DstPort != 7 {
+		t.Fatalf("egress %v:%d -> %v:%d, want %v -> %v:7", ip.SrcIP, udp.SrcPort, ip.DstIP, udp.DstPort, seedtest.SNAT, seedtest.Server)
+	}
+	// Nothing is left to drain: an idle Drain returns nothing.
+	if extra, more := h.w.Drain(); len(extra) != 0 || more {
+		t.Fatalf("idle Drain: %d frames, more %v", len(extra), more)
+	}
 }
 
 // TestFragmentOverlap: a fragment overlapping one already seen is dropped
@@ -341,6 +414,7 @@ func TestFragmentsZeroAllocs(t *testing.T) {
 				setInnerID(bufs[i][headroom:], id)
 				batch[i] = Packet{Buf: bufs[i], Off: headroom, Len: len(fs[j]), InPort: flow.Underlay}
 			}
+			h.w.Drain() // the engine's idle call: nothing ready
 			h.w.Process(batch)
 		})
 		if n != 0 {

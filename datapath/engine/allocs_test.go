@@ -41,6 +41,7 @@ func TestWorkerZeroAllocs(t *testing.T) {
 		for _, xp := range w.rx {
 			w.serve(xp)
 		}
+		w.drainExtra()
 		w.flush(kickAt)
 		if w.nb >= statsEvery {
 			w.publish()

@@ -14,14 +14,55 @@ type extraSource interface {
 	Extra() []datapath.Packet
 }
 
-// sendExtra transmits the extra frames of the last batch that have
-// VerdictTX, by copy, on their output ports.
+// drainer is an extraSource that releases at most a bounded number of
+// frames per batch and hands out the rest on request
+// (*datapath.Worker.Drain): more says frames are still ready after these.
+type drainer interface {
+	Drain() (extra []datapath.Packet, more bool)
+}
+
+// The pipeline is both.
+var (
+	_ extraSource = (*datapath.Worker)(nil)
+	_ drainer     = (*datapath.Worker)(nil)
+)
+
+// maxDrains bounds the Drain calls of one round, so that a stream of
+// released fragments cannot starve RX; what remains makes the worker come
+// back without sleeping.
+const maxDrains = 8
+
+// sendExtra transmits the extra frames of the last batch.
 func (w *worker) sendExtra() {
-	es, ok := w.proc.(extraSource)
-	if !ok {
-		return
+	if es, ok := w.proc.(extraSource); ok {
+		w.transmitExtra(es.Extra())
 	}
-	extra := es.Extra()
+}
+
+// drainExtra transmits what the processor still has ready beyond its
+// batches, until it has none or maxDrains calls. It reports whether frames
+// are still ready (the worker must not sleep on them).
+func (w *worker) drainExtra() (more bool) {
+	d, ok := w.proc.(drainer)
+	if !ok {
+		return false
+	}
+	for range maxDrains {
+		var extra []datapath.Packet
+		extra, more = d.Drain()
+		if len(extra) == 0 {
+			return more
+		}
+		w.transmitExtra(extra)
+	}
+	return more
+}
+
+// transmitExtra transmits the frames of extra that have VerdictTX, by
+// copy, on their output ports, in chunks of at most len(w.txf) (the
+// pipeline counted every one as TX: none is left behind for lack of
+// scratch room).
+func (w *worker) transmitExtra(extra []datapath.Packet) {
 	if len(extra) == 0 {
 		return
 	}
@@ -32,8 +73,13 @@ func (w *worker) sendExtra() {
 		}
 		cross := w.cross[:0]
 		for i := range extra {
-			if extra[i].Verdict == datapath.VerdictTX && extra[i].OutPort == port && len(cross) < len(w.txf) {
-				cross = append(cross, i)
+			if extra[i].Verdict != datapath.VerdictTX || extra[i].OutPort != port {
+				continue
+			}
+			cross = append(cross, i)
+			if len(cross) == len(w.txf) {
+				w.transmitCopies(out, extra, cross)
+				cross = w.cross[:0]
 			}
 		}
 		if len(cross) > 0 {

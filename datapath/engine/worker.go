@@ -136,6 +136,12 @@ func (w *worker) run(stop *atomic.Bool) {
 				busy = true
 			}
 		}
+		// Fragments ready beyond a batch's share leave now, not with
+		// the next batch; while some remain, do not sleep. (Before
+		// sendHeld: one may wait for its next hop's MAC.)
+		if w.drainExtra() {
+			busy = true
+		}
 		held := w.sendHeld()
 		if busy {
 			// TX kicks are coalesced across batches (kickAt).
