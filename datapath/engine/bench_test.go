@@ -63,7 +63,15 @@ func BenchmarkWorkerRings(b *testing.B) {
 					}
 				}()
 			}
-			time.Sleep(200 * time.Millisecond) // ARP, warm-up
+			// Warm-up: until the worker receives, bounded.
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				if l.eng.Stats().Frames > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					b.Fatalf("no frame reached the worker in 10s: %+v, ports %+v", l.eng.Stats(), l.eng.Ports())
+				}
+			}
 			s0, w0, k0 := l.eng.Stats(), l.eng.Workers()[0].Busy, kicks(l.eng)
 			b.ResetTimer()
 			time.Sleep(time.Second)

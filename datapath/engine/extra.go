@@ -35,7 +35,7 @@ const maxDrains = 8
 // sendExtra transmits the extra frames of the last batch.
 func (w *worker) sendExtra() {
 	if es, ok := w.proc.(extraSource); ok {
-		w.transmitExtra(es.Extra())
+		w.sendCopies(es.Extra())
 	}
 }
 
@@ -53,16 +53,17 @@ func (w *worker) drainExtra() (more bool) {
 		if len(extra) == 0 {
 			return more
 		}
-		w.transmitExtra(extra)
+		w.sendCopies(extra)
 	}
 	return more
 }
 
-// transmitExtra transmits the frames of extra that have VerdictTX, by
-// copy, on their output ports, in chunks of at most len(w.txf) (the
-// pipeline counted every one as TX: none is left behind for lack of
-// scratch room).
-func (w *worker) transmitExtra(extra []datapath.Packet) {
+// sendCopies transmits the frames of extra that have VerdictTX, by copy,
+// on their output ports, in chunks of at most len(w.txf) (the pipeline
+// counted every one as TX: none is left behind for lack of scratch room).
+// Released fragments and packets held for a next hop both leave this way:
+// their bytes are the pipeline's, never a UMEM frame.
+func (w *worker) sendCopies(extra []datapath.Packet) {
 	if len(extra) == 0 {
 		return
 	}

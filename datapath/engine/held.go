@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/xgw-dev/xgw/datapath"
-	"github.com/xgw-dev/xgw/flow"
 )
 
 // Holder is a Processor that holds packets back (*datapath.Worker: frames
@@ -27,16 +26,6 @@ func (w *worker) sendHeld() bool {
 		return false
 	}
 	n, pending := w.holder.Ready(w.pkts)
-	for port := range flow.NumPorts {
-		idx := w.cross[:0]
-		for i := range n {
-			if w.pkts[i].Verdict == datapath.VerdictTX && w.pkts[i].OutPort == port {
-				idx = append(idx, i)
-			}
-		}
-		if len(idx) > 0 && w.tx[port] != nil {
-			w.transmitCopies(w.tx[port], w.pkts, idx)
-		}
-	}
+	w.sendCopies(w.pkts[:n])
 	return pending
 }
