@@ -2,12 +2,8 @@ package engine
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
-	"net/netip"
-	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -17,8 +13,8 @@ import (
 
 	"github.com/vishvananda/netns"
 
-	"github.com/xgw-dev/xgw/bpf"
 	"github.com/xgw-dev/xgw/datapath"
+	"github.com/xgw-dev/xgw/datapath/afxdp"
 	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/packet"
 )
@@ -107,67 +103,10 @@ func TestEngineReflect(t *testing.T) {
 }
 
 func testEngineReflect(t *testing.T, queues int) {
-	if os.Geteuid() != 0 {
-		t.Skip("SKIPPED: needs root for namespaces, XDP and AF_XDP")
-	}
-	var r [3]byte
-	rand.Read(r[:])
-	a, b := "xgweng-"+hex.EncodeToString(r[:])+"-a", "xgweng-"+hex.EncodeToString(r[:])+"-b"
-	for _, n := range []string{a, b} {
-		sh(t, "ip", "netns", "add", n)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", n).Run() })
-		sh(t, "ip", "netns", "exec", n, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-			"net.ipv6.conf.default.disable_ipv6=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0")
-	}
-	for _, l := range [][4]string{{"ua", "192.0.2.1/24", "ub", "192.0.2.2/24"}, {"ea", "192.0.3.1/24", "eb", "192.0.3.2/24"}} {
-		nq := fmt.Sprint(queues)
-		sh(t, "ip", "-n", a, "link", "add", l[0], "numtxqueues", nq, "numrxqueues", nq, "type", "veth",
-			"peer", "name", l[2], "numtxqueues", nq, "numrxqueues", nq, "netns", b)
-		for _, x := range [][3]string{{a, l[0], l[1]}, {b, l[2], l[3]}} {
-			sh(t, "ip", "-n", x[0], "addr", "add", x[2], "dev", x[1])
-			sh(t, "ip", "-n", x[0], "link", "set", x[1], "up")
-			sh(t, "ip", "netns", "exec", x[0], "ethtool", "-K", x[1], "tx", "off", "rx", "off", "tso", "off", "gso", "off", "gro", "off")
-		}
-	}
-	sh(t, "ip", "-n", b, "route", "add", "198.51.100.0/24", "via", "192.0.3.1", "dev", "eb")
-	hw, _ := net.ParseMAC(strings.TrimSpace(sh(t, "ip", "netns", "exec", b, "cat", "/sys/class/net/ub/address")))
-
-	refl := &reflector{underlayPeer: packet.MAC(hw)}
-	var eng *Engine
-	inNS(t, a, func() {
-		objs := map[string]*bpf.Objects{}
-		for _, ifname := range []string{"ua", "ea"} {
-			o, err := bpf.Load(bpf.Options{VTEP: netip.MustParseAddr("192.0.2.1")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { o.Close() })
-			if err := o.AddNATAddr(netip.MustParseAddr("198.51.100.1")); err != nil {
-				t.Fatal(err)
-			}
-			ifi, err := net.InterfaceByName(ifname)
-			if err != nil {
-				t.Fatal(err)
-			}
-			l, err := o.Attach(ifi.Index, bpf.ModeNative)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { l.Close() })
-			objs[ifname] = o
-		}
-		var err error
-		eng, err = New(Config{
-			Underlay: "ua", External: "ea", VTEP: packet.IP4{192, 0, 2, 1},
-			NewProcessor: func() Processor { return refl },
-			Register:     func(ifname string, q, fd int) error { return objs[ifname].RegisterXSK(q, fd) },
-			PollTimeout:  10 * time.Millisecond,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	})
-	t.Cleanup(func() { eng.Close() })
+	refl := &reflector{}
+	l := newEngLabQueues(t, refl, afxdp.Config{}, queues)
+	refl.underlayPeer = l.ubMAC
+	eng, b := l.eng, l.b
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- eng.Run(ctx) }()

@@ -17,7 +17,7 @@ import (
 	"github.com/xgw-dev/xgw/packet"
 )
 
-// engLab is TestEngineReflect's topology for one queue: namespace a runs
+// engLab is TestEngineReflect's topology: namespace a runs
 // xdp_gw and an Engine on ua (underlay, VTEP 192.0.2.1) and ea (external,
 // NAT address 198.51.100.1); namespace b is the other end of both veths.
 type engLab struct {
@@ -27,6 +27,12 @@ type engLab struct {
 }
 
 func newEngLab(t testing.TB, proc Processor, port afxdp.Config) *engLab {
+	t.Helper()
+	return newEngLabQueues(t, proc, port, 1)
+}
+
+// newEngLabQueues is newEngLab with queues RX/TX queues per veth.
+func newEngLabQueues(t testing.TB, proc Processor, port afxdp.Config, queues int) *engLab {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("SKIPPED: needs root for namespaces, XDP and AF_XDP")
@@ -41,7 +47,9 @@ func newEngLab(t testing.TB, proc Processor, port afxdp.Config) *engLab {
 			"net.ipv6.conf.default.disable_ipv6=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0")
 	}
 	for _, v := range [][4]string{{"ua", "192.0.2.1/24", "ub", "192.0.2.2/24"}, {"ea", "192.0.3.1/24", "eb", "192.0.3.2/24"}} {
-		sh(t, "ip", "-n", l.a, "link", "add", v[0], "type", "veth", "peer", "name", v[2], "netns", l.b)
+		nq := fmt.Sprint(queues)
+		sh(t, "ip", "-n", l.a, "link", "add", v[0], "numtxqueues", nq, "numrxqueues", nq, "type", "veth",
+			"peer", "name", v[2], "numtxqueues", nq, "numrxqueues", nq, "netns", l.b)
 		for _, x := range [][3]string{{l.a, v[0], v[1]}, {l.b, v[2], v[3]}} {
 			sh(t, "ip", "-n", x[0], "addr", "add", x[2], "dev", x[1])
 			sh(t, "ip", "-n", x[0], "link", "set", x[1], "up")
