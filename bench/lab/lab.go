@@ -74,21 +74,30 @@ func DefaultWorkDir(name string) string {
 	return filepath.Join(os.TempDir(), "xgwlab", name)
 }
 
+// labName returns name, or a random one when it is empty, checked against
+// validName (it becomes part of namespace and interface names).
+func labName(name string) (string, error) {
+	if name == "" {
+		var b [4]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", err
+		}
+		name = hex.EncodeToString(b[:])
+	}
+	if !validName.MatchString(name) {
+		return "", fmt.Errorf("lab: bad name %q (want [a-z0-9]{1,12})", name)
+	}
+	return name, nil
+}
+
 // Up builds a lab: namespaces, veths, addresses, the private OVS with its
 // bridges and flows. On any error it tears down what it built.
 func Up(ctx context.Context, opts Options) (l *Lab, err error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("lab: must run as root")
 	}
-	if opts.Name == "" {
-		var b [4]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return nil, err
-		}
-		opts.Name = hex.EncodeToString(b[:])
-	}
-	if !validName.MatchString(opts.Name) {
-		return nil, fmt.Errorf("lab: bad name %q (want [a-z0-9]{1,12})", opts.Name)
+	if opts.Name, err = labName(opts.Name); err != nil {
+		return nil, err
 	}
 	if opts.VMs <= 0 {
 		opts.VMs = 1

@@ -11,8 +11,6 @@ package lab
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -70,15 +68,8 @@ func UpOVN(ctx context.Context, opts OVNOptions) (o *OVN, err error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("lab: must run as root")
 	}
-	if opts.Name == "" {
-		var b [4]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return nil, err
-		}
-		opts.Name = hex.EncodeToString(b[:])
-	}
-	if !validName.MatchString(opts.Name) {
-		return nil, fmt.Errorf("lab: bad name %q (want [a-z0-9]{1,12})", opts.Name)
+	if opts.Name, err = labName(opts.Name); err != nil {
+		return nil, err
 	}
 	if opts.WorkDir == "" {
 		opts.WorkDir = DefaultWorkDir(opts.Name)

@@ -79,27 +79,12 @@ func run(bin string, seconds int) (err error) {
 		return err
 	}
 	step("starting xgw run --config %s", cfg)
-	logf, err := os.Create(filepath.Join(a.WorkDir, "xgw.log"))
+	logPath := filepath.Join(a.WorkDir, "xgw.log")
+	exited, stop, err := startXGW(l.Exec("gw", bin, "run", "--config", cfg), logPath)
 	if err != nil {
 		return err
 	}
-	defer logf.Close()
-	cmd := l.Exec("gw", bin, "run", "--config", cfg)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	}()
+	defer stop()
 	cli := func(args ...string) (string, error) {
 		out, err := exec.Command(bin, append([]string{"--control-socket", sock}, args...)...).CombinedOutput()
 		return string(out), err
@@ -110,14 +95,14 @@ func run(bin string, seconds int) (err error) {
 		}
 		select {
 		case err := <-exited:
-			log, _ := os.ReadFile(logf.Name())
+			log, _ := os.ReadFile(logPath)
 			return fmt.Errorf("xgw exited: %v\n%s", err, log)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 		if i > 200 {
-			return fmt.Errorf("xgw did not come up within 20s (log: %s)", logf.Name())
+			return fmt.Errorf("xgw did not come up within 20s (log: %s)", logPath)
 		}
 	}
 
@@ -285,4 +270,33 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n") + "\n"
+}
+
+// startXGW starts cmd (xgw run) with its output in logPath. exited gets
+// Wait's result once; stop sends SIGTERM and waits for the process (killing
+// it after 10 s), also when the caller already took its result.
+func startXGW(cmd *exec.Cmd, logPath string) (exited <-chan error, stop func(), err error) {
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, nil, err
+	}
+	res := make(chan error, 1)
+	dead := make(chan struct{})
+	go func() { res <- cmd.Wait(); close(dead) }()
+	stop = func() {
+		defer logf.Close()
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-dead:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-dead
+		}
+	}
+	return res, stop, nil
 }

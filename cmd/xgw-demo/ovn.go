@@ -68,27 +68,11 @@ func runOVN(bin string, seconds int, baseline bool) (err error) {
 		fmt.Print(string(y))
 		step("starting xgw run --config %s in ns %s", cfg, o.NS("gw"))
 		logPath := filepath.Join(a.WorkDir, "xgw.log")
-		logf, err := os.Create(logPath)
+		exited, stop, err := startXGW(o.Exec("gw", bin, "run", "--config", cfg), logPath)
 		if err != nil {
 			return err
 		}
-		defer logf.Close()
-		cmd := o.Exec("gw", bin, "run", "--config", cfg)
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if err := cmd.Start(); err != nil {
-			return err
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		defer func() {
-			cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-exited:
-			case <-time.After(10 * time.Second):
-				cmd.Process.Kill()
-				<-exited
-			}
-		}()
+		defer stop()
 		for i := 0; ; i++ {
 			if _, err := cli("stats", "--json"); err == nil {
 				break
