@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -133,31 +132,9 @@ func TestGateway(t *testing.T) {
 		}
 		defer srv.Stop()
 		for _, reverse := range []bool{false, true} {
-			args := []string{"iperf3", "-c", ext, "-t", "3", "-J", "--get-server-output"}
-			if reverse {
-				args = append(args, "-R")
-			}
-			out, err := g.run("vm", args...)
-			if err != nil {
-				t.Fatalf("%v: %v\n%s", args, err, out)
-			}
-			var res struct {
-				End struct {
-					SumReceived struct {
-						Bytes         float64 `json:"bytes"`
-						BitsPerSecond float64 `json:"bits_per_second"`
-					} `json:"sum_received"`
-				} `json:"end"`
-				// The lab's server runs without -J, so its view comes as text:
-				// "Accepted connection from 203.0.113.10, port 40012".
-				ServerText string `json:"server_output_text"`
-			}
-			if err := json.Unmarshal([]byte(out), &res); err != nil {
-				t.Fatalf("iperf3 json: %v\n%s", err, out)
-			}
-			mbps := res.End.SumReceived.BitsPerSecond / 1e6
-			peer := acceptedFrom(res.ServerText)
-			t.Logf("iperf3 TCP reverse=%v: %.1f Mbit/s, %.1f MB, server saw %s", reverse, mbps, res.End.SumReceived.Bytes/1e6, peer)
+			res := g.iperf3(t, ext, 3, reverse)
+			mbps, peer := res.Mbps, res.Peer
+			t.Logf("iperf3 TCP reverse=%v: %.1f Mbit/s, %.1f MB, server saw %s", reverse, mbps, res.MB, peer)
 			// ~1 Gbit/s on an idle machine; far less is a broken path.
 			if mbps < 20 {
 				t.Fatalf("iperf3 TCP reverse=%v: %.3f Mbit/s", reverse, mbps)

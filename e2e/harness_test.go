@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -267,3 +268,40 @@ func (g *gateway) kill9() {
 
 // pid is the running xgw's process id.
 func (g *gateway) pid() int { return g.cmd.Process.Pid }
+
+// iperf3Run is what the tests read of one iperf3 -J client run.
+type iperf3Run struct {
+	Mbps, MB   float64
+	Peer       string // the client address the server saw
+	ServerText string
+}
+
+// iperf3 runs an iperf3 TCP client in the VM against ext for secs
+// seconds (reverse: -R), failing the test if it does not complete.
+func (g *gateway) iperf3(t *testing.T, ext string, secs int, reverse bool) iperf3Run {
+	t.Helper()
+	args := []string{"iperf3", "-c", ext, "-t", strconv.Itoa(secs), "-J", "--get-server-output"}
+	if reverse {
+		args = append(args, "-R")
+	}
+	out, err := g.run("vm", args...)
+	if err != nil {
+		t.Fatalf("%v: %v\n%s", args, err, out)
+	}
+	var res struct {
+		End struct {
+			SumReceived struct {
+				Bytes         float64 `json:"bytes"`
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+		} `json:"end"`
+		// The lab's server runs without -J, so its view comes as text:
+		// "Accepted connection from 203.0.113.10, port 40012".
+		ServerText string `json:"server_output_text"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("iperf3 json: %v\n%s", err, out)
+	}
+	return iperf3Run{Mbps: res.End.SumReceived.BitsPerSecond / 1e6, MB: res.End.SumReceived.Bytes / 1e6,
+		Peer: acceptedFrom(res.ServerText), ServerText: res.ServerText}
+}

@@ -145,28 +145,9 @@ func TestHostSNAT(t *testing.T) {
 		defer srv.Stop()
 		for _, reverse := range []bool{false, true} {
 			before := g.hostStats()
-			args := []string{"iperf3", "-c", ext, "-t", "2", "-J", "--get-server-output"}
-			if reverse {
-				args = append(args, "-R")
-			}
-			out, err := g.run("vm", args...)
-			if err != nil {
-				t.Fatalf("%v: %v\n%s", args, err, out)
-			}
-			var res struct {
-				End struct {
-					SumReceived struct {
-						BitsPerSecond float64 `json:"bits_per_second"`
-					} `json:"sum_received"`
-				} `json:"end"`
-				ServerText string `json:"server_output_text"`
-			}
-			if err := json.Unmarshal([]byte(out), &res); err != nil {
-				t.Fatalf("iperf3 json: %v\n%s", err, out)
-			}
+			res := g.iperf3(t, ext, 2, reverse)
 			after := g.hostStats()
-			mbps := res.End.SumReceived.BitsPerSecond / 1e6
-			peer := acceptedFrom(res.ServerText)
+			mbps, peer := res.Mbps, res.Peer
 			t.Logf("iperf3 TCP reverse=%v: %.1f Mbit/s, server saw %s, fast-path hits +%d", reverse, mbps, peer, after.hits-before.hits)
 			if mbps < 20 {
 				t.Fatalf("iperf3 TCP reverse=%v: %.3f Mbit/s\n%s", reverse, mbps, g.explain())
