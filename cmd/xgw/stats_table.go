@@ -19,8 +19,15 @@ func writeStats(w io.Writer, s *control.Stats) error {
 	p := &s.Pipeline
 	fmt.Fprintf(tw, "xgw %s, up %.0fs\n\n", s.Version, s.Uptime)
 
-	fmt.Fprintln(tw, "PIPELINE\ttx\tdrop\tpass\tegress\tingress\thairpin\tarp replies geneve/external\ticmp sent")
-	fmt.Fprintf(tw, "\t%d\t%d\t%d\t%d\t%d\t%d\t%d/%d\t%d\n\n", p.Verdicts["tx"], p.Verdicts["drop"], p.Verdicts["pass"], p.Egress, p.Ingress, p.Hairpin, p.ARPReply, p.ARPReplyExternal, p.ICMPOut)
+	fmt.Fprintln(tw, "PIPELINE\ttx\tdrop\tpass\theld\tegress\tingress\thairpin\tarp replies geneve/external\ticmp sent\theld then sent")
+	fmt.Fprintf(tw, "\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d/%d\t%d\t%d\n\n", p.Verdicts["tx"], p.Verdicts["drop"], p.Verdicts["pass"], p.Verdicts["held"],
+		p.Egress, p.Ingress, p.Hairpin, p.ARPReply, p.ARPReplyExternal, p.ICMPOut, p.HoldSent)
+
+	// Only where endpoint-independent mapping is in use.
+	if m := &s.NATMappings; m.Created > 0 || m.Full > 0 || m.Conflicts > 0 {
+		fmt.Fprintln(tw, "NAT MAPPINGS\tlive\tcapacity\tcreated\treused\treleased\tfull\tconflicts")
+		fmt.Fprintf(tw, "\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n\n", m.Live, m.Capacity, m.Created, m.Reused, m.Released, m.Full, m.Conflicts)
+	}
 
 	var frags uint64
 	for _, n := range p.Fragments {
