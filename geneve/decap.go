@@ -55,10 +55,11 @@ type Decapped struct {
 	End                int    // end of the outer UDP payload (link padding excluded)
 	UDPOff             int    // start of the outer UDP header
 	UDPChecksum        uint16 // as received; 0 means the sender sent none
-	// Family is the outer IP version, 4 or 6. Decap sets 4; DecapDual
-	// sets 6 for an IPv6 underlay, with the addresses in OuterSrc6 and
-	// OuterDst6 (OuterSrc and OuterDst are then zero).
-	Family               uint8
+	// IPv6 says the underlay is IPv6 (DecapDual only): the outer
+	// addresses are then OuterSrc6 and OuterDst6, and OuterSrc and
+	// OuterDst are zero. A bool, not packet.Parsed's Family, so that the
+	// zero value Decap writes means IPv4.
+	IPv6                 bool
 	OuterSrc6, OuterDst6 packet.IP6
 }
 
@@ -77,7 +78,7 @@ func Decap(frame []byte, d *Decapped) Result {
 	if l2.EtherType != packet.EtherTypeIPv4 {
 		return NotGeneve
 	}
-	d.Family = 4
+	d.IPv6 = false
 	d.OuterSrcMAC = packet.Ethernet(frame).Src()
 	if len(frame) < l2.L3Off+packet.IPv4MinLen {
 		return ErrShort
@@ -185,7 +186,7 @@ func VerifyUDPChecksum(frame []byte, d *Decapped) bool {
 	if d.UDPChecksum == 0 {
 		return true
 	}
-	if d.Family == 6 {
+	if d.IPv6 {
 		return verifyUDPChecksum6(frame, d)
 	}
 	dgram := frame[d.UDPOff:d.End]

@@ -2,11 +2,12 @@ package geneve
 
 import "github.com/xgw-dev/xgw/packet"
 
-// DecapDual is Decap for an IPv4 or an IPv6 underlay; d.Family says which.
+// DecapDual is Decap for an IPv4 or an IPv6 underlay.
 // Over IPv6 the outer extension headers are walked (packet.WalkIPv6Ext):
 // a malformed or too long chain is ErrOuterIP, any outer fragment (first
 // included) ErrFragment, anything but UDP to Port NotGeneve. The rest is
-// Decap's: the same UDP, Geneve and option checks and results.
+// Decap's: the same UDP, Geneve and option checks and results. d.IPv6
+// says which underlay it was.
 //
 // A zero outer UDP checksum over IPv6 is accepted, as OVS accepts it (it
 // creates its kernel Geneve port with udp6zerocsumrx on): RFC 8926 §3.3
@@ -25,7 +26,7 @@ func DecapDual(frame []byte, d *Decapped) Result {
 	if l2.EtherType != packet.EtherTypeIPv6 {
 		return Decap(frame, d)
 	}
-	d.Family = 6
+	d.IPv6 = true
 	d.OuterSrc, d.OuterDst = packet.IP4{}, packet.IP4{}
 	d.OuterSrcMAC = packet.Ethernet(frame).Src()
 	if len(frame)-l2.L3Off < packet.IPv6Len {
