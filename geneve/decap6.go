@@ -24,6 +24,8 @@ func DecapDual(frame []byte, d *Decapped) Result {
 		return ErrShort
 	}
 	if l2.EtherType != packet.EtherTypeIPv6 {
+		// No IPv6 addresses left over from an earlier frame in the slot.
+		d.OuterSrc6, d.OuterDst6 = packet.IP6{}, packet.IP6{}
 		return Decap(frame, d)
 	}
 	d.IPv6 = true

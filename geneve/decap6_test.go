@@ -65,7 +65,7 @@ func TestDecapDual6(t *testing.T) {
 func TestDecapDualIPv4SameAsDecap(t *testing.T) {
 	f := seedFrame(t)
 	var a, b Decapped
-	b.IPv6 = true
+	b.IPv6, b.OuterSrc6 = true, hvIP6
 	ra, rb := Decap(f, &a), DecapDual(f, &b)
 	if ra != OK || rb != OK || a != b || b.IPv6 {
 		t.Fatalf("Decap %v %+v\nDecapDual %v %+v", ra, a, rb, b)

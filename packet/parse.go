@@ -156,7 +156,7 @@ func (p *Parsed) Decode(frame []byte) Result {
 	return OK
 }
 
-// IP returns the IPv4 header view of frame.
+// IP returns the IPv4 header view of frame (Family 4; IP6 for 6).
 func (p *Parsed) IP(frame []byte) IPv4 { return IPv4(frame[p.L3Off:p.L4Off]) }
 
 // L4 returns the transport segment of frame (header and payload, without

@@ -17,6 +17,8 @@ func (p *Parsed) DecodeDual(frame []byte) Result {
 		return ErrShortL2
 	}
 	if l2.EtherType != EtherTypeIPv6 {
+		// No IPv6 addresses left over from an earlier frame in the slot.
+		p.Src6, p.Dst6 = IP6{}, IP6{}
 		return p.Decode(frame)
 	}
 	p.L2 = l2
