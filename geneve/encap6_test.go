@@ -113,3 +113,33 @@ func TestFlowHash6(t *testing.T) {
 		}
 	}
 }
+
+// TestIPv6OverlayOverIPv4Underlay: an IPv6 inner frame rides Encap's IPv4
+// underlay unchanged, gopacket reads the whole stack, and the inner frame
+// decodes as IPv6 after DecapDual.
+func TestIPv6OverlayOverIPv4Underlay(t *testing.T) {
+	inner := innerFrame6(t, 20)
+	out := encapInto(inner, EncapLen, egressParams(true))
+	pk := gopacket.NewPacket(out, layers.LayerTypeEthernet, gopacket.Default)
+	ips := pk.Layers()
+	var v4, v6 bool
+	for _, l := range ips {
+		switch ip := l.(type) {
+		case *layers.IPv4:
+			v4 = packet.IP4(ip.DstIP.To4()) == vtepIP
+		case *layers.IPv6:
+			v6 = packet.IP6(ip.SrcIP) == vmIP6 && packet.IP6(ip.DstIP) == extIP6
+		}
+	}
+	if !v4 || !v6 {
+		t.Fatalf("gopacket: %v", pk)
+	}
+	var d Decapped
+	if r := DecapDual(out, &d); r != OK || d.IPv6 || d.OuterDst != vtepIP || !VerifyUDPChecksum(out, &d) {
+		t.Fatalf("decap %v %+v", r, d)
+	}
+	var p packet.Parsed
+	if r := p.DecodeDual(out[d.InnerOff:d.End]); r != packet.OK || p.Family != 6 || p.Src6 != vmIP6 || p.DstPort != 5001 {
+		t.Fatalf("inner %v %+v", r, p)
+	}
+}
