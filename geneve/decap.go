@@ -55,6 +55,12 @@ type Decapped struct {
 	End                int    // end of the outer UDP payload (link padding excluded)
 	UDPOff             int    // start of the outer UDP header
 	UDPChecksum        uint16 // as received; 0 means the sender sent none
+	// IPv6 says the underlay is IPv6 (DecapDual only): the outer
+	// addresses are then OuterSrc6 and OuterDst6, and OuterSrc and
+	// OuterDst are zero. A bool, not packet.Parsed's Family, so that the
+	// zero value Decap writes means IPv4.
+	IPv6                 bool
+	OuterSrc6, OuterDst6 packet.IP6
 }
 
 // Decap parses outer Ethernet (one optional 802.1Q tag), IPv4, UDP and
@@ -72,6 +78,7 @@ func Decap(frame []byte, d *Decapped) Result {
 	if l2.EtherType != packet.EtherTypeIPv4 {
 		return NotGeneve
 	}
+	d.IPv6 = false
 	d.OuterSrcMAC = packet.Ethernet(frame).Src()
 	if len(frame) < l2.L3Off+packet.IPv4MinLen {
 		return ErrShort
@@ -172,11 +179,15 @@ func (d *Decapped) readOptions(opts Options) Result {
 }
 
 // VerifyUDPChecksum checks the outer UDP checksum of a frame Decap accepted.
-// An absent checksum (0) passes: RFC 8926 §3.3 lets IPv4 senders omit it.
+// An absent checksum (0) passes: RFC 8926 §3.3 lets IPv4 senders omit it,
+// and over IPv6 see DecapDual.
 // It costs a pass over the whole datagram, so it is the caller's choice.
 func VerifyUDPChecksum(frame []byte, d *Decapped) bool {
 	if d.UDPChecksum == 0 {
 		return true
+	}
+	if d.IPv6 {
+		return verifyUDPChecksum6(frame, d)
 	}
 	dgram := frame[d.UDPOff:d.End]
 	s := packet.Sum(dgram, packet.PseudoSum(d.OuterSrc, d.OuterDst, packet.ProtoUDP, uint16(len(dgram))))
