@@ -48,7 +48,7 @@ func TestNDAnswer(t *testing.T) {
 		{"from a link-local address", nsWithSLLA(t, nsSpec{src: v6DRLL, dst: v6Router.SolicitedNode(), target: v6Router}), true, sllaOther, v6DRLL, true},
 		{"DAD", nsFrame(t, nsSpec{src: packet.IP6{}, dst: v6Router.SolicitedNode(), target: v6Router}), true, allNodesMAC, allNodes, false},
 		{"hop-by-hop header", hbhNS, true, macDR, v6DR, true},
-		{"NAT address (not a router's)", nsFrame(t, nsSpec{src: v6DR, dst: v6Router.SolicitedNode(), target: v6Router}), false, macDR, v6DR, true},
+		{"NAT address (not a router's)", nsFrame(t, nsSpec{src: v6DR, dst: v6NAT.SolicitedNode(), target: v6NAT}), false, macDR, v6DR, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			x := newCtx6(t)
@@ -57,8 +57,12 @@ func TestNDAnswer(t *testing.T) {
 			if why != DropNone {
 				t.Fatalf("parseNS: %v", why)
 			}
-			if ns.Target != v6Router {
-				t.Fatalf("target %v", ns.Target)
+			target := v6Router
+			if !tc.router {
+				target = v6NAT
+			}
+			if ns.Target != target {
+				t.Fatalf("target %v, want %v", ns.Target, target)
 			}
 			out, why := x.h.w.ndReply(c, &ns, macGR, tc.router)
 			if why != DropNone {
@@ -75,7 +79,7 @@ func TestNDAnswer(t *testing.T) {
 			if packet.MAC(eth.SrcMAC) != macGR || packet.MAC(eth.DstMAC) != tc.ethDst || eth.EthernetType != layers.EthernetTypeIPv6 {
 				t.Fatalf("Ethernet %v -> %v type %v, want %v -> %v", eth.SrcMAC, eth.DstMAC, eth.EthernetType, macGR, tc.ethDst)
 			}
-			if !ip.SrcIP.Equal(ipOf(v6Router)) || !ip.DstIP.Equal(ipOf(tc.ipDst)) || ip.HopLimit != 255 ||
+			if !ip.SrcIP.Equal(ipOf(target)) || !ip.DstIP.Equal(ipOf(tc.ipDst)) || ip.HopLimit != 255 ||
 				ip.NextHeader != layers.IPProtocolICMPv6 || ip.Length != 32 || ip.TrafficClass != 0 || ip.FlowLabel != 0 {
 				t.Fatalf("IPv6 %v -> %v hop %d next %v len %d", ip.SrcIP, ip.DstIP, ip.HopLimit, ip.NextHeader, ip.Length)
 			}
@@ -86,7 +90,7 @@ func TestNDAnswer(t *testing.T) {
 			if !ok {
 				t.Fatalf("no NA in %v", pk)
 			}
-			if na.Router() != tc.router || na.Solicited() != tc.solicited || !na.Override() || !na.TargetAddress.Equal(ipOf(v6Router)) {
+			if na.Router() != tc.router || na.Solicited() != tc.solicited || !na.Override() || !na.TargetAddress.Equal(ipOf(target)) {
 				t.Fatalf("NA R %v S %v O %v target %v", na.Router(), na.Solicited(), na.Override(), na.TargetAddress)
 			}
 			if len(na.Options) != 1 || na.Options[0].Type != layers.ICMPv6OptTargetAddress || !bytes.Equal(na.Options[0].Data, macGR[:]) {

@@ -15,8 +15,8 @@ import "github.com/xgw-dev/xgw/packet"
 //
 // Packets for the router itself (echo, neighbour discovery) are checked
 // by what answers them (echoReply6, parseNS), which accept a link-local
-// source on the link. The hop limit is the caller's next check, as for
-// IPv4: p.TTL <= 1 gets timeExceeded6.
+// source on the link. The hop limit is the next check (input6 runs
+// both).
 func validate6(p *packet.Parsed, own []packet.IP6) Drop {
 	if martian6(p.Src6) || owns6(own, p.Src6) {
 		return DropMartianSource6
@@ -41,4 +41,26 @@ func owns6(own []packet.IP6, a packet.IP6) bool {
 		}
 	}
 	return false
+}
+
+// input6 runs the router's IPv6 input checks, in the order egress and
+// ingress run IPv4's, on a packet it is to forward (frame = pkt.Frame(),
+// decoded by DecodeDual in c.parsed) that arrived through the port whose
+// address is in, own being the router's addresses: martians first
+// (validate6; no message goes to a martian), then the hop limit: at 1 or
+// 0 the packet is replaced by time exceeded from in (RFC 4443 §3.3),
+// and sent reports that the caller is to route that message from the
+// router. why is DropNone when the packet may go on (sent false) or the
+// message is ready (sent true); otherwise the drop reason (martians,
+// ttl-exceeded when no message may be sent, icmp-rate-limited).
+func (w *Worker) input6(c *pktCtx, frame []byte, own []packet.IP6, in packet.IP6) (sent bool, why Drop) {
+	p := &c.parsed
+	if why := validate6(p, own); why != DropNone {
+		return false, why
+	}
+	if p.TTL <= 1 {
+		why := w.timeExceeded6(c, frame, in)
+		return why == DropNone, why
+	}
+	return false, DropNone
 }
