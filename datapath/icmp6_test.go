@@ -137,6 +137,8 @@ func TestTimeExceeded6(t *testing.T) {
 		{"echo request", v6Frame(t, macDR, macGR, v6VM, v6Server, 1, nil, layers.IPProtocolICMPv6,
 			&layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypeEchoRequest, 0)}, &layers.ICMPv6Echo{Identifier: 3})},
 		{"a later fragment", v6Frame(t, macDR, macGR, v6VM, v6Server, 1, []v6Ext{v6FragHdr(8, false)}, layers.IPProtocolUDP, gopacket.Payload(make([]byte, 30)))},
+		// No ICMPv6 header to tell an error from an echo: eligible.
+		{"a later fragment of ICMPv6", v6Frame(t, macDR, macGR, v6VM, v6Server, 1, []v6Ext{v6FragHdr(8, false)}, layers.IPProtocolICMPv6, gopacket.Payload(make([]byte, 30)))},
 		{"from a link-local source", udp6(t, v6DRLL, v6Server, 1, 20)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
