@@ -337,3 +337,42 @@ func TestICMP6Allocs(t *testing.T) {
 		t.Fatalf("%v allocs", allocs)
 	}
 }
+
+// FuzzICMP6Error: for any IPv6 frame, an error is refused by
+// icmp6ErrorAllowed, or putICMP6Error writes a message that decodes and
+// verifies, is at most 1280 bytes of IPv6, goes to the frame's source and
+// quotes the start of its datagram; never a write past the buffer.
+func FuzzICMP6Error(f *testing.F) {
+	f.Add(udp6(f, v6VM, v6Server, 1, 20), uint8(packet.ICMPv6TimeExceeded), uint16(0))
+	f.Add(udp6(f, v6VM, v6Server, 64, 1452), uint8(packet.ICMPv6PacketTooBig), uint16(1400))
+	f.Add(echo6(f, v6VM, v6Router, v6HopByHop), uint8(packet.ICMPv6DestUnreachable), uint16(40))
+	f.Fuzz(func(t *testing.T, frame []byte, typ uint8, room uint16) {
+		var p packet.Parsed
+		if r := p.DecodeDual(frame); (r != packet.OK && r != packet.Fragment) || p.Family != 6 {
+			return
+		}
+		if !icmp6ErrorAllowed(frame, &p, typ, 0) {
+			return
+		}
+		src := p.Src6
+		buf := make([]byte, len(frame)+int(room))
+		copy(buf, frame)
+		datagram := append([]byte(nil), frame[p.L3Off:p.End]...)
+		n := putICMP6Error(buf, &p, v6Router, typ, 0, 1280)
+		if n == 0 {
+			if len(buf) >= icmp6Head+packet.IPv6Len && len(datagram) >= packet.IPv6Len {
+				t.Fatalf("refused with room %d for a %d-byte datagram", len(buf), len(datagram))
+			}
+			return
+		}
+		var q packet.Parsed
+		if r := q.DecodeDual(buf[:n]); r != packet.OK {
+			t.Fatalf("message decodes as %v", r)
+		}
+		msg := buf[q.L4Off:q.End]
+		if n-packet.EthernetLen > icmp6MaxLen || q.Dst6 != src || q.Src6 != v6Router || q.ICMPType != typ ||
+			!packet.L4ChecksumValid6(msg, q.Src6, q.Dst6, packet.ProtoICMPv6) || !bytes.HasPrefix(datagram, msg[packet.ICMPv6Len:]) {
+			t.Fatalf("message %x", buf[:n])
+		}
+	})
+}

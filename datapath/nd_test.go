@@ -198,6 +198,35 @@ func v4Frame(t testing.TB, src, dst net.IP) []byte {
 	return append([]byte(nil), b.Bytes()...)
 }
 
+// TestNDTagged: an 802.1Q-tagged solicitation (the external side passes
+// tagged ARP; whoever calls parseNS decides on tags) is answered with the
+// link header kept, tag and all.
+func TestNDTagged(t *testing.T) {
+	f := nsFrame(t, nsSpec{src: v6DR, dst: v6Router.SolicitedNode(), target: v6Router})
+	tagged := append(append(append([]byte(nil), f[:12]...), 0x81, 0x00, 0x00, 0x07), f[12:]...)
+	x := newCtx6(t)
+	c := x.load(t, tagged, 0)
+	if !c.parsed.Tagged || c.parsed.L3Off != 18 {
+		t.Fatalf("setup: %+v", c.parsed.L2)
+	}
+	ns, why := parseNS(x.pkt.Frame(), &c.parsed)
+	if why != DropNone {
+		t.Fatal(why)
+	}
+	out, why := x.h.w.ndReply(c, &ns, macGR, true)
+	if why != DropNone || len(out) != 18+72 {
+		t.Fatalf("ndReply: %v, %d bytes", why, len(out))
+	}
+	pk, ip, _ := gopacketICMP6(t, out)
+	tag, ok := pk.Layer(layers.LayerTypeDot1Q).(*layers.Dot1Q)
+	if !ok || tag.VLANIdentifier != 7 || tag.Type != layers.EthernetTypeIPv6 || !ip.SrcIP.Equal(ipOf(v6Router)) || !ip.DstIP.Equal(ipOf(v6DR)) {
+		t.Fatalf("tagged NA: %v", pk)
+	}
+	if _, ok := pk.Layer(layers.LayerTypeICMPv6NeighborAdvertisement).(*layers.ICMPv6NeighborAdvertisement); !ok {
+		t.Fatalf("no NA: %v", pk)
+	}
+}
+
 // TestNDNoRoom: an advertisement longer than the solicitation in a
 // buffer without tailroom is refused as no-headroom, not written past it.
 func TestNDNoRoom(t *testing.T) {
