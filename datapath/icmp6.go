@@ -23,8 +23,8 @@ import (
 
 // icmp6MaxLen is the largest ICMPv6 error: the IPv6 minimum MTU (RFC 4443
 // §2.4 (c): quote as much as fits without exceeding it), and icmp6Quote
-// how much of the invoking packet that leaves room for.
-// icmp6Head is the message before its quote, from the Ethernet header on.
+// how much of the invoking packet that leaves room for. icmp6Head is the
+// message before its quote, from the Ethernet header on.
 const (
 	icmp6MaxLen = 1280
 	icmp6Quote  = icmp6MaxLen - packet.IPv6Len - packet.ICMPv6Len
@@ -55,7 +55,7 @@ const (
 func (w *Worker) echoReply6(c *pktCtx, frame []byte) Drop {
 	p := &c.parsed
 	if p.Family != 6 || p.Proto != packet.ProtoICMPv6 || p.ICMPType != packet.ICMPv6EchoRequest || p.End-p.L4Off < packet.ICMPv6Len {
-		return DropMalformed
+		return DropToRouter // only echo is served
 	}
 	if p.Frag {
 		return DropFragment
@@ -119,12 +119,12 @@ func (w *Worker) destUnreachable6(c *pktCtx, frame []byte, src packet.IP6, code 
 // its source, param in the word after the checksum (the MTU of packet too
 // big, the pointer of parameter problem), quoting as much of the packet
 // as fits in 1280 bytes and in the buffer. When RFC 4443 §2.4 (e) forbids
-// a message (icmp6ErrorAllowed), the packet is dropped as silent; over
-// the rate limit, as icmp-rate-limited. c.parsed then describes the
-// message.
+// a message (icmp6ErrorAllowed), or src is unspecified (the port has no
+// IPv6 address to send from), the packet is dropped as silent; over the
+// rate limit, as icmp-rate-limited. c.parsed then describes the message.
 func (w *Worker) icmp6Error(c *pktCtx, frame []byte, src packet.IP6, typ, code uint8, param uint32, silent Drop) Drop {
 	p := &c.parsed
-	if !icmp6ErrorAllowed(frame, p, typ, code) {
+	if src.IsUnspecified() || !icmp6ErrorAllowed(frame, p, typ, code) {
 		return silent
 	}
 	if !w.icmpAllowed6(c, p.Src6) {

@@ -83,7 +83,7 @@ func TestEchoReply6Refused(t *testing.T) {
 		{"a fragment", v6Frame(t, macDR, macGR, v6VM, v6Router, 64, []v6Ext{v6FragHdr(0, true)}, layers.IPProtocolICMPv6,
 			&layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypeEchoRequest, 0)},
 			&layers.ICMPv6Echo{Identifier: 1}, gopacket.Payload(make([]byte, 16))), DropFragment},
-		{"not an echo request", udp6(t, v6VM, v6Router, 64, 8), DropMalformed},
+		{"not an echo request", udp6(t, v6VM, v6Router, 64, 8), DropToRouter},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			x := newCtx6(t)
@@ -236,6 +236,12 @@ func TestICMP6ErrorNotSent(t *testing.T) {
 				t.Fatal("the refused packet was changed")
 			}
 		})
+	}
+	// A port without an IPv6 address has nothing to send from.
+	x := newCtx6(t)
+	c := x.load(t, udp6(t, v6VM, v6Server, 1, 8), 0)
+	if why := x.h.w.timeExceeded6(c, x.pkt.Frame(), packet.IP6{}); why != DropTTL {
+		t.Fatalf("from ::: %v, want ttl-exceeded", why)
 	}
 	// The exceptions: packet too big and unknown-option parameter problem
 	// go to a multicast destination and through link-layer multicast.
