@@ -107,7 +107,9 @@ func parseNS(frame []byte, p *packet.Parsed) (neighSolicit, Drop) {
 // Override flag (the target is ours, not an anycast or proxied address);
 // the Router flag if router (a router port's own address, as OVN's
 // nd_na_router; a NAT address is not a router's); and a target
-// link-layer address option. It returns 0 if out is too short.
+// link-layer address option. (OVN's pinctrl sets Solicited for DAD too,
+// which §7.2.4 forbids; here it is clear.) It returns 0 if out is too
+// short.
 func putNA(out []byte, l3Off int, ns *neighSolicit, mac packet.MAC, router bool) int {
 	n := l3Off + naLen
 	if l3Off < packet.EthernetLen || len(out) < n {
