@@ -69,6 +69,11 @@ const (
 	DropFragTooSmall // a non-last fragment smaller than the table's minimum
 	DropFragMemory   // no room in the fragment table or its hold pool
 	DropVLAN         // an 802.1Q tag (outer, or on the inner frame) on an interface that carries none
+	// IPv6 (issue 13; validate6.go, nd.go).
+	DropMartianSource6 // IPv6 source may not be forwarded: ::, ::1, multicast, link-local, v4-mapped, a router's own address
+	DropMartianDest6   // IPv6 destination may not be forwarded: ::, ::1, link-local, multicast, v4-mapped
+	DropNDInvalid      // a neighbour solicitation that fails RFC 4861 7.1.1 validation
+	DropND             // neighbour discovery not for an address we answer for (as DropARP)
 	NumDrops
 )
 
@@ -84,6 +89,7 @@ var dropNames = [NumDrops]string{
 	"fragment-overlap", "fragment-too-many", "fragment-too-small",
 	"fragment-memory",
 	"vlan-tagged",
+	"martian-source-ipv6", "martian-destination-ipv6", "nd-invalid", "nd",
 }
 
 func (d Drop) String() string {
