@@ -12,6 +12,11 @@ type Router struct {
 	ID          int // index in Topology.Routers: a dense key for per-router state
 	Name        string
 	Distributed bool // runs on every chassis; we run its hop for return traffic only
+	// Key is the datapath key of a router served through a distributed
+	// gateway port (0 otherwise): hypervisors route its egress and
+	// redirect it to us (Topology.RedirectPort); we route its return
+	// traffic straight onto its tenant switches.
+	Key uint32
 	DNATZone    uint16
 	SNATZone    uint16 // zones; 0 for a distributed router without any
 	Ports       []*RouterPort
@@ -31,6 +36,10 @@ type RouterPort struct {
 	External bool
 	Switch   *Switch // the switch it is attached to; nil if External
 	Key      uint16  // its port key on Switch: the Geneve option's inport; 0 if External
+	// RedirectKey is the chassisredirect port key of a distributed
+	// gateway port (External, of a router with a Key): the outport of
+	// traffic redirected to it.
+	RedirectKey uint16
 }
 
 // Hop is a routing decision: send out of Port to the L2 neighbour NextHop.
