@@ -56,12 +56,16 @@ func (w *Worker) fromUnderlay(c *pktCtx) Drop {
 	// A gateway router's join port, or a distributed gateway port that
 	// the hypervisor redirected an already routed packet to.
 	rp, ok := pl.topo.JoinPort(d.VNI, packet.Ethernet(inner).Dst())
-	outport, redirect := rp.Key, false
+	redirect := false
 	if !ok {
 		if rp, ok = pl.topo.RedirectPort(d.VNI); !ok {
 			return DropNoRouter
 		}
-		outport, redirect = rp.RedirectKey, true
+		redirect = true
+	}
+	outport := rp.Key
+	if redirect {
+		outport = rp.RedirectKey
 	}
 	if pl.topo.CheckOutport && !c.planning && (!d.HasOVN || d.OutPort != outport) {
 		return DropGeneveOutport
