@@ -71,6 +71,7 @@ func translate(s *snapshot, base *config.Config, z *zones, cache map[string]*cac
 			tr.problems = append(tr.problems, ps...)
 			continue
 		}
+		tr.problems = append(tr.problems, ignoredOnRouter(r)...)
 		serve(r.Name, func(zp config.Zones) (*fragment, []Problem, error) { return x.gatewayFragment(r, zp) })
 	}
 	// Routers whose distributed gateway port is active here (OVN's
@@ -101,6 +102,7 @@ func translate(s *snapshot, base *config.Config, z *zones, cache map[string]*cac
 			tr.problems = append(tr.problems, ps...)
 			continue
 		}
+		tr.problems = append(tr.problems, ignoredOnRouter(r)...)
 		serve(r.Name, func(zp config.Zones) (*fragment, []Problem, error) { return x.dgpFragment(d, zp) })
 	}
 	z.keepOnly(keep)

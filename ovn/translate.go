@@ -170,10 +170,17 @@ func (x *index) unsupportedOnRouter(r *nbdb.LogicalRouter) []Problem {
 	if len(r.Policies) > 0 {
 		add("router "+r.Name+" policies", fmt.Sprintf("%d routing policy(ies): router policies are not supported", len(r.Policies)))
 	}
-	for _, k := range []string{"lb_force_snat_ip", "dnat_force_snat_ip"} {
-		if r.Options[k] != "" {
-			add("router "+r.Name+" options:"+k, "forced SNAT is not supported")
-		}
+	// lb_force_snat_ip SNATs only what the router's own load balancers
+	// DNATed (northd sets flags.force_snat_for_lb in their lr_in_dnat and
+	// lr_out_undnat flows, nowhere else); its un-SNAT flow finds no
+	// connection otherwise. Without load balancers on the router it is
+	// a no-op (x.ignoredOnRouter notes it); with them the router is
+	// refused for the load balancers anyway.
+	if v := r.Options["lb_force_snat_ip"]; v != "" && (len(r.LoadBalancer) > 0 || len(r.LoadBalancerGroup) > 0) {
+		add("router "+r.Name+" options:lb_force_snat_ip", "forced SNAT of load-balanced traffic ("+v+"): load balancing is not supported")
+	}
+	if v := r.Options["dnat_force_snat_ip"]; v != "" {
+		add("router "+r.Name+" options:dnat_force_snat_ip", "forced SNAT of DNATed traffic ("+v+") is not supported")
 	}
 	for _, p := range x.routerPorts(r) {
 		if len(p.GatewayChassis) > 0 || p.HaChassisGroup != nil {
@@ -223,6 +230,16 @@ func (x *index) unsupportedOnRouter(r *nbdb.LogicalRouter) []Problem {
 	}
 	slices.SortFunc(ps, func(a, b Problem) int { return strings.Compare(a.Object, b.Object) })
 	return ps
+}
+
+// ignoredOnRouter notes what a router sets that has no effect on what
+// xgw serves: lb_force_snat_ip without load balancers.
+func ignoredOnRouter(r *nbdb.LogicalRouter) []Problem {
+	if v := r.Options["lb_force_snat_ip"]; v != "" && len(r.LoadBalancer) == 0 && len(r.LoadBalancerGroup) == 0 {
+		return []Problem{{Object: "router " + r.Name + " options:lb_force_snat_ip",
+			Reason: "SNATs load-balanced traffic only (" + v + "), and the router has no load balancer: ignored"}}
+	}
+	return nil
 }
 
 // routePrefix normalises a route's ip_prefix: a bare address is a host route.
