@@ -197,3 +197,37 @@ func TestDistributedGatewayPortARP(t *testing.T) {
 		t.Fatalf("kernel asked for %v, want only the first", neigh.asked)
 	}
 }
+
+// TestDistributedGatewayPortHairpin: vm1 to vm2's floating IP through
+// dr's gateway port: OVN's gateway chassis loops it back into dr
+// (lr_out_egr_loop): DNAT to vm2, SNAT of vm1 to the SNAT address, a
+// second routing (TTL 62), onto sw1 to vm2's chassis; vm2's answer to the
+// SNAT address, redirected again, goes back to vm1 from the floating IP.
+func TestDistributedGatewayPortHairpin(t *testing.T) {
+	h := newHarness(t, seedtest.Example("distributed-gateway.yaml"), conntrack.Config{})
+	fip, vm2 := net.IP{123, 123, 123, 124}, net.IP{10, 199, 100, 11}
+	vm2MAC := seedtest.MustHW("00:00:19:91:00:11")
+	inner := seedtest.InnerIPv4(t, seedtest.MACGRExt, seedtest.MACNextHop, seedtest.VM, fip, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 7000, DPort: 80})
+	out := h.run(flow.Underlay, seedtest.Geneve(t, seedtest.Chassis, seedtest.VTEP, dgpRouterKey, 1, dgpCRKey, inner))
+	wantTX(t, out, flow.Underlay)
+	f := out.Frame()
+	var ip packet.Parsed
+	if ip.Decode(f[58:]) != packet.OK {
+		t.Fatal("inner does not parse")
+	}
+	seedtest.CheckChecksums(t, f[58:])
+	if ip.Src != packet.IP4(seedtest.SNAT.To4()) || ip.Dst != packet.IP4(vm2.To4()) || ip.TTL != 62 ||
+		packet.Ethernet(f[58:]).Dst() != packet.MAC(vm2MAC) {
+		t.Fatalf("hairpin out: %v -> %v TTL %d eth dst %v; want SNAT -> vm2, TTL 62", ip.Src, ip.Dst, ip.TTL, packet.Ethernet(f[58:]).Dst())
+	}
+	ans := seedtest.InnerIPv4(t, seedtest.MACGRExt, seedtest.MACNextHop, vm2, seedtest.SNAT, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 80, DPort: ip.SrcPort})
+	back := h.run(flow.Underlay, seedtest.Geneve(t, seedtest.Chassis, seedtest.VTEP, dgpRouterKey, 1, dgpCRKey, ans))
+	wantTX(t, back, flow.Underlay)
+	var bp packet.Parsed
+	if bp.Decode(back.Frame()[58:]) != packet.OK {
+		t.Fatal("answer does not parse")
+	}
+	if bp.Src != packet.IP4(fip.To4()) || bp.Dst != packet.IP4(seedtest.VM.To4()) || bp.DstPort != 7000 {
+		t.Fatalf("hairpin answer %v:%d -> %v:%d, want the floating IP -> vm1:7000", bp.Src, bp.SrcPort, bp.Dst, bp.DstPort)
+	}
+}

@@ -162,11 +162,15 @@ func (w *Worker) fromUnderlay(c *pktCtx) Drop {
 // second TTL decrement.
 func (w *Worker) redirected(c *pktCtx, inner []byte, d *geneve.Decapped, rpl *routerPlan) Drop {
 	p, r := &c.parsed, rpl.r
-	if rpl.owns(p.Dst) || rpl.natAddr(p.Dst) {
-		// To the router itself or hairpinned through one of its NAT
-		// addresses: OVN loops these back into the router on the
-		// gateway chassis (lr_out_egr_loop), which xgw does not.
-		return DropUnsupported
+	if rpl.natAddr(p.Dst) {
+		// To one of the router's NAT addresses: OVN's gateway chassis
+		// loops it back into the router (lr_out_egr_loop), which
+		// un-SNATs, DNATs and routes it again (a second TTL
+		// decrement) onto the tenant switch; the hairpin does the same.
+		return w.hairpin(c, inner, d, rpl)
+	}
+	if rpl.owns(p.Dst) {
+		return DropToRouter // the hypervisor's router answers for itself
 	}
 	if !c.planning && w.tooBig(p, flow.External) {
 		// No ICMP from here: the hypervisor's router checks

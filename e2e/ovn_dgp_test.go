@@ -70,6 +70,22 @@ func dgpSuite(t *testing.T, kind lab.GatewayKind) {
 		}
 	})
 
+	t.Run("hairpin-floating-ip", func(t *testing.T) {
+		// vm1 to vm3's floating IP: the gateway chassis loops it back
+		// into dr (lr_out_egr_loop), vm3 sees vm1 as the SNAT address.
+		v1, _ := plan.VM("vm1")
+		v3, _ := plan.VM(plan.FIPVM)
+		ex, err := o.UDPRequestResponseVia("vm1", netip.AddrPortFrom(v1.IP, 0), plan.FIPVM,
+			netip.AddrPortFrom(v3.IP, 7250), netip.AddrPortFrom(plan.FloatingIP, 7250), 10, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("vm1 -> %s (%s): %v", plan.FloatingIP, plan.FIPVM, ex)
+		if ex.Answered < 9 || !seenOnly(ex, a.SNATIP) {
+			t.Errorf("vm1 -> floating IP %s: %v; want ≥9/10 answered, %s seeing %s", plan.FloatingIP, ex, plan.FIPVM, a.SNATIP)
+		}
+	})
+
 	t.Run("iperf3", func(t *testing.T) {
 		srv, err := g.lab.StartIperfServer()
 		if err != nil {
