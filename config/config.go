@@ -148,18 +148,19 @@ func (p SwitchPort) IsRouter() bool { return p.RouterPort != "" }
 
 // Router is an OVN logical router.
 type Router struct {
-	Name        string `yaml:"name"`
-	Distributed bool   `yaml:"distributed"`
+	Name        string       `yaml:"name"`
+	Distributed bool         `yaml:"distributed"`
+	Zones       Zones        `yaml:"zones"`
+	Ports       []RouterPort `yaml:"ports"`
+	Routes      []Route      `yaml:"routes"`
+	NAT         []NAT        `yaml:"nat"`
+
 	// Key is the router's own datapath tunnel key, set only for a router
 	// served through a distributed gateway port (OVN's chassisredirect
 	// shape): hypervisors route its traffic themselves and tunnel it to
 	// the gateway with this key as VNI and the external port's
 	// RedirectKey as outport. 0 for every other router.
-	Key   uint32 `yaml:"key"`
-	Zones Zones  `yaml:"zones"`
-	Ports       []RouterPort `yaml:"ports"`
-	Routes      []Route      `yaml:"routes"`
-	NAT         []NAT        `yaml:"nat"`
+	Key uint32 `yaml:"key"`
 }
 
 // Zones are the router's two conntrack zones, as OVN allocates them.

@@ -12,15 +12,16 @@ type Router struct {
 	ID          int // index in Topology.Routers: a dense key for per-router state
 	Name        string
 	Distributed bool // runs on every chassis; we run its hop for return traffic only
+	DNATZone    uint16
+	SNATZone    uint16 // zones; 0 for a distributed router without any
+	Ports       []*RouterPort
+	External    *RouterPort // the external port of a gateway router; nil if distributed
+
 	// Key is the datapath key of a router served through a distributed
 	// gateway port (0 otherwise): hypervisors route its egress and
 	// redirect it to us (Topology.RedirectPort); we route its return
 	// traffic straight onto its tenant switches.
 	Key uint32
-	DNATZone    uint16
-	SNATZone    uint16 // zones; 0 for a distributed router without any
-	Ports       []*RouterPort
-	External    *RouterPort // the external port of a gateway router; nil if distributed
 
 	table []routeEntry // longest prefix first
 	nat   []NATRule
