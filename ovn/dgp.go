@@ -60,6 +60,17 @@ func (x *index) unsupportedOnDGP(d dgp) []Problem {
 		}
 		ps = append(ps, p)
 	}
+	// Shapes whose traffic does not arrive as redirected Geneve: bridged
+	// redirection (over the localnet's VLAN) and tenant ports centralized
+	// on the gateway chassis (their switch traffic comes unrouted).
+	if d.port.Options["redirect-type"] == "bridged" {
+		ps = append(ps, Problem{Object: "router port " + d.port.Name + " options:redirect-type", Reason: "bridged redirection (over the physical network) is not supported", Router: d.router.Name})
+	}
+	for _, p := range x.routerPorts(d.router) {
+		if p.Options["reside-on-redirect-chassis"] == "true" {
+			ps = append(ps, Problem{Object: "router port " + p.Name + " options:reside-on-redirect-chassis", Reason: "a port centralized on the gateway chassis is not supported", Router: d.router.Name})
+		}
+	}
 	return ps
 }
 

@@ -144,6 +144,17 @@ func TestDistributedGatewayPortRefused(t *testing.T) {
 	if got := e.sbctl("--bare", "--columns=chassis", "find", "Port_Binding", "logical_port=cr-dr-ext"); got != "" {
 		t.Fatalf("cr-dr-ext claimed by %s", got)
 	}
+	// Bridged redirection (traffic over the localnet, not Geneve) too.
+	// (One transaction: dr must never be servable in between.)
+	e.nbctl("lr-nat-del", "dr", "dnat_and_snat", "203.0.113.21", "--", "set", "logical_router_port", "dr-ext", "options:redirect-type=bridged")
+	waitFor(t, 5*time.Second, "dr refused for bridged redirection", func() (bool, string) {
+		for _, p := range ctl.Status().Problems {
+			if p.Router == "dr" && strings.Contains(p.Reason, "bridged") {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(ctl.Status().Problems)
+	})
 	for c := first; c != nil; {
 		if findRouter(c, "dr") != nil {
 			t.Fatalf("dr served despite a distributed floating IP")
