@@ -3,6 +3,7 @@ package datapath
 import (
 	"bytes"
 	"net"
+	"slices"
 	"testing"
 
 	"github.com/google/gopacket/layers"
@@ -229,5 +230,21 @@ func TestDistributedGatewayPortHairpin(t *testing.T) {
 	}
 	if bp.Src != packet.IP4(fip.To4()) || bp.Dst != packet.IP4(seedtest.VM.To4()) || bp.DstPort != 7000 {
 		t.Fatalf("hairpin answer %v:%d -> %v:%d, want the floating IP -> vm1:7000", bp.Src, bp.SrcPort, bp.Dst, bp.DstPort)
+	}
+}
+
+// TestSetTopologyAsksNeighbors: a topology swap asks the neighbour table
+// for the chassis VTEPs and external next hops it does not know, so that
+// the first reply toward a chassis is not dropped for want of its MAC.
+func TestSetTopologyAsksNeighbors(t *testing.T) {
+	h := newHarness(t, seedtest.Example("distributed-gateway.yaml"), conntrack.Config{})
+	neigh := &recordingNeighbors{StaticNeighbors: route.StaticNeighbors{}}
+	h.pl.neigh = neigh
+	if err := h.pl.SetTopology(h.topo); err != nil {
+		t.Fatal(err)
+	}
+	want := []packet.IP4{packet.MustIP4("172.31.1.21"), seedtest.NextHop}
+	if !slices.Equal(neigh.asked, want) {
+		t.Fatalf("asked %v, want the chassis and the next hop %v", neigh.asked, want)
 	}
 }
