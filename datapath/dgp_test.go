@@ -248,3 +248,36 @@ func TestSetTopologyAsksNeighbors(t *testing.T) {
 		t.Fatalf("asked %v, want the chassis and the next hop %v", neigh.asked, want)
 	}
 }
+
+// TestDistributedGatewayPortZeroAllocs: an established flow through a
+// distributed gateway port, both directions, costs no allocation per
+// batch.
+func TestDistributedGatewayPortZeroAllocs(t *testing.T) {
+	h := newHarness(t, seedtest.Example("distributed-gateway.yaml"), conntrack.Config{})
+	fwd := dgpEgress(t, dgpRouterKey, dgpCRKey, seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 5555, DPort: 53})
+	out := h.run(flow.Underlay, fwd)
+	wantTX(t, out, flow.External)
+	var p packet.Parsed
+	p.Decode(out.Frame())
+	back := seedtest.InnerIPv4(t, seedtest.MACNextHop, seedtest.MACGRExt, seedtest.Server, seedtest.SNAT,
+		seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, DPort: p.SrcPort, TTL: 64})
+	frames := [][]byte{fwd, back}
+	ports := []flow.Port{flow.Underlay, flow.External}
+	bufs := [][]byte{make([]byte, 2048), make([]byte, 2048)}
+	batch := make([]Packet, 2)
+	allocs := testing.AllocsPerRun(200, func() {
+		for i, f := range frames {
+			copy(bufs[i][headroom:], f)
+			batch[i] = Packet{Buf: bufs[i], Off: headroom, Len: len(f), InPort: ports[i]}
+		}
+		h.w.Process(batch)
+	})
+	for i, r := range batch {
+		if r.Verdict != VerdictTX || r.OutPort != 1-ports[i] {
+			t.Fatalf("slot %d: %v %v out %v", i, r.Verdict, r.Reason, r.OutPort)
+		}
+	}
+	if allocs != 0 {
+		t.Fatalf("the redirected path allocates %v per batch", allocs)
+	}
+}

@@ -61,7 +61,11 @@ func (w *Worker) toChassis(c *pktCtx, frame []byte, hop route.Hop) Drop {
 	if hop.Port.Router.Key != 0 {
 		// A router with a distributed gateway port routes its return
 		// traffic onto its tenant switches itself: one hop, done.
-		return w.toLogicalPort(c, frame, hop)
+		lp, ok := topo.LogicalPort(hop.Port.Switch, hop.NextHop)
+		if !ok {
+			return DropNoBinding
+		}
+		return w.toLogicalPort(c, frame, hop.Port, lp)
 	}
 	drp, ok := topo.RouterPortByIP(hop.Port.Switch, hop.NextHop)
 	if !ok || !drp.Router.Distributed {
@@ -71,36 +75,33 @@ func (w *Worker) toChassis(c *pktCtx, frame []byte, hop route.Hop) Drop {
 	if !ok || hop2.Port.Switch == nil {
 		return DropNoRoute
 	}
-	if _, ok := topo.LogicalPort(hop2.Port.Switch, hop2.NextHop); !ok {
-		return DropNoBinding // before the TTL, as before
+	lp, ok := topo.LogicalPort(hop2.Port.Switch, hop2.NextHop)
+	if !ok {
+		return DropNoBinding
 	}
 	if p.TTL <= 1 {
 		return DropTTL
 	}
 	p.IP(frame).DecTTL()
 	p.TTL--
-	return w.toLogicalPort(c, frame, hop2)
+	return w.toLogicalPort(c, frame, hop2.Port, lp)
 }
 
-// toLogicalPort delivers a packet that a router sent out of hop.Port onto
-// a tenant switch to the VM hop.NextHop there: L2 from the router port to
-// the VM, Geneve to its chassis with the switch's key, option (router
-// port's key << 16 | VM's key).
-func (w *Worker) toLogicalPort(c *pktCtx, frame []byte, hop route.Hop) Drop {
+// toLogicalPort delivers a packet that a router sent out of rp onto a
+// tenant switch to the VM lp there: L2 from the router port to the VM,
+// Geneve to its chassis with the switch's key, option (router port's key
+// << 16 | VM's key).
+func (w *Worker) toLogicalPort(c *pktCtx, frame []byte, rp *route.RouterPort, lp *route.LogicalPort) Drop {
 	p := &c.parsed
-	lp, ok := c.pl.topo.LogicalPort(hop.Port.Switch, hop.NextHop)
-	if !ok {
-		return DropNoBinding
-	}
 	eth := packet.Ethernet(frame)
-	eth.SetSrc(hop.Port.MAC)
+	eth.SetSrc(rp.MAC)
 	eth.SetDst(lp.MAC)
 	mac, ok := w.p.neigh.Lookup(lp.Chassis)
 	if !ok {
 		return DropNeighMiss
 	}
 	sport := geneve.SourcePort(geneve.FlowHash(p.Src, p.Dst, p.SrcPort, p.DstPort, p.Proto))
-	return w.encap(c, mac, lp.Chassis, sport, hop.Port.Switch.Key, hop.Port.Key, lp.Key)
+	return w.encap(c, mac, lp.Chassis, sport, rp.Switch.Key, rp.Key, lp.Key)
 }
 
 // encap prepends the outer headers to the frame at pkt.Off and sends it to
