@@ -176,6 +176,10 @@ func dgpSuite(t *testing.T, kind lab.GatewayKind) {
 		// (and stops serving dr); removed again: xgw claims it back and
 		// traffic flows. gateway02 is a registered chassis that nothing
 		// runs (its encap IP answers nobody).
+		if out, _ := g.xgw("show"); !strings.Contains(out, `router "`+lab.OVNDistributedRouter+`" (distributed gateway port served here`) ||
+			!strings.Contains(out, `Port_Binding "cr-`+lab.DistributedGatewayPort+`"`) {
+			t.Errorf("xgw show does not show dr served through cr-dr-ext:\n%s", out)
+		}
 		if _, err := o.SBCtl(ctx, "chassis-add", "gateway02", "geneve", "192.0.2.99"); err != nil {
 			t.Fatal(err)
 		}
