@@ -154,6 +154,13 @@ type Router struct {
 	Ports       []RouterPort `yaml:"ports"`
 	Routes      []Route      `yaml:"routes"`
 	NAT         []NAT        `yaml:"nat"`
+
+	// Key is the router's own datapath tunnel key, set only for a router
+	// served through a distributed gateway port (OVN's chassisredirect
+	// shape): hypervisors route its traffic themselves and tunnel it to
+	// the gateway with this key as VNI and the external port's
+	// RedirectKey as outport. 0 for every other router.
+	Key uint32 `yaml:"key"`
 }
 
 // Zones are the router's two conntrack zones, as OVN allocates them.
@@ -168,6 +175,10 @@ type RouterPort struct {
 	MAC      MAC    `yaml:"mac"`
 	IP       CIDR   `yaml:"ip"`       // address/len: the port's address and connected subnet
 	External bool   `yaml:"external"` // on the external network, not on a logical switch
+	// RedirectKey is the chassisredirect port's tunnel key (the Geneve
+	// outport of redirected traffic): the external port of a router
+	// with a Key only.
+	RedirectKey uint16 `yaml:"redirect_key"`
 }
 
 // Route is a static route of a router.

@@ -19,7 +19,7 @@ func load(t *testing.T, name string) *Config {
 }
 
 func TestExamplesLoad(t *testing.T) {
-	for _, name := range []string{"seed.yaml", "two-tenants.yaml", "lab.yaml"} {
+	for _, name := range []string{"seed.yaml", "two-tenants.yaml", "lab.yaml", "distributed-gateway.yaml"} {
 		t.Run(name, func(t *testing.T) { load(t, name) })
 	}
 }

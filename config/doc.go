@@ -69,6 +69,12 @@
 //	    distributed: bool       true for a distributed router (runs on every
 //	                            chassis; the gateway runs its hop for return
 //	                            traffic). false: a gateway router
+//	    key: uint32             only for a router with a distributed gateway
+//	                            port (OVN's chassisredirect shape): its datapath
+//	                            tunnel key, the VNI of the traffic hypervisors
+//	                            redirect to the gateway after routing it; unique
+//	                            among switch and router keys. Its ports other
+//	                            than the external one are on tenant switches
 //	    zones:                  conntrack zones 1..65535, distinct across all routers;
 //	      dnat: uint16          required for gateway routers, optional for
 //	      snat: uint16          distributed ones (both or neither)
@@ -80,6 +86,9 @@
 //	        external: bool      on the external network, not on a switch. A gateway
 //	                            router has exactly one; a distributed router none.
 //	                            Every other port is attached by exactly one switch port.
+//	        redirect_key: uint16 the external port of a router with a key: the
+//	                            chassisredirect port's tunnel key (the outport
+//	                            of redirected traffic), 1..32767
 //	    routes:                 static routes
 //	      - prefix: Prefix      "0.0.0.0/0", host bits zero, unique per router
 //	        nexthop: IPv4       inside a connected subnet of the router

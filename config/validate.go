@@ -60,6 +60,7 @@ type validator struct {
 	chassisByNm map[string]bool
 	portByName  map[string]portRef // router port name -> where it is defined
 	attachedAt  map[string]string  // router port name -> path of its switch port
+	routerVNIs  map[uint32]string  // router key -> path of its router
 }
 
 // portRef locates a router port in the config.

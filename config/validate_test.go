@@ -89,7 +89,7 @@ func TestBroken(t *testing.T) {
 		{"afxdp negative", minimal, "", "afxdp: { frames: -1 }\n",
 			[]string{"afxdp.frames: -1 is negative (line 33)"}},
 		{"unknown nested key", minimal, "ip: 172.16.255.3/24 }", "ip: 172.16.255.3/24, macc: x }",
-			[]string{"routers[1].ports[0].macc: unknown field (known: external, ip, mac, name) (line 26)"}},
+			[]string{"routers[1].ports[0].macc: unknown field (known: external, ip, mac, name, redirect_key) (line 26)"}},
 		{"duplicate key", minimal, "    key: 9\n", "    key: 9\n    key: 10\n",
 			[]string{"switches[1].key: written twice (first at line 13) (line 14)"}},
 		{"bad external ip", minimal, "external_ip: 123.123.123.123", "external_ip: 1.2.3",

@@ -60,7 +60,16 @@ func (v *validator) routers() {
 					v.p.add(pp+".external", "a distributed router has no external port; only gateway routers reach the outside")
 				}
 			}
+			switch {
+			case rp.RedirectKey != 0 && (!rp.External || r.Key == 0):
+				v.p.add(pp+".redirect_key", "only the external port of a router with a key (a distributed gateway port) has a redirect key")
+			case rp.RedirectKey > 0x7fff:
+				v.p.add(pp+".redirect_key", "%d is not a port key 1..32767", rp.RedirectKey)
+			case rp.External && r.Key != 0 && rp.RedirectKey == 0:
+				v.p.add(pp+".redirect_key", "required: the external port of a router with a key is a distributed gateway port, reached by its chassisredirect port key")
+			}
 		}
+		v.routerKey(path, r)
 		if !r.Distributed && len(r.Ports) > 0 && external != 1 {
 			v.p.add(path+".ports", "a gateway router needs exactly one external port, has %d", external)
 		}
@@ -68,6 +77,28 @@ func (v *validator) routers() {
 			v.p.add(path+".ports", "a gateway router needs at least one join port (a port attached to a switch)")
 		}
 		v.zones(path, r, zones)
+	}
+}
+
+// routerKey checks the datapath key of a router served through a
+// distributed gateway port: a VNI no switch or other router uses (OVN's
+// datapath keys are one space).
+func (v *validator) routerKey(path string, r Router) {
+	if r.Key == 0 {
+		return
+	}
+	if v.routerVNIs == nil {
+		v.routerVNIs = map[uint32]string{}
+	}
+	switch first, dup := v.routerVNIs[r.Key]; {
+	case r.Distributed:
+		v.p.add(path+".key", "a distributed router served through a gateway router has no key; only a router with a distributed gateway port has one")
+	case r.Key > 1<<24-1:
+		v.p.add(path+".key", "%d is not a tunnel key (VNI) 1..16777215", r.Key)
+	case dup:
+		v.p.add(path+".key", "VNI %d is also %s", r.Key, first)
+	default:
+		v.routerVNIs[r.Key] = path
 	}
 }
 
@@ -115,6 +146,8 @@ func (v *validator) switches() {
 			v.p.add(path+".key", "%d is not a tunnel key (VNI) 1..16777215", sw.Key)
 		case dup:
 			v.p.add(path+".key", "VNI %d is also switches[%d]", sw.Key, first)
+		case v.routerVNIs[sw.Key] != "":
+			v.p.add(path+".key", "VNI %d is also %s.key", sw.Key, v.routerVNIs[sw.Key])
 		default:
 			vnis[sw.Key] = si
 		}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/xgw-dev/xgw/geneve"
 	"github.com/xgw-dev/xgw/packet"
+	"github.com/xgw-dev/xgw/route"
 )
 
 const (
@@ -28,6 +29,9 @@ func (w *Worker) arp(c *pktCtx, inner []byte) Drop {
 		}
 		return DropARP
 	}
+	if rp, ok := pl.topo.RedirectPort(d.VNI); ok {
+		return w.arpRedirected(c, rp, target)
+	}
 	sw, ok := pl.topo.SwitchByKey(d.VNI)
 	if !ok {
 		return DropARP
@@ -46,6 +50,30 @@ func (w *Worker) arp(c *pktCtx, inner []byte) Drop {
 	}
 	w.c.arpReply++
 	return DropNone
+}
+
+// arpRedirected takes an ARP request that a hypervisor's router sent out
+// of its distributed gateway port rp: it has no MAC_Binding for target
+// yet, and OVN's gateway chassis would put the request on the physical
+// network and record the answer in MAC_Binding (pinctrl). xgw asks the
+// kernel instead (a neighbour lookup queues a resolution), and its OVN
+// controller records the kernel's answer in MAC_Binding, from which the
+// hypervisors learn it. The request itself goes no further: counted as
+// neighbor-miss while the kernel resolves, as arp once it knows the
+// answer (the MAC_Binding is on its way) or when target is not on rp's
+// network.
+func (w *Worker) arpRedirected(c *pktCtx, rp *route.RouterPort, target packet.IP4) Drop {
+	d := &c.dec
+	if c.pl.topo.CheckOutport && d.OutPort != rp.RedirectKey {
+		return DropGeneveOutport
+	}
+	if target == rp.IP || !rp.Prefix.Contains(target.Addr()) {
+		return DropARP
+	}
+	if _, ok := w.p.neigh.Lookup(target); !ok {
+		return DropNeighMiss
+	}
+	return DropARP
 }
 
 // arpRequest reports whether frame is an ARP request for IPv4 over

@@ -12,7 +12,11 @@
 //	              flow.Action (flow.Apply) and is done
 //	egress.go     fromUnderlay (hypervisor → internet): decap, select the
 //	              gateway router by VNI and inner MAC, ct(zone=dnat,nat),
-//	              route, ct(commit,zone=snat,nat(src=...))
+//	              route, ct(commit,zone=snat,nat(src=...)); or, for a
+//	              router's distributed gateway port (VNI = the router's
+//	              key, route.Topology.RedirectPort), redirected: the
+//	              hypervisor routed it, so ct(zone=dnat,nat), next hop,
+//	              ct(commit,zone=snat,...), out, no TTL decrement
 //	hairpin.go    hairpin (hypervisor → one of the router's NAT
 //	              addresses → hypervisor): ct(zone=snat,nat),
 //	              ct(zone=dnat,nat) with the address's DNAT, route back,
@@ -30,11 +34,15 @@
 //	track.go      track: one ct(zone=Z[,commit],nat) with its rewrite
 //	output.go     routerHop: TTL, L2 toward the external next hop, or the
 //	              distributed router's hop and encap toward a chassis
+//	              (one hop only for a router with a distributed gateway
+//	              port: toLogicalPort)
 //	hold.go       holdFrame: on an external next-hop miss, a copy waits in
 //	              the worker's preallocated hold queue (bounded per next
 //	              hop, per worker and in time, as OVN's buffered packets);
 //	              Worker.Ready hands it to the engine once resolved
-//	arp.go        ARP for the routers' join-port addresses, over Geneve
+//	arp.go        ARP for the routers' join-port addresses, over Geneve;
+//	              ARP redirected through a distributed gateway port asks
+//	              the kernel (its answer reaches OVN as a MAC_Binding)
 //	flowcache.go  learn: flow.Derive reads the action off the output
 //
 // Every stage returns the Drop it decided (DropNone once it set tx or

@@ -53,14 +53,24 @@ func (w *Worker) fromUnderlay(c *pktCtx) Drop {
 	if packet.Ethernet(inner).EtherType() == packet.EtherTypeARP {
 		return w.arp(c, inner)
 	}
+	// A gateway router's join port, or a distributed gateway port that
+	// the hypervisor redirected an already routed packet to.
 	rp, ok := pl.topo.JoinPort(d.VNI, packet.Ethernet(inner).Dst())
+	redirect := false
 	if !ok {
-		return DropNoRouter
+		if rp, ok = pl.topo.RedirectPort(d.VNI); !ok {
+			return DropNoRouter
+		}
+		redirect = true
 	}
-	if pl.topo.CheckOutport && !c.planning && (!d.HasOVN || d.OutPort != rp.Key) {
+	outport := rp.Key
+	if redirect {
+		outport = rp.RedirectKey
+	}
+	if pl.topo.CheckOutport && !c.planning && (!d.HasOVN || d.OutPort != outport) {
 		return DropGeneveOutport
 	}
-	c.joinKey = rp.Key
+	c.joinKey = outport
 	p := &c.parsed
 	res := packet.OK
 	if c.pre < preParsed {
@@ -89,6 +99,9 @@ func (w *Worker) fromUnderlay(c *pktCtx) Drop {
 	}
 	c.cand.Key = flow.KeyOf(flow.Underlay, d.VNI, packet.Ethernet(inner).Dst(), p)
 	c.noteArrival(p)
+	if redirect {
+		return w.redirected(c, inner, d, rpl)
+	}
 	if !c.planning {
 		// The router answers for itself, before NAT (lr_in_ip_input).
 		switch {
@@ -133,6 +146,53 @@ func (w *Worker) fromUnderlay(c *pktCtx) Drop {
 	}
 	pkt.Off, pkt.Len = pkt.Off+d.InnerOff, p.End // link padding trimmed
 	if why := w.routerHop(c, inner[:p.End], hop); why != DropNone {
+		return why
+	}
+	w.c.egress++
+	return DropNone
+}
+
+// redirected finishes a packet that a hypervisor's distributed router
+// routed to its distributed gateway port and redirected to us, the port's
+// gateway chassis (OVN's chassisredirect shape): TTL and addresses are
+// already the router's work, so what is left is the router's egress
+// pipeline on the gateway chassis (lr_out_undnat, lr_out_snat) and the
+// output on the external network: ct(zone=dnat,nat), a route lookup for
+// the next hop only, ct(commit,zone=snat,nat(src=...)), L2 out without a
+// second TTL decrement.
+func (w *Worker) redirected(c *pktCtx, inner []byte, d *geneve.Decapped, rpl *routerPlan) Drop {
+	p, r := &c.parsed, rpl.r
+	if rpl.natAddr(p.Dst) {
+		// To one of the router's NAT addresses: OVN's gateway chassis
+		// loops it back into the router (lr_out_egr_loop), which
+		// un-SNATs, DNATs and routes it again (a second TTL
+		// decrement) onto the tenant switch; the hairpin does the same.
+		return w.hairpin(c, inner, d, rpl)
+	}
+	if rpl.owns(p.Dst) {
+		return DropToRouter // the hypervisor's router answers for itself
+	}
+	if !c.planning && w.tooBig(p, flow.External) {
+		// No ICMP from here: the hypervisor's router checks
+		// gateway_mtu (lr_in_chk_pkt_len) before it redirects.
+		return DropTooBig
+	}
+	if why := w.track(c, inner, r.DNATZone, flow.ZoneDNAT, ctCommit, nil); why != DropNone {
+		return why
+	}
+	hop, ok := r.Route(p.Dst)
+	if !ok || !hop.Port.External {
+		return DropNoRoute
+	}
+	var ch conntrack.ReplyChooser
+	if s := rpl.snatFor(p.Src); s != nil {
+		ch = s
+	}
+	if why := w.track(c, inner, r.SNATZone, flow.ZoneSNAT, ctCommit, ch); why != DropNone {
+		return why
+	}
+	c.pkt.Off, c.pkt.Len = c.pkt.Off+d.InnerOff, p.End // link padding trimmed
+	if why := w.toExternal(c, inner[:p.End], hop); why != DropNone {
 		return why
 	}
 	w.c.egress++

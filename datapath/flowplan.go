@@ -75,6 +75,21 @@ func (w *Worker) reverseKey(fwd *flow.Action) (flow.Key, error) {
 	if join == nil || join.Switch == nil {
 		return flow.Key{}, fmt.Errorf("%w: no join port for the reverse direction", ErrPlan)
 	}
+	if r := join.Router; r.Key != 0 {
+		// Through a distributed gateway port: the hypervisor routes
+		// the answer and redirects it with the router's key as VNI and
+		// the next hop's MAC (its MAC_Binding, which mirrors our
+		// neighbour table) as inner destination.
+		hop, ok := r.Route(fwd.NATSrc)
+		if !ok || !hop.Port.External {
+			return flow.Key{}, fmt.Errorf("%w: no external route back to %v", ErrPlan, fwd.NATSrc)
+		}
+		mac, ok := w.p.neigh.Lookup(hop.NextHop)
+		if !ok {
+			return flow.Key{}, fmt.Errorf("%w: next hop %v unresolved", ErrPlan, hop.NextHop)
+		}
+		return fwd.ReplyKey(flow.Underlay, r.Key, mac), nil
+	}
 	return fwd.ReplyKey(flow.Underlay, join.Switch.Key, join.MAC), nil
 }
 

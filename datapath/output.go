@@ -19,28 +19,34 @@ func (w *Worker) routerHop(c *pktCtx, frame []byte, hop route.Hop) Drop {
 	p.IP(frame).DecTTL()
 	p.TTL--
 	if hop.Port.External {
-		eth := packet.Ethernet(frame)
-		eth.SetSrc(hop.Port.MAC)
-		if w.hold != nil && w.hold.held > 0 && !c.planning && w.hold.holding(hop.NextHop) {
-			// Earlier packets wait for this next hop: queue behind them
-			// so a flow's packets leave in order (or go out now if the
-			// queue is full and the MAC known).
-			if w.hold.add(hop.NextHop, frame, c.now) == holdOK {
-				return w.held(c)
-			}
-		}
-		mac, ok := w.p.neigh.Lookup(hop.NextHop)
-		if !ok {
-			return w.holdFrame(c, frame, hop.NextHop)
-		}
-		eth.SetDst(mac)
-		tx(c.pkt, flow.External)
-		return DropNone
+		return w.toExternal(c, frame, hop)
 	}
 	if c.planning {
 		c.join = hop.Port
 	}
 	return w.toChassis(c, frame, hop)
+}
+
+// toExternal sends the routed packet out of the external port toward the
+// next hop's MAC, or holds it until the MAC is known.
+func (w *Worker) toExternal(c *pktCtx, frame []byte, hop route.Hop) Drop {
+	eth := packet.Ethernet(frame)
+	eth.SetSrc(hop.Port.MAC)
+	if w.hold != nil && w.hold.held > 0 && !c.planning && w.hold.holding(hop.NextHop) {
+		// Earlier packets wait for this next hop: queue behind them
+		// so a flow's packets leave in order (or go out now if the
+		// queue is full and the MAC known).
+		if w.hold.add(hop.NextHop, frame, c.now) == holdOK {
+			return w.held(c)
+		}
+	}
+	mac, ok := w.p.neigh.Lookup(hop.NextHop)
+	if !ok {
+		return w.holdFrame(c, frame, hop.NextHop)
+	}
+	eth.SetDst(mac)
+	tx(c.pkt, flow.External)
+	return DropNone
 }
 
 // toChassis continues a packet that the gateway router sent onto a join
@@ -51,6 +57,15 @@ func (w *Worker) toChassis(c *pktCtx, frame []byte, hop route.Hop) Drop {
 	topo, p := c.pl.topo, &c.parsed
 	if hop.Port.Switch == nil {
 		return DropNoRoute
+	}
+	if hop.Port.Router.Key != 0 {
+		// A router with a distributed gateway port routes its return
+		// traffic onto its tenant switches itself: one hop, done.
+		lp, ok := topo.LogicalPort(hop.Port.Switch, hop.NextHop)
+		if !ok {
+			return DropNoBinding
+		}
+		return w.toLogicalPort(c, frame, hop.Port, lp)
 	}
 	drp, ok := topo.RouterPortByIP(hop.Port.Switch, hop.NextHop)
 	if !ok || !drp.Router.Distributed {
@@ -69,15 +84,24 @@ func (w *Worker) toChassis(c *pktCtx, frame []byte, hop route.Hop) Drop {
 	}
 	p.IP(frame).DecTTL()
 	p.TTL--
+	return w.toLogicalPort(c, frame, hop2.Port, lp)
+}
+
+// toLogicalPort delivers a packet that a router sent out of rp onto a
+// tenant switch to the VM lp there: L2 from the router port to the VM,
+// Geneve to its chassis with the switch's key, option (router port's key
+// << 16 | VM's key).
+func (w *Worker) toLogicalPort(c *pktCtx, frame []byte, rp *route.RouterPort, lp *route.LogicalPort) Drop {
+	p := &c.parsed
 	eth := packet.Ethernet(frame)
-	eth.SetSrc(hop2.Port.MAC)
+	eth.SetSrc(rp.MAC)
 	eth.SetDst(lp.MAC)
 	mac, ok := w.p.neigh.Lookup(lp.Chassis)
 	if !ok {
 		return DropNeighMiss
 	}
 	sport := geneve.SourcePort(geneve.FlowHash(p.Src, p.Dst, p.SrcPort, p.DstPort, p.Proto))
-	return w.encap(c, mac, lp.Chassis, sport, hop2.Port.Switch.Key, hop2.Port.Key, lp.Key)
+	return w.encap(c, mac, lp.Chassis, sport, rp.Switch.Key, rp.Key, lp.Key)
 }
 
 // encap prepends the outer headers to the frame at pkt.Off and sends it to

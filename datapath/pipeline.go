@@ -141,7 +141,31 @@ func (p *Pipeline) SetTopology(t *route.Topology) error {
 		return fmt.Errorf("datapath: %w", err)
 	}
 	p.plan.Store(pl)
+	p.askNeighbors(t)
 	return nil
+}
+
+// askNeighbors asks the neighbour table for every chassis VTEP and
+// external next hop of t it does not know yet (a Lookup miss queues a
+// resolution), so that the first packet toward them finds a MAC: a
+// packet toward a chassis is not held (toChassis), and a hypervisor
+// behind a distributed gateway port sends nothing before the next hop's
+// MAC_Binding exists, which comes from this table.
+func (p *Pipeline) askNeighbors(t *route.Topology) {
+	ask := func(ip packet.IP4) {
+		if p.neighPeek != nil {
+			if _, ok := p.neighPeek.Peek(ip); ok {
+				return
+			}
+		}
+		p.neigh.Lookup(ip)
+	}
+	for _, ch := range t.Chassis {
+		ask(ch.IP)
+	}
+	for _, nh := range t.ExternalNextHops() {
+		ask(nh)
+	}
 }
 
 // SetOffload sets the sink of offload candidates. It must be called before

@@ -26,10 +26,17 @@ type ovnGateway struct {
 // ends) and returns it with its gateway, not started.
 func startOVNLab(t *testing.T, kind lab.GatewayKind) *ovnGateway {
 	t.Helper()
+	return startOVNLabShape(t, kind, false)
+}
+
+// startOVNLabShape is startOVNLab with the lab's DistributedGateway shape
+// when dgp is set.
+func startOVNLabShape(t *testing.T, kind lab.GatewayKind, dgp bool) *ovnGateway {
+	t.Helper()
 	needRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	o, err := lab.UpOVN(ctx, lab.OVNOptions{Gateway: kind, DeferGateway: true, Log: t.Logf, KeepWorkDir: true})
+	o, err := lab.UpOVN(ctx, lab.OVNOptions{Gateway: kind, DeferGateway: true, Log: t.Logf, KeepWorkDir: true, DistributedGateway: dgp})
 	if err != nil {
 		t.Fatalf("OVN lab up: %v", err)
 	}
@@ -58,8 +65,9 @@ func startOVNLab(t *testing.T, kind lab.GatewayKind) *ovnGateway {
 }
 
 // startGateway01 starts xgw in OVN mode (or, for the baseline, the real
-// ovn-controller) and waits until it has claimed the gateway router's
-// ports (Port_Binding.chassis = gateway01).
+// ovn-controller) and waits until it has claimed the gateway ports
+// (Port_Binding.chassis = gateway01): the gateway router's, or the
+// distributed gateway port's chassisredirect binding.
 func (g *ovnGateway) startGateway01(ctx context.Context) {
 	t := g.t
 	t0 := time.Now()
@@ -76,7 +84,7 @@ func (g *ovnGateway) startGateway01(ctx context.Context) {
 			}
 		})
 	}
-	for _, p := range []string{"gr-join", "gr-ext"} {
+	for _, p := range g.ovn.GatewayPorts() {
 		if err := g.ovn.WaitPortChassis(ctx, p, lab.GatewayChassis, 20*time.Second); err != nil {
 			t.Fatalf("xgw did not claim the gateway router: %v\n%s", err, g.logs.String())
 		}

@@ -19,7 +19,6 @@ func translate(s *snapshot, base *config.Config, z *zones, cache map[string]*cac
 	x := newIndex(s, o.BridgeMappings)
 	var tr translation
 	chassis := x.chassisList(o.Chassis, string(base.Interfaces.Underlay.VTEPIP), &tr.problems)
-	tr.problems = append(tr.problems, x.gatewayPorts(o.Chassis)...)
 
 	type served struct {
 		name string
@@ -27,31 +26,26 @@ func translate(s *snapshot, base *config.Config, z *zones, cache map[string]*cac
 	}
 	var ok []served
 	keep := map[string]bool{}
-	for _, r := range x.gatewayRouters(o.Chassis) {
-		if r.Enabled != nil && !*r.Enabled {
-			continue
-		}
-		if ps := x.unsupportedOnRouter(r); len(ps) > 0 {
-			tr.problems = append(tr.problems, ps...)
-			continue
-		}
-		keep[r.Name] = true
-		zp, got := z.get(r.Name)
+	// serve checks one router's fragment (from build) on its own and
+	// queues it for the union.
+	serve := func(name string, build func(config.Zones) (*fragment, []Problem, error)) {
+		keep[name] = true
+		zp, got := z.get(name)
 		if !got {
-			tr.problems = append(tr.problems, Problem{Object: "router " + r.Name, Reason: "no free conntrack zones", Router: r.Name})
-			continue
+			tr.problems = append(tr.problems, Problem{Object: "router " + name, Reason: "no free conntrack zones", Router: name})
+			return
 		}
-		frag, notes, err := x.gatewayFragment(r, zp)
+		frag, notes, err := build(zp)
 		tr.problems = append(tr.problems, notes...)
 		if err != nil {
-			tr.problems = append(tr.problems, Problem{Object: "router " + r.Name, Reason: err.Error(), Router: r.Name})
-			continue
+			tr.problems = append(tr.problems, Problem{Object: "router " + name, Reason: err.Error(), Router: name})
+			return
 		}
 		// A router whose translation did not change since the last pass
 		// (the usual case: one change touches one router) keeps its
 		// verdict; only the others are validated on their own again.
 		verdict := ""
-		if c := cache[r.Name]; c != nil && reflect.DeepEqual(c.frag, frag) && slices.Equal(c.chassis, chassis) {
+		if c := cache[name]; c != nil && reflect.DeepEqual(c.frag, frag) && slices.Equal(c.chassis, chassis) {
 			verdict = c.verdict
 		} else {
 			u := newUnion()
@@ -60,14 +54,56 @@ func translate(s *snapshot, base *config.Config, z *zones, cache map[string]*cac
 				verdict = joinLines(err)
 			}
 			if cache != nil {
-				cache[r.Name] = &cached{frag: frag, chassis: chassis, verdict: verdict}
+				cache[name] = &cached{frag: frag, chassis: chassis, verdict: verdict}
 			}
 		}
 		if verdict != "" {
-			tr.problems = append(tr.problems, Problem{Object: "router " + r.Name, Reason: verdict, Router: r.Name})
+			tr.problems = append(tr.problems, Problem{Object: "router " + name, Reason: verdict, Router: name})
+			return
+		}
+		ok = append(ok, served{name, frag})
+	}
+	for _, r := range x.gatewayRouters(o.Chassis) {
+		if r.Enabled != nil && !*r.Enabled {
 			continue
 		}
-		ok = append(ok, served{r.Name, frag})
+		if ps := x.unsupportedOnRouter(r); len(ps) > 0 {
+			tr.problems = append(tr.problems, ps...)
+			continue
+		}
+		tr.problems = append(tr.problems, ignoredOnRouter(r)...)
+		serve(r.Name, func(zp config.Zones) (*fragment, []Problem, error) { return x.gatewayFragment(r, zp) })
+	}
+	// Routers whose distributed gateway port is active here (OVN's
+	// chassisredirect shape). One that is also the distributed router
+	// behind a gateway router served here would be two routers of one
+	// name: refused.
+	behind := map[string]string{}
+	for _, sv := range ok {
+		for _, r := range sv.frag.routers[1:] {
+			behind[r.Name] = sv.name
+		}
+	}
+	for _, d := range x.distributedGateways(x.chassisUUID(o.Chassis)) {
+		r := d.router
+		if r.Enabled != nil && !*r.Enabled {
+			continue
+		}
+		if keep[r.Name] {
+			tr.problems = append(tr.problems, Problem{Object: "distributed gateway port " + d.port.Name, Reason: "a second distributed gateway port of one router active here: not supported", Router: r.Name})
+			continue
+		}
+		if gr := behind[r.Name]; gr != "" {
+			tr.problems = append(tr.problems, Problem{Object: "distributed gateway port " + d.port.Name,
+				Reason: "its router is also the distributed router behind gateway router " + gr + " served here: not supported", Router: r.Name})
+			continue
+		}
+		if ps := x.unsupportedOnDGP(d); len(ps) > 0 {
+			tr.problems = append(tr.problems, ps...)
+			continue
+		}
+		tr.problems = append(tr.problems, ignoredOnRouter(r)...)
+		serve(r.Name, func(zp config.Zones) (*fragment, []Problem, error) { return x.dgpFragment(d, zp) })
 	}
 	z.keepOnly(keep)
 	for name := range cache {

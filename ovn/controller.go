@@ -51,8 +51,11 @@ type Options struct {
 }
 
 // NeighborInterval is how often learned neighbours are compared with
-// MAC_Binding when nothing else changes.
-const NeighborInterval = 2 * time.Second
+// what the last pass saw (a map comparison; a pass only when one appeared
+// or changed). Short, because a hypervisor behind a distributed gateway
+// port sends nothing to an external address until its MAC_Binding
+// exists: this bounds that first packet's wait.
+const NeighborInterval = 250 * time.Millisecond
 
 // Controller follows the OVN databases for one gateway chassis.
 type Controller struct {

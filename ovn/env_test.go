@@ -26,9 +26,15 @@ type ovnEnv struct {
 	procs  map[string]*exec.Cmd
 	// ctlTimeout bounds each ovn-nbctl/ovn-sbctl run (seconds).
 	ctlTimeout int
+	// dbArgs are extra ovsdb-server arguments per database (TLS remotes).
+	dbArgs map[string][]string
 }
 
-func newOVNEnv(t *testing.T) *ovnEnv {
+func newOVNEnv(t *testing.T) *ovnEnv { t.Helper(); return newOVNEnvWith(t, nil) }
+
+// newOVNEnvWith is newOVNEnv with prep run on the env before the servers
+// start (its directory exists then): extra server arguments, files.
+func newOVNEnvWith(t *testing.T, prep func(*ovnEnv)) *ovnEnv {
 	t.Helper()
 	for _, b := range []string{"ovsdb-server", "ovsdb-tool", "ovn-northd", "ovn-nbctl", "ovn-sbctl"} {
 		if _, err := exec.LookPath(b); err != nil {
@@ -54,6 +60,9 @@ func newOVNEnv(t *testing.T) *ovnEnv {
 		}
 		os.RemoveAll(dir)
 	})
+	if prep != nil {
+		prep(e)
+	}
 	for _, db := range []struct{ name, schema string }{{"nb", "/usr/share/ovn/ovn-nb.ovsschema"}, {"sb", "/usr/share/ovn/ovn-sb.ovsschema"}} {
 		e.run("ovsdb-tool", "create", filepath.Join(dir, db.name+".db"), db.schema)
 		e.startDB(db.name)
@@ -76,8 +85,9 @@ func (e *ovnEnv) startDB(name string) {
 	e.t.Helper()
 	sock := filepath.Join(e.dir, name+".sock")
 	_ = os.Remove(sock)
-	e.start(name, "ovsdb-server", "--remote=punix:"+sock, "--unixctl="+filepath.Join(e.dir, name+".ctl"),
-		"--log-file="+filepath.Join(e.dir, name+".log"), filepath.Join(e.dir, name+".db"))
+	args := append([]string{"ovsdb-server", "--remote=punix:" + sock, "--unixctl=" + filepath.Join(e.dir, name+".ctl"),
+		"--log-file=" + filepath.Join(e.dir, name+".log")}, e.dbArgs[name]...)
+	e.start(name, append(args, filepath.Join(e.dir, name+".db"))...)
 	waitFor(e.t, 10*time.Second, "ovsdb-server "+name+" socket", func() (bool, string) {
 		_, err := os.Stat(sock)
 		return err == nil, fmt.Sprint(err)

@@ -69,16 +69,22 @@ func (s Status) WriteShow(w io.Writer) error {
 }
 
 func writeRouter(b *strings.Builder, r config.Router) {
-	if r.Distributed {
+	switch {
+	case r.Distributed:
 		fmt.Fprintf(b, "router %q (distributed; delivery to its switches)\n", r.Name)
-	} else {
+	case r.Key != 0:
+		fmt.Fprintf(b, "router %q (distributed gateway port served here; tunnel_key %d; ct zones dnat %d snat %d)\n", r.Name, r.Key, r.Zones.DNAT, r.Zones.SNAT)
+	default:
 		fmt.Fprintf(b, "router %q (gateway, served here; ct zones dnat %d snat %d)\n", r.Name, r.Zones.DNAT, r.Zones.SNAT)
 	}
 	ports := slices.Clone(r.Ports)
 	slices.SortFunc(ports, func(a, b config.RouterPort) int { return strings.Compare(a.Name, b.Name) })
 	for _, p := range ports {
 		ext := ""
-		if p.External {
+		switch {
+		case p.RedirectKey != 0:
+			ext = fmt.Sprintf(" (external; chassisredirect cr-%s key %d)", p.Name, p.RedirectKey)
+		case p.External:
 			ext = " (external)"
 		}
 		fmt.Fprintf(b, "    port %s%s\n        mac: %q\n        networks: [%q]\n", p.Name, ext, p.MAC, p.IP)

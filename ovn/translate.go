@@ -170,10 +170,17 @@ func (x *index) unsupportedOnRouter(r *nbdb.LogicalRouter) []Problem {
 	if len(r.Policies) > 0 {
 		add("router "+r.Name+" policies", fmt.Sprintf("%d routing policy(ies): router policies are not supported", len(r.Policies)))
 	}
-	for _, k := range []string{"lb_force_snat_ip", "dnat_force_snat_ip"} {
-		if r.Options[k] != "" {
-			add("router "+r.Name+" options:"+k, "forced SNAT is not supported")
-		}
+	// lb_force_snat_ip SNATs only what the router's own load balancers
+	// DNATed (northd sets flags.force_snat_for_lb in their lr_in_dnat and
+	// lr_out_undnat flows, nowhere else); its un-SNAT flow finds no
+	// connection otherwise. Without load balancers on the router it is
+	// a no-op (x.ignoredOnRouter notes it); with them the router is
+	// refused for the load balancers anyway.
+	if v := r.Options["lb_force_snat_ip"]; v != "" && (len(r.LoadBalancer) > 0 || len(r.LoadBalancerGroup) > 0) {
+		add("router "+r.Name+" options:lb_force_snat_ip", "forced SNAT of load-balanced traffic ("+v+"): load balancing is not supported")
+	}
+	if v := r.Options["dnat_force_snat_ip"]; v != "" {
+		add("router "+r.Name+" options:dnat_force_snat_ip", "forced SNAT of DNATed traffic ("+v+") is not supported")
 	}
 	for _, p := range x.routerPorts(r) {
 		if len(p.GatewayChassis) > 0 || p.HaChassisGroup != nil {
@@ -223,6 +230,16 @@ func (x *index) unsupportedOnRouter(r *nbdb.LogicalRouter) []Problem {
 	}
 	slices.SortFunc(ps, func(a, b Problem) int { return strings.Compare(a.Object, b.Object) })
 	return ps
+}
+
+// ignoredOnRouter notes what a router sets that has no effect on what
+// xgw serves: lb_force_snat_ip without load balancers.
+func ignoredOnRouter(r *nbdb.LogicalRouter) []Problem {
+	if v := r.Options["lb_force_snat_ip"]; v != "" && len(r.LoadBalancer) == 0 && len(r.LoadBalancerGroup) == 0 {
+		return []Problem{{Object: "router " + r.Name + " options:lb_force_snat_ip",
+			Reason: "SNATs load-balanced traffic only (" + v + "), and the router has no load balancer: ignored"}}
+	}
+	return nil
 }
 
 // routePrefix normalises a route's ip_prefix: a bare address is a host route.
@@ -278,39 +295,7 @@ func (x *index) gatewayFragment(r *nbdb.LogicalRouter, zones config.Zones) (*fra
 	if external != 1 {
 		return nil, nil, fmt.Errorf("a gateway router needs exactly one port on a switch with a localnet port mapped by ovn.bridge_mappings, has %d", external)
 	}
-	for _, u := range r.StaticRoutes {
-		rt := x.s.routes[u]
-		if rt == nil {
-			continue
-		}
-		pfx, err := netip.ParsePrefix(routePrefix(rt.IPPrefix))
-		if err != nil || !pfx.Addr().Is4() {
-			notes = append(notes, Problem{Object: "route " + rt.IPPrefix + " (router " + r.Name + ")", Reason: "not IPv4: ignored"})
-			continue
-		}
-		gr.Routes = append(gr.Routes, config.Route{Prefix: config.Prefix(pfx.String()), NextHop: config.IPv4(rt.Nexthop)})
-	}
-	slices.SortFunc(gr.Routes, func(a, b config.Route) int { return strings.Compare(string(a.Prefix), string(b.Prefix)) })
-	for _, u := range r.Nat {
-		n := x.s.nats[u]
-		if n == nil {
-			continue
-		}
-		ext, err := netip.ParseAddr(n.ExternalIP)
-		if err != nil || !ext.Is4() {
-			notes = append(notes, Problem{Object: "nat " + n.ExternalIP + " (router " + r.Name + ")", Reason: "not IPv4: ignored"})
-			continue
-		}
-		cn := config.NAT{Type: config.NATType(n.Type), LogicalIP: config.Prefix(routePrefix(n.LogicalIP)),
-			ExternalIP: config.IPv4(n.ExternalIP), PortRange: config.PortRange(n.ExternalPortRange)}
-		if lo, hi, ok := config.DefaultPorts(cn.Type.Value()); ok && cn.PortRange == "" {
-			cn.PortRange = config.PortRange(fmt.Sprintf("%d-%d", lo, hi))
-		}
-		gr.NAT = append(gr.NAT, cn)
-	}
-	slices.SortFunc(gr.NAT, func(a, b config.NAT) int {
-		return strings.Compare(string(a.Type)+string(a.ExternalIP)+string(a.LogicalIP), string(b.Type)+string(b.ExternalIP)+string(b.LogicalIP))
-	})
+	notes = append(notes, x.routesAndNAT(r, &gr)...)
 	f.routers = append(f.routers, gr)
 
 	// Join switches: the gateway router's and the distributed routers'
@@ -373,6 +358,46 @@ func (x *index) gatewayFragment(r *nbdb.LogicalRouter, zones config.Zones) (*fra
 	}
 	slices.SortFunc(f.switches, func(a, b config.Switch) int { return strings.Compare(a.Name, b.Name) })
 	return f, notes, nil
+}
+
+// routesAndNAT translates r's static routes and NAT rules into cr; what
+// it ignores (IPv6) is returned as problems.
+func (x *index) routesAndNAT(r *nbdb.LogicalRouter, cr *config.Router) []Problem {
+	var ps []Problem
+	for _, u := range r.StaticRoutes {
+		rt := x.s.routes[u]
+		if rt == nil {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(routePrefix(rt.IPPrefix))
+		if err != nil || !pfx.Addr().Is4() {
+			ps = append(ps, Problem{Object: "route " + rt.IPPrefix + " (router " + r.Name + ")", Reason: "not IPv4: ignored"})
+			continue
+		}
+		cr.Routes = append(cr.Routes, config.Route{Prefix: config.Prefix(pfx.String()), NextHop: config.IPv4(rt.Nexthop)})
+	}
+	slices.SortFunc(cr.Routes, func(a, b config.Route) int { return strings.Compare(string(a.Prefix), string(b.Prefix)) })
+	for _, u := range r.Nat {
+		n := x.s.nats[u]
+		if n == nil {
+			continue
+		}
+		ext, err := netip.ParseAddr(n.ExternalIP)
+		if err != nil || !ext.Is4() {
+			ps = append(ps, Problem{Object: "nat " + n.ExternalIP + " (router " + r.Name + ")", Reason: "not IPv4: ignored"})
+			continue
+		}
+		cn := config.NAT{Type: config.NATType(n.Type), LogicalIP: config.Prefix(routePrefix(n.LogicalIP)),
+			ExternalIP: config.IPv4(n.ExternalIP), PortRange: config.PortRange(n.ExternalPortRange)}
+		if lo, hi, ok := config.DefaultPorts(cn.Type.Value()); ok && cn.PortRange == "" {
+			cn.PortRange = config.PortRange(fmt.Sprintf("%d-%d", lo, hi))
+		}
+		cr.NAT = append(cr.NAT, cn)
+	}
+	slices.SortFunc(cr.NAT, func(a, b config.NAT) int {
+		return strings.Compare(string(a.Type)+string(a.ExternalIP)+string(a.LogicalIP), string(b.Type)+string(b.ExternalIP)+string(b.LogicalIP))
+	})
+	return ps
 }
 
 // switchFragment translates sw: attachments of the routers in included,
@@ -525,35 +550,4 @@ func (x *index) chassisList(self string, vtep string, notes *[]Problem) []config
 	}
 	slices.SortFunc(out, func(a, b config.Chassis) int { return strings.Compare(a.Name, b.Name) })
 	return out
-}
-
-// gatewayPorts reports the distributed gateway ports (chassisredirect
-// bindings) whose HA group lists this chassis. OVN sends their traffic
-// over Geneve with the router's datapath as VNI after routing (the
-// OpenStack shape), which xgw's datapath does not take yet: they are
-// reported, and not claimed (planClaims claims only served routers), so
-// that another gateway chassis of the group stays active.
-func (x *index) gatewayPorts(self string) []Problem {
-	var ps []Problem
-	for _, pb := range x.s.bindings {
-		if pb.Type != "chassisredirect" || pb.HaChassisGroup == nil {
-			continue
-		}
-		g := x.s.haGroups[*pb.HaChassisGroup]
-		if g == nil {
-			continue
-		}
-		for _, u := range g.HaChassis {
-			if h := x.s.haChassis[u]; h != nil && h.Chassis != nil && x.chassisNm[*h.Chassis] == self {
-				router := ""
-				if dp := x.s.datapaths[pb.Datapath]; dp != nil {
-					router = dp.ExternalIDs["name"]
-				}
-				ps = append(ps, Problem{Object: "distributed gateway port " + pb.LogicalPort,
-					Reason: "distributed gateway ports (chassisredirect, gateway_chassis / ha_chassis_group) are not supported by xgw's datapath yet: not claimed", Router: router})
-				break
-			}
-		}
-	}
-	return ps
 }

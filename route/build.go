@@ -29,6 +29,7 @@ func Build(c *config.Config) (*Topology, error) {
 		ICMPRate:       c.ICMP.Rate,
 		ICMPBurst:      c.ICMP.Burst,
 		joinPorts:      map[joinKey]*RouterPort{},
+		redirects:      map[uint32]*RouterPort{},
 		switchByKey:    map[uint32]*Switch{},
 		byExternalIP:   map[packet.IP4]*Router{},
 	}
@@ -62,7 +63,7 @@ func (t *Topology) buildRouters(c *config.Config) map[string]*RouterPort {
 	byName := map[string]*RouterPort{}
 	for i, cr := range c.Routers {
 		r := &Router{
-			ID: i, Name: cr.Name, Distributed: cr.Distributed,
+			ID: i, Name: cr.Name, Distributed: cr.Distributed, Key: cr.Key,
 			DNATZone: cr.Zones.DNAT, SNATZone: cr.Zones.SNAT,
 		}
 		for _, cp := range cr.Ports {
@@ -70,10 +71,14 @@ func (t *Topology) buildRouters(c *config.Config) map[string]*RouterPort {
 			rp := &RouterPort{
 				Router: r, Name: cp.Name, MAC: cp.MAC.Value(),
 				IP: packet.IP4(pfx.Addr().As4()), Prefix: pfx.Masked(), External: cp.External,
+				RedirectKey: cp.RedirectKey,
 			}
 			r.Ports = append(r.Ports, rp)
 			if rp.External {
 				r.External = rp
+				if r.Key != 0 {
+					t.redirects[r.Key] = rp
+				}
 			}
 			byName[rp.Name] = rp
 		}
@@ -96,7 +101,9 @@ func (t *Topology) buildSwitches(c *config.Config, ports map[string]*RouterPort,
 				rp.Switch, rp.Key = sw, sp.Key
 				sw.RouterPorts = append(sw.RouterPorts, rp)
 				sw.routerPortByIP[rp.IP] = rp
-				if !rp.Router.Distributed {
+				// A router with a distributed gateway port is reached
+				// by redirect only: its tenant ports are no join ports.
+				if !rp.Router.Distributed && rp.Router.Key == 0 {
 					t.joinPorts[joinKey{sw.Key, rp.MAC}] = rp
 				}
 				continue

@@ -19,4 +19,13 @@
 //	         gateway runs its hop); dr.Route(10.199.100.10) -> dr-sw1,
 //	         connected; LogicalPort(sw1, 10.199.100.10) -> key 2 on node01:
 //	         encap VNI 9, option 1<<16|2, to 172.31.1.21
+//
+// Through a distributed gateway port (examples/distributed-gateway.yaml,
+// OVN's chassisredirect shape) the hypervisor has routed already:
+//
+//	egress:  RedirectPort(VNI 3, dr's key) -> dr-ext (outport must be its
+//	         RedirectKey 3); dr.Route(172.31.6.24) for the next hop only
+//	ingress: RouterByExternalIP(123.123.123.123) -> dr; dr.Route(10.199.100.10)
+//	         -> dr-sw1 on sw1, connected (dr.Key != 0: no second router);
+//	         LogicalPort(sw1, 10.199.100.10): encap VNI 2, option 4<<16|2
 package route

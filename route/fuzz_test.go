@@ -12,7 +12,7 @@ import (
 // FuzzBuild holds validation to its promise: any file that config.Parse
 // accepts builds, and every lookup on what it built is safe.
 func FuzzBuild(f *testing.F) {
-	for _, name := range []string{"seed.yaml", "two-tenants.yaml", "lab.yaml"} {
+	for _, name := range []string{"seed.yaml", "two-tenants.yaml", "lab.yaml", "distributed-gateway.yaml"} {
 		data, err := os.ReadFile(filepath.Join("..", "examples", name))
 		if err != nil {
 			f.Fatal(err)
@@ -40,16 +40,26 @@ func FuzzBuild(f *testing.F) {
 			if !r.Distributed && r.External == nil {
 				t.Fatalf("gateway router %s without external port", r.Name)
 			}
+			if r.Key != 0 {
+				if rp, ok := topo.RedirectPort(r.Key); !ok || rp != r.External || rp.RedirectKey == 0 {
+					t.Fatalf("RedirectPort(%d) = %v, want %s's external port with its redirect key", r.Key, rp, r.Name)
+				}
+			}
 		}
 		for _, sw := range topo.Switches {
 			for _, rp := range sw.RouterPorts {
 				if got, ok := topo.RouterPortByIP(sw, rp.IP); !ok || got != rp {
 					t.Fatalf("RouterPortByIP(%s, %s) = %v", sw.Name, rp.IP, got)
 				}
-				if !rp.Router.Distributed {
-					if got, ok := topo.JoinPort(sw.Key, rp.MAC); !ok || got != rp {
-						t.Fatalf("JoinPort(%d, %s) = %v", sw.Key, rp.MAC, got)
+				got, ok := topo.JoinPort(sw.Key, rp.MAC)
+				switch {
+				case rp.Router.Distributed:
+				case rp.Router.Key != 0: // a distributed gateway port's router: reached by redirect only
+					if ok && got.Router == rp.Router {
+						t.Fatalf("JoinPort(%d, %s) = %v: a redirect-only router's port", sw.Key, rp.MAC, got)
 					}
+				case !ok || got != rp:
+					t.Fatalf("JoinPort(%d, %s) = %v", sw.Key, rp.MAC, got)
 				}
 			}
 			for _, lp := range sw.LogicalPorts {

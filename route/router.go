@@ -17,6 +17,12 @@ type Router struct {
 	Ports       []*RouterPort
 	External    *RouterPort // the external port of a gateway router; nil if distributed
 
+	// Key is the datapath key of a router served through a distributed
+	// gateway port (0 otherwise): hypervisors route its egress and
+	// redirect it to us (Topology.RedirectPort); we route its return
+	// traffic straight onto its tenant switches.
+	Key uint32
+
 	table []routeEntry // longest prefix first
 	nat   []NATRule
 }
@@ -31,6 +37,10 @@ type RouterPort struct {
 	External bool
 	Switch   *Switch // the switch it is attached to; nil if External
 	Key      uint16  // its port key on Switch: the Geneve option's inport; 0 if External
+	// RedirectKey is the chassisredirect port key of a distributed
+	// gateway port (External, of a router with a Key): the outport of
+	// traffic redirected to it.
+	RedirectKey uint16
 }
 
 // Hop is a routing decision: send out of Port to the L2 neighbour NextHop.

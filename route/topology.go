@@ -24,6 +24,7 @@ type Topology struct {
 	Chassis  []*Chassis // in config order
 
 	joinPorts    map[joinKey]*RouterPort
+	redirects    map[uint32]*RouterPort // router key -> its distributed gateway port
 	switchByKey  map[uint32]*Switch
 	byExternalIP map[packet.IP4]*Router
 	externalIPs  []packet.IP4 // sorted
@@ -73,6 +74,16 @@ type Chassis struct {
 // frames addressed to a distributed router, which the hypervisor runs.
 func (t *Topology) JoinPort(vni uint32, dstMAC packet.MAC) (rp *RouterPort, ok bool) {
 	rp, ok = t.joinPorts[joinKey{vni, dstMAC}]
+	return rp, ok
+}
+
+// RedirectPort classifies egress through a distributed gateway port: a
+// Geneve frame whose VNI is the key of a router served that way (OVN's
+// chassisredirect shape) was routed by that router on the hypervisor and
+// leaves through rp, its external port; the frame's outport must be
+// rp.RedirectKey. ok is false when no such router has key vni.
+func (t *Topology) RedirectPort(vni uint32) (rp *RouterPort, ok bool) {
+	rp, ok = t.redirects[vni]
 	return rp, ok
 }
 

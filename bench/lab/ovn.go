@@ -47,6 +47,11 @@ type OVNOptions struct {
 	DeferGateway bool
 	// NoTopology skips Topology (the caller makes its own, e.g. FillScale).
 	NoTopology bool
+	// DistributedGateway builds the OpenStack shape instead of the
+	// gateway router: dr's own port dr-ext on the ext switch is a
+	// distributed gateway port (gateway_chassis gateway01, priority 20),
+	// and dr carries the NAT rules (see Topology).
+	DistributedGateway bool
 }
 
 // OVN is a running OVN lab. It is a Lab (NS, Exec, Do, servers, Down) with
@@ -488,7 +493,7 @@ func (o *OVN) StartOVNGateway(ctx context.Context) error {
 	if o.opts.NoTopology {
 		return nil
 	}
-	return o.WaitPortChassis(ctx, "gr-join", GatewayChassis, 30*time.Second)
+	return o.WaitPortChassis(ctx, o.GatewayPorts()[0], GatewayChassis, 30*time.Second)
 }
 
 // StopOVNGateway stops ovn-controller gateway01 the way an operator takes
@@ -520,6 +525,13 @@ func (o *OVN) ControllerCtl(role string) (string, error) {
 // with SNAT of sw1 to 203.0.113.10 and a dnat_and_snat floating IP
 // 203.0.113.20 for vm3 on gr, a default route on dr to gr, and on gr a
 // route back to sw1 and a default route to the ext host.
+//
+// With DistributedGateway there is no join switch and no gateway router:
+//
+//	sw1 10.199.100.0/24 -- dr -- dr-ext (gateway_chassis gateway01) -- ext switch (localnet physnet1)
+//
+// dr-ext takes the GR's external MAC and address, dr has the default
+// route to the ext host and the same SNAT and floating IP.
 func (o *OVN) Topology(ctx context.Context) error {
 	a, p := &o.addrs, &o.Plan
 	var c [][]string
@@ -538,6 +550,21 @@ func (o *OVN) Topology(ctx context.Context) error {
 	add("lr-add", OVNDistributedRouter)
 	add("lrp-add", OVNDistributedRouter, "dr-sw1", a.VMGWMAC.String(), fmt.Sprintf("%s/%d", a.VMGateway, a.VMPrefix.Bits()))
 	router(OVNTenantSwitch, "sw1-dr", "dr-sw1")
+	fip, _ := p.VM(p.FIPVM)
+	if o.opts.DistributedGateway {
+		add("lrp-add", OVNDistributedRouter, DistributedGatewayPort, a.GWExternalMAC.String(), a.GWExternalIP.String())
+		add("lrp-set-gateway-chassis", DistributedGatewayPort, GatewayChassis, "20")
+		add("ls-add", OVNExternalSwitch)
+		router(OVNExternalSwitch, "ext-dr", DistributedGatewayPort)
+		add("lsp-add", OVNExternalSwitch, "ext-localnet")
+		add("lsp-set-type", "ext-localnet", "localnet")
+		add("lsp-set-addresses", "ext-localnet", "unknown")
+		add("lsp-set-options", "ext-localnet", "network_name="+PhysNet)
+		add("lr-route-add", OVNDistributedRouter, "0.0.0.0/0", a.ExtIP.String())
+		add("lr-nat-add", OVNDistributedRouter, "snat", a.SNATIP.String(), a.VMPrefix.String())
+		add("lr-nat-add", OVNDistributedRouter, "dnat_and_snat", p.FloatingIP.String(), fip.IP.String())
+		return o.nbctlBatch(ctx, c)
+	}
 	add("ls-add", OVNJoinSwitch)
 	add("lrp-add", OVNDistributedRouter, "dr-join", a.DRJoinMAC.String(), a.DRJoinIP.String())
 	router(OVNJoinSwitch, "join-dr", "dr-join")
@@ -556,8 +583,21 @@ func (o *OVN) Topology(ctx context.Context) error {
 	add("lr-route-add", OVNGatewayRouter, a.VMPrefix.String(), a.DRJoinIP.Addr().String())
 	add("lr-route-add", OVNGatewayRouter, "0.0.0.0/0", a.ExtIP.String())
 	add("lr-nat-add", OVNGatewayRouter, "snat", a.SNATIP.String(), a.VMPrefix.String())
-	fip, _ := p.VM(p.FIPVM)
 	add("lr-nat-add", OVNGatewayRouter, "dnat_and_snat", p.FloatingIP.String(), fip.IP.String())
+	return o.nbctlBatch(ctx, c)
+}
+
+// GatewayPorts are the Port_Bindings that gateway01 claims in this lab's
+// shape: the gateway router's (l3gateway) or dr-ext's chassisredirect.
+func (o *OVN) GatewayPorts() []string {
+	if o.opts.DistributedGateway {
+		return []string{"cr-" + DistributedGatewayPort}
+	}
+	return []string{"gr-join", "gr-ext"}
+}
+
+// nbctlBatch runs ovn-nbctl commands c in one transaction and waits for SB.
+func (o *OVN) nbctlBatch(ctx context.Context, c [][]string) error {
 	args := []string{"--wait=sb"}
 	for _, cmd := range c {
 		args = append(args, "--")

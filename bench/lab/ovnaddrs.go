@@ -23,6 +23,10 @@ const (
 	OVNJoinSwitch        = "join"
 	OVNTenantSwitch      = "sw1"
 	OVNExternalSwitch    = "ext"
+	// DistributedGatewayPort is dr's gateway port in the
+	// DistributedGateway shape (its chassisredirect binding is
+	// "cr-dr-ext").
+	DistributedGatewayPort = "dr-ext"
 	// UnderlayBridge is the Linux bridge in ns ovn that joins the
 	// chassis' underlay veths (hv1, hv2, gw): one L2 segment, as a rack.
 	UnderlayBridge = "ul"
