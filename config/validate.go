@@ -26,6 +26,7 @@ func (c *Config) Validate() error {
 	v.attachments()
 	v.routes()
 	v.nat()
+	v.routed6()
 	v.externalAddresses()
 	v.hostNAT()
 	v.offloadAndControl()

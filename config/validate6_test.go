@@ -185,3 +185,43 @@ func TestUnquotedIPv6(t *testing.T) {
 		t.Errorf("unquoted next hop in a flow mapping read as %s", nh)
 	}
 }
+
+// TestRouted6Overlap: two gateway routers may not both route the same
+// IPv6 prefix inside without NAT (inbound IPv6 would be ambiguous), but
+// may reuse NATed prefixes and join subnets, as IPv4 tenants do.
+func TestRouted6Overlap(t *testing.T) {
+	second := `  - name: join2
+    key: 2
+    ports:
+      - { name: dr2-join, key: 1, router_port: dr2-join }
+      - { name: gr2-join, key: 2, router_port: gr2-join }
+routers:
+  - name: dr2
+    distributed: true
+    ports:
+      - { name: dr2-join, mac: ae:03:03:17:eb:e0, ip: 172.16.255.2/24 fd00:16::2/64 }
+  - name: gr2
+    zones: { dnat: 7, snat: 17 }
+    ports:
+      - { name: gr2-join, mac: ae:cd:cd:04:d7:d5, ip: 172.16.255.3/24 fd00:16::3/64 }
+      - { name: gr2-ext, mac: ae:a9:a9:0c:6f:c9, ip: 172.31.5.231/24 2001:db8:5::231/64, external: true }
+    routes:
+      - { prefix: "fd00:199:100::/64", nexthop: "fd00:16::2" }
+      - { prefix: "ROUTED", nexthop: "fd00:16::2" }
+      - { prefix: "::/0", nexthop: "2001:db8:5::1" }
+    nat:
+      - { type: snat, logical_ip: "fd00:199:100::/64", external_ip: "2001:db8:5::101" }
+`
+	doc := func(routed string) []byte {
+		return []byte(strings.Replace(dualStack(t), "routers:\n", strings.Replace(second, "ROUTED", routed, 1), 1))
+	}
+	if _, err := Parse(doc("2001:db8:201::/64")); err != nil {
+		t.Fatalf("disjoint routed prefixes, same NATed prefix and join subnet: %v", err)
+	}
+	_, err := Parse(doc("2001:db8:200::/56"))
+	// gr2 is inserted first (routers[1]); gr1 is routers[3].
+	want := `routers[3].routes[3].prefix: 2001:db8:200::/64 is routed without NAT by router "gr1" and overlaps 2001:db8:200::/56, routed without NAT by router "gr2" (routers[1].routes[1].prefix)`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("overlapping routed prefixes: %v\nwant %q", err, want)
+	}
+}

@@ -189,3 +189,62 @@ func (v *validator) externalAddresses() {
 		}
 	}
 }
+
+// routed6 checks that the IPv6 prefixes that gateway routers route inside
+// without NAT (static routes through a join port that no source-NAT rule
+// covers whole) do not overlap across routers: IPv6 arriving from outside
+// for such a prefix is classified by its destination alone. NATed and
+// join prefixes may repeat, as tenants' IPv4 addresses do.
+func (v *validator) routed6() {
+	type routed struct {
+		router int
+		path   string
+		pfx    netip.Prefix
+	}
+	var all []routed
+	for ri, r := range v.c.Routers {
+		if r.Distributed {
+			continue
+		}
+		var inside []netip.Prefix // v6 subnets of join ports
+		for _, p := range r.Ports {
+			if _, v6, err := p.IP.Networks(); err == nil && v6.IsValid() && !p.External {
+				inside = append(inside, v6.Masked())
+			}
+		}
+		var snat []netip.Prefix
+		for _, n := range r.NAT {
+			if k, err := n.Type.Parse(); err == nil && k != nat.KindDNAT {
+				if l, err := n.LogicalIP.Parse(); err == nil && l.Addr().Is6() {
+					snat = append(snat, l)
+				}
+			}
+		}
+		for ki, rt := range r.Routes {
+			pfx, err1 := rt.Prefix.Parse()
+			nh, err2 := rt.NextHop.Parse()
+			if err1 != nil || err2 != nil || !pfx.Addr().Is6() || !nh.Is6() {
+				continue
+			}
+			in := false
+			for _, s := range inside {
+				in = in || s.Contains(nh)
+			}
+			covered := false
+			for _, s := range snat {
+				covered = covered || (s.Bits() <= pfx.Bits() && s.Contains(pfx.Addr()))
+			}
+			if !in || covered {
+				continue
+			}
+			path := fmt.Sprintf("routers[%d].routes[%d].prefix", ri, ki)
+			for _, o := range all {
+				if o.router != ri && o.pfx.Overlaps(pfx) {
+					v.p.add(path, "%s is routed without NAT by router %q and overlaps %s, routed without NAT by router %q (%s): IPv6 from outside is told apart by destination alone; cover one with a NAT rule or make them disjoint",
+						pfx, r.Name, o.pfx, v.c.Routers[o.router].Name, o.path)
+				}
+			}
+			all = append(all, routed{ri, path, pfx})
+		}
+	}
+}

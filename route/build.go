@@ -228,7 +228,9 @@ func (t *Topology) indexExternal() {
 }
 
 // indexExternal6 is indexExternal for IPv6, and lists each gateway
-// router's inward IPv6 entries for InboundRouter6.
+// router's routed IPv6 prefixes for InboundRouter6: static routes through
+// a join port that no source-NAT rule covers whole (join subnets are
+// left out: tenants reuse them, as they reuse their IPv4 join subnets).
 func (t *Topology) indexExternal6() {
 	for _, r := range t.Routers {
 		if r.External != nil && r.External.Prefix6.IsValid() {
@@ -245,7 +247,7 @@ func (t *Topology) indexExternal6() {
 			if !e.connected && e.port.External && !slices.Contains(t.nextHops6, e.nextHop) {
 				t.nextHops6 = append(t.nextHops6, e.nextHop)
 			}
-			if !r.Distributed && !e.port.External {
+			if !r.Distributed && !e.connected && !e.port.External && !r.natCovers6(e.prefix) {
 				t.inbound6 = append(t.inbound6, inbound6{e: e, r: r})
 			}
 		}

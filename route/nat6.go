@@ -97,3 +97,14 @@ func (r *Router) indexSNAT() {
 		r.snat6 = append(r.snat6, snatEntry6{netHi: nh & mh, netLo: nl & ml, maskHi: mh, maskLo: ml, rule: x.i})
 	}
 }
+
+// natCovers6 reports whether one of r's source-NAT rules covers all of p:
+// such a prefix is NATed, not routed.
+func (r *Router) natCovers6(p netip.Prefix) bool {
+	for _, n := range r.nat6 {
+		if n.Type != nat.KindDNAT && n.Logical.Bits() <= p.Bits() && n.Logical.Contains(p.Addr()) {
+			return true
+		}
+	}
+	return false
+}

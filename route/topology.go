@@ -36,8 +36,8 @@ type Topology struct {
 	externalIPs6  []IP6 // sorted
 	natIPs6       []IP6 // sorted
 	nextHops6     []IP6 // sorted
-	// inbound6 lists, per gateway router in config order, the IPv6
-	// entries that lead inside (through a join port), for routed IPv6.
+	// inbound6 lists the gateway routers' routed IPv6 prefixes (static
+	// routes inside that no SNAT rule covers), for InboundRouter6.
 	inbound6 []inbound6
 }
 
@@ -204,16 +204,22 @@ func (t *Topology) IsExternalIP6(ip IP6) bool {
 	return ok
 }
 
-// InboundRouter6 classifies routed (not NATed) IPv6 arriving on the
-// external side: the first gateway router, in config order, whose table
-// leads dst inside through a join port. ok is false when no router routes
-// dst inward; an address that a NAT66 rule owns is found with
-// RouterByExternalIP6 instead. It does not allocate.
+// InboundRouter6 classifies routed (not NATed) IPv6 arriving from the
+// external side: the gateway router with a static route that leads dst
+// inside through a join port, and no source-NAT rule for dst (config
+// validation keeps such routed prefixes of different routers apart, so
+// at most one router matches). ok is false otherwise; an address that a
+// NAT66 rule owns is found with RouterByExternalIP6 instead. It does not
+// allocate.
 func (t *Topology) InboundRouter6(dst IP6) (*Router, bool) {
 	hi, lo := halves(dst)
 	for i := range t.inbound6 {
-		if in := &t.inbound6[i]; in.e.matches(hi, lo) {
-			if hop, ok := in.r.Route6(dst); ok && !hop.Port.External {
+		in := &t.inbound6[i]
+		if !in.e.matches(hi, lo) {
+			continue
+		}
+		if hop, ok := in.r.Route6(dst); ok && !hop.Port.External {
+			if _, nat := in.r.SNAT6(dst); !nat {
 				return in.r, true
 			}
 		}

@@ -89,9 +89,10 @@ func TestIngress6Routed(t *testing.T) {
 	if lp.Chassis6 != ip6("2001:db8:31::22") || !lp.Chassis.IsZero() || !lp.IP.IsZero() {
 		t.Errorf("vm2 chassis %s / %s, IPv4 %s", addr6(lp.Chassis6), lp.Chassis, lp.IP)
 	}
-	// An outside address is not inbound; neither is the NAT66 address
-	// (RouterByExternalIP6 owns that) nor a prefix that is only routed out.
-	for _, a := range []string{"2606:4700::1111", "2001:db8:5::7"} {
+	// An outside address is not routed inbound, nor the external subnet,
+	// a NAT66 inside prefix (its traffic comes back through its NAT66
+	// address, which RouterByExternalIP6 finds) or a join subnet.
+	for _, a := range []string{"2606:4700::1111", "2001:db8:5::7", "fd00:199:100::10", "fd00:16::2"} {
 		if r, ok := topo.InboundRouter6(ip6(a)); ok {
 			t.Errorf("InboundRouter6(%s) = %s, want none", a, r.Name)
 		}
