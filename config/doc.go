@@ -99,7 +99,10 @@
 //	                            has no output port to scope it)
 //	    nat:                    gateway routers only; NAT44 or NAT66 (OVN's),
 //	                            never across families. IPv6 that no rule
-//	                            covers is routed without NAT (OVN's default)
+//	                            covers is routed without NAT (OVN's default);
+//	                            such routed IPv6 prefixes (static routes
+//	                            through a join port) must not overlap across
+//	                            gateway routers
 //	      - type: string        snat | dnat | dnat_and_snat
 //	        logical_ip: Prefix  snat: a network; dnat, dnat_and_snat: one address
 //	                            (IPv6: not link-local or multicast)
