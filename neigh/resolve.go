@@ -35,7 +35,8 @@ func (t *Table) resolve(ctx context.Context) {
 					delete(last, ip)
 				}
 			}
-		case ip := <-t.misses:
+		case m := <-t.misses:
+			ip := netip.AddrFrom16(m).Unmap()
 			now := time.Now()
 			if at, ok := last[ip]; ok && now.Sub(at) < retryInterval {
 				continue
