@@ -239,4 +239,7 @@ func (t *Table) publish() {
 // cache) compare it to know when to forget them.
 func (t *Table) Version() uint64 { return t.version.Load() }
 
-var _ route.Neighbors = (*Table)(nil)
+var (
+	_ route.Neighbors  = (*Table)(nil)
+	_ route.Neighbors6 = (*Table)(nil)
+)
