@@ -45,8 +45,11 @@ type Interfaces struct {
 // UnderlayInterface is where Geneve arrives from and leaves to the chassis.
 type UnderlayInterface struct {
 	Name   string `yaml:"name"`
-	VTEPIP IPv4   `yaml:"vtep_ip"` // outer source IP of our Geneve packets
-	MTU    int    `yaml:"mtu"`     // largest outer IPv4 packet; 0 = the interface's
+	VTEPIP IPv4   `yaml:"vtep_ip"` // outer source IP of our Geneve packets to IPv4 chassis
+	// VTEPIP6 is the outer source of Geneve over an IPv6 underlay, to
+	// chassis whose encap IP is IPv6. At least one of the two is needed.
+	VTEPIP6 IPv6 `yaml:"vtep_ip6"`
+	MTU     int  `yaml:"mtu"` // largest outer IPv4 packet; 0 = the interface's
 }
 
 // ExternalInterface carries plain (NATed) traffic to and from the outside.
@@ -120,7 +123,7 @@ type Timeouts struct {
 // Chassis is a hypervisor that hosts logical ports (VMs).
 type Chassis struct {
 	Name string `yaml:"name"`
-	IP   IPv4   `yaml:"ip"` // its Geneve VTEP (OVN's Encap ip)
+	IP   IP     `yaml:"ip"` // its Geneve VTEP (OVN's Encap ip), IPv4 or IPv6
 }
 
 // Switch is an OVN logical switch (datapath) whose traffic crosses the
@@ -135,12 +138,12 @@ type Switch struct {
 // SwitchPort is a logical switch port: either the attachment of a router
 // port (RouterPort set) or a VM bound to a chassis (MAC, IP, Chassis set).
 type SwitchPort struct {
-	Name       string `yaml:"name"`
-	Key        uint16 `yaml:"key"`         // port tunnel key, 1..32767
-	RouterPort string `yaml:"router_port"` // name of the attached router port
-	MAC        MAC    `yaml:"mac"`         // VM only
-	IP         IPv4   `yaml:"ip"`          // VM only
-	Chassis    string `yaml:"chassis"`     // VM only: name of the hosting chassis
+	Name       string    `yaml:"name"`
+	Key        uint16    `yaml:"key"`         // port tunnel key, 1..32767
+	RouterPort string    `yaml:"router_port"` // name of the attached router port
+	MAC        MAC       `yaml:"mac"`         // VM only
+	IP         Addresses `yaml:"ip"`          // VM only: IPv4, IPv6 or both ("10.0.0.5 fd00::5")
+	Chassis    string    `yaml:"chassis"`     // VM only: name of the hosting chassis
 }
 
 // IsRouter reports whether p attaches a router port rather than a VM.
@@ -173,7 +176,7 @@ type Zones struct {
 type RouterPort struct {
 	Name     string `yaml:"name"`
 	MAC      MAC    `yaml:"mac"`
-	IP       CIDR   `yaml:"ip"`       // address/len: the port's address and connected subnet
+	IP       CIDR   `yaml:"ip"`       // address/len (one per family): the port's address and connected subnet
 	External bool   `yaml:"external"` // on the external network, not on a logical switch
 	// RedirectKey is the chassisredirect port's tunnel key (the Geneve
 	// outport of redirected traffic): the external port of a router
@@ -181,17 +184,20 @@ type RouterPort struct {
 	RedirectKey uint16 `yaml:"redirect_key"`
 }
 
-// Route is a static route of a router.
+// Route is a static route of a router: IPv4 or IPv6 ("::/0" is the IPv6
+// default route), prefix and next hop of the same family.
 type Route struct {
 	Prefix  Prefix `yaml:"prefix"`
-	NextHop IPv4   `yaml:"nexthop"`
+	NextHop IP     `yaml:"nexthop"`
 }
 
-// NAT is one NAT rule of a gateway router.
+// NAT is one NAT rule of a gateway router: NAT44 or, with IPv6 logical and
+// external addresses, NAT66 (OVN allows both; never across families).
+// IPv6 traffic that no rule covers is routed without NAT, OVN's default.
 type NAT struct {
 	Type       NATType   `yaml:"type"`       // snat, dnat or dnat_and_snat
 	LogicalIP  Prefix    `yaml:"logical_ip"` // snat: a network; dnat*: one address
-	ExternalIP IPv4      `yaml:"external_ip"`
+	ExternalIP IP        `yaml:"external_ip"`
 	PortRange  PortRange `yaml:"port_range"` // snat*: source ports to allocate; empty = DefaultPorts
 	// Mapping is "endpoint-independent" or "endpoint-dependent" (the
 	// default, as OVS): snat* only (RFC 4787 REQ-1).

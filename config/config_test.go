@@ -48,7 +48,7 @@ func TestSeedValues(t *testing.T) {
 	n := gr.NAT[0]
 	lo, hi, err := n.PortRange.Parse()
 	if n.Type.Value() != nat.KindSNAT || n.LogicalIP.Value() != netip.MustParsePrefix("10.199.100.0/24") ||
-		n.ExternalIP.Value() != packet.MustIP4("123.123.123.123") || err != nil || lo != 1024 || hi != 65535 {
+		n.ExternalIP.Value() != packet.MustIP4("123.123.123.123").Addr() || err != nil || lo != 1024 || hi != 65535 {
 		t.Errorf("nat = %+v (%d-%d, %v)", n, lo, hi, err)
 	}
 	vm := c.Switches[1].Ports[1]

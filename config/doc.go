@@ -25,7 +25,10 @@
 //	interfaces:
 //	  underlay:                 Geneve side
 //	    name: string            Linux interface (required)
-//	    vtep_ip: IPv4           our VTEP: outer IP of Geneve (required)
+//	    vtep_ip: IPv4           our VTEP: outer IP of Geneve to IPv4 chassis
+//	                            (required unless vtep_ip6 is given)
+//	    vtep_ip6: IPv6          our VTEP on an IPv6 underlay: outer IP of
+//	                            Geneve to chassis whose encap IP is IPv6
 //	    mtu: int                largest outer IPv4 packet; default the
 //	                            interface's; a larger DF packet gets ICMP
 //	                            fragmentation needed
@@ -53,7 +56,8 @@
 //	    icmp_first, icmp_reply
 //	chassis:                    hypervisors that host VMs
 //	  - name: string            unique (required)
-//	    ip: IPv4                its Geneve encap IP, unique, not our VTEP (required)
+//	    ip: IP                  its Geneve encap IP, unique, not our VTEP (required);
+//	                            IPv4, or IPv6 (Geneve over IPv6: needs vtep_ip6)
 //	switches:                   logical switches whose traffic crosses the gateway
 //	  - name: string            unique (required)
 //	    key: uint32             tunnel key = VNI, 1..16777215, unique
@@ -62,8 +66,10 @@
 //	        key: uint16         port tunnel key 1..32767, unique on the switch
 //	        router_port: string a router port's name: this port attaches it
 //	        mac: MAC            } or, for a VM (no router_port), all three:
-//	        ip: IPv4            } its MAC and address (inside the subnet of a
-//	        chassis: string     } router port on this switch) and its chassis
+//	        ip: Addresses       } its MAC, its addresses (one IPv4 and/or one
+//	        chassis: string     } IPv6, "10.0.0.5 fd00::5", each inside the
+//	                            } subnet of a router port on this switch) and
+//	                            } its chassis
 //	routers:
 //	  - name: string            unique (required)
 //	    distributed: bool       true for a distributed router (runs on every
@@ -81,8 +87,12 @@
 //	    ports:                  at least one; names unique across all routers
 //	      - name: string
 //	        mac: MAC            unicast
-//	        ip: CIDR            "172.16.255.3/24": address and connected subnet
-//	                            (length 1..31); subnets of one router don't overlap
+//	        ip: CIDR            OVN's networks: "172.16.255.3/24", address and
+//	                            connected subnet (length 1..31), and/or an IPv6
+//	                            one, "172.16.255.3/24 fd00:16::3/64" (length
+//	                            1..127, global or unique-local: the port's
+//	                            link-local address comes from its MAC); one per
+//	                            family; subnets of one router don't overlap
 //	        external: bool      on the external network, not on a switch. A gateway
 //	                            router has exactly one; a distributed router none.
 //	                            Every other port is attached by exactly one switch port.
@@ -90,12 +100,24 @@
 //	                            chassisredirect port's tunnel key (the outport
 //	                            of redirected traffic), 1..32767
 //	    routes:                 static routes
-//	      - prefix: Prefix      "0.0.0.0/0", host bits zero, unique per router
-//	        nexthop: IPv4       inside a connected subnet of the router
-//	    nat:                    gateway routers only
+//	      - prefix: Prefix      "0.0.0.0/0", "::/0", "2001:db8:200::/64"; host
+//	                            bits zero, unique per router (quote "::/0"
+//	                            inside a { } mapping)
+//	        nexthop: IP         of the prefix's family, inside a connected
+//	                            subnet of the router; not link-local (a route
+//	                            has no output port to scope it)
+//	    nat:                    gateway routers only; NAT44 or NAT66 (OVN's),
+//	                            never across families. IPv6 that no rule
+//	                            covers is routed without NAT (OVN's default);
+//	                            such routed IPv6 prefixes (static routes
+//	                            through a join port) must not overlap across
+//	                            gateway routers
 //	      - type: string        snat | dnat | dnat_and_snat
 //	        logical_ip: Prefix  snat: a network; dnat, dnat_and_snat: one address
-//	        external_ip: IPv4   an address no other router uses (NAT or port);
+//	                            (IPv6: not link-local or multicast)
+//	        external_ip: IP     of logical_ip's family; unicast, not link-local;
+//	                            the external port needs a network of that
+//	                            family; an address no other router uses (NAT or port);
 //	                            snat may use the router's own external port
 //	                            address, which it then shares with the host
 //	                            by port (dnat may not: it would take the
@@ -147,5 +169,7 @@
 //
 // Several tenants with the same addresses are expressed as several
 // distributed/gateway router pairs, each with its own join switch (VNI),
-// zones and external addresses; see examples/two-tenants.yaml.
+// zones and external addresses; see examples/two-tenants.yaml. A dual-stack
+// topology (NAT66, a routed IPv6 prefix, Geneve over an IPv6 underlay) is
+// examples/dual-stack.yaml.
 package config

@@ -9,7 +9,7 @@ import (
 // FuzzParse feeds arbitrary bytes to Parse: it must return a config or an
 // error, never panic, and a config it returns must validate again.
 func FuzzParse(f *testing.F) {
-	for _, name := range []string{"seed.yaml", "two-tenants.yaml", "lab.yaml", "distributed-gateway.yaml"} {
+	for _, name := range []string{"seed.yaml", "two-tenants.yaml", "lab.yaml", "distributed-gateway.yaml", "dual-stack.yaml"} {
 		data, err := os.ReadFile(filepath.Join("..", "examples", name))
 		if err != nil {
 			f.Fatal(err)

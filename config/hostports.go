@@ -39,24 +39,25 @@ func DefaultPortsFor(k nat.Kind, hostShared bool) (lo, hi uint16, ok bool) {
 	return lo, hi, ok
 }
 
-// externalPortIP is r's external port address, or zero.
-func (r *Router) externalPortIP() packet.IP4 {
+// isExternalPortIP reports whether a is an address (of either family) of
+// r's external port.
+func (r *Router) isExternalPortIP(a netip.Addr) bool {
 	for _, p := range r.Ports {
 		if !p.External {
 			continue
 		}
-		if pfx, err := p.IP.Parse(); err == nil {
-			return packet.IP4(pfx.Addr().As4())
+		if v4, v6, err := p.IP.Networks(); err == nil {
+			return (v4.IsValid() && v4.Addr() == a) || (v6.IsValid() && v6.Addr() == a)
 		}
 	}
-	return packet.IP4{}
+	return false
 }
 
 // HostShared reports whether rule n of r translates to r's external port
-// address.
+// address (IPv4 or IPv6).
 func (r *Router) HostShared(n NAT) bool {
 	ext, err := n.ExternalIP.Parse()
-	return err == nil && !ext.IsZero() && ext == r.externalPortIP()
+	return err == nil && !ext.IsUnspecified() && r.isExternalPortIP(ext)
 }
 
 // hostNAT refuses DNAT to a router's external port address: it would take
@@ -123,7 +124,7 @@ func (c *Config) CheckHostPorts(h HostPorts) error {
 				if l.Port < lo || l.Port > hi {
 					continue
 				}
-				if a := l.Addr.Unmap(); a.IsValid() && !a.IsUnspecified() && a != ext.Addr() {
+				if a := l.Addr.Unmap(); a.IsValid() && !a.IsUnspecified() && a != ext {
 					continue
 				}
 				clash = append(clash, fmt.Sprintf("%s/%d", protoName(l.Proto), l.Port))

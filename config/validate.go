@@ -26,6 +26,7 @@ func (c *Config) Validate() error {
 	v.attachments()
 	v.routes()
 	v.nat()
+	v.routed6()
 	v.externalAddresses()
 	v.hostNAT()
 	v.offloadAndControl()
@@ -56,7 +57,8 @@ type validator struct {
 	c *Config
 	p *problems
 
-	vtep        packet.IP4
+	vtep        packet.IP4 // interfaces.underlay.vtep_ip, zero if absent
+	vtep6       netip.Addr // interfaces.underlay.vtep_ip6, invalid if absent
 	chassisByNm map[string]bool
 	portByName  map[string]portRef // router port name -> where it is defined
 	attachedAt  map[string]string  // router port name -> path of its switch port
@@ -80,10 +82,21 @@ func (v *validator) required(path string, s string) bool {
 func (v *validator) interfaces() {
 	u := v.c.Interfaces.Underlay
 	v.required("interfaces.underlay.name", u.Name)
-	if v.required("interfaces.underlay.vtep_ip", string(u.VTEPIP)) {
+	// An IPv6-only underlay needs no IPv4 VTEP; one of the two is needed.
+	if u.VTEPIP != "" || (u.VTEPIP6 == "" && v.required("interfaces.underlay.vtep_ip", "")) {
 		ip, err := u.VTEPIP.Parse()
 		v.p.check("interfaces.underlay.vtep_ip", err)
 		v.vtep = ip
+	}
+	if u.VTEPIP6 != "" {
+		a, err := u.VTEPIP6.Parse()
+		if err == nil {
+			err = unicast6("our VTEP", a)
+		}
+		v.p.check("interfaces.underlay.vtep_ip6", err)
+		if err == nil {
+			v.vtep6 = a
+		}
 	}
 	v.required("interfaces.external.name", v.c.Interfaces.External.Name)
 }
@@ -129,7 +142,7 @@ func (t Timeouts) list() []struct {
 
 func (v *validator) chassis() {
 	v.chassisByNm = map[string]bool{}
-	ips := map[packet.IP4]string{}
+	ips := map[netip.Addr]string{}
 	for i, ch := range v.c.Chassis {
 		path := fmt.Sprintf("chassis[%d]", i)
 		if v.required(path+".name", ch.Name) {
@@ -142,18 +155,40 @@ func (v *validator) chassis() {
 			continue
 		}
 		ip, err := ch.IP.Parse()
+		if err == nil && ip.Is6() {
+			err = unicast6("a chassis' encap IP", ip)
+		}
 		if err != nil {
 			v.p.check(path+".ip", err)
 			continue
 		}
-		if ip == v.vtep {
+		switch {
+		case ip.Is4() && ip == v.vtep.Addr(), ip.Is6() && ip == v.vtep6:
 			v.p.add(path+".ip", "%s is the gateway's own VTEP", ip)
+		case ip.Is4() && v.vtep.IsZero() && v.c.Interfaces.Underlay.VTEPIP == "":
+			v.p.add(path+".ip", "%s is an IPv4 encap IP: Geneve to it needs interfaces.underlay.vtep_ip", ip)
+		case ip.Is6() && !v.vtep6.IsValid() && v.c.Interfaces.Underlay.VTEPIP6 == "":
+			v.p.add(path+".ip", "%s is an IPv6 encap IP: Geneve over IPv6 to it needs interfaces.underlay.vtep_ip6", ip)
 		}
 		if other, dup := ips[ip]; dup {
 			v.p.add(path+".ip", "%s is also %s", ip, other)
 		}
 		ips[ip] = path + ".ip"
 	}
+}
+
+// unicast6 refuses IPv6 addresses that cannot be a routed endpoint: the
+// unspecified address, loopback, multicast, IPv4-mapped, and link-local
+// (which is only meaningful with an interface, and which OVN derives
+// from a port's MAC rather than configuring). what names the role.
+func unicast6(what string, a netip.Addr) error {
+	switch {
+	case a.IsUnspecified(), a.IsLoopback(), a.IsMulticast(), a.Is4In6():
+		return fmt.Errorf("%s is not a unicast address; %s must be one", a, what)
+	case a.IsLinkLocalUnicast():
+		return fmt.Errorf("%s is link-local, valid on one link only; %s must be a global or unique-local address", a, what)
+	}
+	return nil
 }
 
 func (v *validator) offloadAndControl() {

@@ -40,20 +40,25 @@ func (v *validator) routers() {
 				_, err := rp.MAC.Parse()
 				v.p.check(pp+".mac", err)
 			}
+			// subnets holds two entries per port, IPv4 then IPv6; Overlaps
+			// is false across families, so one list serves both.
+			var v4, v6 netip.Prefix
 			if v.required(pp+".ip", string(rp.IP)) {
-				pfx, err := rp.IP.Parse()
+				var err error
+				v4, v6, err = rp.IP.Networks()
 				v.p.check(pp+".ip", err)
-				if err == nil {
+				for _, pfx := range []netip.Prefix{v4, v6} {
+					if !pfx.IsValid() {
+						continue
+					}
 					for qi, q := range subnets {
 						if q.IsValid() && q.Overlaps(pfx.Masked()) {
-							v.p.add(pp+".ip", "subnet %s overlaps that of %s.ports[%d]; routing would be ambiguous", pfx.Masked(), path, qi)
+							v.p.add(pp+".ip", "subnet %s overlaps that of %s.ports[%d]; routing would be ambiguous", pfx.Masked(), path, qi/2)
 						}
 					}
 				}
-				subnets = append(subnets, pfx.Masked())
-			} else {
-				subnets = append(subnets, netip.Prefix{})
 			}
+			subnets = append(subnets, v4.Masked(), v6.Masked())
 			if rp.External {
 				external++
 				if r.Distributed {
@@ -158,24 +163,30 @@ func (v *validator) switches() {
 	}
 }
 
-// switchPorts checks the ports of one switch. MACs and IPs must be unique
-// on a switch: (VNI, MAC) selects a router port and (switch, IP) a VM.
+// switchPorts checks the ports of one switch. MACs and IPs (of either
+// family) must be unique on a switch: (VNI, MAC) selects a router port
+// and (switch, IP) a VM.
 func (v *validator) switchPorts(path string, sw Switch) {
 	pnames := map[string]int{}
 	keys := map[uint16]int{}
 	macs := map[packet.MAC]string{}
-	ips := map[packet.IP4]string{}
-	var subnets []netip.Prefix // of router ports on this switch
+	ips := map[netip.Addr]string{}
+	var subnets []netip.Prefix // of router ports on this switch, both families
 	var vms []int
-	claim := func(fp string, mac packet.MAC, ip packet.IP4) {
+	claim := func(fp string, mac packet.MAC, addrs ...netip.Addr) {
 		if other, dup := macs[mac]; dup {
 			v.p.add(fp, "MAC %s is also used by %s on this switch", mac, other)
 		}
 		macs[mac] = fp
-		if other, dup := ips[ip]; dup {
-			v.p.add(fp, "IP %s is also used by %s on this switch", ip, other)
+		for _, ip := range addrs {
+			if !ip.IsValid() {
+				continue
+			}
+			if other, dup := ips[ip]; dup {
+				v.p.add(fp, "IP %s is also used by %s on this switch", ip, other)
+			}
+			ips[ip] = fp
 		}
-		ips[ip] = fp
 	}
 	for pi, sp := range sw.Ports {
 		pp := fmt.Sprintf("%s.ports[%d]", path, pi)
@@ -218,22 +229,27 @@ func (v *validator) switchPorts(path string, sw Switch) {
 			continue
 		}
 		v.attachedAt[sp.RouterPort] = pp
-		pfx, err := rp.IP.Parse()
+		v4, v6, err := rp.IP.Networks()
 		if err != nil {
 			continue // reported with the router
 		}
-		subnets = append(subnets, pfx.Masked())
-		claim(pp+".router_port", rp.MAC.Value(), packet.IP4(pfx.Addr().As4()))
+		for _, pfx := range []netip.Prefix{v4, v6} {
+			if pfx.IsValid() {
+				subnets = append(subnets, pfx.Masked())
+			}
+		}
+		claim(pp+".router_port", rp.MAC.Value(), v4.Addr(), v6.Addr())
 	}
 	for _, pi := range vms {
 		v.vmPort(fmt.Sprintf("%s.ports[%d]", path, pi), sw.Ports[pi], subnets, claim)
 	}
 }
 
-// vmPort checks a logical port bound to a chassis.
-func (v *validator) vmPort(pp string, sp SwitchPort, subnets []netip.Prefix, claim func(string, packet.MAC, packet.IP4)) {
+// vmPort checks a logical port bound to a chassis: each of its addresses
+// (one per family) must be in the subnet of a router port on the switch.
+func (v *validator) vmPort(pp string, sp SwitchPort, subnets []netip.Prefix, claim func(string, packet.MAC, ...netip.Addr)) {
 	var mac packet.MAC
-	var ip packet.IP4
+	var v4, v6 netip.Addr
 	var err error
 	okMAC, okIP := false, false
 	if v.required(pp+".mac", string(sp.MAC)) {
@@ -242,7 +258,10 @@ func (v *validator) vmPort(pp string, sp SwitchPort, subnets []netip.Prefix, cla
 		okMAC = err == nil
 	}
 	if v.required(pp+".ip", string(sp.IP)) {
-		ip, err = sp.IP.Parse()
+		v4, v6, err = sp.IP.Parse()
+		if err == nil && v6.IsValid() {
+			err = unicast6("a VM's address", v6)
+		}
 		v.p.check(pp+".ip", err)
 		okIP = err == nil
 	}
@@ -252,14 +271,19 @@ func (v *validator) vmPort(pp string, sp SwitchPort, subnets []netip.Prefix, cla
 	if !okMAC || !okIP {
 		return
 	}
-	reachable := false
-	for _, s := range subnets {
-		reachable = reachable || s.Contains(ip.Addr())
+	for _, ip := range []netip.Addr{v4, v6} {
+		if !ip.IsValid() {
+			continue
+		}
+		reachable := false
+		for _, s := range subnets {
+			reachable = reachable || s.Contains(ip)
+		}
+		if !reachable {
+			v.p.add(pp+".ip", "%s is not in the subnet of any router port on this switch, so nothing can route to it", ip)
+		}
 	}
-	if !reachable {
-		v.p.add(pp+".ip", "%s is not in the subnet of any router port on this switch, so nothing can route to it", ip)
-	}
-	claim(pp, mac, ip)
+	claim(pp, mac, v4, v6)
 }
 
 // attachments checks that every non-external router port is on a switch:
@@ -281,15 +305,17 @@ func (v *validator) attachments() {
 	}
 }
 
-// routes checks static routes: a valid, unique prefix and a next hop that a
-// connected subnet of the router reaches.
+// routes checks static routes: a valid, unique prefix and a next hop of
+// the same family that a connected subnet of the router reaches.
 func (v *validator) routes() {
 	for ri, r := range v.c.Routers {
 		seen := map[netip.Prefix]int{}
 		for ki, rt := range r.Routes {
 			path := fmt.Sprintf("routers[%d].routes[%d]", ri, ki)
+			var pfx netip.Prefix
 			if v.required(path+".prefix", string(rt.Prefix)) {
-				pfx, err := rt.Prefix.Parse()
+				var err error
+				pfx, err = rt.Prefix.Parse()
 				v.p.check(path+".prefix", err)
 				if err == nil {
 					if first, dup := seen[pfx]; dup {
@@ -306,16 +332,32 @@ func (v *validator) routes() {
 				v.p.check(path+".nexthop", err)
 				continue
 			}
+			if pfx.IsValid() && pfx.Addr().Is4() != nh.Is4() {
+				v.p.add(path+".nexthop", "%s is %s but prefix %s is %s; a route's next hop is of its prefix's family",
+					nh, family(nh), pfx, family(pfx.Addr()))
+				continue
+			}
+			if nh.Is6() {
+				if err := unicast6("a next hop here (routes carry no output port to scope a link-local one)", nh); err != nil {
+					v.p.add(path+".nexthop", "%v", err)
+					continue
+				}
+			}
 			reachable := false
 			for _, rp := range r.Ports {
-				pfx, err := rp.IP.Parse()
+				v4, v6, err := rp.IP.Networks()
 				if err != nil {
 					continue
 				}
-				if pfx.Addr() == nh.Addr() {
-					v.p.add(path+".nexthop", "%s is router port %q itself", nh, rp.Name)
+				for _, pfx := range []netip.Prefix{v4, v6} {
+					if !pfx.IsValid() {
+						continue
+					}
+					if pfx.Addr() == nh {
+						v.p.add(path+".nexthop", "%s is router port %q itself", nh, rp.Name)
+					}
+					reachable = reachable || pfx.Masked().Contains(nh)
 				}
-				reachable = reachable || pfx.Masked().Contains(nh.Addr())
 			}
 			if !reachable {
 				v.p.add(path+".nexthop", "%s is not in the subnet of any port of router %q", nh, r.Name)

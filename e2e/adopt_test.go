@@ -87,7 +87,7 @@ func TestAdoptOperatorXDP(t *testing.T) {
 		}
 		var want []netip.Addr
 		for _, ch := range c.Chassis {
-			want = append(want, ch.IP.Value().Addr())
+			want = append(want, ch.IP.Value())
 		}
 		m, err := ebpf.LoadPinnedMap(filepath.Join(pins, "xgw_vteps"), nil)
 		if err != nil {

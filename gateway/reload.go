@@ -366,7 +366,7 @@ func (r *reloader) warnRemoved(ip packet.IP4, n int, outcome string) {
 	var rules []string
 	for _, rt := range r.cfg.Routers {
 		for _, x := range rt.NAT {
-			if x.ExternalIP.Value() == ip {
+			if x.ExternalIP.Value() == ip.Addr() {
 				rules = append(rules, "router "+rt.Name+": "+natString(x))
 			}
 		}

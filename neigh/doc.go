@@ -1,6 +1,10 @@
-// Package neigh gives the datapath the kernel's ARP table: a
-// route.Neighbors that answers "which MAC for this next hop?" from a
-// lock-free snapshot of the neighbour entries on xgw's interfaces.
+// Package neigh gives the datapath the kernel's neighbour table (ARP for
+// IPv4, neighbour discovery for IPv6): a route.Neighbors that answers
+// "which MAC for this next hop?" from a lock-free snapshot of the
+// neighbour entries on xgw's interfaces. Lookup takes an IPv4 next hop,
+// Lookup6 an IPv6 one (often a router's link-local address); one Table
+// mirrors both families, keyed by netip.Addr inside and published as one
+// map per family so that an IPv4 lookup costs what it always did.
 //
 // The kernel owns address resolution (DESIGN.md: "the kernel owns the
 // control plane"). This package only mirrors it and, on a miss, asks the

@@ -5,14 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"runtime"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
-
-	"github.com/xgw-dev/xgw/packet"
 )
 
 // retryInterval is how long a miss of the same address is ignored after a
@@ -23,7 +22,7 @@ const retryInterval = time.Second
 // resolve serves misses until ctx ends. It is the only goroutine that
 // talks to the kernel about resolution, so the dedupe map needs no lock.
 func (t *Table) resolve(ctx context.Context) {
-	last := make(map[packet.IP4]time.Time)
+	last := make(map[netip.Addr]time.Time)
 	prune := time.NewTicker(10 * retryInterval)
 	defer prune.Stop()
 	for {
@@ -36,13 +35,14 @@ func (t *Table) resolve(ctx context.Context) {
 					delete(last, ip)
 				}
 			}
-		case ip := <-t.misses:
+		case m := <-t.misses:
+			ip := netip.AddrFrom16(m).Unmap()
 			now := time.Now()
 			if at, ok := last[ip]; ok && now.Sub(at) < retryInterval {
 				continue
 			}
 			last[ip] = now
-			if _, ok := t.Peek(ip); ok {
+			if _, ok := t.peekAddr(ip); ok {
 				continue // resolved since the miss was queued
 			}
 			if err := t.resolveOne(ip); err != nil {
@@ -53,10 +53,12 @@ func (t *Table) resolve(ctx context.Context) {
 	}
 }
 
-// resolveOne asks the kernel which next hop carries ip and makes the
-// kernel resolve that next hop.
-func (t *Table) resolveOne(ip packet.IP4) error {
-	routes, err := t.h.RouteGet(net.IP(ip[:]))
+// resolveOne asks the kernel which next hop carries ip (either family)
+// and makes the kernel resolve that next hop: ARP for IPv4, neighbour
+// discovery for IPv6, whose gateway is often the router's link-local
+// address.
+func (t *Table) resolveOne(ip netip.Addr) error {
+	routes, err := t.h.RouteGet(net.IP(ip.AsSlice()))
 	if err != nil {
 		return fmt.Errorf("route to %s: %w", ip, err)
 	}
@@ -68,24 +70,28 @@ func (t *Table) resolveOne(ip packet.IP4) error {
 		return fmt.Errorf("route to %s leaves through ifindex %d, not one of xgw's interfaces", ip, r.LinkIndex)
 	}
 	target := ip
-	if gw := r.Gw.To4(); gw != nil && packet.IP4(gw) != ip {
-		target = packet.IP4(gw)
+	if gw, ok := netip.AddrFromSlice(r.Gw); ok && gw.Unmap().Is4() == ip.Is4() && gw.Unmap() != ip {
+		target = gw.Unmap()
 		t.mu.Lock()
 		t.state.via[ip] = target
 		t.publish() // hits at once if the gateway is already resolved
 		t.mu.Unlock()
 	}
-	if _, ok := t.Peek(target); ok {
+	if _, ok := t.peekAddr(target); ok {
 		return nil
+	}
+	family := netlink.FAMILY_V4
+	if target.Is6() {
+		family = netlink.FAMILY_V6
 	}
 	t.resolutions.Add(1)
 	if !t.noManaged.Load() {
 		err := t.h.NeighSet(&netlink.Neigh{
 			LinkIndex: r.LinkIndex,
-			Family:    netlink.FAMILY_V4,
+			Family:    family,
 			State:     netlink.NUD_NONE,
 			FlagsExt:  netlink.NTF_EXT_MANAGED,
-			IP:        net.IP(target[:]),
+			IP:        net.IP(target.AsSlice()),
 		})
 		if err == nil {
 			t.managed.Add(1)
@@ -108,15 +114,23 @@ func (t *Table) resolveOne(ip packet.IP4) error {
 }
 
 // probe sends an empty UDP datagram to the discard port of ip from the
-// table's namespace: the kernel has to ARP for the next hop to send it.
-// The reply (ICMP port unreachable, if any) is harmless.
-func (t *Table) probe(ip packet.IP4) error {
-	fd, err := t.socketInNS()
+// table's namespace: the kernel has to ARP (or solicit, for IPv6) for the
+// next hop to send it. The reply (ICMP port unreachable, if any) is
+// harmless.
+func (t *Table) probe(ip netip.Addr) error {
+	var domain int
+	var sa unix.Sockaddr
+	if ip.Is4() {
+		domain, sa = unix.AF_INET, &unix.SockaddrInet4{Port: 9, Addr: ip.As4()}
+	} else {
+		domain, sa = unix.AF_INET6, &unix.SockaddrInet6{Port: 9, Addr: ip.As16()}
+	}
+	fd, err := t.socketInNS(domain)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(fd)
-	if err := unix.Sendto(fd, nil, unix.MSG_DONTWAIT, &unix.SockaddrInet4{Port: 9, Addr: ip}); err != nil &&
+	if err := unix.Sendto(fd, nil, unix.MSG_DONTWAIT, sa); err != nil &&
 		!errors.Is(err, unix.EAGAIN) {
 		return fmt.Errorf("send: %w", err)
 	}
@@ -126,9 +140,9 @@ func (t *Table) probe(ip packet.IP4) error {
 // socketInNS opens a UDP socket in the table's namespace. A socket keeps
 // the namespace it was created in, so the thread switches only for the
 // socket call.
-func (t *Table) socketInNS() (int, error) {
+func (t *Table) socketInNS(domain int) (int, error) {
 	open := func() (int, error) {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		fd, err := unix.Socket(domain, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			return -1, fmt.Errorf("socket: %w", err)
 		}

@@ -18,7 +18,7 @@ func TestStateApplyBuild(t *testing.T) {
 			LinkIndex: link, Family: netlink.FAMILY_V4, State: state, IP: net.ParseIP(ip), HardwareAddr: hw}}
 	}
 	s := newState()
-	s.via[ip4("198.51.100.9")] = ip4("192.0.2.1")
+	s.via[ip4("198.51.100.9").Addr()] = ip4("192.0.2.1").Addr()
 	for _, c := range []struct {
 		name    string
 		u       netlink.NeighUpdate
@@ -43,7 +43,7 @@ func TestStateApplyBuild(t *testing.T) {
 		if got := s.apply(c.u, links); got != c.changed {
 			t.Errorf("%s: changed = %v, want %v", c.name, got, c.changed)
 		}
-		m := s.build()
+		m := s.build().v4
 		for ip, want := range c.want {
 			got, ok := m[ip4(ip)]
 			if ok != want || (ok && got != packet.MAC(mac)) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 
@@ -34,7 +35,7 @@ type Config struct {
 
 // Stats are the Table's counters.
 type Stats struct {
-	Entries     int    // usable IP → MAC mappings in the snapshot
+	Entries     int    // usable IP → MAC mappings in the snapshot, both families
 	Misses      uint64 // Lookups that found nothing
 	QueueFull   uint64 // misses not queued because the queue was full
 	Resolutions uint64 // resolutions started (managed entry or probe sent)
@@ -48,13 +49,13 @@ type Stats struct {
 // Table is a route.Neighbors backed by the kernel's neighbour table.
 // Lookup is safe for concurrent use and never blocks or allocates.
 type Table struct {
-	snap    atomic.Pointer[map[packet.IP4]packet.MAC]
+	snap    atomic.Pointer[snapshot]
 	version atomic.Uint64
 
 	ns     netns.NsHandle
 	h      *netlink.Handle
 	links  map[int]string // ifindex → name, of the mirrored interfaces
-	misses chan packet.IP4
+	misses chan route.IP6 // IPv4 as IPv4-mapped IPv6: one cheap fixed-size element
 	log    *slog.Logger
 
 	mu    sync.Mutex
@@ -95,7 +96,7 @@ func New(cfg Config) (*Table, error) {
 		ns:     cfg.Namespace,
 		h:      h,
 		links:  make(map[int]string),
-		misses: make(chan packet.IP4, cfg.QueueLen),
+		misses: make(chan route.IP6, cfg.QueueLen),
 		log:    cfg.Logger,
 		state:  newState(),
 	}
@@ -107,8 +108,7 @@ func New(cfg Config) (*Table, error) {
 		}
 		t.links[l.Attrs().Index] = name
 	}
-	empty := map[packet.IP4]packet.MAC{}
-	t.snap.Store(&empty)
+	t.snap.Store(&snapshot{v4: map[packet.IP4]packet.MAC{}, v6: map[route.IP6]packet.MAC{}})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	t.cancel = cancel
@@ -144,7 +144,26 @@ func (t *Table) Close() error {
 // ip for resolution without blocking and returns false; the caller drops
 // the packet and a later one finds the entry.
 func (t *Table) Lookup(ip packet.IP4) (packet.MAC, bool) {
-	if mac, ok := (*t.snap.Load())[ip]; ok {
+	if mac, ok := t.snap.Load().v4[ip]; ok {
+		return mac, true
+	}
+	// The miss path is written out here and in Lookup6 (not in a shared
+	// helper) to keep both within the compiler's inlining budget.
+	t.miss.Add(1)
+	select {
+	case t.misses <- route.IP6{10: 0xff, 11: 0xff, 12: ip[0], 13: ip[1], 14: ip[2], 15: ip[3]}:
+	default:
+		t.queueFull.Add(1)
+	}
+	return packet.MAC{}, false
+}
+
+// Lookup6 is Lookup for an IPv6 next hop: the MAC that neighbour
+// discovery (the kernel's) found for ip or for the gateway the kernel
+// routes ip through. On a miss it queues ip for resolution and returns
+// false. It never blocks or allocates.
+func (t *Table) Lookup6(ip route.IP6) (packet.MAC, bool) {
+	if mac, ok := t.snap.Load().v6[ip]; ok {
 		return mac, true
 	}
 	t.miss.Add(1)
@@ -159,20 +178,37 @@ func (t *Table) Lookup(ip packet.IP4) (packet.MAC, bool) {
 // Snapshot returns the current IP -> MAC map without the side effects of
 // Lookup. The map is shared and must not be written (a published map is
 // never written again; the next change publishes a new one).
-func (t *Table) Snapshot() map[packet.IP4]packet.MAC { return *t.snap.Load() }
+func (t *Table) Snapshot() map[packet.IP4]packet.MAC { return t.snap.Load().v4 }
+
+// Snapshot6 is Snapshot for the IPv6 neighbours.
+func (t *Table) Snapshot6() map[route.IP6]packet.MAC { return t.snap.Load().v6 }
 
 // Peek is Lookup without its side effects (no miss counted, no
 // resolution queued): for callers that poll an address already asked for,
 // such as the datapath's packets held for a next hop.
 func (t *Table) Peek(ip packet.IP4) (packet.MAC, bool) {
-	mac, ok := (*t.snap.Load())[ip]
+	mac, ok := t.snap.Load().v4[ip]
 	return mac, ok
+}
+
+// Peek6 is Lookup6 without its side effects.
+func (t *Table) Peek6(ip route.IP6) (packet.MAC, bool) {
+	mac, ok := t.snap.Load().v6[ip]
+	return mac, ok
+}
+
+// peekAddr is Peek or Peek6 by a's family.
+func (t *Table) peekAddr(a netip.Addr) (packet.MAC, bool) {
+	if a.Is4() {
+		return t.Peek(a.As4())
+	}
+	return t.Peek6(a.As16())
 }
 
 // Stats returns a snapshot of the counters.
 func (t *Table) Stats() Stats {
 	return Stats{
-		Entries:     len(*t.snap.Load()),
+		Entries:     len(t.snap.Load().v4) + len(t.snap.Load().v6),
 		Misses:      t.miss.Load(),
 		QueueFull:   t.queueFull.Load(),
 		Resolutions: t.resolutions.Load(),
@@ -193,7 +229,7 @@ func (t *Table) publish() {
 	m := t.state.build()
 	old := t.snap.Load()
 	t.snap.Store(&m)
-	if old == nil || !maps.Equal(*old, m) {
+	if old == nil || !maps.Equal(old.v4, m.v4) || !maps.Equal(old.v6, m.v6) {
 		t.version.Add(1)
 	}
 }
@@ -203,4 +239,7 @@ func (t *Table) publish() {
 // cache) compare it to know when to forget them.
 func (t *Table) Version() uint64 { return t.version.Load() }
 
-var _ route.Neighbors = (*Table)(nil)
+var (
+	_ route.Neighbors  = (*Table)(nil)
+	_ route.Neighbors6 = (*Table)(nil)
+)

@@ -133,7 +133,7 @@ func (t *Table) resync(ctx context.Context) *subscription {
 	}
 }
 
-// reload lists the kernel's IPv4 neighbours and publishes them in place of
+// reload lists the kernel's IPv4 and IPv6 neighbours and publishes them in place of
 // the current entries. It runs after subscribing, so a change that races
 // the listing still arrives as an event (the dump ListExisting asks for
 // replays everything once more).
@@ -142,6 +142,11 @@ func (t *Table) reload() error {
 	if err != nil {
 		return fmt.Errorf("neigh: list neighbours: %w", err)
 	}
+	list6, err := t.h.NeighList(0, netlink.FAMILY_V6)
+	if err != nil {
+		return fmt.Errorf("neigh: list IPv6 neighbours: %w", err)
+	}
+	list = append(list, list6...)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.state.kernel = make(map[key]packet.MAC, len(list))

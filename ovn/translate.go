@@ -374,7 +374,7 @@ func (x *index) routesAndNAT(r *nbdb.LogicalRouter, cr *config.Router) []Problem
 			ps = append(ps, Problem{Object: "route " + rt.IPPrefix + " (router " + r.Name + ")", Reason: "not IPv4: ignored"})
 			continue
 		}
-		cr.Routes = append(cr.Routes, config.Route{Prefix: config.Prefix(pfx.String()), NextHop: config.IPv4(rt.Nexthop)})
+		cr.Routes = append(cr.Routes, config.Route{Prefix: config.Prefix(pfx.String()), NextHop: config.IP(rt.Nexthop)})
 	}
 	slices.SortFunc(cr.Routes, func(a, b config.Route) int { return strings.Compare(string(a.Prefix), string(b.Prefix)) })
 	for _, u := range r.Nat {
@@ -388,7 +388,7 @@ func (x *index) routesAndNAT(r *nbdb.LogicalRouter, cr *config.Router) []Problem
 			continue
 		}
 		cn := config.NAT{Type: config.NATType(n.Type), LogicalIP: config.Prefix(routePrefix(n.LogicalIP)),
-			ExternalIP: config.IPv4(n.ExternalIP), PortRange: config.PortRange(n.ExternalPortRange)}
+			ExternalIP: config.IP(n.ExternalIP), PortRange: config.PortRange(n.ExternalPortRange)}
 		if lo, hi, ok := config.DefaultPorts(cn.Type.Value()); ok && cn.PortRange == "" {
 			cn.PortRange = config.PortRange(fmt.Sprintf("%d-%d", lo, hi))
 		}
@@ -455,7 +455,7 @@ func (x *index) switchFragment(sw *nbdb.LogicalSwitch, included map[string]bool,
 			continue
 		}
 		ips[ip.String()] = true
-		cs.Ports = append(cs.Ports, config.SwitchPort{Name: p.Name, Key: uint16(pb.TunnelKey), MAC: config.MAC(mac), IP: config.IPv4(ip.String()), Chassis: ch})
+		cs.Ports = append(cs.Ports, config.SwitchPort{Name: p.Name, Key: uint16(pb.TunnelKey), MAC: config.MAC(mac), IP: config.Addresses(ip.String()), Chassis: ch})
 	}
 	return cs
 }
@@ -546,7 +546,7 @@ func (x *index) chassisList(self string, vtep string, notes *[]Problem) []config
 			continue
 		}
 		seen[ip] = name
-		out = append(out, config.Chassis{Name: name, IP: config.IPv4(ip)})
+		out = append(out, config.Chassis{Name: name, IP: config.IP(ip)})
 	}
 	slices.SortFunc(out, func(a, b config.Chassis) int { return strings.Compare(a.Name, b.Name) })
 	return out

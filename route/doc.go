@@ -1,7 +1,16 @@
 // Package route is the compiled, read-only logical topology that the
 // per-packet pipeline queries: which gateway router a Geneve frame is
 // addressed to, which router owns an external address, where a router
-// forwards a destination, and which chassis hosts a VM.
+// forwards a destination, whether a source is NATed or routed, and which
+// chassis hosts a VM.
+//
+// Both families: the IPv4 lookups take packet.IP4 and are what they were
+// before IPv6; each has an IPv6 twin (Route6, RouterByExternalIP6,
+// RouterPortByIP6, LogicalPort6, NATRules6, ...) that takes an IP6 (16
+// bytes). IPv6 rules and routes never appear in the IPv4 lists. SNAT4 and
+// SNAT6 say, per family, whether a rule translates a source or it is
+// routed without NAT, OVN's default for IPv6 prefixes no rule covers;
+// InboundRouter6 classifies such routed IPv6 arriving from outside.
 //
 // Build turns a validated config.Config into a Topology once; after that
 // nothing is written, so any number of workers may query it concurrently

@@ -18,3 +18,19 @@ func (n StaticNeighbors) Lookup(ip packet.IP4) (packet.MAC, bool) {
 	m, ok := n[ip]
 	return m, ok
 }
+
+// Neighbors6 is Neighbors for IPv6 next hops, which the kernel resolves
+// by neighbour discovery (neigh.Table implements both). Lookup6 is called
+// per packet and must not allocate or block.
+type Neighbors6 interface {
+	Lookup6(ip IP6) (packet.MAC, bool)
+}
+
+// StaticNeighbors6 is a fixed IPv6 neighbour table.
+type StaticNeighbors6 map[IP6]packet.MAC
+
+// Lookup6 implements Neighbors6.
+func (n StaticNeighbors6) Lookup6(ip IP6) (packet.MAC, bool) {
+	m, ok := n[ip]
+	return m, ok
+}

@@ -23,8 +23,12 @@ type Router struct {
 	// traffic straight onto its tenant switches.
 	Key uint32
 
-	table []routeEntry // longest prefix first
-	nat   []NATRule
+	table  []routeEntry  // longest prefix first
+	table6 []routeEntry6 // the IPv6 table, same order
+	nat    []NATRule
+	nat6   []NATRule6
+	snat4  []snatEntry4 // source-NAT rules by logical prefix, longest first
+	snat6  []snatEntry6
 }
 
 // RouterPort is a logical router port.
@@ -32,8 +36,10 @@ type RouterPort struct {
 	Router   *Router
 	Name     string
 	MAC      packet.MAC
-	IP       packet.IP4   // the port's own address
-	Prefix   netip.Prefix // its connected subnet (masked)
+	IP       packet.IP4   // the port's own address; zero if the port is IPv6 only
+	Prefix   netip.Prefix // its connected subnet (masked); invalid if IPv6 only
+	IP6      IP6          // its own IPv6 address; zero if the port has none
+	Prefix6  netip.Prefix // its connected IPv6 subnet (masked); invalid if none
 	External bool
 	Switch   *Switch // the switch it is attached to; nil if External
 	Key      uint16  // its port key on Switch: the Geneve option's inport; 0 if External
@@ -113,5 +119,6 @@ type NATRule struct {
 	Mapping nat.Mapping
 }
 
-// NATRules returns r's NAT rules in config order. Read-only.
+// NATRules returns r's IPv4 NAT rules in config order (NATRules6 has the
+// IPv6 ones). Read-only.
 func (r *Router) NATRules() []NATRule { return r.nat }

@@ -7,7 +7,8 @@ import (
 // Topology is the compiled configuration. Its exported slices and the
 // objects they point to are shared by all workers: treat them as read-only.
 type Topology struct {
-	VTEP           packet.IP4 // our outer IP on the underlay
+	VTEP           packet.IP4 // our outer IP on an IPv4 underlay; zero if none
+	VTEP6          IP6        // our outer IP on an IPv6 underlay; zero if none
 	GenevePort     uint16     // UDP destination port of Geneve
 	GeneveTTL      uint8      // outer TTL of packets we encapsulate
 	GeneveChecksum bool       // compute the outer UDP checksum
@@ -21,7 +22,8 @@ type Topology struct {
 
 	Routers  []*Router  // Routers[i].ID == i
 	Switches []*Switch  // in config order
-	Chassis  []*Chassis // in config order
+	Chassis  []*Chassis // chassis with an IPv4 encap IP, in config order
+	Chassis6 []*Chassis // chassis with an IPv6 encap IP (Geneve over IPv6), in config order
 
 	joinPorts    map[joinKey]*RouterPort
 	redirects    map[uint32]*RouterPort // router key -> its distributed gateway port
@@ -30,6 +32,20 @@ type Topology struct {
 	externalIPs  []packet.IP4 // sorted
 	natIPs       []packet.IP4 // sorted: NAT rules' external addresses
 	nextHops     []packet.IP4 // sorted
+
+	byExternalIP6 map[IP6]*Router
+	externalIPs6  []IP6 // sorted
+	natIPs6       []IP6 // sorted
+	nextHops6     []IP6 // sorted
+	// inbound6 lists the gateway routers' routed IPv6 prefixes (static
+	// routes inside that no SNAT rule covers), for InboundRouter6.
+	inbound6 []inbound6
+}
+
+// inbound6 is one gateway router's IPv6 entry toward the inside.
+type inbound6 struct {
+	e *routeEntry6
+	r *Router
 }
 
 // joinKey selects a gateway router port from a Geneve frame's VNI and
@@ -48,24 +64,32 @@ type Switch struct {
 	RouterPorts  []*RouterPort  // router ports attached to it
 	LogicalPorts []*LogicalPort // VMs on it
 
-	routerPortByIP map[packet.IP4]*RouterPort
-	logicalByIP    map[packet.IP4]*LogicalPort
+	routerPortByIP  map[packet.IP4]*RouterPort
+	logicalByIP     map[packet.IP4]*LogicalPort
+	routerPortByIP6 map[IP6]*RouterPort
+	logicalByIP6    map[IP6]*LogicalPort
 }
 
 // LogicalPort is a VM's port: where the gateway delivers return traffic.
 type LogicalPort struct {
-	Switch  *Switch
-	Name    string
-	Key     uint16 // port tunnel key on Switch: the Geneve option's outport
-	MAC     packet.MAC
-	IP      packet.IP4
-	Chassis packet.IP4 // VTEP of the hosting chassis
+	Switch *Switch
+	Name   string
+	Key    uint16 // port tunnel key on Switch: the Geneve option's outport
+	MAC    packet.MAC
+	IP     packet.IP4 // zero if the VM has no IPv4 address
+	IP6    IP6        // zero if the VM has no IPv6 address
+	// Chassis is the VTEP of the hosting chassis when its encap IP is
+	// IPv4, Chassis6 when it is IPv6; the other is zero.
+	Chassis  packet.IP4
+	Chassis6 IP6
 }
 
-// Chassis is a hypervisor that hosts logical ports.
+// Chassis is a hypervisor that hosts logical ports. One of IP and IP6 is
+// set: OVN's Encap has one IP, of either family.
 type Chassis struct {
 	Name string
-	IP   packet.IP4 // its VTEP
+	IP   packet.IP4 // its VTEP on an IPv4 underlay
+	IP6  IP6        // its VTEP on an IPv6 underlay
 }
 
 // JoinPort classifies egress: the inner frame of a Geneve packet with this
@@ -174,4 +198,86 @@ func (t *Topology) RouterByName(name string) (*Router, bool) {
 		}
 	}
 	return nil, false
+}
+
+// RouterByExternalIP6 is RouterByExternalIP for IPv6: the gateway router
+// that owns ip, a NAT66 external address or its external port's own IPv6
+// address.
+func (t *Topology) RouterByExternalIP6(ip IP6) (*Router, bool) {
+	r, ok := t.byExternalIP6[ip]
+	return r, ok
+}
+
+// IsExternalIP6 reports whether ip is one of our IPv6 NAT addresses or an
+// external port's IPv6 address.
+func (t *Topology) IsExternalIP6(ip IP6) bool {
+	_, ok := t.byExternalIP6[ip]
+	return ok
+}
+
+// InboundRouter6 classifies routed (not NATed) IPv6 arriving from the
+// external side: the gateway router with a static route that leads dst
+// inside through a join port, and no source-NAT rule for dst (config
+// validation keeps such routed prefixes of different routers apart, so
+// at most one router matches). ok is false otherwise; an address that a
+// NAT66 rule owns is found with RouterByExternalIP6 instead. It does not
+// allocate.
+func (t *Topology) InboundRouter6(dst IP6) (*Router, bool) {
+	hi, lo := halves(dst)
+	for i := range t.inbound6 {
+		in := &t.inbound6[i]
+		if !in.e.matches(hi, lo) {
+			continue
+		}
+		if hop, ok := in.r.Route6(dst); ok && !hop.Port.External {
+			if _, nat := in.r.SNAT6(dst); !nat {
+				return in.r, true
+			}
+		}
+	}
+	return nil, false
+}
+
+// ExternalIPs6 lists every IPv6 NAT address and external port IPv6
+// address, sorted. Read-only.
+func (t *Topology) ExternalIPs6() []IP6 { return t.externalIPs6 }
+
+// NATIPs6 lists the NAT66 rules' external addresses, sorted: what the
+// gateway answers neighbour solicitations for and steers to itself.
+// Read-only.
+func (t *Topology) NATIPs6() []IP6 { return t.natIPs6 }
+
+// ExternalNextHops6 lists the IPv6 next hops of static routes that leave
+// through external ports, sorted: the kernel neighbours to resolve.
+// Read-only.
+func (t *Topology) ExternalNextHops6() []IP6 { return t.nextHops6 }
+
+// RouterPortByIP6 is RouterPortByIP for IPv6.
+func (t *Topology) RouterPortByIP6(sw *Switch, ip IP6) (*RouterPort, bool) {
+	if sw == nil {
+		return nil, false
+	}
+	rp, ok := sw.routerPortByIP6[ip]
+	return rp, ok
+}
+
+// PeerRouter6 is PeerRouter for an IPv6 hop.
+func (t *Topology) PeerRouter6(hop Hop6) (*RouterPort, bool) {
+	if hop.Port == nil {
+		return nil, false
+	}
+	rp, ok := t.RouterPortByIP6(hop.Port.Switch, hop.NextHop)
+	if !ok || !rp.Router.Distributed {
+		return nil, false
+	}
+	return rp, true
+}
+
+// LogicalPort6 is LogicalPort for a VM's IPv6 address.
+func (t *Topology) LogicalPort6(sw *Switch, ip IP6) (*LogicalPort, bool) {
+	if sw == nil {
+		return nil, false
+	}
+	lp, ok := sw.logicalByIP6[ip]
+	return lp, ok
 }
