@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/netip"
+
+	"github.com/xgw-dev/xgw/packet"
 )
 
-// IP6 is an IPv6 address as the per-packet lookups take it: 16 bytes in
-// network order, a comparable, pointer-free map key. It is an alias of
-// [16]byte so that packet's IPv6 address type (also a [16]byte) is
-// assignable to it without a conversion; it stands in until route can use
-// that type directly.
-type IP6 = [16]byte
+// IP6 is packet.IP6, the IPv6 address the per-packet lookups take: 16
+// bytes in network order, a comparable, pointer-free map key.
+type IP6 = packet.IP6
 
 // ip6Of returns a's 16 bytes; the zero IP6 for an invalid or IPv4 a.
 func ip6Of(a netip.Addr) IP6 {
