@@ -324,23 +324,16 @@ func (f *FastPath) Lookup(k flow.Key) (Flow, error) {
 	return decodeFlow(&ek, &v), nil
 }
 
-// Flows iterates over every entry with its counters, for dump-flows and
-// for adopting the entries of a previous process. Entries installed or
-// removed during the walk may or may not be seen; the walk may restart
-// from the beginning if the entry it stands on is deleted (a kernel hash
-// map iteration property), so a caller that needs each flow once keys a
-// set by Action.Key.
+// Flows iterates over every entry with its counters, for dump-flows, for
+// adopting the entries of a previous process and for the offload manager's
+// periodic credit of counters (offload.Backend.Iterate). Entries installed
+// or removed during the walk may or may not be seen, and an entry may be
+// seen twice (a hash map walk can restart when the entry it stands on is
+// deleted), so a caller that needs each flow once keys a set by
+// Action.Key. The walk is batched (flowWalk).
 func (f *FastPath) Flows() iter.Seq2[Flow, error] {
 	return func(yield func(Flow, error) bool) {
-		var k gwFpKey
-		var v gwFpAction
-		it := f.flows.Iterate()
-		for it.Next(&k, &v) {
-			if !yield(decodeFlow(&k, &v), nil) {
-				return
-			}
-		}
-		if err := it.Err(); err != nil {
+		if err := f.walkFlows(yield); err != nil {
 			yield(Flow{}, fmt.Errorf("bpf: iterate flows: %w", err))
 		}
 	}
@@ -514,7 +507,12 @@ func encodeOuter(v *gwFpAction, a *flow.Action) {
 	v.OuterUdpSum = uint32(packet.Fold(s))
 }
 
-func decodeFlow(k *gwFpKey, v *gwFpAction) Flow {
+func decodeFlow(k *gwFpKey, v *gwFpAction) Flow { return decodeFlowAt(k, v, ktimeOffset()) }
+
+// decodeFlowAt is decodeFlow with the CLOCK_REALTIME - CLOCK_MONOTONIC
+// offset (ktimeOffset) read once by the caller: a walk over thousands of
+// entries should not read two clocks per entry.
+func decodeFlowAt(k *gwFpKey, v *gwFpAction, off int64) Flow {
 	a := flow.Action{
 		Key:     decodeKey(k),
 		OutPort: flow.Port(v.OutPort),
@@ -548,6 +546,6 @@ func decodeFlow(k *gwFpKey, v *gwFpAction) Flow {
 	return Flow{
 		Action: a, ICMPType: v.IcmpType,
 		Packets: v.Packets, Bytes: v.Bytes,
-		LastSeenKtime: v.LastSeen, LastSeen: KtimeToTime(v.LastSeen),
+		LastSeenKtime: v.LastSeen, LastSeen: ktimeToTimeAt(v.LastSeen, off),
 	}
 }
