@@ -53,8 +53,9 @@ type Objects struct {
 
 // fastPathMaps are the maps that Options.Share and Options.PinPath share.
 // xgw_vteps is one: it gates the fast path, and a program left running
-// on a pinned link must keep the chassis set it was forwarding with.
-var fastPathMaps = []string{gwMapXgwFlows, gwMapXgwFlowsUsed, gwMapXgwTxPorts, gwMapXgwFpStats, gwMapXgwVteps}
+// on a pinned link must keep the chassis set it was forwarding with;
+// xgw_vteps_gen goes with it (the flows' cached checks depend on it).
+var fastPathMaps = []string{gwMapXgwFlows, gwMapXgwFlowsUsed, gwMapXgwTxPorts, gwMapXgwFpStats, gwMapXgwVteps, gwMapXgwVtepsGen}
 
 // Load loads xdp_gw and xdp_pass with opts baked in.
 func Load(opts Options) (*Objects, error) {
@@ -119,6 +120,7 @@ func Load(opts Options) (*Objects, error) {
 			gwMapXgwTxPorts:   opts.Share.objs.XgwTxPorts,
 			gwMapXgwFpStats:   opts.Share.objs.XgwFpStats,
 			gwMapXgwVteps:     opts.Share.objs.XgwVteps,
+			gwMapXgwVtepsGen:  opts.Share.objs.XgwVtepsGen,
 		}
 	case opts.PinPath != "":
 		if err := os.MkdirAll(opts.PinPath, 0o700); err != nil {

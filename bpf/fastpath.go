@@ -55,12 +55,12 @@ const (
 // Two Objects that share their fast-path maps (Options.Share, or the same
 // Options.PinPath) return FastPaths over the same flows.
 type FastPath struct {
-	flows, used, tx, vteps *ebpf.Map
+	flows, used, tx, vteps, vtepsGen *ebpf.Map
 }
 
 // FastPath returns the fast-path API over o's maps.
 func (o *Objects) FastPath() *FastPath {
-	return &FastPath{flows: o.objs.XgwFlows, used: o.objs.XgwFlowsUsed, tx: o.objs.XgwTxPorts, vteps: o.objs.XgwVteps}
+	return &FastPath{flows: o.objs.XgwFlows, used: o.objs.XgwFlowsUsed, tx: o.objs.XgwTxPorts, vteps: o.objs.XgwVteps, vtepsGen: o.objs.XgwVtepsGen}
 }
 
 // usedMu orders the writes of xgw_flows_used with the installs and
@@ -116,7 +116,9 @@ const MaxVTEPs = 4096
 // during the change the map never holds an address that neither the old
 // nor the new set has, and a removed chassis stops being accepted first.
 // More than MaxVTEPs distinct addresses are refused (ErrFull) with the
-// map unchanged.
+// map unchanged. After a removal the generation xgw_vteps_gen is bumped,
+// so that no flow's cached check (include/vtepcache.h) still accepts a
+// removed source.
 func (f *FastPath) SetVTEPs(ips []packet.IP4) error {
 	want := make(map[packet.IP4]bool, len(ips))
 	for _, ip := range ips {
@@ -132,6 +134,7 @@ func (f *FastPath) SetVTEPs(ips []packet.IP4) error {
 		return err
 	}
 	had := make(map[packet.IP4]bool, len(have))
+	removed := false
 	for _, ip := range have {
 		had[ip] = true
 		if want[ip] {
@@ -139,6 +142,12 @@ func (f *FastPath) SetVTEPs(ips []packet.IP4) error {
 		}
 		if err := f.vteps.Delete([4]byte(ip)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return fmt.Errorf("bpf: remove VTEP %s: %w", ip, err)
+		}
+		removed = true
+	}
+	if removed {
+		if err := f.bumpVTEPsGen(); err != nil {
+			return err
 		}
 	}
 	for ip := range want {
@@ -148,6 +157,21 @@ func (f *FastPath) SetVTEPs(ips []packet.IP4) error {
 		if err := f.vteps.Put([4]byte(ip), uint32(0)); err != nil {
 			return fmt.Errorf("bpf: add VTEP %s: %w", ip, mapErr(err))
 		}
+	}
+	return nil
+}
+
+// bumpVTEPsGen increments xgw_vteps_gen, after the removals it covers:
+// a hit that read the old generation and found a removed source cached
+// it with the old stamp, which no longer matches. Two writers racing may
+// lose an increment; the value still changes, which is all that counts.
+func (f *FastPath) bumpVTEPsGen() error {
+	var g uint32
+	if err := f.vtepsGen.Lookup(uint32(0), &g); err != nil {
+		return fmt.Errorf("bpf: read xgw_vteps_gen: %w", err)
+	}
+	if err := f.vtepsGen.Put(uint32(0), g+1); err != nil {
+		return fmt.Errorf("bpf: bump xgw_vteps_gen: %w", err)
 	}
 	return nil
 }
@@ -324,23 +348,16 @@ func (f *FastPath) Lookup(k flow.Key) (Flow, error) {
 	return decodeFlow(&ek, &v), nil
 }
 
-// Flows iterates over every entry with its counters, for dump-flows and
-// for adopting the entries of a previous process. Entries installed or
-// removed during the walk may or may not be seen; the walk may restart
-// from the beginning if the entry it stands on is deleted (a kernel hash
-// map iteration property), so a caller that needs each flow once keys a
-// set by Action.Key.
+// Flows iterates over every entry with its counters, for dump-flows, for
+// adopting the entries of a previous process and for the offload manager's
+// periodic credit of counters (offload.Backend.Iterate). Entries installed
+// or removed during the walk may or may not be seen, and an entry may be
+// seen twice (a hash map walk can restart when the entry it stands on is
+// deleted), so a caller that needs each flow once keys a set by
+// Action.Key. The walk is batched (flowWalk).
 func (f *FastPath) Flows() iter.Seq2[Flow, error] {
 	return func(yield func(Flow, error) bool) {
-		var k gwFpKey
-		var v gwFpAction
-		it := f.flows.Iterate()
-		for it.Next(&k, &v) {
-			if !yield(decodeFlow(&k, &v), nil) {
-				return
-			}
-		}
-		if err := it.Err(); err != nil {
+		if err := f.walkFlows(yield); err != nil {
 			yield(Flow{}, fmt.Errorf("bpf: iterate flows: %w", err))
 		}
 	}
@@ -514,7 +531,12 @@ func encodeOuter(v *gwFpAction, a *flow.Action) {
 	v.OuterUdpSum = uint32(packet.Fold(s))
 }
 
-func decodeFlow(k *gwFpKey, v *gwFpAction) Flow {
+func decodeFlow(k *gwFpKey, v *gwFpAction) Flow { return decodeFlowAt(k, v, ktimeOffset()) }
+
+// decodeFlowAt is decodeFlow with the CLOCK_REALTIME - CLOCK_MONOTONIC
+// offset (ktimeOffset) read once by the caller: a walk over thousands of
+// entries should not read two clocks per entry.
+func decodeFlowAt(k *gwFpKey, v *gwFpAction, off int64) Flow {
 	a := flow.Action{
 		Key:     decodeKey(k),
 		OutPort: flow.Port(v.OutPort),
@@ -548,6 +570,6 @@ func decodeFlow(k *gwFpKey, v *gwFpAction) Flow {
 	return Flow{
 		Action: a, ICMPType: v.IcmpType,
 		Packets: v.Packets, Bytes: v.Bytes,
-		LastSeenKtime: v.LastSeen, LastSeen: KtimeToTime(v.LastSeen),
+		LastSeenKtime: v.LastSeen, LastSeen: ktimeToTimeAt(v.LastSeen, off),
 	}
 }

@@ -82,6 +82,7 @@ const (
 	gwMapXgwStats     = "xgw_stats"
 	gwMapXgwTxPorts   = "xgw_tx_ports"
 	gwMapXgwVteps     = "xgw_vteps"
+	gwMapXgwVtepsGen  = "xgw_vteps_gen"
 	gwMapXgwXsks      = "xgw_xsks"
 	gwProgXdpGw       = "xdp_gw"
 	gwProgXdpPass     = "xdp_pass"
@@ -150,6 +151,7 @@ type gwMapSpecs struct {
 	XgwStats     *ebpf.MapSpec `ebpf:"xgw_stats"`
 	XgwTxPorts   *ebpf.MapSpec `ebpf:"xgw_tx_ports"`
 	XgwVteps     *ebpf.MapSpec `ebpf:"xgw_vteps"`
+	XgwVtepsGen  *ebpf.MapSpec `ebpf:"xgw_vteps_gen"`
 	XgwXsks      *ebpf.MapSpec `ebpf:"xgw_xsks"`
 }
 
@@ -192,6 +194,7 @@ type gwMaps struct {
 	XgwStats     *ebpf.Map `ebpf:"xgw_stats"`
 	XgwTxPorts   *ebpf.Map `ebpf:"xgw_tx_ports"`
 	XgwVteps     *ebpf.Map `ebpf:"xgw_vteps"`
+	XgwVtepsGen  *ebpf.Map `ebpf:"xgw_vteps_gen"`
 	XgwXsks      *ebpf.Map `ebpf:"xgw_xsks"`
 }
 
@@ -206,6 +209,7 @@ func (m *gwMaps) Close() error {
 		m.XgwStats,
 		m.XgwTxPorts,
 		m.XgwVteps,
+		m.XgwVtepsGen,
 		m.XgwXsks,
 	)
 }

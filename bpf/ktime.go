@@ -31,6 +31,20 @@ func KtimeToTime(ns uint64) time.Time {
 // KtimeToUnixNano is KtimeToTime in the wall-clock nanoseconds that
 // conntrack and the pipeline's clock use.
 func KtimeToUnixNano(ns uint64) int64 {
+	return ktimeOffset() + int64(ns)
+}
+
+// ktimeOffset is CLOCK_REALTIME - CLOCK_MONOTONIC now, in ns: what
+// KtimeToUnixNano adds to a ktime.
+func ktimeOffset() int64 {
 	now := time.Now().UnixNano()
-	return now - (int64(Ktime()) - int64(ns))
+	return now - int64(Ktime())
+}
+
+// ktimeToTimeAt is KtimeToTime with an offset the caller read once.
+func ktimeToTimeAt(ns uint64, off int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, off+int64(ns))
 }

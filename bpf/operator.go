@@ -97,6 +97,8 @@ func (o *Objects) mapField(name string) **ebpf.Map {
 		return &m.XgwTxPorts
 	case gwMapXgwVteps:
 		return &m.XgwVteps
+	case gwMapXgwVtepsGen:
+		return &m.XgwVtepsGen
 	case gwMapXgwXsks:
 		return &m.XgwXsks
 	}

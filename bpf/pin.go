@@ -124,7 +124,7 @@ func migratePins(dir string, spec *ebpf.CollectionSpec) error {
 // that are not pinned are skipped.
 func (o *Objects) Unpin() error {
 	var errs []error
-	for _, m := range []*ebpf.Map{o.objs.XgwFlows, o.objs.XgwFlowsUsed, o.objs.XgwTxPorts, o.objs.XgwFpStats, o.objs.XgwVteps} {
+	for _, m := range []*ebpf.Map{o.objs.XgwFlows, o.objs.XgwFlowsUsed, o.objs.XgwTxPorts, o.objs.XgwFpStats, o.objs.XgwVteps, o.objs.XgwVtepsGen} {
 		if m.IsPinned() {
 			if err := m.Unpin(); err != nil {
 				errs = append(errs, err)

@@ -122,7 +122,8 @@ func (c *runCtx) runUDP(res *report.Result, rr bool) error {
 		return err
 	}
 	m[report.Sent] = float64(sent)
-	res.Raw = map[string]any{"interfaces": ifaceDeltas(ifBefore, c.e.snapshotIfaces()), "far_end": fc, "returned": bc, "seconds": secs, "frame_bytes": len(frame),
+	ifDelta := ifaceDeltas(ifBefore, c.e.snapshotIfaces())
+	res.Raw = map[string]any{"interfaces": ifDelta, "far_end": fc, "returned": bc, "seconds": secs, "frame_bytes": len(frame),
 		"gateway_before": s0.Raw, "gateway_after": s1.Raw}
 	res.Notes = append(res.Notes, w.napi.notes...)
 	if !rr {
@@ -133,6 +134,9 @@ func (c *runCtx) runUDP(res *report.Result, rr bool) error {
 		perPacket(m, m[report.PPS])
 		if m[report.GenBound] > 0 {
 			res.Notes = append(res.Notes, fmt.Sprintf("generator-bound: %.1f %% loss while the gateway used %.2f cores: the figure is the generator's, not the gateway's limit", 100*m[report.Loss], gatewayWork(m)))
+		}
+		if note := lossWhere(m, ifDelta, c.e, secs); note != "" {
+			res.Notes = append(res.Notes, note)
 		}
 		fastShare(m, s0, s1, float64(fc.Packets))
 		return nil

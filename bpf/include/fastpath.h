@@ -19,13 +19,18 @@
 #include "nat.h"
 #include "encap.h"
 #include "validate.h"
+#include "vtepcache.h"
 
 #define FP_CONTINUE -1
 
 /* fp_forward looks k up and, on a hit that needs no punt, does the whole
- * job and returns XDP_REDIRECT. rx_len is the frame as received. */
+ * job and returns XDP_REDIRECT. rx_len is the frame as received. geneve
+ * (a constant per caller) says the frame came from the underlay with
+ * outer source outer_src, which must be a known chassis (xgw_vteps): a
+ * hit checks it first, through the flow's cache (include/vtepcache.h); a
+ * miss looks it up only to name the punt. */
 static __always_inline int fp_forward(struct xdp_md *ctx, struct fp_key *k, struct fp_pkt *p,
-				      __u32 rx_len, __u32 hit_stat)
+				      __u32 rx_len, __u32 hit_stat, int geneve, __be32 outer_src)
 {
 	struct fp_action *a = NULL;
 	__u32 port, inner_len, *ifindex, zero = 0, *used;
@@ -36,7 +41,11 @@ static __always_inline int fp_forward(struct xdp_md *ctx, struct fp_key *k, stru
 	if (used && *used)
 		a = bpf_map_lookup_elem(&xgw_flows, k);
 	if (!a) {
-		why = FP_MISS;
+		why = geneve && !vtep_known(outer_src) ? FP_PUNT_UNKNOWN_VTEP : FP_MISS;
+		goto punt;
+	}
+	if (geneve && !vtep_known_cached(a, outer_src)) {
+		why = FP_PUNT_UNKNOWN_VTEP;
 		goto punt;
 	}
 	why = fp_validate(ctx, k, p, a);
@@ -113,10 +122,13 @@ punt:
 
 /* fp_egress handles Geneve to our VTEP (the caller checked IPv4, not a
  * fragment, UDP to vtep_ip:geneve_port). outer_src is the outer IPv4
- * source: only a known chassis (xgw_vteps) gets past the first check, so
- * a spoofed packet that carries an offloaded flow's inner 5-tuple, VNI
- * and MAC goes to software, which drops it. tagged and l4 say where the
- * caller's parse ended, to refuse VLAN tags and outer IPv4 options. */
+ * source: only a known chassis (xgw_vteps) is forwarded, so a spoofed
+ * packet that carries an offloaded flow's inner 5-tuple, VNI and MAC goes
+ * to software, which drops it. The check is the first of a hit
+ * (fp_forward); a frame punted before the flow lookup is looked up here,
+ * so that from an unknown source every punt is geneve-unknown-source, as
+ * when the check came first. tagged and l4 say where the caller's parse
+ * ended, to refuse VLAN tags and outer IPv4 options. */
 static __always_inline int fp_egress(struct xdp_md *ctx, int tagged, __be32 outer_src, void *l4)
 {
 	void *data = (void *)(long)ctx->data;
@@ -127,10 +139,6 @@ static __always_inline int fp_egress(struct xdp_md *ctx, int tagged, __be32 oute
 	struct ethhdr *ieth;
 	int why;
 
-	if (!bpf_map_lookup_elem(&xgw_vteps, &outer_src)) {
-		why = FP_PUNT_UNKNOWN_VTEP;
-		goto punt;
-	}
 	if (tagged) {
 		why = FP_PUNT_VLAN;
 		goto punt;
@@ -149,9 +157,11 @@ static __always_inline int fp_egress(struct xdp_md *ctx, int tagged, __be32 oute
 	if ((void *)(ieth + 1) > data_end)
 		return FP_CONTINUE;
 	__builtin_memcpy(k.inner_dst, ieth->h_dest, ETH_ALEN);
-	return fp_forward(ctx, &k, &p, len, FP_HIT_EGRESS);
+	return fp_forward(ctx, &k, &p, len, FP_HIT_EGRESS, 1, outer_src);
 
 punt:
+	if (!vtep_known(outer_src))
+		why = FP_PUNT_UNKNOWN_VTEP;
 	fp_stat_inc(why, len);
 	return FP_CONTINUE;
 }
@@ -174,7 +184,7 @@ static __always_inline int fp_ingress(struct xdp_md *ctx, int tagged)
 	why = parse_inner(data, data_end, &k, &p);
 	if (why)
 		goto punt;
-	return fp_forward(ctx, &k, &p, len, FP_HIT_INGRESS);
+	return fp_forward(ctx, &k, &p, len, FP_HIT_INGRESS, 0, 0);
 
 punt:
 	fp_stat_inc(why, len);

@@ -91,9 +91,23 @@ struct fp_action {
 	 * to encapsulated frames); a longer one punts (FP_PUNT_TOO_BIG) and
 	 * software answers fragmentation needed. */
 	__u16 max_len;
-	/* Encap: geneve.Encap's output for an empty inner frame, with both
-	 * lengths and both checksums zero; 58 bytes used, the rest zero. */
-	__u8 outer[64];
+	union {
+		/* Encap: geneve.Encap's output for an empty inner frame, with
+		 * both lengths and both checksums zero; 58 bytes used, the rest
+		 * zero. */
+		__u8 outer[64];
+		/* Decap flows without encap (whose template is unused): the
+		 * outer source of a hit that the fast path found in xgw_vteps
+		 * (low 32 bits, network order) and xgw_vteps_gen as read before
+		 * that lookup (high 32 bits), one word so that a reader on
+		 * another CPU never pairs one hit's source with another's
+		 * generation. A hit from the same source while the generation
+		 * holds needs no lookup in xgw_vteps (include/vtepcache.h).
+		 * Written by the program only; Go installs 0 (nothing cached).
+		 * Sharing the template's place keeps the value's size, so a map
+		 * pinned by an earlier build is still loaded. */
+		__u64 vtep_cache;
+	};
 };
 
 /* xgw_flows: every offloaded direction of every established connection. The
@@ -150,5 +164,17 @@ struct {
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xgw_vteps SEC(".maps");
+
+/* xgw_vteps_gen: bumped by Go (FastPath.SetVTEPs) after every removal
+ * from xgw_vteps, so that the sources flows cached before it
+ * (fp_action.vtep) are looked up again. A writer of xgw_vteps other than
+ * SetVTEPs must bump it after a removal too. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xgw_vteps_gen SEC(".maps");
 
 #endif /* XGW_FLOW_H */
