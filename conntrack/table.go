@@ -17,11 +17,11 @@ type Table struct {
 	slots   []uint32 // see index.go
 	shards  []shard
 
-	segSize     uint32 // entries per shard segment (the last may hold fewer)
-	ownerMul    uint64 // owner(idx) = idx*ownerMul>>ownerShift = idx/segSize
-	ownerShift  uint32
-	shardShift  uint32 // a hash's top 32-shardShift bits of its low word pick its region
-	regionSize  uint32 // index slots per shard region
+	segSize    uint32 // entries per shard segment (the last may hold fewer)
+	ownerMul   uint64 // owner(idx) = idx*ownerMul>>ownerShift = idx/segSize
+	ownerShift uint32
+	shardShift uint32 // a hash's top 32-shardShift bits of its low word pick its region
+	regionSize uint32 // index slots per shard region
 
 	idxBits, genBits uint32 // Handle split
 	refBits          uint32 // index slot split
