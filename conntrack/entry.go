@@ -64,7 +64,9 @@ func (t *Table) handle(idx uint32) Handle {
 // alloc takes a slot of shard sh, which must have room: never-used slots
 // first, then freed ones in FIFO order, so that a slot's generation
 // advances as slowly as possible.
-func (t *Table) alloc(sh *shard) uint32 {
+//
+// next is nextFree(sh), read earlier under the same lock.
+func (t *Table) alloc(sh *shard, next uint32) uint32 {
 	if sh.hiwater < sh.base+sh.size {
 		idx := sh.hiwater
 		sh.hiwater++
@@ -72,11 +74,25 @@ func (t *Table) alloc(sh *shard) uint32 {
 		return idx
 	}
 	idx := sh.freeHead
-	sh.freeHead = t.entries[idx].next
+	sh.freeHead = next
 	if sh.freeHead == nilIdx {
 		sh.freeTail = nilIdx
 	}
 	return idx
+}
+
+// nextFree reads the entry alloc(sh) would take next and returns what
+// alloc needs of it: the free list's next link (or, for a never-used
+// entry, its generation, which alloc does not need). The caller holds
+// sh; the read brings the entry into the cache ahead of create.
+func (t *Table) nextFree(sh *shard) uint32 {
+	if sh.hiwater < sh.base+sh.size {
+		return uint32(t.entries[sh.hiwater].gen)
+	}
+	if sh.freeHead == nilIdx {
+		return nilIdx
+	}
+	return t.entries[sh.freeHead].next
 }
 
 // free returns slot idx to the tail of its shard's free list with a new

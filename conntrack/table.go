@@ -377,7 +377,8 @@ func (t *Table) count(k *Tuple, f func(*Stats)) {
 // reaping there, any shard with room.
 func (t *Table) insertConn(k *Tuple, pk placed, reply *Tuple, m *Meta, now int64, retryReply, held bool) (mt Match, err error, again bool) {
 	hk, a, homeK := pk.h, pk.r, pk.home
-	hr, b, homeR := t.place(reply)
+	pr := t.placeOf(reply)
+	hr, b, homeR := pr.h, pr.r, pr.home
 	c := a
 	if t.shards[c].full.Load() {
 		// Do not lock a full shard only to find it full: reap there first
@@ -391,6 +392,9 @@ func (t *Table) insertConn(k *Tuple, pk placed, reply *Tuple, m *Meta, now int64
 	}
 	for try := 0; ; try++ {
 		set, n := t.lockSet(a, b, c)
+		// Load the entry create would take now, so that its cache miss
+		// overlaps the index probes below instead of following them.
+		next := t.nextFree(&t.shards[c])
 		if _, _, taken := t.findIn(a, homeK, hk, k); taken {
 			t.unlockSet(set, n)
 			return mt, nil, true
@@ -408,7 +412,7 @@ func (t *Table) insertConn(k *Tuple, pk placed, reply *Tuple, m *Meta, now int64
 		cs := &t.shards[c]
 		if room && cs.live < int32(cs.size) {
 			cs.seen(now)
-			mt = t.create(cs, k, reply, m, now, held)
+			mt = t.create(cs, k, pk, reply, pr, m, now, held, next)
 			t.unlockSet(set, n)
 			return mt, nil, false
 		}
@@ -448,8 +452,8 @@ func (t *Table) shardWithRoom(c uint32) uint32 {
 
 // create allocates and indexes connection k → reply in shard sh. The
 // caller holds sh and both tuples' regions.
-func (t *Table) create(sh *shard, k, reply *Tuple, m *Meta, now int64, held bool) Match {
-	idx := t.alloc(sh)
+func (t *Table) create(sh *shard, k *Tuple, pk placed, reply *Tuple, pr placed, m *Meta, now int64, held bool, next uint32) Match {
+	idx := t.alloc(sh, next)
 	e := &t.entries[idx]
 	// Field by field: lock-free probes may read the tuples (of the
 	// connection this slot held before) at any time, so they are only
@@ -473,8 +477,8 @@ func (t *Table) create(sh *shard, k, reply *Tuple, m *Meta, now int64, held bool
 	e.class = c
 	e.expires = now + t.timeout[c]
 	t.link(sh, idx, c)
-	t.insert(&e.orig, idx, DirOrig)
-	t.insert(&e.reply, idx, DirReply)
+	t.insert(&e.orig, pk, idx, DirOrig)
+	t.insert(&e.reply, pr, idx, DirReply)
 	sh.live++
 	if sh.live == int32(sh.size) {
 		sh.full.Store(true)
