@@ -59,11 +59,21 @@
 // holds the owner and both keys' regions, locked in ascending order. A miss
 // and a NAT Taken probe take no lock at all. Handle updates (UpdatePair, Touch)
 // take only the owner's lock. Tables below 2048 connections have one
-// shard; larger ones up to 64, each of at least 1024 connections. Commit
+// shard; larger ones up to 8 (maxShards says why not more), each of at
+// least 1024 connections; segments are equal but for the last, which
+// takes the rest, so the table holds exactly its capacity. Commit
 // chooses the NAT reply without a lock and checks it again under the
 // insert's locks, asking the chooser again
 // if another worker took it meanwhile. Range copies in small chunks under
 // one shard's lock, so dumps never stall workers for long.
+//
+// Lock order: shard locks in ascending order, then a Releaser's own lock
+// (NAT's mapping table: Release runs under shard locks). A ReplyChooser
+// may hold that lock while it calls Taken, because Taken never waits for
+// a shard lock (it probes lock-free and only tries locks). An expiry that
+// backs off its locks to take them in order checks the expiry again once
+// it holds them. A commit that loses its insert after its chooser called
+// Holder.Hold gives the reference back through the Releaser.
 //
 // Handles are uint32: the low bits index the slab, the high bits are a
 // per-slot generation, bumped on every free; freed slots are reused in FIFO

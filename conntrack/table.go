@@ -530,8 +530,9 @@ func (t *Table) LookupRelated(inner Tuple, m *Meta, now int64) (Match, bool) {
 // eviction, a SYN replacing a closed connection), with the connection's shard locked:
 // NAT's endpoint-independent mappings count their connections with it.
 // held says whether the connection's ReplyChooser called Holder.Hold when
-// it was committed. Release must be quick and must not call back into the
-// table.
+// it was committed. It also hears, with no lock held and held = true, of
+// a connection a Commit did not create after its chooser called Hold (see
+// Holder). Release must be quick and must not call back into the table.
 type Releaser interface {
 	Release(orig, reply Tuple, held bool)
 }
