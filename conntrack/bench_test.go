@@ -85,10 +85,12 @@ func BenchmarkConntrackCommit(b *testing.B) {
 	cpu.report(b)
 }
 
-// BenchmarkConntrackMemory fills a 1M-connection table and reports the
-// resident memory it takes per connection. The slab and index live outside
-// the Go heap (hugemem.go), so this reads the process's RSS, which counts
-// every page the table touched, huge or not.
+// BenchmarkConntrackMemory fills a 1M-connection table the way the
+// pipeline does, one flow as two connections (the DNAT zone's, untranslated,
+// and the SNAT zone's, to an SNAT address and port), and reports the
+// resident memory it takes per connection and per flow. The slab and index
+// live outside the Go heap (hugemem.go), so this reads the process's RSS,
+// which counts every page the table touched, huge or not.
 func BenchmarkConntrackMemory(b *testing.B) {
 	const n = 1 << 20
 	var perConn float64
@@ -101,8 +103,14 @@ func BenchmarkConntrackMemory(b *testing.B) {
 		before := rssBytes(b)
 		ct := newTable(b, Config{Capacity: n})
 		m := &Meta{Len: 64}
-		for j := 0; j < n; j++ {
-			if _, err := ct.Commit(benchTuple(j), m, 0, nil); err != nil {
+		for j := 0; j < n/2; j++ {
+			k := benchTuple(j)
+			k.Zone = 6
+			if _, err := ct.Commit(k, m, 0, nil); err != nil {
+				b.Fatal(err)
+			}
+			k.Zone = 16
+			if _, err := ct.Commit(k, m, 0, snatPort(j)); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -115,6 +123,16 @@ func BenchmarkConntrackMemory(b *testing.B) {
 		keep = append(keep, ct)
 	}
 	b.ReportMetric(perConn, "B/conn")
+	b.ReportMetric(2*perConn, "B/flow")
+}
+
+// snatPort translates flow i's source to ipSNAT and a port of its own.
+type snatPort int
+
+func (p snatPort) ChooseReply(orig Tuple, _ Taken) (Tuple, bool) {
+	r := orig.Reverse()
+	r.Dst, r.DstPort = packet.IP4FromUint32(ipSNAT.Uint32()+uint32(p>>16)), uint16(p)
+	return r, true
 }
 
 // rssBytes is the process's resident set size.

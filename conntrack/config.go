@@ -59,6 +59,9 @@ type Config struct {
 	// no new connection pays a page fault later. xgw run sets it; tests,
 	// which make many small tables, do not.
 	Prefault bool
+	// shards overrides the number of locks (shardCount), so that tests can
+	// shard small tables.
+	shards int
 }
 
 // Errors returned by Commit.

@@ -29,26 +29,51 @@
 //     hash so that most probes never touch an entry. 12 bytes/connection.
 //
 // Total: 124 bytes per connection of capacity (BenchmarkConntrackMemory
-// measures it), within the 128-byte budget.
+// measures it, and per flow: 248 bytes, a flow having a connection in
+// each of its router's two zones). The shards add a few hundred bytes
+// each, nothing per connection.
 //
 // # Expiry
 //
 // As in OVS userspace, each timeout class (SYN_SENT, ESTABLISHED, UDP
-// first, ...) has its own FIFO list. Every class has one fixed timeout, so
+// first, ...) has its own FIFO list per shard. Every class has one fixed timeout, so
 // appending a refreshed connection at the tail keeps each list sorted by
-// expiry, and Expire only pops heads: its cost is O(expired), independent of
-// the number of idle connections. Callers with slightly different clocks
+// expiry, and Expire only pops heads: its cost is O(expired) plus one look
+// per list, independent of the number of idle connections. Callers with slightly different clocks
 // (several workers, or Touch with a past lastSeen) can leave a list a little
 // out of order; a connection is then reaped late by at most that skew, never
 // early, and Lookup never returns a connection whose expiry has passed.
 //
 // # Concurrency
 //
-// One sync.Mutex guards a Table. The expiry lists, the free list and the
-// shared index make striping hard to get right, and a Lookup hit holds the
-// lock for a few tens of nanoseconds, which two to four workers do not
-// saturate. Range copies in small chunks so that dumps never stall workers
-// for long.
+// The table is split into shards (shard.go), as OVS's userspace conntrack
+// split its table into buckets, each with its own lock, connections and
+// expiry lists (lib/conntrack.c, CONNTRACK_BUCKETS, OVS 2.6 to 2.12). A
+// shard owns a segment of the slab (the connections allocated there, with
+// their free list and expiry lists) and a region of the index (the keys
+// whose hash falls there). A lookup probes the index without a lock
+// (atomic slot and tuple reads; a per-region sequence, odd while an erase
+// shifts keys, sends it to the locked probe when it raced one) and updates
+// the connection under its owner's lock (a connection is allocated in its
+// orig key's shard when there is room); creating or removing a connection
+// holds the owner and both keys' regions, locked in ascending order. A miss
+// and a NAT Taken probe take no lock at all. Handle updates (UpdatePair, Touch)
+// take only the owner's lock. Tables below 2048 connections have one
+// shard; larger ones up to 8 (maxShards says why not more), each of at
+// least 1024 connections; segments are equal but for the last, which
+// takes the rest, so the table holds exactly its capacity. Commit
+// chooses the NAT reply without a lock and checks it again under the
+// insert's locks, asking the chooser again
+// if another worker took it meanwhile. Range copies in small chunks under
+// one shard's lock, so dumps never stall workers for long.
+//
+// Lock order: shard locks in ascending order, then a Releaser's own lock
+// (NAT's mapping table: Release runs under shard locks). A ReplyChooser
+// may hold that lock while it calls Taken, because Taken never waits for
+// a shard lock (it probes lock-free and only tries locks). An expiry that
+// backs off its locks to take them in order checks the expiry again once
+// it holds them. A commit that loses its insert after its chooser called
+// Holder.Hold gives the reference back through the Releaser.
 //
 // Handles are uint32: the low bits index the slab, the high bits are a
 // per-slot generation, bumped on every free; freed slots are reused in FIFO

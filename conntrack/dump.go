@@ -25,9 +25,7 @@ type DumpOptions struct {
 func (t *Table) Dump(w io.Writer, opts DumpOptions) error {
 	now := opts.Now
 	if now == 0 {
-		t.mu.Lock()
-		now = t.lastNow
-		t.mu.Unlock()
+		now = t.lastNow()
 	}
 	var conns []ConnInfo
 	t.Range(func(ci ConnInfo) bool {

@@ -15,6 +15,15 @@ type entry struct {
 	flags       uint8  // flagSeenReply, flagLiberal, flagHeld, NAT State bits
 }
 
+// reset clears every field but the tuples and sets the generation.
+func (e *entry) reset(gen uint16) {
+	e.expires = 0
+	e.packets, e.bytes = [2]uint64{}, [2]uint64{}
+	e.prev, e.next = nilIdx, nilIdx
+	e.tcp = [2]tcpPeer{}
+	e.mark, e.gen, e.class, e.flags = 0, gen, 0, 0
+}
+
 const (
 	flagSeenReply = 0x01
 	flagLiberal   = 0x02 // skip TCP window checks for this connection (SetLiberal)
@@ -52,49 +61,56 @@ func (t *Table) handle(idx uint32) Handle {
 	return Handle(uint32(t.entries[idx].gen)<<t.idxBits | idx)
 }
 
-// resolve validates h and returns its slot.
-func (t *Table) resolve(h Handle) (uint32, bool) {
-	idx := uint32(h) & (1<<t.idxBits - 1)
-	gen := uint32(h) >> t.idxBits
-	if idx >= uint32(len(t.entries)) {
-		return 0, false
-	}
-	e := &t.entries[idx]
-	if e.class == classFree || uint32(e.gen) != gen {
-		return 0, false
-	}
-	return idx, true
-}
-
-// alloc takes a slot: never-used slots first, then freed ones in FIFO order,
-// so that a slot's generation advances as slowly as possible.
-func (t *Table) alloc() uint32 {
-	if t.hiwater < uint32(len(t.entries)) {
-		idx := t.hiwater
-		t.hiwater++
+// alloc takes a slot of shard sh, which must have room: never-used slots
+// first, then freed ones in FIFO order, so that a slot's generation
+// advances as slowly as possible.
+//
+// next is nextFree(sh), read earlier under the same lock.
+func (t *Table) alloc(sh *shard, next uint32) uint32 {
+	if sh.hiwater < sh.base+sh.size {
+		idx := sh.hiwater
+		sh.hiwater++
 		t.entries[idx].gen = 1
 		return idx
 	}
-	idx := t.freeHead
-	t.freeHead = t.entries[idx].next
-	if t.freeHead == nilIdx {
-		t.freeTail = nilIdx
+	idx := sh.freeHead
+	sh.freeHead = next
+	if sh.freeHead == nilIdx {
+		sh.freeTail = nilIdx
 	}
 	return idx
 }
 
-// free returns slot idx to the tail of the free list with a new generation.
-func (t *Table) free(idx uint32) {
+// nextFree reads the entry alloc(sh) would take next and returns what
+// alloc needs of it: the free list's next link (or, for a never-used
+// entry, its generation, which alloc does not need). The caller holds
+// sh; the read brings the entry into the cache ahead of create.
+func (t *Table) nextFree(sh *shard) uint32 {
+	if sh.hiwater < sh.base+sh.size {
+		return uint32(t.entries[sh.hiwater].gen)
+	}
+	if sh.freeHead == nilIdx {
+		return nilIdx
+	}
+	return t.entries[sh.freeHead].next
+}
+
+// free returns slot idx to the tail of its shard's free list with a new
+// generation.
+func (t *Table) free(sh *shard, idx uint32) {
 	e := &t.entries[idx]
 	gen := e.gen + 1
 	if uint32(gen) >= 1<<t.genBits || gen == 0 {
 		gen = 1
 	}
-	*e = entry{gen: gen, class: classFree, next: nilIdx, prev: nilIdx}
-	if t.freeTail == nilIdx {
-		t.freeHead = idx
+	// The tuples stay: lock-free probes may be reading them (create
+	// overwrites them atomically).
+	e.reset(gen)
+	e.class = classFree
+	if sh.freeTail == nilIdx {
+		sh.freeHead = idx
 	} else {
-		t.entries[t.freeTail].next = idx
+		t.entries[sh.freeTail].next = idx
 	}
-	t.freeTail = idx
+	sh.freeTail = idx
 }

@@ -26,30 +26,30 @@ const (
 const reapOnFull = 64
 
 // link appends idx to the tail of class c's list.
-func (t *Table) link(idx uint32, c class) {
+func (t *Table) link(sh *shard, idx uint32, c class) {
 	e := &t.entries[idx]
 	e.class = c
 	e.next = nilIdx
-	e.prev = t.tails[c]
-	if t.tails[c] == nilIdx {
-		t.heads[c] = idx
+	e.prev = sh.tails[c]
+	if sh.tails[c] == nilIdx {
+		sh.heads[c] = idx
 	} else {
-		t.entries[t.tails[c]].next = idx
+		t.entries[sh.tails[c]].next = idx
 	}
-	t.tails[c] = idx
+	sh.tails[c] = idx
 }
 
 // unlink removes idx from its class list.
-func (t *Table) unlink(idx uint32) {
+func (t *Table) unlink(sh *shard, idx uint32) {
 	e := &t.entries[idx]
 	c := e.class
 	if e.prev == nilIdx {
-		t.heads[c] = e.next
+		sh.heads[c] = e.next
 	} else {
 		t.entries[e.prev].next = e.next
 	}
 	if e.next == nilIdx {
-		t.tails[c] = e.prev
+		sh.tails[c] = e.prev
 	} else {
 		t.entries[e.next].prev = e.prev
 	}
@@ -64,7 +64,7 @@ func (t *Table) unlink(idx uint32) {
 // class's slack (1/16 of the timeout, at most a second): moving touches the
 // neighbours in the list, three random cache lines per packet otherwise.
 // So an idle connection expires up to that slack before its full timeout.
-func (t *Table) refresh(idx uint32, c class, now int64) {
+func (t *Table) refresh(sh *shard, idx uint32, c class, now int64) {
 	e := &t.entries[idx]
 	exp := now + t.timeout[c]
 	if c == e.class {
@@ -72,45 +72,52 @@ func (t *Table) refresh(idx uint32, c class, now int64) {
 			return
 		}
 		e.expires = exp
-		if t.tails[c] == idx {
+		if sh.tails[c] == idx {
 			return
 		}
 	} else {
 		e.expires = exp
 	}
-	t.unlink(idx)
-	t.link(idx, c)
+	t.unlink(sh, idx)
+	t.link(sh, idx, c)
 }
 
 // Expire removes every connection whose expiry is at or before now and
-// returns how many. It only pops list heads, so its cost is proportional to
-// the number removed, not to the table size.
+// returns how many. It only pops list heads, shard by shard, so its cost is
+// proportional to the number removed (plus one look per list), not to the
+// table size, and it holds one shard's lock at a time.
 func (t *Table) Expire(now int64) int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if now > t.lastNow {
-		t.lastNow = now
+	n := 0
+	for s := range t.shards {
+		n += t.reap(uint32(s), now, -1)
 	}
-	return t.expire(now, -1)
+	return n
 }
 
-// expire reaps up to limit (< 0: all) expired connections.
-func (t *Table) expire(now int64, limit int) int {
+// reap removes up to limit (< 0: all) expired connections of shard s.
+func (t *Table) reap(s uint32, now int64, limit int) int {
+	sh := &t.shards[s]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.seen(now)
 	n := 0
-	for c := range t.heads {
+	for c := range sh.heads {
 		for n != limit {
-			idx := t.heads[c]
+			idx := sh.heads[c]
 			if idx == nilIdx {
 				break
 			}
-			t.scanned++
+			sh.scanned++
 			if t.entries[idx].expires > now {
 				break
 			}
-			t.remove(idx)
-			n++
+			// removeHeld fails only if the head was removed meanwhile;
+			// the loop then looks at the new head.
+			if t.removeHeld(s, idx, true, now) {
+				n++
+			}
 		}
 	}
-	t.stats.Expired += uint64(n)
+	sh.stats.Expired += uint64(n)
 	return n
 }

@@ -1,7 +1,8 @@
 package conntrack
 
 // UpdatePair tracks one packet against two connections named by handle (a
-// flow's connection in each of its router's zones) under a single lock. It
+// flow's connection in each of its router's zones) under their owner
+// shard's lock (one lock when they share a shard, as a flow's do). It
 // runs exactly the state machine Lookup runs on a hit, so a caller that
 // cached the handles sees the same ct_state, counters and expiry as one
 // that looked the tuples up; it only skips hashing and probing.
@@ -13,16 +14,24 @@ package conntrack
 // caller then runs the packet through Lookup, which handles all of those.
 // The first connection may have been updated when the second fails; the
 // caller's retry through Lookup then counts the packet in the first zone
-// twice, which is the price of one lock instead of two. Callers keep that
+// twice, which is the price of not holding both locks at once. Callers keep that
 // rare by sending the segments that change TCP state the slow way.
 func (t *Table) UpdatePair(h0 Handle, d0 Dir, h1 Handle, d1 Dir, m *Meta, now int64) (r PairResult, ok bool) {
 	if m == nil {
 		m = &zeroMeta
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if now > t.lastNow {
-		t.lastNow = now
+	mask := uint32(1)<<t.idxBits - 1
+	if o := t.owner(uint32(h0) & mask); o == t.owner(uint32(h1)&mask) && uint32(h0)&mask < uint32(len(t.entries)) {
+		// The usual case: a flow's two connections share their orig
+		// tuples' shard (zhash), so one lock covers both.
+		sh := &t.shards[o]
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
+		sh.seen(now)
+		if !t.updateHeld(sh, h0, d0, m, now, &r, 0) {
+			return r, false
+		}
+		return r, t.updateHeld(sh, h1, d1, m, now, &r, 1)
 	}
 	if !t.updateHandle(h0, d0, m, now, &r, 0) {
 		return r, false
@@ -37,12 +46,37 @@ type PairResult struct {
 	Mark  [2]uint32
 }
 
+// updateHandle tracks the packet against h under its owner's lock.
 func (t *Table) updateHandle(h Handle, d Dir, m *Meta, now int64, r *PairResult, i int) bool {
-	idx, ok := t.resolve(h)
-	if !ok || d > DirReply || t.entries[idx].expires <= now {
+	if d > DirReply {
 		return false
 	}
-	s, ok := t.update(idx, d, m, now)
+	sh, idx, ok := t.lockHandle(h)
+	if !ok {
+		return false
+	}
+	defer sh.mu.Unlock()
+	sh.seen(now)
+	return t.updateIdx(sh, idx, d, m, now, r, i)
+}
+
+// updateHeld is updateHandle for a caller that holds h's owner sh.
+func (t *Table) updateHeld(sh *shard, h Handle, d Dir, m *Meta, now int64, r *PairResult, i int) bool {
+	idx := uint32(h) & (1<<t.idxBits - 1)
+	if d > DirReply || idx >= uint32(len(t.entries)) {
+		return false
+	}
+	if e := &t.entries[idx]; e.class == classFree || uint32(e.gen) != uint32(h)>>t.idxBits {
+		return false
+	}
+	return t.updateIdx(sh, idx, d, m, now, r, i)
+}
+
+func (t *Table) updateIdx(sh *shard, idx uint32, d Dir, m *Meta, now int64, r *PairResult, i int) bool {
+	if t.entries[idx].expires <= now {
+		return false
+	}
+	s, ok := t.update(sh, idx, d, m, now)
 	if !ok || s&Invalid != 0 {
 		return false
 	}
@@ -56,11 +90,10 @@ func (t *Table) updateHandle(h Handle, d Dir, m *Meta, now int64, r *PairResult,
 // it: its first real segments would otherwise look out of window, FIN and
 // RST included, and be dropped.
 func (t *Table) SetLiberal(h Handle) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	idx, ok := t.resolve(h)
+	sh, idx, ok := t.lockHandle(h)
 	if ok {
 		t.entries[idx].flags |= flagLiberal
+		sh.mu.Unlock()
 	}
 	return ok
 }

@@ -102,53 +102,84 @@ func handshake(tb testing.TB, t *Table, k Tuple, ch ReplyChooser, now int64) Mat
 // checkInvariants cross-checks the slab, the index and the lists.
 func checkInvariants(tb testing.TB, t *Table) {
 	tb.Helper()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	live := 0
-	for i := uint32(0); i < t.hiwater; i++ {
-		e := &t.entries[i]
-		if e.class == classFree {
-			continue
+	for i := range t.shards {
+		t.shards[i].mu.Lock()
+	}
+	defer func() {
+		for i := range t.shards {
+			t.shards[i].mu.Unlock()
 		}
-		live++
-		if e.class >= numClasses {
-			tb.Fatalf("entry %d: class %d", i, e.class)
+	}()
+	live, inLists := 0, 0
+	keys := make([]int, len(t.shards))
+	for s := range t.shards {
+		sh := &t.shards[s]
+		shLive := 0
+		for i := sh.base; i < sh.hiwater; i++ {
+			e := &t.entries[i]
+			if e.class == classFree {
+				continue
+			}
+			shLive++
+			if e.class >= numClasses {
+				tb.Fatalf("entry %d: class %d", i, e.class)
+			}
+			for d := DirOrig; d <= DirReply; d++ {
+				idx, dir, ok := t.find(e.key(d))
+				if !ok || idx != i || dir != d {
+					tb.Fatalf("entry %d dir %d: index gives %d/%d/%v", i, d, idx, dir, ok)
+				}
+				keys[t.regionOf(e.key(d))]++
+			}
 		}
-		for d := DirOrig; d <= DirReply; d++ {
-			idx, dir, ok := t.find(e.key(d))
-			if !ok || idx != i || dir != d {
-				tb.Fatalf("entry %d dir %d: index gives %d/%d/%v", i, d, idx, dir, ok)
+		if shLive != int(sh.live) || sh.live > int32(sh.size) {
+			tb.Fatalf("shard %d: live %d, counted %d, size %d", s, sh.live, shLive, sh.size)
+		}
+		live += shLive
+		for c := range sh.heads {
+			prev := nilIdx
+			for i := sh.heads[c]; i != nilIdx; i = t.entries[i].next {
+				e := &t.entries[i]
+				if e.class != class(c) || e.prev != prev || t.owner(i) != uint32(s) {
+					tb.Fatalf("shard %d list %d: entry %d class %d prev %d want %d", s, c, i, e.class, e.prev, prev)
+				}
+				prev = i
+				inLists++
+			}
+			if sh.tails[c] != prev {
+				tb.Fatalf("shard %d list %d: tail %d, walked to %d", s, c, sh.tails[c], prev)
 			}
 		}
 	}
-	if live != t.live {
-		tb.Fatalf("live %d, counted %d", t.live, live)
-	}
 	used := 0
-	for _, s := range t.slots {
-		if s != 0 {
-			used++
+	for r := range t.shards {
+		n := 0
+		for _, s := range t.slots[uint32(r)*t.regionSize : uint32(r+1)*t.regionSize] {
+			if s != 0 {
+				n++
+			}
 		}
+		if n != int(t.shards[r].keys) || n != keys[r] {
+			tb.Fatalf("region %d holds %d keys, counts %d, entries name %d", r, n, t.shards[r].keys, keys[r])
+		}
+		used += n
 	}
 	if used != 2*live {
 		tb.Fatalf("index holds %d keys for %d conns", used, live)
 	}
-	inLists := 0
-	for c := range t.heads {
-		prev := nilIdx
-		for i := t.heads[c]; i != nilIdx; i = t.entries[i].next {
-			e := &t.entries[i]
-			if e.class != class(c) || e.prev != prev {
-				tb.Fatalf("list %d: entry %d class %d prev %d want %d", c, i, e.class, e.prev, prev)
-			}
-			prev = i
-			inLists++
-		}
-		if t.tails[c] != prev {
-			tb.Fatalf("list %d: tail %d, walked to %d", c, t.tails[c], prev)
-		}
-	}
 	if inLists != live {
 		tb.Fatalf("lists hold %d conns, %d live", inLists, live)
 	}
+}
+
+// scanned sums the shards' Expire work counters.
+func (t *Table) scanned() uint64 {
+	var n uint64
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		n += sh.scanned
+		sh.mu.Unlock()
+	}
+	return n
 }

@@ -3,6 +3,7 @@ package conntrack
 import (
 	"encoding/binary"
 	"math/bits"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -32,6 +33,34 @@ var tupleMask = func() uint64 {
 	return binary.LittleEndian.Uint64((*[16]byte)(unsafe.Pointer(&all))[8:])
 }()
 
+// loadWords is words for a tuple in the slab that a lock-free probe reads
+// while a writer may store it (storeTuple): the loads are atomic.
+func loadWords(k *Tuple) (uint64, uint64) {
+	p := unsafe.Pointer(k)
+	return atomic.LoadUint64((*uint64)(p)), atomic.LoadUint64((*uint64)(unsafe.Add(p, 8))) & tupleMask
+}
+
+// storeTuple writes src into the slab tuple dst for lock-free probes
+// (probe) that read it concurrently. dst is 8-byte aligned (entry's first
+// and third words). Under the race detector the stores are atomic. In
+// other builds they are plain: an atomic store is an XCHG on amd64, a full
+// barrier that makes the commit wait for the entry's cache line, where a
+// plain store sits in the store buffer. The keys are published by the
+// atomic slot store in insert, which comes after these stores in program
+// order (and atomics are compiler barriers), and what a probe reads from
+// a tuple is only a candidate, checked again under the owner's lock: a
+// torn read of a tuple being rewritten can only miss or be rejected.
+func storeTuple(dst, src *Tuple) {
+	if !raceEnabled {
+		*dst = *src
+		return
+	}
+	a, b := words(src)
+	p := unsafe.Pointer(dst)
+	atomic.StoreUint64((*uint64)(p), a)
+	atomic.StoreUint64((*uint64)(unsafe.Add(p, 8)), b)
+}
+
 func sameTuple(x, y *Tuple) bool {
 	xa, xb := words(x)
 	ya, yb := words(y)
@@ -47,20 +76,57 @@ func (t *Table) hash(k *Tuple) uint64 {
 	return hi ^ lo
 }
 
-// home is the first slot probed for hash h.
-func (t *Table) home(h uint64) uint32 {
-	return uint32((uint64(uint32(h)) * uint64(len(t.slots))) >> 32)
+// zoneMask covers Zone in a Tuple's second word (words).
+var zoneMask = func() uint64 {
+	z := Tuple{Zone: 0xffff}
+	return binary.LittleEndian.Uint64((*[16]byte)(unsafe.Pointer(&z))[8:])
+}()
+
+// zhash is the hash of k without its zone. It picks k's region, so that
+// a flow's connections in its router's zones, whose orig tuples differ
+// only in the zone, share a shard: the flow cache updates both under one
+// lock (UpdatePair).
+func (t *Table) zhash(k *Tuple) uint64 {
+	a, b := words(k)
+	hi, lo := bits.Mul64(a^t.seed[1], (b&^zoneMask)^t.seed[2])
+	return hi ^ lo
+}
+
+// placed is where a key goes: its hash, region and home slot.
+type placed struct {
+	h       uint64
+	r, home uint32
+}
+
+// placeOf is place as one value, for a caller that keeps it.
+func (t *Table) placeOf(k *Tuple) placed {
+	h, r, home := t.place(k)
+	return placed{h, r, home}
+}
+
+// place returns k's hash, region and home slot.
+func (t *Table) place(k *Tuple) (h uint64, r, home uint32) {
+	h = t.hash(k)
+	r, home = t.region(h, t.zhash(k))
+	return h, r, home
 }
 
 func (t *Table) tag(h uint64) uint32 { return uint32(h>>32) >> t.refBits << t.refBits }
 
-// find returns the slot and direction whose tuple equals k.
+// find returns the slot and direction whose tuple equals k. The caller
+// holds k's region lock.
 func (t *Table) find(k *Tuple) (uint32, Dir, bool) {
-	h := t.hash(k)
+	h, r, home := t.place(k)
+	return t.findIn(r, home, h, k)
+}
+
+// findIn is find with k's hash h, region r and home slot already known.
+// Probes wrap around inside the region.
+func (t *Table) findIn(r, home uint32, h uint64, k *Tuple) (uint32, Dir, bool) {
 	tag := t.tag(h)
 	mask := uint32(1)<<t.refBits - 1
-	n := uint32(len(t.slots))
-	for i := t.home(h); ; {
+	lo, end := r*t.regionSize, (r+1)*t.regionSize
+	for i := home; ; {
 		s := t.slots[i]
 		if s == 0 {
 			return 0, 0, false
@@ -72,34 +138,83 @@ func (t *Table) find(k *Tuple) (uint32, Dir, bool) {
 				return idx, dir, true
 			}
 		}
-		if i++; i == n {
-			i = 0
+		if i++; i == end {
+			i = lo
 		}
 	}
 }
 
-// insert adds k → (idx, dir). k must not be present.
-func (t *Table) insert(k *Tuple, idx uint32, dir Dir) {
-	h := t.hash(k)
-	n := uint32(len(t.slots))
-	i := t.home(h)
-	for t.slots[i] != 0 {
-		if i++; i == n {
-			i = 0
+// probe is findIn without the region's lock: it reads slots and slab
+// tuples with atomic loads, and valid is false when an erase ran in region
+// r meanwhile (its backward shift may have moved k past the probe), in
+// which case the caller probes again under the lock. A hit is only a
+// candidate: the caller checks it under the owner's lock.
+func (t *Table) probe(r, home uint32, h uint64, k *Tuple) (idx uint32, dir Dir, ok, valid bool) {
+	seq := &t.shards[r].seq
+	s0 := seq.Load()
+	if s0&1 != 0 {
+		return 0, 0, false, false
+	}
+	tag := t.tag(h)
+	mask := uint32(1)<<t.refBits - 1
+	lo, end := r*t.regionSize, (r+1)*t.regionSize
+	ka, kb := words(k)
+	for i := home; ; {
+		s := atomic.LoadUint32(&t.slots[i])
+		if s == 0 {
+			break
+		}
+		if s&^mask == tag {
+			ref := s&mask - 1
+			if ref>>1 < uint32(len(t.entries)) {
+				ea, eb := loadWords(t.entries[ref>>1].key(Dir(ref & 1)))
+				if ea == ka && eb == kb {
+					idx, dir, ok = ref>>1, Dir(ref&1), true
+					break
+				}
+			}
+		}
+		if i++; i == end {
+			i = lo
 		}
 	}
-	t.slots[i] = t.tag(h) | (idx*2 + uint32(dir) + 1)
+	return idx, dir, ok, seq.Load() == s0
+}
+
+// roomFor reports whether region r can take n more keys. Regions are
+// sized for 2/3 load on average; one that draws more than its share (7/8
+// full) refuses, so that probes always end at an empty slot.
+func (t *Table) roomFor(r uint32, n int) bool {
+	return int(t.shards[r].keys)+n <= int(t.regionSize)*7/8
+}
+
+// insert adds k → (idx, dir); pk is placeOf(k). k must not be present;
+// the caller holds its region lock and checked roomFor.
+func (t *Table) insert(k *Tuple, pk placed, idx uint32, dir Dir) {
+	h, r, i := pk.h, pk.r, pk.home
+	lo, end := r*t.regionSize, (r+1)*t.regionSize
+	for t.slots[i] != 0 {
+		if i++; i == end {
+			i = lo
+		}
+	}
+	// One atomic store publishes the key to lock-free probes; its tuple
+	// was stored before.
+	atomic.StoreUint32(&t.slots[i], t.tag(h)|(idx*2+uint32(dir)+1))
+	t.shards[r].keys++
 }
 
 // erase removes k, which must be present, and closes the gap by moving
 // back every later member of the cluster whose home lies at or before it.
+// The caller holds k's region lock. Positions are relative to the region.
 func (t *Table) erase(k *Tuple) {
-	h := t.hash(k)
+	_, r, home := t.place(k)
 	mask := uint32(1)<<t.refBits - 1
-	n := uint32(len(t.slots))
-	i := t.home(h)
+	lo, n := r*t.regionSize, t.regionSize
+	slots := t.slots[lo : lo+n]
+	i := home - lo
 	for {
-		s := t.slots[i]
+		s := slots[i]
 		if s == 0 {
 			return // not present; callers never get here
 		}
@@ -111,21 +226,28 @@ func (t *Table) erase(k *Tuple) {
 			i = 0
 		}
 	}
+	t.shards[r].keys--
+	// The shift below moves keys backwards; a lock-free probe running
+	// meanwhile could step past one, so it checks seq (odd while shifting).
+	seq := &t.shards[r].seq
+	seq.Add(1)
+	defer seq.Add(1)
 	for j := i; ; {
 		if j++; j == n {
 			j = 0
 		}
-		s := t.slots[j]
+		s := slots[j]
 		if s == 0 {
 			break
 		}
 		ref := s&mask - 1
-		home := t.home(t.hash(t.entries[ref>>1].key(Dir(ref & 1))))
+		_, _, abs := t.place(t.entries[ref>>1].key(Dir(ref & 1)))
+		home := abs - lo
 		// Move s into the hole at i unless its home lies cyclically in (i, j].
 		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
-			t.slots[i] = s
+			atomic.StoreUint32(&slots[i], s)
 			i = j
 		}
 	}
-	t.slots[i] = 0
+	atomic.StoreUint32(&slots[i], 0)
 }

@@ -4,38 +4,34 @@ import (
 	"fmt"
 	"math/bits"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/xgw-dev/xgw/packet"
 )
 
-// Table is a zoned connection table. It is safe for concurrent use.
+// Table is a zoned connection table. It is safe for concurrent use: its
+// connections and its index are split into shards, each with its own lock
+// (shard.go), so that workers on different connections rarely meet.
 type Table struct {
-	mu sync.Mutex
-
 	entries []entry
 	slots   []uint32 // see index.go
+	shards  []shard
+
+	segSize    uint32 // entries per shard segment (the last may hold fewer)
+	ownerMul   uint64 // owner(idx) = idx*ownerMul>>ownerShift = idx/segSize
+	ownerShift uint32
+	shardShift uint32 // a hash's top 32-shardShift bits of its low word pick its region
+	regionSize uint32 // index slots per shard region
 
 	idxBits, genBits uint32 // Handle split
 	refBits          uint32 // index slot split
 	seed             [3]uint64
 
-	hiwater            uint32 // slots below it have been used at least once
-	freeHead, freeTail uint32
-	heads, tails       [numClasses]uint32
-	timeout            [numClasses]int64
-	slack              [numClasses]int64 // see refresh
-	liberal            bool
-
-	live    int
-	lastNow int64 // the latest clock value seen; Dump's default "now"
-	stats   Stats
-	scanned uint64 // entries Expire looked at, to prove its cost in tests
+	timeout [numClasses]int64
+	slack   [numClasses]int64 // see refresh
+	liberal bool
 	// released hears of every removed connection (SetReleaser).
 	released Releaser
-	// held is set by Holder.Hold during the ChooseReply of Commit.
-	held bool
 }
 
 const nilIdx = ^uint32(0)
@@ -50,18 +46,46 @@ func NewTable(cfg Config) (*Table, error) {
 	if n < 0 || n > MaxCapacity {
 		return nil, fmt.Errorf("conntrack: capacity %d out of range [1, %d]", n, MaxCapacity)
 	}
-	t := &Table{
-		idxBits:  uint32(max(1, bits.Len32(uint32(n-1)))),
-		refBits:  uint32(bits.Len32(uint32(2 * n))),
-		freeHead: nilIdx,
-		freeTail: nilIdx,
-		liberal:  cfg.TCPLiberal,
+	ns := cfg.shards
+	if ns <= 0 {
+		ns = shardCount(n)
 	}
+	ns = 1 << (bits.Len(uint(min(ns, n))) - 1) // a power of two, at most n
+	// Every shard gets a segment of per consecutive entries but the last,
+	// which takes the rest: sizes differ by less than ns and add up to
+	// exactly n. Halving ns until the rest is at least one entry keeps
+	// every shard non-empty.
+	per := (n + ns - 1) / ns
+	for ns > 1 && (ns-1)*per >= n {
+		ns /= 2
+		per = (n + ns - 1) / ns
+	}
+	t := &Table{
+		segSize:    uint32(per),
+		shardShift: uint32(32 - (bits.Len(uint(ns)) - 1)),
+		regionSize: uint32(3 * per),
+		liberal:    cfg.TCPLiberal,
+		shards:     make([]shard, ns),
+	}
+	t.setOwnerDiv(uint32(per))
+	t.idxBits = uint32(max(1, bits.Len32(uint32(n-1))))
+	t.refBits = uint32(bits.Len32(uint32(2 * n)))
 	t.entries = hugeSlice[entry](n, t, cfg.Prefault)
-	t.slots = hugeSlice[uint32](3*n, t, cfg.Prefault)
+	t.slots = hugeSlice[uint32](ns*3*per, t, cfg.Prefault)
 	t.genBits = min(16, 32-t.idxBits)
 	for i := range t.seed {
 		t.seed[i] = rand.Uint64()
+	}
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.base = uint32(i * per)
+		sh.size = uint32(min(per, n-i*per))
+		sh.hiwater = sh.base
+		sh.freeHead, sh.freeTail = nilIdx, nilIdx
+		for c := range sh.heads {
+			sh.heads[c], sh.tails[c] = nilIdx, nilIdx
+		}
+		sh.view.t = t
 	}
 	def := DefaultTimeouts()
 	to := cfg.Timeouts
@@ -84,9 +108,7 @@ func NewTable(cfg Config) (*Table, error) {
 		}
 		t.timeout[c] = int64(d)
 		t.slack[c] = min(int64(d)/16, int64(time.Second))
-		t.heads[c], t.tails[c] = nilIdx, nilIdx
 	}
-	t.stats.Capacity = n
 	return t, nil
 }
 
@@ -103,30 +125,6 @@ type Match struct {
 type ReplyChooser interface {
 	ChooseReply(orig Tuple, taken Taken) (reply Tuple, ok bool)
 }
-
-// Taken reports whether t is already some connection's orig or reply tuple
-// (zone included). It is only valid during ChooseReply, which runs with the
-// table locked, so choosing and committing a reply tuple is atomic.
-type Taken interface {
-	Taken(t Tuple) bool
-}
-
-// Holder is implemented by the Taken a Table passes to ChooseReply. A
-// chooser whose reply ties the new connection to a shared resource (NAT's
-// endpoint-independent mappings count their connections) calls Hold; the
-// connection remembers it, and the Releaser hears held = true when it
-// goes, so that only connections that took the resource give it back.
-// Hold has no effect if the commit then fails.
-type Holder interface {
-	Hold()
-}
-
-type takenView struct{ t *Table }
-
-func (v takenView) Taken(k Tuple) bool { _, _, ok := v.t.find(&k); return ok }
-
-// Hold implements Holder; the table is locked during ChooseReply.
-func (v takenView) Hold() { v.t.held = true }
 
 var zeroMeta Meta
 
@@ -149,29 +147,35 @@ func (t *Table) LookupInto(k *Tuple, m *Meta, now int64, out *Match) bool {
 	if m == nil {
 		m = &zeroMeta
 	}
-	t.mu.Lock()
-	ok := t.lookupLocked(k, m, now, out)
-	t.mu.Unlock()
-	return ok
-}
-
-func (t *Table) lookupLocked(k *Tuple, m *Meta, now int64, out *Match) bool {
-	if now > t.lastNow {
-		t.lastNow = now
-	}
-	if idx, dir, ok := t.findLive(k, now); ok {
-		if s, ok := t.update(idx, dir, m, now); ok {
-			t.fill(out, idx, dir, s)
-			return true
-		}
+	if t.track(k, m, now, out) {
+		return true
 	}
 	if !validNew(k.Proto, m) {
-		t.stats.InvalidPackets++
+		t.count(k, func(s *Stats) { s.InvalidPackets++ })
 		*out = Match{State: Tracked | Invalid}
+	} else {
+		*out = Match{State: Tracked | New}
+	}
+	return false
+}
+
+// track is Lookup's hit path: it finds k's live connection and runs its
+// state machine, filling out. It returns false on a miss (out untouched).
+func (t *Table) track(k *Tuple, m *Meta, now int64, out *Match) bool {
+	sh, idx, dir, ok := t.locate(k)
+	if !ok {
 		return false
 	}
-	*out = Match{State: Tracked | New}
-	return false
+	defer sh.mu.Unlock()
+	sh.seen(now)
+	if !t.liveOrReap(sh, idx, now) {
+		return false
+	}
+	s, ok := t.update(sh, idx, dir, m, now)
+	if ok {
+		t.fill(out, idx, dir, s)
+	}
+	return ok
 }
 
 // fill describes connection idx, seen by a packet in direction dir with
@@ -182,25 +186,26 @@ func (t *Table) fill(out *Match, idx uint32, dir Dir, s State) {
 	out.Orig, out.Reply, out.Mark = e.orig, e.reply, e.mark
 }
 
-// findLive is find that treats an expired, not yet reaped, connection as
-// absent and reaps it on the spot.
-func (t *Table) findLive(k *Tuple, now int64) (uint32, Dir, bool) {
-	idx, dir, ok := t.find(k)
-	if ok && t.entries[idx].expires <= now {
-		t.remove(idx)
-		t.stats.Expired++
-		return 0, 0, false
+// liveOrReap reports whether connection idx, whose owner sh the caller
+// holds, is still live at now; an expired one, not yet reaped, is treated
+// as absent and reaped on the spot.
+func (t *Table) liveOrReap(sh *shard, idx uint32, now int64) bool {
+	if t.entries[idx].expires > now {
+		return true
 	}
-	return idx, dir, ok
+	if t.removeHeld(t.owner(idx), idx, true, now) {
+		sh.stats.Expired++
+	}
+	return false
 }
 
-// update runs the state machine of connection idx for a packet in
-// direction dir and returns the packet's ct_state (Tracked|Invalid, with
-// nothing changed, for a packet the protocol refuses: a TCP segment out of
-// window or with bad flags, an ICMP type that does not fit). ok is false
-// when the packet reopened a closed TCP connection: the old one is gone
-// and the packet is a miss.
-func (t *Table) update(idx uint32, dir Dir, m *Meta, now int64) (State, bool) {
+// update runs the state machine of connection idx (owner sh, locked) for a
+// packet in direction dir and returns the packet's ct_state
+// (Tracked|Invalid, with nothing changed, for a packet the protocol
+// refuses: a TCP segment out of window or with bad flags, an ICMP type that
+// does not fit). ok is false when the packet reopened a closed TCP
+// connection: the old one is gone and the packet is a miss.
+func (t *Table) update(sh *shard, idx uint32, dir Dir, m *Meta, now int64) (State, bool) {
 	e := &t.entries[idx]
 	var r result
 	switch e.orig.Proto {
@@ -213,11 +218,12 @@ func (t *Table) update(idx uint32, dir Dir, m *Meta, now int64) (State, bool) {
 	}
 	switch r.verdict {
 	case verdictInvalid:
-		t.stats.InvalidPackets++
+		sh.stats.InvalidPackets++
 		return Tracked | Invalid, true
 	case verdictReopen:
-		t.remove(idx)
-		t.stats.Deleted++
+		if t.removeHeld(t.owner(idx), idx, false, now) {
+			sh.stats.Deleted++
+		}
 		return 0, false
 	}
 	if dir == DirReply {
@@ -226,7 +232,7 @@ func (t *Table) update(idx uint32, dir Dir, m *Meta, now int64) (State, bool) {
 	e.packets[dir]++
 	e.bytes[dir] += uint64(m.Len)
 	if r.refresh {
-		t.refresh(idx, r.class, now)
+		t.refresh(sh, idx, r.class, now)
 	}
 	return t.state(e, dir), true
 }
@@ -250,78 +256,215 @@ func (t *Table) state(e *entry, dir Dir) State {
 // it to replay a packet through the pipeline's stages. State is the
 // connection's, as a packet in k's direction would see it.
 func (t *Table) Peek(k Tuple, now int64) (Match, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	idx, dir, ok := t.find(&k)
-	if !ok || t.entries[idx].expires <= now {
+	sh, idx, dir, ok := t.locate(&k)
+	if !ok {
+		return Match{State: Tracked | New}, false
+	}
+	defer sh.mu.Unlock()
+	if t.entries[idx].expires <= now {
 		return Match{State: Tracked | New}, false
 	}
 	e := &t.entries[idx]
 	return Match{Handle: t.handle(idx), Dir: dir, Orig: e.orig, Reply: e.reply, Mark: e.mark, State: t.state(e, dir)}, true
 }
 
+// commitTries bounds how often Commit starts over when another worker
+// changed what it saw (took the chosen reply tuple, committed the same
+// connection, filled the chosen shard).
+const commitTries = 4
+
 // Commit creates the connection for k as its orig tuple; ch picks the reply
 // tuple (nil: k.Reverse(), no NAT). It returns the match as seen by this
 // packet (Tracked|New plus NAT bits). If k already belongs to a connection
 // (another worker won the race) it behaves like Lookup.
+//
+// The reply is chosen without locks (Taken looks at one region at a time);
+// the connection is then inserted holding its owner's and both regions'
+// locks, after checking again that neither tuple is taken.
 func (t *Table) Commit(k Tuple, m *Meta, now int64, ch ReplyChooser) (Match, error) {
 	if m == nil {
 		m = &zeroMeta
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if now > t.lastNow {
-		t.lastNow = now
-	}
-	if idx, dir, ok := t.findLive(&k, now); ok {
-		if s, ok := t.update(idx, dir, m, now); ok {
+	pk := t.placeOf(&k)
+	for try := 1; ; try++ {
+		// The first try goes straight to the insert, which looks for k
+		// under its locks anyway: the pipeline commits right after a
+		// Lookup missed, and probing again first would only repeat that.
+		// Later tries, and a packet that cannot start a connection, look k
+		// up first, so that an existing connection is tracked as Lookup
+		// would and errors are only reported for a k that is absent.
+		optimistic := try == 1 && validNew(k.Proto, m)
+		if !optimistic {
 			var mt Match
-			t.fill(&mt, idx, dir, s)
-			return mt, nil
+			if t.track(&k, m, now, &mt) {
+				return mt, nil
+			}
+			if !validNew(k.Proto, m) {
+				t.count(&k, func(s *Stats) { s.InvalidPackets++ })
+				return Match{State: Tracked | Invalid}, ErrInvalid
+			}
 		}
-	}
-	if !validNew(k.Proto, m) {
-		t.stats.InvalidPackets++
-		return Match{State: Tracked | Invalid}, ErrInvalid
-	}
-	if t.live >= len(t.entries) {
-		t.expire(now, reapOnFull)
-		if t.live >= len(t.entries) {
-			t.stats.FullDrops++
-			return Match{State: Tracked | New}, ErrFull
+		reply := k.Reverse()
+		held := false
+		if ch != nil {
+			v := t.claimView(pk.r)
+			r, ok := ch.ChooseReply(k, v)
+			held = v.release() && ok
+			if !ok {
+				// Asking the chooser again would count its exhaustion
+				// twice: only look whether k exists after all.
+				if optimistic {
+					var mt Match
+					if t.track(&k, m, now, &mt) {
+						return mt, nil
+					}
+				}
+				t.count(&k, func(s *Stats) { s.NoReplyDrops++ })
+				return Match{State: Tracked | New}, ErrNoReply
+			}
+			reply = r
 		}
-	}
-	reply := k.Reverse()
-	t.held = false
-	if ch != nil {
-		r, ok := ch.ChooseReply(k, takenView{t})
-		if !ok {
-			t.stats.NoReplyDrops++
+		if reply == k || reply.Zone != k.Zone || reply.Proto != k.Proto {
+			t.giveBack(&k, &reply, held)
+			switch {
+			case optimistic:
+				continue
+			case reply == k:
+				// Both directions would have one key (src == dst, sport == dport).
+				t.count(&k, func(s *Stats) { s.InvalidPackets++ })
+				return Match{State: Tracked | Invalid}, ErrInvalid
+			}
+			t.count(&k, func(s *Stats) { s.NoReplyDrops++ })
 			return Match{State: Tracked | New}, ErrNoReply
 		}
-		reply = r
+		mt, err, again := t.insertConn(&k, pk, &reply, m, now, ch != nil && try < commitTries, held)
+		if err != nil || again {
+			// The connection was not created: it holds nothing.
+			t.giveBack(&k, &reply, held)
+		}
+		if !again {
+			return mt, err
+		}
+		if try == commitTries {
+			t.count(&k, func(s *Stats) { s.NoReplyDrops++ })
+			return Match{State: Tracked | New}, ErrNoReply
+		}
 	}
-	if reply == k {
-		// Both directions would have one key (src == dst, sport == dport).
-		t.stats.InvalidPackets++
-		return Match{State: Tracked | Invalid}, ErrInvalid
-	}
-	if reply.Zone != k.Zone || reply.Proto != k.Proto {
-		t.stats.NoReplyDrops++
-		return Match{State: Tracked | New}, ErrNoReply
-	}
-	if _, _, taken := t.find(&reply); taken {
-		t.stats.NoReplyDrops++
-		return Match{State: Tracked | New}, ErrNoReply
-	}
+}
 
-	idx := t.alloc()
+// giveBack tells the Releaser that a commit whose chooser called Hold
+// did not create its connection orig → reply, so that the reference the
+// chooser took for it is returned. No lock is held.
+func (t *Table) giveBack(orig, reply *Tuple, held bool) {
+	if held && t.released != nil {
+		t.released.Release(*orig, *reply, true)
+	}
+}
+
+// count bumps a counter of the shard k hashes to, for outcomes that hold
+// no lock when they are known.
+func (t *Table) count(k *Tuple, f func(*Stats)) {
+	sh := &t.shards[t.regionOf(k)]
+	sh.mu.Lock()
+	f(&sh.stats)
+	sh.mu.Unlock()
+}
+
+// insertConn inserts the connection k → reply. again asks Commit to start
+// over: k was committed meanwhile (or an expired connection still holds
+// it), or (if retryReply) reply was taken. The owner is k's region shard
+// if it has room, which keeps a lookup by k to one lock; else, after
+// reaping there, any shard with room.
+func (t *Table) insertConn(k *Tuple, pk placed, reply *Tuple, m *Meta, now int64, retryReply, held bool) (mt Match, err error, again bool) {
+	hk, a, homeK := pk.h, pk.r, pk.home
+	pr := t.placeOf(reply)
+	hr, b, homeR := pr.h, pr.r, pr.home
+	c := a
+	if t.shards[c].full.Load() {
+		// Do not lock a full shard only to find it full: reap there first
+		// and, if that frees nothing, take another shard.
+		if t.reap(c, now, reapOnFull) == 0 {
+			if c = t.shardWithRoom(c); c == nilIdx {
+				t.count(k, func(s *Stats) { s.FullDrops++ })
+				return Match{State: Tracked | New}, ErrFull, false
+			}
+		}
+	}
+	for try := 0; ; try++ {
+		set, n := t.lockSet(a, b, c)
+		// Load the entry create would take now, so that its cache miss
+		// overlaps the index probes below instead of following them.
+		next := t.nextFree(&t.shards[c])
+		if _, _, taken := t.findIn(a, homeK, hk, k); taken {
+			t.unlockSet(set, n)
+			return mt, nil, true
+		}
+		if _, _, taken := t.findIn(b, homeR, hr, reply); taken {
+			if retryReply {
+				t.unlockSet(set, n)
+				return mt, nil, true
+			}
+			t.shards[a].stats.NoReplyDrops++
+			t.unlockSet(set, n)
+			return Match{State: Tracked | New}, ErrNoReply, false
+		}
+		room := t.roomFor(a, 1) && t.roomFor(b, 1) && (a != b || t.roomFor(a, 2))
+		cs := &t.shards[c]
+		if room && cs.live < int32(cs.size) {
+			cs.seen(now)
+			mt = t.create(cs, k, pk, reply, pr, m, now, held, next)
+			t.unlockSet(set, n)
+			return mt, nil, false
+		}
+		t.unlockSet(set, n)
+		switch {
+		case !room:
+		case try == 0 && t.reap(c, now, reapOnFull) > 0:
+			continue
+		default:
+			if c = t.shardWithRoom(c); c != nilIdx && try <= len(t.shards) {
+				continue
+			}
+		}
+		t.count(k, func(s *Stats) { s.FullDrops++ })
+		return Match{State: Tracked | New}, ErrFull, false
+	}
+}
+
+// shardWithRoom returns the next shard after c with a free entry, or
+// nilIdx: the table is full. Full shards are skipped without their lock.
+func (t *Table) shardWithRoom(c uint32) uint32 {
+	for off := 1; off < len(t.shards); off++ {
+		x := (c + uint32(off)) % uint32(len(t.shards))
+		sh := &t.shards[x]
+		if sh.size == 0 || sh.full.Load() {
+			continue
+		}
+		sh.mu.Lock()
+		room := sh.live < int32(sh.size)
+		sh.mu.Unlock()
+		if room {
+			return x
+		}
+	}
+	return nilIdx
+}
+
+// create allocates and indexes connection k → reply in shard sh. The
+// caller holds sh and both tuples' regions.
+func (t *Table) create(sh *shard, k *Tuple, pk placed, reply *Tuple, pr placed, m *Meta, now int64, held bool, next uint32) Match {
+	idx := t.alloc(sh, next)
 	e := &t.entries[idx]
-	gen := e.gen
-	*e = entry{orig: k, reply: reply, gen: gen, flags: natState(k, reply), prev: nilIdx, next: nilIdx}
-	if t.held {
+	// Field by field: lock-free probes may read the tuples (of the
+	// connection this slot held before) at any time, so they are only
+	// written atomically (storeTuple), before the keys are indexed.
+	e.reset(e.gen)
+	e.flags = natState(*k, *reply)
+	if held {
 		e.flags |= flagHeld
 	}
+	storeTuple(&e.orig, k)
+	storeTuple(&e.reply, reply)
 	var c class
 	switch k.Proto {
 	case packet.ProtoTCP:
@@ -333,14 +476,17 @@ func (t *Table) Commit(k Tuple, m *Meta, now int64, ch ReplyChooser) (Match, err
 	}
 	e.class = c
 	e.expires = now + t.timeout[c]
-	t.link(idx, c)
-	t.insert(&e.orig, idx, DirOrig)
-	t.insert(&e.reply, idx, DirReply)
-	t.live++
-	t.stats.Created++
+	t.link(sh, idx, c)
+	t.insert(&e.orig, pk, idx, DirOrig)
+	t.insert(&e.reply, pr, idx, DirReply)
+	sh.live++
+	if sh.live == int32(sh.size) {
+		sh.full.Store(true)
+	}
+	sh.stats.Created++
 	e.packets[DirOrig] = 1
 	e.bytes[DirOrig] = uint64(m.Len)
-	return Match{Handle: t.handle(idx), Dir: DirOrig, State: t.state(e, DirOrig), Orig: k, Reply: reply}, nil
+	return Match{Handle: t.handle(idx), Dir: DirOrig, State: t.state(e, DirOrig), Orig: *k, Reply: *reply}
 }
 
 // LookupRelated tracks an ICMP error whose embedded datagram has tuple
@@ -354,37 +500,39 @@ func (t *Table) LookupRelated(inner Tuple, m *Meta, now int64) (Match, bool) {
 	if m == nil {
 		m = &zeroMeta
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if now > t.lastNow {
-		t.lastNow = now
-	}
 	rev := inner.Reverse()
-	idx, dir, ok := t.findLive(&rev, now)
-	if !ok {
-		idx, dir, ok = t.findLive(&inner, now)
-		dir ^= 1
+	for i, k := range [2]*Tuple{&rev, &inner} {
+		sh, idx, dir, ok := t.locate(k)
+		if !ok {
+			continue
+		}
+		sh.seen(now)
+		if t.liveOrReap(sh, idx, now) {
+			dir ^= Dir(i)
+			e := &t.entries[idx]
+			e.packets[dir]++
+			e.bytes[dir] += uint64(m.Len)
+			s := Tracked | Related | State(e.flags&flagNATMask)
+			if dir == DirReply {
+				s |= ReplyDir
+			}
+			mt := Match{Handle: t.handle(idx), Dir: dir, State: s, Orig: e.orig, Reply: e.reply}
+			sh.mu.Unlock()
+			return mt, true
+		}
+		sh.mu.Unlock()
 	}
-	if !ok {
-		t.stats.InvalidPackets++
-		return Match{State: Tracked | Invalid}, false
-	}
-	e := &t.entries[idx]
-	e.packets[dir]++
-	e.bytes[dir] += uint64(m.Len)
-	s := Tracked | Related | State(e.flags&flagNATMask)
-	if dir == DirReply {
-		s |= ReplyDir
-	}
-	return Match{Handle: t.handle(idx), Dir: dir, State: s, Orig: e.orig, Reply: e.reply}, true
+	t.count(&inner, func(s *Stats) { s.InvalidPackets++ })
+	return Match{State: Tracked | Invalid}, false
 }
 
 // Releaser hears of every connection the table removes (expiry, Delete,
-// eviction, a SYN replacing a closed connection), with the table locked:
+// eviction, a SYN replacing a closed connection), with the connection's shard locked:
 // NAT's endpoint-independent mappings count their connections with it.
 // held says whether the connection's ReplyChooser called Holder.Hold when
-// it was committed. Release must be quick and must not call back into the
-// table.
+// it was committed. It also hears, with no lock held and held = true, of
+// a connection a Commit did not create after its chooser called Hold (see
+// Holder). Release must be quick and must not call back into the table.
 type Releaser interface {
 	Release(orig, reply Tuple, held bool)
 }
@@ -392,52 +540,66 @@ type Releaser interface {
 // SetReleaser sets the table's Releaser; call it before any connection is
 // committed.
 func (t *Table) SetReleaser(r Releaser) {
-	t.mu.Lock()
 	t.released = r
-	t.mu.Unlock()
-}
-
-// remove unlinks connection idx from the index and its list and frees it.
-func (t *Table) remove(idx uint32) {
-	e := &t.entries[idx]
-	if t.released != nil {
-		t.released.Release(e.orig, e.reply, e.flags&flagHeld != 0)
-	}
-	t.unlink(idx)
-	t.erase(&e.orig)
-	t.erase(&e.reply)
-	t.free(idx)
-	t.live--
 }
 
 // Delete removes the connection h names; false if h is stale.
 func (t *Table) Delete(h Handle) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	idx, ok := t.resolve(h)
+	sh, idx, ok := t.lockHandle(h)
 	if !ok {
 		return false
 	}
-	t.remove(idx)
-	t.stats.Deleted++
+	defer sh.mu.Unlock()
+	if !t.removeHeld(t.owner(idx), idx, false, 0) {
+		return false
+	}
+	sh.stats.Deleted++
 	return true
 }
 
 // Len is the number of live connections (expired ones not yet reaped
 // included).
 func (t *Table) Len() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.live
+	n := 0
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		n += int(sh.live)
+		sh.mu.Unlock()
+	}
+	return n
 }
 
-// Stats returns a copy of the counters.
+// Stats returns the counters, summed over the shards.
 func (t *Table) Stats() Stats {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := t.stats
-	s.Entries = t.live
+	var s Stats
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		st := sh.stats
+		s.Capacity += int(sh.size)
+		s.Entries += int(sh.live)
+		sh.mu.Unlock()
+		s.Created += st.Created
+		s.Expired += st.Expired
+		s.Deleted += st.Deleted
+		s.FullDrops += st.FullDrops
+		s.NoReplyDrops += st.NoReplyDrops
+		s.InvalidPackets += st.InvalidPackets
+	}
 	return s
+}
+
+// lastNow is the latest clock value any shard has seen.
+func (t *Table) lastNow() int64 {
+	var now int64
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		now = max(now, sh.lastNow)
+		sh.mu.Unlock()
+	}
+	return now
 }
 
 // Touch credits packets and bytes forwarded outside the table (the XDP
@@ -445,12 +607,14 @@ func (t *Table) Stats() Stats {
 // Reply traffic promotes UDP and ICMP connections as a reply seen here
 // would; TCP state is left alone (the fast path punts FIN and RST).
 func (t *Table) Touch(h Handle, dir Dir, packets, bytes uint64, lastSeen int64) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	idx, ok := t.resolve(h)
-	if !ok || dir > DirReply {
+	if dir > DirReply {
 		return false
 	}
+	sh, idx, ok := t.lockHandle(h)
+	if !ok {
+		return false
+	}
+	defer sh.mu.Unlock()
 	e := &t.entries[idx]
 	e.packets[dir] += packets
 	e.bytes[dir] += bytes
@@ -470,17 +634,16 @@ func (t *Table) Touch(h Handle, dir Dir, packets, bytes uint64, lastSeen int64) 
 	if dir == DirReply {
 		e.flags |= flagSeenReply
 	}
-	t.refresh(idx, c, lastSeen)
+	t.refresh(sh, idx, c, lastSeen)
 	return true
 }
 
 // SetMark sets the connection's ct_mark.
 func (t *Table) SetMark(h Handle, mark uint32) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	idx, ok := t.resolve(h)
+	sh, idx, ok := t.lockHandle(h)
 	if ok {
 		t.entries[idx].mark = mark
+		sh.mu.Unlock()
 	}
 	return ok
 }
@@ -525,43 +688,45 @@ func (t *Table) info(idx uint32) ConnInfo {
 
 // Get returns a snapshot of the connection h names.
 func (t *Table) Get(h Handle) (ConnInfo, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	idx, ok := t.resolve(h)
+	sh, idx, ok := t.lockHandle(h)
 	if !ok {
 		return ConnInfo{}, false
 	}
+	defer sh.mu.Unlock()
 	return t.info(idx), true
 }
 
-// rangeChunk bounds how long Range holds the lock at a time.
+// rangeChunk bounds how long Range holds a shard's lock at a time.
 const rangeChunk = 256
 
 // Range calls fn for each connection until fn returns false. It copies
-// connections in small chunks under the lock and calls fn without it, so
-// fn may call back into the table. Each connection present for the whole
-// iteration is visited exactly once; ones created or removed meanwhile may
-// or may not be.
+// connections in small chunks under their shard's lock and calls fn
+// without it, so fn may call back into the table. Each connection present
+// for the whole iteration is visited exactly once; ones created or removed
+// meanwhile may or may not be.
 func (t *Table) Range(fn func(ConnInfo) bool) {
 	var buf [rangeChunk]ConnInfo
-	for next := uint32(0); ; {
-		n := 0
-		t.mu.Lock()
-		end := t.hiwater
-		for ; next < end && n < rangeChunk; next++ {
-			if t.entries[next].class != classFree {
-				buf[n] = t.info(next)
-				n++
+	for s := range t.shards {
+		sh := &t.shards[s]
+		for next := sh.base; ; {
+			n := 0
+			sh.mu.Lock()
+			end := sh.hiwater
+			for ; next < end && n < rangeChunk; next++ {
+				if t.entries[next].class != classFree {
+					buf[n] = t.info(next)
+					n++
+				}
 			}
-		}
-		t.mu.Unlock()
-		for i := 0; i < n; i++ {
-			if !fn(buf[i]) {
-				return
+			sh.mu.Unlock()
+			for i := 0; i < n; i++ {
+				if !fn(buf[i]) {
+					return
+				}
 			}
-		}
-		if next >= end {
-			return
+			if next >= end {
+				break
+			}
 		}
 	}
 }

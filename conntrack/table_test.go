@@ -106,12 +106,13 @@ func TestExpireCostIndependentOfIdleConns(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	before := ct.scanned
+	before := ct.scanned()
 	if n := ct.Expire(5 * sec); n != doomed {
 		t.Fatalf("expired %d", n)
 	}
-	// One look per removed conn plus one non-expired head per class.
-	if work := ct.scanned - before; work > doomed+uint64(numClasses) {
+	// One look per removed conn plus one non-expired head per class and
+	// shard.
+	if work := ct.scanned() - before; work > doomed+uint64(int(numClasses)*len(ct.shards)) {
 		t.Fatalf("Expire looked at %d entries to remove %d of %d", work, doomed, idle+doomed)
 	}
 	if ct.Len() != idle {

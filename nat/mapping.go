@@ -96,8 +96,12 @@ type MappingStats struct {
 // made after it, so conntrack marks the connections that took a mapping
 // (conntrack.Holder) and only their releases count.
 //
-// The table is locked by its own mutex, always taken inside conntrack's
-// lock (ChooseReply and Release both run there), never around it.
+// The table is locked by its own mutex. Release runs under conntrack's
+// shard locks, so the order is shard locks, then mu; ChooseReply holds mu
+// while it asks conntrack's Taken, which never waits for a shard lock, so
+// the two cannot deadlock. A Release may also come from a commit that
+// lost its insert race after ChooseReply took a reference for it (held is
+// then true and the reference is given back), with no shard lock held.
 type Mappings struct {
 	mu      sync.Mutex
 	inside  map[endpoint]binding  // inside endpoint → its external one
