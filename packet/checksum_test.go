@@ -159,3 +159,39 @@ func TestSumWideMatchesReference(t *testing.T) {
 		}
 	}
 }
+
+// TestIPv4HeaderFastPaths holds the loop-free header sums (ChecksumValid's
+// 20-byte case, Encode's sum from the fields, DecTTL's computed word) to
+// the generic Sum over the bytes, on random headers.
+func TestIPv4HeaderFastPaths(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	for i := 0; i < 5000; i++ {
+		f := IPv4Fields{TOS: uint8(rng.Uint32()), TotalLen: uint16(rng.Uint32()), ID: uint16(rng.Uint32()),
+			DF: rng.Intn(2) == 0, TTL: uint8(rng.Uint32()), Protocol: uint8(rng.Uint32())}
+		binary.BigEndian.PutUint32(f.Src[:], rng.Uint32())
+		binary.BigEndian.PutUint32(f.Dst[:], rng.Uint32())
+		h := make(IPv4, IPv4MinLen)
+		for j := range h {
+			h[j] = byte(rng.Uint32()) // Encode must overwrite every byte
+		}
+		h.Encode(f)
+		if Fold(Sum(h, 0)) != 0xffff || !h.ChecksumValid() {
+			t.Fatalf("case %d: Encode(%+v) = %x: checksum does not verify", i, f, []byte(h))
+		}
+		if want := ^Fold(Sum(append(append([]byte{}, h[:10]...), append([]byte{0, 0}, h[12:]...)...), 0)); h.Checksum() != want {
+			t.Fatalf("case %d: Encode checksum %#x, want %#x", i, h.Checksum(), want)
+		}
+		// A corrupted header fails both ways alike.
+		bad := append(IPv4{}, h...)
+		bad[1+rng.Intn(IPv4MinLen-1)] ^= byte(1 + rng.Intn(255)) // not the IHL
+		if got, want := bad.ChecksumValid(), Fold(Sum(bad, 0)) == 0xffff; got != want {
+			t.Fatalf("case %d: ChecksumValid(%x) = %v, generic %v", i, []byte(bad), got, want)
+		}
+		if f.TTL > 1 {
+			h.DecTTL()
+			if h.TTL() != f.TTL-1 || !h.ChecksumValid() || Fold(Sum(h, 0)) != 0xffff {
+				t.Fatalf("case %d: DecTTL: %x", i, []byte(h))
+			}
+		}
+	}
+}
