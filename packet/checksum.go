@@ -104,10 +104,13 @@ func (d Delta) AddUpdate16(old, new uint16) Delta {
 	return Delta(uint32(Fold(uint32(d) + uint32(^old) + uint32(new))))
 }
 
-// AddUpdate32 accumulates a 32-bit address change into d.
+// AddUpdate32 accumulates a 32-bit address change into d, in one fold:
+// the result equals two AddUpdate16 calls (both are the 16-bit one's-
+// complement sum, which is 0 only when every term is).
 func (d Delta) AddUpdate32(old, new IP4) Delta {
-	d = d.AddUpdate16(uint16(old[0])<<8|uint16(old[1]), uint16(new[0])<<8|uint16(new[1]))
-	return d.AddUpdate16(uint16(old[2])<<8|uint16(old[3]), uint16(new[2])<<8|uint16(new[3]))
+	s := uint32(d) + uint32(^(uint16(old[0])<<8 | uint16(old[1]))) + uint32(^(uint16(old[2])<<8 | uint16(old[3]))) +
+		addrSum(new)
+	return Delta(uint32(Fold(s)))
 }
 
 // Apply returns csum adjusted by d.

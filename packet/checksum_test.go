@@ -195,3 +195,29 @@ func TestIPv4HeaderFastPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestAddUpdate32OneFold: AddUpdate32's single fold gives exactly what two
+// AddUpdate16 calls give, edge words (0, 0xffff) included.
+func TestAddUpdate32OneFold(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	edge := []uint16{0, 1, 0xfffe, 0xffff}
+	word := func() uint16 {
+		if rng.Intn(3) == 0 {
+			return edge[rng.Intn(len(edge))]
+		}
+		return uint16(rng.Uint32())
+	}
+	for i := 0; i < 200000; i++ {
+		d := Delta(word())
+		var o, n IP4
+		binary.BigEndian.PutUint16(o[0:], word())
+		binary.BigEndian.PutUint16(o[2:], word())
+		binary.BigEndian.PutUint16(n[0:], word())
+		binary.BigEndian.PutUint16(n[2:], word())
+		want := d.AddUpdate16(binary.BigEndian.Uint16(o[0:]), binary.BigEndian.Uint16(n[0:])).
+			AddUpdate16(binary.BigEndian.Uint16(o[2:]), binary.BigEndian.Uint16(n[2:]))
+		if got := d.AddUpdate32(o, n); got != want {
+			t.Fatalf("Delta(%#x).AddUpdate32(%v, %v) = %#x, want %#x", uint32(d), o, n, uint32(got), uint32(want))
+		}
+	}
+}
