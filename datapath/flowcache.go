@@ -123,6 +123,20 @@ func (c *flowCache) find(k *flow.Key, h uint64) int {
 	return -1
 }
 
+// at returns i if entry i holds k (hash h) under the current plan and
+// neighbours, as find would, or -1 (also for i < 0): the check of the way
+// prefetch saw k's tag in. A key is never in two ways (place reuses its
+// own), so when at finds it, find would have returned the same entry.
+func (c *flowCache) at(k *flow.Key, h uint64, i int) int {
+	if i < 0 || i >= len(c.slots) || c.tags[i/flowCacheWays][i%flowCacheWays] != uint32(h>>32)|1 {
+		return -1
+	}
+	if e := &c.slots[i]; e.epoch != c.epoch || e.act.Key != *k {
+		return -1
+	}
+	return i
+}
+
 // drop forgets entry i.
 func (c *flowCache) drop(i int) {
 	c.tags[i/flowCacheWays][i%flowCacheWays] = 0
@@ -265,8 +279,14 @@ func (w *Worker) fast(c *pktCtx) bool {
 		return false
 	}
 	k := flow.KeyOf(pkt.InPort, vni, innerDst, p)
-	h := k.Hash()
-	i := w.cache.find(&k, h)
+	i := -1
+	if h, way, ok := w.peekedHash(&k); ok {
+		if i = w.cache.at(&k, h, way); i < 0 {
+			i = w.cache.find(&k, h)
+		}
+	} else {
+		i = w.cache.find(&k, k.Hash())
+	}
 	w.cache.account(i >= 0)
 	if i < 0 {
 		return false

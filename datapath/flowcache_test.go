@@ -313,3 +313,69 @@ func TestFlowCacheEpochWrap(t *testing.T) {
 		t.Fatalf("after the wrap: epoch %d, old entry found %v", c.epoch, c.find(&k, h) >= 0)
 	}
 }
+
+// TestFlowCacheAt: the check of the way prefetch saw a key's tag in (at)
+// finds the entry exactly when find does, and refuses a way that lost the
+// tag, holds another key with the same tag, or an entry of an old epoch.
+func TestFlowCacheAt(t *testing.T) {
+	c := new(flowCache)
+	c.sync(1, 1)
+	k := flow.Key{InPort: flow.External, SrcPort: 1, Proto: packet.ProtoUDP}
+	h := k.Hash()
+	i, ok := c.place(&k, h)
+	if !ok {
+		t.Fatal("empty cache refused an entry")
+	}
+	c.slots[i] = cacheEntry{epoch: c.epoch, act: flow.Action{Key: k}}
+	_, _, tag := sets(h)
+	c.tags[i/flowCacheWays][i%flowCacheWays] = tag
+	if c.at(&k, h, i) != i || c.find(&k, h) != i {
+		t.Fatalf("at %d, find %d, want %d", c.at(&k, h, i), c.find(&k, h), i)
+	}
+	for _, bad := range []int{-1, len(c.slots), i ^ 1} {
+		if c.at(&k, h, bad) >= 0 {
+			t.Fatalf("at(%d) found the entry of way %d", bad, i)
+		}
+	}
+	other := k
+	other.DstPort = 2
+	c.slots[i].act.Key = other // same tag, another key
+	if c.at(&k, h, i) >= 0 {
+		t.Fatal("at accepted another key under the same tag")
+	}
+	c.slots[i].act.Key = k
+	c.sync(2, 1) // a new epoch
+	if c.at(&k, h, i) >= 0 || c.find(&k, h) >= 0 {
+		t.Fatal("at or find accepted an entry of an old epoch")
+	}
+	c.sync(2, 1)
+	c.slots[i].epoch = c.epoch
+	c.drop(i)
+	if c.at(&k, h, i) >= 0 {
+		t.Fatal("at accepted a dropped way")
+	}
+}
+
+// TestPrefetchHintHits: with the prefetch's hint in play (fast() reusing
+// its key, hash and way), every packet of established flows still hits and
+// is forwarded, and no hint is left for packets run outside Process.
+func TestPrefetchHintHits(t *testing.T) {
+	h := newHarness(t, seedtest.ConfigPath(), conntrack.Config{})
+	fs := establishedFlows(t, h, 32)
+	fs.fill(0)
+	h.w.Process(fs.batch) // learn every flow
+	before := h.pl.Stats().CacheHits
+	fs.fill(0)
+	h.w.Process(fs.batch)
+	if got := h.pl.Stats().CacheHits - before; got != uint64(len(fs.batch)) {
+		t.Fatalf("%d cache hits in a batch of %d established packets", got, len(fs.batch))
+	}
+	for i := range fs.batch {
+		if p := fs.batch[i]; p.Verdict != VerdictTX {
+			t.Fatalf("slot %d: %v %v", i, p.Verdict, p.Reason)
+		}
+	}
+	if h.w.slot != 0 {
+		t.Fatalf("slot %d left set after Process", h.w.slot)
+	}
+}

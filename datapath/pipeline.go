@@ -232,10 +232,17 @@ type Worker struct {
 	extra      []Packet
 	extraPkts  []Packet
 	extraBuf   []byte
-	// The flow-cache prefetch's scratch (prefetch.go).
+	// The flow-cache prefetch's scratch (prefetch.go): what it peeked per
+	// batch slot, for fast() to reuse.
+	keys   [prefetchMax]flow.Key
 	hashes [prefetchMax]uint64
+	ways   [prefetchMax]int32
 	peeked [prefetchMax]bool
 	touch  uint32
+	// slot is 1 + the index in the batch of the packet Process is
+	// running when prefetch covered it, 0 otherwise (never stale:
+	// processOne also runs outside Process).
+	slot int
 }
 
 // prefetchMax is how many packets of a batch prefetch looks ahead over.
@@ -245,15 +252,20 @@ const prefetchMax = 256
 func (w *Worker) Process(batch []Packet) {
 	pl := w.p.plan.Load()
 	now := w.p.clock()
+	peeked := 0
 	if w.cache != nil {
 		w.cache.sync(pl.gen, w.p.neighVersion())
 		if w.cache.bypass == 0 {
-			w.prefetch(batch)
+			peeked = w.prefetch(batch)
 		}
 	}
 	for i := range batch {
 		pkt := &batch[i]
+		if i < peeked {
+			w.slot = i + 1
+		}
 		w.processOne(pl, pkt, now, false)
+		w.slot = 0
 		w.count(pkt)
 	}
 	w.releaseFrags(pl, now)

@@ -90,8 +90,24 @@ func Encap(buf []byte, off, innerLen int, p *EncapParams) int {
 	putOVNOption(b[offOpt:], p.InPort, p.OutPort)
 
 	if p.Checksum {
-		c := packet.Checksum(b[offUDP:], packet.PseudoSum(p.Src, p.Dst, packet.ProtoUDP, uint16(ulen)))
+		// The headers just written are summed from their values and only
+		// the inner frame is read: loads over bytes just stored would wait
+		// for the stores to complete.
+		c := packet.Checksum(b[offOpt+ovnTLVLen:], packet.PseudoSum(p.Src, p.Dst, packet.ProtoUDP, uint16(ulen))+
+			encapSum(p, uint16(ulen)))
 		binary.BigEndian.PutUint16(b[offUDP+6:], packet.UDPChecksumFinal(c))
 	}
 	return start
+}
+
+// encapSum is the one's-complement sum of the UDP header (checksum 0),
+// Geneve header and OVN option that Encap writes for p, computed from the
+// values rather than read back. TestEncapChecksumFromValues holds it to
+// a sum over the written bytes.
+func encapSum(p *EncapParams, ulen uint16) uint32 {
+	vni := p.VNI & 0xffffff
+	// Parenthesised: in Go, | and + share a precedence level.
+	return uint32(p.SrcPort) + Port + uint32(ulen) +
+		((ovnTLVLen/4)<<8 | flagCritical) + ProtoEthernet + vni>>8 + (vni&0xff)<<8 +
+		OVNClass + (OVNType<<8 | OVNOptionLen/4) + uint32(p.InPort&0x7fff) + uint32(p.OutPort)
 }

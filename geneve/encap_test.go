@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"math/rand/v2"
 	"net"
 	"testing"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+
+	"github.com/xgw-dev/xgw/packet"
 )
 
 // egressParams encapsulates like a hypervisor sending the seed's egress
@@ -201,6 +204,42 @@ func TestEncapAllocs(t *testing.T) {
 			Encap(buf, 256, len(inner), p)
 		}); n != 0 {
 			t.Errorf("csum=%v: Encap allocates %v per run", csum, n)
+		}
+	}
+}
+
+// TestEncapChecksumFromValues holds the outer UDP checksum, which Encap
+// sums from the header values (encapSum) rather than from the written
+// bytes, to a sum over the bytes for random parameters (VNI above 24 bits,
+// inport above 15, every byte of each field non-zero somewhere) and inner
+// frames of odd and even length; and the outer IPv4 header checksum, also
+// summed from values, likewise.
+func TestEncapChecksumFromValues(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 2000; i++ {
+		p := &EncapParams{
+			SrcMAC: hvMAC, DstMAC: gwMAC,
+			Src: packet.IP4{byte(rng.Uint32()), byte(rng.Uint32()), byte(rng.Uint32()), byte(rng.Uint32())},
+			Dst: packet.IP4{byte(rng.Uint32()), byte(rng.Uint32()), byte(rng.Uint32()), byte(rng.Uint32())},
+			TTL: uint8(rng.Uint32()), TOS: uint8(rng.Uint32()), DF: rng.IntN(2) == 0, ID: uint16(rng.Uint32()),
+			SrcPort: uint16(rng.Uint32()), VNI: rng.Uint32(),
+			InPort: uint16(rng.Uint32()), OutPort: uint16(rng.Uint32()), Checksum: true,
+		}
+		inner := make([]byte, packet.EthernetLen+rng.IntN(200))
+		for j := range inner {
+			inner[j] = byte(rng.Uint32())
+		}
+		out := encapInto(inner, EncapLen+rng.IntN(3), p)
+		if !packet.IPv4(out[packet.EthernetLen:]).ChecksumValid() ||
+			packet.Fold(packet.Sum(out[packet.EthernetLen:packet.EthernetLen+packet.IPv4MinLen], 0)) != 0xffff {
+			t.Fatalf("case %d: outer IPv4 checksum does not verify: %x", i, out[:offUDP])
+		}
+		dgram := out[offUDP:]
+		if s := packet.Fold(packet.Sum(dgram, packet.PseudoSum(p.Src, p.Dst, packet.ProtoUDP, uint16(len(dgram))))); s != 0xffff {
+			t.Fatalf("case %d (%+v, inner %d bytes): outer UDP sum %#x, want 0xffff", i, p, len(inner), s)
+		}
+		if binary.BigEndian.Uint16(dgram[6:]) == 0 {
+			t.Fatalf("case %d: checksum 0 sent", i)
 		}
 	}
 }

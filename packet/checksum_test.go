@@ -159,3 +159,65 @@ func TestSumWideMatchesReference(t *testing.T) {
 		}
 	}
 }
+
+// TestIPv4HeaderFastPaths holds the loop-free header sums (ChecksumValid's
+// 20-byte case, Encode's sum from the fields, DecTTL's computed word) to
+// the generic Sum over the bytes, on random headers.
+func TestIPv4HeaderFastPaths(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	for i := 0; i < 5000; i++ {
+		f := IPv4Fields{TOS: uint8(rng.Uint32()), TotalLen: uint16(rng.Uint32()), ID: uint16(rng.Uint32()),
+			DF: rng.Intn(2) == 0, TTL: uint8(rng.Uint32()), Protocol: uint8(rng.Uint32())}
+		binary.BigEndian.PutUint32(f.Src[:], rng.Uint32())
+		binary.BigEndian.PutUint32(f.Dst[:], rng.Uint32())
+		h := make(IPv4, IPv4MinLen)
+		for j := range h {
+			h[j] = byte(rng.Uint32()) // Encode must overwrite every byte
+		}
+		h.Encode(f)
+		if Fold(Sum(h, 0)) != 0xffff || !h.ChecksumValid() {
+			t.Fatalf("case %d: Encode(%+v) = %x: checksum does not verify", i, f, []byte(h))
+		}
+		if want := ^Fold(Sum(append(append([]byte{}, h[:10]...), append([]byte{0, 0}, h[12:]...)...), 0)); h.Checksum() != want {
+			t.Fatalf("case %d: Encode checksum %#x, want %#x", i, h.Checksum(), want)
+		}
+		// A corrupted header fails both ways alike.
+		bad := append(IPv4{}, h...)
+		bad[1+rng.Intn(IPv4MinLen-1)] ^= byte(1 + rng.Intn(255)) // not the IHL
+		if got, want := bad.ChecksumValid(), Fold(Sum(bad, 0)) == 0xffff; got != want {
+			t.Fatalf("case %d: ChecksumValid(%x) = %v, generic %v", i, []byte(bad), got, want)
+		}
+		if f.TTL > 1 {
+			h.DecTTL()
+			if h.TTL() != f.TTL-1 || !h.ChecksumValid() || Fold(Sum(h, 0)) != 0xffff {
+				t.Fatalf("case %d: DecTTL: %x", i, []byte(h))
+			}
+		}
+	}
+}
+
+// TestAddUpdate32OneFold: AddUpdate32's single fold gives exactly what two
+// AddUpdate16 calls give, edge words (0, 0xffff) included.
+func TestAddUpdate32OneFold(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	edge := []uint16{0, 1, 0xfffe, 0xffff}
+	word := func() uint16 {
+		if rng.Intn(3) == 0 {
+			return edge[rng.Intn(len(edge))]
+		}
+		return uint16(rng.Uint32())
+	}
+	for i := 0; i < 200000; i++ {
+		d := Delta(word())
+		var o, n IP4
+		binary.BigEndian.PutUint16(o[0:], word())
+		binary.BigEndian.PutUint16(o[2:], word())
+		binary.BigEndian.PutUint16(n[0:], word())
+		binary.BigEndian.PutUint16(n[2:], word())
+		want := d.AddUpdate16(binary.BigEndian.Uint16(o[0:]), binary.BigEndian.Uint16(n[0:])).
+			AddUpdate16(binary.BigEndian.Uint16(o[2:]), binary.BigEndian.Uint16(n[2:]))
+		if got := d.AddUpdate32(o, n); got != want {
+			t.Fatalf("Delta(%#x).AddUpdate32(%v, %v) = %#x, want %#x", uint32(d), o, n, uint32(got), uint32(want))
+		}
+	}
+}
