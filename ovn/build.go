@@ -1,6 +1,7 @@
 package ovn
 
 import (
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -18,7 +19,15 @@ func translate(s *snapshot, base *config.Config, z *zones, cache map[string]*cac
 	o := base.OVN
 	x := newIndex(s, o.BridgeMappings)
 	var tr translation
-	chassis := x.chassisList(o.Chassis, string(base.Interfaces.Underlay.VTEPIP), &tr.problems)
+	ul := base.Interfaces.Underlay
+	var vtep4, vtep6 netip.Addr
+	if ul.VTEPIP != "" {
+		vtep4 = ul.VTEPIP.Value().Addr()
+	}
+	if ul.VTEPIP6 != "" {
+		vtep6 = ul.VTEPIP6.Value()
+	}
+	chassis := x.chassisList(o.Chassis, vtep4, vtep6, &tr.problems)
 
 	type served struct {
 		name string

@@ -134,7 +134,7 @@ func New(opts Options) (*Controller, error) {
 	c := &Controller{opts: opts, log: opts.Log.With("ovn_chassis", o.Chassis), zones: newZones(), frags: map[string]*cached{},
 		kick: make(chan struct{}, 1), debounce: opts.Debounce, base: opts.Config, apply: opts.Apply,
 		reported: map[string]bool{},
-		id: identity{name: o.Chassis, hostname: host, encapIP: string(o.Encap.IP), csum: o.Encap.CsumEnabled(),
+		id: identity{name: o.Chassis, hostname: host, encapIPs: o.Encap.IP.List(), csum: o.Encap.CsumEnabled(),
 			bridgeMappings: o.BridgeMappings}}
 	if c.debounce <= 0 {
 		c.debounce = DefaultDebounce

@@ -99,7 +99,7 @@ func (x *index) dgpFragment(d dgp, zones config.Zones) (*fragment, []Problem, er
 			}
 			continue
 		}
-		nw, err := ipv4Network(p)
+		nw, err := portNetworks(p)
 		if err != nil {
 			if p == d.port {
 				return nil, nil, err
@@ -117,7 +117,7 @@ func (x *index) dgpFragment(d dgp, zones config.Zones) (*fragment, []Problem, er
 			}
 			continue // peered directly with another router: not served
 		}
-		rp := config.RouterPort{Name: p.Name, MAC: config.MAC(p.MAC), IP: config.CIDR(nw)}
+		rp := config.RouterPort{Name: p.Name, MAC: config.MAC(p.MAC), IP: nw}
 		nwName := x.localnetNetwork(sw)
 		switch {
 		case p == d.port:

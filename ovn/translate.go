@@ -55,7 +55,8 @@ type index struct {
 	lspOfLRP   map[string]*nbdb.LogicalSwitchPort
 	pbByName   map[string]*sbdb.PortBinding
 	dpKey      map[string]int // NB router/switch UUID -> datapath tunnel key
-	chassisIP  map[string]string
+	chassisIP  map[string]string   // chassis name -> the encap IP taken (chassisList)
+	encapIPs   map[string][]string // chassis name -> its geneve encap IPs
 	chassisNm  map[string]string // Chassis UUID -> name
 	bridgeMaps map[string]string
 }
@@ -63,7 +64,7 @@ type index struct {
 func newIndex(s *snapshot, bridgeMaps map[string]string) *index {
 	x := &index{s: s, lrpByName: map[string]*nbdb.LogicalRouterPort{}, routerOf: map[string]*nbdb.LogicalRouter{},
 		switchOf: map[string]*nbdb.LogicalSwitch{}, lspOfLRP: map[string]*nbdb.LogicalSwitchPort{},
-		pbByName: map[string]*sbdb.PortBinding{}, dpKey: map[string]int{}, chassisIP: map[string]string{},
+		pbByName: map[string]*sbdb.PortBinding{}, dpKey: map[string]int{}, chassisIP: map[string]string{}, encapIPs: map[string][]string{},
 		chassisNm: map[string]string{}, bridgeMaps: bridgeMaps}
 	for _, p := range s.lrps {
 		x.lrpByName[p.Name] = p
@@ -97,10 +98,10 @@ func newIndex(s *snapshot, bridgeMaps map[string]string) *index {
 		x.chassisNm[ch.UUID] = ch.Name
 		for _, e := range ch.Encaps {
 			if en := s.encaps[e]; en != nil && en.Type == sbdb.EncapTypeGeneve {
-				x.chassisIP[ch.Name] = en.IP
-				break
+				x.encapIPs[ch.Name] = append(x.encapIPs[ch.Name], en.IP)
 			}
 		}
+		slices.Sort(x.encapIPs[ch.Name])
 	}
 	return x
 }
@@ -131,21 +132,50 @@ func (x *index) localnetNetwork(sw *nbdb.LogicalSwitch) string {
 	return ""
 }
 
-// ipv4Network returns the one IPv4 network of an LRP.
-func ipv4Network(p *nbdb.LogicalRouterPort) (string, error) {
-	var v4 []string
+// portNetworks returns an LRP's networks as config.CIDR: its IPv4 and/or
+// its IPv6 network ("172.16.255.3/24 fd00:16::3/64"). OVN allows several
+// networks of one family on a port; xgw routes with one per family, and
+// serving only one of several would drop what OVN routes to the others,
+// so a port with two of one family is an error (its router is refused,
+// or, on a distributed router, the port is not served). IPv6 link-local
+// networks are skipped: OVN derives the port's link-local address from
+// its MAC anyway, and so does xgw.
+func portNetworks(p *nbdb.LogicalRouterPort) (config.CIDR, error) {
+	var v4, v6 []string
 	for _, n := range p.Networks {
-		if pf, err := netip.ParsePrefix(n); err == nil && pf.Addr().Is4() {
+		pf, err := netip.ParsePrefix(n)
+		switch {
+		case err != nil:
+			return "", fmt.Errorf("router port %s: network %q is not an address with a prefix length", p.Name, n)
+		case pf.Addr().Is4():
 			v4 = append(v4, n)
+		case pf.Addr().IsLinkLocalUnicast():
+		default:
+			v6 = append(v6, n)
 		}
 	}
-	switch len(v4) {
-	case 0:
-		return "", fmt.Errorf("router port %s has no IPv4 network", p.Name)
-	case 1:
-		return v4[0], nil
+	slices.Sort(v4)
+	slices.Sort(v6)
+	switch {
+	case len(v4)+len(v6) == 0:
+		return "", fmt.Errorf("router port %s has no network", p.Name)
+	case len(v4) > 1:
+		return "", fmt.Errorf("router port %s has %d IPv4 networks (%s); xgw serves one per family per port", p.Name, len(v4), strings.Join(v4, " "))
+	case len(v6) > 1:
+		return "", fmt.Errorf("router port %s has %d IPv6 networks (%s); xgw serves one per family per port", p.Name, len(v6), strings.Join(v6, " "))
 	}
-	return "", fmt.Errorf("router port %s has %d IPv4 networks; xgw serves one per port", p.Name, len(v4))
+	return config.CIDR(strings.Join(append(v4, v6...), " ")), nil
+}
+
+// subnets are the connected subnets of networks nw (from portNetworks).
+func subnets(nw config.CIDR) []netip.Prefix {
+	var out []netip.Prefix
+	for _, f := range strings.Fields(string(nw)) {
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
 }
 
 // routerPorts lists r's ports sorted by name.
@@ -220,6 +250,8 @@ func (x *index) unsupportedOnRouter(r *nbdb.LogicalRouter) []Problem {
 			add(obj, "BFD-monitored routes are not supported")
 		case rt.Nexthop == "discard":
 			add(obj, "discard routes are not supported")
+		case isLinkLocal6(rt.Nexthop):
+			add(obj, "an IPv6 link-local next hop (scoped by output_port) is not supported")
 		}
 		seen[routePrefix(rt.IPPrefix)]++
 	}
@@ -240,6 +272,12 @@ func ignoredOnRouter(r *nbdb.LogicalRouter) []Problem {
 			Reason: "SNATs load-balanced traffic only (" + v + "), and the router has no load balancer: ignored"}}
 	}
 	return nil
+}
+
+// isLinkLocal6 reports whether s is an IPv6 link-local address.
+func isLinkLocal6(s string) bool {
+	a, err := netip.ParseAddr(s)
+	return err == nil && a.Is6() && a.IsLinkLocalUnicast()
 }
 
 // routePrefix normalises a route's ip_prefix: a bare address is a host route.
@@ -268,7 +306,7 @@ func (x *index) gatewayFragment(r *nbdb.LogicalRouter, zones config.Zones) (*fra
 		if p.Enabled != nil && !*p.Enabled {
 			continue
 		}
-		nw, err := ipv4Network(p)
+		nw, err := portNetworks(p)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -280,7 +318,7 @@ func (x *index) gatewayFragment(r *nbdb.LogicalRouter, zones config.Zones) (*fra
 		if sw == nil {
 			return nil, nil, fmt.Errorf("switch port %s belongs to no switch", lsp.Name)
 		}
-		rp := config.RouterPort{Name: p.Name, MAC: config.MAC(p.MAC), IP: config.CIDR(nw)}
+		rp := config.RouterPort{Name: p.Name, MAC: config.MAC(p.MAC), IP: nw}
 		if nwName := x.localnetNetwork(sw); nwName != "" {
 			if _, ok := x.bridgeMaps[nwName]; !ok {
 				return nil, nil, fmt.Errorf("router port %s is on switch %s, whose localnet port's network_name %q is not in ovn.bridge_mappings", p.Name, sw.Name, nwName)
@@ -328,7 +366,7 @@ func (x *index) gatewayFragment(r *nbdb.LogicalRouter, zones config.Zones) (*fra
 			if p.Enabled != nil && !*p.Enabled {
 				continue
 			}
-			nw, err := ipv4Network(p)
+			nw, err := portNetworks(p)
 			if err != nil {
 				notes = append(notes, Problem{Object: "router port " + p.Name, Reason: err.Error() + ": not served"})
 				continue
@@ -343,7 +381,7 @@ func (x *index) gatewayFragment(r *nbdb.LogicalRouter, zones config.Zones) (*fra
 				// port): xgw does not route there.
 				continue
 			}
-			cr.Ports = append(cr.Ports, config.RouterPort{Name: p.Name, MAC: config.MAC(p.MAC), IP: config.CIDR(nw)})
+			cr.Ports = append(cr.Ports, config.RouterPort{Name: p.Name, MAC: config.MAC(p.MAC), IP: nw})
 			if !slices.Contains(joins, sw) {
 				tenants[sw.UUID] = sw
 			}
@@ -360,8 +398,11 @@ func (x *index) gatewayFragment(r *nbdb.LogicalRouter, zones config.Zones) (*fra
 	return f, notes, nil
 }
 
-// routesAndNAT translates r's static routes and NAT rules into cr; what
-// it ignores (IPv6) is returned as problems.
+// routesAndNAT translates r's static routes and NAT rules, IPv4 and IPv6
+// (NAT66), into cr; what it ignores (a prefix or address that does not
+// parse, which northd ignores too) is returned as problems. A rule or
+// route that mixes families is translated as written and refused with
+// its router by validation.
 func (x *index) routesAndNAT(r *nbdb.LogicalRouter, cr *config.Router) []Problem {
 	var ps []Problem
 	for _, u := range r.StaticRoutes {
@@ -370,8 +411,8 @@ func (x *index) routesAndNAT(r *nbdb.LogicalRouter, cr *config.Router) []Problem
 			continue
 		}
 		pfx, err := netip.ParsePrefix(routePrefix(rt.IPPrefix))
-		if err != nil || !pfx.Addr().Is4() {
-			ps = append(ps, Problem{Object: "route " + rt.IPPrefix + " (router " + r.Name + ")", Reason: "not IPv4: ignored"})
+		if err != nil {
+			ps = append(ps, Problem{Object: "route " + rt.IPPrefix + " (router " + r.Name + ")", Reason: "not a prefix: ignored"})
 			continue
 		}
 		cr.Routes = append(cr.Routes, config.Route{Prefix: config.Prefix(pfx.String()), NextHop: config.IP(rt.Nexthop)})
@@ -382,9 +423,8 @@ func (x *index) routesAndNAT(r *nbdb.LogicalRouter, cr *config.Router) []Problem
 		if n == nil {
 			continue
 		}
-		ext, err := netip.ParseAddr(n.ExternalIP)
-		if err != nil || !ext.Is4() {
-			ps = append(ps, Problem{Object: "nat " + n.ExternalIP + " (router " + r.Name + ")", Reason: "not IPv4: ignored"})
+		if _, err := netip.ParseAddr(n.ExternalIP); err != nil {
+			ps = append(ps, Problem{Object: "nat " + n.ExternalIP + " (router " + r.Name + ")", Reason: "external_ip is not an address: ignored"})
 			continue
 		}
 		cn := config.NAT{Type: config.NATType(n.Type), LogicalIP: config.Prefix(routePrefix(n.LogicalIP)),
@@ -401,11 +441,11 @@ func (x *index) routesAndNAT(r *nbdb.LogicalRouter, cr *config.Router) []Problem
 }
 
 // switchFragment translates sw: attachments of the routers in included,
-// and the VMs (VIF ports bound to a chassis) whose address is in the
-// subnet of one of those attachments.
+// and the VMs (VIF ports bound to a chassis) with their addresses that
+// are in the subnet of one of those attachments.
 func (x *index) switchFragment(sw *nbdb.LogicalSwitch, included map[string]bool, notes *[]Problem) config.Switch {
 	cs := config.Switch{Name: sw.Name, Key: uint32(x.dpKey[sw.UUID])}
-	var subnets []netip.Prefix
+	var nets []netip.Prefix
 	ports := make([]*nbdb.LogicalSwitchPort, 0, len(sw.Ports))
 	for _, u := range sw.Ports {
 		if p := x.s.lsps[u]; p != nil {
@@ -425,14 +465,14 @@ func (x *index) switchFragment(sw *nbdb.LogicalSwitch, included map[string]bool,
 		if pb == nil {
 			continue // northd has not bound it yet
 		}
-		if nw, err := ipv4Network(lrp); err == nil {
-			subnets = append(subnets, netip.MustParsePrefix(nw).Masked())
-		} else {
+		nw, err := portNetworks(lrp)
+		if err != nil {
 			continue
 		}
+		nets = append(nets, subnets(nw)...)
 		cs.Ports = append(cs.Ports, config.SwitchPort{Name: p.Name, Key: uint16(pb.TunnelKey), RouterPort: lrp.Name})
 	}
-	ips := map[string]bool{}
+	ips := map[netip.Addr]bool{}
 	for _, p := range ports {
 		if p.Type != "" {
 			continue
@@ -445,37 +485,76 @@ func (x *index) switchFragment(sw *nbdb.LogicalSwitch, included map[string]bool,
 		if x.chassisIP[ch] == "" {
 			continue
 		}
-		mac, ip, ok := vifAddress(pb.MAC)
-		if !ok {
+		mac, addrs, extra := vifAddresses(pb.MAC)
+		if mac == "" {
 			continue
 		}
-		in := slices.ContainsFunc(subnets, func(s netip.Prefix) bool { return s.Contains(ip) })
-		if !in || ips[ip.String()] || pb.TunnelKey < 1 || pb.TunnelKey > 32767 {
-			*notes = append(*notes, Problem{Object: "switch port " + p.Name, Reason: fmt.Sprintf("address %s is outside the router subnets of switch %s, or not unique: not served", ip, sw.Name)})
+		var keep []string
+		var dropped []string
+		for _, a := range addrs {
+			in := slices.ContainsFunc(nets, func(s netip.Prefix) bool { return s.Contains(a) })
+			if !in || ips[a] {
+				dropped = append(dropped, a.String())
+				continue
+			}
+			keep = append(keep, a.String())
+		}
+		if len(keep) == 0 || pb.TunnelKey < 1 || pb.TunnelKey > 32767 {
+			*notes = append(*notes, Problem{Object: "switch port " + p.Name, Reason: fmt.Sprintf("address %s is outside the router subnets of switch %s, or not unique: not served", strings.Join(append(dropped, extra...), " "), sw.Name)})
 			continue
 		}
-		ips[ip.String()] = true
-		cs.Ports = append(cs.Ports, config.SwitchPort{Name: p.Name, Key: uint16(pb.TunnelKey), MAC: config.MAC(mac), IP: config.Addresses(ip.String()), Chassis: ch})
+		if len(dropped) > 0 {
+			*notes = append(*notes, Problem{Object: "switch port " + p.Name, Reason: fmt.Sprintf("address %s is outside the router subnets of switch %s, or not unique: that address is not served", strings.Join(dropped, " "), sw.Name)})
+		}
+		if len(extra) > 0 {
+			*notes = append(*notes, Problem{Object: "switch port " + p.Name, Reason: fmt.Sprintf("addresses %s: xgw serves the first address of each family (%s): the others are not served", strings.Join(extra, " "), strings.Join(keep, " "))})
+		}
+		for _, a := range keep {
+			ips[netip.MustParseAddr(a)] = true
+		}
+		cs.Ports = append(cs.Ports, config.SwitchPort{Name: p.Name, Key: uint16(pb.TunnelKey), MAC: config.MAC(mac), IP: config.Addresses(strings.Join(keep, " ")), Chassis: ch})
 	}
 	return cs
 }
 
-// vifAddress takes the MAC and first IPv4 address of a Port_Binding's mac
-// column ("MAC IP [IP...]"; northd resolves dynamic addresses there).
-func vifAddress(macs []string) (string, netip.Addr, bool) {
+// vifAddresses reads a Port_Binding's mac column ("MAC IP [IP...]";
+// northd resolves dynamic addresses there): the MAC of the first entry
+// that has an address, its first IPv4 and first IPv6 address (IPv4
+// first; IPv6 link-local skipped: a VM's link-local address is not
+// routed), and the addresses after those of each family (extra), which
+// xgw does not serve: config.Addresses holds one per family.
+func vifAddresses(macs []string) (mac string, addrs []netip.Addr, extra []string) {
 	for _, m := range macs {
 		f := strings.Fields(m)
 		if len(f) < 2 {
 			continue
 		}
-		for _, a := range f[1:] {
-			a, _, _ = strings.Cut(a, "/")
-			if ip, err := netip.ParseAddr(a); err == nil && ip.Is4() {
-				return f[0], ip, true
+		var v4, v6 netip.Addr
+		for _, t := range f[1:] {
+			a, _, _ := strings.Cut(t, "/")
+			ip, err := netip.ParseAddr(a)
+			switch {
+			case err != nil || ip.Zone() != "" || ip.Is4In6() || (ip.Is6() && ip.IsLinkLocalUnicast()) || ip.IsMulticast() || ip.IsUnspecified():
+			case ip.Is4() && !v4.IsValid():
+				v4 = ip
+			case ip.Is6() && !v6.IsValid():
+				v6 = ip
+			default:
+				extra = append(extra, ip.String())
 			}
 		}
+		if !v4.IsValid() && !v6.IsValid() {
+			extra = nil
+			continue
+		}
+		for _, a := range []netip.Addr{v4, v6} {
+			if a.IsValid() {
+				addrs = append(addrs, a)
+			}
+		}
+		return f[0], addrs, extra
 	}
-	return "", netip.Addr{}, false
+	return "", nil, nil
 }
 
 // union accumulates fragments into one topology: routers by name (a
@@ -533,21 +612,49 @@ func (u *union) clone() *union {
 }
 
 // chassisList is every other chassis with a Geneve encap: the VMs' VTEPs
-// and the fast path's known-VTEP filter.
-func (x *index) chassisList(self string, vtep string, notes *[]Problem) []config.Chassis {
+// and the fast path's known-VTEP filter. It takes one encap IP per
+// chassis (config.Chassis has one), of a family we have a VTEP of (vtep4:
+// interfaces.underlay.vtep_ip, vtep6: vtep_ip6), IPv4 first; a chassis
+// with several (ovn-encap-ip's comma list) is reported, because Geneve
+// from its other addresses is not accepted. It fills x.chassisIP.
+func (x *index) chassisList(self string, vtep4, vtep6 netip.Addr, notes *[]Problem) []config.Chassis {
 	var out []config.Chassis
 	seen := map[string]string{}
-	for name, ip := range x.chassisIP {
+	for _, name := range slices.Sorted(maps.Keys(x.encapIPs)) {
 		if name == self {
 			continue
 		}
-		if other, dup := seen[ip]; dup || ip == vtep {
+		ips := x.encapIPs[name]
+		var pick netip.Addr
+		for _, fam4 := range []bool{true, false} {
+			for _, s := range ips {
+				a, err := netip.ParseAddr(s)
+				if err != nil || a.Zone() != "" || a.Is4In6() || a.Is4() != fam4 || pick.IsValid() {
+					continue
+				}
+				if (fam4 && vtep4.IsValid()) || (!fam4 && vtep6.IsValid()) {
+					pick = a
+				}
+			}
+		}
+		if !pick.IsValid() {
+			*notes = append(*notes, Problem{Object: "chassis " + name, Reason: fmt.Sprintf("no geneve encap IP (%s) of a family this gateway has a VTEP address of: ignored", strings.Join(ips, ", "))})
+			continue
+		}
+		ip := pick.String()
+		x.chassisIP[name] = ip
+		if len(ips) > 1 {
+			*notes = append(*notes, Problem{Object: "chassis " + name, Reason: fmt.Sprintf("several geneve encap IPs (%s): xgw takes %s (one per chassis); Geneve from the others is not accepted", strings.Join(ips, ", "), ip)})
+		}
+		if other, dup := seen[ip]; dup || pick == vtep4 || pick == vtep6 {
+			if !dup {
+				other = "this gateway's VTEP"
+			}
 			*notes = append(*notes, Problem{Object: "chassis " + name, Reason: fmt.Sprintf("encap IP %s is also %s: ignored", ip, other)})
 			continue
 		}
 		seen[ip] = name
 		out = append(out, config.Chassis{Name: name, IP: config.IP(ip)})
 	}
-	slices.SortFunc(out, func(a, b config.Chassis) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
