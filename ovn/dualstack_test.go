@@ -48,6 +48,8 @@ var dualStackCommands = [][]string{
 	{"lr-route-add", "dr", "::/0", "fd00:16::3"},
 	{"lr-nat-add", "gr1", "snat", "203.0.113.10", "10.199.100.0/24"},
 	{"lr-nat-add", "gr1", "snat", "2001:db8:5::100", "fd00:199:100::/64"},
+	// SNAT to gr1's own external address, shared with the host.
+	{"lr-nat-add", "gr1", "snat", "198.51.100.1", "10.199.100.99"},
 	// gr2: two IPv6 networks on its only (external) port.
 	{"lr-add", "gr2", "--", "set", "logical_router", "gr2", "options:chassis=gateway01"},
 	{"lrp-add", "gr2", "gr2-ext", "ae:a9:a9:0c:6f:c9", "198.51.100.3/24", "2001:db8:5::240/64", "2001:db8:6::240/64"},
@@ -143,6 +145,11 @@ func TestDualStackTopology(t *testing.T) {
 		return n.Type == "snat" && n.ExternalIP == "2001:db8:5::100" && n.LogicalIP == "fd00:199:100::/64" && n.PortRange == "1024-65535"
 	}) {
 		t.Errorf("gr1 NAT %+v lacks the NAT66 snat with its default port range", gr.NAT)
+	}
+	if !slices.ContainsFunc(gr.NAT, func(n config.NAT) bool {
+		return n.ExternalIP == "198.51.100.1" && n.PortRange == "61000-65535"
+	}) {
+		t.Errorf("gr1 NAT %+v: the SNAT to its own external address lacks the host-shared default range 61000-65535", gr.NAT)
 	}
 	vm := func(sw, name string) *config.SwitchPort {
 		s := findSwitch(first, sw)

@@ -54,10 +54,10 @@ type index struct {
 	switchOf   map[string]*nbdb.LogicalSwitch // LSP UUID -> switch
 	lspOfLRP   map[string]*nbdb.LogicalSwitchPort
 	pbByName   map[string]*sbdb.PortBinding
-	dpKey      map[string]int // NB router/switch UUID -> datapath tunnel key
+	dpKey      map[string]int      // NB router/switch UUID -> datapath tunnel key
 	chassisIP  map[string]string   // chassis name -> the encap IP taken (chassisList)
 	encapIPs   map[string][]string // chassis name -> its geneve encap IPs
-	chassisNm  map[string]string // Chassis UUID -> name
+	chassisNm  map[string]string   // Chassis UUID -> name
 	bridgeMaps map[string]string
 }
 
@@ -429,7 +429,10 @@ func (x *index) routesAndNAT(r *nbdb.LogicalRouter, cr *config.Router) []Problem
 		}
 		cn := config.NAT{Type: config.NATType(n.Type), LogicalIP: config.Prefix(routePrefix(n.LogicalIP)),
 			ExternalIP: config.IP(n.ExternalIP), PortRange: config.PortRange(n.ExternalPortRange)}
-		if lo, hi, ok := config.DefaultPorts(cn.Type.Value()); ok && cn.PortRange == "" {
+		// The default range is the file's: 61000-65535 when the rule
+		// SNATs to the router's own external address, which the host
+		// shares (cr's ports are translated before its rules).
+		if lo, hi, ok := config.DefaultPortsFor(cn.Type.Value(), cr.HostShared(cn)); ok && cn.PortRange == "" {
 			cn.PortRange = config.PortRange(fmt.Sprintf("%d-%d", lo, hi))
 		}
 		cr.NAT = append(cr.NAT, cn)
