@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -70,6 +71,43 @@ type db struct {
 	want   schemaVersion
 	tables []model.Model
 	c      client.Client
+
+	// dirty: tables whose cache changed since the last takeDirty; all:
+	// every table (no pass read them yet, or the cache was resynced).
+	dirtyMu sync.Mutex
+	dirty   map[string]bool
+	all     bool
+}
+
+// markDirty records a change to table (from the cache's events).
+func (d *db) markDirty(table string) {
+	d.dirtyMu.Lock()
+	if d.dirty == nil {
+		d.dirty = map[string]bool{}
+	}
+	d.dirty[table] = true
+	d.dirtyMu.Unlock()
+}
+
+// markAll makes the next pass read every table: after a (re)connection,
+// whose resync may replace rows without an event per row, or a failed
+// pass.
+func (d *db) markAll() {
+	d.dirtyMu.Lock()
+	d.all = true
+	d.dirtyMu.Unlock()
+}
+
+// takeDirty returns what changed since the last call and resets it. A
+// change that lands after it is marked again (its event comes after the
+// cache holds it), so a pass that reads a table after takeDirty misses
+// nothing: at worst it reads a change twice.
+func (d *db) takeDirty() func(table string) bool {
+	d.dirtyMu.Lock()
+	t, all := d.dirty, d.all
+	d.dirty, d.all = nil, false
+	d.dirtyMu.Unlock()
+	return func(table string) bool { return all || t[table] }
 }
 
 // dialOptions turns the remotes and TLS files into libovsdb options.
@@ -178,10 +216,11 @@ func (d *db) connect(ctx context.Context, onChange func()) error {
 		d.c.Close()
 		return &schemaError{fmt.Errorf("ovn: %s database at %s: %w", strings.ToUpper(d.name), ep, err)}
 	}
+	d.markAll()
 	d.c.Cache().AddEventHandler(&cache.EventHandlerFuncs{
-		AddFunc:    func(string, model.Model) { onChange() },
-		UpdateFunc: func(string, model.Model, model.Model) { onChange() },
-		DeleteFunc: func(string, model.Model) { onChange() },
+		AddFunc:    func(t string, _ model.Model) { d.markDirty(t); onChange() },
+		UpdateFunc: func(t string, _, _ model.Model) { d.markDirty(t); onChange() },
+		DeleteFunc: func(t string, _ model.Model) { d.markDirty(t); onChange() },
 	})
 	var mopts []client.MonitorOption
 	for _, t := range d.tables {
