@@ -15,9 +15,15 @@ import (
 // from the databases, valid for route.Build. Each gateway router is
 // checked on its own (unsupported features, then its fragment validated
 // alone), so that one bad router is refused and the others served.
-func translate(s *snapshot, base *config.Config, z *zones, cache map[string]*cached) (*config.Config, translation) {
+//
+// ch is what changed since the translation cache holds (nil: anything,
+// as after a resync or a new file): a router whose fragment's routers and
+// switches ch does not touch keeps its cached fragment, notes and
+// verdict without being built again.
+func translate(s *snapshot, base *config.Config, z *zones, cache map[string]*cached, ch *changes) (*config.Config, translation) {
 	o := base.OVN
 	x := newIndex(s, o.BridgeMappings)
+	dirty := ch.dirty(x)
 	var tr translation
 	ul := base.Interfaces.Underlay
 	var vtep4, vtep6 netip.Addr
@@ -44,18 +50,36 @@ func translate(s *snapshot, base *config.Config, z *zones, cache map[string]*cac
 			tr.problems = append(tr.problems, Problem{Object: "router " + name, Reason: "no free conntrack zones", Router: name})
 			return
 		}
-		frag, notes, err := build(zp)
-		tr.problems = append(tr.problems, notes...)
-		if err != nil {
-			tr.problems = append(tr.problems, Problem{Object: "router " + name, Reason: err.Error(), Router: name})
-			return
+		c := cache[name]
+		var frag *fragment
+		var notes []Problem
+		var rec *deps
+		if c != nil && c.zones == zp && !dirty.touches(c.deps) {
+			frag, notes = c.frag, c.notes // nothing it was built from changed
+		} else {
+			x.rec = &deps{}
+			f, n, err := build(zp)
+			rec, x.rec = x.rec, nil
+			if err != nil {
+				// Not cached: what would make it buildable (a switch
+				// port that appears, say) may be outside its deps.
+				delete(cache, name)
+				tr.problems = append(tr.problems, n...)
+				tr.problems = append(tr.problems, Problem{Object: "router " + name, Reason: err.Error(), Router: name})
+				return
+			}
+			frag, notes = f, n
 		}
+		tr.problems = append(tr.problems, notes...)
 		// A router whose translation did not change since the last pass
 		// (the usual case: one change touches one router) keeps its
 		// verdict; only the others are validated on their own again.
 		verdict := ""
-		if c := cache[name]; c != nil && reflect.DeepEqual(c.frag, frag) && slices.Equal(c.chassis, chassis) {
+		if c != nil && (c.frag == frag || reflect.DeepEqual(c.frag, frag)) && slices.Equal(c.chassis, chassis) {
 			verdict = c.verdict
+			if rec != nil {
+				c.deps, c.notes, c.zones = rec, notes, zp
+			}
 		} else {
 			u := newUnion()
 			u.add(frag)
@@ -63,7 +87,7 @@ func translate(s *snapshot, base *config.Config, z *zones, cache map[string]*cac
 				verdict = joinLines(err)
 			}
 			if cache != nil {
-				cache[name] = &cached{frag: frag, chassis: chassis, verdict: verdict}
+				cache[name] = &cached{frag: frag, chassis: chassis, verdict: verdict, deps: rec, notes: notes, zones: zp}
 			}
 		}
 		if verdict != "" {
@@ -159,6 +183,12 @@ type cached struct {
 	frag    *fragment
 	chassis []config.Chassis
 	verdict string
+	// deps, notes and zones: what the fragment was built from, the notes
+	// the build made, and the zones it got; a pass that changes none of
+	// deps (and keeps the zones) reuses frag and notes unbuilt.
+	deps  *deps
+	notes []Problem
+	zones config.Zones
 }
 
 // with is base without its ovn: section, with chassis and u's switches

@@ -356,17 +356,20 @@ func (c *Controller) reconcile(ctx context.Context) (*config.Config, bool, error
 	// (the cache's events mark them); a failed read marks everything.
 	start := c.opts.Now()
 	s := &snapshot{nbPresent: true, sbPresent: true}
-	nbT, err := readTables(rctx, c.nb.c, nbReaders, s, c.snap, c.nb.takeDirty())
-	if err != nil {
+	nbDirty, nbRows := c.nb.takeDirty()
+	sbDirty, sbRows := c.sb.takeDirty()
+	fail := func(what string, err error) (*config.Config, bool, error) {
 		c.nb.markAll()
 		c.sb.markAll()
-		return nil, false, fmt.Errorf("ovn: read the NB cache: %w", err)
+		return nil, false, fmt.Errorf("ovn: read the %s cache: %w", what, err)
 	}
-	sbT, err := readTables(rctx, c.sb.c, sbReaders, s, c.snap, c.sb.takeDirty())
+	nbT, err := readTables(rctx, c.nb.c, nbReaders, s, c.snap, nbDirty)
 	if err != nil {
-		c.nb.markAll()
-		c.sb.markAll()
-		return nil, false, fmt.Errorf("ovn: read the SB cache: %w", err)
+		return fail("NB", err)
+	}
+	sbT, err := readTables(rctx, c.sb.c, sbReaders, s, c.snap, sbDirty)
+	if err != nil {
+		return fail("SB", err)
 	}
 	c.snap = s
 	read := c.opts.Now()
@@ -387,7 +390,12 @@ func (c *Controller) reconcile(ctx context.Context) (*config.Config, bool, error
 	var cfg *config.Config
 	var tr translation
 	if nbT || sbT || c.lastCfg == nil || c.lastFor != base {
-		cfg, tr = translate(s, base, c.zones, c.frags)
+		var rows *changes // nil: rebuild every router
+		if c.lastCfg != nil && c.lastFor == base && nbRows != nil && sbRows != nil {
+			rows = nbRows
+			rows.merge(sbRows)
+		}
+		cfg, tr = translate(s, base, c.zones, c.frags, rows)
 		c.lastCfg, c.lastTr, c.lastFor = cfg, tr, base
 		c.mu.Lock()
 		c.status.Translations++

@@ -74,18 +74,26 @@ type db struct {
 
 	// dirty: tables whose cache changed since the last takeDirty; all:
 	// every table (no pass read them yet, or the cache was resynced).
+	// rows: the changed rows, for translate's per-router reuse.
 	dirtyMu sync.Mutex
 	dirty   map[string]bool
 	all     bool
+	rows    changes
 }
 
-// markDirty records a change to table (from the cache's events).
-func (d *db) markDirty(table string) {
+// markDirty records a change to table: from the cache's events, with
+// the changed rows m, or from our own transactions, without rows (their
+// events, with the rows, follow: until then the next pass lists the
+// table again, and its translation does not read what we write).
+func (d *db) markDirty(table string, m ...model.Model) {
 	d.dirtyMu.Lock()
 	if d.dirty == nil {
 		d.dirty = map[string]bool{}
 	}
 	d.dirty[table] = true
+	for _, r := range m {
+		d.rows.add(r)
+	}
 	d.dirtyMu.Unlock()
 }
 
@@ -102,12 +110,17 @@ func (d *db) markAll() {
 // change that lands after it is marked again (its event comes after the
 // cache holds it), so a pass that reads a table after takeDirty misses
 // nothing: at worst it reads a change twice.
-func (d *db) takeDirty() func(table string) bool {
+//
+// rows is what changed row by row (nil: everything).
+func (d *db) takeDirty() (tables func(table string) bool, rows *changes) {
 	d.dirtyMu.Lock()
-	t, all := d.dirty, d.all
-	d.dirty, d.all = nil, false
+	t, all, ch := d.dirty, d.all, d.rows
+	d.dirty, d.all, d.rows = nil, false, changes{}
 	d.dirtyMu.Unlock()
-	return func(table string) bool { return all || t[table] }
+	if !all {
+		rows = &ch
+	}
+	return func(table string) bool { return all || t[table] }, rows
 }
 
 // dialOptions turns the remotes and TLS files into libovsdb options.
@@ -218,9 +231,9 @@ func (d *db) connect(ctx context.Context, onChange func()) error {
 	}
 	d.markAll()
 	d.c.Cache().AddEventHandler(&cache.EventHandlerFuncs{
-		AddFunc:    func(t string, _ model.Model) { d.markDirty(t); onChange() },
-		UpdateFunc: func(t string, _, _ model.Model) { d.markDirty(t); onChange() },
-		DeleteFunc: func(t string, _ model.Model) { d.markDirty(t); onChange() },
+		AddFunc:    func(t string, m model.Model) { d.markDirty(t, m); onChange() },
+		UpdateFunc: func(t string, old, m model.Model) { d.markDirty(t, old, m); onChange() },
+		DeleteFunc: func(t string, m model.Model) { d.markDirty(t, m); onChange() },
 	})
 	var mopts []client.MonitorOption
 	for _, t := range d.tables {

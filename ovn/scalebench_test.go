@@ -1,7 +1,6 @@
 package ovn
 
 import (
-	"fmt"
 	"testing"
 
 	"github.com/xgw-dev/xgw/ovn/nbdb"
@@ -17,7 +16,7 @@ func BenchmarkScaleOneChange(b *testing.B) {
 	s := scaleSnapshot(1000, 20000, 50)
 	base := scaleBase(b)
 	z, cache := newZones(), map[string]*cached{}
-	prev, _ := translate(s, base, z, cache)
+	prev, _ := translate(s, base, z, cache, nil)
 	var gr *nbdb.LogicalRouter
 	for _, r := range s.routers {
 		if r.Name == "gr500" {
@@ -33,7 +32,8 @@ func BenchmarkScaleOneChange(b *testing.B) {
 		} else {
 			gr.Nat = gr.Nat[:len(gr.Nat)-1]
 		}
-		cfg, tr := translate(s, base, z, cache)
+		// What the caches' events name: the NAT row and its router.
+		cfg, tr := translate(s, base, z, cache, &changes{rows: map[string]bool{nat.UUID: true, gr.UUID: true}})
 		if len(tr.served) != 1000 || hasNAT(cfg, "gr500", "203.1.244.20") != (i%2 == 0) {
 			b.Fatalf("served %d, problems %v", len(tr.served), tr.problems)
 		}
@@ -45,5 +45,4 @@ func BenchmarkScaleOneChange(b *testing.B) {
 		}
 		prev = cfg
 	}
-	_ = fmt.Sprint
 }

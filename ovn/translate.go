@@ -53,17 +53,21 @@ type index struct {
 	routerOf   map[string]*nbdb.LogicalRouter // LRP UUID -> router
 	switchOf   map[string]*nbdb.LogicalSwitch // LSP UUID -> switch
 	lspOfLRP   map[string]*nbdb.LogicalSwitchPort
+	lspByName  map[string]*nbdb.LogicalSwitchPort
 	pbByName   map[string]*sbdb.PortBinding
 	dpKey      map[string]int      // NB router/switch UUID -> datapath tunnel key
 	chassisIP  map[string]string   // chassis name -> the encap IP taken (chassisList)
 	encapIPs   map[string][]string // chassis name -> its geneve encap IPs
 	chassisNm  map[string]string   // Chassis UUID -> name
 	bridgeMaps map[string]string
+	// rec collects the routers and switches the fragment being built
+	// reads (translate's per-router reuse); nil records nothing.
+	rec *deps
 }
 
 func newIndex(s *snapshot, bridgeMaps map[string]string) *index {
 	x := &index{s: s, lrpByName: map[string]*nbdb.LogicalRouterPort{}, routerOf: map[string]*nbdb.LogicalRouter{},
-		switchOf: map[string]*nbdb.LogicalSwitch{}, lspOfLRP: map[string]*nbdb.LogicalSwitchPort{},
+		switchOf: map[string]*nbdb.LogicalSwitch{}, lspOfLRP: map[string]*nbdb.LogicalSwitchPort{}, lspByName: map[string]*nbdb.LogicalSwitchPort{},
 		pbByName: map[string]*sbdb.PortBinding{}, dpKey: map[string]int{}, chassisIP: map[string]string{}, encapIPs: map[string][]string{},
 		chassisNm: map[string]string{}, bridgeMaps: bridgeMaps}
 	for _, p := range s.lrps {
@@ -80,6 +84,7 @@ func newIndex(s *snapshot, bridgeMaps map[string]string) *index {
 		}
 	}
 	for _, p := range s.lsps {
+		x.lspByName[p.Name] = p
 		if p.Type == "router" && p.Options["router-port"] != "" {
 			x.lspOfLRP[p.Options["router-port"]] = p
 		}
@@ -300,6 +305,7 @@ func (x *index) gatewayFragment(r *nbdb.LogicalRouter, zones config.Zones) (*fra
 	f := &fragment{}
 	var notes []Problem
 	gr := config.Router{Name: r.Name, Zones: zones}
+	x.rec.router(r.UUID)
 	var joins []*nbdb.LogicalSwitch
 	external := 0
 	for _, p := range x.routerPorts(r) {
@@ -318,6 +324,7 @@ func (x *index) gatewayFragment(r *nbdb.LogicalRouter, zones config.Zones) (*fra
 		if sw == nil {
 			return nil, nil, fmt.Errorf("switch port %s belongs to no switch", lsp.Name)
 		}
+		x.rec.switch_(sw.UUID)
 		rp := config.RouterPort{Name: p.Name, MAC: config.MAC(p.MAC), IP: nw}
 		if nwName := x.localnetNetwork(sw); nwName != "" {
 			if _, ok := x.bridgeMaps[nwName]; !ok {
@@ -351,6 +358,9 @@ func (x *index) gatewayFragment(r *nbdb.LogicalRouter, zones config.Zones) (*fra
 				continue
 			}
 			owner := x.routerOf[lrp.UUID]
+			if owner != nil {
+				x.rec.router(owner.UUID) // a gateway router that stops being one joins
+			}
 			if owner == nil || isGateway(owner) || included[owner.UUID] {
 				continue
 			}
@@ -375,6 +385,9 @@ func (x *index) gatewayFragment(r *nbdb.LogicalRouter, zones config.Zones) (*fra
 			sw := (*nbdb.LogicalSwitch)(nil)
 			if lsp != nil {
 				sw = x.switchOf[lsp.UUID]
+			}
+			if sw != nil {
+				x.rec.switch_(sw.UUID)
 			}
 			if sw == nil || x.localnetNetwork(sw) != "" {
 				// Not on a tenant switch (e.g. a distributed gateway
@@ -448,6 +461,7 @@ func (x *index) routesAndNAT(r *nbdb.LogicalRouter, cr *config.Router) []Problem
 // are in the subnet of one of those attachments.
 func (x *index) switchFragment(sw *nbdb.LogicalSwitch, included map[string]bool, notes *[]Problem) config.Switch {
 	cs := config.Switch{Name: sw.Name, Key: uint32(x.dpKey[sw.UUID])}
+	x.rec.switch_(sw.UUID)
 	var nets []netip.Prefix
 	ports := make([]*nbdb.LogicalSwitchPort, 0, len(sw.Ports))
 	for _, u := range sw.Ports {
@@ -461,6 +475,9 @@ func (x *index) switchFragment(sw *nbdb.LogicalSwitch, included map[string]bool,
 			continue
 		}
 		lrp := x.lrpByName[p.Options["router-port"]]
+		if lrp != nil && x.routerOf[lrp.UUID] != nil {
+			x.rec.router(x.routerOf[lrp.UUID].UUID)
+		}
 		if lrp == nil || x.routerOf[lrp.UUID] == nil || !included[x.routerOf[lrp.UUID].UUID] {
 			continue
 		}
