@@ -228,13 +228,14 @@ func TestChassisEncapFamilies(t *testing.T) {
 	add("v6", "2001:db8::3")
 	add("v4", "192.0.2.4")
 	add("gateway01", "192.0.2.1")
+	add("ll", "fe80::1")
 	for _, tc := range []struct {
 		vteps, want string
 		notes       []string
 	}{
-		{"192.0.2.1", "[{both 192.0.2.2} {v4 192.0.2.4}]", []string{"chassis both: several", "chassis v6: no geneve encap IP"}},
-		{"2001:db8::1", "[{both 2001:db8::2} {v6 2001:db8::3}]", []string{"chassis both: several", "chassis v4: no geneve encap IP"}},
-		{"192.0.2.1,2001:db8::1", "[{both 192.0.2.2} {v4 192.0.2.4} {v6 2001:db8::3}]", []string{"chassis both: several"}},
+		{"192.0.2.1", "[{both 192.0.2.2} {v4 192.0.2.4}]", []string{"chassis both: several", "chassis v6: no geneve encap IP", "chassis ll: no geneve encap IP"}},
+		{"2001:db8::1", "[{both 2001:db8::2} {v6 2001:db8::3}]", []string{"chassis both: several", "chassis v4: no geneve encap IP", "chassis ll: encap IP fe80::1 is not a unicast routable"}},
+		{"192.0.2.1,2001:db8::1", "[{both 192.0.2.2} {v4 192.0.2.4} {v6 2001:db8::3}]", []string{"chassis both: several", "chassis ll: encap IP fe80::1 is not"}},
 	} {
 		v4, v6, err := config.EncapIPs(tc.vteps).Parse()
 		if err != nil {

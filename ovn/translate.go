@@ -661,6 +661,12 @@ func (x *index) chassisList(self string, vtep4, vtep6 netip.Addr, notes *[]Probl
 			*notes = append(*notes, Problem{Object: "chassis " + name, Reason: fmt.Sprintf("no geneve encap IP (%s) of a family this gateway has a VTEP address of: ignored", strings.Join(ips, ", "))})
 			continue
 		}
+		if pick.IsUnspecified() || pick.IsLoopback() || pick.IsMulticast() || pick.IsLinkLocalUnicast() {
+			// Not a tunnel endpoint (config refuses it): one such row
+			// must not make every router's validation fail.
+			*notes = append(*notes, Problem{Object: "chassis " + name, Reason: fmt.Sprintf("encap IP %s is not a unicast routable address: ignored", pick)})
+			continue
+		}
 		ip := pick.String()
 		x.chassisIP[name] = ip
 		if len(ips) > 1 {
