@@ -123,12 +123,6 @@ func readTables(ctx context.Context, c client.Client, readers []tableReader, s, 
 	return translated, nil
 }
 
-func readNB(ctx context.Context, c client.Client, s *snapshot) error {
-	_, err := readTables(ctx, c, nbReaders, s, nil, nil)
-	s.nbPresent = err == nil
-	return err
-}
-
 func readSB(ctx context.Context, c client.Client, s *snapshot) error {
 	_, err := readTables(ctx, c, sbReaders, s, nil, nil)
 	s.sbPresent = err == nil
