@@ -170,6 +170,15 @@ func translate(s *snapshot, base *config.Config, z *zones, cache map[string]*cac
 			tr.served = append(tr.served, sv.name)
 		}
 		all = with(base, chassis, u)
+		// What is handed over has passed Validate (the gateway does not
+		// validate it again): with no router served, u was never
+		// validated with the chassis list.
+		if len(tr.served) == 0 {
+			if err := all.Validate(); err != nil {
+				tr.problems = append(tr.problems, Problem{Object: "chassis list", Reason: "does not validate: " + joinLines(err) + ": no chassis served"})
+				all = with(base, nil, newUnion())
+			}
+		}
 	}
 	tr.topo = config.Config{Chassis: all.Chassis, Switches: all.Switches, Routers: all.Routers}
 	slices.SortFunc(tr.problems, func(a, b Problem) int { return strings.Compare(a.String(), b.String()) })

@@ -178,6 +178,8 @@ func (c *Controller) neighbors() func() map[packet.IP4]packet.MAC {
 
 // SetApply sets the function that swaps a new translation into the
 // running gateway; until it is set, changes are translated and kept.
+// Every configuration f receives has passed config.Validate as it is
+// (gateway.ApplyValidConfig relies on it).
 func (c *Controller) SetApply(f func(*config.Config) error) {
 	c.mu.Lock()
 	c.apply = f
