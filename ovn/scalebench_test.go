@@ -11,7 +11,8 @@ import (
 // gateway routers, 20,000 VIFs, 50 chassis), in memory: a NAT rule added
 // to (or removed from) one router, then the pass the controller and the
 // gateway run for it: translate (with the per-router cache warm),
-// compare with the running topology, route.Build.
+// compare with the running topology, route.BuildValid (the translation
+// is validated).
 func BenchmarkScaleOneChange(b *testing.B) {
 	s := scaleSnapshot(1000, 20000, 50)
 	base := scaleBase(b)
@@ -40,9 +41,8 @@ func BenchmarkScaleOneChange(b *testing.B) {
 		if sameTopology(prev, cfg) {
 			b.Fatal("no change seen")
 		}
-		if _, err := route.Build(cfg); err != nil {
-			b.Fatal(err)
-		}
+		route.BuildValid(cfg) // as gateway.ApplyValidConfig does
+
 		prev = cfg
 	}
 }
