@@ -360,9 +360,16 @@ func (c *Controller) reconcile(ctx context.Context) (*config.Config, bool, error
 	s := &snapshot{nbPresent: true, sbPresent: true}
 	nbDirty, nbRows := c.nb.takeDirty()
 	sbDirty, sbRows := c.sb.takeDirty()
+	// A pass that ends before its translation loses what changed: the
+	// next one reads and translates everything.
+	consumed := false
+	defer func() {
+		if !consumed {
+			c.nb.markAll()
+			c.sb.markAll()
+		}
+	}()
 	fail := func(what string, err error) (*config.Config, bool, error) {
-		c.nb.markAll()
-		c.sb.markAll()
 		return nil, false, fmt.Errorf("ovn: read the %s cache: %w", what, err)
 	}
 	nbT, err := readTables(rctx, c.nb.c, nbReaders, s, c.snap, nbDirty)
@@ -405,6 +412,7 @@ func (c *Controller) reconcile(ctx context.Context) (*config.Config, bool, error
 	} else {
 		cfg, tr = c.lastCfg, c.lastTr
 	}
+	consumed = true
 	translated := c.opts.Now()
 
 	c.mu.Lock()
