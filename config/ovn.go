@@ -54,9 +54,47 @@ type OVNTLS struct {
 
 // OVNEncap is ovn-encap-type, ovn-encap-ip and ovn-encap-csum.
 type OVNEncap struct {
-	Type string `yaml:"type"` // geneve (the only one xgw speaks); empty = geneve
-	IP   IPv4   `yaml:"ip"`
-	Csum *bool  `yaml:"csum"` // absent = true, as ovn-controller's default
+	Type string   `yaml:"type"` // geneve (the only one xgw speaks); empty = geneve
+	IP   EncapIPs `yaml:"ip"`
+	Csum *bool    `yaml:"csum"` // absent = true, as ovn-controller's default
+}
+
+// EncapIPs is ovn-encap-ip: one address, IPv4 ("192.0.2.1") or IPv6
+// ("2001:db8::1"), or ovn-controller's comma-separated list, here at most
+// one per family ("192.0.2.1,2001:db8::1"): a chassis reachable over both
+// underlays. Each is registered as an Encap row and becomes our VTEP of
+// its family (interfaces.underlay.vtep_ip / vtep_ip6).
+type EncapIPs string
+
+// Parse returns the IPv4 and IPv6 addresses (either may be the zero
+// netip.Addr, not both).
+func (s EncapIPs) Parse() (v4, v6 netip.Addr, err error) {
+	for _, f := range strings.Split(string(s), ",") {
+		a, err := IP(strings.TrimSpace(f)).Parse()
+		if err != nil {
+			return netip.Addr{}, netip.Addr{}, err
+		}
+		dst := &v4
+		if a.Is6() {
+			dst = &v6
+		}
+		if dst.IsValid() {
+			return netip.Addr{}, netip.Addr{}, fmt.Errorf("%q: one address per family (%s and %s)", string(s), *dst, a)
+		}
+		*dst = a
+	}
+	return v4, v6, nil
+}
+
+// List returns the addresses as written, in order (the Encap rows).
+func (s EncapIPs) List() []string {
+	var out []string
+	for _, f := range strings.Split(string(s), ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // CsumEnabled reports the effective csum option (true if absent).
@@ -77,8 +115,14 @@ func (c *Config) applyOVNDefaults() {
 		on := true
 		o.Encap.Csum = &on
 	}
-	if c.Interfaces.Underlay.VTEPIP == "" {
-		c.Interfaces.Underlay.VTEPIP = o.Encap.IP
+	if v4, v6, err := o.Encap.IP.Parse(); err == nil {
+		u := &c.Interfaces.Underlay
+		if u.VTEPIP == "" && v4.IsValid() {
+			u.VTEPIP = IPv4(v4.String())
+		}
+		if u.VTEPIP6 == "" && v6.IsValid() {
+			u.VTEPIP6 = IPv6(v6.String())
+		}
 	}
 	if c.Geneve.Checksum == nil {
 		v := *o.Encap.Csum
@@ -130,10 +174,14 @@ func (v *validator) ovn() {
 		v.p.add("ovn.encap.type", "%q: xgw speaks geneve only", o.Encap.Type)
 	}
 	if v.required("ovn.encap.ip", string(o.Encap.IP)) {
-		ip, err := o.Encap.IP.Parse()
+		v4, v6, err := o.Encap.IP.Parse()
 		v.p.check("ovn.encap.ip", err)
-		if err == nil && v.c.Interfaces.Underlay.VTEPIP.Value() != ip {
-			v.p.add("interfaces.underlay.vtep_ip", "%s differs from ovn.encap.ip %s; leave it out in OVN mode", v.c.Interfaces.Underlay.VTEPIP, ip)
+		u := v.c.Interfaces.Underlay
+		if err == nil && (u.VTEPIP != "" || v4.IsValid()) && u.VTEPIP.Value().Addr() != v4 {
+			v.p.add("interfaces.underlay.vtep_ip", "%q differs from ovn.encap.ip's IPv4 address %q; leave it out in OVN mode", u.VTEPIP, o.Encap.IP)
+		}
+		if err == nil && (u.VTEPIP6 != "" || v6.IsValid()) && u.VTEPIP6.Value() != v6 {
+			v.p.add("interfaces.underlay.vtep_ip6", "%q differs from ovn.encap.ip's IPv6 address %q; leave it out in OVN mode", u.VTEPIP6, o.Encap.IP)
 		}
 	}
 	if v.c.Geneve.ChecksumEnabled() != o.Encap.CsumEnabled() {

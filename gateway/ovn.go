@@ -17,6 +17,13 @@ func (g *Gateway) ApplyConfig(cfg *config.Config) ([]string, error) {
 	return g.reload.ApplyConfig(cfg)
 }
 
+// ApplyValidConfig is ApplyConfig for a cfg that has passed
+// config.Validate as it is, as every translation of OVN mode's
+// controller has: the reload path does not validate it again.
+func (g *Gateway) ApplyValidConfig(cfg *config.Config) ([]string, error) {
+	return g.reload.ApplyValidConfig(cfg)
+}
+
 // SetLoader replaces how a reload (SIGHUP, xgw reload) turns the file
 // into a configuration: OVN mode adds the topology last read from the
 // databases to the file's other sections.

@@ -202,7 +202,7 @@ func (r *reloader) Reload() ([]string, error) {
 	if err != nil {
 		return nil, r.refuse(err)
 	}
-	summary, err := r.applyConfig(file)
+	summary, err := r.applyConfig(file, false)
 	if err != nil {
 		return nil, err
 	}
@@ -218,11 +218,22 @@ func (r *reloader) Reload() ([]string, error) {
 func (r *reloader) ApplyConfig(cfg *config.Config) ([]string, error) {
 	r.reloadMu.Lock()
 	defer r.reloadMu.Unlock()
-	return r.applyConfig(cfg)
+	return r.applyConfig(cfg, false)
 }
 
-// applyConfig is Reload after the file is read; reloadMu is held.
-func (r *reloader) applyConfig(file *config.Config) ([]string, error) {
+// ApplyValidConfig is ApplyConfig for a cfg that has passed
+// config.Validate as it is (OVN mode's translations): it is not
+// validated again unless restart-only sections differ from the running
+// ones (the running values are then put in, which Validate checks).
+func (r *reloader) ApplyValidConfig(cfg *config.Config) ([]string, error) {
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
+	return r.applyConfig(cfg, true)
+}
+
+// applyConfig is Reload after the file is read; reloadMu is held. valid:
+// file has passed config.Validate.
+func (r *reloader) applyConfig(file *config.Config, valid bool) ([]string, error) {
 	// A rule that SNATs to the host's address must leave its ports alone.
 	if err := checkHostPorts(file, r.hostPorts); err != nil {
 		return nil, r.refuse(err)
@@ -235,9 +246,14 @@ func (r *reloader) applyConfig(file *config.Config) ([]string, error) {
 		restart = append(restart, "offload policy")
 		policy = ""
 	}
-	topo, err := route.Build(cfg)
-	if err != nil {
-		return nil, r.refuse(err)
+	var topo *route.Topology
+	if valid && len(restart) == 0 {
+		topo = route.BuildValid(cfg) // cfg is file, unchanged
+	} else {
+		var err error
+		if topo, err = route.Build(cfg); err != nil {
+			return nil, r.refuse(err)
+		}
 	}
 	summary, err := r.apply(cfg, topo, policy, diffLive(running, cfg))
 	if err != nil {

@@ -1,6 +1,7 @@
 package ovn
 
 import (
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -14,11 +15,25 @@ import (
 // from the databases, valid for route.Build. Each gateway router is
 // checked on its own (unsupported features, then its fragment validated
 // alone), so that one bad router is refused and the others served.
-func translate(s *snapshot, base *config.Config, z *zones, cache map[string]*cached) (*config.Config, translation) {
+//
+// ch is what changed since the translation cache holds (nil: anything,
+// as after a resync or a new file): a router whose fragment's routers and
+// switches ch does not touch keeps its cached fragment, notes and
+// verdict without being built again.
+func translate(s *snapshot, base *config.Config, z *zones, cache map[string]*cached, ch *changes) (*config.Config, translation) {
 	o := base.OVN
 	x := newIndex(s, o.BridgeMappings)
+	dirty := ch.dirty(x)
 	var tr translation
-	chassis := x.chassisList(o.Chassis, string(base.Interfaces.Underlay.VTEPIP), &tr.problems)
+	ul := base.Interfaces.Underlay
+	var vtep4, vtep6 netip.Addr
+	if ul.VTEPIP != "" {
+		vtep4 = ul.VTEPIP.Value().Addr()
+	}
+	if ul.VTEPIP6 != "" {
+		vtep6 = ul.VTEPIP6.Value()
+	}
+	chassis := x.chassisList(o.Chassis, vtep4, vtep6, &tr.problems)
 
 	type served struct {
 		name string
@@ -35,18 +50,36 @@ func translate(s *snapshot, base *config.Config, z *zones, cache map[string]*cac
 			tr.problems = append(tr.problems, Problem{Object: "router " + name, Reason: "no free conntrack zones", Router: name})
 			return
 		}
-		frag, notes, err := build(zp)
-		tr.problems = append(tr.problems, notes...)
-		if err != nil {
-			tr.problems = append(tr.problems, Problem{Object: "router " + name, Reason: err.Error(), Router: name})
-			return
+		c := cache[name]
+		var frag *fragment
+		var notes []Problem
+		var rec *deps
+		if c != nil && c.zones == zp && !dirty.touches(c.deps) {
+			frag, notes = c.frag, c.notes // nothing it was built from changed
+		} else {
+			x.rec = &deps{}
+			f, n, err := build(zp)
+			rec, x.rec = x.rec, nil
+			if err != nil {
+				// Not cached: what would make it buildable (a switch
+				// port that appears, say) may be outside its deps.
+				delete(cache, name)
+				tr.problems = append(tr.problems, n...)
+				tr.problems = append(tr.problems, Problem{Object: "router " + name, Reason: err.Error(), Router: name})
+				return
+			}
+			frag, notes = f, n
 		}
+		tr.problems = append(tr.problems, notes...)
 		// A router whose translation did not change since the last pass
 		// (the usual case: one change touches one router) keeps its
 		// verdict; only the others are validated on their own again.
 		verdict := ""
-		if c := cache[name]; c != nil && reflect.DeepEqual(c.frag, frag) && slices.Equal(c.chassis, chassis) {
+		if c != nil && (c.frag == frag || reflect.DeepEqual(c.frag, frag)) && slices.Equal(c.chassis, chassis) {
 			verdict = c.verdict
+			if rec != nil {
+				c.deps, c.notes, c.zones = rec, notes, zp
+			}
 		} else {
 			u := newUnion()
 			u.add(frag)
@@ -54,7 +87,7 @@ func translate(s *snapshot, base *config.Config, z *zones, cache map[string]*cac
 				verdict = joinLines(err)
 			}
 			if cache != nil {
-				cache[name] = &cached{frag: frag, chassis: chassis, verdict: verdict}
+				cache[name] = &cached{frag: frag, chassis: chassis, verdict: verdict, deps: rec, notes: notes, zones: zp}
 			}
 		}
 		if verdict != "" {
@@ -137,6 +170,15 @@ func translate(s *snapshot, base *config.Config, z *zones, cache map[string]*cac
 			tr.served = append(tr.served, sv.name)
 		}
 		all = with(base, chassis, u)
+		// What is handed over has passed Validate (the gateway does not
+		// validate it again): with no router served, u was never
+		// validated with the chassis list.
+		if len(tr.served) == 0 {
+			if err := all.Validate(); err != nil {
+				tr.problems = append(tr.problems, Problem{Object: "chassis list", Reason: "does not validate: " + joinLines(err) + ": no chassis served"})
+				all = with(base, nil, newUnion())
+			}
+		}
 	}
 	tr.topo = config.Config{Chassis: all.Chassis, Switches: all.Switches, Routers: all.Routers}
 	slices.SortFunc(tr.problems, func(a, b Problem) int { return strings.Compare(a.String(), b.String()) })
@@ -150,6 +192,12 @@ type cached struct {
 	frag    *fragment
 	chassis []config.Chassis
 	verdict string
+	// deps, notes and zones: what the fragment was built from, the notes
+	// the build made, and the zones it got; a pass that changes none of
+	// deps (and keeps the zones) reuses frag and notes unbuilt.
+	deps  *deps
+	notes []Problem
+	zones config.Zones
 }
 
 // with is base without its ovn: section, with chassis and u's switches

@@ -22,7 +22,7 @@ var features = []string{"port-up-notif", "ct-no-masked-label", "mac-binding-time
 // identity is what this chassis registers.
 type identity struct {
 	name, hostname string
-	encapIP        string
+	encapIPs       []string // ovn.encap.ip: one Encap row each (chassis_build_encaps)
 	csum           bool
 	bridgeMappings map[string]string // network -> interface
 }
@@ -64,14 +64,36 @@ func (id identity) encapOptions() map[string]string {
 }
 
 // encapOK reports whether ch's encaps are exactly ours: one geneve encap
-// with our IP and csum option (chassis_tunnels_changed).
+// per IP of ovn.encap.ip with our csum option (chassis_tunnels_changed).
 func (id identity) encapOK(s *snapshot, ch *sbdb.Chassis) bool {
-	if len(ch.Encaps) != 1 {
+	if len(ch.Encaps) != len(id.encapIPs) {
 		return false
 	}
-	e := s.encaps[ch.Encaps[0]]
-	return e != nil && e.Type == sbdb.EncapTypeGeneve && e.IP == id.encapIP && e.ChassisName == id.name &&
-		maps.Equal(e.Options, id.encapOptions())
+	seen := map[string]bool{}
+	for _, u := range ch.Encaps {
+		e := s.encaps[u]
+		if e == nil || e.Type != sbdb.EncapTypeGeneve || !slices.Contains(id.encapIPs, e.IP) || seen[e.IP] ||
+			e.ChassisName != id.name || !maps.Equal(e.Options, id.encapOptions()) {
+			return false
+		}
+		seen[e.IP] = true
+	}
+	return true
+}
+
+// createEncaps adds one Encap row per encap IP (chassis_build_encaps: the
+// product of types and IPs, here geneve only) and returns their named
+// UUIDs.
+func (id identity) createEncaps(c client.Client, add func([]ovsdb.Operation, error) error) ([]string, error) {
+	var refs []string
+	for i, ip := range id.encapIPs {
+		enc := &sbdb.Encap{UUID: fmt.Sprintf("xgw_encap%d", i), Type: sbdb.EncapTypeGeneve, IP: ip, Options: id.encapOptions(), ChassisName: id.name}
+		if err := add(c.Create(enc)); err != nil {
+			return nil, err
+		}
+		refs = append(refs, enc.UUID)
+	}
+	return refs, nil
 }
 
 // registerOps returns the operations that make the Chassis, its Encap and
@@ -86,12 +108,12 @@ func registerOps(c client.Client, s *snapshot, id identity) ([]ovsdb.Operation, 
 	ch := s.chassisByName(id.name)
 	chassisRef := ""
 	if ch == nil {
-		enc := &sbdb.Encap{UUID: "xgw_encap", Type: sbdb.EncapTypeGeneve, IP: id.encapIP, Options: id.encapOptions(), ChassisName: id.name}
-		row := &sbdb.Chassis{UUID: "xgw_chassis", Name: id.name, Hostname: id.hostname,
-			Encaps: []string{enc.UUID}, OtherConfig: id.otherConfig(nil)}
-		if err := add(c.Create(enc)); err != nil {
+		refs, err := id.createEncaps(c, add)
+		if err != nil {
 			return nil, err
 		}
+		row := &sbdb.Chassis{UUID: "xgw_chassis", Name: id.name, Hostname: id.hostname,
+			Encaps: refs, OtherConfig: id.otherConfig(nil)}
 		if err := add(c.Create(row)); err != nil {
 			return nil, err
 		}
@@ -109,11 +131,11 @@ func registerOps(c client.Client, s *snapshot, id identity) ([]ovsdb.Operation, 
 			fields = append(fields, &upd.OtherConfig)
 		}
 		if !id.encapOK(s, ch) {
-			enc := &sbdb.Encap{UUID: "xgw_encap", Type: sbdb.EncapTypeGeneve, IP: id.encapIP, Options: id.encapOptions(), ChassisName: id.name}
-			if err := add(c.Create(enc)); err != nil {
+			refs, err := id.createEncaps(c, add)
+			if err != nil {
 				return nil, err
 			}
-			upd.Encaps = []string{enc.UUID}
+			upd.Encaps = refs
 			fields = append(fields, &upd.Encaps)
 		}
 		if len(fields) > 0 {

@@ -59,12 +59,19 @@ const NeighborInterval = 250 * time.Millisecond
 
 // Controller follows the OVN databases for one gateway chassis.
 type Controller struct {
-	opts     Options
-	log      *slog.Logger
-	id       identity
-	nb, sb   *db
-	zones    *zones
-	frags    map[string]*cached // per gateway router: last translation and verdict
+	opts   Options
+	log    *slog.Logger
+	id     identity
+	nb, sb *db
+	zones  *zones
+	frags  map[string]*cached // per gateway router: last translation and verdict
+	// Owned by the pass (reconcile): the last snapshot, whose unchanged
+	// tables the next pass keeps instead of listing them again, and the
+	// last translation with the base it was made from.
+	snap     *snapshot
+	lastCfg  *config.Config
+	lastTr   translation
+	lastFor  *config.Config // base of lastCfg
 	kick     chan struct{}
 	debounce time.Duration
 
@@ -85,12 +92,16 @@ type Status struct {
 	Connected   map[string]bool   `json:"connected"` // "nb", "sb"
 	Endpoint    map[string]string `json:"endpoint"`
 	Disconnects map[string]uint64 `json:"disconnects"`
-	Syncs       uint64            `json:"syncs"`          // translations applied
-	LastSync    int64             `json:"last_sync_unix"` // last change applied
-	LastError   string            `json:"last_error,omitempty"`
-	Served      []string          `json:"routers"` // gateway routers served here
-	Claimed     []string          `json:"claimed_ports"`
-	Problems    []Problem         `json:"unsupported"`
+	Syncs       uint64            `json:"syncs"` // translations applied
+	// Translations counts the passes that translated the databases; a
+	// pass for a change translation does not read (our own nb_cfg,
+	// MAC_Binding) keeps the last one.
+	Translations uint64    `json:"translations"`
+	LastSync     int64     `json:"last_sync_unix"` // last change applied
+	LastError    string    `json:"last_error,omitempty"`
+	Served       []string  `json:"routers"` // gateway routers served here
+	Claimed      []string  `json:"claimed_ports"`
+	Problems     []Problem `json:"unsupported"`
 	// Topology is what the routers served here consist of (for xgw show).
 	Topology *Topology `json:"-"`
 }
@@ -134,7 +145,7 @@ func New(opts Options) (*Controller, error) {
 	c := &Controller{opts: opts, log: opts.Log.With("ovn_chassis", o.Chassis), zones: newZones(), frags: map[string]*cached{},
 		kick: make(chan struct{}, 1), debounce: opts.Debounce, base: opts.Config, apply: opts.Apply,
 		reported: map[string]bool{},
-		id: identity{name: o.Chassis, hostname: host, encapIP: string(o.Encap.IP), csum: o.Encap.CsumEnabled(),
+		id: identity{name: o.Chassis, hostname: host, encapIPs: o.Encap.IP.List(), csum: o.Encap.CsumEnabled(),
 			bridgeMappings: o.BridgeMappings}}
 	if c.debounce <= 0 {
 		c.debounce = DefaultDebounce
@@ -167,6 +178,8 @@ func (c *Controller) neighbors() func() map[packet.IP4]packet.MAC {
 
 // SetApply sets the function that swaps a new translation into the
 // running gateway; until it is set, changes are translated and kept.
+// Every configuration f receives has passed config.Validate as it is
+// (gateway.ApplyValidConfig relies on it).
 func (c *Controller) SetApply(f func(*config.Config) error) {
 	c.mu.Lock()
 	c.apply = f
@@ -317,6 +330,7 @@ func (c *Controller) watchConnections() (back bool) {
 		}
 		c.mu.Unlock()
 		if now {
+			d.markAll() // the resync may have replaced rows without events
 			c.log.Info("OVN database connection restored; resyncing", "db", d.name, "endpoint", d.c.CurrentEndpoint())
 			back = true
 		} else {
@@ -340,13 +354,34 @@ func (c *Controller) reconcile(ctx context.Context) (*config.Config, bool, error
 	// pass forever.
 	rctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	s := &snapshot{}
-	if err := readNB(rctx, c.nb.c, s); err != nil {
-		return nil, false, fmt.Errorf("ovn: read the NB cache: %w", err)
+	// Only the tables that changed since the last pass are listed again
+	// (the cache's events mark them); a failed read marks everything.
+	start := c.opts.Now()
+	s := &snapshot{nbPresent: true, sbPresent: true}
+	nbDirty, nbRows := c.nb.takeDirty()
+	sbDirty, sbRows := c.sb.takeDirty()
+	// A pass that ends before its translation loses what changed: the
+	// next one reads and translates everything.
+	consumed := false
+	defer func() {
+		if !consumed {
+			c.nb.markAll()
+			c.sb.markAll()
+		}
+	}()
+	fail := func(what string, err error) (*config.Config, bool, error) {
+		return nil, false, fmt.Errorf("ovn: read the %s cache: %w", what, err)
 	}
-	if err := readSB(rctx, c.sb.c, s); err != nil {
-		return nil, false, fmt.Errorf("ovn: read the SB cache: %w", err)
+	nbT, err := readTables(rctx, c.nb.c, nbReaders, s, c.snap, nbDirty)
+	if err != nil {
+		return fail("NB", err)
 	}
+	sbT, err := readTables(rctx, c.sb.c, sbReaders, s, c.snap, sbDirty)
+	if err != nil {
+		return fail("SB", err)
+	}
+	c.snap = s
+	read := c.opts.Now()
 	ops, err := registerOps(c.sb.c, s, c.id)
 	if err != nil {
 		return nil, false, fmt.Errorf("ovn: register chassis: %w", err)
@@ -359,7 +394,26 @@ func (c *Controller) reconcile(ctx context.Context) (*config.Config, bool, error
 	c.mu.Lock()
 	base := c.base
 	c.mu.Unlock()
-	cfg, tr := translate(s, base, c.zones, c.frags)
+	// A pass for a change translate does not read (our own nb_cfg and
+	// claims, MAC_Binding, SB_Global) keeps the last translation.
+	var cfg *config.Config
+	var tr translation
+	if nbT || sbT || c.lastCfg == nil || c.lastFor != base {
+		var rows *changes // nil: rebuild every router
+		if c.lastCfg != nil && c.lastFor == base && nbRows != nil && sbRows != nil {
+			rows = nbRows
+			rows.merge(sbRows)
+		}
+		cfg, tr = translate(s, base, c.zones, c.frags, rows)
+		c.lastCfg, c.lastTr, c.lastFor = cfg, tr, base
+		c.mu.Lock()
+		c.status.Translations++
+		c.mu.Unlock()
+	} else {
+		cfg, tr = c.lastCfg, c.lastTr
+	}
+	consumed = true
+	translated := c.opts.Now()
 
 	c.mu.Lock()
 	changed := c.applied == nil || !sameTopology(c.applied, cfg)
@@ -387,7 +441,8 @@ func (c *Controller) reconcile(ctx context.Context) (*config.Config, bool, error
 	if applyErr != nil {
 		c.log.Error("OVN: the translated topology was refused; the running one stays", "err", applyErr)
 	} else if changed && apply != nil {
-		c.log.Info("OVN: topology applied", "routers", tr.served)
+		c.log.Info("OVN: topology applied", "routers", len(tr.served), "read", read.Sub(start), "translate", translated.Sub(read),
+			"apply", c.opts.Now().Sub(translated))
 	}
 
 	ch := s.chassisByName(c.id.name)
@@ -472,6 +527,11 @@ func (c *Controller) transact(ctx context.Context, what string, ops []ovsdb.Oper
 	res, err := c.sb.c.Transact(ctx, ops...)
 	if err != nil {
 		return fmt.Errorf("ovn: %s: %w", what, err)
+	}
+	// The cache holds our rows now, but their events may come later:
+	// the next pass must list what we wrote, not keep the old copy.
+	for _, op := range ops {
+		c.sb.markDirty(op.Table)
 	}
 	if _, err := ovsdb.CheckOperationResults(res, ops); err != nil {
 		return fmt.Errorf("ovn: %s: %w", what, err)

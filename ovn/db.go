@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -70,6 +71,56 @@ type db struct {
 	want   schemaVersion
 	tables []model.Model
 	c      client.Client
+
+	// dirty: tables whose cache changed since the last takeDirty; all:
+	// every table (no pass read them yet, or the cache was resynced).
+	// rows: the changed rows, for translate's per-router reuse.
+	dirtyMu sync.Mutex
+	dirty   map[string]bool
+	all     bool
+	rows    changes
+}
+
+// markDirty records a change to table: from the cache's events, with
+// the changed rows m, or from our own transactions, without rows (their
+// events, with the rows, follow: until then the next pass lists the
+// table again, and its translation does not read what we write).
+func (d *db) markDirty(table string, m ...model.Model) {
+	d.dirtyMu.Lock()
+	if d.dirty == nil {
+		d.dirty = map[string]bool{}
+	}
+	d.dirty[table] = true
+	for _, r := range m {
+		d.rows.add(r)
+	}
+	d.dirtyMu.Unlock()
+}
+
+// markAll makes the next pass read every table: after a (re)connection,
+// whose resync may replace rows without an event per row, or a failed
+// pass.
+func (d *db) markAll() {
+	d.dirtyMu.Lock()
+	d.all = true
+	d.dirtyMu.Unlock()
+}
+
+// takeDirty returns what changed since the last call and resets it. A
+// change that lands after it is marked again (its event comes after the
+// cache holds it), so a pass that reads a table after takeDirty misses
+// nothing: at worst it reads a change twice.
+//
+// rows is what changed row by row (nil: everything).
+func (d *db) takeDirty() (tables func(table string) bool, rows *changes) {
+	d.dirtyMu.Lock()
+	t, all, ch := d.dirty, d.all, d.rows
+	d.dirty, d.all, d.rows = nil, false, changes{}
+	d.dirtyMu.Unlock()
+	if !all {
+		rows = &ch
+	}
+	return func(table string) bool { return all || t[table] }, rows
 }
 
 // dialOptions turns the remotes and TLS files into libovsdb options.
@@ -178,10 +229,11 @@ func (d *db) connect(ctx context.Context, onChange func()) error {
 		d.c.Close()
 		return &schemaError{fmt.Errorf("ovn: %s database at %s: %w", strings.ToUpper(d.name), ep, err)}
 	}
+	d.markAll()
 	d.c.Cache().AddEventHandler(&cache.EventHandlerFuncs{
-		AddFunc:    func(string, model.Model) { onChange() },
-		UpdateFunc: func(string, model.Model, model.Model) { onChange() },
-		DeleteFunc: func(string, model.Model) { onChange() },
+		AddFunc:    func(t string, m model.Model) { d.markDirty(t, m); onChange() },
+		UpdateFunc: func(t string, old, m model.Model) { d.markDirty(t, old, m); onChange() },
+		DeleteFunc: func(t string, m model.Model) { d.markDirty(t, m); onChange() },
 	})
 	var mopts []client.MonitorOption
 	for _, t := range d.tables {

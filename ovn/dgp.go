@@ -90,6 +90,7 @@ func (x *index) dgpFragment(d dgp, zones config.Zones) (*fragment, []Problem, er
 	}
 	var notes []Problem
 	cr := config.Router{Name: r.Name, Key: uint32(key), Zones: zones}
+	x.rec.router(r.UUID)
 	included := map[string]bool{r.UUID: true}
 	var tenants []*nbdb.LogicalSwitch
 	for _, p := range x.routerPorts(r) {
@@ -99,7 +100,7 @@ func (x *index) dgpFragment(d dgp, zones config.Zones) (*fragment, []Problem, er
 			}
 			continue
 		}
-		nw, err := ipv4Network(p)
+		nw, err := portNetworks(p)
 		if err != nil {
 			if p == d.port {
 				return nil, nil, err
@@ -117,7 +118,8 @@ func (x *index) dgpFragment(d dgp, zones config.Zones) (*fragment, []Problem, er
 			}
 			continue // peered directly with another router: not served
 		}
-		rp := config.RouterPort{Name: p.Name, MAC: config.MAC(p.MAC), IP: config.CIDR(nw)}
+		x.rec.switch_(sw.UUID)
+		rp := config.RouterPort{Name: p.Name, MAC: config.MAC(p.MAC), IP: nw}
 		nwName := x.localnetNetwork(sw)
 		switch {
 		case p == d.port:

@@ -288,3 +288,45 @@ func TestMACBinding(t *testing.T) {
 		return got == "gr1-ext 198.51.100.2 02:00:00:00:00:22", got
 	})
 }
+
+// TestPassKeepsUnchangedTables: a pass lists again only the tables whose
+// cache changed, and one for a change translation does not read (a
+// MAC_Binding row, our own nb_cfg write) keeps the last translation;
+// a NAT rule added afterwards is still translated and applied.
+func TestPassKeepsUnchangedTables(t *testing.T) {
+	e := newOVNEnv(t)
+	e.seed()
+	ctl, _, applied := startController(t, e.gwConfig(t, "gateway01"))
+	// Wait for the passes of the start (claims, nb_cfg) to settle.
+	var n uint64
+	waitFor(t, 5*time.Second, "the translations to settle", func() (bool, string) {
+		m := ctl.Status().Translations
+		time.Sleep(400 * time.Millisecond)
+		n = ctl.Status().Translations
+		return n == m, fmt.Sprintf("%d then %d translations", m, n)
+	})
+	syncs := ctl.Status().Syncs
+	// A MAC_Binding row (what xgw writes itself for learned neighbours,
+	// and what aging deletes) and a northd nb_cfg round: passes, no
+	// translation.
+	dp := e.sbctl("--bare", "--columns=_uuid", "find", "Datapath_Binding", "external_ids:name=gr1")
+	e.sbctl("create", "MAC_Binding", "logical_port=gr1-ext", "ip=198.51.100.77", "mac=\"00:00:5e:00:53:77\"", "datapath="+dp)
+	e.nbctl("--wait=sb", "sync")
+	me := e.sbctl("--bare", "--columns=nb_cfg", "find", "Chassis_Private", "name=gateway01")
+	global := e.sbctl("--bare", "--columns=nb_cfg", "list", "SB_Global")
+	waitFor(t, 5*time.Second, "nb_cfg reported", func() (bool, string) {
+		me = e.sbctl("--bare", "--columns=nb_cfg", "find", "Chassis_Private", "name=gateway01")
+		return me == global, "Chassis_Private nb_cfg " + me + ", SB_Global " + global
+	})
+	if got := ctl.Status().Translations; got != n {
+		t.Errorf("%d translations after a MAC_Binding row and an nb_cfg round, want %d (kept)", got, n)
+	}
+	if got := ctl.Status().Syncs; got != syncs {
+		t.Errorf("%d syncs, want %d: nothing changed", got, syncs)
+	}
+	e.nbctl("lr-nat-add", "gr1", "dnat_and_snat", "203.0.113.20", "10.199.100.10")
+	waitApplied(t, applied, 2*time.Second, "the dnat_and_snat rule", func(c *config.Config) bool { return hasNAT(c, "gr1", "203.0.113.20") })
+	if got := ctl.Status().Translations; got <= n {
+		t.Errorf("%d translations after lr-nat-add, want more than %d", got, n)
+	}
+}

@@ -126,7 +126,7 @@ func TestScaleTranslation(t *testing.T) {
 	base := scaleBase(t)
 	z, cache := newZones(), map[string]*cached{}
 	start := time.Now()
-	cfg, tr := translate(s, base, z, cache)
+	cfg, tr := translate(s, base, z, cache, nil)
 	took := time.Since(start)
 	if len(tr.served) != 1000 || len(tr.problems) != 0 {
 		t.Fatalf("served %d routers, problems %v", len(tr.served), tr.problems[:min(5, len(tr.problems))])
@@ -146,7 +146,7 @@ func TestScaleTranslation(t *testing.T) {
 	}
 	before := findRouter(cfg, "gr500").Zones
 	start = time.Now()
-	cfg2, _ := translate(s, base, z, cache)
+	cfg2, _ := translate(s, base, z, cache, nil)
 	t.Logf("again after one NAT rule added: translate %v", time.Since(start))
 	if !hasNAT(cfg2, "gr500", "203.1.244.20") {
 		t.Fatalf("the new rule is not in the translation")

@@ -49,65 +49,84 @@ func list[T any](ctx context.Context, c client.Client, uuid func(*T) string) (ma
 	return m, nil
 }
 
-func readNB(ctx context.Context, c client.Client, s *snapshot) error {
-	var err error
-	if s.routers, err = list(ctx, c, func(r *nbdb.LogicalRouter) string { return r.UUID }); err != nil {
-		return fmt.Errorf("list logical routers: %w", err)
+// tableReader reads one monitored table into a snapshot, or keeps the
+// previous snapshot's copy of it when the table did not change.
+type tableReader struct {
+	table string // OVSDB table name, as the cache's events name it
+	read  func(context.Context, client.Client, *snapshot) error
+	keep  func(dst, src *snapshot)
+	// translated: translate reads the table. A pass where no such table
+	// changed (only our own Chassis_Private nb_cfg, MAC_Binding or
+	// SB_Global) keeps the last translation.
+	translated bool
+}
+
+func reader[T any](table string, translated bool, uuid func(*T) string, field func(*snapshot) *map[string]*T) tableReader {
+	return tableReader{table: table, translated: translated,
+		read: func(ctx context.Context, c client.Client, s *snapshot) error {
+			m, err := list(ctx, c, uuid)
+			if err != nil {
+				return fmt.Errorf("list %s: %w", table, err)
+			}
+			*field(s) = m
+			return nil
+		},
+		keep: func(dst, src *snapshot) { *field(dst) = *field(src) }}
+}
+
+var (
+	nbReaders = []tableReader{
+		reader("Logical_Router", true, func(r *nbdb.LogicalRouter) string { return r.UUID }, func(s *snapshot) *map[string]*nbdb.LogicalRouter { return &s.routers }),
+		reader("Logical_Router_Port", true, func(r *nbdb.LogicalRouterPort) string { return r.UUID }, func(s *snapshot) *map[string]*nbdb.LogicalRouterPort { return &s.lrps }),
+		reader("Logical_Switch", true, func(r *nbdb.LogicalSwitch) string { return r.UUID }, func(s *snapshot) *map[string]*nbdb.LogicalSwitch { return &s.switches }),
+		reader("Logical_Switch_Port", true, func(r *nbdb.LogicalSwitchPort) string { return r.UUID }, func(s *snapshot) *map[string]*nbdb.LogicalSwitchPort { return &s.lsps }),
+		reader("NAT", true, func(r *nbdb.NAT) string { return r.UUID }, func(s *snapshot) *map[string]*nbdb.NAT { return &s.nats }),
+		reader("Logical_Router_Static_Route", true, func(r *nbdb.LogicalRouterStaticRoute) string { return r.UUID }, func(s *snapshot) *map[string]*nbdb.LogicalRouterStaticRoute { return &s.routes }),
 	}
-	if s.lrps, err = list(ctx, c, func(r *nbdb.LogicalRouterPort) string { return r.UUID }); err != nil {
-		return err
+	sbReaders = []tableReader{
+		reader("Chassis", true, func(r *sbdb.Chassis) string { return r.UUID }, func(s *snapshot) *map[string]*sbdb.Chassis { return &s.chassis }),
+		reader("Chassis_Private", false, func(r *sbdb.ChassisPrivate) string { return r.UUID }, func(s *snapshot) *map[string]*sbdb.ChassisPrivate { return &s.private }),
+		reader("Encap", true, func(r *sbdb.Encap) string { return r.UUID }, func(s *snapshot) *map[string]*sbdb.Encap { return &s.encaps }),
+		reader("Port_Binding", true, func(r *sbdb.PortBinding) string { return r.UUID }, func(s *snapshot) *map[string]*sbdb.PortBinding { return &s.bindings }),
+		reader("Datapath_Binding", true, func(r *sbdb.DatapathBinding) string { return r.UUID }, func(s *snapshot) *map[string]*sbdb.DatapathBinding { return &s.datapaths }),
+		reader("HA_Chassis_Group", true, func(r *sbdb.HAChassisGroup) string { return r.UUID }, func(s *snapshot) *map[string]*sbdb.HAChassisGroup { return &s.haGroups }),
+		reader("HA_Chassis", true, func(r *sbdb.HAChassis) string { return r.UUID }, func(s *snapshot) *map[string]*sbdb.HAChassis { return &s.haChassis }),
+		reader("MAC_Binding", false, func(r *sbdb.MACBinding) string { return r.UUID }, func(s *snapshot) *map[string]*sbdb.MACBinding { return &s.macs }),
+		{table: "SB_Global", read: func(ctx context.Context, c client.Client, s *snapshot) error {
+			globals, err := list(ctx, c, func(r *sbdb.SBGlobal) string { return r.UUID })
+			if err != nil {
+				return fmt.Errorf("list SB_Global: %w", err)
+			}
+			s.sbGlobal = nil
+			for _, g := range globals {
+				s.sbGlobal = g
+			}
+			return nil
+		}, keep: func(dst, src *snapshot) { dst.sbGlobal = src.sbGlobal }},
 	}
-	if s.switches, err = list(ctx, c, func(r *nbdb.LogicalSwitch) string { return r.UUID }); err != nil {
-		return err
+)
+
+// readTables fills s from c's cache: the tables dirty says changed (all
+// of them without prev) are listed again, the others are prev's. It
+// reports whether a table that translate reads was listed.
+func readTables(ctx context.Context, c client.Client, readers []tableReader, s, prev *snapshot, dirty func(table string) bool) (translated bool, err error) {
+	for _, r := range readers {
+		if prev != nil && !dirty(r.table) {
+			r.keep(s, prev)
+			continue
+		}
+		if err := r.read(ctx, c, s); err != nil {
+			return false, err
+		}
+		translated = translated || r.translated
 	}
-	if s.lsps, err = list(ctx, c, func(r *nbdb.LogicalSwitchPort) string { return r.UUID }); err != nil {
-		return err
-	}
-	if s.nats, err = list(ctx, c, func(r *nbdb.NAT) string { return r.UUID }); err != nil {
-		return err
-	}
-	if s.routes, err = list(ctx, c, func(r *nbdb.LogicalRouterStaticRoute) string { return r.UUID }); err != nil {
-		return err
-	}
-	s.nbPresent = true
-	return nil
+	return translated, nil
 }
 
 func readSB(ctx context.Context, c client.Client, s *snapshot) error {
-	var err error
-	if s.chassis, err = list(ctx, c, func(r *sbdb.Chassis) string { return r.UUID }); err != nil {
-		return fmt.Errorf("list chassis: %w", err)
-	}
-	if s.private, err = list(ctx, c, func(r *sbdb.ChassisPrivate) string { return r.UUID }); err != nil {
-		return err
-	}
-	if s.encaps, err = list(ctx, c, func(r *sbdb.Encap) string { return r.UUID }); err != nil {
-		return err
-	}
-	if s.bindings, err = list(ctx, c, func(r *sbdb.PortBinding) string { return r.UUID }); err != nil {
-		return err
-	}
-	if s.datapaths, err = list(ctx, c, func(r *sbdb.DatapathBinding) string { return r.UUID }); err != nil {
-		return err
-	}
-	if s.haGroups, err = list(ctx, c, func(r *sbdb.HAChassisGroup) string { return r.UUID }); err != nil {
-		return err
-	}
-	if s.haChassis, err = list(ctx, c, func(r *sbdb.HAChassis) string { return r.UUID }); err != nil {
-		return err
-	}
-	if s.macs, err = list(ctx, c, func(r *sbdb.MACBinding) string { return r.UUID }); err != nil {
-		return err
-	}
-	globals, err := list(ctx, c, func(r *sbdb.SBGlobal) string { return r.UUID })
-	if err != nil {
-		return err
-	}
-	for _, g := range globals {
-		s.sbGlobal = g
-	}
-	s.sbPresent = true
-	return nil
+	_, err := readTables(ctx, c, sbReaders, s, nil, nil)
+	s.sbPresent = err == nil
+	return err
 }
 
 // chassisByName finds a Chassis row.

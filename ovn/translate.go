@@ -53,17 +53,22 @@ type index struct {
 	routerOf   map[string]*nbdb.LogicalRouter // LRP UUID -> router
 	switchOf   map[string]*nbdb.LogicalSwitch // LSP UUID -> switch
 	lspOfLRP   map[string]*nbdb.LogicalSwitchPort
+	lspByName  map[string]*nbdb.LogicalSwitchPort
 	pbByName   map[string]*sbdb.PortBinding
-	dpKey      map[string]int // NB router/switch UUID -> datapath tunnel key
-	chassisIP  map[string]string
-	chassisNm  map[string]string // Chassis UUID -> name
+	dpKey      map[string]int      // NB router/switch UUID -> datapath tunnel key
+	chassisIP  map[string]string   // chassis name -> the encap IP taken (chassisList)
+	encapIPs   map[string][]string // chassis name -> its geneve encap IPs
+	chassisNm  map[string]string   // Chassis UUID -> name
 	bridgeMaps map[string]string
+	// rec collects the routers and switches the fragment being built
+	// reads (translate's per-router reuse); nil records nothing.
+	rec *deps
 }
 
 func newIndex(s *snapshot, bridgeMaps map[string]string) *index {
 	x := &index{s: s, lrpByName: map[string]*nbdb.LogicalRouterPort{}, routerOf: map[string]*nbdb.LogicalRouter{},
-		switchOf: map[string]*nbdb.LogicalSwitch{}, lspOfLRP: map[string]*nbdb.LogicalSwitchPort{},
-		pbByName: map[string]*sbdb.PortBinding{}, dpKey: map[string]int{}, chassisIP: map[string]string{},
+		switchOf: map[string]*nbdb.LogicalSwitch{}, lspOfLRP: map[string]*nbdb.LogicalSwitchPort{}, lspByName: map[string]*nbdb.LogicalSwitchPort{},
+		pbByName: map[string]*sbdb.PortBinding{}, dpKey: map[string]int{}, chassisIP: map[string]string{}, encapIPs: map[string][]string{},
 		chassisNm: map[string]string{}, bridgeMaps: bridgeMaps}
 	for _, p := range s.lrps {
 		x.lrpByName[p.Name] = p
@@ -79,6 +84,7 @@ func newIndex(s *snapshot, bridgeMaps map[string]string) *index {
 		}
 	}
 	for _, p := range s.lsps {
+		x.lspByName[p.Name] = p
 		if p.Type == "router" && p.Options["router-port"] != "" {
 			x.lspOfLRP[p.Options["router-port"]] = p
 		}
@@ -97,10 +103,10 @@ func newIndex(s *snapshot, bridgeMaps map[string]string) *index {
 		x.chassisNm[ch.UUID] = ch.Name
 		for _, e := range ch.Encaps {
 			if en := s.encaps[e]; en != nil && en.Type == sbdb.EncapTypeGeneve {
-				x.chassisIP[ch.Name] = en.IP
-				break
+				x.encapIPs[ch.Name] = append(x.encapIPs[ch.Name], en.IP)
 			}
 		}
+		slices.Sort(x.encapIPs[ch.Name])
 	}
 	return x
 }
@@ -131,21 +137,50 @@ func (x *index) localnetNetwork(sw *nbdb.LogicalSwitch) string {
 	return ""
 }
 
-// ipv4Network returns the one IPv4 network of an LRP.
-func ipv4Network(p *nbdb.LogicalRouterPort) (string, error) {
-	var v4 []string
+// portNetworks returns an LRP's networks as config.CIDR: its IPv4 and/or
+// its IPv6 network ("172.16.255.3/24 fd00:16::3/64"). OVN allows several
+// networks of one family on a port; xgw routes with one per family, and
+// serving only one of several would drop what OVN routes to the others,
+// so a port with two of one family is an error (its router is refused,
+// or, on a distributed router, the port is not served). IPv6 link-local
+// networks are skipped: OVN derives the port's link-local address from
+// its MAC anyway, and so does xgw.
+func portNetworks(p *nbdb.LogicalRouterPort) (config.CIDR, error) {
+	var v4, v6 []string
 	for _, n := range p.Networks {
-		if pf, err := netip.ParsePrefix(n); err == nil && pf.Addr().Is4() {
+		pf, err := netip.ParsePrefix(n)
+		switch {
+		case err != nil:
+			return "", fmt.Errorf("router port %s: network %q is not an address with a prefix length", p.Name, n)
+		case pf.Addr().Is4():
 			v4 = append(v4, n)
+		case pf.Addr().IsLinkLocalUnicast():
+		default:
+			v6 = append(v6, n)
 		}
 	}
-	switch len(v4) {
-	case 0:
-		return "", fmt.Errorf("router port %s has no IPv4 network", p.Name)
-	case 1:
-		return v4[0], nil
+	slices.Sort(v4)
+	slices.Sort(v6)
+	switch {
+	case len(v4)+len(v6) == 0:
+		return "", fmt.Errorf("router port %s has no network", p.Name)
+	case len(v4) > 1:
+		return "", fmt.Errorf("router port %s has %d IPv4 networks (%s); xgw serves one per family per port", p.Name, len(v4), strings.Join(v4, " "))
+	case len(v6) > 1:
+		return "", fmt.Errorf("router port %s has %d IPv6 networks (%s); xgw serves one per family per port", p.Name, len(v6), strings.Join(v6, " "))
 	}
-	return "", fmt.Errorf("router port %s has %d IPv4 networks; xgw serves one per port", p.Name, len(v4))
+	return config.CIDR(strings.Join(append(v4, v6...), " ")), nil
+}
+
+// subnets are the connected subnets of networks nw (from portNetworks).
+func subnets(nw config.CIDR) []netip.Prefix {
+	var out []netip.Prefix
+	for _, f := range strings.Fields(string(nw)) {
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
 }
 
 // routerPorts lists r's ports sorted by name.
@@ -220,6 +255,8 @@ func (x *index) unsupportedOnRouter(r *nbdb.LogicalRouter) []Problem {
 			add(obj, "BFD-monitored routes are not supported")
 		case rt.Nexthop == "discard":
 			add(obj, "discard routes are not supported")
+		case isLinkLocal6(rt.Nexthop):
+			add(obj, "an IPv6 link-local next hop (scoped by output_port) is not supported")
 		}
 		seen[routePrefix(rt.IPPrefix)]++
 	}
@@ -242,6 +279,12 @@ func ignoredOnRouter(r *nbdb.LogicalRouter) []Problem {
 	return nil
 }
 
+// isLinkLocal6 reports whether s is an IPv6 link-local address.
+func isLinkLocal6(s string) bool {
+	a, err := netip.ParseAddr(s)
+	return err == nil && a.Is6() && a.IsLinkLocalUnicast()
+}
+
 // routePrefix normalises a route's ip_prefix: a bare address is a host route.
 func routePrefix(s string) string {
 	if !strings.Contains(s, "/") {
@@ -262,13 +305,14 @@ func (x *index) gatewayFragment(r *nbdb.LogicalRouter, zones config.Zones) (*fra
 	f := &fragment{}
 	var notes []Problem
 	gr := config.Router{Name: r.Name, Zones: zones}
+	x.rec.router(r.UUID)
 	var joins []*nbdb.LogicalSwitch
 	external := 0
 	for _, p := range x.routerPorts(r) {
 		if p.Enabled != nil && !*p.Enabled {
 			continue
 		}
-		nw, err := ipv4Network(p)
+		nw, err := portNetworks(p)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -280,7 +324,8 @@ func (x *index) gatewayFragment(r *nbdb.LogicalRouter, zones config.Zones) (*fra
 		if sw == nil {
 			return nil, nil, fmt.Errorf("switch port %s belongs to no switch", lsp.Name)
 		}
-		rp := config.RouterPort{Name: p.Name, MAC: config.MAC(p.MAC), IP: config.CIDR(nw)}
+		x.rec.switch_(sw.UUID)
+		rp := config.RouterPort{Name: p.Name, MAC: config.MAC(p.MAC), IP: nw}
 		if nwName := x.localnetNetwork(sw); nwName != "" {
 			if _, ok := x.bridgeMaps[nwName]; !ok {
 				return nil, nil, fmt.Errorf("router port %s is on switch %s, whose localnet port's network_name %q is not in ovn.bridge_mappings", p.Name, sw.Name, nwName)
@@ -313,6 +358,9 @@ func (x *index) gatewayFragment(r *nbdb.LogicalRouter, zones config.Zones) (*fra
 				continue
 			}
 			owner := x.routerOf[lrp.UUID]
+			if owner != nil {
+				x.rec.router(owner.UUID) // a gateway router that stops being one joins
+			}
 			if owner == nil || isGateway(owner) || included[owner.UUID] {
 				continue
 			}
@@ -328,7 +376,7 @@ func (x *index) gatewayFragment(r *nbdb.LogicalRouter, zones config.Zones) (*fra
 			if p.Enabled != nil && !*p.Enabled {
 				continue
 			}
-			nw, err := ipv4Network(p)
+			nw, err := portNetworks(p)
 			if err != nil {
 				notes = append(notes, Problem{Object: "router port " + p.Name, Reason: err.Error() + ": not served"})
 				continue
@@ -338,12 +386,15 @@ func (x *index) gatewayFragment(r *nbdb.LogicalRouter, zones config.Zones) (*fra
 			if lsp != nil {
 				sw = x.switchOf[lsp.UUID]
 			}
+			if sw != nil {
+				x.rec.switch_(sw.UUID)
+			}
 			if sw == nil || x.localnetNetwork(sw) != "" {
 				// Not on a tenant switch (e.g. a distributed gateway
 				// port): xgw does not route there.
 				continue
 			}
-			cr.Ports = append(cr.Ports, config.RouterPort{Name: p.Name, MAC: config.MAC(p.MAC), IP: config.CIDR(nw)})
+			cr.Ports = append(cr.Ports, config.RouterPort{Name: p.Name, MAC: config.MAC(p.MAC), IP: nw})
 			if !slices.Contains(joins, sw) {
 				tenants[sw.UUID] = sw
 			}
@@ -360,8 +411,11 @@ func (x *index) gatewayFragment(r *nbdb.LogicalRouter, zones config.Zones) (*fra
 	return f, notes, nil
 }
 
-// routesAndNAT translates r's static routes and NAT rules into cr; what
-// it ignores (IPv6) is returned as problems.
+// routesAndNAT translates r's static routes and NAT rules, IPv4 and IPv6
+// (NAT66), into cr; what it ignores (a prefix or address that does not
+// parse, which northd ignores too) is returned as problems. A rule or
+// route that mixes families is translated as written and refused with
+// its router by validation.
 func (x *index) routesAndNAT(r *nbdb.LogicalRouter, cr *config.Router) []Problem {
 	var ps []Problem
 	for _, u := range r.StaticRoutes {
@@ -370,8 +424,8 @@ func (x *index) routesAndNAT(r *nbdb.LogicalRouter, cr *config.Router) []Problem
 			continue
 		}
 		pfx, err := netip.ParsePrefix(routePrefix(rt.IPPrefix))
-		if err != nil || !pfx.Addr().Is4() {
-			ps = append(ps, Problem{Object: "route " + rt.IPPrefix + " (router " + r.Name + ")", Reason: "not IPv4: ignored"})
+		if err != nil {
+			ps = append(ps, Problem{Object: "route " + rt.IPPrefix + " (router " + r.Name + ")", Reason: "not a prefix: ignored"})
 			continue
 		}
 		cr.Routes = append(cr.Routes, config.Route{Prefix: config.Prefix(pfx.String()), NextHop: config.IP(rt.Nexthop)})
@@ -382,14 +436,16 @@ func (x *index) routesAndNAT(r *nbdb.LogicalRouter, cr *config.Router) []Problem
 		if n == nil {
 			continue
 		}
-		ext, err := netip.ParseAddr(n.ExternalIP)
-		if err != nil || !ext.Is4() {
-			ps = append(ps, Problem{Object: "nat " + n.ExternalIP + " (router " + r.Name + ")", Reason: "not IPv4: ignored"})
+		if _, err := netip.ParseAddr(n.ExternalIP); err != nil {
+			ps = append(ps, Problem{Object: "nat " + n.ExternalIP + " (router " + r.Name + ")", Reason: "external_ip is not an address: ignored"})
 			continue
 		}
 		cn := config.NAT{Type: config.NATType(n.Type), LogicalIP: config.Prefix(routePrefix(n.LogicalIP)),
 			ExternalIP: config.IP(n.ExternalIP), PortRange: config.PortRange(n.ExternalPortRange)}
-		if lo, hi, ok := config.DefaultPorts(cn.Type.Value()); ok && cn.PortRange == "" {
+		// The default range is the file's: 61000-65535 when the rule
+		// SNATs to the router's own external address, which the host
+		// shares (cr's ports are translated before its rules).
+		if lo, hi, ok := config.DefaultPortsFor(cn.Type.Value(), cr.HostShared(cn)); ok && cn.PortRange == "" {
 			cn.PortRange = config.PortRange(fmt.Sprintf("%d-%d", lo, hi))
 		}
 		cr.NAT = append(cr.NAT, cn)
@@ -401,11 +457,12 @@ func (x *index) routesAndNAT(r *nbdb.LogicalRouter, cr *config.Router) []Problem
 }
 
 // switchFragment translates sw: attachments of the routers in included,
-// and the VMs (VIF ports bound to a chassis) whose address is in the
-// subnet of one of those attachments.
+// and the VMs (VIF ports bound to a chassis) with their addresses that
+// are in the subnet of one of those attachments.
 func (x *index) switchFragment(sw *nbdb.LogicalSwitch, included map[string]bool, notes *[]Problem) config.Switch {
 	cs := config.Switch{Name: sw.Name, Key: uint32(x.dpKey[sw.UUID])}
-	var subnets []netip.Prefix
+	x.rec.switch_(sw.UUID)
+	var nets []netip.Prefix
 	ports := make([]*nbdb.LogicalSwitchPort, 0, len(sw.Ports))
 	for _, u := range sw.Ports {
 		if p := x.s.lsps[u]; p != nil {
@@ -418,6 +475,9 @@ func (x *index) switchFragment(sw *nbdb.LogicalSwitch, included map[string]bool,
 			continue
 		}
 		lrp := x.lrpByName[p.Options["router-port"]]
+		if lrp != nil && x.routerOf[lrp.UUID] != nil {
+			x.rec.router(x.routerOf[lrp.UUID].UUID)
+		}
 		if lrp == nil || x.routerOf[lrp.UUID] == nil || !included[x.routerOf[lrp.UUID].UUID] {
 			continue
 		}
@@ -425,14 +485,14 @@ func (x *index) switchFragment(sw *nbdb.LogicalSwitch, included map[string]bool,
 		if pb == nil {
 			continue // northd has not bound it yet
 		}
-		if nw, err := ipv4Network(lrp); err == nil {
-			subnets = append(subnets, netip.MustParsePrefix(nw).Masked())
-		} else {
+		nw, err := portNetworks(lrp)
+		if err != nil {
 			continue
 		}
+		nets = append(nets, subnets(nw)...)
 		cs.Ports = append(cs.Ports, config.SwitchPort{Name: p.Name, Key: uint16(pb.TunnelKey), RouterPort: lrp.Name})
 	}
-	ips := map[string]bool{}
+	ips := map[netip.Addr]bool{}
 	for _, p := range ports {
 		if p.Type != "" {
 			continue
@@ -445,37 +505,76 @@ func (x *index) switchFragment(sw *nbdb.LogicalSwitch, included map[string]bool,
 		if x.chassisIP[ch] == "" {
 			continue
 		}
-		mac, ip, ok := vifAddress(pb.MAC)
-		if !ok {
+		mac, addrs, extra := vifAddresses(pb.MAC)
+		if mac == "" {
 			continue
 		}
-		in := slices.ContainsFunc(subnets, func(s netip.Prefix) bool { return s.Contains(ip) })
-		if !in || ips[ip.String()] || pb.TunnelKey < 1 || pb.TunnelKey > 32767 {
-			*notes = append(*notes, Problem{Object: "switch port " + p.Name, Reason: fmt.Sprintf("address %s is outside the router subnets of switch %s, or not unique: not served", ip, sw.Name)})
+		var keep []string
+		var dropped []string
+		for _, a := range addrs {
+			in := slices.ContainsFunc(nets, func(s netip.Prefix) bool { return s.Contains(a) })
+			if !in || ips[a] {
+				dropped = append(dropped, a.String())
+				continue
+			}
+			keep = append(keep, a.String())
+		}
+		if len(keep) == 0 || pb.TunnelKey < 1 || pb.TunnelKey > 32767 {
+			*notes = append(*notes, Problem{Object: "switch port " + p.Name, Reason: fmt.Sprintf("address %s is outside the router subnets of switch %s, or not unique: not served", strings.Join(append(dropped, extra...), " "), sw.Name)})
 			continue
 		}
-		ips[ip.String()] = true
-		cs.Ports = append(cs.Ports, config.SwitchPort{Name: p.Name, Key: uint16(pb.TunnelKey), MAC: config.MAC(mac), IP: config.Addresses(ip.String()), Chassis: ch})
+		if len(dropped) > 0 {
+			*notes = append(*notes, Problem{Object: "switch port " + p.Name, Reason: fmt.Sprintf("address %s is outside the router subnets of switch %s, or not unique: that address is not served", strings.Join(dropped, " "), sw.Name)})
+		}
+		if len(extra) > 0 {
+			*notes = append(*notes, Problem{Object: "switch port " + p.Name, Reason: fmt.Sprintf("addresses %s: xgw serves the first address of each family (%s): the others are not served", strings.Join(extra, " "), strings.Join(keep, " "))})
+		}
+		for _, a := range keep {
+			ips[netip.MustParseAddr(a)] = true
+		}
+		cs.Ports = append(cs.Ports, config.SwitchPort{Name: p.Name, Key: uint16(pb.TunnelKey), MAC: config.MAC(mac), IP: config.Addresses(strings.Join(keep, " ")), Chassis: ch})
 	}
 	return cs
 }
 
-// vifAddress takes the MAC and first IPv4 address of a Port_Binding's mac
-// column ("MAC IP [IP...]"; northd resolves dynamic addresses there).
-func vifAddress(macs []string) (string, netip.Addr, bool) {
+// vifAddresses reads a Port_Binding's mac column ("MAC IP [IP...]";
+// northd resolves dynamic addresses there): the MAC of the first entry
+// that has an address, its first IPv4 and first IPv6 address (IPv4
+// first; IPv6 link-local skipped: a VM's link-local address is not
+// routed), and the addresses after those of each family (extra), which
+// xgw does not serve: config.Addresses holds one per family.
+func vifAddresses(macs []string) (mac string, addrs []netip.Addr, extra []string) {
 	for _, m := range macs {
 		f := strings.Fields(m)
 		if len(f) < 2 {
 			continue
 		}
-		for _, a := range f[1:] {
-			a, _, _ = strings.Cut(a, "/")
-			if ip, err := netip.ParseAddr(a); err == nil && ip.Is4() {
-				return f[0], ip, true
+		var v4, v6 netip.Addr
+		for _, t := range f[1:] {
+			a, _, _ := strings.Cut(t, "/")
+			ip, err := netip.ParseAddr(a)
+			switch {
+			case err != nil || ip.Zone() != "" || ip.Is4In6() || (ip.Is6() && ip.IsLinkLocalUnicast()) || ip.IsMulticast() || ip.IsUnspecified():
+			case ip.Is4() && !v4.IsValid():
+				v4 = ip
+			case ip.Is6() && !v6.IsValid():
+				v6 = ip
+			default:
+				extra = append(extra, ip.String())
 			}
 		}
+		if !v4.IsValid() && !v6.IsValid() {
+			extra = nil
+			continue
+		}
+		for _, a := range []netip.Addr{v4, v6} {
+			if a.IsValid() {
+				addrs = append(addrs, a)
+			}
+		}
+		return f[0], addrs, extra
 	}
-	return "", netip.Addr{}, false
+	return "", nil, nil
 }
 
 // union accumulates fragments into one topology: routers by name (a
@@ -533,21 +632,55 @@ func (u *union) clone() *union {
 }
 
 // chassisList is every other chassis with a Geneve encap: the VMs' VTEPs
-// and the fast path's known-VTEP filter.
-func (x *index) chassisList(self string, vtep string, notes *[]Problem) []config.Chassis {
+// and the fast path's known-VTEP filter. It takes one encap IP per
+// chassis (config.Chassis has one), of a family we have a VTEP of (vtep4:
+// interfaces.underlay.vtep_ip, vtep6: vtep_ip6), IPv4 first; a chassis
+// with several (ovn-encap-ip's comma list) is reported, because Geneve
+// from its other addresses is not accepted. It fills x.chassisIP.
+func (x *index) chassisList(self string, vtep4, vtep6 netip.Addr, notes *[]Problem) []config.Chassis {
 	var out []config.Chassis
 	seen := map[string]string{}
-	for name, ip := range x.chassisIP {
+	for _, name := range slices.Sorted(maps.Keys(x.encapIPs)) {
 		if name == self {
 			continue
 		}
-		if other, dup := seen[ip]; dup || ip == vtep {
+		ips := x.encapIPs[name]
+		var pick netip.Addr
+		for _, fam4 := range []bool{true, false} {
+			for _, s := range ips {
+				a, err := netip.ParseAddr(s)
+				if err != nil || a.Zone() != "" || a.Is4In6() || a.Is4() != fam4 || pick.IsValid() {
+					continue
+				}
+				if (fam4 && vtep4.IsValid()) || (!fam4 && vtep6.IsValid()) {
+					pick = a
+				}
+			}
+		}
+		if !pick.IsValid() {
+			*notes = append(*notes, Problem{Object: "chassis " + name, Reason: fmt.Sprintf("no geneve encap IP (%s) of a family this gateway has a VTEP address of: ignored", strings.Join(ips, ", "))})
+			continue
+		}
+		if pick.IsUnspecified() || pick.IsLoopback() || pick.IsMulticast() || pick.IsLinkLocalUnicast() {
+			// Not a tunnel endpoint (config refuses it): one such row
+			// must not make every router's validation fail.
+			*notes = append(*notes, Problem{Object: "chassis " + name, Reason: fmt.Sprintf("encap IP %s is not a unicast routable address: ignored", pick)})
+			continue
+		}
+		ip := pick.String()
+		x.chassisIP[name] = ip
+		if len(ips) > 1 {
+			*notes = append(*notes, Problem{Object: "chassis " + name, Reason: fmt.Sprintf("several geneve encap IPs (%s): xgw takes %s (one per chassis); Geneve from the others is not accepted", strings.Join(ips, ", "), ip)})
+		}
+		if other, dup := seen[ip]; dup || pick == vtep4 || pick == vtep6 {
+			if !dup {
+				other = "this gateway's VTEP"
+			}
 			*notes = append(*notes, Problem{Object: "chassis " + name, Reason: fmt.Sprintf("encap IP %s is also %s: ignored", ip, other)})
 			continue
 		}
 		seen[ip] = name
 		out = append(out, config.Chassis{Name: name, IP: config.IP(ip)})
 	}
-	slices.SortFunc(out, func(a, b config.Chassis) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }

@@ -47,7 +47,7 @@ func wireOVN(ctl *ovn.Controller, gw *gateway.Gateway, log *slog.Logger) error {
 	}
 	ctl.SetNeighbors(gw.Neighbors)
 	ctl.SetApply(func(c *config.Config) error {
-		summary, err := gw.ApplyConfig(c)
+		summary, err := gw.ApplyValidConfig(c) // translations are validated
 		if err == nil {
 			log.Info("OVN: changes applied", "changes", summary)
 		}
