@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"sync"
@@ -134,21 +135,8 @@ func (f *FastPath) SetVTEPs(ips []packet.IP4) error {
 		return err
 	}
 	had := make(map[packet.IP4]bool, len(have))
-	removed := false
-	for _, ip := range have {
-		had[ip] = true
-		if want[ip] {
-			continue
-		}
-		if err := f.vteps.Delete([4]byte(ip)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("bpf: remove VTEP %s: %w", ip, err)
-		}
-		removed = true
-	}
-	if removed {
-		if err := f.bumpVTEPsGen(); err != nil {
-			return err
-		}
+	if err := f.removeVTEPs(have, want, had); err != nil {
+		return err
 	}
 	for ip := range want {
 		if had[ip] {
@@ -161,19 +149,60 @@ func (f *FastPath) SetVTEPs(ips []packet.IP4) error {
 	return nil
 }
 
-// bumpVTEPsGen increments xgw_vteps_gen, after the removals it covers:
-// a hit that read the old generation and found a removed source cached
-// it with the old stamp, which no longer matches. Two writers racing may
-// lose an increment; the value still changes, which is all that counts.
+// removeVTEPs deletes the sources of have that are not in want (noting
+// every source of have in had) and then moves xgw_vteps_gen on, also when
+// a delete failed after others succeeded: a source gone from the map must
+// not stay proven in a flow's cache.
+func (f *FastPath) removeVTEPs(have []packet.IP4, want, had map[packet.IP4]bool) (err error) {
+	removed := false
+	defer func() {
+		if removed {
+			if berr := f.bumpVTEPsGen(); berr != nil {
+				err = errors.Join(err, berr)
+			}
+		}
+	}()
+	for _, ip := range have {
+		had[ip] = true
+		if want[ip] {
+			continue
+		}
+		if err := deleteVTEP(f.vteps, ip); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("bpf: remove VTEP %s: %w", ip, err)
+		}
+		removed = true
+	}
+	return nil
+}
+
+// deleteVTEP removes ip from xgw_vteps; a variable so that a test can
+// make one removal fail.
+var deleteVTEP = func(m *ebpf.Map, ip packet.IP4) error { return m.Delete([4]byte(ip)) }
+
+// bumpVTEPsGen moves xgw_vteps_gen to a new value, after the removals it
+// covers: a hit that read the old generation and found a removed source
+// cached it with the old stamp, which no longer matches. The new value is
+// random, not the old plus one: a second writer on the same pins (an
+// upgrade hand-off, an operator tool) that read the generation earlier
+// would otherwise write back a value that stamps live caches (review F1);
+// a random one matches an old stamp with odds of 2^-32. A failed bump is
+// retried; if it still fails, the error says what it leaves behind.
 func (f *FastPath) bumpVTEPsGen() error {
 	var g uint32
 	if err := f.vtepsGen.Lookup(uint32(0), &g); err != nil {
-		return fmt.Errorf("bpf: read xgw_vteps_gen: %w", err)
+		return fmt.Errorf("bpf: read xgw_vteps_gen (flows may still accept a removed chassis from their cache): %w", err)
 	}
-	if err := f.vtepsGen.Put(uint32(0), g+1); err != nil {
-		return fmt.Errorf("bpf: bump xgw_vteps_gen: %w", err)
+	next := g
+	for next == g {
+		next = rand.Uint32()
 	}
-	return nil
+	var err error
+	for range 3 {
+		if err = f.vtepsGen.Put(uint32(0), next); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("bpf: bump xgw_vteps_gen (flows may still accept a removed chassis from their cache): %w", err)
 }
 
 // VTEPs returns the set SetVTEPs made, in address order.
