@@ -173,7 +173,7 @@ func checkInvariants(tb testing.TB, t *Table) {
 }
 
 // scanned sums the shards' Expire work counters.
-func (t *Table) scanned() uint64 {
+func (t *table[T]) scanned() uint64 {
 	var n uint64
 	for i := range t.shards {
 		sh := &t.shards[i]

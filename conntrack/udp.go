@@ -24,7 +24,7 @@ type result struct {
 	refresh bool
 }
 
-func otherUpdate(e *entry, dir Dir) result {
+func otherUpdate(e *conn, dir Dir) result {
 	c := e.class
 	switch {
 	case dir == DirReply:
@@ -42,6 +42,8 @@ func validNew(proto uint8, m *Meta) bool {
 		return tcpValidNew(m.TCPFlags)
 	case packet.ProtoICMP:
 		return icmpValidNew(m.ICMPType)
+	case packet.ProtoICMPv6:
+		return m.ICMPType == icmp6EchoRequest
 	}
 	return true
 }
