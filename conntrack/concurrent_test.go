@@ -33,8 +33,8 @@ func (s sharedSNAT) ChooseReply(orig Tuple, taken Taken) (Tuple, bool) {
 // stressConn is what a stress worker knows of a flow it created: its two
 // connections (DNAT zone 6 without translation, SNAT zone 16) and when it
 // last saw a packet of it.
-type stressConn struct {
-	a, b     Match
+type stressConn[T tupleKey] struct {
+	a, b     match[T]
 	lastSeen int64
 	deleted  bool
 }
@@ -47,11 +47,15 @@ type stressConn struct {
 // invariants (every key indexed once in its region, lists, counts) are
 // checked while the other worker runs and at the end. Run it with -race.
 func TestConcurrentStress(t *testing.T) {
+	bothFamilies(t, testConcurrentStress[Tuple], testConcurrentStress[Tuple6])
+}
+
+func testConcurrentStress[T tupleKey](t *testing.T) {
 	const (
 		iters   = 3000
 		timeout = 60 * time.Millisecond
 	)
-	ct := newTable(t, Config{Capacity: 1024, shards: 8,
+	ct := newTab[T](t, Config{Capacity: 1024, shards: 8,
 		Timeouts: Timeouts{UDPFirst: timeout, UDPSingle: timeout, UDPMultiple: timeout}})
 	slack := int64(timeout) / 16
 	var clock atomic.Int64
@@ -65,32 +69,32 @@ func TestConcurrentStress(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			src := packet.IP4{10, 199, 100, byte(10 + g)}
-			var recent [64]stressConn
+			var recent [64]stressConn[T]
 			// gone reports whether a flow last seen at lastSeen may have
 			// expired by now: the other worker's clock runs on meanwhile.
 			gone := func(lastSeen int64) bool { return clock.Load() >= lastSeen+int64(timeout)-slack }
 			for i := 0; i < iters; i++ {
 				now := clock.Add(int64(time.Millisecond))
-				k6 := Tuple{Src: src, Dst: ipExt, SrcPort: uint16(i), DstPort: 80, Proto: packet.ProtoUDP, Zone: 6}
+				k6 := fam[T](Tuple{Src: src, Dst: ipExt, SrcPort: uint16(i), DstPort: 80, Proto: packet.ProtoUDP, Zone: 6})
 				k16 := k6
-				k16.Zone = 16
+				tailOf(&k16).Zone = 16
 				a, err := ct.Commit(k6, m, now, nil)
-				if err != nil || a.Orig != k6 || a.Reply != k6.Reverse() || a.State != Tracked|New {
+				if err != nil || a.Orig != k6 || a.Reply != rev(k6) || a.State != Tracked|New {
 					t.Errorf("worker %d: zone 6 commit %v: %+v", g, err, a)
 					return
 				}
-				b, err := ct.Commit(k16, m, now, snat)
+				b, err := ct.Commit(k16, m, now, chooser[T](snat))
 				if err == ErrNoReply {
 					noReply[g]++
 					ct.Delete(a.Handle)
 					continue
 				}
-				if err != nil || b.Orig != k16 || b.Reply.Dst != ipSNAT || b.State != Tracked|New|SrcNAT {
+				if err != nil || b.Orig != k16 || unfam(b.Reply).Dst != ipSNAT || b.State != Tracked|New|SrcNAT {
 					t.Errorf("worker %d: zone 16 commit %v: %+v", g, err, b)
 					return
 				}
 				// Replies find the same connections, established.
-				for _, c := range [2]Match{a, b} {
+				for _, c := range [2]match[T]{a, b} {
 					got, ok := ct.Lookup(c.Reply, m, now)
 					// Once the flow may have expired, its reply tuple may
 					// be another flow's.
@@ -128,7 +132,7 @@ func TestConcurrentStress(t *testing.T) {
 					}
 					old.deleted = true
 				}
-				*old = stressConn{a: a, b: b, lastSeen: now}
+				*old = stressConn[T]{a: a, b: b, lastSeen: now}
 				if i%16 == 0 {
 					ct.Expire(clock.Load())
 				}
