@@ -33,11 +33,22 @@ func candidate(reply conntrack.Tuple, ip packet.IP4, port uint16) conntrack.Tupl
 // runs for new connections. Ports that res reserves for endpoint-independent
 // mappings are skipped (res is nil, or its lock is held).
 func allocPort(reply conntrack.Tuple, ip packet.IP4, lo, hi, want uint16, start uint64, taken conntrack.Taken, res *Mappings) (conntrack.Tuple, bool) {
-	free := func(port uint16) bool {
-		return res == nil || !res.reserved(reply.Zone, reply.Proto, ip, port)
-	}
-	if want >= lo && want <= hi && free(want) {
-		if c := candidate(reply, ip, want); !taken.Taken(c) {
+	return probePorts(lo, hi, want, start, func(port uint16) (conntrack.Tuple, bool) {
+		if res != nil && res.reserved(reply.Zone, reply.Proto, ip, port) {
+			return conntrack.Tuple{}, false // another endpoint's mapping
+		}
+		c := candidate(reply, ip, port)
+		return c, !taken.Taken(c)
+	})
+}
+
+// probePorts is the port search of both families: try(want) first when
+// want is in [lo, hi], then every other port of the range once, from a
+// start derived from start, wrapping. try returns the candidate tuple for
+// a port and whether it is free.
+func probePorts[T any](lo, hi, want uint16, start uint64, try func(port uint16) (T, bool)) (T, bool) {
+	if want >= lo && want <= hi {
+		if c, ok := try(want); ok {
 			return c, true
 		}
 	}
@@ -45,14 +56,15 @@ func allocPort(reply conntrack.Tuple, ip packet.IP4, lo, hi, want uint16, start 
 	off := uint32(start % uint64(size))
 	for i := uint32(0); i < size; i++ {
 		port := uint16(uint32(lo) + (off+i)%size)
-		if port == want || !free(port) {
-			continue // already tried, or another endpoint's mapping
+		if port == want {
+			continue // already tried
 		}
-		if c := candidate(reply, ip, port); !taken.Taken(c) {
+		if c, ok := try(port); ok {
 			return c, true
 		}
 	}
-	return conntrack.Tuple{}, false
+	var none T
+	return none, false
 }
 
 // mix64 is the splitmix64 finaliser: cheap, allocation-free, and good
