@@ -30,9 +30,9 @@ func Target6(m *conntrack.Match6) (t conntrack.Tuple6, needed bool) {
 // ICMPv6 echo id to t's and patches the L4 checksum incrementally (the
 // first fragment's too: the delta is the datagram's; a non-first fragment
 // only gets its addresses). The L4 header is the one after the extension
-// headers (p.L4Off). Other protocols, and ICMPv6 other than echo (errors
-// go through RewriteICMPError6), only get their addresses: their
-// checksums, if any, are beyond a NAT's reach, as for IPv4. It does
+// headers (p.L4Off). ICMPv6 other than echo (errors go through
+// RewriteICMPError6) gets its addresses and, its checksum covering them,
+// the checksum patch; other protocols only their addresses. It does
 // nothing if p's offsets do not fit frame.
 func Rewrite6(frame []byte, p *packet.Parsed, t conntrack.Tuple6) {
 	if p.Family != 6 || p.L3Off < 0 || p.L3Off+packet.IPv6Len > p.L4Off || p.L4Off > p.End || p.End > len(frame) {
@@ -72,19 +72,23 @@ func Rewrite6(frame []byte, p *packet.Parsed, t conntrack.Tuple6) {
 			udp.SetChecksum(d.ApplyUDP(udp.Checksum()))
 		}
 	case packet.ProtoICMPv6:
-		if len(l4) < packet.ICMPv6Len || !isEcho6(l4[0]) {
+		// Every ICMPv6 checksum covers the pseudo-header: any message
+		// gets the address change; only echo has an id to translate.
+		if len(l4) < packet.ICMPv6Len {
 			return
 		}
 		c := packet.ICMPv6(l4)
 		d := addr
-		if old := c.ID(); old != t.SrcPort {
-			c.SetID(t.SrcPort)
-			d = d.AddUpdate16(old, t.SrcPort)
+		if isEcho6(l4[0]) {
+			if old := c.ID(); old != t.SrcPort {
+				c.SetID(t.SrcPort)
+				d = d.AddUpdate16(old, t.SrcPort)
+			}
+			p.SrcPort, p.DstPort = t.SrcPort, t.SrcPort
 		}
 		if d != 0 {
 			c.SetChecksum(d.Apply(c.Checksum()))
 		}
-		p.SrcPort, p.DstPort = t.SrcPort, t.SrcPort
 	}
 }
 
