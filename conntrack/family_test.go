@@ -145,3 +145,33 @@ func unsafeOff[S any, F any](s *S, f *F) uintptr {
 
 func unsafeSize[S any](s S) uintptr         { return unsafe.Sizeof(s) }
 func pairTupleOf[T tupleKey](zone uint16) T { return fam[T](pairTuple(zone)) }
+
+// Every byte of a tuple but the blank one takes part in equality (plain
+// and atomic, as lock-free probes compare), the hash and, but for the
+// zone, the zone-less hash; the blank byte takes part in none.
+func TestTupleBytesAllCount(t *testing.T) {
+	bothFamilies(t, testTupleBytesAllCount[Tuple], testTupleBytesAllCount[Tuple6])
+}
+
+func testTupleBytesAllCount[T tupleKey](t *testing.T) {
+	ct := newTab[T](t, Config{Capacity: 4})
+	base := fam[T](udpTuple(7, 1234))
+	n := int(unsafe.Sizeof(base))
+	for i := 0; i < n; i++ {
+		k := base
+		(*[40]byte)(unsafe.Pointer(&k))[i] ^= 0x5a
+		blank, zone := i == n-3, i >= n-2
+		if eq := sameTuple(&k, &base); eq != blank {
+			t.Errorf("byte %d: sameTuple %v", i, eq)
+		}
+		if eq := loadEqual(&k, &base); eq != blank {
+			t.Errorf("byte %d: loadEqual %v", i, eq)
+		}
+		if eq := ct.hash(&k) == ct.hash(&base); eq != blank {
+			t.Errorf("byte %d: hash equal %v", i, eq)
+		}
+		if eq := ct.zhash(&k) == ct.zhash(&base); eq != (blank || zone) {
+			t.Errorf("byte %d: zone-less hash equal %v", i, eq)
+		}
+	}
+}
