@@ -20,9 +20,17 @@ const (
 	icmp6EchoReply   = 129
 )
 
-func icmpValidNew(typ uint8) bool {
-	return typ == icmpEcho || typ == icmpTimestamp || typ == icmpInfoRequest
+// icmpQueries marks the types that may start a connection, per family: a
+// table rather than comparisons keeps validNew within the inliner's budget.
+var icmpQueries = [256]uint8{
+	icmpEcho: icmpQuery4, icmpTimestamp: icmpQuery4, icmpInfoRequest: icmpQuery4,
+	icmp6EchoRequest: icmpQuery6,
 }
+
+const (
+	icmpQuery4 = 1 << iota
+	icmpQuery6
+)
 
 // icmpReplyType is the reply type of query type typ.
 func icmpReplyType(typ uint8) uint8 {

@@ -64,7 +64,12 @@ func loadEqual[T tupleKey](e, k *T) bool {
 		ea, eb := loadWords(as4(e))
 		return ea == ka && eb == kb
 	}
-	kw := words6(as6(k))
+	return loadEqual6(as6(e), as6(k))
+}
+
+// loadEqual6 is loadEqual for IPv6 tuples.
+func loadEqual6(e, k *Tuple6) bool {
+	kw := words6(k)
 	p := unsafe.Pointer(e)
 	return loadWord(p, 0) == kw[0] && loadWord(p, 1) == kw[1] && loadWord(p, 2) == kw[2] &&
 		loadWord(p, 3) == kw[3] && loadWord(p, 4)&tupleMask == kw[4]
@@ -98,26 +103,41 @@ func storeTuple[T tupleKey](dst, src *T) {
 	}
 }
 
+// sameTuple reports whether x and y are equal tuples (the blank byte
+// aside). The hot callers write its dispatch out (hash says why).
 func sameTuple[T tupleKey](x, y *T) bool {
 	if is4[T]() {
-		xa, xb := words(as4(x))
-		ya, yb := words(as4(y))
-		return xa == ya && xb == yb
+		return same4(as4(x), as4(y))
 	}
-	return words6(as6(x)) == words6(as6(y))
+	return *as6(x) == *as6(y)
+}
+
+func same4(x, y *Tuple) bool {
+	xa, xb := words(x)
+	ya, yb := words(y)
+	return xa == ya && xb == yb
 }
 
 // hash mixes a tuple with the table's random seed (so that remote hosts
 // cannot aim flows at one cluster) using two 64×64→128 multiplies (an
 // IPv6 tuple's five words take four).
+//
+// The family dispatch (is4) sits in the callers that are not inlined
+// anyway (place), which call the per-family functions: the inliner
+// counts both branches of a generic function, so a generic hash would
+// no longer be inlined into the IPv4 table's place, as hash4 is.
 func (t *table[T]) hash(k *T) uint64 {
 	if is4[T]() {
-		a, b := words(as4(k))
-		hi, lo := bits.Mul64(a^t.seed[0], b^t.seed[1])
-		hi, lo = bits.Mul64(hi^lo^t.seed[2], 0x9e3779b97f4a7c15)
-		return hi ^ lo
+		return hash4(&t.seed, as4(k))
 	}
 	return t.hash6(words6(as6(k)))
+}
+
+func hash4(seed *[3]uint64, k *Tuple) uint64 {
+	a, b := words(k)
+	hi, lo := bits.Mul64(a^seed[0], b^seed[1])
+	hi, lo = bits.Mul64(hi^lo^seed[2], 0x9e3779b97f4a7c15)
+	return hi ^ lo
 }
 
 // hash6 folds an IPv6 tuple's words pairwise, each multiply keyed by the
@@ -144,11 +164,19 @@ var zoneMask = func() uint64 {
 // lock (UpdatePair).
 func (t *table[T]) zhash(k *T) uint64 {
 	if is4[T]() {
-		a, b := words(as4(k))
-		hi, lo := bits.Mul64(a^t.seed[1], (b&^zoneMask)^t.seed[2])
-		return hi ^ lo
+		return zhash4(&t.seed, as4(k))
 	}
-	w := words6(as6(k))
+	return t.zhash6(as6(k))
+}
+
+func zhash4(seed *[3]uint64, k *Tuple) uint64 {
+	a, b := words(k)
+	hi, lo := bits.Mul64(a^seed[1], (b&^zoneMask)^seed[2])
+	return hi ^ lo
+}
+
+func (t *table[T]) zhash6(k *Tuple6) uint64 {
+	w := words6(k)
 	w[4] &^= zoneMask
 	w[0], w[1] = w[1], w[0] // keyed differently from hash
 	return t.hash6(w)
@@ -161,15 +189,20 @@ type placed struct {
 }
 
 // placeOf is place as one value, for a caller that keeps it.
-func (t *table[T]) placeOf(k *T) placed {
-	h, r, home := t.place(k)
-	return placed{h, r, home}
+func (t *table[T]) placeOf(k *T) (p placed) {
+	p.h, p.r, p.home = t.place(k)
+	return p
 }
 
 // place returns k's hash, region and home slot.
 func (t *table[T]) place(k *T) (h uint64, r, home uint32) {
-	h = t.hash(k)
-	r, home = t.region(h, t.zhash(k))
+	var hz uint64
+	if is4[T]() {
+		h, hz = hash4(&t.seed, as4(k)), zhash4(&t.seed, as4(k))
+	} else {
+		h, hz = t.hash6(words6(as6(k))), t.zhash6(as6(k))
+	}
+	r, home = t.region(h, hz)
 	return h, r, home
 }
 
@@ -196,7 +229,9 @@ func (t *table[T]) findIn(r, home uint32, h uint64, k *T) (uint32, Dir, bool) {
 		if s&^mask == tag {
 			ref := s&mask - 1
 			idx, dir := ref>>1, Dir(ref&1)
-			if sameTuple(t.entries[idx].key(dir), k) {
+			e := t.entries[idx].key(dir)
+			// sameTuple, dispatched here so that same4 inlines (hash says why).
+			if is4[T]() && same4(as4(e), as4(k)) || !is4[T]() && *as6(e) == *as6(k) {
 				return idx, dir, true
 			}
 		}
@@ -220,6 +255,10 @@ func (t *table[T]) probe(r, home uint32, h uint64, k *T) (idx uint32, dir Dir, o
 	tag := t.tag(h)
 	mask := uint32(1)<<t.refBits - 1
 	lo, end := r*t.regionSize, (r+1)*t.regionSize
+	var ka, kb uint64
+	if is4[T]() {
+		ka, kb = words(as4(k))
+	}
 	for i := home; ; {
 		s := atomic.LoadUint32(&t.slots[i])
 		if s == 0 {
@@ -228,7 +267,15 @@ func (t *table[T]) probe(r, home uint32, h uint64, k *T) (idx uint32, dir Dir, o
 		if s&^mask == tag {
 			ref := s&mask - 1
 			if ref>>1 < uint32(len(t.entries)) {
-				if loadEqual(t.entries[ref>>1].key(Dir(ref&1)), k) {
+				e := t.entries[ref>>1].key(Dir(ref & 1))
+				var hit bool
+				if is4[T]() {
+					ea, eb := loadWords(as4(e))
+					hit = ea == ka && eb == kb
+				} else {
+					hit = loadEqual6(as6(e), as6(k))
+				}
+				if hit {
 					idx, dir, ok = ref>>1, Dir(ref&1), true
 					break
 				}
@@ -279,7 +326,8 @@ func (t *table[T]) erase(k *T) {
 			return // not present; callers never get here
 		}
 		ref := s&mask - 1
-		if sameTuple(t.entries[ref>>1].key(Dir(ref&1)), k) {
+		e := t.entries[ref>>1].key(Dir(ref & 1))
+		if is4[T]() && same4(as4(e), as4(k)) || !is4[T]() && *as6(e) == *as6(k) {
 			break
 		}
 		if i++; i == n {

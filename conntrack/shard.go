@@ -182,7 +182,9 @@ func (t *table[T]) locate(k *T) (sh *shard[T], idx uint32, dir Dir, ok bool) {
 		// still k's, else probe again.
 		os := &t.shards[t.owner(idx)]
 		os.mu.Lock()
-		if e := &t.entries[idx]; e.class != classFree && sameTuple(e.key(dir), k) {
+		e := &t.entries[idx]
+		ek := e.key(dir)
+		if e.class != classFree && (is4[T]() && same4(as4(ek), as4(k)) || !is4[T]() && *as6(ek) == *as6(k)) {
 			return os, idx, dir, true
 		}
 		os.mu.Unlock()

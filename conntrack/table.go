@@ -328,7 +328,12 @@ func (t *table[T]) Commit(k T, m *Meta, now int64, ch replyChooser[T]) (match[T]
 				return match[T]{State: Tracked | Invalid}, ErrInvalid
 			}
 		}
-		reply := reverseOf(&k)
+		var reply T
+		if is4[T]() { // reverseOf, dispatched here so that Reverse inlines
+			*as4(&reply) = as4(&k).Reverse()
+		} else {
+			*as6(&reply) = as6(&k).Reverse()
+		}
 		held := false
 		if ch != nil {
 			v := t.claimView(pk.r)
@@ -483,7 +488,11 @@ func (t *table[T]) create(sh *shard[T], k *T, pk placed, reply *T, pr placed, m 
 	// connection this slot held before) at any time, so they are only
 	// written atomically (storeTuple), before the keys are indexed.
 	e.reset(e.gen)
-	e.flags = natState(k, reply)
+	if is4[T]() { // natState, dispatched here so that natState4 inlines
+		e.flags = natState4(as4(k), as4(reply))
+	} else {
+		e.flags = natState6(as6(k), as6(reply))
+	}
 	if held {
 		e.flags |= flagHeld
 	}

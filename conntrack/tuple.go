@@ -99,21 +99,29 @@ func reverseOf[T tupleKey](k *T) T {
 // tuple differs from the reversed orig tuple on the source side (SNAT: the
 // reply is addressed elsewhere) or on the destination side (DNAT).
 func natState[T tupleKey](orig, reply *T) uint8 {
-	var srcNAT, dstNAT bool
 	if is4[T]() {
-		o, r := as4(orig), as4(reply)
-		srcNAT = r.Dst != o.Src || r.DstPort != o.SrcPort
-		dstNAT = r.Src != o.Dst || r.SrcPort != o.DstPort
-	} else {
-		o, r := as6(orig), as6(reply)
-		srcNAT = r.Dst != o.Src || r.DstPort != o.SrcPort
-		dstNAT = r.Src != o.Dst || r.SrcPort != o.DstPort
+		return natState4(as4(orig), as4(reply))
 	}
+	return natState6(as6(orig), as6(reply))
+}
+
+func natState4(o, r *Tuple) uint8 {
 	var s State
-	if srcNAT {
+	if r.Dst != o.Src || r.DstPort != o.SrcPort {
 		s |= SrcNAT
 	}
-	if dstNAT {
+	if r.Src != o.Dst || r.SrcPort != o.DstPort {
+		s |= DstNAT
+	}
+	return uint8(s)
+}
+
+func natState6(o, r *Tuple6) uint8 {
+	var s State
+	if r.Dst != o.Src || r.DstPort != o.SrcPort {
+		s |= SrcNAT
+	}
+	if r.Src != o.Dst || r.SrcPort != o.DstPort {
 		s |= DstNAT
 	}
 	return uint8(s)

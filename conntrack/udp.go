@@ -41,9 +41,9 @@ func validNew(proto uint8, m *Meta) bool {
 	case packet.ProtoTCP:
 		return tcpValidNew(m.TCPFlags)
 	case packet.ProtoICMP:
-		return icmpValidNew(m.ICMPType)
+		return icmpQueries[m.ICMPType]&icmpQuery4 != 0
 	case packet.ProtoICMPv6:
-		return m.ICMPType == icmp6EchoRequest
+		return icmpQueries[m.ICMPType]&icmpQuery6 != 0
 	}
 	return true
 }
