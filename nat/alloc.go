@@ -33,22 +33,11 @@ func candidate(reply conntrack.Tuple, ip packet.IP4, port uint16) conntrack.Tupl
 // runs for new connections. Ports that res reserves for endpoint-independent
 // mappings are skipped (res is nil, or its lock is held).
 func allocPort(reply conntrack.Tuple, ip packet.IP4, lo, hi, want uint16, start uint64, taken conntrack.Taken, res *Mappings) (conntrack.Tuple, bool) {
-	return probePorts(lo, hi, want, start, func(port uint16) (conntrack.Tuple, bool) {
-		if res != nil && res.reserved(reply.Zone, reply.Proto, ip, port) {
-			return conntrack.Tuple{}, false // another endpoint's mapping
-		}
-		c := candidate(reply, ip, port)
-		return c, !taken.Taken(c)
-	})
-}
-
-// probePorts is the port search of both families: try(want) first when
-// want is in [lo, hi], then every other port of the range once, from a
-// start derived from start, wrapping. try returns the candidate tuple for
-// a port and whether it is free.
-func probePorts[T any](lo, hi, want uint16, start uint64, try func(port uint16) (T, bool)) (T, bool) {
-	if want >= lo && want <= hi {
-		if c, ok := try(want); ok {
+	free := func(port uint16) bool {
+		return res == nil || !res.reserved(reply.Zone, reply.Proto, ip, port)
+	}
+	if want >= lo && want <= hi && free(want) {
+		if c := candidate(reply, ip, want); !taken.Taken(c) {
 			return c, true
 		}
 	}
@@ -56,15 +45,14 @@ func probePorts[T any](lo, hi, want uint16, start uint64, try func(port uint16) 
 	off := uint32(start % uint64(size))
 	for i := uint32(0); i < size; i++ {
 		port := uint16(uint32(lo) + (off+i)%size)
-		if port == want {
-			continue // already tried
+		if port == want || !free(port) {
+			continue // already tried, or another endpoint's mapping
 		}
-		if c, ok := try(port); ok {
+		if c := candidate(reply, ip, port); !taken.Taken(c) {
 			return c, true
 		}
 	}
-	var none T
-	return none, false
+	return conntrack.Tuple{}, false
 }
 
 // mix64 is the splitmix64 finaliser: cheap, allocation-free, and good

@@ -17,7 +17,7 @@
 // # NAT66
 //
 // IPv6 has the same halves for conntrack.Table6 connections: SNAT6 and
-// DNAT6 choose reply tuples (SNAT6 shares SNAT's port search, probePorts),
+// DNAT6 choose reply tuples (SNAT6 searches ports as SNAT does),
 // Target6, Rewrite6 and RewriteICMPError6 rewrite frames decoded by
 // packet.Parsed.DecodeDual. Only the bytes differ: addresses are 16 bytes
 // and enter the L4 checksums through the pseudo-header

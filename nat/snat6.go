@@ -15,8 +15,8 @@ import (
 // SNAT6 is an IPv6 source-NAT rule (NAT66, as OVN allows snat with IPv6
 // logical and external addresses): connections from Logical leave with one
 // of the External addresses and a port (or ICMPv6 echo id) from
-// [PortMin, PortMax], chosen as SNAT chooses them (the same port search,
-// probePorts). Its mapping is endpoint-dependent, OVS's and OVN's only
+// [PortMin, PortMax], chosen as SNAT chooses them (allocPort6 is
+// allocPort's search). Its mapping is endpoint-dependent, OVS's and OVN's only
 // behaviour: the endpoint-independent mappings (mapping.go) are IPv4-only.
 //
 // Build it with NewSNAT6 and do not change it afterwards; ChooseReply may
@@ -98,11 +98,7 @@ func (s *SNAT6) ChooseReply(orig conntrack.Tuple6, taken conntrack.Taken6) (conn
 			}
 			continue
 		}
-		c, ok := probePorts(s.PortMin, s.PortMax, orig.SrcPort, start, func(port uint16) (conntrack.Tuple6, bool) {
-			c := candidate6(reply, ip, port)
-			return c, !taken.Taken(c)
-		})
-		if ok {
+		if c, ok := allocPort6(reply, ip, s.PortMin, s.PortMax, orig.SrcPort, start, taken); ok {
 			return c, true
 		}
 	}
@@ -113,6 +109,31 @@ func (s *SNAT6) ChooseReply(orig conntrack.Tuple6, taken conntrack.Taken6) (conn
 // hasIDs6 is hasIDs for IPv6: TCP, UDP and ICMPv6 echo carry an id.
 func hasIDs6(proto uint8) bool {
 	return proto == packet.ProtoTCP || proto == packet.ProtoUDP || proto == packet.ProtoICMPv6
+}
+
+// allocPort6 is allocPort for IPv6, without mappings: the original port
+// when in range and free, else every port of the range once from a
+// keyed start. It is written out rather than shared with allocPort
+// through a generic search taking a closure: that cost the IPv4 commit
+// path a call and an indirect call per probe.
+func allocPort6(reply conntrack.Tuple6, ip packet.IP6, lo, hi, want uint16, start uint64, taken conntrack.Taken6) (conntrack.Tuple6, bool) {
+	if want >= lo && want <= hi {
+		if c := candidate6(reply, ip, want); !taken.Taken(c) {
+			return c, true
+		}
+	}
+	size := uint32(hi) - uint32(lo) + 1
+	off := uint32(start % uint64(size))
+	for i := uint32(0); i < size; i++ {
+		port := uint16(uint32(lo) + (off+i)%size)
+		if port == want {
+			continue
+		}
+		if c := candidate6(reply, ip, port); !taken.Taken(c) {
+			return c, true
+		}
+	}
+	return conntrack.Tuple6{}, false
 }
 
 // candidate6 is candidate for IPv6.
