@@ -429,3 +429,45 @@ func TestRewrite6Allocs(t *testing.T) {
 		t.Fatalf("SNAT6.ChooseReply allocates %v", n)
 	}
 }
+
+// IPv6 fragments: the first carries the UDP header and gets the whole
+// datagram's checksum delta; a later one only its addresses (its bytes
+// are payload, however much they look like ports).
+func TestRewrite6Fragments(t *testing.T) {
+	frag := func(src, dst packet.IP6, offset uint16, more bool, rest ...gopacket.SerializableLayer) []byte {
+		ip := ip6Layer(src, dst, layers.IPProtocolIPv6Fragment)
+		// gopacket 1.1.19 cannot serialise a fragment header: written out.
+		fo := offset << 3
+		if more {
+			fo |= 1
+		}
+		fh := gopacket.Payload{packet.ProtoUDP, 0, byte(fo >> 8), byte(fo), 0, 0, 0xab, 0xcd}
+		return build6(t, ip, append([]gopacket.SerializableLayer{fh}, rest...)...)
+	}
+	udp := func(sport uint16) []gopacket.SerializableLayer {
+		u := &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: 5201}
+		return []gopacket.SerializableLayer{u, gopacket.Payload(make([]byte, 64))}
+	}
+	// gopacket computes the first fragment's checksum over what it holds:
+	// the same linear sum the rewrite patches, so both must agree.
+	first := frag(vm6, peer6, 0, true, udp(47190)...)
+	tgt := conntrack.Tuple6{Src: snat6, Dst: peer6, SrcPort: 30000, DstPort: 5201}
+	p := decode6(t, first)
+	if !p.Frag || p.Proto != packet.ProtoUDP {
+		t.Fatalf("first fragment decoded as %+v", p)
+	}
+	Rewrite6(first, p, tgt)
+	if want := frag(snat6, peer6, 0, true, udp(30000)...); !bytes.Equal(first, want) {
+		t.Fatalf("first fragment:\n got %x\nwant %x", first, want)
+	}
+	body := gopacket.Payload([]byte{0xb8, 0x56, 0x14, 0x51, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8})
+	later := frag(vm6, peer6, 9, false, body)
+	var q packet.Parsed
+	if r := q.DecodeDual(later); r != packet.Fragment {
+		t.Fatalf("later fragment: %v", r)
+	}
+	Rewrite6(later, &q, tgt)
+	if want := frag(snat6, peer6, 9, false, body); !bytes.Equal(later, want) {
+		t.Fatalf("later fragment:\n got %x\nwant %x", later, want)
+	}
+}
