@@ -3,6 +3,7 @@ package nat
 import (
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +27,11 @@ func TestConcurrentSNAT6(t *testing.T) {
 		t.Fatal(err)
 	}
 	const workers, iters = 4, 1500
+	const timeout = int64(20 * time.Millisecond)
+	// A shared logical clock, 10 µs a commit: connections expire during
+	// the run. A worker checks its reply only while its connection cannot
+	// have expired (another worker's Expire may then hand the port on).
+	var clock atomic.Int64
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var refused int
@@ -37,7 +43,10 @@ func TestConcurrentSNAT6(t *testing.T) {
 			src[15] = byte(w)
 			m := &conntrack.Meta{Len: 60}
 			for i := 0; i < iters; i++ {
-				now := int64(time.Now().UnixNano())
+				now := clock.Add(int64(10 * time.Microsecond))
+				if i%32 == 0 {
+					ct.Expire(now)
+				}
 				k := conntrack.Tuple6{Src: src, Dst: peer6, SrcPort: uint16(1000 + i), DstPort: 53, Proto: packet.ProtoUDP, Zone: snatZone}
 				mt, err := ct.Commit(k, m, now, s)
 				if err == conntrack.ErrNoReply {
@@ -50,12 +59,9 @@ func TestConcurrentSNAT6(t *testing.T) {
 					t.Errorf("commit: %v %+v", err, mt)
 					return
 				}
-				if got, ok := ct.Lookup(mt.Reply, m, now); ok && got.Handle != mt.Handle {
+				if got, ok := ct.Lookup(mt.Reply, m, now); clock.Load() < now+timeout-timeout/16 && (!ok || got.Handle != mt.Handle) {
 					t.Errorf("reply %v found another connection", mt.Reply)
 					return
-				}
-				if i%32 == 0 {
-					ct.Expire(now)
 				}
 			}
 		}(w)
@@ -72,6 +78,9 @@ func TestConcurrentSNAT6(t *testing.T) {
 	st := ct.Stats()
 	if st.Created-st.Expired-st.Deleted != uint64(st.Entries) || int(st.NoReplyDrops) != refused || s.Exhausted() > uint64(refused) {
 		t.Fatalf("counters: %+v refused %d exhausted %d", st, refused, s.Exhausted())
+	}
+	if st.Expired == 0 || refused == 0 {
+		t.Fatalf("the run exercised no expiry or no exhaustion: %+v, refused %d", st, refused)
 	}
 	t.Logf("stats %+v, refused %d", st, refused)
 }
