@@ -109,7 +109,7 @@ func sameTuple[T tupleKey](x, y *T) bool {
 	if is4[T]() {
 		return same4(as4(x), as4(y))
 	}
-	return *as6(x) == *as6(y)
+	return same6(as6(x), as6(y))
 }
 
 func same4(x, y *Tuple) bool {
@@ -130,25 +130,14 @@ func (t *table[T]) hash(k *T) uint64 {
 	if is4[T]() {
 		return hash4(&t.seed, as4(k))
 	}
-	return t.hash6(words6(as6(k)))
+	h, _ := place6(&t.seed, as6(k))
+	return h
 }
 
 func hash4(seed *[3]uint64, k *Tuple) uint64 {
 	a, b := words(k)
 	hi, lo := bits.Mul64(a^seed[0], b^seed[1])
 	hi, lo = bits.Mul64(hi^lo^seed[2], 0x9e3779b97f4a7c15)
-	return hi ^ lo
-}
-
-// hash6 folds an IPv6 tuple's words pairwise, each multiply keyed by the
-// seed, then finishes as hash does.
-func (t *table[T]) hash6(w [5]uint64) uint64 {
-	hi, lo := bits.Mul64(w[0]^t.seed[0], w[1]^t.seed[1])
-	x := hi ^ lo
-	hi, lo = bits.Mul64(w[2]^t.seed[2], w[3]^t.seed[0])
-	y := hi ^ lo
-	hi, lo = bits.Mul64(x^w[4]^t.seed[1], y^t.seed[2])
-	hi, lo = bits.Mul64(hi^lo, 0x9e3779b97f4a7c15)
 	return hi ^ lo
 }
 
@@ -176,10 +165,30 @@ func zhash4(seed *[3]uint64, k *Tuple) uint64 {
 }
 
 func (t *table[T]) zhash6(k *Tuple6) uint64 {
+	_, hz := place6(&t.seed, k)
+	return hz
+}
+
+// place6 is hash and zhash of an IPv6 tuple, reading its words once: the
+// words folded pairwise by seeded multiplies, then mixed as hash4 mixes.
+// The zone-less hash, which only picks the region, takes one multiply.
+func place6(seed *[3]uint64, k *Tuple6) (h, hz uint64) {
 	w := words6(k)
-	w[4] &^= zoneMask
-	w[0], w[1] = w[1], w[0] // keyed differently from hash
-	return t.hash6(w)
+	hi, lo := bits.Mul64(w[0]^seed[0], w[1]^seed[1])
+	x := hi ^ lo
+	hi, lo = bits.Mul64(w[2]^seed[2], w[3]^seed[0])
+	y := hi ^ lo
+	hi, lo = bits.Mul64(x^w[4]^seed[1], y^seed[2])
+	hi, lo = bits.Mul64(hi^lo, 0x9e3779b97f4a7c15)
+	h = hi ^ lo
+	hi, lo = bits.Mul64(w[0]^w[3]^seed[1], w[1]^w[2]^(w[4]&^zoneMask)^seed[2])
+	return h, hi ^ lo
+}
+
+// same6 is Tuple6 equality as word compares (the blank byte masked).
+func same6(x, y *Tuple6) bool {
+	a, b := words6(x), words6(y)
+	return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3] && a[4] == b[4]
 }
 
 // placed is where a key goes: its hash, region and home slot.
@@ -200,7 +209,7 @@ func (t *table[T]) place(k *T) (h uint64, r, home uint32) {
 	if is4[T]() {
 		h, hz = hash4(&t.seed, as4(k)), zhash4(&t.seed, as4(k))
 	} else {
-		h, hz = t.hash6(words6(as6(k))), t.zhash6(as6(k))
+		h, hz = place6(&t.seed, as6(k))
 	}
 	r, home = t.region(h, hz)
 	return h, r, home
@@ -231,7 +240,7 @@ func (t *table[T]) findIn(r, home uint32, h uint64, k *T) (uint32, Dir, bool) {
 			idx, dir := ref>>1, Dir(ref&1)
 			e := t.entries[idx].key(dir)
 			// sameTuple, dispatched here so that same4 inlines (hash says why).
-			if is4[T]() && same4(as4(e), as4(k)) || !is4[T]() && *as6(e) == *as6(k) {
+			if is4[T]() && same4(as4(e), as4(k)) || !is4[T]() && same6(as6(e), as6(k)) {
 				return idx, dir, true
 			}
 		}
@@ -327,7 +336,7 @@ func (t *table[T]) erase(k *T) {
 		}
 		ref := s&mask - 1
 		e := t.entries[ref>>1].key(Dir(ref & 1))
-		if is4[T]() && same4(as4(e), as4(k)) || !is4[T]() && *as6(e) == *as6(k) {
+		if is4[T]() && same4(as4(e), as4(k)) || !is4[T]() && same6(as6(e), as6(k)) {
 			break
 		}
 		if i++; i == n {

@@ -184,7 +184,7 @@ func (t *table[T]) locate(k *T) (sh *shard[T], idx uint32, dir Dir, ok bool) {
 		os.mu.Lock()
 		e := &t.entries[idx]
 		ek := e.key(dir)
-		if e.class != classFree && (is4[T]() && same4(as4(ek), as4(k)) || !is4[T]() && *as6(ek) == *as6(k)) {
+		if e.class != classFree && (is4[T]() && same4(as4(ek), as4(k)) || !is4[T]() && same6(as6(ek), as6(k))) {
 			return os, idx, dir, true
 		}
 		os.mu.Unlock()
