@@ -162,15 +162,19 @@ func testConcurrentStress[T tupleKey](t *testing.T) {
 // a power of two apart leave the last ones short or empty, and commits
 // whose own shard is full fall back to another one.
 func TestShardedTableFillsToCapacity(t *testing.T) {
+	bothFamilies(t, testShardedTableFillsToCapacity[Tuple], testShardedTableFillsToCapacity[Tuple6])
+}
+
+func testShardedTableFillsToCapacity[T tupleKey](t *testing.T) {
 	for _, c := range []struct{ capacity, shards int }{{3000, 2}, {2100, 4}, {4096, 8}} {
-		ct := newTable(t, Config{Capacity: c.capacity, shards: c.shards})
+		ct := newTab[T](t, Config{Capacity: c.capacity, shards: c.shards})
 		m := &Meta{Len: 60}
 		for i := 0; i < c.capacity; i++ {
-			if _, err := ct.Commit(udpTuple(uint16(i>>16), uint16(i)), m, 0, nil); err != nil {
+			if _, err := ct.Commit(udpTupleOf[T](uint16(i>>16), uint16(i)), m, 0, nil); err != nil {
 				t.Fatalf("capacity %d/%d shards: commit %d: %v", c.capacity, c.shards, i, err)
 			}
 		}
-		if _, err := ct.Commit(udpTuple(9, 9), m, 0, nil); err != ErrFull {
+		if _, err := ct.Commit(udpTupleOf[T](9, 9), m, 0, nil); err != ErrFull {
 			t.Fatalf("capacity %d/%d shards: commit past capacity: %v", c.capacity, c.shards, err)
 		}
 		checkInvariants(t, ct)
@@ -187,20 +191,24 @@ func TestShardedTableFillsToCapacity(t *testing.T) {
 // A flow's connections in its router's zones (orig tuples equal but for
 // the zone) are owned by one shard, so that UpdatePair takes one lock.
 func TestZonesOfAFlowShareAShard(t *testing.T) {
-	ct := newTable(t, Config{Capacity: 1 << 16})
+	bothFamilies(t, testZonesOfAFlowShareAShard[Tuple], testZonesOfAFlowShareAShard[Tuple6])
+}
+
+func testZonesOfAFlowShareAShard[T tupleKey](t *testing.T) {
+	ct := newTab[T](t, Config{Capacity: 1 << 16})
 	if len(ct.shards) < 2 {
 		t.Fatalf("%d shards", len(ct.shards))
 	}
 	m := &Meta{Len: 60}
 	mask := uint32(1)<<ct.idxBits - 1
 	for i := 0; i < 1000; i++ {
-		k := udpTuple(6, uint16(i))
+		k := udpTupleOf[T](6, uint16(i))
 		a, err := ct.Commit(k, m, 0, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		k.Zone = 16
-		b, err := ct.Commit(k, m, 0, sharedSNAT{addr: ipSNAT, first: 1024, n: 4096})
+		tailOf(&k).Zone = 16
+		b, err := ct.Commit(k, m, 0, chooser[T](sharedSNAT{addr: ipSNAT, first: 1024, n: 4096}))
 		if err != nil {
 			t.Fatal(err)
 		}

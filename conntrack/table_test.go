@@ -205,37 +205,42 @@ func testTouchCreditsAndExtends[T tupleKey](t *testing.T) {
 }
 
 func TestReplyChooserAllocatesAtomically(t *testing.T) {
-	ct := newTable(t, Config{Capacity: 64})
-	ch := &snatTo{addr: ipSNAT, first: 1024, last: 1026}
-	var replies []Tuple
+	bothFamilies(t, testReplyChooserAllocatesAtomically[Tuple], testReplyChooserAllocatesAtomically[Tuple6])
+}
+
+func testReplyChooserAllocatesAtomically[T tupleKey](t *testing.T) {
+	ct := newTab[T](t, Config{Capacity: 64})
+	snat := &snatTo{addr: ipSNAT, first: 1024, last: 1026}
+	ch := chooser[T](snat)
+	var replies []Tuple // as IPv4 (unfam)
 	for _, src := range []Tuple{
 		{Src: ipVM, Dst: ipExt, SrcPort: 1024, DstPort: 80, Proto: packet.ProtoUDP},
 		{Src: ipVM2, Dst: ipExt, SrcPort: 1024, DstPort: 80, Proto: packet.ProtoUDP},
 		{Src: ipVM2, Dst: ipExt, SrcPort: 5000, DstPort: 80, Proto: packet.ProtoUDP},
 	} {
-		mt, err := ct.Commit(src, &Meta{}, 0, ch)
+		mt, err := ct.Commit(fam[T](src), &Meta{}, 0, ch)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if mt.State != Tracked|New|SrcNAT || mt.Reply.Dst != ipSNAT {
+		if mt.State != Tracked|New|SrcNAT || unfam(mt.Reply).Dst != ipSNAT {
 			t.Fatalf("%+v", mt)
 		}
-		replies = append(replies, mt.Reply)
+		replies = append(replies, unfam(mt.Reply))
 	}
 	if replies[0].DstPort != 1024 || replies[1].DstPort != 1025 || replies[2].DstPort != 1026 {
 		t.Fatalf("ports %d %d %d", replies[0].DstPort, replies[1].DstPort, replies[2].DstPort)
 	}
-	if len(ch.seen) != 3 { // 1024 once, then 1024 and 1025
-		t.Fatalf("taken checks %v", ch.seen)
+	if len(snat.seen) != 3 { // 1024 once, then 1024 and 1025
+		t.Fatalf("taken checks %v", snat.seen)
 	}
 	// Ports exhausted.
-	_, err := ct.Commit(Tuple{Src: ipVM2, Dst: ipExt, SrcPort: 6000, DstPort: 80, Proto: packet.ProtoUDP}, &Meta{}, 0, ch)
+	_, err := ct.Commit(fam[T](Tuple{Src: ipVM2, Dst: ipExt, SrcPort: 6000, DstPort: 80, Proto: packet.ProtoUDP}), &Meta{}, 0, ch)
 	if !errors.Is(err, ErrNoReply) || ct.Stats().NoReplyDrops != 1 {
 		t.Fatalf("%v %+v", err, ct.Stats())
 	}
 	// A chooser cannot hand out a tuple in use.
-	bad := chooserFunc(func(o Tuple, _ Taken) (Tuple, bool) { return replies[0], true })
-	if _, err := ct.Commit(Tuple{Src: ipVM2, Dst: ipExt, SrcPort: 7000, DstPort: 80, Proto: packet.ProtoUDP}, &Meta{}, 0, bad); !errors.Is(err, ErrNoReply) {
+	bad := chooser[T](chooserFunc(func(o Tuple, _ Taken) (Tuple, bool) { return replies[0], true }))
+	if _, err := ct.Commit(fam[T](Tuple{Src: ipVM2, Dst: ipExt, SrcPort: 7000, DstPort: 80, Proto: packet.ProtoUDP}), &Meta{}, 0, bad); !errors.Is(err, ErrNoReply) {
 		t.Fatalf("duplicate reply accepted: %v", err)
 	}
 	checkInvariants(t, ct)
