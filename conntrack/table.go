@@ -522,8 +522,8 @@ func (t *table[T]) create(sh *shard[T], k *T, pk placed, reply *T, pr placed, m 
 	return match[T]{Handle: t.handle(idx), Dir: DirOrig, State: t.state(e, DirOrig), Orig: *k, Reply: *reply}
 }
 
-// LookupRelated tracks an ICMP error whose embedded datagram has tuple
-// inner, as written in the embedded header. As OVS does, the reversed inner
+// LookupRelated tracks an ICMP (or, in a Table6, ICMPv6) error whose
+// embedded datagram has tuple inner, as written in the embedded header. As OVS does, the reversed inner
 // tuple is looked up first: the embedded datagram left this point after NAT,
 // so its reverse is a tuple of the connection in the direction the error
 // travels. Failing that, inner itself is tried as a direction tuple, the
