@@ -175,3 +175,50 @@ func testTupleBytesAllCount[T tupleKey](t *testing.T) {
 		}
 	}
 }
+
+// The generic forms of the per-family helpers, which the table's hot
+// paths write out per family (hash4 says why); the tests check
+// the helpers through them.
+
+// loadEqual reports whether the slab tuple at e, read with atomic loads
+// (a lock-free probe), equals k.
+func loadEqual[T tupleKey](e, k *T) bool {
+	if is4[T]() {
+		ka, kb := words(as4(k))
+		ea, eb := loadWords(as4(e))
+		return ea == ka && eb == kb
+	}
+	return loadEqual6(as6(e), as6(k))
+}
+
+func (t *table[T]) hash(k *T) uint64 {
+	if is4[T]() {
+		return hash4(&t.seed, as4(k))
+	}
+	h, _ := place6(&t.seed, as6(k))
+	return h
+}
+
+// zhash is the hash of k without its zone. It picks k's region, so that
+// a flow's connections in its router's zones, whose orig tuples differ
+// only in the zone, share a shard: the flow cache updates both under one
+// lock (UpdatePair).
+func (t *table[T]) zhash(k *T) uint64 {
+	if is4[T]() {
+		return zhash4(&t.seed, as4(k))
+	}
+	return t.zhash6(as6(k))
+}
+
+func (t *table[T]) zhash6(k *Tuple6) uint64 {
+	_, hz := place6(&t.seed, k)
+	return hz
+}
+
+// natState is natState4 or natState6 by family.
+func natState[T tupleKey](orig, reply *T) uint8 {
+	if is4[T]() {
+		return natState4(as4(orig), as4(reply))
+	}
+	return natState6(as6(orig), as6(reply))
+}

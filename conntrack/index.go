@@ -56,17 +56,6 @@ func loadWords(k *Tuple) (uint64, uint64) {
 	return loadWord(p, 0), loadWord(p, 1) & tupleMask
 }
 
-// loadEqual reports whether the slab tuple at e, read with atomic loads
-// (a lock-free probe), equals k.
-func loadEqual[T tupleKey](e, k *T) bool {
-	if is4[T]() {
-		ka, kb := words(as4(k))
-		ea, eb := loadWords(as4(e))
-		return ea == ka && eb == kb
-	}
-	return loadEqual6(as6(e), as6(k))
-}
-
 // loadEqual6 is loadEqual for IPv6 tuples.
 func loadEqual6(e, k *Tuple6) bool {
 	kw := words6(k)
@@ -104,7 +93,7 @@ func storeTuple[T tupleKey](dst, src *T) {
 }
 
 // sameTuple reports whether x and y are equal tuples (the blank byte
-// aside). The hot callers write its dispatch out (hash says why).
+// aside). The hot callers write its dispatch out (hash4 says why).
 func sameTuple[T tupleKey](x, y *T) bool {
 	if is4[T]() {
 		return same4(as4(x), as4(y))
@@ -118,22 +107,15 @@ func same4(x, y *Tuple) bool {
 	return xa == ya && xb == yb
 }
 
-// hash mixes a tuple with the table's random seed (so that remote hosts
-// cannot aim flows at one cluster) using two 64×64→128 multiplies (an
-// IPv6 tuple's five words take four).
+// hash4 mixes an IPv4 tuple with the table's random seed (so that remote
+// hosts cannot aim flows at one cluster) using two 64×64→128 multiplies;
+// place6 hashes an IPv6 tuple.
 //
-// The family dispatch (is4) sits in the callers that are not inlined
-// anyway (place), which call the per-family functions: the inliner
-// counts both branches of a generic function, so a generic hash would
-// no longer be inlined into the IPv4 table's place, as hash4 is.
-func (t *table[T]) hash(k *T) uint64 {
-	if is4[T]() {
-		return hash4(&t.seed, as4(k))
-	}
-	h, _ := place6(&t.seed, as6(k))
-	return h
-}
-
+// The family dispatch (is4) sits in the table's callers that are not
+// inlined anyway (place, probe, findIn, locate, erase, create, Commit),
+// which call these per-family functions: the inliner counts both branches
+// of a generic function, so a generic hash (or sameTuple) would no longer
+// be inlined into the IPv4 table's hot paths, as hash4 (same4) is.
 func hash4(seed *[3]uint64, k *Tuple) uint64 {
 	a, b := words(k)
 	hi, lo := bits.Mul64(a^seed[0], b^seed[1])
@@ -147,26 +129,14 @@ var zoneMask = func() uint64 {
 	return binary.LittleEndian.Uint64((*[16]byte)(unsafe.Pointer(&z))[8:])
 }()
 
-// zhash is the hash of k without its zone. It picks k's region, so that
+// zhash4 is the hash of k without its zone. It picks k's region, so that
 // a flow's connections in its router's zones, whose orig tuples differ
 // only in the zone, share a shard: the flow cache updates both under one
 // lock (UpdatePair).
-func (t *table[T]) zhash(k *T) uint64 {
-	if is4[T]() {
-		return zhash4(&t.seed, as4(k))
-	}
-	return t.zhash6(as6(k))
-}
-
 func zhash4(seed *[3]uint64, k *Tuple) uint64 {
 	a, b := words(k)
 	hi, lo := bits.Mul64(a^seed[1], (b&^zoneMask)^seed[2])
 	return hi ^ lo
-}
-
-func (t *table[T]) zhash6(k *Tuple6) uint64 {
-	_, hz := place6(&t.seed, k)
-	return hz
 }
 
 // place6 is hash and zhash of an IPv6 tuple, reading its words once: the
@@ -239,7 +209,7 @@ func (t *table[T]) findIn(r, home uint32, h uint64, k *T) (uint32, Dir, bool) {
 			ref := s&mask - 1
 			idx, dir := ref>>1, Dir(ref&1)
 			e := t.entries[idx].key(dir)
-			// sameTuple, dispatched here so that same4 inlines (hash says why).
+			// sameTuple, dispatched here so that same4 inlines (hash4 says why).
 			if is4[T]() && same4(as4(e), as4(k)) || !is4[T]() && same6(as6(e), as6(k)) {
 				return idx, dir, true
 			}

@@ -95,16 +95,9 @@ func reverseOf[T tupleKey](k *T) T {
 	return r
 }
 
-// natState derives the NAT ct_state bits as OVS reports them: the reply
+// natState4 derives the NAT ct_state bits as OVS reports them: the reply
 // tuple differs from the reversed orig tuple on the source side (SNAT: the
 // reply is addressed elsewhere) or on the destination side (DNAT).
-func natState[T tupleKey](orig, reply *T) uint8 {
-	if is4[T]() {
-		return natState4(as4(orig), as4(reply))
-	}
-	return natState6(as6(orig), as6(reply))
-}
-
 func natState4(o, r *Tuple) uint8 {
 	var s State
 	if r.Dst != o.Src || r.DstPort != o.SrcPort {
@@ -116,6 +109,7 @@ func natState4(o, r *Tuple) uint8 {
 	return uint8(s)
 }
 
+// natState6 is natState4 for IPv6 tuples.
 func natState6(o, r *Tuple6) uint8 {
 	var s State
 	if r.Dst != o.Src || r.DstPort != o.SrcPort {
