@@ -282,6 +282,9 @@ func testConcurrentCommitsUniqueReplies[T tupleKey](t *testing.T) {
 		}(w)
 	}
 	wg.Wait()
+	if t.Failed() {
+		return // a worker stopped early: its handles are short
+	}
 	if ct.Len() != workers/2*flows {
 		t.Fatalf("len %d", ct.Len())
 	}
