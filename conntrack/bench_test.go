@@ -18,13 +18,18 @@ func benchTuple(i int) Tuple {
 
 // BenchmarkConntrackLookup measures a Lookup hit among 10k established
 // UDP connections, alternating directions.
-func BenchmarkConntrackLookup(b *testing.B) {
+func BenchmarkConntrackLookup(b *testing.B) { benchLookup[Tuple](b) }
+
+// BenchmarkConntrackLookup6 is BenchmarkConntrackLookup on IPv6.
+func BenchmarkConntrackLookup6(b *testing.B) { benchLookup[Tuple6](b) }
+
+func benchLookup[T tupleKey](b *testing.B) {
 	const n = 10000
-	ct := newTable(b, Config{Capacity: 2 * n})
+	ct := newTab[T](b, Config{Capacity: 2 * n})
 	m := &Meta{Len: 64}
-	keys := make([]Tuple, 2*n)
+	keys := make([]T, 2*n)
 	for i := 0; i < n; i++ {
-		mt, err := ct.Commit(benchTuple(i), m, 0, nil)
+		mt, err := ct.Commit(fam[T](benchTuple(i)), m, 0, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -51,13 +56,18 @@ func BenchmarkConntrackLookup(b *testing.B) {
 
 // BenchmarkConntrackCommit measures Lookup miss + Commit of a new UDP
 // connection, with Expire keeping the table from filling.
-func BenchmarkConntrackCommit(b *testing.B) {
+func BenchmarkConntrackCommit(b *testing.B) { benchCommit[Tuple](b) }
+
+// BenchmarkConntrackCommit6 is BenchmarkConntrackCommit on IPv6.
+func BenchmarkConntrackCommit6(b *testing.B) { benchCommit[Tuple6](b) }
+
+func benchCommit[T tupleKey](b *testing.B) {
 	const n = 1 << 16
-	ct := newTable(b, Config{Capacity: n})
+	ct := newTab[T](b, Config{Capacity: n})
 	m := &Meta{Len: 64}
-	keys := make([]Tuple, n)
+	keys := make([]T, n)
 	for i := range keys {
-		keys[i] = benchTuple(i)
+		keys[i] = fam[T](benchTuple(i))
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -91,26 +101,32 @@ func BenchmarkConntrackCommit(b *testing.B) {
 // resident memory it takes per connection and per flow. The slab and index
 // live outside the Go heap (hugemem.go), so this reads the process's RSS,
 // which counts every page the table touched, huge or not.
-func BenchmarkConntrackMemory(b *testing.B) {
+func BenchmarkConntrackMemory(b *testing.B) { benchMemory[Tuple](b) }
+
+// BenchmarkConntrackMemory6 is BenchmarkConntrackMemory on IPv6 (NAT66 in
+// the SNAT zone).
+func BenchmarkConntrackMemory6(b *testing.B) { benchMemory[Tuple6](b) }
+
+func benchMemory[T tupleKey](b *testing.B) {
 	const n = 1 << 20
 	var perConn float64
 	// Earlier iterations' tables stay alive until the end: their cleanup
 	// (munmap) during a later iteration would make its RSS delta shrink.
-	var keep []*Table
+	var keep []*table[T]
 	defer func() { runtime.KeepAlive(keep) }()
 	for i := 0; i < b.N; i++ {
 		runtime.GC()
 		before := rssBytes(b)
-		ct := newTable(b, Config{Capacity: n})
+		ct := newTab[T](b, Config{Capacity: n})
 		m := &Meta{Len: 64}
 		for j := 0; j < n/2; j++ {
 			k := benchTuple(j)
 			k.Zone = 6
-			if _, err := ct.Commit(k, m, 0, nil); err != nil {
+			if _, err := ct.Commit(fam[T](k), m, 0, nil); err != nil {
 				b.Fatal(err)
 			}
 			k.Zone = 16
-			if _, err := ct.Commit(k, m, 0, snatPort(j)); err != nil {
+			if _, err := ct.Commit(fam[T](k), m, 0, chooser[T](snatPort(j))); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -14,8 +14,14 @@ import (
 // lock of its own that a Releaser also takes (NAT's mapping lock): the
 // lock order is table shards first, then the chooser's lock (Release runs
 // under shard locks), and the chooser side never waits for a shard.
-type Taken interface {
-	Taken(t Tuple) bool
+type Taken = taker[Tuple]
+
+// Taken6 is Taken for IPv6 tuples.
+type Taken6 = taker[Tuple6]
+
+// taker is Taken for either family.
+type taker[T tupleKey] interface {
+	Taken(t T) bool
 }
 
 // Holder is implemented by the Taken a Table passes to ChooseReply. A
@@ -35,8 +41,8 @@ type Holder interface {
 // lives in every shard; a Commit borrows one (claimView) for the length of
 // its ChooseReply, so that Hold has somewhere to go that is its own. A
 // pointer to it fits an interface without allocating.
-type commitView struct {
-	t    *Table
+type commitView[T tupleKey] struct {
+	t    *table[T]
 	busy atomic.Uint32
 	held bool
 }
@@ -46,7 +52,7 @@ type commitView struct {
 // Views are free except during a ChooseReply, so with fewer concurrent
 // Commits than shards the first or second one tried is free; with more,
 // claimView yields until one is. It holds no lock while it waits.
-func (t *Table) claimView(a uint32) *commitView {
+func (t *table[T]) claimView(a uint32) *commitView[T] {
 	n := uint32(len(t.shards))
 	for i := uint32(0); ; i++ {
 		v := &t.shards[(a+i)&(n-1)].view
@@ -61,14 +67,14 @@ func (t *Table) claimView(a uint32) *commitView {
 }
 
 // release returns v and reports whether its chooser called Hold.
-func (v *commitView) release() bool {
+func (v *commitView[T]) release() bool {
 	held := v.held
 	v.busy.Store(0)
 	return held
 }
 
 // Hold implements Holder.
-func (v *commitView) Hold() { v.held = true }
+func (v *commitView[T]) Hold() { v.held = true }
 
 // takenSpins is how many lock-free probes Taken tries before it also
 // tries the region's lock (without waiting for it) between yields.
@@ -78,7 +84,7 @@ const takenSpins = 4
 // lock-free and, when an erase in the region raced the probe, probes
 // again, or under the region's lock if that is free at once. An erase
 // takes no other lock while it shifts keys, so a retry soon succeeds.
-func (v *commitView) Taken(k Tuple) bool {
+func (v *commitView[T]) Taken(k T) bool {
 	t := v.t
 	h, r, home := t.place(&k)
 	for i := 0; ; i++ {

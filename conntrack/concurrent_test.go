@@ -33,8 +33,8 @@ func (s sharedSNAT) ChooseReply(orig Tuple, taken Taken) (Tuple, bool) {
 // stressConn is what a stress worker knows of a flow it created: its two
 // connections (DNAT zone 6 without translation, SNAT zone 16) and when it
 // last saw a packet of it.
-type stressConn struct {
-	a, b     Match
+type stressConn[T tupleKey] struct {
+	a, b     match[T]
 	lastSeen int64
 	deleted  bool
 }
@@ -47,11 +47,15 @@ type stressConn struct {
 // invariants (every key indexed once in its region, lists, counts) are
 // checked while the other worker runs and at the end. Run it with -race.
 func TestConcurrentStress(t *testing.T) {
+	bothFamilies(t, testConcurrentStress[Tuple], testConcurrentStress[Tuple6])
+}
+
+func testConcurrentStress[T tupleKey](t *testing.T) {
 	const (
 		iters   = 3000
 		timeout = 60 * time.Millisecond
 	)
-	ct := newTable(t, Config{Capacity: 1024, shards: 8,
+	ct := newTab[T](t, Config{Capacity: 1024, shards: 8,
 		Timeouts: Timeouts{UDPFirst: timeout, UDPSingle: timeout, UDPMultiple: timeout}})
 	slack := int64(timeout) / 16
 	var clock atomic.Int64
@@ -65,32 +69,32 @@ func TestConcurrentStress(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			src := packet.IP4{10, 199, 100, byte(10 + g)}
-			var recent [64]stressConn
+			var recent [64]stressConn[T]
 			// gone reports whether a flow last seen at lastSeen may have
 			// expired by now: the other worker's clock runs on meanwhile.
 			gone := func(lastSeen int64) bool { return clock.Load() >= lastSeen+int64(timeout)-slack }
 			for i := 0; i < iters; i++ {
 				now := clock.Add(int64(time.Millisecond))
-				k6 := Tuple{Src: src, Dst: ipExt, SrcPort: uint16(i), DstPort: 80, Proto: packet.ProtoUDP, Zone: 6}
+				k6 := fam[T](Tuple{Src: src, Dst: ipExt, SrcPort: uint16(i), DstPort: 80, Proto: packet.ProtoUDP, Zone: 6})
 				k16 := k6
-				k16.Zone = 16
+				tailOf(&k16).Zone = 16
 				a, err := ct.Commit(k6, m, now, nil)
-				if err != nil || a.Orig != k6 || a.Reply != k6.Reverse() || a.State != Tracked|New {
+				if err != nil || a.Orig != k6 || a.Reply != rev(k6) || a.State != Tracked|New {
 					t.Errorf("worker %d: zone 6 commit %v: %+v", g, err, a)
 					return
 				}
-				b, err := ct.Commit(k16, m, now, snat)
+				b, err := ct.Commit(k16, m, now, chooser[T](snat))
 				if err == ErrNoReply {
 					noReply[g]++
 					ct.Delete(a.Handle)
 					continue
 				}
-				if err != nil || b.Orig != k16 || b.Reply.Dst != ipSNAT || b.State != Tracked|New|SrcNAT {
+				if err != nil || b.Orig != k16 || unfam(b.Reply).Dst != ipSNAT || b.State != Tracked|New|SrcNAT {
 					t.Errorf("worker %d: zone 16 commit %v: %+v", g, err, b)
 					return
 				}
 				// Replies find the same connections, established.
-				for _, c := range [2]Match{a, b} {
+				for _, c := range [2]match[T]{a, b} {
 					got, ok := ct.Lookup(c.Reply, m, now)
 					// Once the flow may have expired, its reply tuple may
 					// be another flow's.
@@ -128,7 +132,7 @@ func TestConcurrentStress(t *testing.T) {
 					}
 					old.deleted = true
 				}
-				*old = stressConn{a: a, b: b, lastSeen: now}
+				*old = stressConn[T]{a: a, b: b, lastSeen: now}
 				if i%16 == 0 {
 					ct.Expire(clock.Load())
 				}
@@ -158,15 +162,19 @@ func TestConcurrentStress(t *testing.T) {
 // a power of two apart leave the last ones short or empty, and commits
 // whose own shard is full fall back to another one.
 func TestShardedTableFillsToCapacity(t *testing.T) {
+	bothFamilies(t, testShardedTableFillsToCapacity[Tuple], testShardedTableFillsToCapacity[Tuple6])
+}
+
+func testShardedTableFillsToCapacity[T tupleKey](t *testing.T) {
 	for _, c := range []struct{ capacity, shards int }{{3000, 2}, {2100, 4}, {4096, 8}} {
-		ct := newTable(t, Config{Capacity: c.capacity, shards: c.shards})
+		ct := newTab[T](t, Config{Capacity: c.capacity, shards: c.shards})
 		m := &Meta{Len: 60}
 		for i := 0; i < c.capacity; i++ {
-			if _, err := ct.Commit(udpTuple(uint16(i>>16), uint16(i)), m, 0, nil); err != nil {
+			if _, err := ct.Commit(udpTupleOf[T](uint16(i>>16), uint16(i)), m, 0, nil); err != nil {
 				t.Fatalf("capacity %d/%d shards: commit %d: %v", c.capacity, c.shards, i, err)
 			}
 		}
-		if _, err := ct.Commit(udpTuple(9, 9), m, 0, nil); err != ErrFull {
+		if _, err := ct.Commit(udpTupleOf[T](9, 9), m, 0, nil); err != ErrFull {
 			t.Fatalf("capacity %d/%d shards: commit past capacity: %v", c.capacity, c.shards, err)
 		}
 		checkInvariants(t, ct)
@@ -183,20 +191,24 @@ func TestShardedTableFillsToCapacity(t *testing.T) {
 // A flow's connections in its router's zones (orig tuples equal but for
 // the zone) are owned by one shard, so that UpdatePair takes one lock.
 func TestZonesOfAFlowShareAShard(t *testing.T) {
-	ct := newTable(t, Config{Capacity: 1 << 16})
+	bothFamilies(t, testZonesOfAFlowShareAShard[Tuple], testZonesOfAFlowShareAShard[Tuple6])
+}
+
+func testZonesOfAFlowShareAShard[T tupleKey](t *testing.T) {
+	ct := newTab[T](t, Config{Capacity: 1 << 16})
 	if len(ct.shards) < 2 {
 		t.Fatalf("%d shards", len(ct.shards))
 	}
 	m := &Meta{Len: 60}
 	mask := uint32(1)<<ct.idxBits - 1
 	for i := 0; i < 1000; i++ {
-		k := udpTuple(6, uint16(i))
+		k := udpTupleOf[T](6, uint16(i))
 		a, err := ct.Commit(k, m, 0, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		k.Zone = 16
-		b, err := ct.Commit(k, m, 0, sharedSNAT{addr: ipSNAT, first: 1024, n: 4096})
+		tailOf(&k).Zone = 16
+		b, err := ct.Commit(k, m, 0, chooser[T](sharedSNAT{addr: ipSNAT, first: 1024, n: 4096}))
 		if err != nil {
 			t.Fatal(err)
 		}

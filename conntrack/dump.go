@@ -2,8 +2,10 @@ package conntrack
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"io"
+	"net/netip"
 	"slices"
 	"strconv"
 	"time"
@@ -22,26 +24,29 @@ type DumpOptions struct {
 // `ovs-appctl dpctl/dump-conntrack` (ct-dpif.c, ct_dpif_format_entry), so
 // that xgw and OVS gateways can be diffed. Lines are sorted by zone and
 // then by orig tuple to keep output stable.
-func (t *Table) Dump(w io.Writer, opts DumpOptions) error {
+func (t *table[T]) Dump(w io.Writer, opts DumpOptions) error {
 	now := opts.Now
 	if now == 0 {
 		now = t.lastNow()
 	}
-	var conns []ConnInfo
-	t.Range(func(ci ConnInfo) bool {
-		if opts.Zone < 0 || int(ci.Orig.Zone) == opts.Zone {
+	var conns []connInfo[T]
+	t.Range(func(ci connInfo[T]) bool {
+		if opts.Zone < 0 || int(tailOf(&ci.Orig).Zone) == opts.Zone {
 			conns = append(conns, ci)
 		}
 		return true
 	})
-	slices.SortFunc(conns, func(a, b ConnInfo) int {
+	slices.SortFunc(conns, func(a, b connInfo[T]) int {
+		ta, tb := tailOf(&a.Orig), tailOf(&b.Orig)
+		sa, da := addrs(&a.Orig)
+		sb, db := addrs(&b.Orig)
 		return cmp.Or(
-			cmp.Compare(a.Orig.Zone, b.Orig.Zone),
-			cmp.Compare(a.Orig.Proto, b.Orig.Proto),
-			cmp.Compare(a.Orig.Src.Uint32(), b.Orig.Src.Uint32()),
-			cmp.Compare(a.Orig.Dst.Uint32(), b.Orig.Dst.Uint32()),
-			cmp.Compare(a.Orig.SrcPort, b.Orig.SrcPort),
-			cmp.Compare(a.Orig.DstPort, b.Orig.DstPort),
+			cmp.Compare(ta.Zone, tb.Zone),
+			cmp.Compare(ta.Proto, tb.Proto),
+			bytes.Compare(sa, sb),
+			bytes.Compare(da, db),
+			cmp.Compare(ta.SrcPort, tb.SrcPort),
+			cmp.Compare(ta.DstPort, tb.DstPort),
 		)
 	})
 	bw := bufio.NewWriter(w)
@@ -59,16 +64,19 @@ func (t *Table) Dump(w io.Writer, opts DumpOptions) error {
 // appendConn formats one entry: proto, orig=(...), reply=(...), then
 // zone (if non-zero), timeout (verbose), mark (if non-zero) and the TCP
 // protoinfo (verbose), in ct_dpif_format_entry's order.
-func appendConn(b []byte, ci *ConnInfo, verbose bool, now int64) []byte {
-	switch ci.Orig.Proto {
+func appendConn[T tupleKey](b []byte, ci *connInfo[T], verbose bool, now int64) []byte {
+	o := tailOf(&ci.Orig)
+	switch o.Proto {
 	case packet.ProtoICMP:
 		b = append(b, "icmp"...)
+	case packet.ProtoICMPv6:
+		b = append(b, "icmpv6"...)
 	case packet.ProtoTCP:
 		b = append(b, "tcp"...)
 	case packet.ProtoUDP:
 		b = append(b, "udp"...)
 	default:
-		b = strconv.AppendUint(b, uint64(ci.Orig.Proto), 10)
+		b = strconv.AppendUint(b, uint64(o.Proto), 10)
 	}
 	b = append(b, ",orig=("...)
 	b = appendTuple(b, &ci.Orig, ci.ICMPType)
@@ -81,9 +89,9 @@ func appendConn(b []byte, ci *ConnInfo, verbose bool, now int64) []byte {
 		b = appendCounters(b, ci.Packets[DirReply], ci.Bytes[DirReply])
 	}
 	b = append(b, ')')
-	if ci.Orig.Zone != 0 {
+	if o.Zone != 0 {
 		b = append(b, ",zone="...)
-		b = strconv.AppendUint(b, uint64(ci.Orig.Zone), 10)
+		b = strconv.AppendUint(b, uint64(o.Zone), 10)
 	}
 	if verbose {
 		b = appendStatus(b, ci.State)
@@ -94,7 +102,7 @@ func appendConn(b []byte, ci *ConnInfo, verbose bool, now int64) []byte {
 		b = append(b, ",mark="...)
 		b = strconv.AppendUint(b, uint64(ci.Mark), 10)
 	}
-	if verbose && ci.Orig.Proto == packet.ProtoTCP {
+	if verbose && o.Proto == packet.ProtoTCP {
 		b = append(b, ",protoinfo=(state="...)
 		b = append(b, ci.TCP.String()...)
 		b = append(b, ')')
@@ -102,12 +110,14 @@ func appendConn(b []byte, ci *ConnInfo, verbose bool, now int64) []byte {
 	return b
 }
 
-func appendTuple(b []byte, t *Tuple, icmpType uint8) []byte {
+func appendTuple[T tupleKey](b []byte, k *T, icmpType uint8) []byte {
+	src, dst := addrs(k)
+	t := tailOf(k)
 	b = append(b, "src="...)
-	b = appendIP(b, t.Src)
+	b = appendIP(b, src)
 	b = append(b, ",dst="...)
-	b = appendIP(b, t.Dst)
-	if t.Proto == packet.ProtoICMP {
+	b = appendIP(b, dst)
+	if t.Proto == packet.ProtoICMP || t.Proto == packet.ProtoICMPv6 {
 		b = append(b, ",id="...)
 		b = strconv.AppendUint(b, uint64(t.SrcPort), 10)
 		b = append(b, ",type="...)
@@ -120,7 +130,12 @@ func appendTuple(b []byte, t *Tuple, icmpType uint8) []byte {
 	return strconv.AppendUint(b, uint64(t.DstPort), 10)
 }
 
-func appendIP(b []byte, ip [4]byte) []byte {
+// appendIP formats an IPv4 address dotted, an IPv6 one as inet_ntop does
+// (OVS's ipv6_format_addr): RFC 5952, v4-mapped as ::ffff:a.b.c.d.
+func appendIP(b []byte, ip []byte) []byte {
+	if len(ip) == 16 {
+		return netip.AddrFrom16([16]byte(ip)).AppendTo(b)
+	}
 	for i, o := range ip {
 		if i > 0 {
 			b = append(b, '.')

@@ -1,22 +1,29 @@
 package conntrack
 
-// entry is one connection in the slab. Its size (112 bytes) is part of the
-// per-connection memory budget; see the package doc before adding fields.
-type entry struct {
-	orig, reply Tuple
-	expires     int64 // ns on the caller's clock
-	packets     [2]uint64
-	bytes       [2]uint64
-	prev, next  uint32     // expiry list (or free list: next only)
-	tcp         [2]tcpPeer // per direction; ICMP keeps its request type in tcp[0].state
-	mark        uint32
-	gen         uint16 // handle generation, bumped on free
-	class       class  // timeout class and list; classFree when unused
-	flags       uint8  // flagSeenReply, flagLiberal, flagHeld, NAT State bits
+// entry is one connection in the slab: its two tuples and its state. Its
+// size (112 bytes for IPv4, 160 for IPv6) is part of the per-connection
+// memory budget; see the package doc before adding fields.
+type entry[T tupleKey] struct {
+	orig, reply T
+	conn
+}
+
+// conn is the family-independent part of an entry, which the protocol
+// state machines work on.
+type conn struct {
+	expires    int64 // ns on the caller's clock
+	packets    [2]uint64
+	bytes      [2]uint64
+	prev, next uint32     // expiry list (or free list: next only)
+	tcp        [2]tcpPeer // per direction; ICMP keeps its request type in tcp[0].state
+	mark       uint32
+	gen        uint16 // handle generation, bumped on free
+	class      class  // timeout class and list; classFree when unused
+	flags      uint8  // flagSeenReply, flagLiberal, flagHeld, NAT State bits
 }
 
 // reset clears every field but the tuples and sets the generation.
-func (e *entry) reset(gen uint16) {
+func (e *conn) reset(gen uint16) {
 	e.expires = 0
 	e.packets, e.bytes = [2]uint64{}, [2]uint64{}
 	e.prev, e.next = nilIdx, nilIdx
@@ -32,32 +39,18 @@ const (
 )
 
 // key returns the tuple of direction d.
-func (e *entry) key(d Dir) *Tuple {
+func (e *entry[T]) key(d Dir) *T {
 	if d == DirOrig {
 		return &e.orig
 	}
 	return &e.reply
 }
 
-// natState derives the NAT ct_state bits as OVS reports them: the reply
-// tuple differs from the reversed orig tuple on the source side (SNAT: the
-// reply is addressed elsewhere) or on the destination side (DNAT).
-func natState(orig, reply Tuple) uint8 {
-	var s State
-	if reply.Dst != orig.Src || reply.DstPort != orig.SrcPort {
-		s |= SrcNAT
-	}
-	if reply.Src != orig.Dst || reply.SrcPort != orig.DstPort {
-		s |= DstNAT
-	}
-	return uint8(s)
-}
-
 // Handle names a connection. The zero Handle is never valid.
 type Handle uint32
 
 // handle returns the Handle of slot idx.
-func (t *Table) handle(idx uint32) Handle {
+func (t *table[T]) handle(idx uint32) Handle {
 	return Handle(uint32(t.entries[idx].gen)<<t.idxBits | idx)
 }
 
@@ -66,7 +59,7 @@ func (t *Table) handle(idx uint32) Handle {
 // advances as slowly as possible.
 //
 // next is nextFree(sh), read earlier under the same lock.
-func (t *Table) alloc(sh *shard, next uint32) uint32 {
+func (t *table[T]) alloc(sh *shard[T], next uint32) uint32 {
 	if sh.hiwater < sh.base+sh.size {
 		idx := sh.hiwater
 		sh.hiwater++
@@ -85,7 +78,7 @@ func (t *Table) alloc(sh *shard, next uint32) uint32 {
 // alloc needs of it: the free list's next link (or, for a never-used
 // entry, its generation, which alloc does not need). The caller holds
 // sh; the read brings the entry into the cache ahead of create.
-func (t *Table) nextFree(sh *shard) uint32 {
+func (t *table[T]) nextFree(sh *shard[T]) uint32 {
 	if sh.hiwater < sh.base+sh.size {
 		return uint32(t.entries[sh.hiwater].gen)
 	}
@@ -97,7 +90,7 @@ func (t *Table) nextFree(sh *shard) uint32 {
 
 // free returns slot idx to the tail of its shard's free list with a new
 // generation.
-func (t *Table) free(sh *shard, idx uint32) {
+func (t *table[T]) free(sh *shard[T], idx uint32) {
 	e := &t.entries[idx]
 	gen := e.gen + 1
 	if uint32(gen) >= 1<<t.genBits || gen == 0 {

@@ -26,7 +26,7 @@ const (
 const reapOnFull = 64
 
 // link appends idx to the tail of class c's list.
-func (t *Table) link(sh *shard, idx uint32, c class) {
+func (t *table[T]) link(sh *shard[T], idx uint32, c class) {
 	e := &t.entries[idx]
 	e.class = c
 	e.next = nilIdx
@@ -40,7 +40,7 @@ func (t *Table) link(sh *shard, idx uint32, c class) {
 }
 
 // unlink removes idx from its class list.
-func (t *Table) unlink(sh *shard, idx uint32) {
+func (t *table[T]) unlink(sh *shard[T], idx uint32) {
 	e := &t.entries[idx]
 	c := e.class
 	if e.prev == nilIdx {
@@ -64,7 +64,7 @@ func (t *Table) unlink(sh *shard, idx uint32) {
 // class's slack (1/16 of the timeout, at most a second): moving touches the
 // neighbours in the list, three random cache lines per packet otherwise.
 // So an idle connection expires up to that slack before its full timeout.
-func (t *Table) refresh(sh *shard, idx uint32, c class, now int64) {
+func (t *table[T]) refresh(sh *shard[T], idx uint32, c class, now int64) {
 	e := &t.entries[idx]
 	exp := now + t.timeout[c]
 	if c == e.class {
@@ -86,7 +86,7 @@ func (t *Table) refresh(sh *shard, idx uint32, c class, now int64) {
 // returns how many. It only pops list heads, shard by shard, so its cost is
 // proportional to the number removed (plus one look per list), not to the
 // table size, and it holds one shard's lock at a time.
-func (t *Table) Expire(now int64) int {
+func (t *table[T]) Expire(now int64) int {
 	n := 0
 	for s := range t.shards {
 		n += t.reap(uint32(s), now, -1)
@@ -95,7 +95,7 @@ func (t *Table) Expire(now int64) int {
 }
 
 // reap removes up to limit (< 0: all) expired connections of shard s.
-func (t *Table) reap(s uint32, now int64, limit int) int {
+func (t *table[T]) reap(s uint32, now int64, limit int) int {
 	sh := &t.shards[s]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()

@@ -14,8 +14,22 @@ import (
 func FuzzTable(f *testing.F) {
 	f.Add([]byte{0, 0, 1, 2, 0x02, 1, 1, 0, 0, 1, 0x12, 2, 2, 0, 1, 3, 0x10})
 	f.Add([]byte{1, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 5, 0, 0, 0, 0, 0, 0, 0, 4, 200})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		ct, err := NewTable(Config{Capacity: 8, Timeouts: Timeouts{TCPSynSent: time.Second, UDPFirst: 2 * time.Second}})
+	f.Fuzz(fuzzTable[Tuple])
+}
+
+// FuzzTable6 is FuzzTable on an IPv6 table: the same pool of tuples in
+// fd00::6:0:0/96 (fam), plus a second source prefix, so that every word
+// of an IPv6 tuple varies.
+func FuzzTable6(f *testing.F) {
+	f.Add([]byte{0, 0, 1, 2, 0x02, 1, 1, 0, 0, 1, 0x12, 2, 2, 0, 1, 3, 0x10})
+	f.Add([]byte{1, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 5, 0, 0, 0, 0, 0, 0, 0, 4, 200})
+	f.Add([]byte{0x22, 0x21, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x20, 0xa1, 0, 0, 0, 0, 0, 0, 0, 0, 0x80})
+	f.Fuzz(fuzzTable[Tuple6])
+}
+
+func fuzzTable[T tupleKey](t *testing.T, data []byte) {
+	{
+		ct, err := newTableOf[T](Config{Capacity: 8, Timeouts: Timeouts{TCPSynSent: time.Second, UDPFirst: 2 * time.Second}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,16 +49,19 @@ func FuzzTable(f *testing.F) {
 		for steps := 0; len(data) > 0 && steps < 200; steps++ {
 			op := next(1)[0]
 			sel := next(1)[0]
-			k := Tuple{
+			k := fam[T](Tuple{
 				Src:     packet.IP4{10, 0, 0, sel & 3},
 				Dst:     packet.IP4{10, 0, 1, sel >> 2 & 1},
 				SrcPort: uint16(sel>>3&1) + 1,
 				DstPort: 80,
 				Proto:   [4]uint8{packet.ProtoTCP, packet.ProtoUDP, packet.ProtoICMP, 47}[sel>>4&3],
 				Zone:    uint16(sel >> 6 & 1),
+			})
+			if !is4[T]() && op&0x20 != 0 {
+				as6(&k).Src[1] = 0x01 // fd01::, another word 0
 			}
 			if sel&0x80 != 0 {
-				k = k.Reverse()
+				k = rev(k)
 			}
 			b := next(12)
 			m := &Meta{
@@ -57,9 +74,9 @@ func FuzzTable(f *testing.F) {
 			case 0, 1:
 				ct.Lookup(k, m, now)
 			case 2, 3:
-				var ch ReplyChooser
+				var ch replyChooser[T]
 				if op&0x10 != 0 {
-					ch = &snatTo{addr: ipSNAT, first: 1, last: 3}
+					ch = chooser[T](&snatTo{addr: ipSNAT, first: 1, last: 3})
 				}
 				mt, err := ct.Commit(k, m, now, ch)
 				if err == nil {
@@ -81,7 +98,7 @@ func FuzzTable(f *testing.F) {
 			}
 			checkInvariants(t, ct)
 			n := 0
-			ct.Range(func(ci ConnInfo) bool {
+			ct.Range(func(ci connInfo[T]) bool {
 				n++
 				if got, ok := ct.Get(ci.Handle); !ok || got.Orig != ci.Orig {
 					t.Fatalf("Range gave %+v, Get %+v %v", ci, got, ok)
@@ -97,7 +114,7 @@ func FuzzTable(f *testing.F) {
 		if err := ct.Dump(&sb, DumpOptions{Zone: -1, Verbose: true}); err != nil {
 			t.Fatal(err)
 		}
-	})
+	}
 }
 
 type discard struct{}

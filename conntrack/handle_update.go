@@ -16,7 +16,7 @@ package conntrack
 // caller's retry through Lookup then counts the packet in the first zone
 // twice, which is the price of not holding both locks at once. Callers keep that
 // rare by sending the segments that change TCP state the slow way.
-func (t *Table) UpdatePair(h0 Handle, d0 Dir, h1 Handle, d1 Dir, m *Meta, now int64) (r PairResult, ok bool) {
+func (t *table[T]) UpdatePair(h0 Handle, d0 Dir, h1 Handle, d1 Dir, m *Meta, now int64) (r PairResult, ok bool) {
 	if m == nil {
 		m = &zeroMeta
 	}
@@ -47,7 +47,7 @@ type PairResult struct {
 }
 
 // updateHandle tracks the packet against h under its owner's lock.
-func (t *Table) updateHandle(h Handle, d Dir, m *Meta, now int64, r *PairResult, i int) bool {
+func (t *table[T]) updateHandle(h Handle, d Dir, m *Meta, now int64, r *PairResult, i int) bool {
 	if d > DirReply {
 		return false
 	}
@@ -61,7 +61,7 @@ func (t *Table) updateHandle(h Handle, d Dir, m *Meta, now int64, r *PairResult,
 }
 
 // updateHeld is updateHandle for a caller that holds h's owner sh.
-func (t *Table) updateHeld(sh *shard, h Handle, d Dir, m *Meta, now int64, r *PairResult, i int) bool {
+func (t *table[T]) updateHeld(sh *shard[T], h Handle, d Dir, m *Meta, now int64, r *PairResult, i int) bool {
 	idx := uint32(h) & (1<<t.idxBits - 1)
 	if d > DirReply || idx >= uint32(len(t.entries)) {
 		return false
@@ -72,7 +72,7 @@ func (t *Table) updateHeld(sh *shard, h Handle, d Dir, m *Meta, now int64, r *Pa
 	return t.updateIdx(sh, idx, d, m, now, r, i)
 }
 
-func (t *Table) updateIdx(sh *shard, idx uint32, d Dir, m *Meta, now int64, r *PairResult, i int) bool {
+func (t *table[T]) updateIdx(sh *shard[T], idx uint32, d Dir, m *Meta, now int64, r *PairResult, i int) bool {
 	if t.entries[idx].expires <= now {
 		return false
 	}
@@ -89,7 +89,7 @@ func (t *Table) updateIdx(sh *shard, idx uint32, d Dir, m *Meta, now int64, r *P
 // its sequence numbers (adopted from the fast path after a restart) needs
 // it: its first real segments would otherwise look out of window, FIN and
 // RST included, and be dropped.
-func (t *Table) SetLiberal(h Handle) bool {
+func (t *table[T]) SetLiberal(h Handle) bool {
 	sh, idx, ok := t.lockHandle(h)
 	if ok {
 		t.entries[idx].flags |= flagLiberal

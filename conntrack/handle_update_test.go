@@ -9,17 +9,21 @@ import (
 // TestUpdatePairEqualsLookup drives two tables with the same packets, one
 // through Lookup and one through UpdatePair, and compares every connection.
 func TestUpdatePairEqualsLookup(t *testing.T) {
-	mk := func() (*Table, Match, Match) {
-		ct, err := NewTable(Config{Capacity: 64})
+	bothFamilies(t, testUpdatePairEqualsLookup[Tuple], testUpdatePairEqualsLookup[Tuple6])
+}
+
+func testUpdatePairEqualsLookup[T tupleKey](t *testing.T) {
+	mk := func() (*table[T], match[T], match[T]) {
+		ct, err := newTableOf[T](Config{Capacity: 64})
 		if err != nil {
 			t.Fatal(err)
 		}
 		m := &Meta{Len: 60, TCPFlags: tcpSYN, Seq: 100, Win: 1000, WScale: -1}
-		a, err := ct.Commit(pairTuple(6), m, 1e9, nil)
+		a, err := ct.Commit(pairTupleOf[T](6), m, 1e9, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := ct.Commit(pairTuple(16), m, 1e9, nil)
+		b, err := ct.Commit(pairTupleOf[T](16), m, 1e9, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -39,9 +43,9 @@ func TestUpdatePairEqualsLookup(t *testing.T) {
 	for i, s := range steps {
 		now := int64(2e9 + i)
 		for _, z := range []uint16{6, 16} {
-			k := pairTuple(z)
+			k := pairTupleOf[T](z)
 			if s.dir == DirReply {
-				k = k.Reverse()
+				k = rev(k)
 			}
 			m := s.m
 			if _, ok := ref.Lookup(k, &m, now); !ok {
@@ -55,8 +59,8 @@ func TestUpdatePairEqualsLookup(t *testing.T) {
 	}
 	for _, h := range []Handle{a.Handle, b.Handle} {
 		g, _ := got.Get(h)
-		var r ConnInfo
-		ref.Range(func(c ConnInfo) bool {
+		var r connInfo[T]
+		ref.Range(func(c connInfo[T]) bool {
 			if c.Orig == g.Orig {
 				r = c
 			}
@@ -88,11 +92,15 @@ func pairTuple(zone uint16) Tuple {
 }
 
 func TestUpdatePairAllocs(t *testing.T) {
-	ct, _ := NewTable(Config{Capacity: 64})
+	bothFamilies(t, testUpdatePairAllocs[Tuple], testUpdatePairAllocs[Tuple6])
+}
+
+func testUpdatePairAllocs[T tupleKey](t *testing.T) {
+	ct, _ := newTableOf[T](Config{Capacity: 64})
 	m := &Meta{Len: 60}
-	k := Tuple{Src: packet.MustIP4("10.0.0.1"), Dst: packet.MustIP4("10.0.0.2"), SrcPort: 1, DstPort: 2, Proto: 17, Zone: 1}
+	k := fam[T](Tuple{Src: packet.MustIP4("10.0.0.1"), Dst: packet.MustIP4("10.0.0.2"), SrcPort: 1, DstPort: 2, Proto: 17, Zone: 1})
 	a, _ := ct.Commit(k, m, 1e9, nil)
-	k.Zone = 2
+	tailOf(&k).Zone = 2
 	b, _ := ct.Commit(k, m, 1e9, nil)
 	if n := testing.AllocsPerRun(1000, func() { ct.UpdatePair(a.Handle, DirOrig, b.Handle, DirOrig, m, 2e9) }); n != 0 {
 		t.Fatalf("UpdatePair allocates %v", n)
@@ -101,15 +109,17 @@ func TestUpdatePairAllocs(t *testing.T) {
 
 // TestSetLiberal: a connection rebuilt from a midstream pickup with made-up
 // sequence numbers refuses the real segments until it is made liberal.
-func TestSetLiberal(t *testing.T) {
-	ct, _ := NewTable(Config{Capacity: 8})
-	k := pairTuple(16)
+func TestSetLiberal(t *testing.T) { bothFamilies(t, testSetLiberal[Tuple], testSetLiberal[Tuple6]) }
+
+func testSetLiberal[T tupleKey](t *testing.T) {
+	ct, _ := newTableOf[T](Config{Capacity: 8})
+	k := pairTupleOf[T](16)
 	ack := &Meta{Len: 40, TCPFlags: tcpACK, Win: 0xffff, WScale: -1}
 	c, err := ct.Commit(k, ack, 1e9, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := ct.Lookup(k.Reverse(), ack, 1e9); !ok {
+	if _, ok := ct.Lookup(rev(k), ack, 1e9); !ok {
 		t.Fatal("pickup reply refused")
 	}
 	fin := &Meta{Len: 52, TCPFlags: tcpACK | tcpFIN, Seq: 3_000_000_000, Ack: 1_000_000_000, Win: 500, WScale: -1, PayloadLen: 1000}

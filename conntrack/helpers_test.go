@@ -72,7 +72,7 @@ func mustState(tb testing.TB, what string, got, want State) {
 
 // handshake commits an established TCP connection (window scale 7 both
 // ways): orig ISN 1000, reply ISN 5000.
-func handshake(tb testing.TB, t *Table, k Tuple, ch ReplyChooser, now int64) Match {
+func handshake[T tupleKey](tb testing.TB, t *table[T], k T, ch replyChooser[T], now int64) match[T] {
 	tb.Helper()
 	syn := seg(tcpSYN, 1000, 0, 65535, 0)
 	syn.WScale = 7
@@ -100,7 +100,7 @@ func handshake(tb testing.TB, t *Table, k Tuple, ch ReplyChooser, now int64) Mat
 }
 
 // checkInvariants cross-checks the slab, the index and the lists.
-func checkInvariants(tb testing.TB, t *Table) {
+func checkInvariants[T tupleKey](tb testing.TB, t *table[T]) {
 	tb.Helper()
 	for i := range t.shards {
 		t.shards[i].mu.Lock()
@@ -173,7 +173,7 @@ func checkInvariants(tb testing.TB, t *Table) {
 }
 
 // scanned sums the shards' Expire work counters.
-func (t *Table) scanned() uint64 {
+func (t *table[T]) scanned() uint64 {
 	var n uint64
 	for i := range t.shards {
 		sh := &t.shards[i]

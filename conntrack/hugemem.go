@@ -20,7 +20,7 @@ type mapping struct{ b []byte }
 
 // hugeSlice returns a zeroed []T of n elements backed by its own mapping.
 // T must hold no Go pointers. It falls back to the Go heap if mmap fails.
-func hugeSlice[T any](n int, owner *Table, prefault bool) []T {
+func hugeSlice[T, O any](n int, owner *O, prefault bool) []T {
 	var zero T
 	size := n * int(unsafe.Sizeof(zero))
 	if size == 0 {

@@ -7,11 +7,15 @@ import (
 )
 
 func TestPeekChangesNothing(t *testing.T) {
-	ct, err := NewTable(Config{Capacity: 16})
+	bothFamilies(t, testPeekChangesNothing[Tuple], testPeekChangesNothing[Tuple6])
+}
+
+func testPeekChangesNothing[T tupleKey](t *testing.T) {
+	ct, err := newTableOf[T](Config{Capacity: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := Tuple{Src: packet.MustIP4("10.0.0.1"), Dst: packet.MustIP4("10.0.0.2"), SrcPort: 1, DstPort: 2, Proto: 17, Zone: 5}
+	k := fam[T](Tuple{Src: packet.MustIP4("10.0.0.1"), Dst: packet.MustIP4("10.0.0.2"), SrcPort: 1, DstPort: 2, Proto: 17, Zone: 5})
 	m := &Meta{Len: 100}
 	c, err := ct.Commit(k, m, 1e9, nil)
 	if err != nil {
@@ -19,7 +23,7 @@ func TestPeekChangesNothing(t *testing.T) {
 	}
 	ct.SetMark(c.Handle, 7)
 	before, _ := ct.Get(c.Handle)
-	p, ok := ct.Peek(k.Reverse(), 2e9)
+	p, ok := ct.Peek(rev(k), 2e9)
 	if !ok || p.Handle != c.Handle || p.Dir != DirReply || p.Mark != 7 || p.State&ReplyDir == 0 {
 		t.Fatalf("Peek: %+v %v", p, ok)
 	}

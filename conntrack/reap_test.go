@@ -12,21 +12,25 @@ import (
 // region's lock so that the reap backs off, and refreshes the connection
 // from the back-off hook, with every lock free, as a worker would.
 func TestReapSparesConnectionRefreshedDuringBackoff(t *testing.T) {
+	bothFamilies(t, testReapSparesConnectionRefreshedDuringBackoff[Tuple], testReapSparesConnectionRefreshedDuringBackoff[Tuple6])
+}
+
+func testReapSparesConnectionRefreshedDuringBackoff[T tupleKey](t *testing.T) {
 	const timeout = 30 * time.Second
-	tab := newTable(t, Config{Capacity: 64, shards: 4,
+	tab := newTab[T](t, Config{Capacity: 64, shards: 4,
 		Timeouts: Timeouts{UDPFirst: timeout, UDPSingle: timeout, UDPMultiple: timeout}})
 	// A connection owned by a shard above one of its keys' regions.
-	var k, reply Tuple
+	var k, reply T
 	var owner, low uint32
 	found := false
 	for sport := uint16(1); sport < 2000 && !found; sport++ {
-		kk := udpTuple(16, sport)
+		kk := udpTupleOf[T](16, sport)
 		m, err := tab.Commit(kk, nil, 0, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		o := tab.owner(uint32(m.Handle) & (1<<tab.idxBits - 1))
-		for _, x := range []Tuple{m.Orig, m.Reply} {
+		for _, x := range []T{m.Orig, m.Reply} {
 			if r := tab.regionOf(&x); r < o {
 				k, reply, owner, low, found = kk, m.Reply, o, r, true
 			}

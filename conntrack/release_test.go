@@ -29,8 +29,11 @@ func (r releases) Release(orig, _ Tuple, held bool) { r[orig] = held }
 // a later commit without Hold (nor a commit without a chooser) does not
 // inherit it, and the flag does not grow the entry.
 func TestReleaseHeld(t *testing.T) {
-	if n := unsafe.Sizeof(entry{}); n != 112 {
+	if n := unsafe.Sizeof(entry[Tuple]{}); n != 112 {
 		t.Errorf("entry is %d bytes, want 112 (package doc budget)", n)
+	}
+	if n := unsafe.Sizeof(entry[Tuple6]{}); n != 160 {
+		t.Errorf("IPv6 entry is %d bytes, want 160 (package doc budget)", n)
 	}
 	tab := newTable(t, Config{Capacity: 16})
 	got := releases{}

@@ -19,7 +19,7 @@ import (
 // A connection's two keys usually hash to regions of other shards than its
 // owner. The rules that keep that consistent:
 //
-//   - An entry's state (counters, TCP peers, expiry, list links, class,
+//   - An entry[T]'s state (counters, TCP peers, expiry, list links, class,
 //     generation) is read and written under its owner's lock.
 //   - Its tuples are written only when it is created, holding the owner's
 //     lock and both its keys' region locks, with atomic stores before its
@@ -30,7 +30,7 @@ import (
 //     keys under it.
 //   - A goroutine that blocks on a lock holds only lower-numbered ones
 //     (lockSet; removeHeld tries the lower ones and backs off when busy).
-type shard struct {
+type shard[T tupleKey] struct {
 	// What every create and remove writes sits with the mutex in the
 	// shard's first cache line, so that taking a shard last used by
 	// another CPU moves as few lines as possible.
@@ -52,7 +52,7 @@ type shard struct {
 	scanned      uint64 // entries Expire looked at, to prove its cost in tests
 	// view is the Taken (and Holder) one Commit at a time borrows for its
 	// ChooseReply (claimView).
-	view commitView
+	view commitView[T]
 
 	_ [shardPad]byte // a whole number of cache lines: shards share none
 }
@@ -62,7 +62,7 @@ type shard struct {
 const shardPad = 24
 
 // seen records the caller's clock.
-func (s *shard) seen(now int64) {
+func (s *shard[T]) seen(now int64) {
 	if now > s.lastNow {
 		s.lastNow = now
 	}
@@ -75,7 +75,7 @@ func (s *shard) seen(now int64) {
 // (hiwater, then its FIFO free list), so a stream of new connections
 // writes maxShards interleaved streams of entries. Up to about 8 the CPU's
 // stream prefetcher keeps up; at 64 every commit took a cache miss on its
-// entry and BenchmarkPipelineNewConn ran ~17% slower than with one lock.
+// entry[T] and BenchmarkPipelineNewConn ran ~17% slower than with one lock.
 // 8 locks are plenty for the workers of a 2- to 8-core gateway: a commit
 // holds two of them for ~100 ns.
 const (
@@ -93,16 +93,16 @@ func shardCount(n int) int {
 	return min(maxShards, 1<<(bits.Len(uint(s))-1))
 }
 
-// owner is the shard whose segment holds entry idx: idx / segSize, by a
+// owner is the shard whose segment holds entry[T] idx: idx / segSize, by a
 // multiply and a shift (setOwnerDiv) rather than a division.
-func (t *Table) owner(idx uint32) uint32 { return uint32(uint64(idx) * t.ownerMul >> t.ownerShift) }
+func (t *table[T]) owner(idx uint32) uint32 { return uint32(uint64(idx) * t.ownerMul >> t.ownerShift) }
 
 // setOwnerDiv sets up owner for segments of per entries: with
 // s = 24 + ceil(log2 per) and m = ceil(2^s / per), floor(x*m / 2^s) is
 // floor(x / per) for every x < 2^24 (MaxCapacity), and x*m < 2^50.
 // owner is monotonic, so checking it on both sides of every segment
 // boundary proves it for the whole slab.
-func (t *Table) setOwnerDiv(per uint32) {
+func (t *table[T]) setOwnerDiv(per uint32) {
 	s := 24 + uint32(bits.Len32(per-1))
 	t.ownerShift = s
 	t.ownerMul = (uint64(1)<<s + uint64(per) - 1) / uint64(per)
@@ -115,20 +115,20 @@ func (t *Table) setOwnerDiv(per uint32) {
 
 // region returns the shard whose index region a key with hash h and
 // zone-less hash hz falls in, and its home slot (absolute) there.
-func (t *Table) region(h, hz uint64) (uint32, uint32) {
+func (t *table[T]) region(h, hz uint64) (uint32, uint32) {
 	r := uint32(hz) >> t.shardShift
 	return r, r*t.regionSize + uint32((uint64(uint32(h))*uint64(t.regionSize))>>32)
 }
 
 // regionOf is the region shard of key k.
-func (t *Table) regionOf(k *Tuple) uint32 {
+func (t *table[T]) regionOf(k *T) uint32 {
 	_, r, _ := t.place(k)
 	return r
 }
 
 // lockSet locks the distinct shards among a, b, c in ascending order and
 // returns them (sorted, n of them) for unlockSet.
-func (t *Table) lockSet(a, b, c uint32) (set [3]uint32, n int) {
+func (t *table[T]) lockSet(a, b, c uint32) (set [3]uint32, n int) {
 	set = [3]uint32{a, b, c}
 	if set[0] > set[1] {
 		set[0], set[1] = set[1], set[0]
@@ -150,7 +150,7 @@ func (t *Table) lockSet(a, b, c uint32) (set [3]uint32, n int) {
 	return set, n
 }
 
-func (t *Table) unlockSet(set [3]uint32, n int) {
+func (t *table[T]) unlockSet(set [3]uint32, n int) {
 	for i := n - 1; i >= 0; i-- {
 		t.shards[set[i]].mu.Unlock()
 	}
@@ -160,7 +160,7 @@ func (t *Table) unlockSet(set [3]uint32, n int) {
 // with its owner sh locked; on a miss nothing is locked and sh is nil. The
 // index is probed without a lock (probe), or under the region's lock when
 // an erase got in the way.
-func (t *Table) locate(k *Tuple) (sh *shard, idx uint32, dir Dir, ok bool) {
+func (t *table[T]) locate(k *T) (sh *shard[T], idx uint32, dir Dir, ok bool) {
 	h, r, home := t.place(k)
 	for {
 		var valid bool
@@ -182,7 +182,9 @@ func (t *Table) locate(k *Tuple) (sh *shard, idx uint32, dir Dir, ok bool) {
 		// still k's, else probe again.
 		os := &t.shards[t.owner(idx)]
 		os.mu.Lock()
-		if e := &t.entries[idx]; e.class != classFree && sameTuple(e.key(dir), k) {
+		e := &t.entries[idx]
+		ek := e.key(dir)
+		if e.class != classFree && (is4[T]() && same4(as4(ek), as4(k)) || !is4[T]() && same6(as6(ek), as6(k))) {
 			return os, idx, dir, true
 		}
 		os.mu.Unlock()
@@ -191,7 +193,7 @@ func (t *Table) locate(k *Tuple) (sh *shard, idx uint32, dir Dir, ok bool) {
 
 // lockHandle validates h and returns its connection with its owner
 // locked; ok is false (nothing locked) for a stale handle.
-func (t *Table) lockHandle(h Handle) (sh *shard, idx uint32, ok bool) {
+func (t *table[T]) lockHandle(h Handle) (sh *shard[T], idx uint32, ok bool) {
 	idx = uint32(h) & (1<<t.idxBits - 1)
 	if idx >= uint32(len(t.entries)) {
 		return nil, 0, false
@@ -212,7 +214,7 @@ func (t *Table) lockHandle(h Handle) (sh *shard, idx uint32, ok bool) {
 // connection was removed meanwhile, or (expiring) a packet refreshed it
 // past now meanwhile, removeHeld returns false. o is locked again on
 // return either way (its lists may have changed meanwhile).
-func (t *Table) removeHeld(o, idx uint32, expiring bool, now int64) bool {
+func (t *table[T]) removeHeld(o, idx uint32, expiring bool, now int64) bool {
 	e := &t.entries[idx]
 	gen, orig, reply := e.gen, e.orig, e.reply
 	a, b := t.regionOf(&orig), t.regionOf(&reply)
@@ -269,7 +271,7 @@ var testHookBackoff func()
 
 // remove unlinks connection idx from the index and its list and frees it.
 // The caller holds its owner sh and both its keys' regions.
-func (t *Table) remove(sh *shard, idx uint32) {
+func (t *table[T]) remove(sh *shard[T], idx uint32) {
 	e := &t.entries[idx]
 	if t.released != nil {
 		t.released.Release(e.orig, e.reply, e.flags&flagHeld != 0)

@@ -9,13 +9,21 @@ import (
 	"github.com/xgw-dev/xgw/packet"
 )
 
-// Table is a zoned connection table. It is safe for concurrent use: its
-// connections and its index are split into shards, each with its own lock
-// (shard.go), so that workers on different connections rarely meet.
-type Table struct {
-	entries []entry
+// Table is a zoned connection table of IPv4 connections. It is safe for
+// concurrent use: its connections and its index are split into shards,
+// each with its own lock (shard.go), so that workers on different
+// connections rarely meet.
+type Table = table[Tuple]
+
+// Table6 is the table of IPv6 connections: the same code, stenciled for
+// Tuple6 (tuple.go).
+type Table6 = table[Tuple6]
+
+// table is the connection table of one address family.
+type table[T tupleKey] struct {
+	entries []entry[T]
 	slots   []uint32 // see index.go
-	shards  []shard
+	shards  []shard[T]
 
 	segSize    uint32 // entries per shard segment (the last may hold fewer)
 	ownerMul   uint64 // owner(idx) = idx*ownerMul>>ownerShift = idx/segSize
@@ -31,14 +39,19 @@ type Table struct {
 	slack   [numClasses]int64 // see refresh
 	liberal bool
 	// released hears of every removed connection (SetReleaser).
-	released Releaser
+	released releaser[T]
 }
 
 const nilIdx = ^uint32(0)
 
 // NewTable allocates a table for cfg.Capacity connections up front. (It is
 // not called New because New is the ct_state bit in state.go.)
-func NewTable(cfg Config) (*Table, error) {
+func NewTable(cfg Config) (*Table, error) { return newTableOf[Tuple](cfg) }
+
+// NewTable6 allocates an IPv6 table for cfg.Capacity connections up front.
+func NewTable6(cfg Config) (*Table6, error) { return newTableOf[Tuple6](cfg) }
+
+func newTableOf[T tupleKey](cfg Config) (*table[T], error) {
 	n := cfg.Capacity
 	if n == 0 {
 		n = DefaultCapacity
@@ -53,24 +66,24 @@ func NewTable(cfg Config) (*Table, error) {
 	ns = 1 << (bits.Len(uint(min(ns, n))) - 1) // a power of two, at most n
 	// Every shard gets a segment of per consecutive entries but the last,
 	// which takes the rest: sizes differ by less than ns and add up to
-	// exactly n. Halving ns until the rest is at least one entry keeps
+	// exactly n. Halving ns until the rest is at least one entry[T] keeps
 	// every shard non-empty.
 	per := (n + ns - 1) / ns
 	for ns > 1 && (ns-1)*per >= n {
 		ns /= 2
 		per = (n + ns - 1) / ns
 	}
-	t := &Table{
+	t := &table[T]{
 		segSize:    uint32(per),
 		shardShift: uint32(32 - (bits.Len(uint(ns)) - 1)),
 		regionSize: uint32(3 * per),
 		liberal:    cfg.TCPLiberal,
-		shards:     make([]shard, ns),
+		shards:     make([]shard[T], ns),
 	}
 	t.setOwnerDiv(uint32(per))
 	t.idxBits = uint32(max(1, bits.Len32(uint32(n-1))))
 	t.refBits = uint32(bits.Len32(uint32(2 * n)))
-	t.entries = hugeSlice[entry](n, t, cfg.Prefault)
+	t.entries = hugeSlice[entry[T]](n, t, cfg.Prefault)
 	t.slots = hugeSlice[uint32](ns*3*per, t, cfg.Prefault)
 	t.genBits = min(16, 32-t.idxBits)
 	for i := range t.seed {
@@ -112,18 +125,29 @@ func NewTable(cfg Config) (*Table, error) {
 	return t, nil
 }
 
-// Match is the outcome of tracking one packet.
-type Match struct {
+// match[T] is the outcome of tracking one IPv4 packet.
+type Match = match[Tuple]
+
+// Match6 is the outcome of tracking one IPv6 packet.
+type Match6 = match[Tuple6]
+
+// match is the outcome of tracking one packet.
+type match[T tupleKey] struct {
 	Handle      Handle
 	Dir         Dir
 	State       State  // ct_state for this packet
-	Orig, Reply Tuple  // the connection's tuples, for NAT
+	Orig, Reply T      // the connection's tuples, for NAT
 	Mark        uint32 // the connection's ct_mark (SetMark)
 }
 
 // ReplyChooser picks the reply tuple of a new connection; NAT implements it.
-type ReplyChooser interface {
-	ChooseReply(orig Tuple, taken Taken) (reply Tuple, ok bool)
+type ReplyChooser = replyChooser[Tuple]
+
+// ReplyChooser6 is ReplyChooser for IPv6 connections.
+type ReplyChooser6 = replyChooser[Tuple6]
+
+type replyChooser[T tupleKey] interface {
+	ChooseReply(orig T, taken taker[T]) (reply T, ok bool)
 }
 
 var zeroMeta Meta
@@ -135,33 +159,33 @@ var zeroMeta Meta
 // false and State is Tracked|New if the packet may start a connection,
 // Tracked|Invalid otherwise. A SYN for a closed TCP connection removes it
 // and reports a miss, so that Commit starts afresh (as OVS does).
-func (t *Table) Lookup(k Tuple, m *Meta, now int64) (Match, bool) {
-	var mt Match
+func (t *table[T]) Lookup(k T, m *Meta, now int64) (match[T], bool) {
+	var mt match[T]
 	ok := t.LookupInto(&k, m, now, &mt)
 	return mt, ok
 }
 
-// LookupInto is Lookup writing its Match into out: the per-packet path
-// uses it so that the Match is not copied through every return.
-func (t *Table) LookupInto(k *Tuple, m *Meta, now int64, out *Match) bool {
+// LookupInto is Lookup writing its match[T] into out: the per-packet path
+// uses it so that the match[T] is not copied through every return.
+func (t *table[T]) LookupInto(k *T, m *Meta, now int64, out *match[T]) bool {
 	if m == nil {
 		m = &zeroMeta
 	}
 	if t.track(k, m, now, out) {
 		return true
 	}
-	if !validNew(k.Proto, m) {
+	if !validNew(tailOf(k).Proto, m) {
 		t.count(k, func(s *Stats) { s.InvalidPackets++ })
-		*out = Match{State: Tracked | Invalid}
+		*out = match[T]{State: Tracked | Invalid}
 	} else {
-		*out = Match{State: Tracked | New}
+		*out = match[T]{State: Tracked | New}
 	}
 	return false
 }
 
 // track is Lookup's hit path: it finds k's live connection and runs its
 // state machine, filling out. It returns false on a miss (out untouched).
-func (t *Table) track(k *Tuple, m *Meta, now int64, out *Match) bool {
+func (t *table[T]) track(k *T, m *Meta, now int64, out *match[T]) bool {
 	sh, idx, dir, ok := t.locate(k)
 	if !ok {
 		return false
@@ -180,7 +204,7 @@ func (t *Table) track(k *Tuple, m *Meta, now int64, out *Match) bool {
 
 // fill describes connection idx, seen by a packet in direction dir with
 // state s, in out.
-func (t *Table) fill(out *Match, idx uint32, dir Dir, s State) {
+func (t *table[T]) fill(out *match[T], idx uint32, dir Dir, s State) {
 	e := &t.entries[idx]
 	out.Handle, out.Dir, out.State = t.handle(idx), dir, s
 	out.Orig, out.Reply, out.Mark = e.orig, e.reply, e.mark
@@ -189,7 +213,7 @@ func (t *Table) fill(out *Match, idx uint32, dir Dir, s State) {
 // liveOrReap reports whether connection idx, whose owner sh the caller
 // holds, is still live at now; an expired one, not yet reaped, is treated
 // as absent and reaped on the spot.
-func (t *Table) liveOrReap(sh *shard, idx uint32, now int64) bool {
+func (t *table[T]) liveOrReap(sh *shard[T], idx uint32, now int64) bool {
 	if t.entries[idx].expires > now {
 		return true
 	}
@@ -205,16 +229,16 @@ func (t *Table) liveOrReap(sh *shard, idx uint32, now int64) bool {
 // refuses: a TCP segment out of window or with bad flags, an ICMP type that
 // does not fit). ok is false when the packet reopened a closed TCP
 // connection: the old one is gone and the packet is a miss.
-func (t *Table) update(sh *shard, idx uint32, dir Dir, m *Meta, now int64) (State, bool) {
+func (t *table[T]) update(sh *shard[T], idx uint32, dir Dir, m *Meta, now int64) (State, bool) {
 	e := &t.entries[idx]
 	var r result
-	switch e.orig.Proto {
+	switch tailOf(&e.orig).Proto {
 	case packet.ProtoTCP:
-		r = t.tcpUpdate(e, dir, m)
-	case packet.ProtoICMP:
-		r = icmpUpdate(e, dir, m)
+		r = tcpUpdate(&e.conn, dir, m, t.liberal)
+	case packet.ProtoICMP, packet.ProtoICMPv6:
+		r = icmpUpdate(&e.conn, dir, m)
 	default:
-		r = otherUpdate(e, dir)
+		r = otherUpdate(&e.conn, dir)
 	}
 	switch r.verdict {
 	case verdictInvalid:
@@ -238,7 +262,7 @@ func (t *Table) update(sh *shard, idx uint32, dir Dir, m *Meta, now int64) (Stat
 }
 
 // state is the ct_state of a tracked, valid packet of e in direction dir.
-func (t *Table) state(e *entry, dir Dir) State {
+func (t *table[T]) state(e *entry[T], dir Dir) State {
 	s := Tracked | State(e.flags&flagNATMask)
 	if e.flags&flagSeenReply != 0 {
 		s |= Established
@@ -255,17 +279,17 @@ func (t *Table) state(e *entry, dir Dir) State {
 // state machine, no counters, no expiry refresh. The offload planner uses
 // it to replay a packet through the pipeline's stages. State is the
 // connection's, as a packet in k's direction would see it.
-func (t *Table) Peek(k Tuple, now int64) (Match, bool) {
+func (t *table[T]) Peek(k T, now int64) (match[T], bool) {
 	sh, idx, dir, ok := t.locate(&k)
 	if !ok {
-		return Match{State: Tracked | New}, false
+		return match[T]{State: Tracked | New}, false
 	}
 	defer sh.mu.Unlock()
 	if t.entries[idx].expires <= now {
-		return Match{State: Tracked | New}, false
+		return match[T]{State: Tracked | New}, false
 	}
 	e := &t.entries[idx]
-	return Match{Handle: t.handle(idx), Dir: dir, Orig: e.orig, Reply: e.reply, Mark: e.mark, State: t.state(e, dir)}, true
+	return match[T]{Handle: t.handle(idx), Dir: dir, Orig: e.orig, Reply: e.reply, Mark: e.mark, State: t.state(e, dir)}, true
 }
 
 // commitTries bounds how often Commit starts over when another worker
@@ -281,7 +305,7 @@ const commitTries = 4
 // The reply is chosen without locks (Taken looks at one region at a time);
 // the connection is then inserted holding its owner's and both regions'
 // locks, after checking again that neither tuple is taken.
-func (t *Table) Commit(k Tuple, m *Meta, now int64, ch ReplyChooser) (Match, error) {
+func (t *table[T]) Commit(k T, m *Meta, now int64, ch replyChooser[T]) (match[T], error) {
 	if m == nil {
 		m = &zeroMeta
 	}
@@ -293,18 +317,23 @@ func (t *Table) Commit(k Tuple, m *Meta, now int64, ch ReplyChooser) (Match, err
 		// Later tries, and a packet that cannot start a connection, look k
 		// up first, so that an existing connection is tracked as Lookup
 		// would and errors are only reported for a k that is absent.
-		optimistic := try == 1 && validNew(k.Proto, m)
+		optimistic := try == 1 && validNew(tailOf(&k).Proto, m)
 		if !optimistic {
-			var mt Match
+			var mt match[T]
 			if t.track(&k, m, now, &mt) {
 				return mt, nil
 			}
-			if !validNew(k.Proto, m) {
+			if !validNew(tailOf(&k).Proto, m) {
 				t.count(&k, func(s *Stats) { s.InvalidPackets++ })
-				return Match{State: Tracked | Invalid}, ErrInvalid
+				return match[T]{State: Tracked | Invalid}, ErrInvalid
 			}
 		}
-		reply := k.Reverse()
+		var reply T
+		if is4[T]() { // reverseOf, dispatched here so that Reverse inlines
+			*as4(&reply) = as4(&k).Reverse()
+		} else {
+			*as6(&reply) = as6(&k).Reverse()
+		}
 		held := false
 		if ch != nil {
 			v := t.claimView(pk.r)
@@ -314,17 +343,17 @@ func (t *Table) Commit(k Tuple, m *Meta, now int64, ch ReplyChooser) (Match, err
 				// Asking the chooser again would count its exhaustion
 				// twice: only look whether k exists after all.
 				if optimistic {
-					var mt Match
+					var mt match[T]
 					if t.track(&k, m, now, &mt) {
 						return mt, nil
 					}
 				}
 				t.count(&k, func(s *Stats) { s.NoReplyDrops++ })
-				return Match{State: Tracked | New}, ErrNoReply
+				return match[T]{State: Tracked | New}, ErrNoReply
 			}
 			reply = r
 		}
-		if reply == k || reply.Zone != k.Zone || reply.Proto != k.Proto {
+		if reply == k || tailOf(&reply).Zone != tailOf(&k).Zone || tailOf(&reply).Proto != tailOf(&k).Proto {
 			t.giveBack(&k, &reply, held)
 			switch {
 			case optimistic:
@@ -332,10 +361,10 @@ func (t *Table) Commit(k Tuple, m *Meta, now int64, ch ReplyChooser) (Match, err
 			case reply == k:
 				// Both directions would have one key (src == dst, sport == dport).
 				t.count(&k, func(s *Stats) { s.InvalidPackets++ })
-				return Match{State: Tracked | Invalid}, ErrInvalid
+				return match[T]{State: Tracked | Invalid}, ErrInvalid
 			}
 			t.count(&k, func(s *Stats) { s.NoReplyDrops++ })
-			return Match{State: Tracked | New}, ErrNoReply
+			return match[T]{State: Tracked | New}, ErrNoReply
 		}
 		mt, err, again := t.insertConn(&k, pk, &reply, m, now, ch != nil && try < commitTries, held)
 		if err != nil || again {
@@ -347,7 +376,7 @@ func (t *Table) Commit(k Tuple, m *Meta, now int64, ch ReplyChooser) (Match, err
 		}
 		if try == commitTries {
 			t.count(&k, func(s *Stats) { s.NoReplyDrops++ })
-			return Match{State: Tracked | New}, ErrNoReply
+			return match[T]{State: Tracked | New}, ErrNoReply
 		}
 	}
 }
@@ -355,7 +384,7 @@ func (t *Table) Commit(k Tuple, m *Meta, now int64, ch ReplyChooser) (Match, err
 // giveBack tells the Releaser that a commit whose chooser called Hold
 // did not create its connection orig → reply, so that the reference the
 // chooser took for it is returned. No lock is held.
-func (t *Table) giveBack(orig, reply *Tuple, held bool) {
+func (t *table[T]) giveBack(orig, reply *T, held bool) {
 	if held && t.released != nil {
 		t.released.Release(*orig, *reply, true)
 	}
@@ -363,7 +392,7 @@ func (t *Table) giveBack(orig, reply *Tuple, held bool) {
 
 // count bumps a counter of the shard k hashes to, for outcomes that hold
 // no lock when they are known.
-func (t *Table) count(k *Tuple, f func(*Stats)) {
+func (t *table[T]) count(k *T, f func(*Stats)) {
 	sh := &t.shards[t.regionOf(k)]
 	sh.mu.Lock()
 	f(&sh.stats)
@@ -375,7 +404,7 @@ func (t *Table) count(k *Tuple, f func(*Stats)) {
 // it), or (if retryReply) reply was taken. The owner is k's region shard
 // if it has room, which keeps a lookup by k to one lock; else, after
 // reaping there, any shard with room.
-func (t *Table) insertConn(k *Tuple, pk placed, reply *Tuple, m *Meta, now int64, retryReply, held bool) (mt Match, err error, again bool) {
+func (t *table[T]) insertConn(k *T, pk placed, reply *T, m *Meta, now int64, retryReply, held bool) (mt match[T], err error, again bool) {
 	hk, a, homeK := pk.h, pk.r, pk.home
 	pr := t.placeOf(reply)
 	hr, b, homeR := pr.h, pr.r, pr.home
@@ -386,13 +415,13 @@ func (t *Table) insertConn(k *Tuple, pk placed, reply *Tuple, m *Meta, now int64
 		if t.reap(c, now, reapOnFull) == 0 {
 			if c = t.shardWithRoom(c); c == nilIdx {
 				t.count(k, func(s *Stats) { s.FullDrops++ })
-				return Match{State: Tracked | New}, ErrFull, false
+				return match[T]{State: Tracked | New}, ErrFull, false
 			}
 		}
 	}
 	for try := 0; ; try++ {
 		set, n := t.lockSet(a, b, c)
-		// Load the entry create would take now, so that its cache miss
+		// Load the entry[T] create would take now, so that its cache miss
 		// overlaps the index probes below instead of following them.
 		next := t.nextFree(&t.shards[c])
 		if _, _, taken := t.findIn(a, homeK, hk, k); taken {
@@ -406,7 +435,7 @@ func (t *Table) insertConn(k *Tuple, pk placed, reply *Tuple, m *Meta, now int64
 			}
 			t.shards[a].stats.NoReplyDrops++
 			t.unlockSet(set, n)
-			return Match{State: Tracked | New}, ErrNoReply, false
+			return match[T]{State: Tracked | New}, ErrNoReply, false
 		}
 		room := t.roomFor(a, 1) && t.roomFor(b, 1) && (a != b || t.roomFor(a, 2))
 		cs := &t.shards[c]
@@ -427,13 +456,13 @@ func (t *Table) insertConn(k *Tuple, pk placed, reply *Tuple, m *Meta, now int64
 			}
 		}
 		t.count(k, func(s *Stats) { s.FullDrops++ })
-		return Match{State: Tracked | New}, ErrFull, false
+		return match[T]{State: Tracked | New}, ErrFull, false
 	}
 }
 
-// shardWithRoom returns the next shard after c with a free entry, or
+// shardWithRoom returns the next shard after c with a free entry[T], or
 // nilIdx: the table is full. Full shards are skipped without their lock.
-func (t *Table) shardWithRoom(c uint32) uint32 {
+func (t *table[T]) shardWithRoom(c uint32) uint32 {
 	for off := 1; off < len(t.shards); off++ {
 		x := (c + uint32(off)) % uint32(len(t.shards))
 		sh := &t.shards[x]
@@ -452,25 +481,29 @@ func (t *Table) shardWithRoom(c uint32) uint32 {
 
 // create allocates and indexes connection k → reply in shard sh. The
 // caller holds sh and both tuples' regions.
-func (t *Table) create(sh *shard, k *Tuple, pk placed, reply *Tuple, pr placed, m *Meta, now int64, held bool, next uint32) Match {
+func (t *table[T]) create(sh *shard[T], k *T, pk placed, reply *T, pr placed, m *Meta, now int64, held bool, next uint32) match[T] {
 	idx := t.alloc(sh, next)
 	e := &t.entries[idx]
 	// Field by field: lock-free probes may read the tuples (of the
 	// connection this slot held before) at any time, so they are only
 	// written atomically (storeTuple), before the keys are indexed.
 	e.reset(e.gen)
-	e.flags = natState(*k, *reply)
+	if is4[T]() { // natState, dispatched here so that natState4 inlines
+		e.flags = natState4(as4(k), as4(reply))
+	} else {
+		e.flags = natState6(as6(k), as6(reply))
+	}
 	if held {
 		e.flags |= flagHeld
 	}
 	storeTuple(&e.orig, k)
 	storeTuple(&e.reply, reply)
 	var c class
-	switch k.Proto {
+	switch tailOf(k).Proto {
 	case packet.ProtoTCP:
-		c = tcpNew(e, m)
-	case packet.ProtoICMP:
-		c = icmpNew(e, m)
+		c = tcpNew(&e.conn, m)
+	case packet.ProtoICMP, packet.ProtoICMPv6:
+		c = icmpNew(&e.conn, m)
 	default:
 		c = clsUDPFirst
 	}
@@ -486,22 +519,22 @@ func (t *Table) create(sh *shard, k *Tuple, pk placed, reply *Tuple, pr placed, 
 	sh.stats.Created++
 	e.packets[DirOrig] = 1
 	e.bytes[DirOrig] = uint64(m.Len)
-	return Match{Handle: t.handle(idx), Dir: DirOrig, State: t.state(e, DirOrig), Orig: *k, Reply: *reply}
+	return match[T]{Handle: t.handle(idx), Dir: DirOrig, State: t.state(e, DirOrig), Orig: *k, Reply: *reply}
 }
 
-// LookupRelated tracks an ICMP error whose embedded datagram has tuple
-// inner, as written in the embedded header. As OVS does, the reversed inner
+// LookupRelated tracks an ICMP (or, in a Table6, ICMPv6) error whose
+// embedded datagram has tuple inner, as written in the embedded header. As OVS does, the reversed inner
 // tuple is looked up first: the embedded datagram left this point after NAT,
 // so its reverse is a tuple of the connection in the direction the error
 // travels. Failing that, inner itself is tried as a direction tuple, the
 // error then travelling the other way. Both agree on connections without
 // NAT. The packet is counted; no state or expiry changes.
-func (t *Table) LookupRelated(inner Tuple, m *Meta, now int64) (Match, bool) {
+func (t *table[T]) LookupRelated(inner T, m *Meta, now int64) (match[T], bool) {
 	if m == nil {
 		m = &zeroMeta
 	}
-	rev := inner.Reverse()
-	for i, k := range [2]*Tuple{&rev, &inner} {
+	rev := reverseOf(&inner)
+	for i, k := range [2]*T{&rev, &inner} {
 		sh, idx, dir, ok := t.locate(k)
 		if !ok {
 			continue
@@ -516,14 +549,14 @@ func (t *Table) LookupRelated(inner Tuple, m *Meta, now int64) (Match, bool) {
 			if dir == DirReply {
 				s |= ReplyDir
 			}
-			mt := Match{Handle: t.handle(idx), Dir: dir, State: s, Orig: e.orig, Reply: e.reply}
+			mt := match[T]{Handle: t.handle(idx), Dir: dir, State: s, Orig: e.orig, Reply: e.reply}
 			sh.mu.Unlock()
 			return mt, true
 		}
 		sh.mu.Unlock()
 	}
 	t.count(&inner, func(s *Stats) { s.InvalidPackets++ })
-	return Match{State: Tracked | Invalid}, false
+	return match[T]{State: Tracked | Invalid}, false
 }
 
 // Releaser hears of every connection the table removes (expiry, Delete,
@@ -533,18 +566,23 @@ func (t *Table) LookupRelated(inner Tuple, m *Meta, now int64) (Match, bool) {
 // it was committed. It also hears, with no lock held and held = true, of
 // a connection a Commit did not create after its chooser called Hold (see
 // Holder). Release must be quick and must not call back into the table.
-type Releaser interface {
-	Release(orig, reply Tuple, held bool)
+type Releaser = releaser[Tuple]
+
+// Releaser6 is Releaser for IPv6 connections.
+type Releaser6 = releaser[Tuple6]
+
+type releaser[T tupleKey] interface {
+	Release(orig, reply T, held bool)
 }
 
 // SetReleaser sets the table's Releaser; call it before any connection is
 // committed.
-func (t *Table) SetReleaser(r Releaser) {
+func (t *table[T]) SetReleaser(r releaser[T]) {
 	t.released = r
 }
 
 // Delete removes the connection h names; false if h is stale.
-func (t *Table) Delete(h Handle) bool {
+func (t *table[T]) Delete(h Handle) bool {
 	sh, idx, ok := t.lockHandle(h)
 	if !ok {
 		return false
@@ -559,7 +597,7 @@ func (t *Table) Delete(h Handle) bool {
 
 // Len is the number of live connections (expired ones not yet reaped
 // included).
-func (t *Table) Len() int {
+func (t *table[T]) Len() int {
 	n := 0
 	for i := range t.shards {
 		sh := &t.shards[i]
@@ -571,7 +609,7 @@ func (t *Table) Len() int {
 }
 
 // Stats returns the counters, summed over the shards.
-func (t *Table) Stats() Stats {
+func (t *table[T]) Stats() Stats {
 	var s Stats
 	for i := range t.shards {
 		sh := &t.shards[i]
@@ -591,7 +629,7 @@ func (t *Table) Stats() Stats {
 }
 
 // lastNow is the latest clock value any shard has seen.
-func (t *Table) lastNow() int64 {
+func (t *table[T]) lastNow() int64 {
 	var now int64
 	for i := range t.shards {
 		sh := &t.shards[i]
@@ -606,7 +644,7 @@ func (t *Table) lastNow() int64 {
 // fast path) to h in direction dir and pushes its expiry out from lastSeen.
 // Reply traffic promotes UDP and ICMP connections as a reply seen here
 // would; TCP state is left alone (the fast path punts FIN and RST).
-func (t *Table) Touch(h Handle, dir Dir, packets, bytes uint64, lastSeen int64) bool {
+func (t *table[T]) Touch(h Handle, dir Dir, packets, bytes uint64, lastSeen int64) bool {
 	if dir > DirReply {
 		return false
 	}
@@ -622,14 +660,14 @@ func (t *Table) Touch(h Handle, dir Dir, packets, bytes uint64, lastSeen int64) 
 		return true
 	}
 	c := e.class
-	switch e.orig.Proto {
+	switch tailOf(&e.orig).Proto {
 	case packet.ProtoTCP:
-	case packet.ProtoICMP:
+	case packet.ProtoICMP, packet.ProtoICMPv6:
 		if dir == DirReply {
 			c = clsICMPReply
 		}
 	default:
-		c = otherUpdate(e, dir).class
+		c = otherUpdate(&e.conn, dir).class
 	}
 	if dir == DirReply {
 		e.flags |= flagSeenReply
@@ -639,7 +677,7 @@ func (t *Table) Touch(h Handle, dir Dir, packets, bytes uint64, lastSeen int64) 
 }
 
 // SetMark sets the connection's ct_mark.
-func (t *Table) SetMark(h Handle, mark uint32) bool {
+func (t *table[T]) SetMark(h Handle, mark uint32) bool {
 	sh, idx, ok := t.lockHandle(h)
 	if ok {
 		t.entries[idx].mark = mark
@@ -648,10 +686,15 @@ func (t *Table) SetMark(h Handle, mark uint32) bool {
 	return ok
 }
 
-// ConnInfo is a snapshot of one connection.
-type ConnInfo struct {
+// connInfo[T] is a snapshot of one IPv4 connection.
+type ConnInfo = connInfo[Tuple]
+
+// ConnInfo6 is a snapshot of one IPv6 connection.
+type ConnInfo6 = connInfo[Tuple6]
+
+type connInfo[T tupleKey] struct {
 	Handle         Handle
-	Orig, Reply    Tuple
+	Orig, Reply    T
 	State          State // Established once a reply was seen, else New; NAT bits
 	Packets, Bytes [2]uint64
 	LastSeen       int64
@@ -664,9 +707,9 @@ type ConnInfo struct {
 	TCP TCPState
 }
 
-func (t *Table) info(idx uint32) ConnInfo {
+func (t *table[T]) info(idx uint32) connInfo[T] {
 	e := &t.entries[idx]
-	ci := ConnInfo{
+	ci := connInfo[T]{
 		Handle:   t.handle(idx),
 		Orig:     e.orig,
 		Reply:    e.reply,
@@ -677,20 +720,20 @@ func (t *Table) info(idx uint32) ConnInfo {
 		Expires:  e.expires,
 		Mark:     e.mark,
 	}
-	switch e.orig.Proto {
+	switch tailOf(&e.orig).Proto {
 	case packet.ProtoTCP:
 		ci.TCP = coalesceTCP(e.tcp[0].state, e.tcp[1].state)
-	case packet.ProtoICMP:
+	case packet.ProtoICMP, packet.ProtoICMPv6:
 		ci.ICMPType = e.icmpType()
 	}
 	return ci
 }
 
 // Get returns a snapshot of the connection h names.
-func (t *Table) Get(h Handle) (ConnInfo, bool) {
+func (t *table[T]) Get(h Handle) (connInfo[T], bool) {
 	sh, idx, ok := t.lockHandle(h)
 	if !ok {
-		return ConnInfo{}, false
+		return connInfo[T]{}, false
 	}
 	defer sh.mu.Unlock()
 	return t.info(idx), true
@@ -704,8 +747,8 @@ const rangeChunk = 256
 // without it, so fn may call back into the table. Each connection present
 // for the whole iteration is visited exactly once; ones created or removed
 // meanwhile may or may not be.
-func (t *Table) Range(fn func(ConnInfo) bool) {
-	var buf [rangeChunk]ConnInfo
+func (t *table[T]) Range(fn func(connInfo[T]) bool) {
+	var buf [rangeChunk]connInfo[T]
 	for s := range t.shards {
 		sh := &t.shards[s]
 		for next := sh.base; ; {

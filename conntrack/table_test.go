@@ -19,51 +19,59 @@ func TestNewTableRejectsBadCapacity(t *testing.T) {
 }
 
 func TestFullTableRefusesNewKeepsExisting(t *testing.T) {
-	ct := newTable(t, Config{Capacity: 4})
+	bothFamilies(t, testFullTableRefusesNewKeepsExisting[Tuple], testFullTableRefusesNewKeepsExisting[Tuple6])
+}
+
+func testFullTableRefusesNewKeepsExisting[T tupleKey](t *testing.T) {
+	ct := newTab[T](t, Config{Capacity: 4})
 	m := &Meta{Len: 60}
 	var hs []Handle
 	for p := uint16(1); p <= 4; p++ {
-		mt, err := ct.Commit(udpTuple(0, p), m, 0, nil)
+		mt, err := ct.Commit(udpTupleOf[T](0, p), m, 0, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		hs = append(hs, mt.Handle)
 	}
-	if _, err := ct.Commit(udpTuple(0, 5), m, sec, nil); !errors.Is(err, ErrFull) {
+	if _, err := ct.Commit(udpTupleOf[T](0, 5), m, sec, nil); !errors.Is(err, ErrFull) {
 		t.Fatalf("5th commit: %v", err)
 	}
 	if s := ct.Stats(); s.FullDrops != 1 || s.Entries != 4 || s.Created != 4 {
 		t.Fatalf("stats %+v", s)
 	}
 	for i, h := range hs {
-		got, ok := ct.Lookup(udpTuple(0, uint16(i+1)).Reverse(), m, 2*sec)
+		got, ok := ct.Lookup(rev(udpTupleOf[T](0, uint16(i+1))), m, 2*sec)
 		if !ok || got.Handle != h || got.State != Tracked|Established|ReplyDir {
 			t.Fatalf("conn %d while full: %v %+v", i, ok, got)
 		}
 	}
 	// Once connections expire, a commit into the full table reaps them.
 	late := 2*sec + int64(DefaultTimeouts().UDPMultiple)
-	if _, err := ct.Commit(udpTuple(0, 5), m, late, nil); err != nil {
+	if _, err := ct.Commit(udpTupleOf[T](0, 5), m, late, nil); err != nil {
 		t.Fatalf("commit after expiry: %v", err)
 	}
 	checkInvariants(t, ct)
 }
 
 func TestExpireRemovesExactlyExpired(t *testing.T) {
+	bothFamilies(t, testExpireRemovesExactlyExpired[Tuple], testExpireRemovesExactlyExpired[Tuple6])
+}
+
+func testExpireRemovesExactlyExpired[T tupleKey](t *testing.T) {
 	to := DefaultTimeouts()
-	ct := newTable(t, Config{Capacity: 64})
+	ct := newTab[T](t, Config{Capacity: 64})
 	m := &Meta{Len: 60}
 	udp := func(p uint16) Handle {
-		mt, err := ct.Commit(udpTuple(0, p), m, 0, nil)
+		mt, err := ct.Commit(udpTupleOf[T](0, p), m, 0, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return mt.Handle
 	}
 	idle, refreshed, replied := udp(1), udp(2), udp(3)
-	tcp := handshake(t, ct, tcpTuple(0), nil, 0).Handle
-	ct.Lookup(udpTuple(0, 2), m, 50*sec)           // UDP single: 60 s from 50 s
-	ct.Lookup(udpTuple(0, 3).Reverse(), m, 10*sec) // UDP multiple: 30 s from 10 s
+	tcp := handshake(t, ct, tcpTupleOf[T](0), nil, 0).Handle
+	ct.Lookup(udpTupleOf[T](0, 2), m, 50*sec)      // UDP single: 60 s from 50 s
+	ct.Lookup(rev(udpTupleOf[T](0, 3)), m, 10*sec) // UDP multiple: 30 s from 10 s
 
 	check := func(now int64, want int, alive ...Handle) {
 		t.Helper()
@@ -93,16 +101,21 @@ func TestExpireRemovesExactlyExpired(t *testing.T) {
 
 // Expire must cost O(expired): a big idle table adds nothing to its work.
 func TestExpireCostIndependentOfIdleConns(t *testing.T) {
+	bothFamilies(t, testExpireCostIndependentOfIdleConns[Tuple], testExpireCostIndependentOfIdleConns[Tuple6])
+}
+
+func testExpireCostIndependentOfIdleConns[T tupleKey](t *testing.T) {
 	const idle, doomed = 20000, 10
-	ct := newTable(t, Config{Capacity: idle + doomed, Timeouts: Timeouts{ICMPFirst: 5 * time.Second}})
+	ct := newTab[T](t, Config{Capacity: idle + doomed, Timeouts: Timeouts{ICMPFirst: 5 * time.Second}})
 	m := &Meta{Len: 60}
 	for i := 0; i < idle; i++ {
-		if _, err := ct.Commit(udpTuple(uint16(i>>16), uint16(i)), m, 0, nil); err != nil {
+		if _, err := ct.Commit(udpTupleOf[T](uint16(i>>16), uint16(i)), m, 0, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
+	echo, _, _ := icmpTypes[T]()
 	for i := 0; i < doomed; i++ {
-		if _, err := ct.Commit(icmpTuple(uint16(i)), &Meta{ICMPType: 8}, 0, nil); err != nil {
+		if _, err := ct.Commit(icmpTupleOf[T](uint16(i)), &Meta{ICMPType: echo}, 0, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -121,9 +134,13 @@ func TestExpireCostIndependentOfIdleConns(t *testing.T) {
 }
 
 func TestStaleHandleRejected(t *testing.T) {
-	ct := newTable(t, Config{Capacity: 1})
+	bothFamilies(t, testStaleHandleRejected[Tuple], testStaleHandleRejected[Tuple6])
+}
+
+func testStaleHandleRejected[T tupleKey](t *testing.T) {
+	ct := newTab[T](t, Config{Capacity: 1})
 	m := &Meta{Len: 60}
-	a, _ := ct.Commit(udpTuple(0, 1), m, 0, nil)
+	a, _ := ct.Commit(udpTupleOf[T](0, 1), m, 0, nil)
 	if a.Handle == 0 {
 		t.Fatal("zero handle")
 	}
@@ -134,7 +151,7 @@ func TestStaleHandleRejected(t *testing.T) {
 		t.Fatal("Get of deleted handle")
 	}
 	// The only slot is reused; the old handle must not name the new conn.
-	b, err := ct.Commit(udpTuple(0, 2), m, 0, nil)
+	b, err := ct.Commit(udpTupleOf[T](0, 2), m, 0, nil)
 	if err != nil || b.Handle == a.Handle {
 		t.Fatalf("%v %d %d", err, a.Handle, b.Handle)
 	}
@@ -153,9 +170,13 @@ func TestStaleHandleRejected(t *testing.T) {
 }
 
 func TestTouchCreditsAndExtends(t *testing.T) {
+	bothFamilies(t, testTouchCreditsAndExtends[Tuple], testTouchCreditsAndExtends[Tuple6])
+}
+
+func testTouchCreditsAndExtends[T tupleKey](t *testing.T) {
 	to := DefaultTimeouts()
-	ct := newTable(t, Config{Capacity: 4})
-	mt, _ := ct.Commit(udpTuple(0, 1), &Meta{Len: 100}, 0, nil)
+	ct := newTab[T](t, Config{Capacity: 4})
+	mt, _ := ct.Commit(udpTupleOf[T](0, 1), &Meta{Len: 100}, 0, nil)
 	if !ct.Touch(mt.Handle, DirOrig, 1000, 100000, 20*sec) {
 		t.Fatal("touch")
 	}
@@ -184,37 +205,42 @@ func TestTouchCreditsAndExtends(t *testing.T) {
 }
 
 func TestReplyChooserAllocatesAtomically(t *testing.T) {
-	ct := newTable(t, Config{Capacity: 64})
-	ch := &snatTo{addr: ipSNAT, first: 1024, last: 1026}
-	var replies []Tuple
+	bothFamilies(t, testReplyChooserAllocatesAtomically[Tuple], testReplyChooserAllocatesAtomically[Tuple6])
+}
+
+func testReplyChooserAllocatesAtomically[T tupleKey](t *testing.T) {
+	ct := newTab[T](t, Config{Capacity: 64})
+	snat := &snatTo{addr: ipSNAT, first: 1024, last: 1026}
+	ch := chooser[T](snat)
+	var replies []Tuple // as IPv4 (unfam)
 	for _, src := range []Tuple{
 		{Src: ipVM, Dst: ipExt, SrcPort: 1024, DstPort: 80, Proto: packet.ProtoUDP},
 		{Src: ipVM2, Dst: ipExt, SrcPort: 1024, DstPort: 80, Proto: packet.ProtoUDP},
 		{Src: ipVM2, Dst: ipExt, SrcPort: 5000, DstPort: 80, Proto: packet.ProtoUDP},
 	} {
-		mt, err := ct.Commit(src, &Meta{}, 0, ch)
+		mt, err := ct.Commit(fam[T](src), &Meta{}, 0, ch)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if mt.State != Tracked|New|SrcNAT || mt.Reply.Dst != ipSNAT {
+		if mt.State != Tracked|New|SrcNAT || unfam(mt.Reply).Dst != ipSNAT {
 			t.Fatalf("%+v", mt)
 		}
-		replies = append(replies, mt.Reply)
+		replies = append(replies, unfam(mt.Reply))
 	}
 	if replies[0].DstPort != 1024 || replies[1].DstPort != 1025 || replies[2].DstPort != 1026 {
 		t.Fatalf("ports %d %d %d", replies[0].DstPort, replies[1].DstPort, replies[2].DstPort)
 	}
-	if len(ch.seen) != 3 { // 1024 once, then 1024 and 1025
-		t.Fatalf("taken checks %v", ch.seen)
+	if len(snat.seen) != 3 { // 1024 once, then 1024 and 1025
+		t.Fatalf("taken checks %v", snat.seen)
 	}
 	// Ports exhausted.
-	_, err := ct.Commit(Tuple{Src: ipVM2, Dst: ipExt, SrcPort: 6000, DstPort: 80, Proto: packet.ProtoUDP}, &Meta{}, 0, ch)
+	_, err := ct.Commit(fam[T](Tuple{Src: ipVM2, Dst: ipExt, SrcPort: 6000, DstPort: 80, Proto: packet.ProtoUDP}), &Meta{}, 0, ch)
 	if !errors.Is(err, ErrNoReply) || ct.Stats().NoReplyDrops != 1 {
 		t.Fatalf("%v %+v", err, ct.Stats())
 	}
 	// A chooser cannot hand out a tuple in use.
-	bad := chooserFunc(func(o Tuple, _ Taken) (Tuple, bool) { return replies[0], true })
-	if _, err := ct.Commit(Tuple{Src: ipVM2, Dst: ipExt, SrcPort: 7000, DstPort: 80, Proto: packet.ProtoUDP}, &Meta{}, 0, bad); !errors.Is(err, ErrNoReply) {
+	bad := chooser[T](chooserFunc(func(o Tuple, _ Taken) (Tuple, bool) { return replies[0], true }))
+	if _, err := ct.Commit(fam[T](Tuple{Src: ipVM2, Dst: ipExt, SrcPort: 7000, DstPort: 80, Proto: packet.ProtoUDP}), &Meta{}, 0, bad); !errors.Is(err, ErrNoReply) {
 		t.Fatalf("duplicate reply accepted: %v", err)
 	}
 	checkInvariants(t, ct)
@@ -227,20 +253,24 @@ func (f chooserFunc) ChooseReply(o Tuple, t Taken) (Tuple, bool) { return f(o, t
 // Workers racing to commit through one SNAT address never share a port,
 // and a commit that loses the race for the same flow joins the winner.
 func TestConcurrentCommitsUniqueReplies(t *testing.T) {
+	bothFamilies(t, testConcurrentCommitsUniqueReplies[Tuple], testConcurrentCommitsUniqueReplies[Tuple6])
+}
+
+func testConcurrentCommitsUniqueReplies[T tupleKey](t *testing.T) {
 	const workers, flows = 4, 500
-	ct := newTable(t, Config{Capacity: workers * flows})
+	ct := newTab[T](t, Config{Capacity: workers * flows})
 	var wg sync.WaitGroup
 	handles := make([][]Handle, workers)
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			ch := &snatTo{addr: ipSNAT, first: 1024, last: 65535}
+			ch := chooser[T](&snatTo{addr: ipSNAT, first: 1024, last: 65535})
 			for i := 0; i < flows; i++ {
 				// Workers w and w^1 commit the same flows; all flows share
 				// one destination, so their SNAT ports must all differ.
 				src := [2]packet.IP4{ipVM, ipVM2}[w/2]
-				k := Tuple{Src: src, Dst: ipExt, SrcPort: uint16(i), DstPort: 80, Proto: packet.ProtoUDP}
+				k := fam[T](Tuple{Src: src, Dst: ipExt, SrcPort: uint16(i), DstPort: 80, Proto: packet.ProtoUDP})
 				mt, err := ct.Commit(k, &Meta{}, 0, ch)
 				if err != nil {
 					t.Error(err)
@@ -252,6 +282,9 @@ func TestConcurrentCommitsUniqueReplies(t *testing.T) {
 		}(w)
 	}
 	wg.Wait()
+	if t.Failed() {
+		return // a worker stopped early: its handles are short
+	}
 	if ct.Len() != workers/2*flows {
 		t.Fatalf("len %d", ct.Len())
 	}
@@ -263,19 +296,23 @@ func TestConcurrentCommitsUniqueReplies(t *testing.T) {
 		}
 	}
 	ports := map[uint16]bool{}
-	ct.Range(func(ci ConnInfo) bool {
-		if ports[ci.Reply.DstPort] {
-			t.Fatalf("port %d handed out twice", ci.Reply.DstPort)
+	ct.Range(func(ci connInfo[T]) bool {
+		if ports[tailOf(&ci.Reply).DstPort] {
+			t.Fatalf("port %d handed out twice", tailOf(&ci.Reply).DstPort)
 		}
-		ports[ci.Reply.DstPort] = true
+		ports[tailOf(&ci.Reply).DstPort] = true
 		return true
 	})
 	checkInvariants(t, ct)
 }
 
 func TestLookupHitAllocatesNothing(t *testing.T) {
-	ct := newTable(t, Config{Capacity: 16})
-	k := tcpTuple(0)
+	bothFamilies(t, testLookupHitAllocatesNothing[Tuple], testLookupHitAllocatesNothing[Tuple6])
+}
+
+func testLookupHitAllocatesNothing[T tupleKey](t *testing.T) {
+	ct := newTab[T](t, Config{Capacity: 16})
+	k := tcpTupleOf[T](0)
 	handshake(t, ct, k, nil, 0)
 	m := seg(tcpACK, 1001, 5001, 512, 0)
 	now := int64(0)
@@ -287,21 +324,25 @@ func TestLookupHitAllocatesNothing(t *testing.T) {
 	}); n != 0 {
 		t.Fatalf("Lookup hit: %v allocs", n)
 	}
-	if n := testing.AllocsPerRun(1000, func() { ct.Lookup(udpTuple(0, 1), m, now) }); n != 0 {
+	if n := testing.AllocsPerRun(1000, func() { ct.Lookup(udpTupleOf[T](0, 1), m, now) }); n != 0 {
 		t.Fatalf("Lookup miss: %v allocs", n)
 	}
 }
 
 func TestRangeVisitsAllAndStops(t *testing.T) {
-	ct := newTable(t, Config{Capacity: 1000})
+	bothFamilies(t, testRangeVisitsAllAndStops[Tuple], testRangeVisitsAllAndStops[Tuple6])
+}
+
+func testRangeVisitsAllAndStops[T tupleKey](t *testing.T) {
+	ct := newTab[T](t, Config{Capacity: 1000})
 	for i := 0; i < 600; i++ {
-		ct.Commit(udpTuple(0, uint16(i)), nil, 0, nil)
+		ct.Commit(udpTupleOf[T](0, uint16(i)), nil, 0, nil)
 	}
 	for i := 0; i < 600; i += 3 {
-		ct.Lookup(udpTuple(0, uint16(i)), nil, 0)
+		ct.Lookup(udpTupleOf[T](0, uint16(i)), nil, 0)
 	}
 	seen := map[Handle]bool{}
-	ct.Range(func(ci ConnInfo) bool {
+	ct.Range(func(ci connInfo[T]) bool {
 		if seen[ci.Handle] {
 			t.Fatalf("visited %d twice", ci.Handle)
 		}
@@ -313,9 +354,9 @@ func TestRangeVisitsAllAndStops(t *testing.T) {
 		t.Fatalf("visited %d, left %d", len(seen), ct.Len())
 	}
 	n := 0
-	ct.Commit(udpTuple(0, 1), nil, 0, nil)
-	ct.Commit(udpTuple(0, 2), nil, 0, nil)
-	ct.Range(func(ConnInfo) bool { n++; return false })
+	ct.Commit(udpTupleOf[T](0, 1), nil, 0, nil)
+	ct.Commit(udpTupleOf[T](0, 2), nil, 0, nil)
+	ct.Range(func(connInfo[T]) bool { n++; return false })
 	if n != 1 {
 		t.Fatalf("Range did not stop: %d", n)
 	}

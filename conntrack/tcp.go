@@ -111,7 +111,7 @@ func metaWScale(m *Meta) uint8 {
 func divRoundUp(a, b uint32) uint32 { return (a + b - 1) / b }
 
 // tcpNew initialises the peers for the segment that creates a connection.
-func tcpNew(e *entry, m *Meta) class {
+func tcpNew(e *conn, m *Meta) class {
 	src, dst := &e.tcp[0], &e.tcp[1]
 	src.seqlo = m.Seq
 	src.seqhi = m.Seq + uint32(m.PayloadLen) + 1
@@ -140,7 +140,7 @@ func tcpNew(e *entry, m *Meta) class {
 // tcpUpdate runs one segment in direction dir through the state machine
 // (tcp_conn_update). It works on copies of the peers and stores them only
 // if the segment is valid.
-func (t *Table) tcpUpdate(e *entry, dir Dir, m *Meta) result {
+func tcpUpdate(e *conn, dir Dir, m *Meta, liberal bool) result {
 	flags := m.TCPFlags
 	if tcpInvalidFlags(flags) {
 		return result{verdict: verdictInvalid}
@@ -225,7 +225,7 @@ func (t *Table) tcpUpdate(e *entry, dir Dir, m *Meta) result {
 
 	r := result{class: e.class}
 	switch {
-	case inWindow || t.liberal || e.flags&flagLiberal != 0:
+	case inWindow || liberal || e.flags&flagLiberal != 0:
 		tcpSync(&src, &dst, win, sws, ack, end)
 		if flags&tcpSYN != 0 && src.state < TCPSynSent {
 			src.state = TCPSynSent

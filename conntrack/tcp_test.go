@@ -3,8 +3,12 @@ package conntrack
 import "testing"
 
 func TestTCPHandshakeEstablishes(t *testing.T) {
-	ct := newTable(t, Config{Capacity: 16})
-	k := tcpTuple(0)
+	bothFamilies(t, testTCPHandshakeEstablishes[Tuple], testTCPHandshakeEstablishes[Tuple6])
+}
+
+func testTCPHandshakeEstablishes[T tupleKey](t *testing.T) {
+	ct := newTab[T](t, Config{Capacity: 16})
+	k := tcpTupleOf[T](0)
 	mt := handshake(t, ct, k, nil, 1*sec)
 	if mt.Dir != DirOrig || mt.State != Tracked|New {
 		t.Fatalf("commit match %+v", mt)
@@ -12,7 +16,7 @@ func TestTCPHandshakeEstablishes(t *testing.T) {
 	// Data both ways is +est, replies +rpl.
 	got, _ := ct.Lookup(k, seg(tcpACK|tcpPSH, 1001, 5001, 512, 100), 2*sec)
 	mustState(t, "data orig", got.State, Tracked|Established)
-	got, _ = ct.Lookup(k.Reverse(), seg(tcpACK, 5001, 1101, 512, 0), 2*sec)
+	got, _ = ct.Lookup(rev(k), seg(tcpACK, 5001, 1101, 512, 0), 2*sec)
 	mustState(t, "data reply", got.State, Tracked|Established|ReplyDir)
 	if got.Dir != DirReply || got.Handle != mt.Handle {
 		t.Fatalf("reply match %+v", got)
@@ -31,8 +35,12 @@ func TestTCPHandshakeEstablishes(t *testing.T) {
 }
 
 func TestTCPSynAckCannotCreate(t *testing.T) {
-	ct := newTable(t, Config{Capacity: 16})
-	k := tcpTuple(0)
+	bothFamilies(t, testTCPSynAckCannotCreate[Tuple], testTCPSynAckCannotCreate[Tuple6])
+}
+
+func testTCPSynAckCannotCreate[T tupleKey](t *testing.T) {
+	ct := newTab[T](t, Config{Capacity: 16})
+	k := tcpTupleOf[T](0)
 	for _, f := range []uint8{tcpSYN | tcpACK, tcpSYN | tcpRST, tcpSYN | tcpFIN, tcpFIN, 0, tcpPSH} {
 		mt, ok := ct.Lookup(k, seg(f, 1, 0, 100, 0), 0)
 		if ok || mt.State != Tracked|Invalid {
@@ -50,13 +58,17 @@ func TestTCPSynAckCannotCreate(t *testing.T) {
 	if err != nil || mt.State != Tracked|New {
 		t.Fatalf("pickup: %v %s", err, mt.State)
 	}
-	got, _ := ct.Lookup(k.Reverse(), seg(tcpACK, 888, 787, 1000, 0), sec)
+	got, _ := ct.Lookup(rev(k), seg(tcpACK, 888, 787, 1000, 0), sec)
 	mustState(t, "pickup reply", got.State, Tracked|Established|ReplyDir)
 }
 
 func TestTCPOutOfWindowIsInvalidAndChangesNothing(t *testing.T) {
-	ct := newTable(t, Config{Capacity: 16})
-	k := tcpTuple(0)
+	bothFamilies(t, testTCPOutOfWindowIsInvalidAndChangesNothing[Tuple], testTCPOutOfWindowIsInvalidAndChangesNothing[Tuple6])
+}
+
+func testTCPOutOfWindowIsInvalidAndChangesNothing[T tupleKey](t *testing.T) {
+	ct := newTab[T](t, Config{Capacity: 16})
+	k := tcpTupleOf[T](0)
 	h := handshake(t, ct, k, nil, sec).Handle
 	before, _ := ct.Get(h)
 	for _, m := range []*Meta{
@@ -76,7 +88,7 @@ func TestTCPOutOfWindowIsInvalidAndChangesNothing(t *testing.T) {
 		t.Fatalf("state changed:\n%+v\n%+v", before, after)
 	}
 	// The liberal table accepts the same segment.
-	lib := newTable(t, Config{Capacity: 16, TCPLiberal: true})
+	lib := newTab[T](t, Config{Capacity: 16, TCPLiberal: true})
 	handshake(t, lib, k, nil, sec)
 	if got, _ := lib.Lookup(k, seg(tcpACK, 1001+10_000_000, 5001, 512, 100), 5*sec); got.State != Tracked|Established {
 		t.Fatalf("liberal: %s", got.State)
@@ -84,12 +96,16 @@ func TestTCPOutOfWindowIsInvalidAndChangesNothing(t *testing.T) {
 }
 
 func TestTCPTeardownThenExpiry(t *testing.T) {
+	bothFamilies(t, testTCPTeardownThenExpiry[Tuple], testTCPTeardownThenExpiry[Tuple6])
+}
+
+func testTCPTeardownThenExpiry[T tupleKey](t *testing.T) {
 	to := DefaultTimeouts()
-	ct := newTable(t, Config{Capacity: 16})
-	k, r := tcpTuple(0), tcpTuple(0).Reverse()
+	ct := newTab[T](t, Config{Capacity: 16})
+	k, r := tcpTupleOf[T](0), rev(tcpTupleOf[T](0))
 	h := handshake(t, ct, k, nil, sec).Handle
 	steps := []struct {
-		k     Tuple
+		k     T
 		m     *Meta
 		state string
 		exp   int64
@@ -122,10 +138,14 @@ func TestTCPTeardownThenExpiry(t *testing.T) {
 }
 
 func TestTCPRstCloses(t *testing.T) {
-	ct := newTable(t, Config{Capacity: 16})
-	k := tcpTuple(0)
+	bothFamilies(t, testTCPRstCloses[Tuple], testTCPRstCloses[Tuple6])
+}
+
+func testTCPRstCloses[T tupleKey](t *testing.T) {
+	ct := newTab[T](t, Config{Capacity: 16})
+	k := tcpTupleOf[T](0)
 	h := handshake(t, ct, k, nil, sec).Handle
-	got, ok := ct.Lookup(k.Reverse(), seg(tcpRST, 5001, 0, 0, 0), 2*sec)
+	got, ok := ct.Lookup(rev(k), seg(tcpRST, 5001, 0, 0, 0), 2*sec)
 	if !ok || got.State != Tracked|Established|ReplyDir {
 		t.Fatalf("RST: %v %s", ok, got.State)
 	}
@@ -136,8 +156,12 @@ func TestTCPRstCloses(t *testing.T) {
 }
 
 func TestTCPSynReopensClosedConnection(t *testing.T) {
-	ct := newTable(t, Config{Capacity: 16})
-	k, r := tcpTuple(0), tcpTuple(0).Reverse()
+	bothFamilies(t, testTCPSynReopensClosedConnection[Tuple], testTCPSynReopensClosedConnection[Tuple6])
+}
+
+func testTCPSynReopensClosedConnection[T tupleKey](t *testing.T) {
+	ct := newTab[T](t, Config{Capacity: 16})
+	k, r := tcpTupleOf[T](0), rev(tcpTupleOf[T](0))
 	old := handshake(t, ct, k, nil, sec).Handle
 	ct.Lookup(k, seg(tcpFIN|tcpACK, 1001, 5001, 512, 0), 2*sec)
 	ct.Lookup(r, seg(tcpFIN|tcpACK, 5001, 1002, 512, 0), 2*sec)
@@ -167,8 +191,12 @@ func TestTCPSynReopensClosedConnection(t *testing.T) {
 // ConnInfo.TCP follows the connection through its life as a constant;
 // non-TCP connections stay TCPClosed.
 func TestTCPStateTyped(t *testing.T) {
-	ct := newTable(t, Config{Capacity: 16})
-	k := tcpTuple(0)
+	bothFamilies(t, testTCPStateTyped[Tuple], testTCPStateTyped[Tuple6])
+}
+
+func testTCPStateTyped[T tupleKey](t *testing.T) {
+	ct := newTab[T](t, Config{Capacity: 16})
+	k := tcpTupleOf[T](0)
 	syn := seg(tcpSYN, 1000, 0, 65535, 0)
 	mt, err := ct.Commit(k, syn, sec, nil)
 	if err != nil {
@@ -182,14 +210,14 @@ func TestTCPStateTyped(t *testing.T) {
 		}
 	}
 	check("SYN", TCPSynSent)
-	ct.Lookup(k.Reverse(), seg(tcpSYN|tcpACK, 5000, 1001, 65535, 0), sec)
+	ct.Lookup(rev(k), seg(tcpSYN|tcpACK, 5000, 1001, 65535, 0), sec)
 	check("SYN+ACK", TCPEstablished) // the responder's SYN_RECV, coalesced
 	ct.Lookup(k, seg(tcpACK, 1001, 5001, 512, 0), sec)
 	check("ACK", TCPEstablished)
-	ct.Lookup(k.Reverse(), seg(tcpRST, 5001, 0, 0, 0), 2*sec)
+	ct.Lookup(rev(k), seg(tcpRST, 5001, 0, 0, 0), 2*sec)
 	check("RST", TCPTimeWait)
 
-	u, err := ct.Commit(udpTuple(0, 5000), &Meta{Len: 28}, sec, nil)
+	u, err := ct.Commit(udpTupleOf[T](0, 5000), &Meta{Len: 28}, sec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

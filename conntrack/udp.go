@@ -24,7 +24,7 @@ type result struct {
 	refresh bool
 }
 
-func otherUpdate(e *entry, dir Dir) result {
+func otherUpdate(e *conn, dir Dir) result {
 	c := e.class
 	switch {
 	case dir == DirReply:
@@ -41,7 +41,9 @@ func validNew(proto uint8, m *Meta) bool {
 	case packet.ProtoTCP:
 		return tcpValidNew(m.TCPFlags)
 	case packet.ProtoICMP:
-		return icmpValidNew(m.ICMPType)
+		return icmpQueries[m.ICMPType]&icmpQuery4 != 0
+	case packet.ProtoICMPv6:
+		return icmpQueries[m.ICMPType]&icmpQuery6 != 0
 	}
 	return true
 }

@@ -4,9 +4,13 @@ import "testing"
 
 // One-way UDP (the seed's dperf load) must stay +new until a reply comes.
 func TestUDPNewUntilReply(t *testing.T) {
+	bothFamilies(t, testUDPNewUntilReply[Tuple], testUDPNewUntilReply[Tuple6])
+}
+
+func testUDPNewUntilReply[T tupleKey](t *testing.T) {
 	to := DefaultTimeouts()
-	ct := newTable(t, Config{Capacity: 16})
-	k := udpTuple(0, 2391)
+	ct := newTab[T](t, Config{Capacity: 16})
+	k := udpTupleOf[T](0, 2391)
 	m := &Meta{Len: 60}
 	if mt, ok := ct.Lookup(k, m, 0); ok || mt.State != Tracked|New {
 		t.Fatalf("first: %v %s", ok, mt.State)
@@ -25,7 +29,7 @@ func TestUDPNewUntilReply(t *testing.T) {
 	if ci.Expires != 5*sec+int64(to.UDPSingle) || ci.State != Tracked|New || ci.TCP != TCPClosed {
 		t.Fatalf("one-way: %+v", ci)
 	}
-	got, ok := ct.Lookup(k.Reverse(), m, 6*sec)
+	got, ok := ct.Lookup(rev(k), m, 6*sec)
 	if !ok || got.State != Tracked|Established|ReplyDir || got.Dir != DirReply {
 		t.Fatalf("reply: %v %+v", ok, got)
 	}
@@ -38,20 +42,24 @@ func TestUDPNewUntilReply(t *testing.T) {
 }
 
 func TestZonesIsolateIdenticalTuples(t *testing.T) {
-	ct := newTable(t, Config{Capacity: 16})
+	bothFamilies(t, testZonesIsolateIdenticalTuples[Tuple], testZonesIsolateIdenticalTuples[Tuple6])
+}
+
+func testZonesIsolateIdenticalTuples[T tupleKey](t *testing.T) {
+	ct := newTab[T](t, Config{Capacity: 16})
 	m := &Meta{Len: 60}
-	a, err := ct.Commit(udpTuple(6, 1), m, 0, nil)
+	a, err := ct.Commit(udpTupleOf[T](6, 1), m, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mt, ok := ct.Lookup(udpTuple(16, 1), m, 0); ok {
+	if mt, ok := ct.Lookup(udpTupleOf[T](16, 1), m, 0); ok {
 		t.Fatalf("zone 16 sees zone 6's conn: %+v", mt)
 	}
-	b, err := ct.Commit(udpTuple(16, 1), m, 0, &snatTo{addr: ipSNAT, first: 1024, last: 2048})
+	b, err := ct.Commit(udpTupleOf[T](16, 1), m, 0, chooser[T](&snatTo{addr: ipSNAT, first: 1024, last: 2048}))
 	if err != nil || a.Handle == b.Handle {
 		t.Fatalf("zone 16 commit: %v %+v", err, b)
 	}
-	got, _ := ct.Lookup(udpTuple(6, 1).Reverse(), m, sec)
+	got, _ := ct.Lookup(rev(udpTupleOf[T](6, 1)), m, sec)
 	if got.Handle != a.Handle || got.State != Tracked|Established|ReplyDir {
 		t.Fatalf("zone 6 reply: %+v", got)
 	}
@@ -59,18 +67,22 @@ func TestZonesIsolateIdenticalTuples(t *testing.T) {
 		t.Fatalf("zone 16 reply: %+v", got)
 	}
 	// Zone 16's un-NATed reverse tuple is nobody's.
-	if _, ok := ct.Lookup(udpTuple(16, 1).Reverse(), m, sec); ok {
+	if _, ok := ct.Lookup(rev(udpTupleOf[T](16, 1)), m, sec); ok {
 		t.Fatal("un-NATed reply hit in the SNAT zone")
 	}
 }
 
 func TestOtherProtocolTrackedLikeUDP(t *testing.T) {
-	ct := newTable(t, Config{Capacity: 4})
-	k := Tuple{Src: ipVM, Dst: ipExt, Proto: 47, Zone: 3} // GRE
+	bothFamilies(t, testOtherProtocolTrackedLikeUDP[Tuple], testOtherProtocolTrackedLikeUDP[Tuple6])
+}
+
+func testOtherProtocolTrackedLikeUDP[T tupleKey](t *testing.T) {
+	ct := newTab[T](t, Config{Capacity: 4})
+	k := fam[T](Tuple{Src: ipVM, Dst: ipExt, Proto: 47, Zone: 3}) // GRE
 	mt, err := ct.Commit(k, nil, 0, nil)
 	if err != nil || mt.State != Tracked|New {
 		t.Fatal(err, mt.State)
 	}
-	got, _ := ct.Lookup(k.Reverse(), nil, sec)
+	got, _ := ct.Lookup(rev(k), nil, sec)
 	mustState(t, "gre reply", got.State, Tracked|Established|ReplyDir)
 }

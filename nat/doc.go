@@ -13,4 +13,20 @@
 // are consulted only when a connection is committed, counted by reference
 // and released through conntrack.Releaser when a mapping's last connection
 // is removed, so the established path never sees them.
+//
+// # NAT66
+//
+// IPv6 has the same halves for conntrack.Table6 connections: SNAT6 and
+// DNAT6 choose reply tuples (SNAT6 searches ports as SNAT does),
+// Target6, Rewrite6 and RewriteICMPError6 rewrite frames decoded by
+// packet.Parsed.DecodeDual. Only the bytes differ: addresses are 16 bytes
+// and enter the L4 checksums through the pseudo-header
+// (packet.Delta.AddUpdate128), there is no IP header checksum, and every
+// ICMPv6 checksum covers the pseudo-header too (RFC 4443 §2.3), so an
+// address change patches it as it does TCP's and UDP's. An ICMPv6 error's
+// quote is translated when the quoted header is followed directly by its
+// TCP, UDP or ICMPv6 echo header; a quote with extension headers in
+// between is refused (the caller drops it, counted). IPv6 mapping is
+// endpoint-dependent only, as OVS and OVN do it: the endpoint-independent
+// mappings are IPv4's.
 package nat

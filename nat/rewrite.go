@@ -65,7 +65,7 @@ func Rewrite(frame []byte, p *packet.Parsed, t conntrack.Tuple) {
 		if len(l4) < packet.TCPMinLen {
 			return
 		}
-		d := setPorts(l4, p, t, addr)
+		d := setPorts(l4, p, t.SrcPort, t.DstPort, addr)
 		if d != 0 {
 			tcp := packet.TCP(l4)
 			tcp.SetChecksum(d.Apply(tcp.Checksum()))
@@ -74,7 +74,7 @@ func Rewrite(frame []byte, p *packet.Parsed, t conntrack.Tuple) {
 		if len(l4) < packet.UDPLen {
 			return
 		}
-		d := setPorts(l4, p, t, addr)
+		d := setPorts(l4, p, t.SrcPort, t.DstPort, addr)
 		if d != 0 {
 			udp := packet.UDP(l4)
 			udp.SetChecksum(d.ApplyUDP(udp.Checksum()))
@@ -93,17 +93,18 @@ func Rewrite(frame []byte, p *packet.Parsed, t conntrack.Tuple) {
 	}
 }
 
-// setPorts writes t's ports into a TCP or UDP header and returns the L4
-// checksum delta: the pseudo-header's address change d plus the ports'.
-func setPorts(l4 []byte, p *packet.Parsed, t conntrack.Tuple, d packet.Delta) packet.Delta {
-	if old := binary.BigEndian.Uint16(l4[0:]); old != t.SrcPort {
-		d = d.AddUpdate16(old, t.SrcPort)
-		binary.BigEndian.PutUint16(l4[0:], t.SrcPort)
+// setPorts writes the ports sport and dport into a TCP or UDP header and
+// returns the L4 checksum delta: the pseudo-header's address change d plus
+// the ports'. Both families use it.
+func setPorts(l4 []byte, p *packet.Parsed, sport, dport uint16, d packet.Delta) packet.Delta {
+	if old := binary.BigEndian.Uint16(l4[0:]); old != sport {
+		d = d.AddUpdate16(old, sport)
+		binary.BigEndian.PutUint16(l4[0:], sport)
 	}
-	if old := binary.BigEndian.Uint16(l4[2:]); old != t.DstPort {
-		d = d.AddUpdate16(old, t.DstPort)
-		binary.BigEndian.PutUint16(l4[2:], t.DstPort)
+	if old := binary.BigEndian.Uint16(l4[2:]); old != dport {
+		d = d.AddUpdate16(old, dport)
+		binary.BigEndian.PutUint16(l4[2:], dport)
 	}
-	p.SrcPort, p.DstPort = t.SrcPort, t.DstPort
+	p.SrcPort, p.DstPort = sport, dport
 	return d
 }
