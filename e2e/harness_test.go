@@ -290,7 +290,7 @@ func (g *gateway) iperf3(t *testing.T, ext string, secs int, reverse bool) iperf
 // ext may be an IPv6 address.
 func (g *gateway) iperf3From(t *testing.T, role, ext string, secs int, reverse bool) iperf3Run {
 	t.Helper()
-	args := []string{"iperf3", "-c", ext, "-t", strconv.Itoa(secs), "-J", "--get-server-output"}
+	args := []string{"iperf3", "-c", ext, "-t", strconv.Itoa(secs), "-J", "--get-server-output", "--connect-timeout", "5000"}
 	if reverse {
 		args = append(args, "-R")
 	}

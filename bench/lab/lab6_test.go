@@ -269,6 +269,15 @@ func buildGeneve6(t *testing.T, c LabAddrs, vm vm6, vni uint32, payload []byte) 
 func checkIngress6(t *testing.T, l *Lab) {
 	t.Helper()
 	c := l.Config()
+	if c.V6.Underlay6 {
+		// ns gw's kernel resolves the chassis' IPv6 encap IP by ND (br-phy
+		// answers), the way xgw will.
+		out, err := l.Exec("gw", "ping", "-6", "-c", "1", "-W", "2", c.V6.HVUnderlayIP.String()).CombinedOutput()
+		nb, _ := l.Exec("gw", "ip", "-6", "neigh", "show", c.V6.HVUnderlayIP.String(), "dev", c.GWUnderlay).CombinedOutput()
+		if err != nil || !strings.Contains(string(nb), c.HVUnderlayMAC.String()) {
+			t.Fatalf("ns gw did not reach/resolve %s to %s: %v %s\n%s", c.V6.HVUnderlayIP, c.HVUnderlayMAC, err, out, nb)
+		}
+	}
 	ps, err := l.OpenPacketSocket("gw", c.GWUnderlay)
 	if err != nil {
 		t.Fatal(err)
