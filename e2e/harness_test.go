@@ -95,11 +95,14 @@ type gwOptions struct {
 	pin bool
 	// vms is the number of VM namespaces (default 1).
 	vms int
+	// dualStack and underlay6 are lab.Options' DualStack and Underlay6
+	// (e2e/ipv6_test.go).
+	dualStack, underlay6 bool
 }
 
 func startGatewayWith(t *testing.T, o gwOptions) *gateway {
 	t.Helper()
-	g := newLabGatewayWith(t, lab.Options{Log: t.Logf, VMs: o.vms})
+	g := newLabGatewayWith(t, lab.Options{Log: t.Logf, VMs: o.vms, DualStack: o.dualStack, Underlay6: o.underlay6})
 	y, err := g.lab.XGWConfig()
 	if err != nil {
 		t.Fatal(err)
@@ -280,11 +283,18 @@ type iperf3Run struct {
 // seconds (reverse: -R), failing the test if it does not complete.
 func (g *gateway) iperf3(t *testing.T, ext string, secs int, reverse bool) iperf3Run {
 	t.Helper()
-	args := []string{"iperf3", "-c", ext, "-t", strconv.Itoa(secs), "-J", "--get-server-output"}
+	return g.iperf3From(t, "vm", ext, secs, reverse)
+}
+
+// iperf3From is iperf3 from the VM role (e.g. the dual-stack lab's vmr);
+// ext may be an IPv6 address.
+func (g *gateway) iperf3From(t *testing.T, role, ext string, secs int, reverse bool) iperf3Run {
+	t.Helper()
+	args := []string{"iperf3", "-c", ext, "-t", strconv.Itoa(secs), "-J", "--get-server-output", "--connect-timeout", "5000"}
 	if reverse {
 		args = append(args, "-R")
 	}
-	out, err := g.run("vm", args...)
+	out, err := g.run(role, args...)
 	if err != nil {
 		t.Fatalf("%v: %v\n%s", args, err, out)
 	}

@@ -70,7 +70,7 @@ func Run(ctx context.Context, o Options) (*report.Run, error) {
 	var e *Env
 	if o.Real == nil {
 		fmt.Fprintln(o.Progress, "bringing the lab up...")
-		l, err := lab.Up(ctx, lab.Options{})
+		l, err := lab.Up(ctx, lab.Options{DualStack: wantsDualStack(&o)})
 		if err != nil {
 			return nil, err
 		}
@@ -204,6 +204,8 @@ func runOne(e *Env, sys System, sc string, o *Options, progress func(string)) re
 		err = c.runUDP(&res, false)
 	case "udp-rr":
 		err = c.runUDP(&res, true)
+	case ScenarioOneway6:
+		err = c.runOneway6(&res)
 	case "fastpath":
 		err = c.runFastpath(&res)
 	case "iperf3-tcp":

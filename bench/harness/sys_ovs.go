@@ -207,7 +207,24 @@ priority=100,in_port=2,ip,nw_dst=%[10]s,actions=ct(zone=16,nat,table=3)
 table=3,priority=100,ip,ct_state=+trk-inv,nw_dst=%[11]s,actions=mod_dl_src:%[12]s,mod_dl_dst:%[13]s,dec_ttl,ct(zone=6,nat,table=4)
 table=4,priority=100,ip,actions=set_field:9->tun_id,set_field:0x10002->tun_metadata0,output:100
 `, a.ExternalIP.Addr(), a.ExternalMC, strings.ReplaceAll(a.ExternalMC.String(), ":", ""),
-		ext[0], ext[1], ext[2], ext[3], a.GRJoinMAC, a.ExtMAC, a.SNATIP, a.VMPrefix, a.VMGWMAC, a.VMMAC)
+		ext[0], ext[1], ext[2], ext[3], a.GRJoinMAC, a.ExtMAC, a.SNATIP, a.VMPrefix, a.VMGWMAC, a.VMMAC) + o.flows6()
+}
+
+// flows6 is the same pipeline for the dual-stack lab's IPv6 (NAT66 of the
+// VM's unique-local prefix; udp-oneway6), empty otherwise. The gateway's
+// IPv6 neighbours are pinned by the scenario, so no ND flows.
+func (o *ovsSystem) flows6() string {
+	if o.env.Lab == nil || o.env.Lab.Config().V6 == nil {
+		return ""
+	}
+	a, v6 := o.env.A, o.env.Lab.Config().V6
+	return fmt.Sprintf(`priority=100,in_port=100,tun_id=1,tun_metadata0=0x10002,ipv6,dl_dst=%[1]s,actions=mod_dl_src:%[2]s,mod_dl_dst:%[3]s,dec_ttl,ct(zone=6,nat,table=1)
+table=1,priority=100,ipv6,ct_state=+trk-inv,actions=ct(commit,zone=16,nat(src=[%[4]s]),table=2)
+table=2,priority=100,ipv6,actions=output:2
+priority=100,in_port=2,ipv6,ipv6_dst=%[4]s,actions=ct(zone=16,nat,table=3)
+table=3,priority=100,ipv6,ct_state=+trk-inv,ipv6_dst=%[5]s,actions=mod_dl_src:%[6]s,mod_dl_dst:%[7]s,dec_ttl,ct(zone=6,nat,table=4)
+table=4,priority=100,ipv6,actions=set_field:9->tun_id,set_field:0x10002->tun_metadata0,output:100
+`, a.GRJoinMAC, a.ExternalMC, a.ExtMAC, v6.SNATIP, v6.VMPrefix, a.VMGWMAC, a.VMMAC)
 }
 
 func (o *ovsSystem) attachPass() error {

@@ -85,6 +85,10 @@ type LabAddrs struct {
 	SNATIP   netip.Addr       // 203.0.113.10
 
 	IperfPort int // 5201
+
+	// V6 is the IPv6 half of a dual-stack lab (Options.DualStack), nil
+	// in an IPv4 lab.
+	V6 *LabAddrs6 `json:",omitempty"`
 }
 
 func mustMAC(s string) net.HardwareAddr {

@@ -50,6 +50,16 @@ type Options struct {
 	KeepWorkDir bool
 	// Log, when set, receives every command the lab runs.
 	Log func(format string, args ...any)
+	// DualStack adds IPv6 beside IPv4 (addrs6.go, network6.go): IPv6
+	// addresses and routes on the VMs, the router ports, the external
+	// host; OVS flows that carry the VMs' IPv6 as OVN would; an IPv6-only
+	// VM "vmr" on a second switch whose prefix is routed without NAT; the
+	// xgw config's NAT66 and routes. Off: the IPv4 lab, unchanged.
+	DualStack bool
+	// Underlay6 (implies DualStack) carries Geneve between the hypervisor
+	// and the gateway over IPv6: the chassis' encap IP and OVS's
+	// remote_ip/local_ip are IPv6, xgw's config gets vtep_ip6.
+	Underlay6 bool
 }
 
 // Lab is a running lab. Its methods are safe for concurrent use.
@@ -119,7 +129,14 @@ func Up(ctx context.Context, opts Options) (l *Lab, err error) {
 	if err := os.MkdirAll(opts.WorkDir, 0o755); err != nil {
 		return nil, err
 	}
+	if opts.Underlay6 {
+		opts.DualStack = true
+	}
 	built := &Lab{addrs: newAddrs(opts.Name, opts.WorkDir, opts.VMs), opts: opts}
+	if opts.DualStack {
+		built.addrs.V6 = newAddrs6(opts.Name, opts.VMs, opts.Underlay6)
+		built.addrs.Namespaces[RoutedVMRole] = built.addrs.V6.RoutedVM.NS
+	}
 	l = built
 	register(built)
 	defer func() {
@@ -135,6 +152,9 @@ func Up(ctx context.Context, opts Options) (l *Lab, err error) {
 	}
 	if err := l.buildNetwork(ctx); err != nil {
 		return nil, fmt.Errorf("lab %s: network: %w", opts.Name, err)
+	}
+	if err := l.buildNetwork6(ctx); err != nil {
+		return nil, fmt.Errorf("lab %s: IPv6 network: %w", opts.Name, err)
 	}
 	if err := l.xdpPassPeers(); err != nil {
 		return nil, fmt.Errorf("lab %s: %w", opts.Name, err)
@@ -433,7 +453,8 @@ func Attach(name, workDir string) (*Lab, error) {
 	if st.Name != name {
 		return nil, fmt.Errorf("lab: state in %s is for %q, not %q", workDir, st.Name, name)
 	}
-	l := &Lab{addrs: st.Addrs, opts: Options{Name: name, WorkDir: workDir, VMs: len(st.Addrs.VMs)}}
+	l := &Lab{addrs: st.Addrs, opts: Options{Name: name, WorkDir: workDir, VMs: len(st.Addrs.VMs),
+		DualStack: st.Addrs.V6 != nil, Underlay6: st.Addrs.V6 != nil && st.Addrs.V6.Underlay6}}
 	if o, err := attachOVN(l); err == nil {
 		return o.Lab, nil // an OVN lab: Exec gets each role's OVS/OVN environment
 	}

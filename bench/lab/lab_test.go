@@ -305,7 +305,7 @@ func checkEgress(t *testing.T, l *Lab) {
 		if frame == nil {
 			t.Fatalf("%s: no Geneve packet on %s", vm.Role, c.GWUnderlay)
 		}
-		g := checkOuter(t, frame, c.HVUnderlayIP, c.VTEPIP)
+		g := checkOuter(t, frame, c.ChassisIP(), c.GatewayVTEP())
 		if g.vni != JoinVNI || g.optClass != OVNOptionClass || g.optType != OVNOptionType || g.optValue != JoinOption {
 			t.Errorf("%s: geneve %+v, want VNI %d option %#x/%#x=%#x", vm.Role, g, JoinVNI, OVNOptionClass, OVNOptionType, JoinOption)
 		}
@@ -357,19 +357,27 @@ type geneveInfo struct {
 	inner             []byte
 }
 
-// checkOuter checks outer eth/IPv4/UDP (dst port 6081, valid non-zero UDP
-// checksum) and parses the Geneve header by hand (RFC 8926).
+// checkOuter checks outer eth/IP/UDP (IPv4, or IPv6 on an IPv6 underlay;
+// dst port 6081, valid non-zero UDP checksum) and parses the Geneve header
+// by hand (RFC 8926).
 func checkOuter(t *testing.T, frame []byte, src, dst netip.Addr) geneveInfo {
 	t.Helper()
 	p := gopacket.NewPacket(frame, layers.LayerTypeEthernet, gopacket.Lazy)
-	ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+	var srcIP, dstIP net.IP
+	switch ip := p.NetworkLayer().(type) {
+	case *layers.IPv4:
+		srcIP, dstIP = ip.SrcIP, ip.DstIP
+	case *layers.IPv6:
+		srcIP, dstIP = ip.SrcIP, ip.DstIP
+	}
 	udp, _ := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
-	if ip == nil || udp == nil {
-		t.Fatalf("not IPv4/UDP: %v", p)
+	if srcIP == nil || udp == nil {
+		t.Fatalf("not IP/UDP: %v", p)
 	}
-	if ip.SrcIP.String() != src.String() || ip.DstIP.String() != dst.String() || udp.DstPort != GenevePort {
-		t.Fatalf("outer %s -> %s:%d, want %s -> %s:%d", ip.SrcIP, ip.DstIP, udp.DstPort, src, dst, GenevePort)
+	if srcIP.String() != src.String() || dstIP.String() != dst.String() || udp.DstPort != GenevePort {
+		t.Fatalf("outer %s -> %s:%d, want %s -> %s:%d", srcIP, dstIP, udp.DstPort, src, dst, GenevePort)
 	}
+	ip := struct{ SrcIP, DstIP net.IP }{srcIP, dstIP}
 	var g geneveInfo
 	if udp.Checksum == 0 {
 		t.Errorf("outer UDP checksum absent (csum=true)")
@@ -410,8 +418,15 @@ func udpChecksum(src, dst net.IP, seg []byte) uint16 {
 			s += uint32(b[len(b)-1]) << 8
 		}
 	}
-	add(src.To4())
-	add(dst.To4())
+	// IPv4's pseudo header, or IPv6's (RFC 8200 8.1): the same sum, the
+	// addresses' sizes apart.
+	if src.To4() != nil {
+		add(src.To4())
+		add(dst.To4())
+	} else {
+		add(src.To16())
+		add(dst.To16())
+	}
 	s += 17 + uint32(len(seg))
 	add(seg)
 	for s>>16 != 0 {

@@ -15,6 +15,9 @@ func (l *Lab) buildNetwork(ctx context.Context) error {
 	for _, vm := range a.VMs {
 		roles = append(roles, vm.Role)
 	}
+	if a.V6 != nil {
+		roles = append(roles, RoutedVMRole)
+	}
 	var b strings.Builder
 	for _, r := range roles {
 		fmt.Fprintf(&b, "netns add %s\n", l.NS(r))
@@ -36,6 +39,7 @@ func (l *Lab) buildNetwork(ctx context.Context) error {
 		if r == "hv" {
 			args = append(args, "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.default.arp_ignore=1")
 		}
+		args = append(args, l.quietIPv6()...)
 		if err := l.nsRun(ctx, r, args...); err != nil {
 			return err
 		}
@@ -87,17 +91,7 @@ route add %[4]s/32 via %[5]s dev %[3]s
 
 	// Offloads off on every lab veth: no partial checksums, no
 	// super-packets, in AF_PACKET (OVS), XDP or AF_XDP.
-	offload := func(role string, ifaces ...string) error {
-		var s strings.Builder
-		for _, ifc := range ifaces {
-			// Not every veth feature is fixed-able on every kernel; the
-			// ones that matter (tx csum, tso, gso, gro) are checked below.
-			fmt.Fprintf(&s, "ethtool -K %s rx off tx off tso off gso off gro off sg off >/dev/null 2>&1 || true\n", ifc)
-			fmt.Fprintf(&s, "ethtool -k %s | grep -E '^(tx-checksumming|tcp-segmentation-offload|generic-segmentation-offload|generic-receive-offload): on' && exit 1\n", ifc)
-		}
-		s.WriteString("exit 0\n")
-		return l.nsRun(ctx, role, "sh", "-c", s.String())
-	}
+	offload := func(role string, ifaces ...string) error { return l.offloadOff(ctx, role, ifaces...) }
 	hvIfs := []string{HVUnderlayIface}
 	for _, vm := range a.VMs {
 		if err := offload(vm.Role, vm.Iface); err != nil {

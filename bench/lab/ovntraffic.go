@@ -39,14 +39,14 @@ func (l *Lab) UDPRequestResponse(clientRole string, clientIP netip.Addr, serverR
 func (l *Lab) UDPRequestResponseVia(clientRole string, client netip.AddrPort, serverRole string, server, dial netip.AddrPort, n int, perReply time.Duration) (Exchange, error) {
 	var srv, cli *net.UDPConn
 	if err := l.Do(serverRole, func() (err error) {
-		srv, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(server))
+		srv, err = net.ListenUDP(udpNet(server.Addr()), net.UDPAddrFromAddrPort(server))
 		return
 	}); err != nil {
 		return Exchange{}, fmt.Errorf("lab: server socket in %s: %w", serverRole, err)
 	}
 	defer srv.Close()
 	if err := l.Do(clientRole, func() (err error) {
-		cli, err = net.DialUDP("udp4", net.UDPAddrFromAddrPort(client), net.UDPAddrFromAddrPort(dial))
+		cli, err = net.DialUDP(udpNet(dial.Addr()), net.UDPAddrFromAddrPort(client), net.UDPAddrFromAddrPort(dial))
 		return
 	}); err != nil {
 		return Exchange{}, fmt.Errorf("lab: client socket in %s: %w", clientRole, err)
@@ -106,7 +106,7 @@ func (l *Lab) UDPRequestResponseVia(clientRole string, client netip.AddrPort, se
 func (l *Lab) UDPOneWay(clientRole string, clientIP netip.Addr, sport int, serverRole string, server netip.AddrPort, n int, wait time.Duration) (Exchange, error) {
 	var srv, cli *net.UDPConn
 	if err := l.Do(serverRole, func() (err error) {
-		srv, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(server))
+		srv, err = net.ListenUDP(udpNet(server.Addr()), net.UDPAddrFromAddrPort(server))
 		return
 	}); err != nil {
 		return Exchange{}, err
@@ -114,7 +114,7 @@ func (l *Lab) UDPOneWay(clientRole string, clientIP netip.Addr, sport int, serve
 	defer srv.Close()
 	srv.SetReadBuffer(4 << 20)
 	if err := l.Do(clientRole, func() (err error) {
-		cli, err = net.DialUDP("udp4", &net.UDPAddr{IP: clientIP.AsSlice(), Port: sport}, net.UDPAddrFromAddrPort(server))
+		cli, err = net.DialUDP(udpNet(server.Addr()), &net.UDPAddr{IP: clientIP.AsSlice(), Port: sport}, net.UDPAddrFromAddrPort(server))
 		return
 	}); err != nil {
 		return Exchange{}, err

@@ -48,10 +48,17 @@ func (l *Lab) startOVS(ctx context.Context) error {
 		"--", "set", "bridge", "br-int", "datapath_type=netdev", "fail-mode=secure",
 		"--", "add-port", "br-int", GenevePortName,
 		"--", "set", "interface", GenevePortName, "type=geneve",
-		"options:remote_ip=" + a.VTEPIP.String(), "options:key=flow", "options:csum=true",
+		"options:remote_ip=" + a.GatewayVTEP().String(), "options:key=flow", "options:csum=true",
 		fmt.Sprintf("ofport_request=%d", GenevePortOFPort),
 	}
-	for _, vm := range a.VMs {
+	if a.V6 != nil && a.V6.Underlay6 {
+		vsctl = append(vsctl, "options:local_ip="+a.V6.HVUnderlayIP.String())
+	}
+	vms := a.VMs
+	if a.V6 != nil {
+		vms = append(vms[:len(vms):len(vms)], a.V6.RoutedVM)
+	}
+	for _, vm := range vms {
 		vsctl = append(vsctl, "--", "add-port", "br-int", vm.HVPort,
 			"--", "set", "interface", vm.HVPort, fmt.Sprintf("ofport_request=%d", vm.OFPort))
 	}
@@ -65,17 +72,11 @@ func (l *Lab) startOVS(ctx context.Context) error {
 		"ip", "-n", l.NS("hv"), "-batch", "-"); err != nil {
 		return err
 	}
-	// OVS learns br-phy's new address asynchronously (netlink); until it
-	// has, inserting the route fails with "Error while inserting route".
-	for try := 0; ; try++ {
-		err := l.nsRun(ctx, "hv", "ovs-appctl", "ovs/route/add", a.UnderlayNet.String(), "br-phy")
-		if err == nil {
-			break
-		}
-		if try == 100 || ctx.Err() != nil {
-			return err
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := l.ovsRouteAdd(ctx, a.UnderlayNet.String()); err != nil {
+		return err
+	}
+	if err := l.startOVS6(ctx); err != nil {
+		return err
 	}
 	for _, c := range [][]string{
 		{"ovs-appctl", "tnl/neigh/set", "br-phy", a.VTEPIP.String(), a.GWUnderlayMAC.String()},
@@ -90,6 +91,22 @@ func (l *Lab) startOVS(ctx context.Context) error {
 		return err
 	}
 	return l.nsRun(ctx, "hv", "ovs-ofctl", "add-flows", "br-int", flows)
+}
+
+// ovsRouteAdd adds a route to OVS's own tunnel routing table through
+// br-phy. OVS learns br-phy's new address asynchronously (netlink); until it
+// has, inserting the route fails with "Error while inserting route".
+func (l *Lab) ovsRouteAdd(ctx context.Context, prefix string) error {
+	for try := 0; ; try++ {
+		err := l.nsRun(ctx, "hv", "ovs-appctl", "ovs/route/add", prefix, "br-phy")
+		if err == nil {
+			return nil
+		}
+		if try == 100 || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // Flows returns br-int's OpenFlow rules (ovs-ofctl add-flows syntax): what
@@ -117,5 +134,6 @@ func (l *Lab) Flows() string {
 		fmt.Fprintf(&b, "priority=100,in_port=%d,tun_id=%d,dl_dst=%s,actions=output:%d\n",
 			GenevePortOFPort, SwitchVNI, vm.MAC, vm.OFPort)
 	}
+	l.flows6(&b)
 	return b.String()
 }

@@ -49,32 +49,45 @@ func (s *Server) Stop() {
 }
 
 // StartIperfServer starts `iperf3 -s` bound to the ext address inside ns ext.
-func (l *Lab) StartIperfServer() (*Server, error) {
-	ap := netip.AddrPortFrom(l.addrs.ExtIP, uint16(l.addrs.IperfPort))
+func (l *Lab) StartIperfServer() (*Server, error) { return l.StartIperfServerAt(l.addrs.ExtIP) }
+
+// StartIperfServerAt starts `iperf3 -s` bound to addr (one of ext's: the
+// IPv6 one in a dual-stack lab) inside ns ext.
+func (l *Lab) StartIperfServerAt(addr netip.Addr) (*Server, error) {
+	ap := netip.AddrPortFrom(addr, uint16(l.addrs.IperfPort))
 	return l.startServer("ext", "iperf3", ap, "", "iperf3", "-s", "-B", ap.Addr().String(), "-p", strconv.Itoa(int(ap.Port())))
 }
 
 // StartUDPSink starts a UDP sink on ext:port inside ns ext. It counts
 // datagrams and bytes; read them with UDPSinkStats.
 func (l *Lab) StartUDPSink(port int) (*Server, error) {
-	return l.startGoServer("udp-sink", port)
+	return l.startGoServer("udp-sink", netip.AddrPortFrom(l.addrs.ExtIP, uint16(port)))
+}
+
+// StartUDPSinkAt is StartUDPSink on one of ext's addresses (IPv4 or IPv6).
+func (l *Lab) StartUDPSinkAt(ap netip.AddrPort) (*Server, error) {
+	return l.startGoServer("udp-sink", ap)
 }
 
 // StartUDPEcho starts a UDP reflector on ext:port inside ns ext: every
 // datagram goes back to its sender.
 func (l *Lab) StartUDPEcho(port int) (*Server, error) {
-	return l.startGoServer("udp-echo", port)
+	return l.startGoServer("udp-echo", netip.AddrPortFrom(l.addrs.ExtIP, uint16(port)))
 }
 
-func (l *Lab) startGoServer(kind string, port int) (*Server, error) {
+// StartUDPEchoAt is StartUDPEcho on one of ext's addresses (IPv4 or IPv6).
+func (l *Lab) StartUDPEchoAt(ap netip.AddrPort) (*Server, error) {
+	return l.startGoServer("udp-echo", ap)
+}
+
+func (l *Lab) startGoServer(kind string, ap netip.AddrPort) (*Server, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	ap := netip.AddrPortFrom(l.addrs.ExtIP, uint16(port))
 	stats := ""
 	if kind == "udp-sink" {
-		stats = filepath.Join(l.addrs.WorkDir, fmt.Sprintf("udp-sink-%d.stats", port))
+		stats = filepath.Join(l.addrs.WorkDir, fmt.Sprintf("udp-sink-%d.stats", ap.Port()))
 	}
 	return l.startServer("ext", kind, ap, stats, exe)
 }
@@ -131,15 +144,16 @@ func (l *Lab) startServer(role, kind string, ap netip.AddrPort, stats string, ar
 // listening reports whether a socket listens on ap in pid's network
 // namespace (read from /proc/<pid>/net, which is that namespace's view).
 func listening(pid int, proto string, ap netip.AddrPort) bool {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/net/%s", pid, proto))
+	file := proto
+	if ap.Addr().Is6() {
+		file += "6"
+	}
+	f, err := os.Open(fmt.Sprintf("/proc/%d/net/%s", pid, file))
 	if err != nil {
 		return false
 	}
 	defer f.Close()
-	a4 := ap.Addr().As4()
-	// /proc/net/{tcp,udp} print the IPv4 address as a host-order u32
-	// (little endian here) and the port in hex.
-	want := fmt.Sprintf("%02X%02X%02X%02X:%04X", a4[3], a4[2], a4[1], a4[0], ap.Port())
+	want := procNetAddr(ap)
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fs := strings.Fields(sc.Text())
@@ -151,6 +165,26 @@ func listening(pid int, proto string, ap netip.AddrPort) bool {
 		}
 	}
 	return false
+}
+
+// procNetAddr formats ap as /proc/net/{tcp,udp}{,6} print it: the address
+// as host-order (little endian here) 32-bit words, the port, in hex.
+func procNetAddr(ap netip.AddrPort) string {
+	var b strings.Builder
+	raw := ap.Addr().AsSlice()
+	for w := 0; w < len(raw); w += 4 {
+		fmt.Fprintf(&b, "%02X%02X%02X%02X", raw[w+3], raw[w+2], raw[w+1], raw[w])
+	}
+	fmt.Fprintf(&b, ":%04X", ap.Port())
+	return b.String()
+}
+
+// udpNet is "udp4" or "udp6", the network of a socket bound to a.
+func udpNet(a netip.Addr) string {
+	if a.Is4() || a.Is4In6() {
+		return "udp4"
+	}
+	return "udp6"
 }
 
 // UDPSinkStats asks a sink for its counts (datagrams, bytes).
@@ -221,7 +255,11 @@ func init() {
 // SIGUSR1 (and on exit) it writes "packets N bytes N seq N" to statsPath
 // (atomically; "" to skip) and prints the final counts on stdout.
 func ServeUDPSink(ctx context.Context, listen, statsPath string) error {
-	c, err := net.ListenPacket("udp4", listen)
+	ap, err := netip.ParseAddrPort(listen)
+	if err != nil {
+		return err
+	}
+	c, err := net.ListenPacket(udpNet(ap.Addr()), listen)
 	if err != nil {
 		return err
 	}
@@ -272,7 +310,11 @@ func ServeUDPSink(ctx context.Context, listen, statsPath string) error {
 // ServeUDPEcho sends every datagram received on listen back to its sender
 // until ctx ends.
 func ServeUDPEcho(ctx context.Context, listen string) error {
-	c, err := net.ListenPacket("udp4", listen)
+	ap, err := netip.ParseAddrPort(listen)
+	if err != nil {
+		return err
+	}
+	c, err := net.ListenPacket(udpNet(ap.Addr()), listen)
 	if err != nil {
 		return err
 	}

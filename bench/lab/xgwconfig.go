@@ -20,8 +20,9 @@ import (
 type xgwConfig struct {
 	Interfaces struct {
 		Underlay struct {
-			Name   string `yaml:"name"`
-			VTEPIP string `yaml:"vtep_ip"`
+			Name    string `yaml:"name"`
+			VTEPIP  string `yaml:"vtep_ip"`
+			VTEPIP6 string `yaml:"vtep_ip6,omitempty"`
 		} `yaml:"underlay"`
 		External struct {
 			Name string `yaml:"name"`
@@ -120,7 +121,7 @@ func (l *Lab) XGWConfig() ([]byte, error) {
 	c.Geneve.Port = GenevePort
 	c.Geneve.Checksum = true
 	c.Geneve.TTL = 64
-	c.Chassis = []xgwChassis{{Name: HVChassis, IP: a.HVUnderlayIP.String()}}
+	c.Chassis = []xgwChassis{{Name: HVChassis, IP: a.ChassisIP().String()}}
 	c.Switches = []xgwSwitch{
 		{Name: "join", Key: JoinVNI, Ports: []xgwSwitchPort{
 			{Name: "dr-join", Key: JoinOption >> 16, RouterPort: "dr-join"},
@@ -153,6 +154,7 @@ func (l *Lab) XGWConfig() ([]byte, error) {
 		NAT: []xgwNAT{{Type: "snat", LogicalIP: a.VMPrefix.String(), ExternalIP: a.SNATIP.String()}},
 	}
 	c.Routers = []xgwRouter{dr, gr}
+	a.dualStack(&c)
 	c.Conntrack.Capacity = 65536
 	c.Offload.Enabled = true
 	c.Offload.PinPath = "none"

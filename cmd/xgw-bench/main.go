@@ -31,7 +31,7 @@ func main() {
 func run() error {
 	var (
 		o         harness.Options
-		scenarios = flag.String("scenarios", strings.Join(harness.ScenarioNames, ","), "comma-separated scenarios: "+strings.Join(harness.ScenarioNames, ", "))
+		scenarios = flag.String("scenarios", strings.Join(harness.ScenarioNames, ","), "comma-separated scenarios: "+strings.Join(harness.ScenarioNames, ", ")+"; opt-in: "+harness.ScenarioOneway6+" (IPv6 overlay, dual-stack lab)")
 		systems   = flag.String("systems", strings.Join(harness.SystemNames, ","), "comma-separated systems: "+strings.Join(harness.SystemNames, ", "))
 		duration  = flag.Duration("duration", 10*time.Second, "length of each measurement")
 		out       = flag.String("out", "bench/results", "directory for <date>-<commit>.json, latest.md and the PNG plots")

@@ -84,6 +84,8 @@ func up(args []string) error {
 	fs := flag.NewFlagSet("up", flag.ExitOnError)
 	name := fs.String("name", "", "lab name (namespaces xgwlab-NAME-*); random if empty")
 	vms := fs.Int("vms", 1, "number of VM namespaces")
+	dual := fs.Bool("dual-stack", false, "add IPv6 (NAT66, a routed prefix on VM vmr, dnat_and_snat for vm2)")
+	u6 := fs.Bool("underlay6", false, "Geneve over IPv6 between hypervisor and gateway (implies --dual-stack)")
 	workDir := fs.String("workdir", "", "work dir (default $TMPDIR/xgwlab/NAME)")
 	configOut := fs.String("config-out", "", "write the lab's xgw config here")
 	iperf := fs.Bool("iperf", false, "start iperf3 -s in ns ext")
@@ -92,7 +94,7 @@ func up(args []string) error {
 	wait := fs.Bool("wait", false, "stay in the foreground; tear the lab down on Ctrl-C")
 	verbose := fs.Bool("v", false, "print every command")
 	fs.Parse(args)
-	opts := lab.Options{Name: *name, VMs: *vms, WorkDir: *workDir}
+	opts := lab.Options{Name: *name, VMs: *vms, WorkDir: *workDir, DualStack: *dual, Underlay6: *u6}
 	if *verbose {
 		opts.Log = func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }
 	}
