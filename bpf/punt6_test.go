@@ -78,11 +78,18 @@ func TestFastPath6Punts(t *testing.T) {
 	badOuter[geneve6CsumOff] ^= 0x55
 	inner4 := seedtest.InnerIPv4(t, seedtest.MACDRJoin, seedtest.MACGRJoin, seedtest.VM, seedtest.Server,
 		seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 1, DPort: 2})
+	// Geneve over IPv6 with a destination options header before the
+	// outer UDP: software walks it; the fast path does not take it.
+	plain := eg(inner6{})
+	outerExt := append(append(append([]byte(nil), plain[:54]...), packet.ProtoUDP, 0, 1, 4, 0, 0, 0, 0), plain[54:]...)
+	outerExt[20] = packet.ProtoDstOpts
+	outerExt[18], outerExt[19] = byte((len(outerExt)-54)>>8), byte(len(outerExt)-54)
 	for _, c := range []struct {
 		name  string
 		frame []byte
 		why   PuntReason
 	}{
+		{"outer-ext-headers", outerExt, PuntIPOptions},
 		{"hop-limit", eg(inner6{hop: 1}), PuntTTL},
 		{"fragment", rep(inner6{frag: true}), PuntFragment},
 		{"ext-count", rep(inner6{dstOpts: 9}), PuntIP6Ext},
