@@ -73,3 +73,50 @@ func (f *FastPath) Clear() (int, error) {
 	}
 	return f.RemoveBatch(keys)
 }
+
+var _ offload.Backend6 = (*Backend)(nil)
+
+// InstallBatch6 implements offload.Backend6 (one update per flow).
+func (b *Backend) InstallBatch6(a []flow.Action6) (int, error) {
+	for i := range a {
+		if err := b.fp.Install6(&a[i]); err != nil {
+			if errors.Is(err, ErrFull) {
+				err = fmt.Errorf("%w: %w", offload.ErrFull, err)
+			}
+			return i, err
+		}
+	}
+	return len(a), nil
+}
+
+// RemoveBatch6 implements offload.Backend6.
+func (b *Backend) RemoveBatch6(k []flow.Key6) (int, error) {
+	for i := range k {
+		if err := b.fp.Remove6(k[i]); err != nil {
+			return i, err
+		}
+	}
+	return len(k), nil
+}
+
+// Counters6 implements offload.Backend6.
+func (b *Backend) Counters6(k flow.Key6) (offload.Counters, error) {
+	f, err := b.fp.Lookup6(k)
+	if err != nil {
+		return offload.Counters{}, err
+	}
+	return offload.Counters{Packets: f.Packets, Bytes: f.Bytes, LastSeen: int64(f.LastSeenKtime)}, nil
+}
+
+// Iterate6 implements offload.Backend6.
+func (b *Backend) Iterate6(fn func(a *flow.Action6, c offload.Counters) bool) error {
+	for f, err := range b.fp.Flows6() {
+		if err != nil {
+			return err
+		}
+		if !fn(&f.Action, offload.Counters{Packets: f.Packets, Bytes: f.Bytes, LastSeen: int64(f.LastSeenKtime)}) {
+			return nil
+		}
+	}
+	return nil
+}

@@ -22,6 +22,9 @@ const MaxQueues = 64
 type Options struct {
 	GenevePort uint16     // UDP destination port of Geneve; 0 means 6081
 	VTEP       netip.Addr // our underlay IPv4 address; invalid disables Geneve steering
+	// VTEP6 is our underlay IPv6 address; invalid disables the steering
+	// of Geneve over IPv6.
+	VTEP6 netip.Addr
 
 	// FlowCapacity is the size of the fast path's flows map; 0 means
 	// DefaultFlowCapacity, or the size of the map pinned under PinPath if
@@ -55,7 +58,8 @@ type Objects struct {
 // xgw_vteps is one: it gates the fast path, and a program left running
 // on a pinned link must keep the chassis set it was forwarding with;
 // xgw_vteps_gen goes with it (the flows' cached checks depend on it).
-var fastPathMaps = []string{gwMapXgwFlows, gwMapXgwFlowsUsed, gwMapXgwTxPorts, gwMapXgwFpStats, gwMapXgwVteps, gwMapXgwVtepsGen}
+var fastPathMaps = []string{gwMapXgwFlows, gwMapXgwFlowsUsed, gwMapXgwTxPorts, gwMapXgwFpStats, gwMapXgwVteps, gwMapXgwVtepsGen,
+	gwMapXgwFlows6, gwMapXgwFlows6Used, gwMapXgwVteps6}
 
 // Load loads xdp_gw and xdp_pass with opts baked in.
 func Load(opts Options) (*Objects, error) {
@@ -73,6 +77,16 @@ func Load(opts Options) (*Objects, error) {
 			return nil, fmt.Errorf("bpf: VTEP %s is not IPv4", opts.VTEP)
 		}
 		vtep = opts.VTEP.As4()
+	}
+	var vtep6 [16]byte
+	if opts.VTEP6.IsValid() {
+		if !opts.VTEP6.Is6() || opts.VTEP6.Is4In6() {
+			return nil, fmt.Errorf("bpf: VTEP6 %s is not IPv6", opts.VTEP6)
+		}
+		vtep6 = opts.VTEP6.As16()
+	}
+	if err := spec.Variables[gwVarVtepIp6].Set(vtep6); err != nil {
+		return nil, fmt.Errorf("bpf: set vtep_ip6: %w", err)
 	}
 	// Both globals are kept in network order: store them as raw bytes.
 	if err := spec.Variables["geneve_port"].Set([2]byte{byte(port >> 8), byte(port)}); err != nil {
@@ -109,18 +123,22 @@ func Load(opts Options) (*Objects, error) {
 		return nil, fmt.Errorf("bpf: FlowCapacity %d is negative", flowCap)
 	}
 	spec.Maps[gwMapXgwFlows].MaxEntries = uint32(flowCap)
+	spec.Maps[gwMapXgwFlows6].MaxEntries = uint32(flowCap)
 	o := &Objects{pinPath: opts.PinPath}
 	var copts ebpf.CollectionOptions
 	switch {
 	case opts.Share != nil:
 		o.pinPath = opts.Share.pinPath
 		copts.MapReplacements = map[string]*ebpf.Map{
-			gwMapXgwFlows:     opts.Share.objs.XgwFlows,
-			gwMapXgwFlowsUsed: opts.Share.objs.XgwFlowsUsed,
-			gwMapXgwTxPorts:   opts.Share.objs.XgwTxPorts,
-			gwMapXgwFpStats:   opts.Share.objs.XgwFpStats,
-			gwMapXgwVteps:     opts.Share.objs.XgwVteps,
-			gwMapXgwVtepsGen:  opts.Share.objs.XgwVtepsGen,
+			gwMapXgwFlows:      opts.Share.objs.XgwFlows,
+			gwMapXgwFlowsUsed:  opts.Share.objs.XgwFlowsUsed,
+			gwMapXgwTxPorts:    opts.Share.objs.XgwTxPorts,
+			gwMapXgwFpStats:    opts.Share.objs.XgwFpStats,
+			gwMapXgwVteps:      opts.Share.objs.XgwVteps,
+			gwMapXgwVtepsGen:   opts.Share.objs.XgwVtepsGen,
+			gwMapXgwFlows6:     opts.Share.objs.XgwFlows6,
+			gwMapXgwFlows6Used: opts.Share.objs.XgwFlows6Used,
+			gwMapXgwVteps6:     opts.Share.objs.XgwVteps6,
 		}
 	case opts.PinPath != "":
 		if err := os.MkdirAll(opts.PinPath, 0o700); err != nil {
@@ -218,11 +236,20 @@ const NATHost NATFlags = 1
 func (o *Objects) AddNATAddr(addr netip.Addr) error { return o.SetNATAddr(addr, 0) }
 
 // SetNATAddr steers addr with flags, adding it or replacing its flags.
+// An IPv6 address goes to xgw_nat_addrs6: IPv6 to it is steered, and
+// neighbour solicitations for it, unless NATHost (then the kernel has all
+// of it: no port split for IPv6 yet).
 func (o *Objects) SetNATAddr(addr netip.Addr, flags NATFlags) error {
-	if !addr.Is4() {
-		return fmt.Errorf("bpf: NAT address %s is not IPv4", addr)
+	var err error
+	switch {
+	case addr.Is4():
+		err = o.objs.XgwNatAddrs.Put(addr.As4(), uint32(flags))
+	case addr.Is6() && !addr.Is4In6():
+		err = o.objs.XgwNatAddrs6.Put(addr.As16(), uint32(flags))
+	default:
+		return fmt.Errorf("bpf: NAT address %s is neither IPv4 nor IPv6", addr)
 	}
-	if err := o.objs.XgwNatAddrs.Put(addr.As4(), uint32(flags)); err != nil {
+	if err != nil {
 		return fmt.Errorf("bpf: add NAT address %s: %w", addr, err)
 	}
 	return nil
@@ -231,6 +258,12 @@ func (o *Objects) SetNATAddr(addr netip.Addr, flags NATFlags) error {
 // RemoveNATAddr stops steering addr, and forgets its host port range;
 // removing an absent address is not an error.
 func (o *Objects) RemoveNATAddr(addr netip.Addr) error {
+	if addr.Is6() && !addr.Is4In6() {
+		if err := o.objs.XgwNatAddrs6.Delete(addr.As16()); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("bpf: remove NAT address %s: %w", addr, err)
+		}
+		return nil
+	}
 	if !addr.Is4() {
 		return fmt.Errorf("bpf: NAT address %s is not IPv4", addr)
 	}

@@ -57,11 +57,13 @@ const (
 // Options.PinPath) return FastPaths over the same flows.
 type FastPath struct {
 	flows, used, tx, vteps, vtepsGen *ebpf.Map
+	flows6, used6, vteps6            *ebpf.Map // fastpath6.go
 }
 
 // FastPath returns the fast-path API over o's maps.
 func (o *Objects) FastPath() *FastPath {
-	return &FastPath{flows: o.objs.XgwFlows, used: o.objs.XgwFlowsUsed, tx: o.objs.XgwTxPorts, vteps: o.objs.XgwVteps, vtepsGen: o.objs.XgwVtepsGen}
+	return &FastPath{flows: o.objs.XgwFlows, used: o.objs.XgwFlowsUsed, tx: o.objs.XgwTxPorts, vteps: o.objs.XgwVteps, vtepsGen: o.objs.XgwVtepsGen,
+		flows6: o.objs.XgwFlows6, used6: o.objs.XgwFlows6Used, vteps6: o.objs.XgwVteps6}
 }
 
 // usedMu orders the writes of xgw_flows_used with the installs and
@@ -78,12 +80,15 @@ func (f *FastPath) setUsed(v uint32) error {
 	return nil
 }
 
-// syncUsed makes xgw_flows_used say whether xgw_flows holds anything
-// (flows pinned by an earlier run, or an operator's map).
+// syncUsed makes xgw_flows_used and xgw_flows6_used say whether their
+// maps hold anything (flows pinned by an earlier run, or an operator's).
 func (f *FastPath) syncUsed() error {
 	usedMu.Lock()
 	defer usedMu.Unlock()
-	return f.clearIfEmpty(true)
+	if err := f.clearIfEmpty(true); err != nil {
+		return err
+	}
+	return f.clearIfEmpty6(true)
 }
 
 // clearIfEmpty sets xgw_flows_used to whether the map holds an entry;

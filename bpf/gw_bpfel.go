@@ -37,10 +37,46 @@ type gwFpAction struct {
 	Outer       [64]uint8
 }
 
+type gwFpAction6 struct {
+	_           structs.HostLayout
+	Packets     uint64
+	Bytes       uint64
+	LastSeen    uint64
+	Flags       uint8
+	HopDec      uint8
+	OutPort     uint8
+	IcmpType    uint8
+	NatSport    uint16
+	NatDport    uint16
+	NatSrc      [16]uint8
+	NatDst      [16]uint8
+	EthDst      [6]uint8
+	EthSrc      [6]uint8
+	L4Delta     uint32
+	OuterIpSum  uint32
+	OuterUdpSum uint32
+	Outport     uint16
+	MaxLen      uint16
+	AddrSum     uint32
+	Outer       [80]uint8
+}
+
 type gwFpKey struct {
 	_        structs.HostLayout
 	Src      uint32
 	Dst      uint32
+	Sport    uint16
+	Dport    uint16
+	Vni      uint32
+	InnerDst [6]uint8
+	InPort   uint8
+	Proto    uint8
+}
+
+type gwFpKey6 struct {
+	_        structs.HostLayout
+	Src      [16]uint8
+	Dst      [16]uint8
 	Sport    uint16
 	Dport    uint16
 	Vni      uint32
@@ -63,6 +99,11 @@ type gwXgwParams struct {
 	ExtIfindex uint32
 }
 
+type gwXgwParams6 struct {
+	_       structs.HostLayout
+	VtepIp6 [16]uint8
+}
+
 type gwXgwPortRange struct {
 	_   structs.HostLayout
 	Min uint16
@@ -73,23 +114,29 @@ type gwXgwPortRange struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	gwMapXgwConfig    = "xgw_config"
-	gwMapXgwFlows     = "xgw_flows"
-	gwMapXgwFlowsUsed = "xgw_flows_used"
-	gwMapXgwFpStats   = "xgw_fp_stats"
-	gwMapXgwHostPorts = "xgw_host_ports"
-	gwMapXgwNatAddrs  = "xgw_nat_addrs"
-	gwMapXgwStats     = "xgw_stats"
-	gwMapXgwTxPorts   = "xgw_tx_ports"
-	gwMapXgwVteps     = "xgw_vteps"
-	gwMapXgwVtepsGen  = "xgw_vteps_gen"
-	gwMapXgwXsks      = "xgw_xsks"
-	gwProgXdpGw       = "xdp_gw"
-	gwProgXdpPass     = "xdp_pass"
-	gwVarConfigInMap  = "config_in_map"
-	gwVarFpSkipChecks = "fp_skip_checks"
-	gwVarGenevePort   = "geneve_port"
-	gwVarVtepIp       = "vtep_ip"
+	gwMapXgwConfig     = "xgw_config"
+	gwMapXgwConfig6    = "xgw_config6"
+	gwMapXgwFlows      = "xgw_flows"
+	gwMapXgwFlows6     = "xgw_flows6"
+	gwMapXgwFlows6Used = "xgw_flows6_used"
+	gwMapXgwFlowsUsed  = "xgw_flows_used"
+	gwMapXgwFpStats    = "xgw_fp_stats"
+	gwMapXgwHostPorts  = "xgw_host_ports"
+	gwMapXgwNatAddrs   = "xgw_nat_addrs"
+	gwMapXgwNatAddrs6  = "xgw_nat_addrs6"
+	gwMapXgwStats      = "xgw_stats"
+	gwMapXgwTxPorts    = "xgw_tx_ports"
+	gwMapXgwVteps      = "xgw_vteps"
+	gwMapXgwVteps6     = "xgw_vteps6"
+	gwMapXgwVtepsGen   = "xgw_vteps_gen"
+	gwMapXgwXsks       = "xgw_xsks"
+	gwProgXdpGw        = "xdp_gw"
+	gwProgXdpPass      = "xdp_pass"
+	gwVarConfigInMap   = "config_in_map"
+	gwVarFpSkipChecks  = "fp_skip_checks"
+	gwVarGenevePort    = "geneve_port"
+	gwVarVtepIp        = "vtep_ip"
+	gwVarVtepIp6       = "vtep_ip6"
 )
 
 // loadGw returns the embedded CollectionSpec for gw.
@@ -142,17 +189,22 @@ type gwProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type gwMapSpecs struct {
-	XgwConfig    *ebpf.MapSpec `ebpf:"xgw_config"`
-	XgwFlows     *ebpf.MapSpec `ebpf:"xgw_flows"`
-	XgwFlowsUsed *ebpf.MapSpec `ebpf:"xgw_flows_used"`
-	XgwFpStats   *ebpf.MapSpec `ebpf:"xgw_fp_stats"`
-	XgwHostPorts *ebpf.MapSpec `ebpf:"xgw_host_ports"`
-	XgwNatAddrs  *ebpf.MapSpec `ebpf:"xgw_nat_addrs"`
-	XgwStats     *ebpf.MapSpec `ebpf:"xgw_stats"`
-	XgwTxPorts   *ebpf.MapSpec `ebpf:"xgw_tx_ports"`
-	XgwVteps     *ebpf.MapSpec `ebpf:"xgw_vteps"`
-	XgwVtepsGen  *ebpf.MapSpec `ebpf:"xgw_vteps_gen"`
-	XgwXsks      *ebpf.MapSpec `ebpf:"xgw_xsks"`
+	XgwConfig     *ebpf.MapSpec `ebpf:"xgw_config"`
+	XgwConfig6    *ebpf.MapSpec `ebpf:"xgw_config6"`
+	XgwFlows      *ebpf.MapSpec `ebpf:"xgw_flows"`
+	XgwFlows6     *ebpf.MapSpec `ebpf:"xgw_flows6"`
+	XgwFlows6Used *ebpf.MapSpec `ebpf:"xgw_flows6_used"`
+	XgwFlowsUsed  *ebpf.MapSpec `ebpf:"xgw_flows_used"`
+	XgwFpStats    *ebpf.MapSpec `ebpf:"xgw_fp_stats"`
+	XgwHostPorts  *ebpf.MapSpec `ebpf:"xgw_host_ports"`
+	XgwNatAddrs   *ebpf.MapSpec `ebpf:"xgw_nat_addrs"`
+	XgwNatAddrs6  *ebpf.MapSpec `ebpf:"xgw_nat_addrs6"`
+	XgwStats      *ebpf.MapSpec `ebpf:"xgw_stats"`
+	XgwTxPorts    *ebpf.MapSpec `ebpf:"xgw_tx_ports"`
+	XgwVteps      *ebpf.MapSpec `ebpf:"xgw_vteps"`
+	XgwVteps6     *ebpf.MapSpec `ebpf:"xgw_vteps6"`
+	XgwVtepsGen   *ebpf.MapSpec `ebpf:"xgw_vteps_gen"`
+	XgwXsks       *ebpf.MapSpec `ebpf:"xgw_xsks"`
 }
 
 // gwVariableSpecs contains global variables before they are loaded into the kernel.
@@ -163,6 +215,7 @@ type gwVariableSpecs struct {
 	FpSkipChecks *ebpf.VariableSpec `ebpf:"fp_skip_checks"`
 	GenevePort   *ebpf.VariableSpec `ebpf:"geneve_port"`
 	VtepIp       *ebpf.VariableSpec `ebpf:"vtep_ip"`
+	VtepIp6      *ebpf.VariableSpec `ebpf:"vtep_ip6"`
 }
 
 // gwObjects contains all objects after they have been loaded into the kernel.
@@ -185,30 +238,40 @@ func (o *gwObjects) Close() error {
 //
 // It can be passed to loadGwObjects or ebpf.CollectionSpec.LoadAndAssign.
 type gwMaps struct {
-	XgwConfig    *ebpf.Map `ebpf:"xgw_config"`
-	XgwFlows     *ebpf.Map `ebpf:"xgw_flows"`
-	XgwFlowsUsed *ebpf.Map `ebpf:"xgw_flows_used"`
-	XgwFpStats   *ebpf.Map `ebpf:"xgw_fp_stats"`
-	XgwHostPorts *ebpf.Map `ebpf:"xgw_host_ports"`
-	XgwNatAddrs  *ebpf.Map `ebpf:"xgw_nat_addrs"`
-	XgwStats     *ebpf.Map `ebpf:"xgw_stats"`
-	XgwTxPorts   *ebpf.Map `ebpf:"xgw_tx_ports"`
-	XgwVteps     *ebpf.Map `ebpf:"xgw_vteps"`
-	XgwVtepsGen  *ebpf.Map `ebpf:"xgw_vteps_gen"`
-	XgwXsks      *ebpf.Map `ebpf:"xgw_xsks"`
+	XgwConfig     *ebpf.Map `ebpf:"xgw_config"`
+	XgwConfig6    *ebpf.Map `ebpf:"xgw_config6"`
+	XgwFlows      *ebpf.Map `ebpf:"xgw_flows"`
+	XgwFlows6     *ebpf.Map `ebpf:"xgw_flows6"`
+	XgwFlows6Used *ebpf.Map `ebpf:"xgw_flows6_used"`
+	XgwFlowsUsed  *ebpf.Map `ebpf:"xgw_flows_used"`
+	XgwFpStats    *ebpf.Map `ebpf:"xgw_fp_stats"`
+	XgwHostPorts  *ebpf.Map `ebpf:"xgw_host_ports"`
+	XgwNatAddrs   *ebpf.Map `ebpf:"xgw_nat_addrs"`
+	XgwNatAddrs6  *ebpf.Map `ebpf:"xgw_nat_addrs6"`
+	XgwStats      *ebpf.Map `ebpf:"xgw_stats"`
+	XgwTxPorts    *ebpf.Map `ebpf:"xgw_tx_ports"`
+	XgwVteps      *ebpf.Map `ebpf:"xgw_vteps"`
+	XgwVteps6     *ebpf.Map `ebpf:"xgw_vteps6"`
+	XgwVtepsGen   *ebpf.Map `ebpf:"xgw_vteps_gen"`
+	XgwXsks       *ebpf.Map `ebpf:"xgw_xsks"`
 }
 
 func (m *gwMaps) Close() error {
 	return _GwClose(
 		m.XgwConfig,
+		m.XgwConfig6,
 		m.XgwFlows,
+		m.XgwFlows6,
+		m.XgwFlows6Used,
 		m.XgwFlowsUsed,
 		m.XgwFpStats,
 		m.XgwHostPorts,
 		m.XgwNatAddrs,
+		m.XgwNatAddrs6,
 		m.XgwStats,
 		m.XgwTxPorts,
 		m.XgwVteps,
+		m.XgwVteps6,
 		m.XgwVtepsGen,
 		m.XgwXsks,
 	)
@@ -222,6 +285,7 @@ type gwVariables struct {
 	FpSkipChecks *ebpf.Variable `ebpf:"fp_skip_checks"`
 	GenevePort   *ebpf.Variable `ebpf:"geneve_port"`
 	VtepIp       *ebpf.Variable `ebpf:"vtep_ip"`
+	VtepIp6      *ebpf.Variable `ebpf:"vtep_ip6"`
 }
 
 // gwPrograms contains all programs after they have been loaded into the kernel.

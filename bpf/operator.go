@@ -49,7 +49,7 @@ func Open(dir string) (_ *Objects, err error) {
 			return nil, fmt.Errorf("bpf: open pinned map %s (is xdp_gw loaded with its maps pinned there? see bpf/README.md): %w", path, err)
 		}
 		ms := spec.Maps[name].Copy()
-		if name == gwMapXgwFlows {
+		if name == gwMapXgwFlows || name == gwMapXgwFlows6 {
 			ms.MaxEntries = m.MaxEntries() // the operator's choice
 		}
 		if err := ms.Compatible(m); err != nil {
@@ -101,6 +101,16 @@ func (o *Objects) mapField(name string) **ebpf.Map {
 		return &m.XgwVtepsGen
 	case gwMapXgwXsks:
 		return &m.XgwXsks
+	case gwMapXgwFlows6:
+		return &m.XgwFlows6
+	case gwMapXgwFlows6Used:
+		return &m.XgwFlows6Used
+	case gwMapXgwVteps6:
+		return &m.XgwVteps6
+	case gwMapXgwNatAddrs6:
+		return &m.XgwNatAddrs6
+	case gwMapXgwConfig6:
+		return &m.XgwConfig6
 	}
 	panic("bpf: unknown map " + name) // a new map in xdp_gw.c needs a case
 }
@@ -108,8 +118,11 @@ func (o *Objects) mapField(name string) **ebpf.Map {
 // Params are xgw_config: the steering parameters that xgw's loader bakes
 // in as constants, for a program an operator loaded.
 type Params struct {
-	VTEP       netip.Addr // our underlay IPv4; invalid: no Geneve steering
-	GenevePort uint16     // 0 means 6081
+	VTEP netip.Addr // our underlay IPv4; invalid: no Geneve steering
+	// VTEP6 is our underlay IPv6 (xgw_config6); invalid: no Geneve over
+	// IPv6 steering.
+	VTEP6      netip.Addr
+	GenevePort uint16 // 0 means 6081
 	// ExternalIfindex, when the external side is its own interface, is
 	// that interface: frames arriving there use socket slot 1. 0 when one
 	// interface carries both sides.
@@ -135,6 +148,16 @@ func (o *Objects) SetParams(p Params) error {
 	v.ExtIfindex = uint32(p.ExternalIfindex)
 	if err := o.objs.XgwConfig.Put(uint32(0), &v); err != nil {
 		return fmt.Errorf("bpf: write xgw_config: %w", err)
+	}
+	var v6 gwXgwParams6
+	if p.VTEP6.IsValid() {
+		if !p.VTEP6.Is6() || p.VTEP6.Is4In6() {
+			return fmt.Errorf("bpf: VTEP6 %s is not IPv6", p.VTEP6)
+		}
+		v6.VtepIp6 = p.VTEP6.As16()
+	}
+	if err := o.objs.XgwConfig6.Put(uint32(0), &v6); err != nil {
+		return fmt.Errorf("bpf: write xgw_config6: %w", err)
 	}
 	return nil
 }

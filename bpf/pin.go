@@ -104,13 +104,19 @@ func migratePins(dir string, spec *ebpf.CollectionSpec) error {
 	if err := os.Remove(filepath.Join(dir, "tx_ports")); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("bpf: remove the old tx_ports pin: %w", err)
 	}
-	stats := filepath.Join(dir, gwMapXgwFpStats)
-	if m, err := ebpf.LoadPinnedMap(stats, nil); err == nil {
+	// Counter arrays grow when reasons are appended: a pin of another
+	// size starts over at zero rather than fail the load.
+	for _, name := range []string{gwMapXgwFpStats, gwMapXgwStats} {
+		stats := filepath.Join(dir, name)
+		m, err := ebpf.LoadPinnedMap(stats, nil)
+		if err != nil {
+			continue
+		}
 		size := m.MaxEntries()
 		m.Close()
-		if size != spec.Maps[gwMapXgwFpStats].MaxEntries {
+		if size != spec.Maps[name].MaxEntries {
 			if err := os.Remove(stats); err != nil {
-				return fmt.Errorf("bpf: remove %s (%d entries, this build has %d): %w", stats, size, spec.Maps[gwMapXgwFpStats].MaxEntries, err)
+				return fmt.Errorf("bpf: remove %s (%d entries, this build has %d): %w", stats, size, spec.Maps[name].MaxEntries, err)
 			}
 		}
 	}
@@ -124,7 +130,8 @@ func migratePins(dir string, spec *ebpf.CollectionSpec) error {
 // that are not pinned are skipped.
 func (o *Objects) Unpin() error {
 	var errs []error
-	for _, m := range []*ebpf.Map{o.objs.XgwFlows, o.objs.XgwFlowsUsed, o.objs.XgwTxPorts, o.objs.XgwFpStats, o.objs.XgwVteps, o.objs.XgwVtepsGen} {
+	for _, m := range []*ebpf.Map{o.objs.XgwFlows, o.objs.XgwFlowsUsed, o.objs.XgwTxPorts, o.objs.XgwFpStats, o.objs.XgwVteps, o.objs.XgwVtepsGen,
+		o.objs.XgwFlows6, o.objs.XgwFlows6Used, o.objs.XgwVteps6} {
 		if m.IsPinned() {
 			if err := m.Unpin(); err != nil {
 				errs = append(errs, err)

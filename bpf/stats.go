@@ -18,6 +18,9 @@ type Stats struct {
 	// PassHost: to a NAT address shared with the host (NATHost) and not
 	// a possible reply to xgw's SNAT (SSH, BGP, ...): up the stack.
 	PassHost Counter
+	// RedirectND counts neighbour solicitations for a NAT66 address (not
+	// the host's), sent to the XSK: the IPv6 RedirectARP.
+	RedirectND Counter
 	// FastPath are the offload fast path's counters. Objects that share
 	// their fast-path maps (Options.Share, or one PinPath) report the
 	// same numbers: count them once.
@@ -31,6 +34,8 @@ type FastPathStats struct {
 	HitEgress  Counter // decapsulated, NATed, sent out the external port
 	HitIngress Counter // NATed, encapsulated, sent out the underlay port
 	Miss       Counter // no flow
+	// The same for IPv6 (inner) packets, over either underlay family.
+	HitEgress6, HitIngress6, Miss6 Counter
 	// Punts by reason; see PuntReason.
 	Punts [NumPuntReasons]Counter
 }
@@ -66,6 +71,13 @@ const (
 	PuntMartianDest    // destination likewise
 	PuntGeneveOutport  // no OVN option, or its outport is not the flow's join port
 	PuntGeneveChecksum // outer UDP checksum present and wrong
+	// PuntIP6Ext: an IPv6 extension-header chain software drops (past
+	// packet.IPv6MaxExtHeaders or IPv6MaxExtBytes, past the datagram,
+	// hop-by-hop not first, a bad AH length).
+	PuntIP6Ext
+	// PuntUnderlay6Inner4: IPv4 inside Geneve over IPv6; flow.Action
+	// has no IPv6 underlay, so no flow can take it.
+	PuntUnderlay6Inner4
 	NumPuntReasons
 )
 
@@ -73,7 +85,7 @@ var puntNames = [NumPuntReasons]string{
 	"syn", "fin", "rst", "fragment", "ttl", "ip-options", "too-big", "headroom",
 	"vlan", "not-ipv4", "geneve", "malformed", "checksum", "no-port", "proto",
 	"geneve-unknown-source", "ip-checksum", "martian-source", "martian-destination",
-	"geneve-outport", "geneve-checksum",
+	"geneve-outport", "geneve-checksum", "ip6-ext", "underlay6-inner4",
 }
 
 func (r PuntReason) String() string {
@@ -92,6 +104,7 @@ const (
 	statMalformed
 	statRedirectARP
 	statPassHost
+	statRedirectND
 	statMax
 )
 
@@ -102,13 +115,20 @@ const (
 	fpHitIngress
 	fpMiss
 	fpPunt0
-	fpMax = fpPunt0 + int(NumPuntReasons)
+)
+
+// The IPv6 counters follow the punts (include/fpstats.h appends only).
+const (
+	fpHitEgress6 = fpPunt0 + uint32(NumPuntReasons) + iota
+	fpHitIngress6
+	fpMiss6
+	fpMax
 )
 
 // Stats reads the per-CPU counters.
 func (o *Objects) Stats() (Stats, error) {
 	var s Stats
-	dst := [statMax]*Counter{&s.RedirectGeneve, &s.RedirectNAT, &s.Pass, &s.NoSocket, &s.Malformed, &s.RedirectARP, &s.PassHost}
+	dst := [statMax]*Counter{&s.RedirectGeneve, &s.RedirectNAT, &s.Pass, &s.NoSocket, &s.Malformed, &s.RedirectARP, &s.PassHost, &s.RedirectND}
 	var per []gwXgwCounter
 	for i := uint32(0); i < statMax; i++ {
 		if err := o.objs.XgwStats.Lookup(i, &per); err != nil {
@@ -128,6 +148,12 @@ func (o *Objects) Stats() (Stats, error) {
 			sumInto(&fp.HitIngress, per)
 		case fpMiss:
 			sumInto(&fp.Miss, per)
+		case fpHitEgress6:
+			sumInto(&fp.HitEgress6, per)
+		case fpHitIngress6:
+			sumInto(&fp.HitIngress6, per)
+		case fpMiss6:
+			sumInto(&fp.Miss6, per)
 		default:
 			sumInto(&fp.Punts[i-fpPunt0], per)
 		}

@@ -26,6 +26,9 @@ volatile const __be32 vtep_ip = 0;
  * the parameters above from xgw_config instead. xgw's loader sets 0; the
  * verifier then prunes the map read (the constant is frozen). */
 volatile const __u8 config_in_map = 1;
+/* The IPv6 VTEP (all zero: no IPv6 Geneve steering); xgw_config6 when
+ * config_in_map. */
+volatile const __u64 vtep_ip6[2] = {}; /* 16 bytes, network order */
 
 struct steering {
 	__be32 vtep;
@@ -73,6 +76,109 @@ static __always_inline int to_xsk(struct xdp_md *ctx, __u32 base, __u32 stat, __
 	return ret;
 }
 
+/* ip6_eq compares two IPv6 addresses (no memcmp in BPF). */
+static __always_inline int ip6_eq(const void *a, const void *b)
+{
+	const __u64 *x = a, *y = b;
+
+	return x[0] == y[0] && x[1] == y[1];
+}
+
+/* get_vtep6 copies the IPv6 VTEP into v; false when there is none. */
+static __always_inline int get_vtep6(__u8 *v)
+{
+	struct xgw_params6 *cfg;
+	__u32 zero = 0;
+
+	if (!config_in_map) {
+		/* Volatile reads: a copy through a plain pointer would let the
+		 * compiler fold the initializer's zeros. */
+		((__u64 *)v)[0] = vtep_ip6[0];
+		((__u64 *)v)[1] = vtep_ip6[1];
+	} else {
+		cfg = bpf_map_lookup_elem(&xgw_config6, &zero);
+		if (!cfg)
+			return 0;
+		__builtin_memcpy(v, cfg->vtep_ip6, 16);
+	}
+	return (((__u64 *)v)[0] | ((__u64 *)v)[1]) != 0;
+}
+
+#define ND_ROUTER_SOLICIT 133
+#define ND_REDIRECT 137
+#define ND_NEIGHBOR_SOLICIT 135
+
+/* xdp_gw6 is xdp_gw's steering for IPv6 (c at the IPv6 header):
+ *  - neighbour discovery is the kernel's, but for a solicitation whose
+ *    target is one of our NAT66 addresses (not the host's), which xgw
+ *    answers as ARP for a NAT address;
+ *  - Geneve over IPv6 to our IPv6 VTEP: the fast path, else the XSK;
+ *    fragments go to the stack, which reassembles;
+ *  - anything to a NAT66 address: the fast path, else the XSK; an
+ *    address shared with the host (XGW_NAT_HOST) is the kernel's whole
+ *    (no port split as for IPv4 yet). */
+static __always_inline int xdp_gw6(struct xdp_md *ctx, struct hdr_cursor *c, int tagged,
+				   struct steering *st, __u64 len)
+{
+	void *data = (void *)(long)ctx->data;
+	struct ipv6hdr *ip = c->pos;
+	__u8 vtep6[16], nh;
+	__u32 *nat, l3, l4;
+	int ret;
+
+	if ((void *)(ip + 1) > c->end || ip->version != 6) {
+		stat_inc(XGW_STAT_MALFORMED, len);
+		return XDP_PASS;
+	}
+	if (ip->nexthdr == IPPROTO_ICMPV6) {
+		__u8 *m = (void *)(ip + 1);
+
+		if ((void *)(m + 24) <= c->end && m[0] >= ND_ROUTER_SOLICIT && m[0] <= ND_REDIRECT) {
+			if (m[0] == ND_NEIGHBOR_SOLICIT && st->nat_arp && !tagged) {
+				nat = bpf_map_lookup_elem(&xgw_nat_addrs6, m + 8);
+				if (nat && !(*nat & XGW_NAT_HOST))
+					return to_xsk(ctx, st->xsk_base, XGW_STAT_REDIRECT_ND, len);
+			}
+			goto pass;
+		}
+	}
+	if (get_vtep6(vtep6) && ip6_eq(&ip->daddr, vtep6)) {
+		l3 = (void *)ip - data;
+		nh = ip->nexthdr;
+		if (l3 > 32 || ip6_ext_walk(data, c->end, l3, l3 + IP6_HLEN + bpf_ntohs(ip->payload_len),
+					    &nh, &l4) || nh != IPPROTO_UDP)
+			goto pass;
+		{
+			struct udphdr *udp = data + (l4 & 0x3ff);
+
+			if ((void *)(udp + 1) > c->end) {
+				stat_inc(XGW_STAT_MALFORMED, len);
+				return XDP_PASS;
+			}
+			if (udp->dest != st->port)
+				goto pass;
+		}
+		ret = fp_egress6(ctx, tagged, l4 != l3 + IP6_HLEN);
+		if (ret != FP_CONTINUE)
+			return ret;
+		return to_xsk(ctx, st->xsk_base, XGW_STAT_REDIRECT_GENEVE, len);
+	}
+	nat = bpf_map_lookup_elem(&xgw_nat_addrs6, &ip->daddr);
+	if (nat) {
+		if (*nat & XGW_NAT_HOST) {
+			stat_inc(XGW_STAT_PASS_HOST, len);
+			return XDP_PASS;
+		}
+		ret = fp_ingress6(ctx, tagged);
+		if (ret != FP_CONTINUE)
+			return ret;
+		return to_xsk(ctx, st->xsk_base, XGW_STAT_REDIRECT_NAT, len);
+	}
+pass:
+	stat_inc(XGW_STAT_PASS, len);
+	return XDP_PASS;
+}
+
 SEC("xdp")
 int xdp_gw(struct xdp_md *ctx)
 {
@@ -114,9 +220,11 @@ int xdp_gw(struct xdp_md *ctx)
 			goto pass;
 		return to_xsk(ctx, st.xsk_base, XGW_STAT_REDIRECT_ARP, len);
 	}
+	tagged = c.pos != data + sizeof(*eth);
+	if (proto == bpf_htons(ETH_P_IPV6))
+		return xdp_gw6(ctx, &c, tagged, &st, len);
 	if (proto != bpf_htons(ETH_P_IP))
 		goto pass;
-	tagged = c.pos != data + sizeof(*eth);
 	ip = parse_ipv4(&c);
 	if (!ip) {
 		stat_inc(XGW_STAT_MALFORMED, len);

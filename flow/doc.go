@@ -8,5 +8,7 @@
 // the offload manager (offload) installs them in fast paths such as the
 // XDP program (bpf), which applies them in C, checked byte for byte
 // against Apply by bpf's tests. None of those packages import each other
-// for these types: they all import flow.
+// for these types: they all import flow. IPv6 packets have the same
+// vocabulary in types of their own (Key6, Action6, KeyOf6, Derive6,
+// Apply6), so that IPv4 keys and actions keep their size.
 package flow

@@ -10,11 +10,11 @@ import (
 // gateway, before any rewrite: what a fast path matches on. It is
 // comparable and pointer-free, so it can key maps and be hashed by value.
 //
-// Addresses are IPv4. Keys are built with KeyOf and Action.ReplyKey, not
-// field by field, so that IPv6 (issue 13) widens Src and Dst to a
-// 16-byte address in this package (and in each backend's encoding)
-// without touching the stages that build keys; the flow cache then keeps
-// IPv4 entries in their own 128-byte table.
+// Addresses are IPv4. IPv6 packets have their own Key6 and Action6
+// (key6.go, action6.go) rather than a wider Key, so that IPv4 keys,
+// actions and the flow cache's 128-byte IPv4 entries did not grow; a cache
+// or fast path keeps the two families in separate tables. Keys are built
+// with KeyOf/KeyOf6 and ReplyKey, not field by field.
 type Key struct {
 	InPort Port // Underlay (Geneve) or External
 	// VNI and InnerDst (underlay only, zero otherwise) select the gateway

@@ -99,6 +99,11 @@ func (m *Manager) DumpFlows(w io.Writer, opts DumpOptions) error {
 			}
 		}
 	}
+	if wantOff {
+		if err := m.dumpFlows6(bw, now, &opts.PortNames); err != nil {
+			return err
+		}
+	}
 	if wantSW {
 		var conns []conntrack.ConnInfo
 		m.ct.Range(func(ci conntrack.ConnInfo) bool {

@@ -23,6 +23,8 @@
 
 #define FP_CONTINUE -1
 
+#include "fastpath6.h"
+
 /* fp_forward looks k up and, on a hit that needs no punt, does the whole
  * job and returns XDP_REDIRECT. rx_len is the frame as received. geneve
  * (a constant per caller) says the frame came from the underlay with
@@ -151,6 +153,14 @@ static __always_inline int fp_egress(struct xdp_md *ctx, int tagged, __be32 oute
 	if (why)
 		goto punt;
 	why = parse_inner(data, data_end, &k, &p);
+	if (why == FP_PUNT_NOT_IPV4) {
+		/* An IPv6 overlay: include/fastpath6.h (parse_inner left
+		 * inner_end alone for a frame that is not IPv4). */
+		ieth = data + (p.inner_off & 0x1ff);
+		if ((void *)(ieth + 1) <= data_end && ieth->h_proto == bpf_htons(ETH_P_IPV6))
+			return fp_egress_v4_inner6(ctx, p.inner_off, p.inner_end, k.vni, p.ovn_opt,
+						   outer_src);
+	}
 	if (why)
 		goto punt;
 	ieth = data + (p.inner_off & 0x1ff);

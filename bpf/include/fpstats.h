@@ -37,7 +37,17 @@ enum fp_stat {
 	FP_PUNT_MARTIAN_DST = 21, /* destination likewise */
 	FP_PUNT_OUTPORT = 22,     /* no OVN option, or not the flow's join port */
 	FP_PUNT_GENEVE_CSUM = 23, /* outer UDP checksum present and wrong */
-	FP_STAT_MAX = 24,
+	/* IPv6 (include/fastpath6.h). The reasons above apply to IPv6 too,
+	 * in its terms: ttl is the hop limit, fragment any fragment header,
+	 * martian-* the IPv6 martians (datapath.martian6), too-big the
+	 * flow's MaxLen (no fragmentation: software sends packet too big),
+	 * not-ipv4 an inner frame that is neither IPv4 nor IPv6. */
+	FP_PUNT_IP6_EXT = 24,         /* extension headers software drops: too many, too long, malformed */
+	FP_PUNT_UNDERLAY6_INNER4 = 25, /* IPv4 inner over an IPv6 underlay: no flow says so */
+	FP_HIT_EGRESS6 = 26,          /* FP_HIT_EGRESS for IPv6 inner packets */
+	FP_HIT_INGRESS6 = 27,         /* FP_HIT_INGRESS likewise */
+	FP_MISS6 = 28,                /* FP_MISS likewise */
+	FP_STAT_MAX = 29,
 };
 
 struct {

@@ -52,53 +52,49 @@ static __always_inline __u16 ipv4_hdr_sum(const struct iphdr *ip)
 	return bpf_ntohs(csum_fold((__u32)s));
 }
 
-/* geneve_outer checks the outer IPv4/UDP/Geneve of a frame already known
- * to be untagged IPv4 (IHL 5), not a fragment, UDP to our VTEP and Geneve
- * port. It sets *inner_off and *end (the inner Ethernet frame is
- * [inner_off, end); bytes after end are link padding), *vni and *ovn_opt (the
- * OVN option's value with bit 32 set, 0 without the option), and returns
- * 0 or an FP_PUNT_* reason. */
-static __always_inline int geneve_outer(void *data, void *data_end, __u32 *inner_off,
-					 __u32 *end, __u32 *vni, __u64 *ovn_opt)
+/* geneve_udp checks the outer UDP and Geneve headers of a frame whose
+ * outer UDP header starts at udp_off (a constant per caller) and whose
+ * outer IP datagram ends at ip_end, as geneve.Decap and
+ * geneve.Decapped.decapUDP do. It sets *inner_off and *end (the inner
+ * Ethernet frame is [inner_off, end); bytes after end are link padding),
+ * *vni and *ovn_opt (the OVN option's value with bit 32 set, 0 without
+ * the option), and returns 0 or an FP_PUNT_* reason. */
+static __always_inline int geneve_udp(void *data, void *data_end, const __u32 udp_off,
+				      __u32 ip_end, __u32 *inner_off, __u32 *end, __u32 *vni,
+				      __u64 *ovn_opt)
 {
-	struct iphdr *ip = data + OUTER_IP_OFF;
-	struct udphdr *udp = data + OUTER_UDP_OFF;
-	struct geneve_hdr *g = data + OUTER_GENEVE_OFF;
-	__u32 len = data_end - data;
-	__u32 tot, ulen, optlen, off, opt_end;
+	const __u32 g_off = udp_off + sizeof(struct udphdr);
+	struct udphdr *udp = data + udp_off;
+	struct geneve_hdr *g = data + g_off;
+	__u32 ulen, optlen, off, opt_end;
 	int ovn = 0;
 
 	if ((void *)(g + 1) > data_end)
 		return FP_PUNT_MALFORMED;
-	if (ipv4_hdr_sum(ip) != 0xffff)
-		return FP_PUNT_MALFORMED;
-	tot = bpf_ntohs(ip->tot_len);
-	if (tot < sizeof(*ip) || OUTER_IP_OFF + tot > len)
-		return FP_PUNT_MALFORMED;
 	ulen = bpf_ntohs(udp->len);
-	if (ulen < sizeof(*udp) || OUTER_UDP_OFF + ulen > OUTER_IP_OFF + tot)
+	if (ulen < sizeof(*udp) || udp_off + ulen > ip_end)
 		return FP_PUNT_MALFORMED;
-	*end = OUTER_UDP_OFF + ulen;
-	if (OUTER_GENEVE_OFF + GENEVE_HLEN > *end)
+	*end = udp_off + ulen;
+	if (g_off + GENEVE_HLEN > *end)
 		return FP_PUNT_MALFORMED;
 	if (g->ver_optlen >> 6)
 		return FP_PUNT_GENEVE;
 	optlen = (g->ver_optlen & 0x3f) * 4;
-	opt_end = OUTER_GENEVE_OFF + GENEVE_HLEN + optlen;
+	opt_end = g_off + GENEVE_HLEN + optlen;
 	if (opt_end > *end)
 		return FP_PUNT_GENEVE;
 	*vni = (__u32)g->vni[0] << 16 | (__u32)g->vni[1] << 8 | g->vni[2];
 
 	/* Options (RFC 8926 §3.5): take one OVN option of one word, skip
 	 * others unless critical. At most 63 (one word each). */
-	off = OUTER_GENEVE_OFF + GENEVE_HLEN;
+	off = g_off + GENEVE_HLEN;
 	for (int i = 0; i < GENEVE_MAX_OPT_LEN / 4; i++) {
 		__u8 *o;
 		__u32 n;
 
 		if (off >= opt_end)
 			break;
-		off &= 0x1ff; /* bound for the verifier: off < opt_end <= 302 */
+		off &= 0x1ff; /* bound for the verifier: off < opt_end <= 322 */
 		o = data + off;
 		if ((void *)(o + 4) > data_end || off + 4 > opt_end)
 			return FP_PUNT_GENEVE;
@@ -126,6 +122,28 @@ static __always_inline int geneve_outer(void *data, void *data_end, __u32 *inner
 		return FP_PUNT_MALFORMED;
 	*inner_off = opt_end;
 	return 0;
+}
+
+/* geneve_outer checks the outer IPv4/UDP/Geneve of a frame already known
+ * to be untagged IPv4 (IHL 5), not a fragment, UDP to our VTEP and Geneve
+ * port; the rest is geneve_udp's. */
+static __always_inline int geneve_outer(void *data, void *data_end, __u32 *inner_off,
+					 __u32 *end, __u32 *vni, __u64 *ovn_opt)
+{
+	struct iphdr *ip = data + OUTER_IP_OFF;
+	struct geneve_hdr *g = data + OUTER_GENEVE_OFF;
+	__u32 len = data_end - data;
+	__u32 tot;
+
+	if ((void *)(g + 1) > data_end)
+		return FP_PUNT_MALFORMED;
+	if (ipv4_hdr_sum(ip) != 0xffff)
+		return FP_PUNT_MALFORMED;
+	tot = bpf_ntohs(ip->tot_len);
+	if (tot < sizeof(*ip) || OUTER_IP_OFF + tot > len)
+		return FP_PUNT_MALFORMED;
+	return geneve_udp(data, data_end, OUTER_UDP_OFF, OUTER_IP_OFF + tot, inner_off, end, vni,
+			  ovn_opt);
 }
 
 #endif /* XGW_GENEVE_H */

@@ -44,29 +44,24 @@ static __always_inline int ipv4_martian(__be32 a)
 	return b == 0 || b == 127 || b >= 224;
 }
 
-/* outer_udp_sum_ok verifies the outer UDP checksum of a Geneve frame over
- * the datagram its UDP length names (geneve_outer checked it against the
- * frame; p->inner_end is the inner datagram's end by now, which padding
- * inside the tunnel puts before the outer end): true when it is absent (0)
- * or the datagram and its pseudo-header sum to 0xffff. bpf_csum_diff
- * sums in memory order; its folded result is byte-swapped into the
- * host-order words csum.h uses. */
-static __always_inline int outer_udp_sum_ok(void *data, void *data_end)
+/* udp_sum_ok verifies the UDP checksum of the datagram at udp_off (a
+ * constant per caller) over the length its header names, with s the
+ * pseudo-header's sum without that length: true when the datagram and its
+ * pseudo-header sum to 0xffff. bpf_csum_diff sums in memory order; its
+ * folded result is byte-swapped into the host-order words csum.h uses. */
+static __always_inline int udp_sum_ok(void *data, void *data_end, const __u32 udp_off, __u32 s)
 {
-	struct iphdr *ip = data + OUTER_IP_OFF;
-	struct udphdr *udp = data + OUTER_UDP_OFF;
-	__u32 len, off, s;
+	struct udphdr *udp = data + udp_off;
+	__u32 len, off;
 	__s64 ws = 0;
 	__u8 *b;
 
 	if ((void *)(udp + 1) > data_end)
 		return 0;
-	if (!udp->check)
-		return 1;
 	len = bpf_ntohs(udp->len);
-	if (len < sizeof(*udp) || OUTER_UDP_OFF + len > FP_MAX_FRAME)
+	if (len < sizeof(*udp) || udp_off + len > FP_MAX_FRAME)
 		return 0;
-	s = csum_be32(ip->saddr) + csum_be32(ip->daddr) + IPPROTO_UDP + len;
+	s += len;
 	/* Whole 512-byte blocks (bpf_csum_diff's limit), then one chunk per
 	 * bit of the rest: the chunk of n bytes starts after all larger ones,
 	 * at len & ~(2n - 1). Offsets stay variables, not constants per path,
@@ -74,7 +69,7 @@ static __always_inline int outer_udp_sum_ok(void *data, void *data_end)
 	for (int i = 0; i < (FP_MAX_FRAME + 1) / 512; i++) {
 		if (i >= (len >> 9))
 			break;
-		b = data + OUTER_UDP_OFF + i * 512;
+		b = data + udp_off + i * 512;
 		if ((void *)(b + 512) > data_end)
 			return 0;
 		ws = bpf_csum_diff(NULL, 0, (__be32 *)b, 512, (__wsum)ws);
@@ -82,7 +77,7 @@ static __always_inline int outer_udp_sum_ok(void *data, void *data_end)
 #define SUM_CHUNK(n)                                                              \
 	if (len & (n)) {                                                          \
 		off = (len & ~(2 * (n) - 1)) & FP_MAX_FRAME;                      \
-		b = data + OUTER_UDP_OFF + off;                                   \
+		b = data + udp_off + off;                                         \
 		if ((void *)(b + (n)) > data_end)                                 \
 			return 0;                                                 \
 		ws = bpf_csum_diff(NULL, 0, (__be32 *)b, (n), (__wsum)ws);         \
@@ -101,7 +96,7 @@ static __always_inline int outer_udp_sum_ok(void *data, void *data_end)
 	/* At most three bytes are left, from an even offset of the datagram
 	 * (which starts at an even one): a high byte, a low, a high. */
 	off = (len & ~3) & FP_MAX_FRAME;
-	b = data + OUTER_UDP_OFF + off;
+	b = data + udp_off + off;
 	if (len & 3) {
 		if ((void *)(b + 1) > data_end)
 			return 0;
@@ -118,6 +113,24 @@ static __always_inline int outer_udp_sum_ok(void *data, void *data_end)
 		}
 	}
 	return csum_fold(s) == 0xffff;
+}
+
+/* outer_udp_sum_ok verifies the outer UDP checksum of a Geneve frame over
+ * the IPv4 underlay over the datagram its UDP length names (geneve_outer
+ * checked it against the frame; p->inner_end is the inner datagram's end
+ * by now, which padding inside the tunnel puts before the outer end):
+ * true when it is absent (0) or right. */
+static __always_inline int outer_udp_sum_ok(void *data, void *data_end)
+{
+	struct iphdr *ip = data + OUTER_IP_OFF;
+	struct udphdr *udp = data + OUTER_UDP_OFF;
+
+	if ((void *)(udp + 1) > data_end)
+		return 0;
+	if (!udp->check)
+		return 1;
+	return udp_sum_ok(data, data_end, OUTER_UDP_OFF,
+			  csum_be32(ip->saddr) + csum_be32(ip->daddr) + IPPROTO_UDP);
 }
 
 /* fp_validate runs the checks on a frame whose flow a hit: on the (inner)

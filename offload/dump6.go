@@ -1,0 +1,189 @@
+package offload
+
+import (
+	"bufio"
+	"cmp"
+	"slices"
+	"strconv"
+
+	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/geneve"
+	"github.com/xgw-dev/xgw/packet"
+)
+
+// dumpFlows6 writes the IPv6 entries of every Backend6, sorted, in the
+// shape DumpFlows gives IPv4 ones (OVS's ipv6(...), set(ipv6(...)),
+// dec_ttl for the hop limit, icmpv6(...)).
+func (m *Manager) dumpFlows6(bw *bufio.Writer, now int64, names *[flow.NumPorts]string) error {
+	type line struct {
+		a  flow.Action6
+		c  Counters
+		dp string
+	}
+	var lines []line
+	m.mu.Lock()
+	for _, be := range m.bes {
+		b6, ok := be.(Backend6)
+		if !ok {
+			continue
+		}
+		bNow := be.Now()
+		err := b6.Iterate6(func(a *flow.Action6, c Counters) bool {
+			if c.Packets > 0 {
+				c.LastSeen = convert(c.LastSeen, now, bNow)
+			}
+			lines = append(lines, line{*a, c, be.Name()})
+			return true
+		})
+		if err != nil {
+			m.mu.Unlock()
+			return err
+		}
+	}
+	m.mu.Unlock()
+	slices.SortFunc(lines, func(x, y line) int { return compareKeys6(&x.a.Key, &y.a.Key) })
+	var b []byte
+	for i := range lines {
+		b = appendOffloaded6(b[:0], &lines[i].a, lines[i].c, lines[i].dp, now, names)
+		if _, err := bw.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func compareKeys6(x, y *flow.Key6) int {
+	return cmp.Or(
+		cmp.Compare(x.InPort, y.InPort),
+		cmp.Compare(x.VNI, y.VNI),
+		cmp.Compare(x.Proto, y.Proto),
+		x.Src.Compare(y.Src),
+		x.Dst.Compare(y.Dst),
+		cmp.Compare(x.SrcPort, y.SrcPort),
+		cmp.Compare(x.DstPort, y.DstPort),
+	)
+}
+
+// appendOffloaded6 formats one IPv6 fast-path entry as appendOffloaded
+// does an IPv4 one.
+func appendOffloaded6(b []byte, a *flow.Action6, c Counters, dp string, now int64, names *[flow.NumPorts]string) []byte {
+	k := &a.Key
+	b = append(b, "in_port("...)
+	b = append(b, portName(k.InPort, names)...)
+	b = append(b, ')')
+	if k.InPort == flow.Underlay {
+		b = append(b, ",tunnel(tun_id=0x"...)
+		b = strconv.AppendUint(b, uint64(k.VNI), 16)
+		b = append(b, ",tp_dst="...)
+		b = strconv.AppendUint(b, geneve.Port, 10)
+		b = append(b, ",geneve({class=0x102,type=0x80,len=4}),flags(+key)),eth(dst="...)
+		b = append(b, k.InnerDst.String()...)
+		b = append(b, ')')
+	}
+	b = append(b, ",eth_type(0x86dd),ipv6(src="...)
+	b = append(b, k.Src.String()...)
+	b = append(b, ",dst="...)
+	b = append(b, k.Dst.String()...)
+	b = append(b, ",proto="...)
+	b = strconv.AppendUint(b, uint64(k.Proto), 10)
+	b = append(b, ",frag=no)"...)
+	switch k.Proto {
+	case packet.ProtoTCP, packet.ProtoUDP:
+		b = appendL4(b, k.Proto, ",", k.SrcPort, k.DstPort, true, true)
+	case packet.ProtoICMPv6:
+		typ := packet.ICMPv6EchoReply
+		if a.Conns[1].Dir == conntrack.DirOrig {
+			typ = packet.ICMPv6EchoRequest
+		}
+		b = append(b, ",icmpv6(type="...)
+		b = strconv.AppendInt(b, int64(typ), 10)
+		b = append(b, ",code=0),icmp_id("...)
+		b = strconv.AppendUint(b, uint64(k.SrcPort), 10)
+		b = append(b, ')')
+	}
+	b = appendCounters(b, c.Packets, c.Bytes, c.LastSeen, now)
+	b = append(b, ", offloaded:yes, dp:"...)
+	b = append(b, dp...)
+	b = append(b, ", actions:ct_clear"...)
+	if a.Encap {
+		var vni uint32
+		var src, dst string
+		var ttl uint8
+		var sport uint16
+		var opt uint32
+		csum, df := true, false
+		if a.Underlay6 {
+			o := &a.Outer6
+			vni, src, dst, ttl, sport, opt = o.VNI, "ipv6_src="+o.Src.String(), "ipv6_dst="+o.Dst.String(), o.HopLimit, o.SrcPort, geneve.OVNValue(o.InPort, o.OutPort)
+		} else {
+			o := &a.Outer
+			vni, src, dst, ttl, sport, opt = o.VNI, "src="+o.Src.String(), "dst="+o.Dst.String(), o.TTL, o.SrcPort, geneve.OVNValue(o.InPort, o.OutPort)
+			csum, df = o.Checksum, o.DF
+		}
+		if ttl == 0 {
+			ttl = geneve.DefaultTTL
+		}
+		b = append(b, ",set(tunnel(tun_id=0x"...)
+		b = strconv.AppendUint(b, uint64(vni), 16)
+		b = append(b, ',')
+		b = append(b, src...)
+		b = append(b, ',')
+		b = append(b, dst...)
+		b = append(b, ",ttl="...)
+		b = strconv.AppendUint(b, uint64(ttl), 10)
+		b = append(b, ",tp_src="...)
+		b = strconv.AppendUint(b, uint64(sport), 10)
+		b = append(b, ",tp_dst="...)
+		b = strconv.AppendUint(b, geneve.Port, 10)
+		b = append(b, ",geneve({class=0x102,type=0x80,len=4,0x"...)
+		b = strconv.AppendUint(b, uint64(opt), 16)
+		b = append(b, "}),flags("...)
+		if df {
+			b = append(b, "df|"...)
+		}
+		if csum {
+			b = append(b, "csum|"...)
+		}
+		b = append(b, "key)))"...)
+	}
+	b = append(b, ",set(eth(src="...)
+	b = append(b, a.EthSrc.String()...)
+	b = append(b, ",dst="...)
+	b = append(b, a.EthDst.String()...)
+	b = append(b, "))"...)
+	if a.NATSrc != k.Src || a.NATDst != k.Dst {
+		b = append(b, ",set(ipv6("...)
+		sep := ""
+		if a.NATSrc != k.Src {
+			b = append(b, "src="...)
+			b = append(b, a.NATSrc.String()...)
+			sep = ","
+		}
+		if a.NATDst != k.Dst {
+			b = append(b, sep...)
+			b = append(b, "dst="...)
+			b = append(b, a.NATDst.String()...)
+		}
+		b = append(b, "))"...)
+	}
+	if a.HopDec > 0 {
+		b = append(b, ",dec_ttl("...)
+		b = strconv.AppendUint(b, uint64(a.HopDec), 10)
+		b = append(b, ')')
+	}
+	sport, dport := a.NATSrcPort != k.SrcPort, a.NATDstPort != k.DstPort
+	switch {
+	case k.Proto == packet.ProtoICMPv6 && sport:
+		b = append(b, ",set(icmp_id("...)
+		b = strconv.AppendUint(b, uint64(a.NATSrcPort), 10)
+		b = append(b, "))"...)
+	case k.Proto != packet.ProtoICMPv6 && (sport || dport):
+		b = append(b, ",set("...)
+		b = appendL4(b, k.Proto, "", a.NATSrcPort, a.NATDstPort, sport, dport)
+		b = append(b, ')')
+	}
+	b = append(b, ',')
+	b = append(b, portName(a.OutPort, names)...)
+	return append(b, '\n')
+}

@@ -1,0 +1,71 @@
+package offload
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/geneve"
+	"github.com/xgw-dev/xgw/packet"
+)
+
+// fakeFP6 is the harness's backend with IPv6 entries to iterate.
+type fakeFP6 struct {
+	*fakeFP
+	flows6 []flow.Action6
+	c6     []Counters
+}
+
+func (f *fakeFP6) InstallBatch6(a []flow.Action6) (int, error) {
+	f.flows6 = append(f.flows6, a...)
+	f.c6 = append(f.c6, make([]Counters, len(a))...)
+	return len(a), nil
+}
+func (f *fakeFP6) RemoveBatch6(k []flow.Key6) (int, error) { return 0, nil }
+func (f *fakeFP6) Counters6(k flow.Key6) (Counters, error) { return Counters{}, nil }
+func (f *fakeFP6) Iterate6(fn func(a *flow.Action6, c Counters) bool) error {
+	for i := range f.flows6 {
+		if !fn(&f.flows6[i], f.c6[i]) {
+			break
+		}
+	}
+	return nil
+}
+
+const goldenOffloaded6 = `in_port(underlay),tunnel(tun_id=0x1,tp_dst=6081,geneve({class=0x102,type=0x80,len=4}),flags(+key)),eth(dst=0a:00:00:00:00:02),eth_type(0x86dd),ipv6(src=fd00::10,dst=2001:db8::7,proto=58,frag=no),icmpv6(type=128,code=0),icmp_id(7), packets:5, bytes:520, used:0.250s, offloaded:yes, dp:xdp, actions:ct_clear,set(eth(src=0a:00:00:00:00:01,dst=0a:00:00:00:00:99)),set(ipv6(src=2001:db8:5::5)),dec_ttl(1),set(icmp_id(1024)),eth1
+in_port(eth1),eth_type(0x86dd),ipv6(src=2001:db8::7,dst=2001:db8:5::5,proto=17,frag=no),udp(src=53,dst=40000), packets:0, bytes:0, used:never, offloaded:yes, dp:xdp, actions:ct_clear,set(tunnel(tun_id=0x9,ipv6_src=fd99::5,ipv6_dst=fd99::1,ttl=64,tp_src=49152,tp_dst=6081,geneve({class=0x102,type=0x80,len=4,0x10002}),flags(csum|key))),set(eth(src=0a:00:00:00:00:03,dst=00:00:19:91:00:10)),set(ipv6(dst=fd00::10)),dec_ttl(2),underlay
+`
+
+// TestDumpFlows6Golden: IPv6 entries of a Backend6 show in OVS's IPv6
+// spelling after the IPv4 ones.
+func TestDumpFlows6Golden(t *testing.T) {
+	h := newHarness(t, defaultCfg())
+	f6 := &fakeFP6{fakeFP: h.fp}
+	h.m.bes = []Backend{f6}
+	vm, ext, snat := packet.MustIP6("fd00::10"), packet.MustIP6("2001:db8::7"), packet.MustIP6("2001:db8:5::5")
+	rep := flow.Action6{
+		Key:     flow.Key6{InPort: flow.External, Src: ext, Dst: snat, SrcPort: 53, DstPort: 40000, Proto: packet.ProtoUDP},
+		OutPort: flow.Underlay, EthSrc: packet.MAC{10, 0, 0, 0, 0, 3}, EthDst: packet.MAC{0, 0, 0x19, 0x91, 0, 0x10}, HopDec: 2,
+		NATSrc: ext, NATDst: vm, NATSrcPort: 53, NATDstPort: 40000, Encap: true, Underlay6: true,
+		Outer6: geneve.EncapParams6{Src: packet.MustIP6("fd99::5"), Dst: packet.MustIP6("fd99::1"), SrcPort: 49152, VNI: 9, InPort: 1, OutPort: 2},
+	}
+	eg := flow.Action6{
+		Key:     flow.Key6{InPort: flow.Underlay, VNI: 1, InnerDst: packet.MAC{10, 0, 0, 0, 0, 2}, Src: vm, Dst: ext, SrcPort: 7, DstPort: 7, Proto: packet.ProtoICMPv6},
+		OutPort: flow.External, Decap: true, EthSrc: packet.MAC{10, 0, 0, 0, 0, 1}, EthDst: packet.MAC{10, 0, 0, 0, 0, 0x99}, HopDec: 1,
+		NATSrc: snat, NATDst: ext, NATSrcPort: 1024, NATDstPort: 1024,
+		Conns: [2]flow.Conn{{Dir: conntrack.DirOrig}, {Dir: conntrack.DirOrig}},
+	}
+	if _, err := f6.InstallBatch6([]flow.Action6{rep, eg}); err != nil {
+		t.Fatal(err)
+	}
+	now := h.clock.now()
+	f6.c6[1] = Counters{Packets: 5, Bytes: 520, LastSeen: now - 250*ms}
+	names := [flow.NumPorts]string{flow.External: "eth1"}
+	if got := dump(t, h, DumpOptions{Type: "offloaded", PortNames: names}); got != goldenOffloaded6 {
+		t.Errorf("type=offloaded:\n%s\nwant:\n%s", got, goldenOffloaded6)
+	}
+	if got := dump(t, h, DumpOptions{Type: "software"}); strings.Contains(got, "ipv6") {
+		t.Errorf("type=software shows offloaded IPv6 entries:\n%s", got)
+	}
+}
