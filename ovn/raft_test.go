@@ -193,6 +193,31 @@ func TestRaftSBLeaderFailover(t *testing.T) {
 	if ep := ctl.Status().Endpoint["sb"]; ep != leadEP {
 		t.Fatalf("xgw's SB endpoint is %q, the leader is %s (%s)", ep, leadEP, seen)
 	}
+
+	// The leader hands the lead over and stays up: libovsdb drops it
+	// and reaches the new leader at once, between two samples of the
+	// connection watch, which must still see the move (endpoint,
+	// disconnect count, resync).
+	before := ctl.Status().Disconnects["sb"]
+	if out, err := exec.Command("ovs-appctl", "--timeout=5", "-t", r.ctl("sb", lead), "cluster/failure-test", "transfer-leadership").CombinedOutput(); err != nil {
+		t.Fatalf("transfer-leadership: %v: %s", err, out)
+	}
+	waitFor(t, 10*time.Second, "another SB leader after the transfer", func() (bool, string) {
+		var s string
+		l, s := r.leader("sb")
+		if l != 0 && l != lead {
+			lead, seen = l, s
+			return true, s
+		}
+		return false, s
+	})
+	leadEP = "unix:" + r.raftSock("sb", lead)
+	waitFor(t, 10*time.Second, "xgw on the SB leader after the transfer", func() (bool, string) {
+		st := ctl.Status()
+		return st.Connected["sb"] && st.Endpoint["sb"] == leadEP && st.Disconnects["sb"] > before,
+			fmt.Sprintf("want %s; connected %v endpoint %q disconnects %v", leadEP, st.Connected, st.Endpoint, st.Disconnects)
+	})
+
 	t.Logf("SB leader sb%d (%s); killing it", lead, seen)
 	r.stopDB(fmt.Sprintf("sb%d", lead))
 	failed := time.Now()
