@@ -235,6 +235,7 @@ func TestRaftSBLeaderFailover(t *testing.T) {
 	r.nbctl("lsp-add", "sw1", "vm2", "--", "lsp-set-addresses", "vm2", "00:00:19:91:00:11 10.199.100.11")
 	r.sync()
 	r.sbctl("lsp-bind", "vm2", "hv1")
+	made := time.Now()
 	c := waitApplied(t, applied, 15*time.Second, "the NAT rule and vm2 on hv1 after the failover", func(c *config.Config) bool {
 		ch, _ := vmChassis(c, "vm2")
 		return hasNAT(c, "gr1", "203.0.113.40") && ch == "hv1"
@@ -242,7 +243,7 @@ func TestRaftSBLeaderFailover(t *testing.T) {
 	if findRouter(c, "gr1") == nil {
 		t.Fatal("gr1 no longer served after the failover")
 	}
-	t.Logf("changes applied %v after the leader was killed", time.Since(failed))
+	t.Logf("changes applied %v after the leader was killed, %v after the last was made", time.Since(failed), time.Since(made))
 
 	st := ctl.Status()
 	newEP := "unix:" + r.raftSock("sb", newLead)
