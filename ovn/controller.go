@@ -84,6 +84,9 @@ type Controller struct {
 	apply    func(*config.Config) error
 
 	connected [2]atomic.Bool // nb, sb as last logged
+	// endpoint: nb, sb member as last logged (Start, then the
+	// connection watch only).
+	endpoint [2]string
 }
 
 // Status is the controller's state for `xgw stats`, metrics and `xgw show`.
@@ -228,7 +231,8 @@ func (c *Controller) Start(ctx context.Context) (*config.Config, error) {
 		c.connected[i].Store(true)
 		c.mu.Lock()
 		c.status.Connected[d.name] = true
-		c.status.Endpoint[d.name] = d.c.CurrentEndpoint()
+		c.endpoint[i] = d.c.CurrentEndpoint()
+		c.status.Endpoint[d.name] = c.endpoint[i]
 		c.mu.Unlock()
 	}
 	// Registration first: the claims need our Chassis row's UUID, which
@@ -317,21 +321,37 @@ func (c *Controller) Run(ctx context.Context) {
 // whether a database came back (a resync is due).
 func (c *Controller) watchConnections() (back bool) {
 	for i, d := range []*db{c.nb, c.sb} {
-		now := d.up()
-		if c.connected[i].Swap(now) == now {
+		// libovsdb's Connected stays true while it reconnects; its
+		// current endpoint is empty from the loss of the connection
+		// until the monitor is back. (It may wait for a reconnect
+		// attempt in progress: hence this runs beside the loop.)
+		ep := d.c.CurrentEndpoint()
+		now := ep != ""
+		was := c.connected[i].Swap(now)
+		// Up at both samples but on another member of a cluster: the
+		// connection was lost and remade between two samples (a raft
+		// leadership change whose new leader libovsdb reached at once).
+		moved := was && now && ep != c.endpoint[i]
+		if was == now && !moved {
 			continue
 		}
 		c.mu.Lock()
 		c.status.Connected[d.name] = now
 		if now {
-			c.status.Endpoint[d.name] = d.c.CurrentEndpoint()
-		} else {
+			c.status.Endpoint[d.name] = ep
+		}
+		if !now || moved {
 			c.status.Disconnects[d.name]++
 		}
 		c.mu.Unlock()
 		if now {
+			c.endpoint[i] = ep
 			d.markAll() // the resync may have replaced rows without events
-			c.log.Info("OVN database connection restored; resyncing", "db", d.name, "endpoint", d.c.CurrentEndpoint())
+			if moved {
+				c.log.Info("OVN database reconnected to another cluster member; resyncing", "db", d.name, "endpoint", ep)
+			} else {
+				c.log.Info("OVN database connection restored; resyncing", "db", d.name, "endpoint", ep)
+			}
 			back = true
 		} else {
 			c.log.Warn("OVN database connection lost; forwarding continues with the last topology, reconnecting", "db", d.name)

@@ -150,6 +150,16 @@ func dialOptions(remotes []string, t config.OVNTLS) ([]client.Option, error) {
 	// libovsdb's own log repeats every failed reconnect; the controller
 	// logs each connection transition once instead.
 	lg := logr.Discard()
+	// Leader only: with several remotes (a raft cluster), libovsdb
+	// connects to the member that leads the database (it reads _Server),
+	// and drops and remakes the connection when that member loses the
+	// lead. Without it, libovsdb v0.8.1 stays on whichever member
+	// answered first and never looks at _Server: a member cut off from
+	// its cluster would keep serving its stale copy (ovn-controller's
+	// IDL, which may use any member, leaves a disconnected one; libovsdb
+	// cannot). Writes would reach the leader through any member; the
+	// cost is one more client on the leader. A standalone server counts
+	// as leader.
 	opts = append(opts, client.WithReconnect(5*time.Second, b), client.WithLogger(&lg),
 		client.WithLeaderOnly(true))
 	return opts, nil
@@ -253,10 +263,3 @@ type schemaError struct{ err error }
 
 func (e *schemaError) Error() string { return e.err.Error() }
 func (e *schemaError) Unwrap() error { return e.err }
-
-// up reports whether the client holds a connection now. libovsdb's
-// Connected stays true while it reconnects; its current endpoint is
-// empty from the loss of the connection until the monitor is back. (It
-// may wait for a reconnect attempt in progress: call it from the
-// controller's loop only, never from a reader.)
-func (d *db) up() bool { return d.c.CurrentEndpoint() != "" }

@@ -28,6 +28,9 @@ type ovnEnv struct {
 	ctlTimeout int
 	// dbArgs are extra ovsdb-server arguments per database (TLS remotes).
 	dbArgs map[string][]string
+	// nbRemote, sbRemote replace the unix: socket remotes of nbctl and
+	// sbctl when set (a raft cluster's comma-separated members).
+	nbRemote, sbRemote string
 }
 
 func newOVNEnv(t *testing.T) *ovnEnv { t.Helper(); return newOVNEnvWith(t, nil) }
@@ -127,12 +130,20 @@ func (e *ovnEnv) run(argv ...string) string {
 
 // nbctl runs ovn-nbctl against the private NB database.
 func (e *ovnEnv) nbctl(args ...string) string {
-	return e.run(append([]string{"ovn-nbctl", "--db=unix:" + e.nbSock, fmt.Sprintf("--timeout=%d", e.ctlTimeout)}, args...)...)
+	db := "unix:" + e.nbSock
+	if e.nbRemote != "" {
+		db = e.nbRemote
+	}
+	return e.run(append([]string{"ovn-nbctl", "--db=" + db, fmt.Sprintf("--timeout=%d", e.ctlTimeout)}, args...)...)
 }
 
 // sbctl runs ovn-sbctl against the private SB database.
 func (e *ovnEnv) sbctl(args ...string) string {
-	return e.run(append([]string{"ovn-sbctl", "--db=unix:" + e.sbSock, fmt.Sprintf("--timeout=%d", e.ctlTimeout)}, args...)...)
+	db := "unix:" + e.sbSock
+	if e.sbRemote != "" {
+		db = e.sbRemote
+	}
+	return e.run(append([]string{"ovn-sbctl", "--db=" + db, fmt.Sprintf("--timeout=%d", e.ctlTimeout)}, args...)...)
 }
 
 // sync waits until northd has applied everything to the SB database.
