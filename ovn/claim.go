@@ -68,22 +68,28 @@ func planClaims(s *snapshot, chassisUUID, chassisName string, served map[string]
 }
 
 // haActive reports whether chassis is the active member of an
-// HA_Chassis_Group: the member with the highest priority. ovn-controller
-// also skips members whose BFD session to it is down; xgw runs no BFD, so
-// with several members it follows priorities alone (documented in
+// HA_Chassis_Group: the member with the highest priority, a tie going to
+// the highest chassis name (OVN 23.03 controller/ha-chassis.c,
+// compare_chassis_prio_), so that xgw and every ovn-controller agree.
+// ovn-controller also skips members whose BFD session to it is down; xgw
+// runs no BFD, so it follows priorities alone (documented in
 // ovn/README.md).
 func haActive(s *snapshot, group *string, chassisUUID string) bool {
 	if group == nil || s.haGroups[*group] == nil {
 		return false
 	}
-	best, bestPrio := "", -1
+	best, bestName, bestPrio := "", "", -1
 	for _, u := range s.haGroups[*group].HaChassis {
 		h := s.haChassis[u]
 		if h == nil || h.Chassis == nil {
 			continue
 		}
-		if h.Priority > bestPrio || (h.Priority == bestPrio && *h.Chassis < best) {
-			best, bestPrio = *h.Chassis, h.Priority
+		name := ""
+		if ch := s.chassis[*h.Chassis]; ch != nil {
+			name = ch.Name
+		}
+		if h.Priority > bestPrio || (h.Priority == bestPrio && name > bestName) {
+			best, bestName, bestPrio = *h.Chassis, name, h.Priority
 		}
 	}
 	return best != "" && best == chassisUUID

@@ -182,3 +182,21 @@ func TestHAActive(t *testing.T) {
 		t.Fatalf("no group: not active")
 	}
 }
+
+// TestHAActiveTieBreakFollowsOVN: on equal priorities OVN 23.03
+// (compare_chassis_prio_) makes the member with the highest chassis name
+// active; xgw must agree, or both it and an ovn-controller claim.
+func TestHAActiveTieBreakFollowsOVN(t *testing.T) {
+	p := func(s string) *string { return &s }
+	s := &snapshot{
+		chassis:   map[string]*sbdb.Chassis{"uuid-1": {UUID: "uuid-1", Name: "aa-xgw"}, "uuid-2": {UUID: "uuid-2", Name: "zz-ovn-gw"}},
+		haGroups:  map[string]*sbdb.HAChassisGroup{"g": {UUID: "g", HaChassis: []string{"h1", "h2"}}},
+		haChassis: map[string]*sbdb.HAChassis{"h1": {Chassis: p("uuid-1"), Priority: 10}, "h2": {Chassis: p("uuid-2"), Priority: 10}},
+	}
+	if haActive(s, p("g"), "uuid-1") {
+		t.Errorf("aa-xgw thinks it is active; OVN makes zz-ovn-gw active on a tie")
+	}
+	if !haActive(s, p("g"), "uuid-2") {
+		t.Errorf("zz-ovn-gw must be active on a tie")
+	}
+}
