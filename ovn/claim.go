@@ -49,6 +49,7 @@ func planClaims(s *snapshot, chassisUUID, chassisName string, served map[string]
 			ours = pb.Options["l3gateway-chassis"] == chassisName && served[routerOfPB(pb)]
 		case "chassisredirect":
 			ours = haActive(s, pb.HaChassisGroup, chassisUUID) &&
+				!haShared(s, pb.HaChassisGroup, chassisUUID) &&
 				served[routerOfPB(pb)]
 		default:
 			continue
@@ -93,6 +94,32 @@ func haActive(s *snapshot, group *string, chassisUUID string) bool {
 		}
 	}
 	return best != "" && best == chassisUUID
+}
+
+// haShared reports whether chassis is a member of an HA_Chassis_Group
+// that has another member whose Chassis row exists. xgw runs no BFD, so
+// hypervisors leave it out of their active_tunnels while another
+// gateway is in the group: that gateway claims the cr- port, and if xgw
+// claimed it back each pass the two would fight over Port_Binding.chassis
+// and both answer ARP. Such a group is not served (a Problem per port).
+func haShared(s *snapshot, group *string, chassisUUID string) bool {
+	if group == nil || s.haGroups[*group] == nil {
+		return false
+	}
+	member, others := false, false
+	for _, u := range s.haGroups[*group].HaChassis {
+		h := s.haChassis[u]
+		if h == nil || h.Chassis == nil {
+			continue
+		}
+		switch {
+		case *h.Chassis == chassisUUID:
+			member = true
+		case s.chassis[*h.Chassis] != nil:
+			others = true
+		}
+	}
+	return member && others
 }
 
 // claimOps sets Port_Binding.chassis to us and up to true where the row
