@@ -120,17 +120,51 @@ func flowCases() []flowCase {
 // the outer UDP checksum on and off, and that the outer checksum also
 // verifies by a full independent sum.
 func TestFastPathEqualsPipeline(t *testing.T) {
+	runFlowCases(t, newFP, seedtest.Egress, nil)
+}
+
+// TestFastPathRedirectEqualsPipeline is TestFastPathEqualsPipeline for
+// a distributed gateway port (examples/distributed-gateway.yaml):
+// packets a hypervisor's router redirected to cr-dr-ext (VNI = dr's
+// datapath key 3, outport = the cr port's key 3, TTL already
+// decremented) leave without a second decrement; replies are routed by
+// dr (one decrement) back onto the tenant switch.
+func TestFastPathRedirectEqualsPipeline(t *testing.T) {
+	const path = "distributed-gateway.yaml"
+	newEnv := func(t testing.TB, csum bool) *fpEnv { return newFPFor(t, seedtest.Example(path), csum) }
+	egress := func(t testing.TB, x seedtest.L4, _ ...[]byte) []byte {
+		return seedtest.Geneve(t, seedtest.Chassis, seedtest.VTEP, 3, 1, 3,
+			seedtest.InnerIPv4(t, seedtest.MACGRExt, seedtest.MACNextHop, seedtest.VM, seedtest.Server, x))
+	}
+	runFlowCases(t, newEnv, egress, func(t *testing.T, fwd, rev flow.Action) {
+		if fwd.TTLDec != 0 || rev.TTLDec != 1 || fwd.Outport != 3 {
+			t.Fatalf("fwd TTLDec %d outport %d, rev TTLDec %d; want 0, 3 (the cr port), 1", fwd.TTLDec, fwd.Outport, rev.TTLDec)
+		}
+	})
+}
+
+// runFlowCases runs every flowCase with the outer UDP checksum on and
+// off against an environment from newEnv and egress frames from egress:
+// plans the connection with the pipeline, installs both directions
+// (after check, if any, looked at them), then requires the fast path's
+// output for the next packet each way to equal the pipeline's and to
+// have been a fast path hit.
+func runFlowCases(t *testing.T, newEnv func(testing.TB, bool) *fpEnv, egress func(testing.TB, seedtest.L4, ...[]byte) []byte,
+	check func(t *testing.T, fwd, rev flow.Action)) {
 	for _, csum := range []bool{true, false} {
 		for _, c := range flowCases() {
 			t.Run(fmt.Sprintf("%s/csum=%v", c.name, csum), func(t *testing.T) {
-				e := newFP(t, csum)
-				fwd, rev := e.p.establish(seedtest.Egress(t, c.eg), c.reply)
+				e := newEnv(t, csum)
+				fwd, rev := e.p.establish(egress(t, c.eg), c.reply)
 				if c.eg.Proto == layers.IPProtocolUDP && fwd.NATSrc == fwd.Key.Src {
 					t.Fatalf("the seed's flow is not SNATed: %+v", fwd)
 				}
+				if check != nil {
+					check(t, fwd, rev)
+				}
 				e.install(t, fwd, rev)
 				before := e.stats(t).FastPath
-				e.wantSame(t, flow.Underlay, flow.External, seedtest.Egress(t, c.eg2))
+				e.wantSame(t, flow.Underlay, flow.External, egress(t, c.eg2))
 				got := e.wantSame(t, flow.External, flow.Underlay, seedtest.Reply(t, toRev(c.rply2, rev)))
 				if csum {
 					seedtest.VerifyOuterUDP(t, got)

@@ -62,6 +62,36 @@ func (s *snatTo) ChooseReply(orig Tuple, taken Taken) (Tuple, bool) {
 	}
 }
 
+// hashedSNAT is snatTo that starts its search at a port chosen by a hash
+// of the original tuple, as the real SNAT chooser (nat/alloc.go) does, so
+// that concurrent commits of different flows rarely probe the same
+// ports; the search wraps from last to first.
+type hashedSNAT struct {
+	addr        packet.IP4
+	first, last uint16
+}
+
+func (s *hashedSNAT) ChooseReply(orig Tuple, taken Taken) (Tuple, bool) {
+	h := uint64(orig.Src.Uint32())<<32 | uint64(orig.Dst.Uint32())
+	h ^= uint64(orig.SrcPort)<<48 | uint64(orig.DstPort)<<32 | uint64(orig.Proto)
+	h ^= h >> 33 // splitmix64 finalizer
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	n := uint64(s.last) - uint64(s.first) + 1
+	r := orig.Reverse()
+	r.Dst = s.addr
+	start := h % n
+	for i := uint64(0); i < n; i++ {
+		r.DstPort = s.first + uint16((start+i)%n)
+		if !taken.Taken(r) {
+			return r, true
+		}
+	}
+	return Tuple{}, false
+}
+
 // mustState fails unless got has exactly the bits of want.
 func mustState(tb testing.TB, what string, got, want State) {
 	tb.Helper()

@@ -265,7 +265,10 @@ func testConcurrentCommitsUniqueReplies[T tupleKey](t *testing.T) {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			ch := chooser[T](&snatTo{addr: ipSNAT, first: 1024, last: 65535})
+			// The real chooser starts from a hash of the tuple; one that
+			// hands out ports in order makes every worker probe the same
+			// ports, lose commitTries races and fail with ErrNoReply.
+			ch := chooser[T](&hashedSNAT{addr: ipSNAT, first: 1024, last: 65535})
 			for i := 0; i < flows; i++ {
 				// Workers w and w^1 commit the same flows; all flows share
 				// one destination, so their SNAT ports must all differ.
@@ -381,4 +384,37 @@ func TestTupleWordsIgnorePadding(t *testing.T) {
 			t.Fatalf("%+v equals the zero tuple", c)
 		}
 	}
+}
+
+// TestTouchOldLastSeenKeepsListOrdered: a Touch whose lastSeen is older
+// than the shard's clock and that changes the entry's class (UDP reply:
+// unreplied -> replied) must not link it at the tail of its expiry list
+// behind entries that expire later, or Expire (which looks at list heads
+// only) leaves it, and its NAT port, until those expire.
+func TestTouchOldLastSeenKeepsListOrdered(t *testing.T) {
+	bothFamilies(t, testTouchOldLastSeenKeepsListOrdered[Tuple], testTouchOldLastSeenKeepsListOrdered[Tuple6])
+}
+
+func testTouchOldLastSeenKeepsListOrdered[T tupleKey](t *testing.T) {
+	ct := newTab[T](t, Config{Capacity: 16})
+	sec := int64(time.Second)
+	now := 1000 * sec
+	a := fam[T](Tuple{Src: ipVM, Dst: ipExt, SrcPort: 1, DstPort: 53, Proto: packet.ProtoUDP})
+	b := fam[T](Tuple{Src: ipVM, Dst: ipExt, SrcPort: 2, DstPort: 53, Proto: packet.ProtoUDP})
+	ma, err := ct.Commit(a, &Meta{}, now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, err := ct.Commit(b, &Meta{}, now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct.Lookup(mb.Reply, &Meta{}, now) // b replied: the replied list
+	ct.Touch(ma.Handle, DirReply, 1, 100, now-100*sec)
+	ia, _ := ct.Get(ma.Handle)
+	ct.Expire(ia.Expires)
+	if _, ok := ct.Get(ma.Handle); ok {
+		t.Errorf("a expires at now%+ds but Expire at that time left it", (ia.Expires-now)/sec)
+	}
+	checkInvariants(t, ct)
 }

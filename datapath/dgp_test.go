@@ -281,3 +281,29 @@ func TestDistributedGatewayPortZeroAllocs(t *testing.T) {
 		t.Fatalf("the redirected path allocates %v per batch", allocs)
 	}
 }
+
+// TestRedirectedTTLZeroDropped: a redirected packet already carries the
+// hypervisor router's TTL decrement; one that arrives with TTL 0 (a real
+// OVN router never sends it, a spoofing chassis can) must not be
+// forwarded (RFC 1812 5.3.1) but dropped, counted as DropTTL.
+func TestRedirectedTTLZeroDropped(t *testing.T) {
+	h := newHarness(t, seedtest.Example("distributed-gateway.yaml"), conntrack.Config{})
+	inner := seedtest.InnerIPv4(t, seedtest.MACGRExt, seedtest.MACNextHop, seedtest.VM, seedtest.Server,
+		seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 5555, DPort: 53, TTL: 1, Payload: []byte("q")})
+	var p packet.Parsed
+	if p.Decode(inner) != packet.OK {
+		t.Fatal("inner does not parse")
+	}
+	p.IP(inner).DecTTL() // TTL 0, checksum kept valid
+	before := h.pl.Stats().Drops[DropTTL]
+	out := h.run(flow.Underlay, seedtest.Geneve(t, seedtest.Chassis, seedtest.VTEP, dgpRouterKey, 1, dgpCRKey, inner))
+	if out.Verdict == VerdictTX {
+		var o packet.Parsed
+		o.Decode(out.Frame())
+		t.Fatalf("a TTL %d datagram was forwarded on %v", o.TTL, out.OutPort)
+	}
+	wantDrop(t, out, DropTTL)
+	if got := h.pl.Stats().Drops[DropTTL] - before; got != 1 {
+		t.Errorf("Drops[%v] grew by %d, want 1", DropTTL, got)
+	}
+}

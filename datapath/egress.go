@@ -162,6 +162,12 @@ func (w *Worker) fromUnderlay(c *pktCtx) Drop {
 // second TTL decrement.
 func (w *Worker) redirected(c *pktCtx, inner []byte, d *geneve.Decapped, rpl *routerPlan) Drop {
 	p, r := &c.parsed, rpl.r
+	if p.TTL == 0 {
+		// The hypervisor's router decremented it already and never
+		// redirects TTL 0; a chassis that sends one anyway must not get
+		// it forwarded (RFC 1812 5.3.1). No time exceeded from here.
+		return DropTTL
+	}
 	if rpl.natAddr(p.Dst) {
 		// To one of the router's NAT addresses: OVN's gateway chassis
 		// loops it back into the router (lr_out_egr_loop), which

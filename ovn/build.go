@@ -117,6 +117,7 @@ func translate(s *snapshot, base *config.Config, z *zones, cache map[string]*cac
 			behind[r.Name] = sv.name
 		}
 	}
+	tr.problems = append(tr.problems, x.sharedGateways(x.chassisUUID(o.Chassis))...)
 	for _, d := range x.distributedGateways(x.chassisUUID(o.Chassis)) {
 		r := d.router
 		if r.Enabled != nil && !*r.Enabled {

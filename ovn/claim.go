@@ -49,6 +49,7 @@ func planClaims(s *snapshot, chassisUUID, chassisName string, served map[string]
 			ours = pb.Options["l3gateway-chassis"] == chassisName && served[routerOfPB(pb)]
 		case "chassisredirect":
 			ours = haActive(s, pb.HaChassisGroup, chassisUUID) &&
+				!haShared(s, pb.HaChassisGroup, chassisUUID) &&
 				served[routerOfPB(pb)]
 		default:
 			continue
@@ -68,25 +69,57 @@ func planClaims(s *snapshot, chassisUUID, chassisName string, served map[string]
 }
 
 // haActive reports whether chassis is the active member of an
-// HA_Chassis_Group: the member with the highest priority. ovn-controller
-// also skips members whose BFD session to it is down; xgw runs no BFD, so
-// with several members it follows priorities alone (documented in
+// HA_Chassis_Group: the member with the highest priority, a tie going to
+// the highest chassis name (OVN 23.03 controller/ha-chassis.c,
+// compare_chassis_prio_), so that xgw and every ovn-controller agree.
+// ovn-controller also skips members whose BFD session to it is down; xgw
+// runs no BFD, so it follows priorities alone (documented in
 // ovn/README.md).
 func haActive(s *snapshot, group *string, chassisUUID string) bool {
 	if group == nil || s.haGroups[*group] == nil {
 		return false
 	}
-	best, bestPrio := "", -1
+	best, bestName, bestPrio := "", "", -1
 	for _, u := range s.haGroups[*group].HaChassis {
 		h := s.haChassis[u]
 		if h == nil || h.Chassis == nil {
 			continue
 		}
-		if h.Priority > bestPrio || (h.Priority == bestPrio && *h.Chassis < best) {
-			best, bestPrio = *h.Chassis, h.Priority
+		name := ""
+		if ch := s.chassis[*h.Chassis]; ch != nil {
+			name = ch.Name
+		}
+		if h.Priority > bestPrio || (h.Priority == bestPrio && name > bestName) {
+			best, bestName, bestPrio = *h.Chassis, name, h.Priority
 		}
 	}
 	return best != "" && best == chassisUUID
+}
+
+// haShared reports whether chassis is a member of an HA_Chassis_Group
+// that has another member whose Chassis row exists. xgw runs no BFD, so
+// hypervisors leave it out of their active_tunnels while another
+// gateway is in the group: that gateway claims the cr- port, and if xgw
+// claimed it back each pass the two would fight over Port_Binding.chassis
+// and both answer ARP. Such a group is not served (a Problem per port).
+func haShared(s *snapshot, group *string, chassisUUID string) bool {
+	if group == nil || s.haGroups[*group] == nil {
+		return false
+	}
+	member, others := false, false
+	for _, u := range s.haGroups[*group].HaChassis {
+		h := s.haChassis[u]
+		if h == nil || h.Chassis == nil {
+			continue
+		}
+		switch {
+		case *h.Chassis == chassisUUID:
+			member = true
+		case s.chassis[*h.Chassis] != nil:
+			others = true
+		}
+	}
+	return member && others
 }
 
 // claimOps sets Port_Binding.chassis to us and up to true where the row

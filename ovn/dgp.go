@@ -23,11 +23,13 @@ type dgp struct {
 // chassisredirect binding's HA_Chassis_Group makes chassis (a Chassis
 // UUID) the active member (haActive: highest priority; northd turns NB
 // gateway_chassis into such a group too), sorted by router name. Gateway
-// routers (options:chassis) are not among them.
+// routers (options:chassis) are not among them, nor groups with another
+// member (haShared: sharedGateways reports those).
 func (x *index) distributedGateways(chassisUUID string) []dgp {
 	var out []dgp
 	for _, pb := range x.s.bindings {
-		if pb.Type != "chassisredirect" || !haActive(x.s, pb.HaChassisGroup, chassisUUID) {
+		if pb.Type != "chassisredirect" || !haActive(x.s, pb.HaChassisGroup, chassisUUID) ||
+			haShared(x.s, pb.HaChassisGroup, chassisUUID) {
 			continue
 		}
 		lrp := x.lrpByName[pb.Options["distributed-port"]]
@@ -44,6 +46,28 @@ func (x *index) distributedGateways(chassisUUID string) []dgp {
 		return strings.Compare(a.router.Name+"/"+a.port.Name, b.router.Name+"/"+b.port.Name)
 	})
 	return out
+}
+
+// sharedGateways reports, per chassisredirect port, an HA_Chassis_Group
+// that has chassis (a Chassis UUID) and another member (haShared): xgw
+// runs no BFD, so it cannot share a group; the port is neither served
+// nor claimed.
+func (x *index) sharedGateways(chassisUUID string) []Problem {
+	var ps []Problem
+	for _, pb := range x.s.bindings {
+		if pb.Type != "chassisredirect" || !haShared(x.s, pb.HaChassisGroup, chassisUUID) {
+			continue
+		}
+		p := Problem{Object: "distributed gateway port " + pb.Options["distributed-port"],
+			Reason: "HA group has other members; xgw runs no BFD: not claimed"}
+		if lrp := x.lrpByName[pb.Options["distributed-port"]]; lrp != nil {
+			if r := x.routerOf[lrp.UUID]; r != nil {
+				p.Router = r.Name
+			}
+		}
+		ps = append(ps, p)
+	}
+	return ps
 }
 
 // unsupportedOnDGP lists what a router served through its distributed

@@ -2,6 +2,7 @@ package ovn
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -37,8 +38,9 @@ var dgpCommands = [][]string{
 // this chassis at the highest priority (lrp-set-gateway-chassis, the
 // OpenStack shape) is translated with its datapath key and the
 // chassisredirect port's key, its cr- binding is claimed (chassis, up),
-// released when another chassis gets a higher priority, and claimed
-// again when it loses it.
+// released with a problem reported when another chassis joins its HA
+// group (at a lower or a higher priority: xgw runs no BFD), and claimed
+// again when that chassis leaves.
 func TestDistributedGatewayPort(t *testing.T) {
 	e := newOVNEnv(t)
 	for _, c := range dgpCommands {
@@ -46,6 +48,8 @@ func TestDistributedGatewayPort(t *testing.T) {
 	}
 	e.sbctl("chassis-add", "hv1", "geneve", "192.0.2.2")
 	e.sbctl("chassis-add", "gateway02", "geneve", "192.0.2.9")
+	// xgw must be the only member of the group (it runs no BFD).
+	e.nbctl("lrp-del-gateway-chassis", "dr-ext", "gateway02")
 	e.sync()
 	e.sbctl("lsp-bind", "vm1", "hv1")
 	ctl, first, applied := startController(t, e.gwConfig(t, "gateway01"))
@@ -92,16 +96,36 @@ func TestDistributedGatewayPort(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, "cr-dr-ext claimed by gateway01 with up=true", claimed)
 
-	// gateway02 takes over: released, and no longer served.
-	e.nbctl("lrp-set-gateway-chassis", "dr-ext", "gateway02", "30")
-	waitFor(t, 5*time.Second, "cr-dr-ext released", func() (bool, string) {
-		got := e.sbctl("--bare", "--columns=chassis", "find", "Port_Binding", "logical_port=cr-dr-ext")
-		return got == "", got
-	})
-	nextWith(t, applied, "dr", false, func() string { return fmt.Sprint(ctl.Status().Served) })
-	// And back.
-	e.nbctl("lrp-set-gateway-chassis", "dr-ext", "gateway02", "5")
-	waitFor(t, 5*time.Second, "cr-dr-ext claimed again", claimed)
+	// xgw runs no BFD, so it never shares an HA group: with gateway02 in
+	// it at a lower or a higher priority, the port is released, dr no
+	// longer served and a problem reported; with gateway02 gone, claimed
+	// again.
+	for _, prio := range []string{"10", "30"} {
+		e.nbctl("lrp-set-gateway-chassis", "dr-ext", "gateway02", prio)
+		waitFor(t, 5*time.Second, "cr-dr-ext released with gateway02 at priority "+prio, func() (bool, string) {
+			got := e.sbctl("--bare", "--columns=chassis", "find", "Port_Binding", "logical_port=cr-dr-ext")
+			return got == "", got
+		})
+		waitFor(t, 5*time.Second, "a problem for the shared HA group (gateway02 at "+prio+")", func() (bool, string) {
+			for _, p := range ctl.Status().Problems {
+				if p.Object == "distributed gateway port dr-ext" && strings.Contains(p.Reason, "no BFD") && p.Router == "dr" {
+					return true, ""
+				}
+			}
+			return false, fmt.Sprint(ctl.Status().Problems)
+		})
+		if slices.Contains(ctl.Status().Served, "dr") {
+			// The status is set before the claims: served would have to go first.
+			t.Errorf("dr still served with gateway02 at priority %s: %v", prio, ctl.Status().Served)
+		}
+		e.nbctl("lrp-del-gateway-chassis", "dr-ext", "gateway02")
+		waitFor(t, 5*time.Second, "cr-dr-ext claimed again once gateway02 left the group", claimed)
+		for _, p := range ctl.Status().Problems {
+			if strings.Contains(p.Reason, "no BFD") {
+				t.Errorf("problem still reported with gateway02 gone: %v", p)
+			}
+		}
+	}
 }
 
 // nextWith waits (bounded) for an applied topology that has router name
@@ -180,5 +204,23 @@ func TestHAActive(t *testing.T) {
 	}
 	if haActive(s, nil, "b") || haActive(s, p("nope"), "b") {
 		t.Fatalf("no group: not active")
+	}
+}
+
+// TestHAActiveTieBreakFollowsOVN: on equal priorities OVN 23.03
+// (compare_chassis_prio_) makes the member with the highest chassis name
+// active; xgw must agree, or both it and an ovn-controller claim.
+func TestHAActiveTieBreakFollowsOVN(t *testing.T) {
+	p := func(s string) *string { return &s }
+	s := &snapshot{
+		chassis:   map[string]*sbdb.Chassis{"uuid-1": {UUID: "uuid-1", Name: "aa-xgw"}, "uuid-2": {UUID: "uuid-2", Name: "zz-ovn-gw"}},
+		haGroups:  map[string]*sbdb.HAChassisGroup{"g": {UUID: "g", HaChassis: []string{"h1", "h2"}}},
+		haChassis: map[string]*sbdb.HAChassis{"h1": {Chassis: p("uuid-1"), Priority: 10}, "h2": {Chassis: p("uuid-2"), Priority: 10}},
+	}
+	if haActive(s, p("g"), "uuid-1") {
+		t.Errorf("aa-xgw thinks it is active; OVN makes zz-ovn-gw active on a tie")
+	}
+	if !haActive(s, p("g"), "uuid-2") {
+		t.Errorf("zz-ovn-gw must be active on a tie")
 	}
 }
