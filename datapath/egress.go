@@ -53,6 +53,9 @@ func (w *Worker) fromUnderlay(c *pktCtx) Drop {
 	if packet.Ethernet(inner).EtherType() == packet.EtherTypeARP {
 		return w.arp(c, inner)
 	}
+	if packet.Ethernet(inner).EtherType() == packet.EtherTypeIPv6 {
+		return w.fromUnderlay6(c, inner, d) // egress6.go
+	}
 	// A gateway router's join port, or a distributed gateway port that
 	// the hypervisor redirected an already routed packet to.
 	rp, ok := pl.topo.JoinPort(d.VNI, packet.Ethernet(inner).Dst())

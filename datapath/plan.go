@@ -31,6 +31,8 @@ type routerPlan struct {
 	// bcast holds the directed broadcast addresses of the router's
 	// connected subnets, which are martian destinations.
 	bcast []packet.IP4
+	// routerPlan6 is the IPv6 half (plan6.go).
+	routerPlan6
 }
 
 var planGen atomic.Uint64
@@ -90,6 +92,10 @@ func compile(t *route.Topology, maps *nat.Mappings) (*plan, error) {
 			}
 		}
 		sort.SliceStable(rp.snat, func(i, j int) bool { return rp.snat[i].Logical.Bits() > rp.snat[j].Logical.Bits() })
+		var err error
+		if rp.routerPlan6, err = compile6(r); err != nil {
+			return nil, err
+		}
 		pl.routers[r.ID] = rp
 	}
 	return pl, nil

@@ -1,0 +1,193 @@
+package datapath
+
+import (
+	"encoding/binary"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
+	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/internal/seedtest"
+	"github.com/xgw-dev/xgw/packet"
+	"github.com/xgw-dev/xgw/route"
+)
+
+// The dual-stack test topology (testdata/dual-stack-v4.yaml, the example
+// dual-stack.yaml with both chassis on the IPv4 underlay): vm1 in
+// fd00:199:100::/64 is NAT66-ed to 2001:db8:5::100, vm2 in
+// 2001:db8:200::/64 is routed without NAT.
+var (
+	d6VM1     = packet.MustIP6("fd00:199:100::10")
+	d6VM2     = packet.MustIP6("2001:db8:200::20")
+	d6SNAT    = packet.MustIP6("2001:db8:5::100")
+	d6Ext     = packet.MustIP6("2001:db8:5::230") // gr1's external port
+	d6NextHop = packet.MustIP6("2001:db8:5::1")
+	d6GRJoin  = packet.MustIP6("fd00:16::3")
+	d6Server  = packet.MustIP6("2001:db8:31::6:24")
+	d6VM2MAC  = packet.MAC{0, 0, 0x19, 0x91, 0, 0x20}
+)
+
+// dualNeighbors resolves both families, as neigh.Table does.
+type dualNeighbors struct {
+	route.StaticNeighbors
+	route.StaticNeighbors6
+}
+
+func newHarness6(t testing.TB) *harness {
+	t.Helper()
+	topo := seedtest.Topology(t, filepath.Join("testdata", "dual-stack-v4.yaml"))
+	ct, err := conntrack.NewTable(conntrack.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, topo: topo, ct: ct, now: 1_000_000_000}
+	n := dualNeighbors{harnessNeighbors(), route.StaticNeighbors6{d6NextHop: packet.MAC(seedtest.MACNextHop)}}
+	h.pl, err = New(Config{Topology: topo, Conntrack: ct, Neighbors: n,
+		UnderlayMAC: packet.MAC(seedtest.MACGWUnder), Clock: func() int64 { return h.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.w = h.pl.NewWorker()
+	return h
+}
+
+// egress6 is src's UDP datagram to the server, from the distributed
+// router to gr1's join port, in Geneve from node01.
+func egress6(t testing.TB, src packet.IP6, hop uint8, sport uint16) []byte {
+	inner := v6Frame(t, macDR, macGR, src, d6Server, hop, nil, layers.IPProtocolUDP,
+		&layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: 53}, payload6)
+	return seedtest.Geneve(t, seedtest.Chassis, seedtest.VTEP, 1, 1, 2, inner)
+}
+
+var payload6 = gopacket.Payload("query")
+
+// reply6 is the server's answer from the external next hop to dst:dport.
+func reply6(t testing.TB, dst packet.IP6, dport uint16) []byte {
+	return v6Frame(t, packet.MAC(seedtest.MACNextHop), packet.MAC(seedtest.MACGRExt), d6Server, dst, 60, nil, layers.IPProtocolUDP,
+		&layers.UDP{SrcPort: 53, DstPort: layers.UDPPort(dport)}, gopacket.Payload("answer"))
+}
+
+// outIPv6 checks that out is an IPv6 frame with valid L4 checksum and
+// returns its decoding.
+func outIPv6(t *testing.T, frame []byte) *packet.Parsed {
+	t.Helper()
+	var p packet.Parsed
+	if r := p.DecodeDual(frame); r != packet.OK || p.Family != 6 {
+		t.Fatalf("output does not decode as IPv6: %v family %d", r, p.Family)
+	}
+	if !packet.L4ChecksumValid6(frame[p.L4Off:p.End], p.Src6, p.Dst6, p.Proto) {
+		t.Fatalf("output L4 checksum wrong")
+	}
+	return &p
+}
+
+// TestIPv6EgressNAT66AndReply walks vm1's UDP datagram out through NAT66
+// (source 2001:db8:5::100, hop limit decremented, to the next hop's MAC)
+// and the server's answer back to vm1 in Geneve to node01.
+func TestIPv6EgressNAT66AndReply(t *testing.T) {
+	h := newHarness6(t)
+	for i := 0; i < 2; i++ { // the second time past a warm flow cache (which IPv6 bypasses)
+		out := h.run(flow.Underlay, egress6(t, d6VM1, 64, 40000))
+		if out.Verdict != VerdictTX || out.OutPort != flow.External {
+			t.Fatalf("egress %d: verdict %v reason %v port %v, want TX external", i, out.Verdict, out.Reason, out.OutPort)
+		}
+		f := out.Frame()
+		eth := packet.Ethernet(f)
+		if eth.Dst() != packet.MAC(seedtest.MACNextHop) || eth.Src() != packet.MAC(seedtest.MACGRExt) {
+			t.Fatalf("egress MACs %v -> %v", eth.Src(), eth.Dst())
+		}
+		p := outIPv6(t, f)
+		if p.Src6 != d6SNAT || p.Dst6 != d6Server || p.TTL != 63 || p.DstPort != 53 {
+			t.Fatalf("egress: %v:%d -> %v:%d hop %d, want %v -> %v:53 hop 63", p.Src6, p.SrcPort, p.Dst6, p.DstPort, p.TTL, d6SNAT, d6Server)
+		}
+		back := h.run(flow.External, reply6(t, d6SNAT, p.SrcPort))
+		if back.Verdict != VerdictTX || back.OutPort != flow.Underlay {
+			t.Fatalf("reply %d: verdict %v reason %v port %v, want TX underlay", i, back.Verdict, back.Reason, back.OutPort)
+		}
+		inner, vni := decapTest(t, back.Frame())
+		if vni != 9 {
+			t.Fatalf("reply VNI %d, want 9 (sw1)", vni)
+		}
+		if packet.Ethernet(inner).Dst() != packet.MAC(seedtest.MACVM) {
+			t.Fatalf("reply inner dst MAC %v", packet.Ethernet(inner).Dst())
+		}
+		q := outIPv6(t, inner)
+		if q.Src6 != d6Server || q.Dst6 != d6VM1 || q.DstPort != 40000 || q.TTL != 58 {
+			t.Fatalf("reply: %v -> %v:%d hop %d, want %v -> %v:40000 hop 58", q.Src6, q.Dst6, q.DstPort, q.TTL, d6Server, d6VM1)
+		}
+	}
+	if n := h.pl.Conntrack6().Len(); n != 2 {
+		t.Fatalf("IPv6 conntrack holds %d connections, want 2 (dnat and snat zones)", n)
+	}
+	if n := h.ct.Len(); n != 0 {
+		t.Fatalf("IPv4 conntrack holds %d connections, want 0", n)
+	}
+}
+
+// TestIPv6RoutedWithoutNAT: vm2's prefix has no NAT66 rule, so its
+// addresses go through unchanged, and the reply finds the connection.
+func TestIPv6RoutedWithoutNAT(t *testing.T) {
+	h := newHarness6(t)
+	out := h.run(flow.Underlay, egress6(t, d6VM2, 64, 40001))
+	if out.Verdict != VerdictTX || out.OutPort != flow.External {
+		t.Fatalf("egress: verdict %v reason %v, want TX external", out.Verdict, out.Reason)
+	}
+	p := outIPv6(t, out.Frame())
+	if p.Src6 != d6VM2 || p.SrcPort != 40001 {
+		t.Fatalf("egress source %v:%d, want %v:40001 (routed)", p.Src6, p.SrcPort, d6VM2)
+	}
+	back := h.run(flow.External, reply6(t, d6VM2, 40001))
+	if back.Verdict != VerdictTX || back.OutPort != flow.Underlay {
+		t.Fatalf("reply: verdict %v reason %v, want TX underlay", back.Verdict, back.Reason)
+	}
+	inner, vni := decapTest(t, back.Frame())
+	if q := outIPv6(t, inner); vni != 10 || q.Dst6 != d6VM2 || packet.Ethernet(inner).Dst() != d6VM2MAC {
+		t.Fatalf("reply VNI %d to %v (%v), want 10, %v", vni, q.Dst6, packet.Ethernet(inner).Dst(), d6VM2)
+	}
+}
+
+// TestIPv6UnsolicitedToNAT66 drops what arrives at the NAT66 address
+// without a connection, and passes IPv6 for addresses that are not ours.
+func TestIPv6UnsolicitedToNAT66(t *testing.T) {
+	h := newHarness6(t)
+	if r := h.run(flow.External, reply6(t, d6SNAT, 41000)); r.Verdict != VerdictDrop || r.Reason != DropNoConn {
+		t.Fatalf("unsolicited: verdict %v reason %v, want drop no-connection", r.Verdict, r.Reason)
+	}
+	if r := h.run(flow.External, reply6(t, packet.MustIP6("2001:db8:99::1"), 41000)); r.Verdict != VerdictPass {
+		t.Fatalf("not ours: verdict %v reason %v, want pass", r.Verdict, r.Reason)
+	}
+	if r := h.run(flow.External, reply6(t, d6Ext, 41000)); r.Verdict != VerdictPass {
+		t.Fatalf("the host's external address: verdict %v reason %v, want pass", r.Verdict, r.Reason)
+	}
+}
+
+// TestIPv6HopLimitExceeded: hop limit 1 at the gateway router gets time
+// exceeded from its join address back to the VM over Geneve.
+func TestIPv6HopLimitExceeded(t *testing.T) {
+	h := newHarness6(t)
+	out := h.run(flow.Underlay, egress6(t, d6VM1, 1, 40002))
+	if out.Verdict != VerdictTX || out.OutPort != flow.Underlay {
+		t.Fatalf("verdict %v reason %v port %v, want TX underlay", out.Verdict, out.Reason, out.OutPort)
+	}
+	inner, _ := decapTest(t, out.Frame())
+	q := outIPv6(t, inner)
+	if q.Proto != packet.ProtoICMPv6 || q.ICMPType != packet.ICMPv6TimeExceeded || q.Src6 != d6GRJoin || q.Dst6 != d6VM1 {
+		t.Fatalf("got proto %d type %d %v -> %v, want time exceeded %v -> %v", q.Proto, q.ICMPType, q.Src6, q.Dst6, d6GRJoin, d6VM1)
+	}
+}
+
+// decapTest returns the inner frame and VNI of a Geneve frame the
+// pipeline sent (outer IPv4, no options parsed beyond their length).
+func decapTest(t *testing.T, f []byte) ([]byte, uint32) {
+	t.Helper()
+	const off = packet.EthernetLen + 20 + 8
+	if len(f) < off+8 || packet.Ethernet(f).EtherType() != packet.EtherTypeIPv4 {
+		t.Fatalf("not Geneve over IPv4: %x", f)
+	}
+	g := f[off:]
+	optLen := int(g[0]&0x3f) * 4
+	return g[8+optLen:], binary.BigEndian.Uint32(g[4:]) >> 8
+}
