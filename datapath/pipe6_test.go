@@ -191,3 +191,97 @@ func decapTest(t *testing.T, f []byte) ([]byte, uint32) {
 	optLen := int(g[0]&0x3f) * 4
 	return g[8+optLen:], binary.BigEndian.Uint32(g[4:]) >> 8
 }
+
+// TestIPv6NDOverGeneve: a solicitation from the distributed router for
+// gr1's join address is answered back to the sending chassis, outport =
+// its inport, advertising gr1's join MAC with the Router flag.
+func TestIPv6NDOverGeneve(t *testing.T) {
+	h := newHarness6(t)
+	ns := nsFrame(t, nsSpec{src: packet.MustIP6("fd00:16::2"), dst: d6GRJoin.SolicitedNode(), target: d6GRJoin, slla: true})
+	out := h.run(flow.Underlay, seedtest.Geneve(t, seedtest.Chassis, seedtest.VTEP, 1, 1, 0x8001, ns))
+	if out.Verdict != VerdictTX || out.OutPort != flow.Underlay {
+		t.Fatalf("verdict %v reason %v port %v, want TX underlay", out.Verdict, out.Reason, out.OutPort)
+	}
+	inner, vni := decapTest(t, out.Frame())
+	q := outIPv6(t, inner)
+	na := packet.ICMPv6(inner[q.L4Off:q.End])
+	if vni != 1 || q.ICMPType != packet.ICMPv6NeighborAdvert || q.Src6 != d6GRJoin || q.Dst6 != packet.MustIP6("fd00:16::2") ||
+		na.NDTarget() != d6GRJoin || packet.Ethernet(inner).Src() != macGR {
+		t.Fatalf("answer: vni %d type %d %v -> %v target %v from %v", vni, q.ICMPType, q.Src6, q.Dst6, na.NDTarget(), packet.Ethernet(inner).Src())
+	}
+	if h.pl.Stats().ARPReply != 1 {
+		t.Fatalf("neighbour answers over Geneve: %d, want 1", h.pl.Stats().ARPReply)
+	}
+	// Not one of gr1's addresses: not answered.
+	other := nsFrame(t, nsSpec{src: packet.MustIP6("fd00:16::2"), dst: packet.MustIP6("fd00:16::9").SolicitedNode(), target: packet.MustIP6("fd00:16::9")})
+	if r := h.run(flow.Underlay, seedtest.Geneve(t, seedtest.Chassis, seedtest.VTEP, 1, 1, 0x8001, other)); r.Verdict != VerdictDrop || r.Reason != DropND {
+		t.Fatalf("solicitation for another address: %v %v, want drop nd", r.Verdict, r.Reason)
+	}
+}
+
+// TestIPv6NDExternal: a solicitation on the external link for the NAT66
+// address is answered with gr1's external MAC; one for the host's own
+// address (the external port's) is the kernel's.
+func TestIPv6NDExternal(t *testing.T) {
+	h := newHarness6(t)
+	ns := nsFrame(t, nsSpec{src: d6NextHop, dst: d6SNAT.SolicitedNode(), target: d6SNAT, slla: true})
+	out := h.run(flow.External, ns)
+	if out.Verdict != VerdictTX || out.OutPort != flow.External {
+		t.Fatalf("verdict %v reason %v port %v, want TX external", out.Verdict, out.Reason, out.OutPort)
+	}
+	q := outIPv6(t, out.Frame())
+	na := packet.ICMPv6(out.Frame()[q.L4Off:q.End])
+	if q.ICMPType != packet.ICMPv6NeighborAdvert || na.NDTarget() != d6SNAT || packet.Ethernet(out.Frame()).Src() != packet.MAC(seedtest.MACGRExt) {
+		t.Fatalf("answer: type %d target %v from %v", q.ICMPType, na.NDTarget(), packet.Ethernet(out.Frame()).Src())
+	}
+	host := nsFrame(t, nsSpec{src: d6NextHop, dst: d6Ext.SolicitedNode(), target: d6Ext, slla: true})
+	if r := h.run(flow.External, host); r.Verdict != VerdictPass {
+		t.Fatalf("solicitation for the host's address: %v %v, want pass", r.Verdict, r.Reason)
+	}
+}
+
+// TestIPv6EchoToRouter: ping -6 to gr1's join address is answered by
+// the router, back over Geneve.
+func TestIPv6EchoToRouter(t *testing.T) {
+	h := newHarness6(t)
+	inner := v6Frame(t, macDR, macGR, d6VM1, d6GRJoin, 63, nil, layers.IPProtocolICMPv6,
+		&layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypeEchoRequest, 0)},
+		&layers.ICMPv6Echo{Identifier: 7, SeqNumber: 1}, gopacket.Payload("ping"))
+	out := h.run(flow.Underlay, seedtest.Geneve(t, seedtest.Chassis, seedtest.VTEP, 1, 1, 2, inner))
+	if out.Verdict != VerdictTX || out.OutPort != flow.Underlay {
+		t.Fatalf("verdict %v reason %v port %v, want TX underlay", out.Verdict, out.Reason, out.OutPort)
+	}
+	in, vni := decapTest(t, out.Frame())
+	q := outIPv6(t, in)
+	if vni != 9 || q.ICMPType != packet.ICMPv6EchoReply || q.Src6 != d6GRJoin || q.Dst6 != d6VM1 {
+		t.Fatalf("reply: vni %d type %d %v -> %v", vni, q.ICMPType, q.Src6, q.Dst6)
+	}
+}
+
+// TestIPv6PacketTooBigTranslated: an ICMPv6 packet too big from the
+// external side about a NAT66-ed datagram reaches the VM with its
+// destination and quoted source translated back, checksums right.
+func TestIPv6PacketTooBigTranslated(t *testing.T) {
+	h := newHarness6(t)
+	out := h.run(flow.Underlay, egress6(t, d6VM1, 64, 40003))
+	if out.Verdict != VerdictTX {
+		t.Fatalf("egress: %v %v", out.Verdict, out.Reason)
+	}
+	seen := append([]byte(nil), out.Frame()[packet.EthernetLen:]...)
+	body := append([]byte{0, 0, 0x05, 0x00}, seen...) // MTU 1280, then the quote
+	ptb := v6Frame(t, packet.MAC(seedtest.MACNextHop), packet.MAC(seedtest.MACGRExt), d6NextHop, d6SNAT, 64, nil, layers.IPProtocolICMPv6,
+		&layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypePacketTooBig, 0)}, gopacket.Payload(body))
+	back := h.run(flow.External, ptb)
+	if back.Verdict != VerdictTX || back.OutPort != flow.Underlay {
+		t.Fatalf("packet too big: verdict %v reason %v, want TX underlay", back.Verdict, back.Reason)
+	}
+	inner, _ := decapTest(t, back.Frame())
+	q := outIPv6(t, inner)
+	if q.ICMPType != packet.ICMPv6PacketTooBig || q.Dst6 != d6VM1 {
+		t.Fatalf("type %d to %v, want packet too big to %v", q.ICMPType, q.Dst6, d6VM1)
+	}
+	quoted := packet.IPv6(inner[q.L4Off+8:])
+	if quoted.Src() != d6VM1 || binary.BigEndian.Uint16(inner[q.L4Off+8+packet.IPv6Len:]) != 40003 {
+		t.Fatalf("quoted source %v:%d, want %v:40003", quoted.Src(), binary.BigEndian.Uint16(inner[q.L4Off+8+packet.IPv6Len:]), d6VM1)
+	}
+}
