@@ -285,3 +285,37 @@ func TestIPv6PacketTooBigTranslated(t *testing.T) {
 		t.Fatalf("quoted source %v:%d, want %v:40003", quoted.Src(), binary.BigEndian.Uint16(inner[q.L4Off+8+packet.IPv6Len:]), d6VM1)
 	}
 }
+
+// TestIPv6EstablishedZeroAllocs: an established NAT66 connection's
+// packets, both ways, allocate nothing in the software pipeline.
+func TestIPv6EstablishedZeroAllocs(t *testing.T) {
+	h := newHarness6(t)
+	eg := egress6(t, d6VM1, 64, 40004)
+	first := h.run(flow.Underlay, eg)
+	if first.Verdict != VerdictTX {
+		t.Fatalf("egress: %v %v", first.Verdict, first.Reason)
+	}
+	sport := outIPv6(t, first.Frame()).SrcPort
+	rep := reply6(t, d6SNAT, sport)
+	buf := make([]byte, 2*(headroom+2048))
+	batch := make([]Packet, 2)
+	fill := func() {
+		b0, b1 := buf[:headroom+2048], buf[headroom+2048:]
+		copy(b0[headroom:], eg)
+		copy(b1[headroom:], rep)
+		batch[0] = Packet{Buf: b0, Off: headroom, Len: len(eg), InPort: flow.Underlay}
+		batch[1] = Packet{Buf: b1, Off: headroom, Len: len(rep), InPort: flow.External}
+	}
+	allocs := testing.AllocsPerRun(200, func() {
+		fill()
+		h.w.Process(batch)
+	})
+	for i, p := range batch {
+		if p.Verdict != VerdictTX {
+			t.Fatalf("slot %d: %v %v", i, p.Verdict, p.Reason)
+		}
+	}
+	if allocs != 0 {
+		t.Fatalf("established IPv6 pipeline allocates %v per batch", allocs)
+	}
+}
