@@ -22,6 +22,9 @@ func (w *Worker) fromUnderlay(c *pktCtx) Drop {
 	switch dr {
 	case geneve.OK:
 	case geneve.NotGeneve:
+		if !pl.topo.VTEP6.IsUnspecified() && packet.Ethernet(frame).EtherType() == packet.EtherTypeIPv6 {
+			return w.fromUnderlayIPv6(c) // underlay6.go
+		}
 		pass(pkt)
 		return DropNone
 	case geneve.ErrCriticalOption:

@@ -8,8 +8,8 @@ import (
 	"github.com/xgw-dev/xgw/route"
 )
 
-// fromUnderlay6 is fromUnderlay for an inner IPv6 frame (Geneve over the
-// IPv4 underlay, already decapsulated and checked into d): neighbour
+// fromUnderlay6 is fromUnderlay for an inner IPv6 frame (Geneve over
+// either underlay, already decapsulated and checked into d): neighbour
 // solicitations for a join port's IPv6 address are answered; anything
 // else reaching a gateway router's join port is validated (validate6,
 // hop limit), answered if it is an echo to the router, DNAT-zone tracked,
@@ -151,7 +151,13 @@ func (w *Worker) nd6Underlay(c *pktCtx, inner []byte, d *geneve.Decapped) Drop {
 	}
 	p := &c.parsed
 	sport := geneve.SourcePort(geneve.FlowHash6(p.Src6, p.Dst6, 0, 0, packet.ProtoICMPv6))
-	if why := w.encap(c, d.OuterSrcMAC, d.OuterSrc, sport, d.VNI, rp.Key, d.InPort); why != DropNone {
+	why = DropNone
+	if d.IPv6 {
+		why = w.encap6(c, d.OuterSrcMAC, d.OuterSrc6, sport, d.VNI, rp.Key, d.InPort)
+	} else {
+		why = w.encap(c, d.OuterSrcMAC, d.OuterSrc, sport, d.VNI, rp.Key, d.InPort)
+	}
+	if why != DropNone {
 		return why
 	}
 	w.c.arpReply++

@@ -10,6 +10,7 @@ import (
 
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/geneve"
 	"github.com/xgw-dev/xgw/internal/seedtest"
 	"github.com/xgw-dev/xgw/packet"
 	"github.com/xgw-dev/xgw/route"
@@ -28,6 +29,11 @@ var (
 	d6GRJoin  = packet.MustIP6("fd00:16::3")
 	d6Server  = packet.MustIP6("2001:db8:31::6:24")
 	d6VM2MAC  = packet.MAC{0, 0, 0x19, 0x91, 0, 0x20}
+	// vm3 is on node03, a chassis on the IPv6 underlay.
+	d6VM3    = packet.MustIP6("2001:db8:200::30")
+	d6VM3MAC = packet.MAC{0, 0, 0x19, 0x91, 0, 0x30}
+	d6Node03 = packet.MustIP6("2001:db8:31::22")
+	d6VTEP6  = packet.MustIP6("2001:db8:31::23")
 )
 
 // dualNeighbors resolves both families, as neigh.Table does.
@@ -44,7 +50,7 @@ func newHarness6(t testing.TB) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, topo: topo, ct: ct, now: 1_000_000_000}
-	n := dualNeighbors{harnessNeighbors(), route.StaticNeighbors6{d6NextHop: packet.MAC(seedtest.MACNextHop)}}
+	n := dualNeighbors{harnessNeighbors(), route.StaticNeighbors6{d6NextHop: packet.MAC(seedtest.MACNextHop), d6Node03: packet.MAC(seedtest.MACHV)}}
 	h.pl, err = New(Config{Topology: topo, Conntrack: ct, Neighbors: n,
 		UnderlayMAC: packet.MAC(seedtest.MACGWUnder), Clock: func() int64 { return h.now }})
 	if err != nil {
@@ -334,6 +340,8 @@ func FuzzPipeline6(f *testing.F) {
 	f.Add(nsFrame(f, nsSpec{src: d6NextHop, dst: d6SNAT.SolicitedNode(), target: d6SNAT, slla: true}), true)
 	f.Add(v6Frame(f, packet.MAC(seedtest.MACNextHop), packet.MAC(seedtest.MACGRExt), d6NextHop, d6SNAT, 64, nil, layers.IPProtocolICMPv6,
 		&layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypePacketTooBig, 0)}, gopacket.Payload(make([]byte, 52))), true)
+	f.Add(under6(v6Frame(f, macDR, macGR, d6VM3, d6Server, 64, nil, layers.IPProtocolUDP,
+		&layers.UDP{SrcPort: 40005, DstPort: 53}, gopacket.Payload("query")), d6Node03), false)
 	h := newHarness6(f)
 	f.Fuzz(func(t *testing.T, frame []byte, external bool) {
 		port := flow.Underlay
@@ -355,4 +363,48 @@ func FuzzPipeline6(f *testing.F) {
 			t.Fatalf("no verdict: %v", p.Verdict)
 		}
 	})
+}
+
+// under6 wraps inner in Geneve over IPv6 from src to the gateway's IPv6
+// VTEP (join switch, ports 1 -> 2).
+func under6(inner []byte, src packet.IP6) []byte {
+	f := make([]byte, geneve.EncapLen6+len(inner))
+	copy(f[geneve.EncapLen6:], inner)
+	geneve.Encap6(f, geneve.EncapLen6, len(inner), &geneve.EncapParams6{
+		SrcMAC: packet.MAC(seedtest.MACHV), DstMAC: packet.MAC(seedtest.MACGWUnder),
+		Src: src, Dst: d6VTEP6, VNI: 1, InPort: 1, OutPort: 2})
+	return f
+}
+
+// TestIPv6OverIPv6Underlay: vm3 on node03 (Geneve over IPv6) reaches the
+// server routed without NAT, and the reply goes back to node03 in Geneve
+// over IPv6 from the gateway's IPv6 VTEP; Geneve over IPv6 from an unknown
+// chassis is refused.
+func TestIPv6OverIPv6Underlay(t *testing.T) {
+	h := newHarness6(t)
+	inner := v6Frame(t, macDR, macGR, d6VM3, d6Server, 64, nil, layers.IPProtocolUDP,
+		&layers.UDP{SrcPort: 40005, DstPort: 53}, gopacket.Payload("query"))
+	out := h.run(flow.Underlay, under6(inner, d6Node03))
+	if out.Verdict != VerdictTX || out.OutPort != flow.External {
+		t.Fatalf("egress: verdict %v reason %v port %v, want TX external", out.Verdict, out.Reason, out.OutPort)
+	}
+	if p := outIPv6(t, out.Frame()); p.Src6 != d6VM3 || p.TTL != 63 {
+		t.Fatalf("egress from %v hop %d, want %v (routed) hop 63", p.Src6, p.TTL, d6VM3)
+	}
+	back := h.run(flow.External, reply6(t, d6VM3, 40005))
+	if back.Verdict != VerdictTX || back.OutPort != flow.Underlay {
+		t.Fatalf("reply: verdict %v reason %v, want TX underlay", back.Verdict, back.Reason)
+	}
+	var d geneve.Decapped
+	f := back.Frame()
+	if r := geneve.DecapDual(f, &d); r != geneve.OK || !d.IPv6 || d.OuterSrc6 != d6VTEP6 || d.OuterDst6 != d6Node03 || d.VNI != 10 || !geneve.VerifyUDPChecksum(f, &d) {
+		t.Fatalf("reply outer: %v ipv6 %v %v -> %v vni %d", r, d.IPv6, d.OuterSrc6, d.OuterDst6, d.VNI)
+	}
+	in := f[d.InnerOff:d.End]
+	if q := outIPv6(t, in); q.Dst6 != d6VM3 || packet.Ethernet(in).Dst() != d6VM3MAC {
+		t.Fatalf("reply inner to %v (%v), want %v", q.Dst6, packet.Ethernet(in).Dst(), d6VM3)
+	}
+	if r := h.run(flow.Underlay, under6(inner, packet.MustIP6("2001:db8:31::99"))); r.Verdict != VerdictDrop || r.Reason != DropGeneveSource {
+		t.Fatalf("unknown IPv6 chassis: %v %v, want drop geneve-unknown-source", r.Verdict, r.Reason)
+	}
 }

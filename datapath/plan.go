@@ -20,6 +20,8 @@ type plan struct {
 	// Geneve is accepted from, as OVS accepts tunnel packets only from a
 	// configured remote.
 	chassis vtepSet
+	// chassis6 holds the IPv6 VTEPs of known chassis (underlay6.go).
+	chassis6 map[packet.IP6]bool
 }
 
 type routerPlan struct {
@@ -46,6 +48,10 @@ func compile(t *route.Topology, maps *nat.Mappings) (*plan, error) {
 		vteps = append(vteps, ch.IP)
 	}
 	pl.chassis = newVTEPSet(vteps)
+	pl.chassis6 = map[packet.IP6]bool{}
+	for _, ch := range t.Chassis6 {
+		pl.chassis6[ch.IP6] = true
+	}
 	for _, r := range t.Routers {
 		if r.ID < 0 || r.ID >= len(pl.routers) {
 			return nil, fmt.Errorf("router %s: id %d out of range", r.Name, r.ID)
