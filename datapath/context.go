@@ -63,6 +63,9 @@ type pktState struct {
 	fragKey ipfrag.Key
 
 	join *route.RouterPort // planning only: the join port routed onto
+	// v6 marks an IPv6 packet (egress6.go, ingress6.go): the flow cache
+	// and offload do not know IPv6 yet, so it is never learnt.
+	v6 bool
 }
 
 // What the flow cache's probe already parsed of a packet it handed to the

@@ -22,6 +22,9 @@ func (w *Worker) fromUnderlay(c *pktCtx) Drop {
 	switch dr {
 	case geneve.OK:
 	case geneve.NotGeneve:
+		if !pl.topo.VTEP6.IsUnspecified() && packet.Ethernet(frame).EtherType() == packet.EtherTypeIPv6 {
+			return w.fromUnderlayIPv6(c) // underlay6.go
+		}
 		pass(pkt)
 		return DropNone
 	case geneve.ErrCriticalOption:
@@ -52,6 +55,9 @@ func (w *Worker) fromUnderlay(c *pktCtx) Drop {
 	}
 	if packet.Ethernet(inner).EtherType() == packet.EtherTypeARP {
 		return w.arp(c, inner)
+	}
+	if packet.Ethernet(inner).EtherType() == packet.EtherTypeIPv6 {
+		return w.fromUnderlay6(c, inner, d) // egress6.go
 	}
 	// A gateway router's join port, or a distributed gateway port that
 	// the hypervisor redirected an already routed packet to.

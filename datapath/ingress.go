@@ -27,6 +27,9 @@ func (w *Worker) fromExternal(c *pktCtx) Drop {
 		if w.arpExternal(c, frame, p.L2) {
 			return DropNone
 		}
+		if p.L2.EtherType == packet.EtherTypeIPv6 && !p.L2.Tagged {
+			return w.fromExternal6(c, frame) // ingress6.go
+		}
 		pass(pkt)
 		return DropNone
 	default:

@@ -13,12 +13,12 @@ import (
 	"github.com/xgw-dev/xgw/packet"
 )
 
-// TestIPv6KeepsTodaysVerdicts pins what the pipeline does with IPv6 while
-// only package packet and geneve know it (issue 13): packet.Decode and
-// geneve.Decap stay IPv4-only, the dual-stack entries are DecodeDual and
-// DecapDual. An IPv6 frame inside Geneve is dropped as not-ipv4, an IPv6
-// frame on the external side and Geneve over an IPv6 underlay are the
-// kernel's, by the pipeline and by the flow cache alike.
+// TestIPv6KeepsTodaysVerdicts pins what the pipeline does with IPv6 in a
+// topology without IPv6 (the seed's): an IPv6 frame inside Geneve reaches
+// the gateway router's IPv6 pipeline (egress6.go), which has no IPv6 route
+// for it (no-route); an IPv6 frame on the external side that is for no
+// address of ours, and Geneve over an IPv6 underlay (not wired yet), are
+// the kernel's, by the pipeline and by the flow cache alike.
 func TestIPv6KeepsTodaysVerdicts(t *testing.T) {
 	h := newHarness(t, seedtest.ConfigPath(), conntrack.Config{})
 	src, dst := packet.MustIP6("fd00:10:199::10"), packet.MustIP6("2001:db8:31::6:24")
@@ -44,7 +44,7 @@ func TestIPv6KeepsTodaysVerdicts(t *testing.T) {
 		want   Verdict
 		reason Drop
 	}{
-		{"inner IPv6", flow.Underlay, seedtest.Geneve(t, seedtest.Chassis, seedtest.VTEP, 1, 1, 2, inner), VerdictDrop, DropNotIPv4},
+		{"inner IPv6", flow.Underlay, seedtest.Geneve(t, seedtest.Chassis, seedtest.VTEP, 1, 1, 2, inner), VerdictDrop, DropNoRoute},
 		{"external IPv6", flow.External, external, VerdictPass, DropNone},
 		{"IPv6 underlay", flow.Underlay, under, VerdictPass, DropNone},
 	} {

@@ -37,6 +37,13 @@ func (p *Packet) Frame() []byte { return p.Buf[p.Off : p.Off+p.Len] }
 type Config struct {
 	Topology  *route.Topology
 	Conntrack *conntrack.Table
+	// Conntrack6 holds the IPv6 connections (the same zones as
+	// Conntrack). nil makes one of defaultConntrack6 connections.
+	Conntrack6 *conntrack.Table6
+	// Neighbors6 resolves IPv6 next hops on the external side; nil uses
+	// Neighbors if it implements route.Neighbors6 (neigh.Table does),
+	// else every IPv6 next hop is a neighbour miss.
+	Neighbors6 route.Neighbors6
 	// Neighbors resolves next hops on the external side and chassis VTEPs on
 	// the underlay. A miss drops the packet; the resolver is expected to
 	// start resolution itself.
@@ -73,6 +80,8 @@ type Config struct {
 // a reload never stops forwarding.
 type Pipeline struct {
 	ct          *conntrack.Table
+	ct6         *conntrack.Table6
+	neigh6      route.Neighbors6
 	sink        flow.Sink
 	neigh       route.Neighbors
 	neighVer    interface{ Version() uint64 } // neigh's, if it has one
@@ -104,6 +113,17 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	p := &Pipeline{ct: cfg.Conntrack, sink: cfg.Offload, neigh: cfg.Neighbors, underlayMAC: cfg.UnderlayMAC, clock: cfg.Clock}
 	p.neighVer, _ = cfg.Neighbors.(interface{ Version() uint64 })
+	p.ct6, p.neigh6 = cfg.Conntrack6, cfg.Neighbors6
+	if p.neigh6 == nil {
+		p.neigh6, _ = cfg.Neighbors.(route.Neighbors6)
+	}
+	if p.ct6 == nil {
+		ct6, err := conntrack.NewTable6(conntrack.Config{Capacity: defaultConntrack6})
+		if err != nil {
+			return nil, fmt.Errorf("datapath: IPv6 conntrack: %w", err)
+		}
+		p.ct6 = ct6
+	}
 	p.neighPeek, _ = cfg.Neighbors.(interface {
 		Peek(packet.IP4) (packet.MAC, bool)
 	})
@@ -178,6 +198,13 @@ func (p *Pipeline) Mappings() *nat.Mappings { return p.maps }
 
 // Conntrack returns the connection table.
 func (p *Pipeline) Conntrack() *conntrack.Table { return p.ct }
+
+// Conntrack6 returns the IPv6 connection table.
+func (p *Pipeline) Conntrack6() *conntrack.Table6 { return p.ct6 }
+
+// defaultConntrack6 is the IPv6 table's capacity when Config.Conntrack6
+// is nil (tests; the gateway sizes it from its configuration).
+const defaultConntrack6 = 1 << 16
 
 // NewWorker returns a worker for one goroutine (one RX queue).
 func (p *Pipeline) NewWorker() *Worker {
@@ -320,7 +347,7 @@ func (w *Worker) processOne(pl *plan, pkt *Packet, now int64, planning bool) {
 	switch {
 	case why != DropNone:
 		w.drop(pkt, why)
-	case useCache && pkt.Verdict == VerdictTX && c.frag == fragNone:
+	case useCache && pkt.Verdict == VerdictTX && c.frag == fragNone && !c.v6:
 		w.learn(c)
 	}
 	if c.frag == fragFirst {

@@ -20,6 +20,8 @@ type plan struct {
 	// Geneve is accepted from, as OVS accepts tunnel packets only from a
 	// configured remote.
 	chassis vtepSet
+	// chassis6 holds the IPv6 VTEPs of known chassis (underlay6.go).
+	chassis6 map[packet.IP6]bool
 }
 
 type routerPlan struct {
@@ -31,6 +33,8 @@ type routerPlan struct {
 	// bcast holds the directed broadcast addresses of the router's
 	// connected subnets, which are martian destinations.
 	bcast []packet.IP4
+	// routerPlan6 is the IPv6 half (plan6.go).
+	routerPlan6
 }
 
 var planGen atomic.Uint64
@@ -44,6 +48,10 @@ func compile(t *route.Topology, maps *nat.Mappings) (*plan, error) {
 		vteps = append(vteps, ch.IP)
 	}
 	pl.chassis = newVTEPSet(vteps)
+	pl.chassis6 = map[packet.IP6]bool{}
+	for _, ch := range t.Chassis6 {
+		pl.chassis6[ch.IP6] = true
+	}
 	for _, r := range t.Routers {
 		if r.ID < 0 || r.ID >= len(pl.routers) {
 			return nil, fmt.Errorf("router %s: id %d out of range", r.Name, r.ID)
@@ -90,6 +98,10 @@ func compile(t *route.Topology, maps *nat.Mappings) (*plan, error) {
 			}
 		}
 		sort.SliceStable(rp.snat, func(i, j int) bool { return rp.snat[i].Logical.Bits() > rp.snat[j].Logical.Bits() })
+		var err error
+		if rp.routerPlan6, err = compile6(r); err != nil {
+			return nil, err
+		}
 		pl.routers[r.ID] = rp
 	}
 	return pl, nil

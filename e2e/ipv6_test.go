@@ -8,9 +8,10 @@
 // are IPv6).
 //
 // These tests fail until the pipeline and the XDP fast path speak IPv6
-// (today an inner IPv6 frame is dropped as not-ipv4 and an IPv6 underlay is
-// passed to the kernel; bench/lab's TestDualStackXGWToday checks exactly
-// that). They sit behind the build tag xgw_ipv6 so that `make test` does not
+// (the software pipeline forwards inner IPv6 over the IPv4 underlay, see
+// datapath/IPV6-WIRING.md; external IPv6 steering, offload and an IPv6
+// underlay are not wired yet; bench/lab's TestDualStackXGWToday checks
+// what xgw does today). They sit behind the build tag xgw_ipv6 so that `make test` does not
 // run them yet:
 //
 //	go test -tags xgw_ipv6 -p 1 -run 'TestIPv6' ./e2e/

@@ -58,6 +58,7 @@ type Gateway struct {
 	clock   func() int64
 
 	ct    *conntrack.Table
+	ct6   *conntrack.Table6 // IPv6 connections, sized as ct
 	neigh *neigh.Table
 	pipe  *datapath.Pipeline
 	xdp   []*xdpIface
@@ -105,6 +106,12 @@ func New(cfgPath string, cfg *config.Config, opts Options, log *slog.Logger) (_ 
 		Timeouts: timeouts(cfg.Conntrack.Timeouts), Prefault: true}); err != nil {
 		return nil, fmt.Errorf("create the conntrack table: %w", err)
 	}
+	// Not prefaulted: IPv6 is new and most deployments' connections are
+	// IPv4; its pages come as IPv6 connections do.
+	if g.ct6, err = conntrack.NewTable6(conntrack.Config{Capacity: cfg.Conntrack.Capacity,
+		Timeouts: timeouts(cfg.Conntrack.Timeouts)}); err != nil {
+		return nil, fmt.Errorf("create the IPv6 conntrack table: %w", err)
+	}
 	if g.neigh, err = neigh.New(neigh.Config{Interfaces: []string{under, ext}, Logger: log}); err != nil {
 		return nil, fmt.Errorf("mirror the neighbour table: %w", err)
 	}
@@ -119,7 +126,7 @@ func New(cfgPath string, cfg *config.Config, opts Options, log *slog.Logger) (_ 
 	if err != nil {
 		return nil, err
 	}
-	if g.pipe, err = datapath.New(datapath.Config{Topology: topo, Conntrack: g.ct, Neighbors: g.neigh,
+	if g.pipe, err = datapath.New(datapath.Config{Topology: topo, Conntrack: g.ct, Conntrack6: g.ct6, Neighbors: g.neigh,
 		UnderlayMAC: packet.MAC(ifi.HardwareAddr), Clock: g.clock,
 		UnderlayMTU: underMTU, ExternalMTU: extMTU}); err != nil {
 		return nil, fmt.Errorf("build the pipeline: %w", err)
@@ -164,7 +171,7 @@ func New(cfgPath string, cfg *config.Config, opts Options, log *slog.Logger) (_ 
 		Register: func(ifname string, queue, fd int) error {
 			return byName[ifname].register(queue, fd)
 		},
-		Conntrack: g.ct,
+		Conntrack: bothTables{g.ct, g.ct6},
 		Clock:     g.clock,
 		Queues:    opts.Queues,
 		Port:      cfg.AFXDP.Port(),
@@ -423,3 +430,13 @@ func mtus(c config.Interfaces, under *net.Interface) (underlay, external int, er
 	}
 	return underlay, external, nil
 }
+
+// bothTables expires the IPv4 and the IPv6 connection tables together
+// (engine.Expirer).
+type bothTables struct {
+	ct  *conntrack.Table
+	ct6 *conntrack.Table6
+}
+
+// Expire implements engine.Expirer.
+func (b bothTables) Expire(now int64) int { return b.ct.Expire(now) + b.ct6.Expire(now) }

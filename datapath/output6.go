@@ -1,0 +1,104 @@
+package datapath
+
+import (
+	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/geneve"
+	"github.com/xgw-dev/xgw/packet"
+	"github.com/xgw-dev/xgw/route"
+)
+
+// routerHop6 is routerHop for IPv6: hop-limit decrement, then out of the
+// external port toward the next hop, or the distributed router's hop and
+// Geneve (over the IPv4 underlay) toward the VM's chassis.
+func (w *Worker) routerHop6(c *pktCtx, frame []byte, hop route.Hop6) Drop {
+	p := &c.parsed
+	if p.TTL <= 1 {
+		return DropTTL
+	}
+	packet.IPv6(frame[p.L3Off:]).DecHopLimit()
+	p.TTL--
+	if hop.Port.External {
+		return w.toExternal6(c, frame, hop)
+	}
+	return w.toChassis6(c, frame, hop)
+}
+
+// toExternal6 sends the routed packet out of the external port toward the
+// next hop's MAC, which the kernel resolves by neighbour discovery. IPv6
+// packets are not held (hold.go is keyed by IPv4 next hops): a miss is a
+// counted neighbor-miss while the kernel resolves.
+func (w *Worker) toExternal6(c *pktCtx, frame []byte, hop route.Hop6) Drop {
+	if w.p.neigh6 == nil {
+		return DropNeighMiss
+	}
+	mac, ok := w.p.neigh6.Lookup6(hop.NextHop)
+	if !ok {
+		return DropNeighMiss
+	}
+	eth := packet.Ethernet(frame)
+	eth.SetSrc(hop.Port.MAC)
+	eth.SetDst(mac)
+	tx(c.pkt, flow.External)
+	return DropNone
+}
+
+// toChassis6 is toChassis for IPv6: the distributed router's hop (or none
+// when the gateway router owns the tenant switch's port), the VM found by
+// its IPv6 address.
+func (w *Worker) toChassis6(c *pktCtx, frame []byte, hop route.Hop6) Drop {
+	topo, p := c.pl.topo, &c.parsed
+	if hop.Port.Switch == nil {
+		return DropNoRoute
+	}
+	if hop.Port.Router.Key != 0 {
+		lp, ok := topo.LogicalPort6(hop.Port.Switch, hop.NextHop)
+		if !ok {
+			return DropNoBinding
+		}
+		return w.toLogicalPort6(c, frame, hop.Port, lp)
+	}
+	drp, ok := topo.RouterPortByIP6(hop.Port.Switch, hop.NextHop)
+	if !ok || !drp.Router.Distributed {
+		return DropNoRoute
+	}
+	hop2, ok := drp.Router.Route6(p.Dst6)
+	if !ok || hop2.Port.Switch == nil {
+		return DropNoRoute
+	}
+	lp, ok := topo.LogicalPort6(hop2.Port.Switch, hop2.NextHop)
+	if !ok {
+		return DropNoBinding
+	}
+	if p.TTL <= 1 {
+		return DropTTL
+	}
+	packet.IPv6(frame[p.L3Off:]).DecHopLimit()
+	p.TTL--
+	return w.toLogicalPort6(c, frame, hop2.Port, lp)
+}
+
+// toLogicalPort6 is toLogicalPort for an IPv6 inner frame, over the
+// underlay of the VM's chassis: IPv4 (Encap) or IPv6 (Encap6).
+func (w *Worker) toLogicalPort6(c *pktCtx, frame []byte, rp *route.RouterPort, lp *route.LogicalPort) Drop {
+	p := &c.parsed
+	eth := packet.Ethernet(frame)
+	eth.SetSrc(rp.MAC)
+	eth.SetDst(lp.MAC)
+	sport := geneve.SourcePort(geneve.FlowHash6(p.Src6, p.Dst6, p.SrcPort, p.DstPort, p.Proto))
+	if lp.Chassis.IsZero() {
+		// A chassis on the IPv6 underlay (its VTEP resolved by ND).
+		if lp.Chassis6.IsUnspecified() || c.pl.topo.VTEP6.IsUnspecified() || w.p.neigh6 == nil {
+			return DropUnsupported
+		}
+		mac, ok := w.p.neigh6.Lookup6(lp.Chassis6)
+		if !ok {
+			return DropNeighMiss
+		}
+		return w.encap6(c, mac, lp.Chassis6, sport, rp.Switch.Key, rp.Key, lp.Key)
+	}
+	mac, ok := w.p.neigh.Lookup(lp.Chassis)
+	if !ok {
+		return DropNeighMiss
+	}
+	return w.encap(c, mac, lp.Chassis, sport, rp.Switch.Key, rp.Key, lp.Key)
+}
