@@ -420,9 +420,30 @@ type onewayResult struct {
 
 // onewayRun is the seed scenario: 5000 one-way UDP flows of small
 // datagrams from the VM, through OVS and xgw, to a sink in ext, each flow
-// sending 2N packets, round robin, paced for OVS.
+// sending 2N packets, round robin, paced for OVS. When OVS's userspace
+// datapath (which shares both cores with whatever else runs) loses so
+// much that no flow got past its first N packets to xgw, there is nothing
+// to judge the policy by: the run is repeated at half the rate, at most
+// twice, and the losses are logged.
 func onewayRun(t *testing.T, g *gateway, port int) onewayResult {
-	const flows, perFlow, pps = 5000, 2 * onewayN, 40000
+	for pps := 40000.0; ; pps /= 2 {
+		r, ok := onewayAt(t, g, port, pps)
+		if ok {
+			return r
+		}
+		if pps <= 10000 {
+			t.Fatalf("xgw forwarded %d datagrams of %d sent at %.0f pps, no more than the first %d of each flow: nothing to judge the policy by",
+				r.hits+r.swTX, r.sent, pps, onewayN)
+		}
+		t.Logf("at %.0f pps xgw forwarded only %d of %d datagrams (OVS lost the rest before the gateway): again at half the rate", pps, r.hits+r.swTX, r.sent)
+		port++ // a fresh set of flows
+	}
+}
+
+// onewayAt runs the seed scenario once at pps; ok is false when no flow
+// reached xgw past its first N packets.
+func onewayAt(t *testing.T, g *gateway, port int, pps float64) (onewayResult, bool) {
+	const flows, perFlow = 5000, 2 * onewayN
 	var rx *net.UDPConn
 	if err := g.lab.Do("ext", func() (err error) {
 		rx, err = net.ListenUDP("udp4", &net.UDPAddr{IP: g.addrs.ExtIP.AsSlice(), Port: port})
@@ -484,15 +505,14 @@ func onewayRun(t *testing.T, g *gateway, port int) onewayResult {
 	// path is at least 1 - that over their number.
 	afterN := float64(r.hits+r.swTX) - float64(flows*onewayN)
 	if afterN <= 0 {
-		t.Fatalf("xgw forwarded %d datagrams of %d sent, no more than the first %d of each of %d flows: nothing to judge the policy by",
-			r.hits+r.swTX, sent, onewayN, flows)
+		return r, false
 	}
 	r.fastShareAfterN = 1 - max(0, float64(r.swTX)-float64(flows*onewayN))/afterN
 	reached := (after.hitsEgr - before.hitsEgr) + (after.geneve - before.geneve)
 	t.Logf("seed scenario: %d one-way UDP flows x %d datagrams: sent %d in %.1fs, delivered %d (%.2f%% loss: %d before the gateway (OVS), %d in it); XDP fast path %d, software %d (%.1f%% of all by XDP); of the packets after the first %d of each flow, >= %.2f%% by XDP; xgw CPU %.2fs (%.0f%% of a core); one-way promotions %d",
 		flows, perFlow, sent, secs, got, 100*(1-float64(got)/float64(sent)), sent-int(reached), int(reached)-got,
 		r.hits, r.swTX, 100*float64(r.hits)/float64(r.hits+r.swTX), onewayN, 100*r.fastShareAfterN, r.xgwCPU, 100*r.xgwCPU/secs, after.oneway-before.oneway)
-	return r
+	return r, true
 }
 
 // udpDatagram writes an IPv4/UDP datagram with an 18-byte payload.
