@@ -641,8 +641,7 @@ func (t *table[T]) lastNow() int64 {
 }
 
 // Touch credits packets and bytes forwarded outside the table (the XDP
-// fast path) to h in direction dir and pushes its expiry out from lastSeen
-// (or the shard's latest clock, if later).
+// fast path) to h in direction dir and pushes its expiry out from lastSeen.
 // Reply traffic promotes UDP and ICMP connections as a reply seen here
 // would; TCP state is left alone (the fast path punts FIN and RST).
 func (t *table[T]) Touch(h Handle, dir Dir, packets, bytes uint64, lastSeen int64) bool {
@@ -673,11 +672,6 @@ func (t *table[T]) Touch(h Handle, dir Dir, packets, bytes uint64, lastSeen int6
 	if dir == DirReply {
 		e.flags |= flagSeenReply
 	}
-	// refresh links at the tail of the class's list, which is ordered
-	// only if no entry there expires later: with lastSeen older than the
-	// shard's clock it could, and Expire (heads only) would then keep
-	// this connection until those ahead of it expire. Clamp it.
-	lastSeen = max(lastSeen, sh.lastNow)
 	t.refresh(sh, idx, c, lastSeen)
 	return true
 }

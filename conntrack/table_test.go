@@ -385,36 +385,3 @@ func TestTupleWordsIgnorePadding(t *testing.T) {
 		}
 	}
 }
-
-// TestTouchOldLastSeenKeepsListOrdered: a Touch whose lastSeen is older
-// than the shard's clock and that changes the entry's class (UDP reply:
-// unreplied -> replied) must not link it at the tail of its expiry list
-// behind entries that expire later, or Expire (which looks at list heads
-// only) leaves it, and its NAT port, until those expire.
-func TestTouchOldLastSeenKeepsListOrdered(t *testing.T) {
-	bothFamilies(t, testTouchOldLastSeenKeepsListOrdered[Tuple], testTouchOldLastSeenKeepsListOrdered[Tuple6])
-}
-
-func testTouchOldLastSeenKeepsListOrdered[T tupleKey](t *testing.T) {
-	ct := newTab[T](t, Config{Capacity: 16})
-	sec := int64(time.Second)
-	now := 1000 * sec
-	a := fam[T](Tuple{Src: ipVM, Dst: ipExt, SrcPort: 1, DstPort: 53, Proto: packet.ProtoUDP})
-	b := fam[T](Tuple{Src: ipVM, Dst: ipExt, SrcPort: 2, DstPort: 53, Proto: packet.ProtoUDP})
-	ma, err := ct.Commit(a, &Meta{}, now, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mb, err := ct.Commit(b, &Meta{}, now, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ct.Lookup(mb.Reply, &Meta{}, now) // b replied: the replied list
-	ct.Touch(ma.Handle, DirReply, 1, 100, now-100*sec)
-	ia, _ := ct.Get(ma.Handle)
-	ct.Expire(ia.Expires)
-	if _, ok := ct.Get(ma.Handle); ok {
-		t.Errorf("a expires at now%+ds but Expire at that time left it", (ia.Expires-now)/sec)
-	}
-	checkInvariants(t, ct)
-}
