@@ -11,9 +11,9 @@ import (
 // TestThreadCPU: the per-thread CPU clock of another thread sees that
 // thread's work, and not the caller's.
 func TestThreadCPU(t *testing.T) {
-	// This thread's clock counts from the thread's start, and the test
-	// binary ran other tests on it before: compare what it used over the
-	// same window, on a thread that stays this goroutine's.
+	// A thread's clock counts from the thread's start, and the runtime
+	// reuses threads that ran other tests before: compare what each used
+	// over the same window, on threads that stay their goroutines'.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	me := unix.Gettid()
@@ -31,9 +31,9 @@ func TestThreadCPU(t *testing.T) {
 		}
 	}()
 	tid := <-tids
-	idle0 := threadCPU(me)
+	idle0, busy0 := threadCPU(me), threadCPU(tid)
 	time.Sleep(300 * time.Millisecond)
-	busy := threadCPU(tid)
+	busy := threadCPU(tid) - busy0
 	close(stop)
 	if busy < 100*time.Millisecond || busy > time.Second {
 		t.Fatalf("a spinning thread used %v of CPU in 300ms", busy)
