@@ -445,6 +445,22 @@ func decodeKey(k *gwFpKey) flow.Key {
 	}
 }
 
+// checkShape refuses a flow (key k, of either family) whose ports and
+// decap/encap flags the fast path cannot carry out as the pipeline did.
+func checkShape(k any, in, out flow.Port, decap, encap bool, vni uint32, innerDst packet.MAC) error {
+	switch {
+	case in >= flow.NumPorts || out >= flow.NumPorts:
+		return fmt.Errorf("bpf: flow %+v: port out of range", k)
+	case decap != (in == flow.Underlay):
+		return fmt.Errorf("bpf: flow %+v: decap must be set exactly for underlay flows", k)
+	case encap != (out == flow.Underlay):
+		return fmt.Errorf("bpf: flow %+v: encap must be set exactly for flows out of the underlay", k)
+	case in == flow.External && (vni != 0 || innerDst != packet.MAC{}):
+		return fmt.Errorf("bpf: flow %+v: external flows have no VNI or inner MAC", k)
+	}
+	return nil
+}
+
 // encodeFlow translates a FlowAction into the map's key and value,
 // computing the checksum deltas the way nat.Rewrite and IPv4.DecTTL
 // apply them: only changed fields contribute (an unchanged field would
@@ -452,15 +468,8 @@ func decodeKey(k *gwFpKey) flow.Key {
 func encodeFlow(a *flow.Action) (gwFpKey, gwFpAction, error) {
 	var v gwFpAction
 	k := a.Key
-	switch {
-	case k.InPort >= flow.NumPorts || a.OutPort >= flow.NumPorts:
-		return gwFpKey{}, v, fmt.Errorf("bpf: flow %+v: port out of range", k)
-	case a.Decap != (k.InPort == flow.Underlay):
-		return gwFpKey{}, v, fmt.Errorf("bpf: flow %+v: decap must be set exactly for underlay flows", k)
-	case a.Encap != (a.OutPort == flow.Underlay):
-		return gwFpKey{}, v, fmt.Errorf("bpf: flow %+v: encap must be set exactly for flows out of the underlay", k)
-	case k.InPort == flow.External && (k.VNI != 0 || k.InnerDst != packet.MAC{}):
-		return gwFpKey{}, v, fmt.Errorf("bpf: flow %+v: external flows have no VNI or inner MAC", k)
+	if err := checkShape(k, k.InPort, a.OutPort, a.Decap, a.Encap, k.VNI, k.InnerDst); err != nil {
+		return gwFpKey{}, v, err
 	}
 	switch k.Proto {
 	case packet.ProtoTCP, packet.ProtoUDP:

@@ -205,15 +205,10 @@ func decodeKey6(k *gwFpKey6) flow.Key6 {
 func encodeFlow6(a *flow.Action6) (gwFpKey6, gwFpAction6, error) {
 	var v gwFpAction6
 	k := a.Key
+	if err := checkShape(k, k.InPort, a.OutPort, a.Decap, a.Encap, k.VNI, k.InnerDst); err != nil {
+		return gwFpKey6{}, v, err
+	}
 	switch {
-	case k.InPort >= flow.NumPorts || a.OutPort >= flow.NumPorts:
-		return gwFpKey6{}, v, fmt.Errorf("bpf: flow %+v: port out of range", k)
-	case a.Decap != (k.InPort == flow.Underlay):
-		return gwFpKey6{}, v, fmt.Errorf("bpf: flow %+v: decap must be set exactly for underlay flows", k)
-	case a.Encap != (a.OutPort == flow.Underlay):
-		return gwFpKey6{}, v, fmt.Errorf("bpf: flow %+v: encap must be set exactly for flows out of the underlay", k)
-	case k.InPort == flow.External && (k.VNI != 0 || k.InnerDst != packet.MAC{}):
-		return gwFpKey6{}, v, fmt.Errorf("bpf: flow %+v: external flows have no VNI or inner MAC", k)
 	case a.Underlay6 && !a.Encap:
 		return gwFpKey6{}, v, fmt.Errorf("bpf: flow %+v: an IPv6 underlay without encap", k)
 	}
