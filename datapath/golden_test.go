@@ -3,6 +3,10 @@ package datapath
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
+	"flag"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,6 +16,37 @@ import (
 	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/internal/seedtest"
 )
+
+// update rewrites the golden frames under testdata/golden from this run:
+// go test ./datapath -run Golden -update, then review the diff.
+var update = flag.Bool("update", false, "rewrite the golden frames under testdata/golden")
+
+// checkGolden compares frame, byte for byte, with the golden frame
+// testdata/golden/name.hex (a hex.Dump, so that a diff shows which bytes
+// moved), or writes it there under -update. The field-by-field checks
+// beside each call say why the bytes are right; the golden file says that
+// none of the others moved.
+func checkGolden(t *testing.T, name string, frame []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name+".hex")
+	got := hex.Dump(frame)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("golden frame: %v (go test -run '%s' -update writes it)", err, t.Name())
+	}
+	if got != string(want) {
+		t.Errorf("frame differs from %s:\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+}
 
 // TestSeedGolden pushes the seed's egress packet and its reply through the
 // pipeline and checks every header against the OVS flow dumps of the seed
@@ -38,6 +73,7 @@ func TestSeedGolden(t *testing.T) {
 		t.Errorf("egress tcp %d -> %d syn=%v; the free original port must be kept", tcp.SrcPort, tcp.DstPort, tcp.SYN)
 	}
 	seedtest.CheckChecksums(t, out.Frame())
+	checkGolden(t, "seed-egress", out.Frame())
 
 	// Reply: SYN-ACK from the server to the SNAT address.
 	back := h.run(flow.External, seedtest.Reply(t, seedtest.L4{Proto: layers.IPProtocolTCP, SPort: 22, DPort: 47190, SYN: true, ACK: true, Seq: 5000, AckNum: 1001}))
@@ -56,6 +92,7 @@ func TestSeedGolden(t *testing.T) {
 		t.Fatalf("inner tcp: %+v", inner)
 	}
 	seedtest.CheckChecksums(t, back.Frame())
+	checkGolden(t, "seed-reply", back.Frame())
 
 	var dump strings.Builder
 	if err := h.ct.Dump(&dump, conntrack.DumpOptions{Zone: -1}); err != nil {

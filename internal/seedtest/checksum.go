@@ -51,18 +51,21 @@ func VerifyOuterUDP(t testing.TB, f []byte) {
 	}
 }
 
-// CheckChecksums decodes frame with gopacket and verifies every IPv4, TCP,
-// UDP and ICMP checksum, outer and inner: IPv4 headers by re-serializing
-// the layer with ComputeChecksums and comparing, the others by a naive
-// sum. Both are computations independent of xgw's.
+// CheckChecksums decodes frame with gopacket and verifies every IPv4,
+// TCP, UDP, ICMP and ICMPv6 checksum, outer and inner, over IPv4 and IPv6:
+// IPv4 headers by re-serializing the layer with ComputeChecksums and
+// comparing, the others by a naive sum over the pseudo-header of the
+// network layer that carries them. Both are computations independent of
+// xgw's. A UDP checksum of 0 (none) passes over IPv4 and fails over IPv6,
+// where it is mandatory (RFC 8200 §8.1).
 func CheckChecksums(t testing.TB, frame []byte) {
 	t.Helper()
 	pk := Decode(frame)
-	var lastIP *layers.IPv4
+	var net network
 	for _, l := range pk.Layers() {
 		switch v := l.(type) {
 		case *layers.IPv4:
-			lastIP = v
+			net = network{v4: v}
 			got := v.Checksum
 			buf := gopacket.NewSerializeBuffer()
 			c := *v
@@ -73,17 +76,27 @@ func CheckChecksums(t testing.TB, frame []byte) {
 			if want := binary.BigEndian.Uint16(buf.Bytes()[10:]); got != want {
 				t.Errorf("IPv4 %v->%v checksum %#04x, want %#04x", v.SrcIP, v.DstIP, got, want)
 			}
+		case *layers.IPv6:
+			net = network{v6: v}
+		case *layers.IPv6HopByHop:
+			// gopacket's IPv6 layer already left it out of its Payload.
+			net.hbhLen = len(v.Contents)
+		case *layers.IPv6Destination, *layers.IPv6Routing, *layers.IPv6Fragment:
+			net.extLen += len(l.LayerContents())
 		case *layers.TCP:
 			// The segment as the IP header delimits it (gopacket's own
 			// per-layer payloads are trimmed differently under Geneve).
-			if sum := segmentSum(lastIP); sum != 0xffff {
+			if sum := net.segmentSum(layers.IPProtocolTCP); sum != 0xffff {
 				t.Errorf("TCP checksum %#04x does not verify (sum %#04x)", v.Checksum, sum)
 			}
 		case *layers.UDP:
 			if v.Checksum == 0 {
+				if net.v6 != nil {
+					t.Errorf("UDP over IPv6 %v->%v without a checksum", net.v6.SrcIP, net.v6.DstIP)
+				}
 				continue
 			}
-			if sum := segmentSum(lastIP); sum != 0xffff {
+			if sum := net.segmentSum(layers.IPProtocolUDP); sum != 0xffff {
 				t.Errorf("UDP checksum %#04x does not verify (sum %#04x)", v.Checksum, sum)
 			}
 		case *layers.ICMPv4:
@@ -91,16 +104,47 @@ func CheckChecksums(t testing.TB, frame []byte) {
 			if s := OnesSum(all, 0); s != 0xffff {
 				t.Errorf("ICMP checksum does not verify (sum %#04x)", s)
 			}
+		case *layers.ICMPv6:
+			if sum := net.segmentSum(layers.IPProtocolICMPv6); sum != 0xffff {
+				t.Errorf("ICMPv6 checksum %#04x does not verify (sum %#04x)", v.Checksum, sum)
+			}
 		}
 	}
 }
 
+// network is the IP header that carries the next transport layer, and for
+// IPv6 the lengths of its hop-by-hop header and of the other extension
+// headers.
+type network struct {
+	v4             *layers.IPv4
+	v6             *layers.IPv6
+	hbhLen, extLen int
+}
+
 // segmentSum is the pseudo-header one's-complement sum over the segment
-// that ip carries; 0xffff means its checksum verifies.
-func segmentSum(ip *layers.IPv4) uint16 {
-	seg := ip.Payload
-	b := append(append([]byte(nil), ip.SrcIP.To4()...), ip.DstIP.To4()...)
-	b = append(b, 0, byte(ip.Protocol), byte(len(seg)>>8), byte(len(seg)))
+// that the network layer carries; 0xffff means its checksum verifies.
+func (n network) segmentSum(proto layers.IPProtocol) uint16 {
+	var b, seg []byte
+	switch {
+	case n.v4 != nil:
+		seg = n.v4.Payload
+		b = append(append([]byte(nil), n.v4.SrcIP.To4()...), n.v4.DstIP.To4()...)
+		b = append(b, 0, byte(proto), byte(len(seg)>>8), byte(len(seg)))
+	case n.v6 != nil:
+		// Payload starts past any hop-by-hop header and runs to the
+		// end of the payload length; the segment follows the rest of
+		// the chain.
+		end := int(n.v6.Length) - n.hbhLen
+		if end < n.extLen || end > len(n.v6.Payload) {
+			return 0
+		}
+		seg = n.v6.Payload[n.extLen:end]
+		b = append(append([]byte(nil), n.v6.SrcIP.To16()...), n.v6.DstIP.To16()...)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(seg)))
+		b = append(b, 0, 0, 0, byte(proto))
+	default:
+		return 0
+	}
 	return OnesSum(append(b, seg...), 0)
 }
 

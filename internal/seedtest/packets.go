@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+
+	"github.com/xgw-dev/xgw/internal/pkttest"
 )
 
 // L4 describes the transport part of a test packet, and its IPv4 TTL.
@@ -25,23 +27,17 @@ type L4 struct {
 
 // OVNOptionHdr is the header of OVN's Geneve option: class 0x0102, type
 // 0x80, length one word.
-var OVNOptionHdr = []byte{0x01, 0x02, 0x80, 0x01}
+var OVNOptionHdr = pkttest.OVNOptionHdr
 
 // Serialize serializes layers with gopacket, lengths and checksums
 // computed, into a fresh slice.
 func Serialize(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
 	t.Helper()
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
-		t.Fatal(err)
-	}
-	return append([]byte(nil), buf.Bytes()...)
+	return pkttest.Serialize(t, ls...)
 }
 
 // Decode decodes an Ethernet frame with gopacket.
-func Decode(frame []byte) gopacket.Packet {
-	return gopacket.NewPacket(frame, layers.LayerTypeEthernet, gopacket.Default)
-}
+func Decode(frame []byte) gopacket.Packet { return pkttest.Decode(frame) }
 
 // InnerIPv4 builds an Ethernet/IPv4/L4 frame (DF, IP id 0x1234).
 func InnerIPv4(t testing.TB, src, dst net.HardwareAddr, sip, dip net.IP, x L4) []byte {
@@ -83,17 +79,7 @@ func InnerIPv4(t testing.TB, src, dst net.HardwareAddr, sip, dip net.IP, x L4) [
 // header is written by hand so that tests do not trust xgw's encoder.
 func Geneve(t testing.TB, srcVTEP, dstVTEP net.IP, vni uint32, inport, outport uint16, inner []byte, extra ...[]byte) []byte {
 	t.Helper()
-	var opts []byte
-	for _, o := range extra {
-		opts = append(opts, o...)
-	}
-	opts = append(opts, OVNOptionHdr...)
-	opts = binary.BigEndian.AppendUint32(opts, uint32(inport)<<16|uint32(outport))
-	g := make([]byte, 8, 8+len(opts)+len(inner))
-	g[0] = byte(len(opts) / 4) // version 0, option length in words
-	binary.BigEndian.PutUint16(g[2:], 0x6558)
-	binary.BigEndian.PutUint32(g[4:], vni<<8)
-	g = append(append(g, opts...), inner...)
+	g := append(pkttest.GeneveHeader(vni, inport, outport, extra...), inner...)
 	e := &layers.Ethernet{SrcMAC: MACHV, DstMAC: MACGWUnder, EthernetType: layers.EthernetTypeIPv4}
 	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, Flags: layers.IPv4DontFragment, SrcIP: srcVTEP, DstIP: dstVTEP}
 	udp := &layers.UDP{SrcPort: 51234, DstPort: 6081}
