@@ -66,7 +66,7 @@ func (g golden6) external() packet.IP6 {
 
 // egress is the SYN as the VM's chassis sends it: Geneve on the join
 // switch (VNI 1, ports 1 -> 2) over the chassis' underlay family.
-func (g golden6) egress(t *testing.T) []byte {
+func (g golden6) egress(t testing.TB) []byte {
 	inner := seedtest.InnerIPv6(t, seedtest.MACDRJoin, seedtest.MACGRJoin, ipOf(g.vm), ipOf(d6Server), d6SYN)
 	if g.chassis.To4() != nil {
 		return seedtest.Geneve(t, g.chassis, seedtest.VTEP, 1, 1, 2, inner)

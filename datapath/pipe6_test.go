@@ -326,45 +326,6 @@ func TestIPv6EstablishedZeroAllocs(t *testing.T) {
 	}
 }
 
-// FuzzPipeline6 runs arbitrary frames through the dual-stack pipeline from
-// either side, seeded with IPv6 egress, replies, ND and ICMPv6 errors:
-// every verdict is a transmitted frame within its buffer, a drop with a
-// reason, or a pass; never a panic.
-func FuzzPipeline6(f *testing.F) {
-	f.Add(egress6(f, d6VM1, 64, 40000), false)
-	f.Add(egress6(f, d6VM2, 2, 40001), false)
-	f.Add(reply6(f, d6SNAT, 40000), true)
-	f.Add(reply6(f, d6VM2, 40001), true)
-	f.Add(seedtest.Geneve(f, seedtest.Chassis, seedtest.VTEP, 1, 1, 0x8001,
-		nsFrame(f, nsSpec{src: packet.MustIP6("fd00:16::2"), dst: d6GRJoin.SolicitedNode(), target: d6GRJoin, slla: true})), false)
-	f.Add(nsFrame(f, nsSpec{src: d6NextHop, dst: d6SNAT.SolicitedNode(), target: d6SNAT, slla: true}), true)
-	f.Add(v6Frame(f, packet.MAC(seedtest.MACNextHop), packet.MAC(seedtest.MACGRExt), d6NextHop, d6SNAT, 64, nil, layers.IPProtocolICMPv6,
-		&layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypePacketTooBig, 0)}, gopacket.Payload(make([]byte, 52))), true)
-	f.Add(under6(v6Frame(f, macDR, macGR, d6VM3, d6Server, 64, nil, layers.IPProtocolUDP,
-		&layers.UDP{SrcPort: 40005, DstPort: 53}, gopacket.Payload("query")), d6Node03), false)
-	h := newHarness6(f)
-	f.Fuzz(func(t *testing.T, frame []byte, external bool) {
-		port := flow.Underlay
-		if external {
-			port = flow.External
-		}
-		p := h.run(port, frame)
-		switch p.Verdict {
-		case VerdictTX:
-			if p.Off < 0 || p.Len < 14 || p.Off+p.Len > len(p.Buf) || p.OutPort >= flow.NumPorts {
-				t.Fatalf("transmitted frame out of bounds: off %d len %d buf %d port %v", p.Off, p.Len, len(p.Buf), p.OutPort)
-			}
-		case VerdictDrop:
-			if p.Reason == DropNone || p.Reason >= NumDrops {
-				t.Fatalf("drop without a reason: %v", p.Reason)
-			}
-		case VerdictPass:
-		default:
-			t.Fatalf("no verdict: %v", p.Verdict)
-		}
-	})
-}
-
 // under6 wraps inner in Geneve over IPv6 from src to the gateway's IPv6
 // VTEP (join switch, ports 1 -> 2).
 func under6(inner []byte, src packet.IP6) []byte {
