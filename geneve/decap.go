@@ -105,9 +105,13 @@ func Decap(frame []byte, d *Decapped) Result {
 		return ErrFragment
 	}
 	d.OuterSrc, d.OuterDst = ip.Src(), ip.Dst()
+	return d.decapUDP(frame, l2.L3Off+hl, l2.L3Off+tl)
+}
 
-	udpOff := l2.L3Off + hl
-	ipEnd := l2.L3Off + tl
+// decapUDP is the UDP and Geneve half of Decap and DecapDual, for either
+// underlay: the outer UDP header starts at udpOff and the IP datagram
+// ends at ipEnd.
+func (d *Decapped) decapUDP(frame []byte, udpOff, ipEnd int) Result {
 	if ipEnd-udpOff < packet.UDPLen {
 		return ErrShort
 	}

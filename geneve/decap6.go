@@ -56,54 +56,6 @@ func DecapDual(frame []byte, d *Decapped) Result {
 	return d.decapUDP(frame, l2.L3Off+e.Off, ipEnd)
 }
 
-// decapUDP is the UDP and Geneve half of Decap for the IPv6 underlay:
-// the outer UDP header starts at udpOff and the IP datagram ends at ipEnd.
-// It mirrors Decap's inline code, which is left alone for its speed.
-func (d *Decapped) decapUDP(frame []byte, udpOff, ipEnd int) Result {
-	if ipEnd-udpOff < packet.UDPLen {
-		return ErrShort
-	}
-	u := packet.UDP(frame[udpOff:])
-	if u.DstPort() != Port {
-		return NotGeneve
-	}
-	ul := int(u.Length())
-	if ul < packet.UDPLen || ul > ipEnd-udpOff {
-		return ErrUDPLen
-	}
-	d.UDPOff = udpOff
-	d.SrcPort = u.SrcPort()
-	d.UDPChecksum = u.Checksum()
-	d.End = udpOff + ul
-
-	gOff := udpOff + packet.UDPLen
-	if d.End-gOff < HeaderLen {
-		return ErrShort
-	}
-	h := Header(frame[gOff:d.End])
-	if h.Version() != 0 {
-		return ErrVersion
-	}
-	if h.Len() > len(h) {
-		return ErrOptLen
-	}
-	d.VNI = h.VNI()
-	d.InnerOff = gOff + h.Len()
-	if r := d.readOptions(h.Options()); r != OK {
-		return r
-	}
-	if h.OAM() {
-		return ErrOAM
-	}
-	if h.Protocol() != ProtoEthernet {
-		return ErrProtocol
-	}
-	if d.End-d.InnerOff < packet.EthernetLen {
-		return ErrShort
-	}
-	return OK
-}
-
 // verifyUDPChecksum6 is VerifyUDPChecksum over the IPv6 pseudo-header; the
 // caller handled a zero checksum.
 func verifyUDPChecksum6(frame []byte, d *Decapped) bool {
