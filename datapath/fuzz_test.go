@@ -56,7 +56,7 @@ func FuzzPipeline6(f *testing.F) {
 	f.Add(nsFrame(f, nsSpec{src: d6NextHop, dst: d6SNAT.SolicitedNode(), target: d6SNAT, slla: true}), true)
 	f.Add(v6Frame(f, packet.MAC(seedtest.MACNextHop), packet.MAC(seedtest.MACGRExt), d6NextHop, d6SNAT, 64, nil, layers.IPProtocolICMPv6,
 		&layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypePacketTooBig, 0)}, gopacket.Payload(make([]byte, 52))), true)
-	f.Add(under6(v6Frame(f, macDR, macGR, d6VM3, d6Server, 64, nil, layers.IPProtocolUDP,
+	f.Add(under6(f, v6Frame(f, macDR, macGR, d6VM3, d6Server, 64, nil, layers.IPProtocolUDP,
 		&layers.UDP{SrcPort: 40005, DstPort: 53}, gopacket.Payload("query")), d6Node03), false)
 	h := newHarness6(f)
 	f.Fuzz(func(t *testing.T, frame []byte, external bool) {

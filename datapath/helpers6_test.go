@@ -9,6 +9,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/internal/pkttest"
 	"github.com/xgw-dev/xgw/internal/seedtest"
 	"github.com/xgw-dev/xgw/packet"
 )
@@ -29,59 +30,21 @@ var (
 
 func ipOf(a packet.IP6) net.IP { return net.IP(a[:]) }
 
-// v6Ext is an extension header for v6Frame: its protocol number and the
-// bytes after its next-header byte (length byte included).
-type v6Ext struct {
-	proto uint8
-	body  []byte
-}
+// v6Ext is an extension header for v6Frame.
+type v6Ext = pkttest.Ext
 
 // v6HopByHop is a hop-by-hop options header of 8 bytes, PadN only.
-var v6HopByHop = v6Ext{packet.ProtoHopByHop, []byte{0, 1, 4, 0, 0, 0, 0}}
+var v6HopByHop = pkttest.HopByHop(1)
 
 // v6FragHdr is a fragment header at offset off (8-byte units).
-func v6FragHdr(off uint16, more bool) v6Ext {
-	o := off << 3
-	if more {
-		o |= 1
-	}
-	return v6Ext{packet.ProtoFragment, []byte{0, byte(o >> 8), byte(o), 0, 0, 0x12, 0x34}}
-}
+func v6FragHdr(off uint16, more bool) v6Ext { return pkttest.Fragment(off, more, 0x1234) }
 
-// v6Frame builds Ethernet/IPv6/exts/l4 with gopacket, the l4 layers
-// serialized with their checksum over the pseudo-header of src, dst and
-// the upper-layer protocol proto.
+// v6Frame builds Ethernet/IPv6/exts/l4 with gopacket (pkttest.IPv6Frame),
+// the l4 layers serialized with their checksum over the pseudo-header of
+// src, dst and the upper-layer protocol proto.
 func v6Frame(t testing.TB, srcMAC, dstMAC packet.MAC, src, dst packet.IP6, hop uint8, exts []v6Ext, proto layers.IPProtocol, l4 ...gopacket.SerializableLayer) []byte {
 	t.Helper()
-	ip := &layers.IPv6{Version: 6, HopLimit: hop, NextHeader: proto, SrcIP: ipOf(src), DstIP: ipOf(dst)}
-	if len(l4) > 0 {
-		if c, ok := l4[0].(interface {
-			SetNetworkLayerForChecksum(gopacket.NetworkLayer) error
-		}); ok {
-			if err := c.SetNetworkLayerForChecksum(ip); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	var seg []byte
-	if len(l4) > 0 {
-		seg = seedtest.Serialize(t, l4...)
-	}
-	var pl []byte
-	for i, e := range exts {
-		next := uint8(proto)
-		if i+1 < len(exts) {
-			next = exts[i+1].proto
-		}
-		pl = append(append(pl, next), e.body...)
-	}
-	pl = append(pl, seg...)
-	outer := *ip
-	if len(exts) > 0 {
-		outer.NextHeader = layers.IPProtocol(exts[0].proto)
-	}
-	return seedtest.Serialize(t, &layers.Ethernet{SrcMAC: srcMAC[:], DstMAC: dstMAC[:], EthernetType: layers.EthernetTypeIPv6},
-		&outer, gopacket.Payload(pl))
+	return pkttest.IPv6Frame(t, srcMAC[:], dstMAC[:], &layers.IPv6{HopLimit: hop, NextHeader: proto, SrcIP: ipOf(src), DstIP: ipOf(dst)}, exts, l4...)
 }
 
 // nsSpec describes a neighbour solicitation for nsFrame.

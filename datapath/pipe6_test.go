@@ -327,14 +327,10 @@ func TestIPv6EstablishedZeroAllocs(t *testing.T) {
 }
 
 // under6 wraps inner in Geneve over IPv6 from src to the gateway's IPv6
-// VTEP (join switch, ports 1 -> 2).
-func under6(inner []byte, src packet.IP6) []byte {
-	f := make([]byte, geneve.EncapLen6+len(inner))
-	copy(f[geneve.EncapLen6:], inner)
-	geneve.Encap6(f, geneve.EncapLen6, len(inner), &geneve.EncapParams6{
-		SrcMAC: packet.MAC(seedtest.MACHV), DstMAC: packet.MAC(seedtest.MACGWUnder),
-		Src: src, Dst: d6VTEP6, VNI: 1, InPort: 1, OutPort: 2})
-	return f
+// VTEP (join switch, ports 1 -> 2), built by hand (seedtest.Geneve6).
+func under6(t testing.TB, inner []byte, src packet.IP6) []byte {
+	t.Helper()
+	return seedtest.Geneve6(t, ipOf(src), ipOf(d6VTEP6), 1, 1, 2, inner)
 }
 
 // TestIPv6OverIPv6Underlay: vm3 on node03 (Geneve over IPv6) reaches the
@@ -345,7 +341,7 @@ func TestIPv6OverIPv6Underlay(t *testing.T) {
 	h := newHarness6(t)
 	inner := v6Frame(t, macDR, macGR, d6VM3, d6Server, 64, nil, layers.IPProtocolUDP,
 		&layers.UDP{SrcPort: 40005, DstPort: 53}, gopacket.Payload("query"))
-	out := h.run(flow.Underlay, under6(inner, d6Node03))
+	out := h.run(flow.Underlay, under6(t, inner, d6Node03))
 	if out.Verdict != VerdictTX || out.OutPort != flow.External {
 		t.Fatalf("egress: verdict %v reason %v port %v, want TX external", out.Verdict, out.Reason, out.OutPort)
 	}
@@ -365,7 +361,7 @@ func TestIPv6OverIPv6Underlay(t *testing.T) {
 	if q := outIPv6(t, in); q.Dst6 != d6VM3 || packet.Ethernet(in).Dst() != d6VM3MAC {
 		t.Fatalf("reply inner to %v (%v), want %v", q.Dst6, packet.Ethernet(in).Dst(), d6VM3)
 	}
-	if r := h.run(flow.Underlay, under6(inner, packet.MustIP6("2001:db8:31::99"))); r.Verdict != VerdictDrop || r.Reason != DropGeneveSource {
+	if r := h.run(flow.Underlay, under6(t, inner, packet.MustIP6("2001:db8:31::99"))); r.Verdict != VerdictDrop || r.Reason != DropGeneveSource {
 		t.Fatalf("unknown IPv6 chassis: %v %v, want drop geneve-unknown-source", r.Verdict, r.Reason)
 	}
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+
+	"github.com/xgw-dev/xgw/internal/pkttest"
 )
 
 var (
@@ -19,92 +21,22 @@ func ipv6(next layers.IPProtocol) *layers.IPv6 {
 }
 
 // ext is one extension header as a test writes it, independently of
-// ext6.go: proto is its own protocol number, body what follows the
-// next-header and length bytes (for a fragment header, offset/M and ID).
-type ext struct {
-	proto uint8
-	body  []byte
-}
+// ext6.go (pkttest's builders).
+type ext = pkttest.Ext
 
-func hbh(n int) ext     { return ext{ProtoHopByHop, padOpts(n)} }
-func dstopts(n int) ext { return ext{ProtoDstOpts, padOpts(n)} }
+func hbh(n int) ext                             { return pkttest.HopByHop(n) }
+func dstopts(n int) ext                         { return pkttest.DstOpts(n) }
+func routing(segs int) ext                      { return pkttest.Routing(segs) }
+func frag(off uint16, more bool, id uint32) ext { return pkttest.Fragment(off, more, id) }
+func ah(n int) ext                              { return pkttest.AH(n) }
 
-// padOpts is an options body of a header n*8 bytes long, all PadN.
-func padOpts(n int) []byte {
-	b := make([]byte, n*8-2)
-	b[0], b[1] = 1, byte(len(b)-2)
-	return b
-}
-
-// routing is a type-0 routing header with segs addresses (RH0, which
-// RFC 5095 deprecated but gopacket decodes; a router walks any type the
-// same way).
-func routing(segs int) ext {
-	b := make([]byte, 6+16*segs)
-	b[0], b[1] = 0, byte(segs)
-	return ext{ProtoRouting, b}
-}
-
-func frag(off uint16, more bool, id uint32) ext {
-	o := off << 3
-	if more {
-		o |= 1
-	}
-	return ext{ProtoFragment, []byte{byte(o >> 8), byte(o), byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id)}}
-}
-
-// ah is an authentication header of (n+2)*4 bytes.
-func ah(n int) ext { return ext{ProtoAH, make([]byte, (n+2)*4-2)} }
-
-// extBytes chains exts, the last one's next header being last.
-func extBytes(exts []ext, last uint8) []byte {
-	var b []byte
-	for i, e := range exts {
-		next := last
-		if i+1 < len(exts) {
-			next = exts[i+1].proto
-		}
-		var l byte
-		switch e.proto {
-		case ProtoFragment:
-			l = 0
-		case ProtoAH:
-			l = byte((len(e.body)+2)/4 - 2)
-		default:
-			l = byte((len(e.body)+2)/8 - 1)
-		}
-		b = append(b, next, l)
-		b = append(b, e.body...)
-	}
-	return b
-}
-
-// frame6 builds Ethernet/IPv6/exts/l4 with gopacket; l4 is serialized on
-// its own so that its checksum covers the pseudo-header with the
-// upper-layer protocol, and the IPv6 payload length counts the chain.
+// frame6 builds Ethernet/IPv6/exts/l4 with gopacket (pkttest.IPv6Frame):
+// l4's checksum covers the pseudo-header with the upper-layer protocol,
+// and the IPv6 payload length counts the chain.
 func frame6(t testing.TB, exts []ext, proto layers.IPProtocol, l4 ...gopacket.SerializableLayer) []byte {
 	t.Helper()
-	ip := ipv6(proto)
-	var seg []byte
-	if len(l4) > 0 {
-		if n, ok := l4[0].(interface {
-			SetNetworkLayerForChecksum(gopacket.NetworkLayer) error
-		}); ok {
-			if err := n.SetNetworkLayerForChecksum(ip); err != nil {
-				t.Fatal(err)
-			}
-		}
-		seg = build(t, l4...)
-	}
-	first := uint8(proto)
-	if len(exts) > 0 {
-		first = exts[0].proto
-	}
-	outer := ipv6(layers.IPProtocol(first))
-	pl := append(extBytes(exts, uint8(proto)), seg...)
-	return append([]byte(nil), build(t, eth(layers.EthernetTypeIPv6), outer, gopacket.Payload(pl))...)
+	e := eth(layers.EthernetTypeIPv6)
+	return pkttest.IPv6Frame(t, e.SrcMAC, e.DstMAC, ipv6(proto), exts, l4...)
 }
 
-func decodeGo(b []byte) gopacket.Packet {
-	return gopacket.NewPacket(b, layers.LayerTypeEthernet, gopacket.Default)
-}
+func decodeGo(b []byte) gopacket.Packet { return pkttest.Decode(b) }

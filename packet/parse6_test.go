@@ -80,7 +80,7 @@ func TestDecodeDual6(t *testing.T) {
 			if !L4ChecksumValid6(p.L4(f), p.Src6, p.Dst6, p.Proto) {
 				t.Fatal("gopacket's transport checksum does not verify with PseudoSum6")
 			}
-			if len(c.exts) > 0 && c.exts[0].proto == ProtoFragment {
+			if len(c.exts) > 0 && c.exts[0].Proto == ProtoFragment {
 				if p.FragHdrOff != 14+IPv6Len {
 					t.Fatalf("FragHdrOff %d", p.FragHdrOff)
 				}
