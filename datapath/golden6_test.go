@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 
@@ -132,18 +133,6 @@ func layersOf(t *testing.T, pk gopacket.Packet) []gopacket.LayerType {
 	return ts
 }
 
-func sameTypes(a, b []gopacket.LayerType) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // checkEgress6 checks the SYN as it leaves the external port: Ethernet
 // from gr1's external MAC to the next hop's, IPv6 from src to the server
 // with the hop limit decremented once and the flow label kept, the TCP
@@ -152,7 +141,7 @@ func checkEgress6(t *testing.T, frame []byte, src packet.IP6) {
 	t.Helper()
 	pk := seedtest.Decode(frame)
 	want := []gopacket.LayerType{layers.LayerTypeEthernet, layers.LayerTypeIPv6, layers.LayerTypeTCP}
-	if got := layersOf(t, pk); !sameTypes(got, want) {
+	if got := layersOf(t, pk); !slices.Equal(got, want) {
 		t.Fatalf("egress layers %v, want %v", got, want)
 	}
 	eth := pk.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
@@ -192,7 +181,7 @@ func checkGeneve6ToVM(t *testing.T, frame []byte, g golden6) {
 	want := []gopacket.LayerType{layers.LayerTypeEthernet, under, layers.LayerTypeUDP, layers.LayerTypeGeneve,
 		layers.LayerTypeEthernet, layers.LayerTypeIPv6, layers.LayerTypeTCP}
 	got := layersOf(t, pk)
-	if !sameTypes(got, want) {
+	if !slices.Equal(got, want) {
 		t.Fatalf("reply layers %v, want %v", got, want)
 	}
 	ls := pk.Layers()

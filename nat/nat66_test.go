@@ -10,6 +10,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/xgw-dev/xgw/conntrack"
+	"github.com/xgw-dev/xgw/internal/pkttest"
 	"github.com/xgw-dev/xgw/packet"
 )
 
@@ -29,27 +30,11 @@ func ip6Layer(src, dst packet.IP6, proto layers.IPProtocol) *layers.IPv6 {
 		NextHeader: proto, SrcIP: net.IP(src[:]), DstIP: net.IP(dst[:])}
 }
 
+// build6 builds Ethernet/IPv6/rest with gopacket (pkttest.IPv6Frame),
+// from the VM's MAC to the gateway's, every checksum computed.
 func build6(tb testing.TB, ip *layers.IPv6, rest ...gopacket.SerializableLayer) []byte {
 	tb.Helper()
-	eth := &layers.Ethernet{
-		SrcMAC: net.HardwareAddr{0, 0, 0x19, 0x91, 0, 0x10}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1},
-		EthernetType: layers.EthernetTypeIPv6,
-	}
-	for _, l := range rest {
-		if c, ok := l.(interface {
-			SetNetworkLayerForChecksum(gopacket.NetworkLayer) error
-		}); ok {
-			if err := c.SetNetworkLayerForChecksum(ip); err != nil {
-				tb.Fatal(err)
-			}
-		}
-	}
-	buf := gopacket.NewSerializeBuffer()
-	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
-	if err := gopacket.SerializeLayers(buf, opts, append([]gopacket.SerializableLayer{eth, ip}, rest...)...); err != nil {
-		tb.Fatal(err)
-	}
-	return append([]byte(nil), buf.Bytes()...)
+	return pkttest.IPv6Frame(tb, net.HardwareAddr{0, 0, 0x19, 0x91, 0, 0x10}, net.HardwareAddr{2, 0, 0, 0, 0, 1}, ip, nil, rest...)
 }
 
 func udp6Frame(tb testing.TB, src packet.IP6, sport uint16, dst packet.IP6, dport uint16) []byte {
@@ -435,14 +420,8 @@ func TestRewrite6Allocs(t *testing.T) {
 // are payload, however much they look like ports).
 func TestRewrite6Fragments(t *testing.T) {
 	frag := func(src, dst packet.IP6, offset uint16, more bool, rest ...gopacket.SerializableLayer) []byte {
-		ip := ip6Layer(src, dst, layers.IPProtocolIPv6Fragment)
-		// gopacket 1.1.19 cannot serialise a fragment header: written out.
-		fo := offset << 3
-		if more {
-			fo |= 1
-		}
-		fh := gopacket.Payload{packet.ProtoUDP, 0, byte(fo >> 8), byte(fo), 0, 0, 0xab, 0xcd}
-		return build6(t, ip, append([]gopacket.SerializableLayer{fh}, rest...)...)
+		return pkttest.IPv6Frame(t, net.HardwareAddr{0, 0, 0x19, 0x91, 0, 0x10}, net.HardwareAddr{2, 0, 0, 0, 0, 1},
+			ip6Layer(src, dst, layers.IPProtocolUDP), []pkttest.Ext{pkttest.Fragment(offset, more, 0xabcd)}, rest...)
 	}
 	udp := func(sport uint16) []gopacket.SerializableLayer {
 		u := &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: 5201}

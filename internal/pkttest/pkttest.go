@@ -39,7 +39,8 @@ var OVNOptionHdr = []byte{0x01, 0x02, 0x80, 0x01}
 
 // GeneveHeader writes a Geneve header by hand (RFC 8926 §3.4): version 0,
 // protocol Transparent Ethernet Bridging, VNI vni, the options in extra
-// (already encoded) and then OVN's option with inport<<16|outport.
+// (already encoded) and then OVN's option with inport<<16|outport. The C
+// bit is set, as OVS sets it: OVN's option type 0x80 is critical.
 func GeneveHeader(vni uint32, inport, outport uint16, extra ...[]byte) []byte {
 	var opts []byte
 	for _, o := range extra {
@@ -49,6 +50,7 @@ func GeneveHeader(vni uint32, inport, outport uint16, extra ...[]byte) []byte {
 	opts = binary.BigEndian.AppendUint32(opts, uint32(inport)<<16|uint32(outport))
 	g := make([]byte, 8, 8+len(opts))
 	g[0] = byte(len(opts) / 4) // version 0, option length in words
+	g[1] = 0x40                // C: a critical option is present
 	binary.BigEndian.PutUint16(g[2:], 0x6558)
 	binary.BigEndian.PutUint32(g[4:], vni<<8)
 	return append(g, opts...)
