@@ -12,6 +12,7 @@ import (
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/geneve"
+	"github.com/xgw-dev/xgw/internal/pkttest"
 	"github.com/xgw-dev/xgw/internal/seedtest"
 	"github.com/xgw-dev/xgw/packet"
 )
@@ -26,18 +27,18 @@ var (
 	v6VTEP    = packet.MustIP6("fd99::5:23")
 	v6Chassis = packet.MustIP6("fd99::1:21")
 	v6Rogue   = packet.MustIP6("fd99::66")
-	macDR     = packet.MAC{0xae, 3, 3, 0x17, 0xeb, 0xdf}
-	macJoin   = packet.MAC{0xae, 0xcd, 0xcd, 4, 0xd7, 0xd4}
-	macExt    = packet.MAC{0xae, 0xa9, 0xa9, 0x0c, 0x6f, 0xc8}
-	macNext   = packet.MAC{0x88, 0x2a, 0x5e, 0xa9, 0x30, 0xab}
-	macVM     = packet.MAC{0, 0, 0x19, 0x91, 0, 0x10}
-	macGW     = packet.MAC{2, 0, 0, 0, 0, 0x23}
-	macChas   = packet.MAC{2, 0, 0, 0, 0, 0x21}
+	macDR     = packet.MAC(seedtest.MACDRJoin)
+	macJoin   = packet.MAC(seedtest.MACGRJoin)
+	macExt    = packet.MAC(seedtest.MACGRExt)
+	macNext   = packet.MAC(seedtest.MACNextHop)
+	macVM     = packet.MAC(seedtest.MACVM)
+	macGW     = packet.MAC(seedtest.MACGWUnder)
+	macChas   = packet.MAC(seedtest.MACHV)
 )
 
-// inner6 builds eth/IPv6[/ext...]/L4 with gopacket; ext are extension
-// headers as (next header value, bytes) pairs appended in order after
-// the fixed header. ICMPv6: sport is the echo id, typ the type.
+// inner6 builds eth/IPv6[/ext...]/L4 with gopacket (pkttest.IPv6Frame):
+// dstOpts destination options headers of 8 bytes, then an atomic
+// fragment header if frag. ICMPv6: sport is the echo id, typ the type.
 type inner6 struct {
 	src, dst     packet.MAC
 	sip, dip     packet.IP6
@@ -53,75 +54,35 @@ type inner6 struct {
 
 func (f inner6) build(t testing.TB) []byte {
 	t.Helper()
-	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr(f.src[:]), DstMAC: net.HardwareAddr(f.dst[:]), EthernetType: layers.EthernetTypeIPv6}
-	ip := &layers.IPv6{Version: 6, HopLimit: f.hop, SrcIP: net.IP(f.sip[:]), DstIP: net.IP(f.dip[:])}
-	ls := []gopacket.SerializableLayer{eth, ip}
-	// Extension headers as raw bytes: gopacket's serializers for them do
-	// not chain; the fixed header's next header is patched below.
-	var ext []byte
-	nexts := []uint8{}
+	var exts []pkttest.Ext
 	for i := 0; i < f.dstOpts; i++ {
-		nexts = append(nexts, packet.ProtoDstOpts)
+		exts = append(exts, pkttest.DstOpts(1))
 	}
 	if f.frag {
-		nexts = append(nexts, packet.ProtoFragment)
+		exts = append(exts, pkttest.Fragment(0, false, 0))
 	}
-	for i, nh := range nexts {
-		next := f.proto
-		if i+1 < len(nexts) {
-			next = nexts[i+1]
-		}
-		h := make([]byte, 8)
-		h[0] = next
-		if nh == packet.ProtoDstOpts {
-			h[2], h[3] = 1, 4 // PadN
-		}
-		ext = append(ext, h...)
-	}
-	ip.NextHeader = layers.IPProtocol(f.proto)
 	var l4 []gopacket.SerializableLayer
 	switch f.proto {
 	case packet.ProtoTCP:
-		tcp := &layers.TCP{SrcPort: layers.TCPPort(f.sport), DstPort: layers.TCPPort(f.dport), Seq: 1000, Ack: 2000, ACK: true, Window: 512,
-			SYN: f.tcpFlags == "S", FIN: f.tcpFlags == "F", RST: f.tcpFlags == "R"}
-		_ = tcp.SetNetworkLayerForChecksum(ip)
-		l4 = append(l4, tcp)
+		l4 = append(l4, &layers.TCP{SrcPort: layers.TCPPort(f.sport), DstPort: layers.TCPPort(f.dport), Seq: 1000, Ack: 2000, ACK: true, Window: 512,
+			SYN: f.tcpFlags == "S", FIN: f.tcpFlags == "F", RST: f.tcpFlags == "R"})
 	case packet.ProtoUDP:
-		udp := &layers.UDP{SrcPort: layers.UDPPort(f.sport), DstPort: layers.UDPPort(f.dport)}
-		_ = udp.SetNetworkLayerForChecksum(ip)
-		l4 = append(l4, udp)
+		l4 = append(l4, &layers.UDP{SrcPort: layers.UDPPort(f.sport), DstPort: layers.UDPPort(f.dport)})
 	case packet.ProtoICMPv6:
 		typ := f.icmpType
 		if typ == 0 {
 			typ = layers.ICMPv6TypeEchoRequest
 		}
-		ic := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(typ, 0)}
-		_ = ic.SetNetworkLayerForChecksum(ip)
-		l4 = append(l4, ic, &layers.ICMPv6Echo{Identifier: f.sport, SeqNumber: 7})
+		l4 = append(l4, &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(typ, 0)}, &layers.ICMPv6Echo{Identifier: f.sport, SeqNumber: 7})
 	}
 	n := f.payload
 	if n == 0 {
 		n = 23
 	}
-	pl := bytes.Repeat([]byte{'x'}, n)
-	// Serialize the L4 alone (checksummed against ip), then splice.
-	b4 := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(b4, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
-		append(l4, gopacket.Payload(pl))...); err != nil {
-		t.Fatal(err)
-	}
-	seg := b4.Bytes()
-	if len(nexts) > 0 {
-		ip.NextHeader = layers.IPProtocol(nexts[0])
-	}
-	b := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(b, gopacket.SerializeOptions{FixLengths: true},
-		append(ls, gopacket.Payload(append(ext, seg...)))...); err != nil {
-		t.Fatal(err)
-	}
-	out := b.Bytes()
+	ip := &layers.IPv6{HopLimit: f.hop, NextHeader: layers.IPProtocol(f.proto), SrcIP: net.IP(f.sip[:]), DstIP: net.IP(f.dip[:])}
+	out := pkttest.IPv6Frame(t, f.src[:], f.dst[:], ip, exts, append(l4, gopacket.Payload(bytes.Repeat([]byte{'x'}, n)))...)
 	if f.zeroUDPCsum && f.proto == packet.ProtoUDP {
-		o := len(out) - len(seg) + 6
+		o := packet.EthernetLen + packet.IPv6Len + 8*len(exts) + 6
 		out[o], out[o+1] = 0, 0
 	}
 	return out
@@ -134,11 +95,7 @@ func wrap4(t testing.TB, src packet.IP4, inner []byte) []byte {
 
 func wrap6(t testing.TB, src packet.IP6, inner []byte) []byte {
 	t.Helper()
-	buf := make([]byte, geneve.EncapLen6+len(inner))
-	copy(buf[geneve.EncapLen6:], inner)
-	p := geneve.EncapParams6{SrcMAC: macChas, DstMAC: macGW, Src: src, Dst: v6VTEP, HopLimit: 64, SrcPort: 40404, VNI: 1, InPort: 1, OutPort: 2}
-	geneve.Encap6(buf, geneve.EncapLen6, len(inner), &p)
-	return buf
+	return pkttest.GeneveIPv6(t, macChas[:], macGW[:], net.IP(src[:]), net.IP(v6VTEP[:]), 40404, 1, 1, 2, inner)
 }
 
 type fp6Env struct {
