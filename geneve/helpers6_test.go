@@ -8,6 +8,7 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
+	"github.com/xgw-dev/xgw/internal/pkttest"
 	"github.com/xgw-dev/xgw/packet"
 )
 
@@ -23,13 +24,8 @@ var (
 // innerFrame6 is the seed's inner frame with an IPv6 overlay.
 func innerFrame6(t testing.TB, payloadLen int) []byte {
 	t.Helper()
-	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr(drMAC[:]), DstMAC: net.HardwareAddr(grMAC[:]), EthernetType: layers.EthernetTypeIPv6}
-	ip := &layers.IPv6{Version: 6, HopLimit: 63, NextHeader: layers.IPProtocolUDP, SrcIP: net.IP(vmIP6[:]), DstIP: net.IP(extIP6[:])}
-	udp := &layers.UDP{SrcPort: 12345, DstPort: 5001}
-	if err := udp.SetNetworkLayerForChecksum(ip); err != nil {
-		t.Fatal(err)
-	}
-	return serialize(t, eth, ip, udp, gopacket.Payload(bytes.Repeat([]byte{7}, payloadLen)))
+	ip := &layers.IPv6{HopLimit: 63, NextHeader: layers.IPProtocolUDP, SrcIP: net.IP(vmIP6[:]), DstIP: net.IP(extIP6[:])}
+	return pkttest.IPv6Frame(t, drMAC[:], grMAC[:], ip, nil, &layers.UDP{SrcPort: 12345, DstPort: 5001}, gopacket.Payload(bytes.Repeat([]byte{7}, payloadLen)))
 }
 
 // outerFrame6 wraps a Geneve header and inner frame in Ethernet/IPv6/UDP
