@@ -268,7 +268,6 @@ func TestIPv6GoldenEcho(t *testing.T) {
 	if !ip.SrcIP.Equal(ipOf(d6SNAT)) || !ip.DstIP.Equal(ipOf(d6Server)) || ip.HopLimit != 62 || ip.FlowLabel != d6FlowLbl ||
 		icmp.TypeCode.Type() != layers.ICMPv6TypeEchoRequest || echo.Identifier != 4242 || echo.SeqNumber != 1 ||
 		string(icmp.Payload[4:]) != "ping" { // gopacket's ICMPv6Echo drops the data
-
 		t.Errorf("egress %v -> %v hop %d label %#x type %v id %d seq %d, want %v -> %v hop 62 echo request id 4242 seq 1 'ping'",
 			ip.SrcIP, ip.DstIP, ip.HopLimit, ip.FlowLabel, icmp.TypeCode, echo.Identifier, echo.SeqNumber, d6SNAT, d6Server)
 	}
