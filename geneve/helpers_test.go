@@ -8,6 +8,7 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
+	"github.com/xgw-dev/xgw/internal/pkttest"
 	"github.com/xgw-dev/xgw/packet"
 )
 
@@ -108,11 +109,7 @@ func outerFrame(t testing.TB, vlan bool, csum bool, gen, inner []byte) []byte {
 
 func serialize(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
 	t.Helper()
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
-		t.Fatal(err)
-	}
-	return append([]byte{}, buf.Bytes()...)
+	return pkttest.Serialize(t, ls...)
 }
 
 // seedFrame is the seed's egress packet as an OVN hypervisor sends it.

@@ -6,15 +6,14 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+
+	"github.com/xgw-dev/xgw/internal/pkttest"
 )
 
+// build serializes ls with gopacket, lengths and checksums computed.
 func build(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
 	t.Helper()
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return pkttest.Serialize(t, ls...)
 }
 
 func ipv4(proto layers.IPProtocol) *layers.IPv4 {
