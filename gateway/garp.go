@@ -12,7 +12,8 @@ package gateway
 // MAC, broadcast. Addresses that are the host's (a router's external port
 // address shared by a SNAT rule) are the kernel's to announce. A failure
 // to send is logged, never fatal: the address is still answered on
-// request.
+// request. NAT66 addresses are announced the same way with an
+// unsolicited neighbour advertisement (na.go).
 
 import (
 	"encoding/binary"
@@ -26,32 +27,31 @@ import (
 	"github.com/xgw-dev/xgw/route"
 )
 
-// announcer sends a gratuitous ARP: ip is at mac. *garpSocket is one.
+// announcer announces that an address is at mac: a gratuitous ARP for
+// IPv4, an unsolicited neighbour advertisement for IPv6 (na.go).
+// *garpSocket is one.
 type announcer interface {
 	Announce(ip packet.IP4, mac packet.MAC) error
+	Announce6(ip packet.IP6, mac packet.MAC) error
 }
 
-// announcement is one gratuitous ARP to send.
+// announcement is one address to announce.
 type announcement struct {
-	IP  packet.IP4
+	IP  netip.Addr
 	MAC packet.MAC
 }
 
-// announcements are the gratuitous ARPs for addrs (NAT addresses of
-// topo): one per IPv4 address that is not the host's, from its router's
-// external MAC.
+// announcements are the announcements for addrs (NAT addresses of topo,
+// either family): one per address that is not the host's, from its
+// router's external MAC.
 func announcements(topo *route.Topology, addrs []netip.Addr) []announcement {
 	var out []announcement
 	for _, a := range addrs {
-		if !a.Is4() {
+		r, ok := natOwner(topo, a)
+		if !ok || r.External == nil || isHostAddr(topo, a) {
 			continue
 		}
-		ip := packet.IP4(a.As4())
-		r, ok := topo.RouterByExternalIP(ip)
-		if !ok || r.External == nil || r.External.IP == ip {
-			continue
-		}
-		out = append(out, announcement{IP: ip, MAC: r.External.MAC})
+		out = append(out, announcement{IP: a, MAC: r.External.MAC})
 	}
 	return out
 }
@@ -108,7 +108,8 @@ func (s *garpSocket) Close() error { return unix.Close(s.fd) }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-// announce sends the gratuitous ARPs for addrs (NAT addresses of topo)
+// announce sends the gratuitous ARPs and unsolicited neighbour
+// advertisements for addrs (NAT addresses of topo)
 // and logs what it did; failures are logged, not returned. Safe with
 // r.garp nil (no socket: nothing is announced).
 func (r *reloader) announce(topo *route.Topology, addrs []netip.Addr) {
@@ -116,11 +117,18 @@ func (r *reloader) announce(topo *route.Topology, addrs []netip.Addr) {
 		return
 	}
 	for _, a := range announcements(topo, addrs) {
-		if err := r.garp.Announce(a.IP, a.MAC); err != nil {
-			r.log.Warn("gratuitous ARP not sent; the address is still answered on request", "address", a.IP.String(), "err", err)
+		what, err := "gratuitous ARP", error(nil)
+		if a.IP.Is4() {
+			err = r.garp.Announce(packet.IP4(a.IP.As4()), a.MAC)
+		} else {
+			what = "unsolicited neighbour advertisement"
+			err = r.garp.Announce6(a.IP.As16(), a.MAC)
+		}
+		if err != nil {
+			r.log.Warn(what+" not sent; the address is still answered on request", "address", a.IP.String(), "err", err)
 			continue
 		}
-		r.log.Info("gratuitous ARP sent", "address", a.IP.String(), "mac", a.MAC.String())
+		r.log.Info(what+" sent", "address", a.IP.String(), "mac", a.MAC.String())
 	}
 }
 
