@@ -91,6 +91,12 @@ type gwXgwCounter struct {
 	Bytes   uint64
 }
 
+type gwXgwLpm6Key struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Addr      [16]uint8
+}
+
 type gwXgwParams struct {
 	_          structs.HostLayout
 	VtepIp     uint32
@@ -124,6 +130,7 @@ const (
 	gwMapXgwHostPorts  = "xgw_host_ports"
 	gwMapXgwNatAddrs   = "xgw_nat_addrs"
 	gwMapXgwNatAddrs6  = "xgw_nat_addrs6"
+	gwMapXgwRouted6    = "xgw_routed6"
 	gwMapXgwStats      = "xgw_stats"
 	gwMapXgwTxPorts    = "xgw_tx_ports"
 	gwMapXgwVteps      = "xgw_vteps"
@@ -199,6 +206,7 @@ type gwMapSpecs struct {
 	XgwHostPorts  *ebpf.MapSpec `ebpf:"xgw_host_ports"`
 	XgwNatAddrs   *ebpf.MapSpec `ebpf:"xgw_nat_addrs"`
 	XgwNatAddrs6  *ebpf.MapSpec `ebpf:"xgw_nat_addrs6"`
+	XgwRouted6    *ebpf.MapSpec `ebpf:"xgw_routed6"`
 	XgwStats      *ebpf.MapSpec `ebpf:"xgw_stats"`
 	XgwTxPorts    *ebpf.MapSpec `ebpf:"xgw_tx_ports"`
 	XgwVteps      *ebpf.MapSpec `ebpf:"xgw_vteps"`
@@ -248,6 +256,7 @@ type gwMaps struct {
 	XgwHostPorts  *ebpf.Map `ebpf:"xgw_host_ports"`
 	XgwNatAddrs   *ebpf.Map `ebpf:"xgw_nat_addrs"`
 	XgwNatAddrs6  *ebpf.Map `ebpf:"xgw_nat_addrs6"`
+	XgwRouted6    *ebpf.Map `ebpf:"xgw_routed6"`
 	XgwStats      *ebpf.Map `ebpf:"xgw_stats"`
 	XgwTxPorts    *ebpf.Map `ebpf:"xgw_tx_ports"`
 	XgwVteps      *ebpf.Map `ebpf:"xgw_vteps"`
@@ -268,6 +277,7 @@ func (m *gwMaps) Close() error {
 		m.XgwHostPorts,
 		m.XgwNatAddrs,
 		m.XgwNatAddrs6,
+		m.XgwRouted6,
 		m.XgwStats,
 		m.XgwTxPorts,
 		m.XgwVteps,

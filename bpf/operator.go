@@ -111,6 +111,8 @@ func (o *Objects) mapField(name string) **ebpf.Map {
 		return &m.XgwNatAddrs6
 	case gwMapXgwConfig6:
 		return &m.XgwConfig6
+	case gwMapXgwRouted6:
+		return &m.XgwRouted6
 	}
 	panic("bpf: unknown map " + name) // a new map in xdp_gw.c needs a case
 }
@@ -205,8 +207,9 @@ func (o *Objects) CheckProgram(id ebpf.ProgramID) error {
 	return nil
 }
 
-// NATAddrs lists the steered NAT addresses, e.g. to drop those a previous
-// xgw left in an operator's pinned map.
+// NATAddrs lists the steered NAT addresses, IPv4 (xgw_nat_addrs) then
+// IPv6 (xgw_nat_addrs6), e.g. to drop those a previous xgw left in an
+// operator's pinned maps.
 func (o *Objects) NATAddrs() ([]netip.Addr, error) {
 	var addrs []netip.Addr
 	var k [4]byte
@@ -217,6 +220,14 @@ func (o *Objects) NATAddrs() ([]netip.Addr, error) {
 	}
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("bpf: list NAT addresses: %w", err)
+	}
+	var k6 [16]byte
+	it = o.objs.XgwNatAddrs6.Iterate()
+	for it.Next(&k6, &v) {
+		addrs = append(addrs, netip.AddrFrom16(k6))
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("bpf: list IPv6 NAT addresses: %w", err)
 	}
 	return addrs, nil
 }

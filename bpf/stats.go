@@ -21,6 +21,9 @@ type Stats struct {
 	// RedirectND counts neighbour solicitations for a NAT66 address (not
 	// the host's), sent to the XSK: the IPv6 RedirectARP.
 	RedirectND Counter
+	// RedirectRouted counts IPv6 to an address in a routed (non-NAT)
+	// prefix (SetRoutedPrefix6), sent to the XSK.
+	RedirectRouted Counter
 	// FastPath are the offload fast path's counters. Objects that share
 	// their fast-path maps (Options.Share, or one PinPath) report the
 	// same numbers: count them once.
@@ -105,6 +108,7 @@ const (
 	statRedirectARP
 	statPassHost
 	statRedirectND
+	statRedirectRouted
 	statMax
 )
 
@@ -128,7 +132,7 @@ const (
 // Stats reads the per-CPU counters.
 func (o *Objects) Stats() (Stats, error) {
 	var s Stats
-	dst := [statMax]*Counter{&s.RedirectGeneve, &s.RedirectNAT, &s.Pass, &s.NoSocket, &s.Malformed, &s.RedirectARP, &s.PassHost, &s.RedirectND}
+	dst := [statMax]*Counter{&s.RedirectGeneve, &s.RedirectNAT, &s.Pass, &s.NoSocket, &s.Malformed, &s.RedirectARP, &s.PassHost, &s.RedirectND, &s.RedirectRouted}
 	var per []gwXgwCounter
 	for i := uint32(0); i < statMax; i++ {
 		if err := o.objs.XgwStats.Lookup(i, &per); err != nil {

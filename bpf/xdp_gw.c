@@ -2,9 +2,9 @@
 
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* xdp_gw: the gateway's XDP entry point. It decides, per frame, between the
- * Linux stack (control traffic: ARP, ICMP/SSH/BGP to the host, IPv6) and our
- * AF_XDP socket on the same RX queue (Geneve to our VTEP, anything to a NAT
- * address). Before either redirect, the offload fast path (include/
+ * Linux stack (control traffic: ARP, neighbour discovery, ICMP/SSH/BGP to
+ * the host) and our AF_XDP socket on the same RX queue (Geneve to our VTEP,
+ * anything to a NAT address or, for IPv6, into a routed prefix). Before either redirect, the offload fast path (include/
  * fastpath.h) forwards established flows itself; what it does not take
  * continues here unchanged. */
 #include <linux/bpf.h>
@@ -17,6 +17,7 @@
 #include "include/stats.h"
 #include "include/fastpath.h"
 #include "include/hostaddr.h"
+#include "include/routed6.h"
 
 /* Set from Go before load (CollectionSpec.Variables). Network byte order so
  * that the comparisons below need no swap. */
@@ -116,7 +117,9 @@ static __always_inline int get_vtep6(__u8 *v)
  *    fragments go to the stack, which reassembles;
  *  - anything to a NAT66 address: the fast path, else the XSK; an
  *    address shared with the host (XGW_NAT_HOST) is the kernel's whole
- *    (no port split as for IPv4 yet). */
+ *    (no port split as for IPv4 yet);
+ *  - anything to an address in a routed prefix (xgw_routed6, include/
+ *    routed6.h): likewise, as the routers route it inside without NAT. */
 static __always_inline int xdp_gw6(struct xdp_md *ctx, struct hdr_cursor *c, int tagged,
 				   struct steering *st, __u64 len)
 {
@@ -173,6 +176,12 @@ static __always_inline int xdp_gw6(struct xdp_md *ctx, struct hdr_cursor *c, int
 		if (ret != FP_CONTINUE)
 			return ret;
 		return to_xsk(ctx, st->xsk_base, XGW_STAT_REDIRECT_NAT, len);
+	}
+	if (routed6(&ip->daddr)) {
+		ret = fp_ingress6(ctx, tagged);
+		if (ret != FP_CONTINUE)
+			return ret;
+		return to_xsk(ctx, st->xsk_base, XGW_STAT_REDIRECT_ROUTED, len);
 	}
 pass:
 	stat_inc(XGW_STAT_PASS, len);

@@ -21,8 +21,10 @@
 package e2e
 
 import (
+	"encoding/json"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -174,6 +176,100 @@ func ipv6Suite(t *testing.T, underlay6 bool) {
 			t.Fatalf("vm2 -> ext: %v %v; want the server to see %s", ex, err, dnat)
 		}
 	})
+
+	// Reloads (last: they change the running configuration, and put the
+	// original back): a NAT66 address and a routed prefix that a reload
+	// adds are steered to xgw by xdp_gw, a routed prefix it drops is not.
+	reloads := 0
+	reload := func(t *testing.T, content string) {
+		t.Helper()
+		g.rewriteConfig(t, content)
+		g.hup(t)
+		reloads++
+		g.waitReloads(t, float64(reloads), 0)
+	}
+	t.Run("reload-nat66", func(t *testing.T) {
+		orig, err := os.ReadFile(g.config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer reload(t, string(orig))
+		next := v6.SNATIP.Next()
+		reload(t, replaceOnce(t, string(orig), v6.SNATIP.String(), next.String()))
+		server := netip.AddrPortFrom(ext, 7615)
+		ex, err := g.lab.UDPRequestResponseVia(vm, netip.AddrPortFrom(vmIP, 40615), "ext", server, server, 20, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ex.Answered < 19 || len(ex.SeenFrom) != 1 || ex.SeenFrom[0] != next {
+			t.Fatalf("after the reload to NAT66 address %s: %v; want >= 19/20 answered, the server seeing only %s", next, ex, next)
+		}
+	})
+	t.Run("reload-routed", func(t *testing.T) {
+		orig, err := os.ReadFile(g.config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer reload(t, string(orig))
+		routed := v6.RoutedPrefix.String()
+		a := v6.RoutedPrefix.Addr().As16()
+		a[5]++ // 2001:db8:201::/64: no VM there
+		other := netip.PrefixFrom(netip.AddrFrom16(a), v6.RoutedPrefix.Bits()).String()
+		vmr := v6.RoutedIP
+		exchange := func(port uint16, n int) lab.Exchange {
+			t.Helper()
+			ex, err := g.lab.UDPRequestResponse(lab.RoutedVMRole, vmr, "ext", netip.AddrPortFrom(ext, port), n, time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ex
+		}
+		// The route to vmr's prefix gone: its replies are no longer
+		// steered to xgw (xdp_gw passes them: the gateway's kernel has
+		// no route for them, nothing is answered).
+		reload(t, replaceOnce(t, string(orig), routed, other))
+		before := g.xdpRouted()
+		if ex := exchange(7616, 3); ex.Answered != 0 {
+			t.Fatalf("vmr -> ext with its prefix no longer routed by gr1: %v; want nothing answered", ex)
+		}
+		if n := g.xdpRouted() - before; n != 0 {
+			t.Fatalf("%d packets steered as routed IPv6 after the reload dropped %s", n, routed)
+		}
+		// Back: steered again, answered again.
+		reload(t, string(orig))
+		before = g.xdpRouted()
+		if ex := exchange(7617, 10); ex.Answered < 9 || len(ex.SeenFrom) != 1 || ex.SeenFrom[0] != vmr {
+			t.Fatalf("vmr -> ext with its prefix routed again: %v; want >= 9/10 answered, the server seeing %s unchanged", ex, vmr)
+		}
+		if n := g.xdpRouted() - before; n < 9 {
+			t.Fatalf("%d packets steered as routed IPv6 for 9+ replies", n)
+		}
+	})
+}
+
+// xdpRouted sums xdp_gw's RedirectRouted over the interfaces: external
+// IPv6 steered to xgw by a routed prefix.
+func (g *gateway) xdpRouted() uint64 {
+	g.t.Helper()
+	out, err := g.xgw("stats", "--json")
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	var s struct {
+		XDP []struct {
+			Stats struct {
+				RedirectRouted struct{ Packets uint64 }
+			} `json:"stats"`
+		} `json:"xdp"`
+	}
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		g.t.Fatalf("stats json: %v", err)
+	}
+	var n uint64
+	for _, x := range s.XDP {
+		n += x.Stats.RedirectRouted.Packets
+	}
+	return n
 }
 
 // icmp6Of decodes an Ethernet frame's IPv6 and ICMPv6 layers (nil if not).

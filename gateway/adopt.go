@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"fmt"
+	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -39,7 +41,7 @@ func (g *Gateway) adopt(byName map[string]*xdpIface, dir string, topo *route.Top
 	}
 	// One entry: the interfaces share every map, stats included.
 	g.xdp = append(g.xdp, &xdpIface{name: strings.Join(names, ","), objs: objs, nat: true, adopted: true})
-	params := bpf.Params{VTEP: topo.VTEP.Addr(), GenevePort: topo.GenevePort}
+	params := bpf.Params{VTEP: topo.VTEP.Addr(), VTEP6: vtep6Of(topo), GenevePort: topo.GenevePort}
 	for slot, name := range names {
 		l, err := netlink.LinkByName(name)
 		if err != nil {
@@ -58,7 +60,7 @@ func (g *Gateway) adopt(byName map[string]*xdpIface, dir string, topo *route.Top
 		byName[name] = &xdpIface{name: name, objs: objs, nat: true, slot: slot, adopted: true}
 		g.log.Info("XDP adopted", "interface", name, "program_id", x.ProgId, "xsk_slot", slot)
 	}
-	if err := syncNATAddrs(objs, topo); err != nil {
+	if err := syncSteering(objs, topo, g.log); err != nil {
 		return err
 	}
 	// Before SetParams turns Geneve steering on (vteps.go).
@@ -69,28 +71,47 @@ func (g *Gateway) adopt(byName map[string]*xdpIface, dir string, topo *route.Top
 		return err
 	}
 	g.log.Info("adopt mode: steering programmed in the operator's maps; xgw detaches nothing on exit",
-		"pin_path", dir, "geneve_vtep", params.VTEP, "nat_addresses", len(topo.NATIPs()))
+		"pin_path", dir, "geneve_vtep", params.VTEP, "geneve_vtep6", params.VTEP6, "nat_addresses", len(natAddrs(topo)))
 	return nil
 }
 
-// syncNATAddrs makes the pinned NAT address set exactly topo's, with
-// their flags: a previous xgw's addresses would otherwise still be
-// steered to our sockets.
-func syncNATAddrs(objs *bpf.Objects, topo *route.Topology) error {
-	keep := map[netip.Addr]bool{}
-	for _, ip := range topo.NATIPs() {
-		keep[ip.Addr()] = true
-		if err := natSteerOf(topo, ip).program(objs, ip); err != nil {
-			return err
-		}
+// adoptedSteering is what syncSteering needs of an adopted program's
+// maps: the steering, and what a previous xgw left in it.
+type adoptedSteering interface {
+	natSteering
+	NATAddrs() ([]netip.Addr, error)
+	RoutedPrefixes6() ([]netip.Prefix, error)
+}
+
+// syncSteering makes the pinned NAT address set (both families, with
+// their flags) and routed IPv6 prefix set exactly topo's: a previous
+// xgw's would otherwise still be steered to our sockets.
+func syncSteering(objs adoptedSteering, topo *route.Topology, log *slog.Logger) error {
+	refused, err := programSteering(objs, topo)
+	if err != nil {
+		return err
 	}
+	warnRefused(log, refused)
+	keep := natAddrs(topo)
 	have, err := objs.NATAddrs()
 	if err != nil {
 		return err
 	}
 	for _, a := range have {
-		if !keep[a] {
+		if !slices.Contains(keep, a) {
 			if err := objs.RemoveNATAddr(a); err != nil {
+				return err
+			}
+		}
+	}
+	steer, _ := routedPrefixes(topo)
+	prefixes, err := objs.RoutedPrefixes6()
+	if err != nil {
+		return err
+	}
+	for _, p := range prefixes {
+		if !slices.Contains(steer, p) {
+			if err := objs.RemoveRoutedPrefix6(p); err != nil {
 				return err
 			}
 		}

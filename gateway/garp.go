@@ -12,87 +12,46 @@ package gateway
 // MAC, broadcast. Addresses that are the host's (a router's external port
 // address shared by a SNAT rule) are the kernel's to announce. A failure
 // to send is logged, never fatal: the address is still answered on
-// request.
+// request. NAT66 addresses are announced the same way with an
+// unsolicited neighbour advertisement (na.go).
 
 import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"net/netip"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/xgw-dev/xgw/bpf"
 	"github.com/xgw-dev/xgw/packet"
 	"github.com/xgw-dev/xgw/route"
 )
 
-// announcer sends a gratuitous ARP: ip is at mac. *garpSocket is one.
+// announcer announces that an address is at mac: a gratuitous ARP for
+// IPv4, an unsolicited neighbour advertisement for IPv6 (na.go).
+// *garpSocket is one.
 type announcer interface {
 	Announce(ip packet.IP4, mac packet.MAC) error
+	Announce6(ip packet.IP6, mac packet.MAC) error
 }
 
-// announcement is one gratuitous ARP to send.
+// announcement is one address to announce.
 type announcement struct {
-	IP  packet.IP4
+	IP  netip.Addr
 	MAC packet.MAC
 }
 
-// isHostAddr reports whether ip is a router's external port address in
-// topo: the host's own, which the kernel answers ARP for, even when a NAT
-// rule shares it.
-func isHostAddr(topo *route.Topology, ip packet.IP4) bool {
-	r, ok := topo.RouterByExternalIP(ip)
-	return ok && r.External != nil && r.External.IP == ip
-}
-
-// natFlags are ip's flags in xgw_nat_addrs.
-func natFlags(topo *route.Topology, ip packet.IP4) bpf.NATFlags {
-	if isHostAddr(topo, ip) {
-		return bpf.NATHost
-	}
-	return 0
-}
-
-// natSteer is how xdp_gw steers one NAT address: its flags and, for an
-// address shared with the host (NATHost), the SNAT port range whose
-// traffic goes to xgw (the rest of it stays the kernel's).
-type natSteer struct {
-	flags  bpf.NATFlags
-	lo, hi uint16
-}
-
-// natSteerOf is ip's steering in topo.
-func natSteerOf(topo *route.Topology, ip packet.IP4) natSteer {
-	s := natSteer{flags: natFlags(topo, ip)}
-	if s.flags&bpf.NATHost != 0 {
-		s.lo, s.hi, _ = topo.HostPortRange(ip)
-	}
-	return s
-}
-
-// program writes s for ip into one XDP program's maps: the flags first,
-// then the range, so that a host address is never steered whole.
-func (s natSteer) program(x natSteering, ip packet.IP4) error {
-	a := ip.Addr()
-	if err := x.SetNATAddr(a, s.flags); err != nil {
-		return err
-	}
-	if s.flags&bpf.NATHost != 0 && s.hi != 0 {
-		return x.SetHostPorts(a, s.lo, s.hi)
-	}
-	return x.RemoveHostPorts(a)
-}
-
-// announcements are the gratuitous ARPs for ips (NAT addresses of topo):
-// one per address that is not the host's, from its router's external MAC.
-func announcements(topo *route.Topology, ips []packet.IP4) []announcement {
+// announcements are the announcements for addrs (NAT addresses of topo,
+// either family): one per address that is not the host's, from its
+// router's external MAC.
+func announcements(topo *route.Topology, addrs []netip.Addr) []announcement {
 	var out []announcement
-	for _, ip := range ips {
-		r, ok := topo.RouterByExternalIP(ip)
-		if !ok || r.External == nil || r.External.IP == ip {
+	for _, a := range addrs {
+		r, ok := natOwner(topo, a)
+		if !ok || r.External == nil || isHostAddr(topo, a) {
 			continue
 		}
-		out = append(out, announcement{IP: ip, MAC: r.External.MAC})
+		out = append(out, announcement{IP: a, MAC: r.External.MAC})
 	}
 	return out
 }
@@ -149,19 +108,27 @@ func (s *garpSocket) Close() error { return unix.Close(s.fd) }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-// announce sends the gratuitous ARPs for ips (NAT addresses of topo) and
-// logs what it did; failures are logged, not returned. Safe with r.garp
-// nil (no socket: nothing is announced).
-func (r *reloader) announce(topo *route.Topology, ips []packet.IP4) {
+// announce sends the gratuitous ARPs and unsolicited neighbour
+// advertisements for addrs (NAT addresses of topo)
+// and logs what it did; failures are logged, not returned. Safe with
+// r.garp nil (no socket: nothing is announced).
+func (r *reloader) announce(topo *route.Topology, addrs []netip.Addr) {
 	if r.garp == nil {
 		return
 	}
-	for _, a := range announcements(topo, ips) {
-		if err := r.garp.Announce(a.IP, a.MAC); err != nil {
-			r.log.Warn("gratuitous ARP not sent; the address is still answered on request", "address", a.IP.String(), "err", err)
+	for _, a := range announcements(topo, addrs) {
+		what, err := "gratuitous ARP", error(nil)
+		if a.IP.Is4() {
+			err = r.garp.Announce(packet.IP4(a.IP.As4()), a.MAC)
+		} else {
+			what = "unsolicited neighbour advertisement"
+			err = r.garp.Announce6(a.IP.As16(), a.MAC)
+		}
+		if err != nil {
+			r.log.Warn(what+" not sent; the address is still answered on request", "address", a.IP.String(), "err", err)
 			continue
 		}
-		r.log.Info("gratuitous ARP sent", "address", a.IP.String(), "mac", a.MAC.String())
+		r.log.Info(what+" sent", "address", a.IP.String(), "mac", a.MAC.String())
 	}
 }
 
@@ -170,5 +137,5 @@ func (r *reloader) announce(topo *route.Topology, ips []packet.IP4) {
 func (r *reloader) announceAll() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.announce(r.topo, r.topo.NATIPs())
+	r.announce(r.topo, natAddrs(r.topo))
 }

@@ -182,14 +182,15 @@ func New(cfgPath string, cfg *config.Config, opts Options, log *slog.Logger) (_ 
 	}
 
 	// The running configuration, for reloads: what they swap (the
-	// pipeline's topology) and what they steer (the NAT addresses).
+	// pipeline's topology) and what they steer (the NAT addresses and
+	// routed IPv6 prefixes, steer.go).
 	var steer []natSteering
 	for _, x := range g.xdp {
 		if x.nat {
 			steer = append(steer, x.objs)
 		}
 	}
-	g.reload = newReloader(cfgPath, cfg, topo, g.pipe, g.ct, steer, log)
+	g.reload = newReloader(cfgPath, cfg, topo, g.pipe, g.ct, g.ct6, steer, log)
 	g.reload.offload = func(o config.Offload) {
 		g.off.Reconfigure(offloadConfig(o, g.clock))
 	}
@@ -214,6 +215,25 @@ func New(cfgPath string, cfg *config.Config, opts Options, log *slog.Logger) (_ 
 	return g, nil
 }
 
+// vtep6Of is topo's IPv6 VTEP as the XDP loader takes it: invalid when
+// there is none (no Geneve over IPv6 steered). Like the IPv4 VTEP it is
+// bound at start: a reload that changes it (interfaces.underlay) is
+// applied at the next restart only, and says so.
+func vtep6Of(topo *route.Topology) netip.Addr {
+	if topo.VTEP6.IsZero() {
+		return netip.Addr{}
+	}
+	return topo.VTEP6.Addr()
+}
+
+// warnRefused logs the routed IPv6 prefixes routedPrefixes would not
+// steer.
+func warnRefused(log *slog.Logger, refused []netip.Prefix) {
+	for _, p := range refused {
+		log.Warn("routed IPv6 prefix holds a router's external port address (the host's): not steered to xgw, its traffic stays the kernel's", "prefix", p.String())
+	}
+}
+
 // attach loads a copy of xdp_gw for one interface, programs its addresses
 // and attaches it.
 func (g *Gateway) attach(name string, geneve, nat bool, vtep netip.Addr, topo *route.Topology, mode bpf.Mode, opts bpf.Options) (*xdpIface, error) {
@@ -223,6 +243,7 @@ func (g *Gateway) attach(name string, geneve, nat bool, vtep netip.Addr, topo *r
 	}
 	if geneve {
 		opts.VTEP = vtep
+		opts.VTEP6 = vtep6Of(topo)
 	}
 	objs, err := bpf.Load(opts)
 	if err != nil {
@@ -238,17 +259,17 @@ func (g *Gateway) attach(name string, geneve, nat bool, vtep netip.Addr, topo *r
 		}
 	}
 	if nat {
-		for _, ip := range topo.NATIPs() {
-			if err := natSteerOf(topo, ip).program(objs, ip); err != nil {
-				return nil, fmt.Errorf("program NAT addresses on %s: %w", name, err)
-			}
+		refused, err := programSteering(objs, topo)
+		if err != nil {
+			return nil, fmt.Errorf("program NAT addresses and routed prefixes on %s: %w", name, err)
 		}
+		warnRefused(g.log, refused)
 	}
 	if opts.PinPath == "" {
 		if x.link, err = objs.Attach(ifi.Index, mode); err != nil {
 			return nil, fmt.Errorf("attach XDP to %s: %w", name, err)
 		}
-		g.log.Info("XDP attached", "interface", name, "ifindex", ifi.Index, "geneve_vtep", opts.VTEP, "nat_addresses", nat)
+		g.log.Info("XDP attached", "interface", name, "ifindex", ifi.Index, "geneve_vtep", opts.VTEP, "geneve_vtep6", opts.VTEP6, "nat_addresses", nat)
 		return x, nil
 	}
 	// Pinned: a previous xgw's link is taken over with an atomic program
@@ -258,7 +279,7 @@ func (g *Gateway) attach(name string, geneve, nat bool, vtep netip.Addr, topo *r
 		return nil, fmt.Errorf("attach XDP to %s (pinned under %s): %w", name, opts.PinPath, err)
 	}
 	x.link, x.pinned = l, true
-	g.log.Info("XDP attached", "interface", name, "ifindex", ifi.Index, "geneve_vtep", opts.VTEP,
+	g.log.Info("XDP attached", "interface", name, "ifindex", ifi.Index, "geneve_vtep", opts.VTEP, "geneve_vtep6", opts.VTEP6,
 		"nat_addresses", nat, "pinned", opts.PinPath, "took_over_running_program", adopted)
 	return x, nil
 }

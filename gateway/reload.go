@@ -15,9 +15,10 @@ package gateway
 // as its next packets arrive (offload.Manager.Reconfigure).
 //
 // What needs a restart (the file's value is ignored and the reload says
-// so): interfaces (XDP programs and AF_XDP sockets are bound to them; the
-// VTEP is baked into the XDP program), geneve.port (likewise), conntrack
-// (the table is allocated once, with its timeouts), control.socket and
+// so): interfaces (XDP programs and AF_XDP sockets are bound to them;
+// the VTEPs, vtep_ip and vtep_ip6, are baked into the XDP program),
+// geneve.port (likewise), conntrack (the table is allocated once, with
+// its timeouts), control.socket and
 // metrics.listen (already listening), offload.flows and offload.pin_path
 // (the maps are created and pinned once), xdp (who attached the program).
 //
@@ -39,7 +40,9 @@ package gateway
 // the running state is under the lock (see reloader). A slow disk stalls
 // that reload and the next one, nothing else.
 //
-// NAT addresses (what xdp_gw steers to AF_XDP on the external side):
+// NAT addresses (what xdp_gw steers to AF_XDP on the external side), of
+// either family (NAT66 addresses live as IPv4 ones do, their connections
+// counted in the IPv6 table; steer.go):
 //
 //   - an address the new file adds is steered BEFORE the new topology is
 //     swapped in, so the first reply to the first connection SNATed to it
@@ -61,6 +64,12 @@ package gateway
 // Either way, a reload that removes the rules of an address that live
 // connections use logs a warning naming the rules, the address and the
 // number of connections.
+//
+// Routed IPv6 prefixes (route.Topology.RoutedPrefixes6, steered by
+// xdp_gw's xgw_routed6) follow the same order without draining: a new
+// one is steered before the swap, a dropped one unsteered after it (the
+// new topology routes it nowhere inside, so the pipeline would hand its
+// packets back anyway).
 
 import (
 	"fmt"
@@ -73,7 +82,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/xgw-dev/xgw/bpf"
 	"github.com/xgw-dev/xgw/config"
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/control"
@@ -85,16 +93,6 @@ import (
 // drainInterval is how often draining NAT addresses are checked.
 const drainInterval = 5 * time.Second
 
-// natSteering is one XDP program's list of NAT addresses, each with its
-// flags (bpf.NATHost: the host's address too, whose ARP the kernel
-// answers); *bpf.Objects is one.
-type natSteering interface {
-	SetNATAddr(netip.Addr, bpf.NATFlags) error
-	RemoveNATAddr(netip.Addr) error
-	SetHostPorts(a netip.Addr, lo, hi uint16) error
-	RemoveHostPorts(netip.Addr) error
-}
-
 // topologySetter swaps the pipeline's topology; *datapath.Pipeline is one.
 type topologySetter interface {
 	SetTopology(*route.Topology) error
@@ -103,6 +101,11 @@ type topologySetter interface {
 // connRanger walks the connection table; *conntrack.Table is one.
 type connRanger interface {
 	Range(fn func(conntrack.ConnInfo) bool)
+}
+
+// connRanger6 walks the IPv6 connection table; *conntrack.Table6 is one.
+type connRanger6 interface {
+	Range(fn func(conntrack.ConnInfo6) bool)
 }
 
 // reloader owns the running configuration and everything a reload
@@ -129,6 +132,7 @@ type reloader struct {
 	hostPorts func() (config.HostPorts, error)
 	pipe      topologySetter
 	ct        connRanger
+	ct6       connRanger6 // nil: no IPv6 connections hold an address
 	nat       []natSteering
 	// offload applies a new offload policy; nil makes the policy
 	// restart-only.
@@ -145,8 +149,9 @@ type reloader struct {
 
 	cfg      *config.Config
 	topo     *route.Topology
-	steered  map[packet.IP4]bool   // in every XDP program's list
-	draining map[packet.IP4]string // dropped addresses kept for their connections -> router
+	steered  map[netip.Addr]bool   // NAT addresses (both families) in every XDP program's list
+	draining map[netip.Addr]string // dropped addresses kept for their connections -> router
+	routed   []netip.Prefix        // routed IPv6 prefixes in every XDP program's list
 
 	reloads, failures uint64
 	lastReload        int64
@@ -160,13 +165,15 @@ type readerView struct {
 }
 
 // newReloader takes over a running configuration whose topology is in
-// the pipeline and whose NAT addresses are steered.
-func newReloader(path string, cfg *config.Config, topo *route.Topology, pipe topologySetter, ct connRanger, nat []natSteering, log *slog.Logger) *reloader {
-	r := &reloader{log: log, path: path, load: config.Load, hostPorts: readHostPorts, pipe: pipe, ct: ct, nat: nat,
-		cfg: cfg, topo: topo, steered: map[packet.IP4]bool{}, draining: map[packet.IP4]string{}}
-	for _, ip := range topo.NATIPs() {
-		r.steered[ip] = true
+// the pipeline and whose NAT addresses and routed prefixes are steered
+// (programSteering). ct6 may be nil (no IPv6 table).
+func newReloader(path string, cfg *config.Config, topo *route.Topology, pipe topologySetter, ct connRanger, ct6 connRanger6, nat []natSteering, log *slog.Logger) *reloader {
+	r := &reloader{log: log, path: path, load: config.Load, hostPorts: readHostPorts, pipe: pipe, ct: ct, ct6: ct6, nat: nat,
+		cfg: cfg, topo: topo, steered: map[netip.Addr]bool{}, draining: map[netip.Addr]string{}}
+	for _, a := range natAddrs(topo) {
+		r.steered[a] = true
 	}
+	r.routed, _ = routedPrefixes(topo)
 	r.publish()
 	return r
 }
@@ -176,8 +183,8 @@ func newReloader(path string, cfg *config.Config, topo *route.Topology, pipe top
 func (r *reloader) publish() {
 	v := &readerView{state: control.ConfigState{File: r.path, Reloads: r.reloads, ReloadFailures: r.failures,
 		LastReload: r.lastReload, LastError: r.lastErr, DrainingNATAddrs: []string{}}}
-	for ip := range r.draining {
-		v.state.DrainingNATAddrs = append(v.state.DrainingNATAddrs, ip.String())
+	for a := range r.draining {
+		v.state.DrainingNATAddrs = append(v.state.DrainingNATAddrs, a.String())
 	}
 	slices.Sort(v.state.DrainingNATAddrs)
 	for _, rt := range r.cfg.Routers {
@@ -272,21 +279,22 @@ func (r *reloader) apply(cfg *config.Config, topo *route.Topology, policy string
 	defer r.mu.Unlock()
 
 	// Addresses the new rules drop: keep those that connections use.
-	var dropped []packet.IP4
-	for ip := range r.steered {
-		if !slices.Contains(topo.NATIPs(), ip) {
-			dropped = append(dropped, ip)
+	var dropped []netip.Addr
+	newAddrs := natAddrs(topo)
+	for a := range r.steered {
+		if !slices.Contains(newAddrs, a) {
+			dropped = append(dropped, a)
 		}
 	}
-	slices.SortFunc(dropped, packet.IP4.Compare)
+	slices.SortFunc(dropped, netip.Addr.Compare)
 	used := r.inUse(dropped)
-	draining := map[packet.IP4]string{}
+	draining := map[netip.Addr]string{}
 	for _, ip := range dropped {
 		if used[ip] == 0 {
 			continue
 		}
-		owner, ok := r.topo.RouterByExternalIP(ip)
-		if ok && topo.RetainNATAddr(ip, owner.Name) {
+		owner, ok := natOwner(r.topo, ip)
+		if ok && retainNATAddr(topo, ip, owner.Name) {
 			draining[ip] = owner.Name
 			summary = append(summary, fmt.Sprintf("NAT address %s (router %s): draining, %d connection(s) still use it; steered until they end, no new connection gets it", ip, owner.Name, used[ip]))
 			r.warnRemoved(ip, used[ip], "draining: its connections keep their translation, no new connection gets it")
@@ -295,27 +303,50 @@ func (r *reloader) apply(cfg *config.Config, topo *route.Topology, policy string
 		summary = append(summary, fmt.Sprintf("WARNING: NAT address %s is no longer its router's (router removed, or the address moved): its %d connection(s) will stop forwarding", ip, used[ip]))
 		r.warnRemoved(ip, used[ip], "its connections stop forwarding: the address is no longer its router's (router removed, or the address moved)")
 	}
+	// With the draining ones retained: what stays steered.
+	newAddrs = natAddrs(topo)
 
-	// Steer new addresses before the swap...
-	var added []packet.IP4
-	for _, ip := range topo.NATIPs() {
+	// Steer new addresses and routed prefixes before the swap...
+	var added []netip.Addr
+	var addedRouted []netip.Prefix
+	undo := func() {
+		for _, a := range added {
+			r.unsteer(a)
+		}
+		for _, p := range addedRouted {
+			r.unsteerRouted(p)
+		}
+	}
+	for _, ip := range newAddrs {
 		if r.steered[ip] {
 			continue
 		}
 		if err := r.steer(ip, natSteerOf(topo, ip)); err != nil {
-			for _, a := range added {
-				r.unsteer(a)
-			}
+			undo()
 			return nil, fmt.Errorf("steer the new NAT address %s: %w", ip, err)
 		}
 		added = append(added, ip)
+	}
+	routed, refused := routedPrefixes(topo)
+	for _, p := range routed {
+		if slices.Contains(r.routed, p) {
+			continue
+		}
+		if err := r.steerRouted(p); err != nil {
+			undo()
+			return nil, fmt.Errorf("steer the new routed IPv6 prefix %s: %w", p, err)
+		}
+		addedRouted = append(addedRouted, p)
+	}
+	for _, p := range refused {
+		summary = append(summary, fmt.Sprintf("WARNING: routed IPv6 prefix %s holds a router's external port address (the host's): not steered to xgw, its traffic stays the kernel's", p))
 	}
 	// ...and the kept ones that became, or stopped being, the host's
 	// address (whose ARP the kernel answers) with their new flags. A
 	// failure leaves the old flags: ARP for the address is then answered
 	// by the wrong party (or lost after a redirect) until the next reload,
 	// which is reported, not fatal.
-	for _, ip := range topo.NATIPs() {
+	for _, ip := range newAddrs {
 		if !r.steered[ip] || natSteerOf(r.topo, ip) == natSteerOf(topo, ip) {
 			continue
 		}
@@ -325,15 +356,21 @@ func (r *reloader) apply(cfg *config.Config, topo *route.Topology, policy string
 		}
 	}
 	if err := r.pipe.SetTopology(topo); err != nil {
-		for _, a := range added {
-			r.unsteer(a)
-		}
+		undo()
 		return nil, err
 	}
-	// ...and stop steering the unused old ones after it.
+	// ...and stop steering the unused old ones after it. A routed prefix
+	// does not drain: the new topology does not route it inside, so its
+	// packets would be the kernel's in the pipeline too.
 	for _, ip := range dropped {
 		if _, keep := draining[ip]; !keep {
 			r.unsteer(ip)
+		}
+	}
+	for _, p := range r.routed {
+		if !slices.Contains(routed, p) {
+			r.unsteerRouted(p)
+			summary = append(summary, fmt.Sprintf("routed IPv6 prefix %s: no longer steered to xgw", p))
 		}
 	}
 
@@ -349,6 +386,9 @@ func (r *reloader) apply(cfg *config.Config, topo *route.Topology, policy string
 	for _, ip := range added {
 		summary = append(summary, fmt.Sprintf("NAT address %s: steered to xgw", ip))
 	}
+	for _, p := range addedRouted {
+		summary = append(summary, fmt.Sprintf("routed IPv6 prefix %s: steered to xgw", p))
+	}
 	// The upstream network learns the new addresses (garp.go).
 	r.announce(topo, added)
 	if policy != "" {
@@ -359,10 +399,10 @@ func (r *reloader) apply(cfg *config.Config, topo *route.Topology, policy string
 		}
 		summary = append(summary, "offload policy: "+policy+"; "+what)
 	}
-	r.cfg, r.topo, r.draining = cfg, topo, draining
-	r.steered = map[packet.IP4]bool{}
-	for _, ip := range topo.NATIPs() {
-		r.steered[ip] = true
+	r.cfg, r.topo, r.draining, r.routed = cfg, topo, draining, routed
+	r.steered = map[netip.Addr]bool{}
+	for _, a := range newAddrs {
+		r.steered[a] = true
 	}
 	r.reloads++
 	r.lastReload = time.Now().Unix()
@@ -378,11 +418,11 @@ func (r *reloader) apply(cfg *config.Config, topo *route.Topology, policy string
 // connections still use it, naming the rules (from the running, old
 // configuration: no rule of the new one uses ip) and what becomes of the
 // connections. Call it with mu held, before r.cfg is replaced.
-func (r *reloader) warnRemoved(ip packet.IP4, n int, outcome string) {
+func (r *reloader) warnRemoved(ip netip.Addr, n int, outcome string) {
 	var rules []string
 	for _, rt := range r.cfg.Routers {
 		for _, x := range rt.NAT {
-			if x.ExternalIP.Value() == ip.Addr() {
+			if x.ExternalIP.Value() == ip {
 				rules = append(rules, "router "+rt.Name+": "+natString(x))
 			}
 		}
@@ -415,12 +455,12 @@ func (r *reloader) drain() {
 	if len(r.draining) == 0 {
 		return
 	}
-	ips := make([]packet.IP4, 0, len(r.draining))
+	ips := make([]netip.Addr, 0, len(r.draining))
 	for ip := range r.draining {
 		ips = append(ips, ip)
 	}
 	used := r.inUse(ips)
-	var done []packet.IP4
+	var done []netip.Addr
 	for _, ip := range ips {
 		if used[ip] == 0 {
 			done = append(done, ip)
@@ -436,7 +476,7 @@ func (r *reloader) drain() {
 	}
 	for ip, router := range r.draining {
 		if !slices.Contains(done, ip) {
-			topo.RetainNATAddr(ip, router)
+			retainNATAddr(topo, ip, router)
 		}
 	}
 	if err := r.pipe.SetTopology(topo); err != nil {
@@ -455,24 +495,43 @@ func (r *reloader) drain() {
 
 // inUse counts, per address of ips, the connections that use it: as the
 // reply destination (SNATed to it) or the original destination (DNATed
-// from it). One walk of the table, done on reload and drain checks only.
-func (r *reloader) inUse(ips []packet.IP4) map[packet.IP4]int {
-	n := map[packet.IP4]int{}
-	if len(ips) == 0 {
-		return n
-	}
-	r.ct.Range(func(ci conntrack.ConnInfo) bool {
-		if slices.Contains(ips, ci.Reply.Dst) {
-			n[ci.Reply.Dst]++
-		} else if slices.Contains(ips, ci.Orig.Dst) {
-			n[ci.Orig.Dst]++
+// from it). One walk of each family's table that has an address in ips,
+// done on reload and drain checks only.
+func (r *reloader) inUse(ips []netip.Addr) map[netip.Addr]int {
+	n := map[netip.Addr]int{}
+	var v4 []packet.IP4
+	var v6 []packet.IP6
+	for _, a := range ips {
+		if a.Is4() {
+			v4 = append(v4, packet.IP4(a.As4()))
+		} else {
+			v6 = append(v6, a.As16())
 		}
-		return true
-	})
+	}
+	if len(v4) > 0 {
+		r.ct.Range(func(ci conntrack.ConnInfo) bool {
+			if slices.Contains(v4, ci.Reply.Dst) {
+				n[ci.Reply.Dst.Addr()]++
+			} else if slices.Contains(v4, ci.Orig.Dst) {
+				n[ci.Orig.Dst.Addr()]++
+			}
+			return true
+		})
+	}
+	if len(v6) > 0 && r.ct6 != nil {
+		r.ct6.Range(func(ci conntrack.ConnInfo6) bool {
+			if slices.Contains(v6, ci.Reply.Dst) {
+				n[ci.Reply.Dst.Addr()]++
+			} else if slices.Contains(v6, ci.Orig.Dst) {
+				n[ci.Orig.Dst.Addr()]++
+			}
+			return true
+		})
+	}
 	return n
 }
 
-func (r *reloader) steer(ip packet.IP4, s natSteer) error {
+func (r *reloader) steer(ip netip.Addr, s natSteer) error {
 	for _, x := range r.nat {
 		if err := s.program(x, ip); err != nil {
 			return err
@@ -483,10 +542,30 @@ func (r *reloader) steer(ip packet.IP4, s natSteer) error {
 
 // unsteer removes ip from every XDP program; a failure leaves it steered,
 // which is harmless (the pipeline drops or passes what it does not own).
-func (r *reloader) unsteer(ip packet.IP4) {
+func (r *reloader) unsteer(ip netip.Addr) {
 	for _, x := range r.nat {
-		if err := x.RemoveNATAddr(netip.AddrFrom4(ip)); err != nil {
+		if err := x.RemoveNATAddr(ip); err != nil {
 			r.log.Warn("stop steering a NAT address", "address", ip.String(), "err", err)
+		}
+	}
+}
+
+func (r *reloader) steerRouted(p netip.Prefix) error {
+	for _, x := range r.nat {
+		if err := x.SetRoutedPrefix6(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unsteerRouted removes p from every XDP program; a failure leaves it
+// steered, which costs the kernel the prefix's traffic (the pipeline has
+// no router for it any more), and is logged.
+func (r *reloader) unsteerRouted(p netip.Prefix) {
+	for _, x := range r.nat {
+		if err := x.RemoveRoutedPrefix6(p); err != nil {
+			r.log.Warn("stop steering a routed IPv6 prefix", "prefix", p.String(), "err", err)
 		}
 	}
 }

@@ -39,6 +39,8 @@ type fakeSteer struct {
 	addrs map[netip.Addr]bool
 	flags map[netip.Addr]bpf.NATFlags
 	ports map[netip.Addr][2]uint16 // host port ranges
+	// routed IPv6 prefixes
+	routed map[netip.Prefix]bool
 }
 
 func (s *fakeSteer) SetNATAddr(a netip.Addr, f bpf.NATFlags) error {
@@ -72,7 +74,27 @@ func (s *fakeSteer) SetHostPorts(a netip.Addr, lo, hi uint16) error {
 }
 
 func (s *fakeSteer) RemoveHostPorts(a netip.Addr) error {
+	if !a.Is4() {
+		return fmt.Errorf("host NAT address %s is not IPv4", a) // as bpf's
+	}
 	delete(s.ports, a)
+	return nil
+}
+
+func (s *fakeSteer) SetRoutedPrefix6(p netip.Prefix) error {
+	if s.routed == nil {
+		s.routed = map[netip.Prefix]bool{}
+	}
+	if !s.routed[p] {
+		*s.ev = append(*s.ev, "steer-routed "+p.String())
+	}
+	s.routed[p] = true
+	return nil
+}
+
+func (s *fakeSteer) RemoveRoutedPrefix6(p netip.Prefix) error {
+	*s.ev = append(*s.ev, "unsteer-routed "+p.String())
+	delete(s.routed, p)
 	return nil
 }
 
@@ -80,6 +102,17 @@ func (s *fakeSteer) RemoveHostPorts(a netip.Addr) error {
 type fakeCT struct{ conns []conntrack.ConnInfo }
 
 func (c *fakeCT) Range(fn func(conntrack.ConnInfo) bool) {
+	for _, ci := range c.conns {
+		if !fn(ci) {
+			return
+		}
+	}
+}
+
+// fakeCT6 holds IPv6 connections for inUse.
+type fakeCT6 struct{ conns []conntrack.ConnInfo6 }
+
+func (c *fakeCT6) Range(fn func(conntrack.ConnInfo6) bool) {
 	for _, ci := range c.conns {
 		if !fn(ci) {
 			return
@@ -102,18 +135,24 @@ type reloadFixture struct {
 	pipe  *fakePipe
 	steer *fakeSteer
 	ct    *fakeCT
+	ct6   *fakeCT6
 	ev    *events
 	logs  *bytes.Buffer
 }
 
 // newFixture starts a reloader on examples/lab.yaml, as New would.
-func newFixture(t *testing.T) *reloadFixture {
+func newFixture(t *testing.T) *reloadFixture { return newFixtureFrom(t, "lab.yaml") }
+
+// newFixtureFrom starts a reloader on examples/<example>, its steering
+// programmed as New programs it (programSteering).
+func newFixtureFrom(t *testing.T, example string) *reloadFixture {
 	t.Helper()
-	base, err := os.ReadFile("../examples/lab.yaml")
+	base, err := os.ReadFile("../examples/" + example)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &reloadFixture{path: filepath.Join(t.TempDir(), "xgw.yaml"), base: string(base), ev: &events{}, logs: &bytes.Buffer{}, ct: &fakeCT{}}
+	f := &reloadFixture{path: filepath.Join(t.TempDir(), "xgw.yaml"), base: string(base), ev: &events{}, logs: &bytes.Buffer{},
+		ct: &fakeCT{}, ct6: &fakeCT6{}}
 	f.write(t, "", "")
 	cfg, err := config.Load(f.path)
 	if err != nil {
@@ -124,12 +163,13 @@ func newFixture(t *testing.T) *reloadFixture {
 		t.Fatal(err)
 	}
 	f.pipe = &fakePipe{ev: f.ev, topo: topo}
-	f.steer = &fakeSteer{ev: f.ev, addrs: map[netip.Addr]bool{}}
-	for _, ip := range topo.NATIPs() {
-		f.steer.addrs[netip.AddrFrom4(ip)] = true
+	f.steer = &fakeSteer{ev: &events{}, addrs: map[netip.Addr]bool{}}
+	if _, err := programSteering(f.steer, topo); err != nil {
+		t.Fatal(err)
 	}
+	f.steer.ev = f.ev // what start did is not the reload's
 	log := slog.New(slog.NewJSONHandler(f.logs, nil))
-	f.r = newReloader(f.path, cfg, topo, f.pipe, f.ct, []natSteering{f.steer}, log)
+	f.r = newReloader(f.path, cfg, topo, f.pipe, f.ct, f.ct6, []natSteering{f.steer}, log)
 	// Linux's defaults and no listener: what this machine's namespace
 	// holds must not decide these tests (hostports_test.go reads it).
 	f.r.hostPorts = func() (config.HostPorts, error) {

@@ -92,7 +92,7 @@ var (
 	dXskWakeups    = desc("afxdp_wakeups_total", "Syscalls to wake the kernel: rx (fill ring need_wakeup) or tx (sendto).", "interface", "queue", "ring")
 	dXskDrops      = desc("afxdp_kernel_drops_total", "Kernel XDP_STATISTICS of an AF_XDP socket: frames lost at the socket, by reason.", "interface", "queue", "reason")
 	dXskTXEmpty    = desc("afxdp_tx_ring_empty_total", "Kernel XDP_STATISTICS: TX wake-ups that found the TX ring empty.", "interface", "queue")
-	dXDPPackets    = desc("xdp_packets_total", "Packets xdp_gw handled on an interface, by action: redirect_geneve/redirect_nat/redirect_arp (to xgw; redirect_arp: ARP requests for NAT addresses), pass (the host's), no_socket (ours, no AF_XDP socket: passed), malformed (passed).", "interface", "action")
+	dXDPPackets    = desc("xdp_packets_total", "Packets xdp_gw handled on an interface, by action: redirect_geneve/redirect_nat/redirect_arp/redirect_nd/redirect_routed (to xgw; redirect_arp: ARP requests for NAT addresses; redirect_nd: neighbour solicitations for NAT66 addresses; redirect_routed: IPv6 to a routed prefix), pass (the host's), no_socket (ours, no AF_XDP socket: passed), malformed (passed).", "interface", "action")
 	dXDPBytes      = desc("xdp_bytes_total", "Bytes xdp_gw handled on an interface, by action.", "interface", "action")
 	dFPHits        = desc("fastpath_packets_total", "Packets the XDP fast path forwarded itself, by direction: egress (decapsulated and SNATed out of the external interface) or ingress (un-NATed and encapsulated to a chassis).", "direction")
 	dFPHitBytes    = desc("fastpath_bytes_total", "Bytes of the packets the XDP fast path forwarded, as they arrived, by direction.", "direction")
@@ -227,6 +227,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			{"redirect_geneve", st.RedirectGeneve.Packets, st.RedirectGeneve.Bytes},
 			{"redirect_nat", st.RedirectNAT.Packets, st.RedirectNAT.Bytes},
 			{"redirect_arp", st.RedirectARP.Packets, st.RedirectARP.Bytes},
+			{"redirect_nd", st.RedirectND.Packets, st.RedirectND.Bytes},
+			{"redirect_routed", st.RedirectRouted.Packets, st.RedirectRouted.Bytes},
 			{"pass", st.Pass.Packets, st.Pass.Bytes},
 			{"pass_host", st.PassHost.Packets, st.PassHost.Bytes},
 			{"no_socket", st.NoSocket.Packets, st.NoSocket.Bytes},

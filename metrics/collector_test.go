@@ -53,7 +53,8 @@ func doc() control.Stats {
 			RxKicks: 1, TxKicks: 12, RxRingFull: 8, FillRingEmpty: 2}}},
 		XDP: []control.XDP{{Interface: "gw-x", Stats: bpf.Stats{RedirectNAT: bpf.Counter{Packets: 410, Bytes: 41000}, Pass: bpf.Counter{Packets: 3, Bytes: 180},
 			RedirectARP: bpf.Counter{Packets: 3, Bytes: 180},
-			FastPath:    fastPath()}},
+			RedirectND:  bpf.Counter{Packets: 4, Bytes: 344}, RedirectRouted: bpf.Counter{Packets: 6, Bytes: 600},
+			FastPath: fastPath()}},
 			// The second interface's program shares the fast path: the
 			// same numbers, which must not be counted twice.
 			{Interface: "gw-u", Stats: bpf.Stats{FastPath: fastPath()}}},
@@ -120,6 +121,8 @@ func TestCollectorAgreesWithStats(t *testing.T) {
 		`xgw_xdp_packets_total{action="redirect_nat",interface="gw-x"}`:                  410,
 		`xgw_xdp_bytes_total{action="pass",interface="gw-x"}`:                            180,
 		`xgw_xdp_packets_total{action="redirect_arp",interface="gw-x"}`:                  3,
+		`xgw_xdp_packets_total{action="redirect_nd",interface="gw-x"}`:                   4,
+		`xgw_xdp_packets_total{action="redirect_routed",interface="gw-x"}`:               6,
 		`xgw_pipeline_arp_replies_total{side="underlay"}`:                                2,
 		`xgw_pipeline_arp_replies_total{side="external"}`:                                3,
 		`xgw_fastpath_packets_total{direction="egress"}`:                                 5000,

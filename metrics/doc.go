@@ -36,7 +36,8 @@
 //	                                                     rx_invalid_descs, tx_invalid_descs
 //	xgw_afxdp_tx_ring_empty_total{interface,queue}
 //	xgw_xdp_packets_total{interface,action}              redirect_geneve, redirect_nat,
-//	xgw_xdp_bytes_total{interface,action}                redirect_arp, pass, no_socket,
+//	xgw_xdp_bytes_total{interface,action}                redirect_arp, redirect_nd,
+//	                                                     redirect_routed, pass, no_socket,
 //	                                                     malformed
 //	xgw_worker_busy_seconds_total{worker}                CPU time of the worker thread
 //	xgw_worker_busy_ratio{worker}                        over the last >= 1 s between scrapes

@@ -30,15 +30,34 @@ func (t *Topology) RetainNATAddr(ip packet.IP4, router string) bool {
 		return false
 	}
 	t.byExternalIP[ip] = r
-	t.externalIPs = insertSorted(t.externalIPs, ip)
-	t.natIPs = insertSorted(t.natIPs, ip)
+	t.externalIPs = insertSorted(t.externalIPs, ip, packet.IP4.Compare)
+	t.natIPs = insertSorted(t.natIPs, ip, packet.IP4.Compare)
 	return true
 }
 
-func insertSorted(s []packet.IP4, ip packet.IP4) []packet.IP4 {
-	i, found := slices.BinarySearchFunc(s, ip, packet.IP4.Compare)
+// RetainNATAddr6 is RetainNATAddr for a NAT66 address: the connections
+// (in the IPv6 table) that a reload's dropped rule translated to ip keep
+// finding the named router, and ip stays in NATIPs6.
+func (t *Topology) RetainNATAddr6(ip IP6, router string) bool {
+	r, ok := t.RouterByName(router)
+	if !ok || r.Distributed {
+		return false
+	}
+	if _, taken := t.byExternalIP6[ip]; taken {
+		return false
+	}
+	t.byExternalIP6[ip] = r
+	t.externalIPs6 = insertSorted(t.externalIPs6, ip, compare6)
+	t.natIPs6 = insertSorted(t.natIPs6, ip, compare6)
+	return true
+}
+
+// insertSorted returns s with v in its place, s itself when v is in it
+// already; s is never modified (a Topology's slices may be shared).
+func insertSorted[T any](s []T, v T, cmp func(a, b T) int) []T {
+	i, found := slices.BinarySearchFunc(s, v, cmp)
 	if found {
 		return s
 	}
-	return slices.Insert(slices.Clone(s), i, ip)
+	return slices.Insert(slices.Clone(s), i, v)
 }

@@ -1,6 +1,7 @@
 package route
 
 import (
+	"net/netip"
 	"slices"
 	"testing"
 
@@ -46,5 +47,62 @@ func TestRetainNATAddr(t *testing.T) {
 		if topo.RetainNATAddr(tc.ip, tc.router) {
 			t.Errorf("RetainNATAddr(%s, %s) = true", tc.ip, tc.router)
 		}
+	}
+}
+
+// TestRetainNATAddr6 is TestRetainNATAddr for a NAT66 address.
+func TestRetainNATAddr6(t *testing.T) {
+	topo := build(t, "dual-stack.yaml")
+	gr := router(t, topo, "gr1")
+	before := slices.Clone(topo.NATIPs6())
+	old := ip6("2001:db8:5::101")
+	if !topo.RetainNATAddr6(old, "gr1") {
+		t.Fatal("RetainNATAddr6(new address, gr1) = false")
+	}
+	if r, ok := topo.RouterByExternalIP6(old); !ok || r != gr {
+		t.Fatalf("RouterByExternalIP6(retained) = %v, %v", r, ok)
+	}
+	if !slices.Contains(topo.NATIPs6(), old) || !slices.Contains(topo.ExternalIPs6(), old) || len(topo.NATIPs6()) != len(before)+1 {
+		t.Fatalf("retained address missing from NATIPs6 %v / ExternalIPs6 %v", topo.NATIPs6(), topo.ExternalIPs6())
+	}
+	if !slices.IsSortedFunc(topo.NATIPs6(), compare6) || !slices.IsSortedFunc(topo.ExternalIPs6(), compare6) {
+		t.Fatalf("lists not sorted: %v %v", topo.NATIPs6(), topo.ExternalIPs6())
+	}
+	for _, n := range gr.NATRules6() {
+		if n.External == old {
+			t.Fatalf("a NAT66 rule uses the retained address: %+v", n)
+		}
+	}
+	for _, tc := range []struct {
+		ip     IP6
+		router string
+	}{
+		{ip6("2001:db8:5::100"), "gr1"}, // a rule still uses it
+		{ip6("2001:db8:5::230"), "gr1"}, // the router's own port address
+		{ip6("2001:db8:5::102"), "dr"},  // distributed routers have no NAT
+		{ip6("2001:db8:5::102"), "nope"},
+	} {
+		if topo.RetainNATAddr6(tc.ip, tc.router) {
+			t.Errorf("RetainNATAddr6(%s, %s) = true", addr6(tc.ip), tc.router)
+		}
+	}
+}
+
+// TestRoutedPrefixes6: the routed prefix is listed, not the NAT66 inside
+// prefix, the join subnet or the default route out.
+func TestRoutedPrefixes6(t *testing.T) {
+	topo := build(t, "dual-stack.yaml")
+	got := topo.RoutedPrefixes6()
+	want := []netip.Prefix{netip.MustParsePrefix("2001:db8:200::/64")}
+	if !slices.Equal(got, want) {
+		t.Fatalf("RoutedPrefixes6 = %v, want %v", got, want)
+	}
+	for _, p := range got {
+		if _, ok := topo.InboundRouter6(p.Addr().Next().As16()); !ok {
+			t.Errorf("%s: InboundRouter6 finds no router in it", p)
+		}
+	}
+	if got := build(t, "seed.yaml").RoutedPrefixes6(); len(got) != 0 {
+		t.Fatalf("IPv4-only seed: RoutedPrefixes6 = %v", got)
 	}
 }

@@ -1,6 +1,9 @@
 package route
 
 import (
+	"net/netip"
+	"slices"
+
 	"github.com/xgw-dev/xgw/packet"
 )
 
@@ -236,6 +239,28 @@ func (t *Topology) InboundRouter6(dst IP6) (*Router, bool) {
 		}
 	}
 	return nil, false
+}
+
+// RoutedPrefixes6 lists the gateway routers' routed IPv6 prefixes, the
+// ones InboundRouter6 looks in (static routes toward the inside that no
+// source-NAT rule covers whole), masked, sorted and without duplicates:
+// what the XDP program steers to the gateway besides the NAT66
+// addresses. InboundRouter6 still judges each address (a longer NAT66
+// rule inside such a prefix takes its addresses). It allocates.
+func (t *Topology) RoutedPrefixes6() []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(t.inbound6))
+	for _, in := range t.inbound6 {
+		if p := in.e.prefix.Masked(); !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return a.Bits() - b.Bits()
+	})
+	return out
 }
 
 // ExternalIPs6 lists every IPv6 NAT address and external port IPv6

@@ -15,7 +15,8 @@ enum xgw_stat {
 	XGW_STAT_PASS_HOST = 6,       /* to a NAT address shared with the host, not a
 				       * reply to xgw's SNAT: up the Linux stack */
 	XGW_STAT_REDIRECT_ND = 7,     /* to the XSK: neighbour solicitation for a NAT66 address */
-	XGW_STAT_MAX = 8,
+	XGW_STAT_REDIRECT_ROUTED = 8, /* to the XSK: IPv6 to a routed (non-NAT) prefix */
+	XGW_STAT_MAX = 9,
 };
 
 struct xgw_counter {
