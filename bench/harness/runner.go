@@ -70,7 +70,7 @@ func Run(ctx context.Context, o Options) (*report.Run, error) {
 	var e *Env
 	if o.Real == nil {
 		fmt.Fprintln(o.Progress, "bringing the lab up...")
-		l, err := lab.Up(ctx, lab.Options{DualStack: wantsDualStack(&o)})
+		l, err := lab.Up(ctx, labOptions(&o))
 		if err != nil {
 			return nil, err
 		}
@@ -182,6 +182,10 @@ func runOne(e *Env, sys System, sc string, o *Options, progress func(string)) re
 		res.Status, res.Error = "skipped", why
 		return res
 	}
+	if (sc == ScenarioOneway6 || sc == ScenarioOneway6o6) && !oneway6Systems[sys.Name()] {
+		res.Status, res.Error = "skipped", "IPv6 one-way UDP compares xgw (software, offload) and OVS"
+		return res
+	}
 	// Systems that own the ports (OVS) bounce the links, which flushes
 	// neighbours: pin them again before every start.
 	if e.Lab != nil {
@@ -205,7 +209,9 @@ func runOne(e *Env, sys System, sc string, o *Options, progress func(string)) re
 	case "udp-rr":
 		err = c.runUDP(&res, true)
 	case ScenarioOneway6:
-		err = c.runOneway6(&res)
+		err = c.runOneway6(&res, false)
+	case ScenarioOneway6o6:
+		err = c.runOneway6(&res, true)
 	case "fastpath":
 		err = c.runFastpath(&res)
 	case "iperf3-tcp":
