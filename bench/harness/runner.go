@@ -18,7 +18,9 @@ import (
 )
 
 // ScenarioNames is every scenario in the order a full run uses.
-var ScenarioNames = []string{"udp-oneway", "fastpath", "udp-rr", "iperf3-tcp", "iperf3-udp", "tcp-cps", "tcp-cc"}
+// udp-oneway6 (the seed's scenario over IPv6, a dual-stack lab) is one of
+// them; udp-oneway6o6 (over the IPv6 underlay) is opt-in.
+var ScenarioNames = []string{"udp-oneway", ScenarioOneway6, "fastpath", "udp-rr", "iperf3-tcp", "iperf3-udp", "tcp-cps", "tcp-cc"}
 
 // Options configure a benchmark run.
 type Options struct {
