@@ -169,10 +169,34 @@ func (c *runCtx) runOneway6(res *report.Result, underlay6 bool) error {
 		delete(res.Metrics, report.TableEntries)
 		res.Notes = append(res.Notes, "table entries: not shown, `xgw stats` counts the IPv4 conntrack table only")
 	}
+	if m := res.Metrics; m[report.Delivered] == 0 && m[report.Sent] > 0 {
+		if n, ok := xdpPassed(res.Raw, e.A.Underlay); ok && n > 0 {
+			res.Notes = append(res.Notes, fmt.Sprintf("delivered nothing: the gateway's XDP program on %s passed %.0f frames to the kernel instead of its AF_XDP socket (not steered)", e.A.Underlay, n))
+		}
+	}
 	if other.Packets > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("%d datagrams reached ext NOT from the NAT66 address (not counted as delivered)", other.Packets))
 	}
 	return nil
+}
+
+// xdpPassed is how many frames xgw's XDP program on iface passed to the
+// kernel during the run (its stats' Pass counter, after minus before), if
+// the samples in raw have it.
+func xdpPassed(raw map[string]any, iface string) (float64, bool) {
+	pass := func(k string) (float64, bool) {
+		s, _ := raw[k].(map[string]any)
+		xs, _ := s["xdp"].([]any)
+		for _, x := range xs {
+			if xm, _ := x.(map[string]any); xm != nil && xm["interface"] == iface {
+				return dig(xm, "stats", "Pass", "Packets")
+			}
+		}
+		return 0, false
+	}
+	a, ok1 := pass("gateway_after")
+	b, ok2 := pass("gateway_before")
+	return a - b, ok1 && ok2
 }
 
 // ipv6TableCounter is a system whose Sample's table entries include its

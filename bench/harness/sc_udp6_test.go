@@ -78,3 +78,21 @@ func TestSmokeOneway6(t *testing.T) {
 		t.Logf("progress:\n%s", progress.String())
 	}
 }
+
+// TestXDPPassed reads the Pass delta of one interface out of the
+// gateway's stats samples as `xgw stats --json` shapes them.
+func TestXDPPassed(t *testing.T) {
+	sample := func(u, x float64) map[string]any {
+		return map[string]any{"xdp": []any{
+			map[string]any{"interface": "gw-u", "stats": map[string]any{"Pass": map[string]any{"Packets": u}}},
+			map[string]any{"interface": "gw-x", "stats": map[string]any{"Pass": map[string]any{"Packets": x}}},
+		}}
+	}
+	raw := map[string]any{"gateway_before": sample(10, 1), "gateway_after": sample(40010, 5)}
+	if n, ok := xdpPassed(raw, "gw-u"); !ok || n != 40000 {
+		t.Errorf("gw-u: %v %v, want 40000", n, ok)
+	}
+	if _, ok := xdpPassed(map[string]any{"gateway_after": sample(1, 1)}, "gw-u"); ok {
+		t.Error("a missing sample read as a delta")
+	}
+}
