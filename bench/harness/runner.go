@@ -64,6 +64,9 @@ func Run(ctx context.Context, o Options) (*report.Run, error) {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
+	if err := checkUnderlay6(&o); err != nil {
+		return nil, err
+	}
 	raiseFileLimit()
 	r := &report.Run{Started: time.Now(), Commit: o.Commit,
 		Host: report.Host{Kernel: kernel(), CPUs: runtime.NumCPU(), Go: runtime.Version(), Lab: o.Real == nil},

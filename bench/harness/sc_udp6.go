@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -48,6 +49,23 @@ func labOptions(o *Options) lab.Options {
 		}
 	}
 	return lo
+}
+
+// checkUnderlay6 refuses a run that mixes ScenarioOneway6o6 with other
+// scenarios on xgw: the lab with the IPv6 underlay gives xgw its chassis
+// by the IPv6 encap IP alone (lab.LabAddrs.ChassisIP), so xgw drops the
+// other scenarios' Geneve over the IPv4 underlay as geneve-unknown-source
+// and their xgw rows would read 0 pps for a reason that is the lab's.
+func checkUnderlay6(o *Options) error {
+	if !slices.Contains(o.Scenarios, ScenarioOneway6o6) || len(o.Scenarios) == 1 {
+		return nil
+	}
+	for _, sys := range o.Systems {
+		if strings.HasPrefix(sys, "xgw") {
+			return fmt.Errorf("%s runs on its own with xgw systems: its lab knows the chassis by its IPv6 encap IP only, so xgw would drop the other scenarios' IPv4-underlay Geneve (geneve-unknown-source)", ScenarioOneway6o6)
+		}
+	}
+	return nil
 }
 
 // template6 is template for the IPv6 scenarios: the VM's IPv6 datagram

@@ -96,3 +96,23 @@ func TestXDPPassed(t *testing.T) {
 		t.Error("a missing sample read as a delta")
 	}
 }
+
+// TestCheckUnderlay6: udp-oneway6o6 beside other scenarios is refused when
+// an xgw system runs (its lab hides the chassis' IPv4 encap IP from xgw),
+// allowed alone or with OVS only.
+func TestCheckUnderlay6(t *testing.T) {
+	for _, tc := range []struct {
+		scs, systems []string
+		ok           bool
+	}{
+		{[]string{ScenarioOneway6o6}, []string{"xgw-sw", "ovs-afxdp"}, true},
+		{[]string{ScenarioOneway6, ScenarioOneway6o6}, []string{"ovs-afxdp"}, true},
+		{[]string{ScenarioOneway6, ScenarioOneway6o6}, []string{"xgw-sw", "ovs-afxdp"}, false},
+		{[]string{"udp-oneway", ScenarioOneway6}, []string{"xgw-offload"}, true},
+	} {
+		err := checkUnderlay6(&Options{Scenarios: tc.scs, Systems: tc.systems})
+		if (err == nil) != tc.ok {
+			t.Errorf("%v on %v: %v", tc.scs, tc.systems, err)
+		}
+	}
+}
