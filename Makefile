@@ -38,8 +38,9 @@ bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./packet/ ./geneve/ ./conntrack/ ./nat/ ./datapath/
 
 # bench runs every system (xgw offload off/on/one-way-off, OVS AF_XDP, Linux
-# nftables, the XDP redirect ceiling) on every scenario in the lab, the
-# one-way UDP scenarios (udp-oneway, fastpath) 3 times for medians, and
+# nftables, the XDP redirect ceiling) on every scenario in a dual-stack lab
+# (udp-oneway6 is the seed over IPv6: about 3 more minutes), the one-way
+# UDP scenarios (udp-oneway, udp-oneway6, fastpath) 3 times for medians, and
 # writes bench/results/<date>-<commit>.json, latest.md and latest-*.png
 # (bench/README.md). Root. BENCH_FLAGS passes more xgw-bench flags.
 BENCH_FLAGS ?=

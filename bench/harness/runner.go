@@ -18,7 +18,9 @@ import (
 )
 
 // ScenarioNames is every scenario in the order a full run uses.
-var ScenarioNames = []string{"udp-oneway", "fastpath", "udp-rr", "iperf3-tcp", "iperf3-udp", "tcp-cps", "tcp-cc"}
+// udp-oneway6 (the seed's scenario over IPv6, a dual-stack lab) is one of
+// them; udp-oneway6o6 (over the IPv6 underlay) is opt-in.
+var ScenarioNames = []string{"udp-oneway", ScenarioOneway6, "fastpath", "udp-rr", "iperf3-tcp", "iperf3-udp", "tcp-cps", "tcp-cc"}
 
 // Options configure a benchmark run.
 type Options struct {
@@ -62,6 +64,9 @@ func Run(ctx context.Context, o Options) (*report.Run, error) {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
+	if err := checkUnderlay6(&o); err != nil {
+		return nil, err
+	}
 	raiseFileLimit()
 	r := &report.Run{Started: time.Now(), Commit: o.Commit,
 		Host: report.Host{Kernel: kernel(), CPUs: runtime.NumCPU(), Go: runtime.Version(), Lab: o.Real == nil},
@@ -70,7 +75,7 @@ func Run(ctx context.Context, o Options) (*report.Run, error) {
 	var e *Env
 	if o.Real == nil {
 		fmt.Fprintln(o.Progress, "bringing the lab up...")
-		l, err := lab.Up(ctx, lab.Options{DualStack: wantsDualStack(&o)})
+		l, err := lab.Up(ctx, labOptions(&o))
 		if err != nil {
 			return nil, err
 		}
@@ -182,6 +187,10 @@ func runOne(e *Env, sys System, sc string, o *Options, progress func(string)) re
 		res.Status, res.Error = "skipped", why
 		return res
 	}
+	if (sc == ScenarioOneway6 || sc == ScenarioOneway6o6) && !oneway6Systems[sys.Name()] {
+		res.Status, res.Error = "skipped", "IPv6 one-way UDP compares xgw (software, offload) and OVS"
+		return res
+	}
 	// Systems that own the ports (OVS) bounce the links, which flushes
 	// neighbours: pin them again before every start.
 	if e.Lab != nil {
@@ -205,7 +214,9 @@ func runOne(e *Env, sys System, sc string, o *Options, progress func(string)) re
 	case "udp-rr":
 		err = c.runUDP(&res, true)
 	case ScenarioOneway6:
-		err = c.runOneway6(&res)
+		err = c.runOneway6(&res, false)
+	case ScenarioOneway6o6:
+		err = c.runOneway6(&res, true)
 	case "fastpath":
 		err = c.runFastpath(&res)
 	case "iperf3-tcp":

@@ -40,17 +40,10 @@ func (c *runCtx) template() ([]byte, xdpload.GenSpec, error) {
 // generator's timestamps, read by the return counter on the generator's
 // interface.
 func (c *runCtx) runUDP(res *report.Result, rr bool) error {
-	m := res.Metrics
 	frame, spec, err := c.template()
 	if err != nil {
 		return err
 	}
-	gen, err := xdpload.NewGenerator(spec, frame)
-	if err != nil {
-		return err
-	}
-	defer gen.Close()
-
 	var far *xdpload.Counter // sink or reflector, in ns ext
 	if rr {
 		far, err = xdpload.NewReflector()
@@ -61,24 +54,42 @@ func (c *runCtx) runUDP(res *report.Result, rr bool) error {
 		return err
 	}
 	defer far.Close()
+	_, err = c.flood(res, frame, spec, far, rr)
+	return err
+}
+
+// flood is the measurement of every generator scenario (udp-oneway,
+// udp-rr, fastpath, udp-oneway6): the generator sends frame rewritten per
+// spec out of the hypervisor's underlay veth for the run's duration, far
+// (the sink or the reflector) counts in ns ext, and the window measures
+// the gateway's CPU; res gets delivered pps, loss, the per-core figures,
+// the generator-bound verdict and where the loss was. It returns the
+// generator's count of frames sent.
+func (c *runCtx) flood(res *report.Result, frame []byte, spec xdpload.GenSpec, far *xdpload.Counter, rr bool) (uint64, error) {
+	m := res.Metrics
+	gen, err := xdpload.NewGenerator(spec, frame)
+	if err != nil {
+		return 0, err
+	}
+	defer gen.Close()
 	detach, err := attachOne(c.e, RoleExt, c.e.A.SinkIface, far.Prog)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer detach()
 	back, err := xdpload.NewReturnCounter(rttBucketNS)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer back.Close()
 	detachBack, err := attachOne(c.e, RoleGen, c.e.A.GenIface, back.Prog)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer detachBack()
 	ifindex, err := c.e.Ifindex(RoleGen, c.e.A.GenIface)
 	if err != nil {
-		return err
+		return 0, err
 	}
 
 	ifBefore := c.e.snapshotIfaces()
@@ -95,7 +106,7 @@ func (c *runCtx) runUDP(res *report.Result, rr bool) error {
 			map[bool]string{true: "reflected", false: "delivered"}[rr], mpps(float64(f.Packets)/secs))
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var sent uint64
 	err = c.e.Do(RoleGen, func() error {
@@ -107,19 +118,19 @@ func (c *runCtx) runUDP(res *report.Result, rr bool) error {
 	secs := time.Since(start).Seconds()
 	s0, s1, werr := w.end(m)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if werr != nil {
-		return werr
+		return 0, werr
 	}
 	time.Sleep(300 * time.Millisecond) // frames still in rings and queues land
 	fc, err := far.Read()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	bc, err := back.Read()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	m[report.Sent] = float64(sent)
 	ifDelta := ifaceDeltas(ifBefore, c.e.snapshotIfaces())
@@ -139,7 +150,7 @@ func (c *runCtx) runUDP(res *report.Result, rr bool) error {
 			res.Notes = append(res.Notes, note)
 		}
 		fastShare(m, s0, s1, float64(fc.Packets))
-		return nil
+		return sent, nil
 	}
 	m[report.Delivered] = float64(bc.Packets)
 	m[report.RRPPS] = float64(bc.Packets) / secs
@@ -147,7 +158,7 @@ func (c *runCtx) runUDP(res *report.Result, rr bool) error {
 	fastShare(m, s0, s1, float64(fc.Packets+bc.Packets))
 	hist, err := back.Histogram()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for key, p := range map[string]float64{report.RTTP50: 50, report.RTTP90: 90, report.RTTP99: 99} {
 		if v, ok := report.Percentile(hist, rttBucketNS/1000.0, p); ok {
@@ -158,7 +169,7 @@ func (c *runCtx) runUDP(res *report.Result, rr bool) error {
 		res.Notes = append(res.Notes, fmt.Sprintf("%d responses slower than the histogram's %d µs range",
 			hist[len(hist)-1], xdpload.HistBuckets*rttBucketNS/1000))
 	}
-	return nil
+	return sent, nil
 }
 
 func lossOf(sent, got uint64) float64 {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/xgw-dev/xgw/bench/lab"
 )
 
 // ovsSystem is OVS 3.1's userspace datapath set up as the seed's gateway,
@@ -144,6 +146,9 @@ func (o *ovsSystem) start() error {
 			return err
 		}
 	}
+	if err := o.underlay6(); err != nil {
+		return err
+	}
 	f := filepath.Join(o.dir, "br-int.flows")
 	if err := os.WriteFile(f, []byte(o.flows()), 0o644); err != nil {
 		return err
@@ -170,7 +175,15 @@ func (o *ovsSystem) bridges(pmdMask string) error {
 		"--", "set", "bridge", "br-int", "datapath_type=netdev", "fail-mode=secure",
 		"--", "add-port", "br-int", "gnv0",
 		"--", "set", "interface", "gnv0", "type=geneve", "options:remote_ip="+a.ChassisIP.String(),
-		"options:key=flow", "options:csum=true", "ofport_request=100",
+		"options:key=flow", "options:csum=true", "ofport_request=100")
+	if v6 := o.v6(); v6 != nil && v6.Underlay6 {
+		// The chassis' IPv6 encap IP: a second tunnel port, as a gateway
+		// chassis has one per remote chassis and address family.
+		args = append(args, "--", "add-port", "br-int", "gnv6",
+			"--", "set", "interface", "gnv6", "type=geneve", "options:remote_ip="+v6.HVUnderlayIP.String(),
+			"options:key=flow", "options:csum=true", "ofport_request=101")
+	}
+	args = append(args,
 		"--", "add-port", "br-int", a.External, "--", "set", "interface", a.External, "ofport_request=2")
 	args = append(args, typ(a.External)...)
 	_, err := o.run(args...)
@@ -210,15 +223,52 @@ table=4,priority=100,ip,actions=set_field:9->tun_id,set_field:0x10002->tun_metad
 		ext[0], ext[1], ext[2], ext[3], a.GRJoinMAC, a.ExtMAC, a.SNATIP, a.VMPrefix, a.VMGWMAC, a.VMMAC) + o.flows6()
 }
 
+// v6 is the dual-stack lab's IPv6 plan, nil in an IPv4 lab or on real NICs.
+func (o *ovsSystem) v6() *lab.LabAddrs6 {
+	if o.env.Lab == nil {
+		return nil
+	}
+	return o.env.Lab.Config().V6
+}
+
+// underlay6 gives br-ul the gateway's IPv6 VTEP address and OVS the route
+// and neighbour of the chassis' IPv6 encap IP, when the lab carries Geneve
+// over IPv6 too (the IPv6 twin of the IPv4 setup in start).
+func (o *ovsSystem) underlay6() error {
+	v6 := o.v6()
+	if v6 == nil || !v6.Underlay6 {
+		return nil
+	}
+	for _, c := range [][]string{
+		{"sysctl", "-q", "-w", "net.ipv6.conf.br-ul.disable_ipv6=0"},
+		{"ip", "-6", "addr", "replace", fmt.Sprintf("%s/%d", v6.VTEPIP, v6.UnderlayNet.Bits()), "dev", "br-ul", "nodad"},
+		{"ovs-appctl", "ovs/route/add", v6.UnderlayNet.String(), "br-ul"},
+		{"ovs-appctl", "tnl/neigh/set", "br-ul", v6.HVUnderlayIP.String(), o.env.A.GenMAC.String()},
+	} {
+		if _, err := o.run(c...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // flows6 is the same pipeline for the dual-stack lab's IPv6 (NAT66 of the
-// VM's unique-local prefix; udp-oneway6), empty otherwise. The gateway's
-// IPv6 neighbours are pinned by the scenario, so no ND flows.
+// VM's unique-local prefix; udp-oneway6), empty otherwise; with the IPv6
+// underlay the egress rule is repeated for its tunnel port (101; replies
+// leave by the IPv4 one, which the one-way scenarios never exercise). The
+// gateway's IPv6 neighbours are pinned by the scenario, so no ND flows.
 func (o *ovsSystem) flows6() string {
-	if o.env.Lab == nil || o.env.Lab.Config().V6 == nil {
+	v6 := o.v6()
+	if v6 == nil {
 		return ""
 	}
-	a, v6 := o.env.A, o.env.Lab.Config().V6
-	return fmt.Sprintf(`priority=100,in_port=100,tun_id=1,tun_metadata0=0x10002,ipv6,dl_dst=%[1]s,actions=mod_dl_src:%[2]s,mod_dl_dst:%[3]s,dec_ttl,ct(zone=6,nat,table=1)
+	a := o.env.A
+	extra := ""
+	if v6.Underlay6 {
+		extra = fmt.Sprintf("priority=100,in_port=101,tun_id=1,tun_metadata0=0x10002,ipv6,dl_dst=%[1]s,actions=mod_dl_src:%[2]s,mod_dl_dst:%[3]s,dec_ttl,ct(zone=6,nat,table=1)\n",
+			a.GRJoinMAC, a.ExternalMC, a.ExtMAC)
+	}
+	return extra + fmt.Sprintf(`priority=100,in_port=100,tun_id=1,tun_metadata0=0x10002,ipv6,dl_dst=%[1]s,actions=mod_dl_src:%[2]s,mod_dl_dst:%[3]s,dec_ttl,ct(zone=6,nat,table=1)
 table=1,priority=100,ipv6,ct_state=+trk-inv,actions=ct(commit,zone=16,nat(src=[%[4]s]),table=2)
 table=2,priority=100,ipv6,actions=output:2
 priority=100,in_port=2,ipv6,ipv6_dst=%[4]s,actions=ct(zone=16,nat,table=3)
@@ -284,6 +334,17 @@ func (o *ovsSystem) Stop() error {
 	}
 	if _, err := o.env.Run(RoleGW, "ip", "addr", "replace", a.ExternalIP.String(), "dev", a.External); err != nil {
 		errs = append(errs, err)
+	}
+	if v6 := o.v6(); v6 != nil {
+		// The flush took the IPv6 ones too.
+		if _, err := o.env.Run(RoleGW, "ip", "-6", "addr", "replace", v6.GWExternalIP.String(), "dev", a.External, "nodad"); err != nil {
+			errs = append(errs, err)
+		}
+		if v6.Underlay6 {
+			if _, err := o.env.Run(RoleGW, "ip", "-6", "addr", "replace", fmt.Sprintf("%s/%d", v6.VTEPIP, v6.UnderlayNet.Bits()), "dev", a.Underlay, "nodad"); err != nil {
+				errs = append(errs, err)
+			}
+		}
 	}
 	for _, ifc := range []string{a.Underlay, a.External} {
 		o.env.Run(RoleGW, "ip", "link", "set", ifc, "up")

@@ -51,19 +51,33 @@ var cpuColumns = []Column{
 	{BusyCores, "machine busy (cores)", fmtF2},
 }
 
+// onewayColumns are the one-way flood's columns (udp-oneway and its IPv6
+// twins).
+var onewayColumns = append([]Column{
+	{PPS, "delivered pps", fmtRate}, {Gbps, "Gbit/s", fmtF3}, {Loss, "loss", fmtPct},
+}, append(cpuColumns,
+	Column{PPSPerCore, "pps per gw core", fmtRate},
+	Column{GWNsPerPkt, "gw CPU per pkt", fmtNS},
+	Column{GenBound, "generator-bound", fmtYes},
+	Column{FastShare, "fast-path share", fmtPct},
+	Column{TableEntries, "table entries", fmtInt})...)
+
 // Scenarios are the known scenarios' titles and columns, in display order.
 var Scenarios = map[string]ScenarioInfo{
 	"udp-oneway": {
 		Title:   "UDP one-way flood (dperf-like, the seed: N flows of small packets, never answered)",
 		Primary: PPS,
-		Columns: append([]Column{
-			{PPS, "delivered pps", fmtRate}, {Gbps, "Gbit/s", fmtF3}, {Loss, "loss", fmtPct},
-		}, append(cpuColumns,
-			Column{PPSPerCore, "pps per gw core", fmtRate},
-			Column{GWNsPerPkt, "gw CPU per pkt", fmtNS},
-			Column{GenBound, "generator-bound", fmtYes},
-			Column{FastShare, "fast-path share", fmtPct},
-			Column{TableEntries, "table entries", fmtInt})...),
+		Columns: onewayColumns,
+	},
+	"udp-oneway6": {
+		Title:   "UDP one-way flood over IPv6 (the seed's scenario with an IPv6 overlay, NAT66, Geneve over the IPv4 underlay; delivered = arrived from the NAT66 address)",
+		Primary: PPS,
+		Columns: onewayColumns,
+	},
+	"udp-oneway6o6": {
+		Title:   "UDP one-way flood over IPv6 on the IPv6 underlay (as udp-oneway6, Geneve over IPv6 with outer UDP checksums)",
+		Primary: PPS,
+		Columns: onewayColumns,
 	},
 	"fastpath": {
 		Title:   "Fast-path forwarding (the offload issue's benchmark): 64-byte one-way UDP on flows established first (answered through the reflector, then given time to be offloaded)",

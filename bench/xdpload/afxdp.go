@@ -63,7 +63,9 @@ func DefaultBackend() Backend {
 // interface, its UMEM chunks filled from the template and rewritten per
 // packet as the generator program does (flow source ports, the timestamp
 // from the clock bpf_ktime_get_ns reads). Unlike the program it also gives
-// the (inner) UDP datagram a valid checksum, as a Linux sender would: a
+// the (inner) UDP datagram over IPv4 a valid checksum, as a Linux sender
+// would (an IPv6 one keeps its valid one with the program's compensation
+// word, GenSpec.IPv6): a
 // gateway whose fast path encapsulates with an outer UDP checksum derives
 // it from the inner one, and punts datagrams that have none.
 type afxdpTX struct {
@@ -122,7 +124,11 @@ func (a *afxdpTX) burst(n uint64, deadline time.Time) (uint64, error) {
 				binary.BigEndian.PutUint16(b[a.spec.OuterSportOff:], uint16(flow&0x3fff)+49152)
 			}
 			binary.NativeEndian.PutUint64(b[a.spec.PayloadOff+TimestampOff:], now)
-			setUDPChecksum(b[:f.Len], a.spec.SportOff)
+			if a.spec.IPv6 {
+				Compensate(a.spec, a.frame, b)
+			} else {
+				setUDPChecksum(b[:f.Len], a.spec.SportOff)
+			}
 		}
 		tx, err := a.port.Transmit(a.frames[:got])
 		if tx < got {

@@ -35,6 +35,19 @@ const (
 	// bpf_ktime_get_ns (host order) for the RTT histogram.
 	TimestampOff = 8
 	payloadNeed  = 16
+	// CompOff is where an IPv6 frame's checksum compensation word sits
+	// after the magic and timestamp (GenSpec.IPv6).
+	CompOff = 16
+)
+
+// Payload offsets of the magic in the IPv6 layouts: IPv6 inner over the
+// IPv4 underlay (58 of encap + 14 eth + 40 IPv6 + 8 UDP), over the IPv6
+// underlay (78 of encap + 62), and where an IPv6 sink finds it after
+// NAT66 (14 + 40 + 8).
+const (
+	Geneve6PayloadOff   = 120
+	Geneve6o6PayloadOff = 140
+	Plain6PayloadOff    = 62
 )
 
 // loadPkt puts data in r7 and data_end in r8 (ctx in r6) and jumps to label

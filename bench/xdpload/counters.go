@@ -1,6 +1,7 @@
 package xdpload
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -33,9 +34,12 @@ func (c *Counter) Close() error {
 }
 
 // Read sums the counter over CPUs.
-func (c *Counter) Read() (Count, error) {
+func (c *Counter) Read() (Count, error) { return c.ReadSlot(0) }
+
+// ReadSlot sums counter slot i over CPUs (NewSink6 keeps three).
+func (c *Counter) ReadSlot(i uint32) (Count, error) {
 	var per []Count
-	if err := c.count.Lookup(uint32(0), &per); err != nil {
+	if err := c.count.Lookup(i, &per); err != nil {
 		return Count{}, err
 	}
 	var s Count
@@ -85,6 +89,72 @@ func NewSink() (*Counter, error) {
 	if err != nil {
 		m.Close()
 		return nil, fmt.Errorf("xdpload: sink: %w", err)
+	}
+	return &Counter{Prog: p, count: m}, nil
+}
+
+// Slots of NewSink6's counter.
+const (
+	// Sink6FromSrc counts the generator's IPv6 UDP frames from the
+	// expected source (the NAT66 address): what the gateway delivered.
+	Sink6FromSrc = 0
+	// Sink6Other counts the generator's IPv6 UDP frames from any other
+	// source (a gateway that did not translate, or translated wrongly).
+	Sink6Other = 1
+	// Sink6Sampled counts the frames of Sink6FromSrc that were passed to
+	// the stack instead of dropped (one in Sink6Every), so that the
+	// kernel's UDP checks their checksum (Udp6InCsumErrors) and a socket
+	// can receive them.
+	Sink6Sampled = 2
+	// Sink6Every is the sampling period of Sink6Sampled.
+	Sink6Every = 1024
+)
+
+// NewSink6 is the sink of the IPv6 one-way scenarios: it counts
+// Ethernet/IPv6/UDP frames with the generator's magic (Plain6PayloadOff)
+// by source address (src or other, dropped) and passes every
+// Sink6Every-th frame from src to the stack; everything else passes
+// (neighbour discovery, other traffic). Counting in XDP keeps the sink out
+// of the way at rates a socket could not read.
+func NewSink6(src [16]byte) (*Counter, error) {
+	m, err := newPerCPUArray("xgwb_sink6", 16, 3)
+	if err != nil {
+		return nil, err
+	}
+	insns := loadPkt(Plain6PayloadOff+payloadNeed, "pass")
+	insns = append(insns,
+		asm.LoadMem(asm.R1, asm.R7, 12, asm.Half),
+		asm.JNE.Imm(asm.R1, 0xdd86, "pass"), // htons(ETH_P_IPV6) read little-endian
+		asm.LoadMem(asm.R1, asm.R7, 20, asm.Byte),
+		asm.JNE.Imm(asm.R1, 17, "pass"),
+	)
+	insns = append(insns, magicAt(Plain6PayloadOff, "magic", "pass")...)
+	insns = append(insns, labelled("magic", asm.Instructions{
+		asm.LoadMem(asm.R1, asm.R7, 22, asm.DWord),
+		asm.LoadImm(asm.R2, int64(binary.NativeEndian.Uint64(src[0:])), asm.DWord),
+		asm.JNE.Reg(asm.R1, asm.R2, "other"),
+		asm.LoadMem(asm.R1, asm.R7, 30, asm.DWord),
+		asm.LoadImm(asm.R2, int64(binary.NativeEndian.Uint64(src[8:])), asm.DWord),
+		asm.JNE.Reg(asm.R1, asm.R2, "other"),
+	})...)
+	insns = append(insns, perCPUSlot(m, Sink6FromSrc, "drop")...)
+	insns = append(insns, countFrame()...)
+	insns = append(insns,
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.And.Imm(asm.R1, Sink6Every-1),
+		asm.JNE.Imm(asm.R1, 0, "drop"),
+	)
+	insns = append(insns, perCPUSlot(m, Sink6Sampled, "pass")...)
+	insns = append(insns, countFrame()...)
+	insns = append(insns, asm.Ja.Label("pass"))
+	insns = append(insns, labelled("other", perCPUSlot(m, Sink6Other, "drop"))...)
+	insns = append(insns, countFrame()...)
+	insns = append(insns, labelled("drop", retImm(xdpDrop))...)
+	insns = append(insns, labelled("pass", retImm(xdpPass))...)
+	p, err := newProgram("xgwb_sink6", insns)
+	if err != nil {
+		m.Close()
+		return nil, fmt.Errorf("xdpload: IPv6 sink: %w", err)
 	}
 	return &Counter{Prog: p, count: m}, nil
 }

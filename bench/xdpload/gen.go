@@ -1,6 +1,7 @@
 package xdpload
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
@@ -24,6 +25,22 @@ type GenSpec struct {
 	OuterSportOff int
 	// PayloadOff is where the magic is; the timestamp follows it.
 	PayloadOff int
+	// IPv6 says the (inner) datagram at SportOff is UDP over IPv6, whose
+	// checksum is mandatory (RFC 8200 §8.1): the template carries a valid
+	// one, and each packet gets a compensation word at
+	// PayloadOff+CompOff that cancels, in the ones' complement sum, what
+	// the port rewrite and the timestamp changed, so the checksum in the
+	// template stays right without being recomputed (and an outer UDP
+	// checksum that covers the inner datagram stays right too).
+	IPv6 bool
+}
+
+// need is how many bytes from PayloadOff the generator writes.
+func (s GenSpec) need() int {
+	if s.IPv6 {
+		return CompOff + 2
+	}
+	return payloadNeed
 }
 
 // Generator is the dperf-like load generator: an XDP program that rewrites
@@ -41,10 +58,12 @@ type GenSpec struct {
 // that decapsulates and NATs in place would otherwise get its own output
 // back as the next "template".
 //
-// Checksums: the template's UDP checksums are zero (no checksum, allowed
-// over IPv4 for both the outer Geneve UDP and the inner UDP), so rewriting
-// ports and stamping needs no checksum update; the IPv4 headers do not
-// change.
+// Checksums: an IPv4 template's UDP checksums are zero (no checksum,
+// allowed over IPv4 for both the outer Geneve UDP and the inner UDP), so
+// rewriting ports and stamping needs no checksum update; the IPv4 headers
+// do not change. An IPv6 template (GenSpec.IPv6) carries valid checksums
+// and the program writes a compensation word (CompOff) that keeps them
+// valid.
 type Generator struct {
 	prog    *ebpf.Program
 	counter *ebpf.Map
@@ -59,7 +78,7 @@ func NewGenerator(spec GenSpec, frame []byte) (*Generator, error) {
 	if spec.Flows <= 0 || spec.Flows > 65535-int(spec.BasePort)+1 {
 		return nil, fmt.Errorf("xdpload: %d flows from port %d do not fit", spec.Flows, spec.BasePort)
 	}
-	if spec.PayloadOff+payloadNeed > frameLen || spec.SportOff+2 > frameLen {
+	if spec.PayloadOff+spec.need() > frameLen || spec.SportOff+2 > frameLen {
 		return nil, errors.New("xdpload: template frame too short")
 	}
 	hdrLen := spec.PayloadOff
@@ -79,7 +98,7 @@ func NewGenerator(spec GenSpec, frame []byte) (*Generator, error) {
 		tmpl.Close()
 		return nil, err
 	}
-	insns := loadPkt(int32(spec.PayloadOff+payloadNeed), "short")
+	insns := loadPkt(int32(spec.PayloadOff+spec.need()), "short")
 	// Restore the headers from the template (map value in r0).
 	insns = append(insns,
 		asm.StoreImm(asm.RFP, -4, 0, asm.Word),
@@ -129,6 +148,11 @@ func NewGenerator(spec GenSpec, frame []byte) (*Generator, error) {
 	insns = append(insns,
 		asm.FnKtimeGetNs.Call(),
 		asm.StoreMem(asm.R7, int16(spec.PayloadOff+TimestampOff), asm.R0, asm.DWord),
+	)
+	if spec.IPv6 {
+		insns = append(insns, compensate(spec, frame)...)
+	}
+	insns = append(insns,
 		asm.Mov.Imm(asm.R0, xdpTX),
 		asm.Return(),
 	)
@@ -140,6 +164,49 @@ func NewGenerator(spec GenSpec, frame []byte) (*Generator, error) {
 		return nil, fmt.Errorf("xdpload: generator: %w", err)
 	}
 	return &Generator{prog: prog, counter: counter, tmpl: tmpl, spec: spec}, nil
+}
+
+// compensate writes the word at PayloadOff+CompOff that brings the ones'
+// complement sum of the rewritten words (the inner source port and the
+// four words of the timestamp) back to the template's: c = T0 - S1, where
+// T0 is the template's source port word and S1 the sum of the words now in
+// the frame, both as loaded in host order (a ones' complement sum does not
+// depend on byte order: RFC 1071 §2(B)). The template's compensation word
+// and timestamp are 0. Clobbers r1, r2.
+func compensate(spec GenSpec, frame []byte) asm.Instructions {
+	t0 := int32(binary.NativeEndian.Uint16(frame[spec.SportOff:]))
+	insns := asm.Instructions{asm.LoadMem(asm.R1, asm.R7, int16(spec.SportOff), asm.Half)}
+	for w := 0; w < 8; w += 2 {
+		insns = append(insns,
+			asm.LoadMem(asm.R2, asm.R7, int16(spec.PayloadOff+TimestampOff+w), asm.Half),
+			asm.Add.Reg(asm.R1, asm.R2))
+	}
+	// r1 <= 5*0xffff: T0 + 5*0xffff - r1 is >= 0 and = T0 - S1 mod 0xffff.
+	insns = append(insns,
+		asm.Mov.Imm(asm.R2, t0+5*0xffff),
+		asm.Sub.Reg(asm.R2, asm.R1),
+	)
+	for range 2 { // fold the carries: at most 19 bits, then 17
+		insns = append(insns,
+			asm.Mov.Reg(asm.R1, asm.R2),
+			asm.RSh.Imm(asm.R1, 16),
+			asm.And.Imm(asm.R2, 0xffff),
+			asm.Add.Reg(asm.R2, asm.R1))
+	}
+	return append(insns, asm.StoreMem(asm.R7, int16(spec.PayloadOff+CompOff), asm.R2, asm.Half))
+}
+
+// Compensate is compensate in Go, for the AF_XDP backend (and tests): b is
+// a frame built from template tmpl and rewritten per flow and stamped.
+func Compensate(spec GenSpec, tmpl, b []byte) {
+	s := uint32(binary.NativeEndian.Uint16(b[spec.SportOff:]))
+	for w := 0; w < 8; w += 2 {
+		s += uint32(binary.NativeEndian.Uint16(b[spec.PayloadOff+TimestampOff+w:]))
+	}
+	c := uint32(binary.NativeEndian.Uint16(tmpl[spec.SportOff:])) + 5*0xffff - s
+	c = c&0xffff + c>>16
+	c = c&0xffff + c>>16
+	binary.NativeEndian.PutUint16(b[spec.PayloadOff+CompOff:], uint16(c))
 }
 
 // Close releases the program and its map.

@@ -31,7 +31,7 @@ func main() {
 func run() error {
 	var (
 		o         harness.Options
-		scenarios = flag.String("scenarios", strings.Join(harness.ScenarioNames, ","), "comma-separated scenarios: "+strings.Join(harness.ScenarioNames, ", ")+"; opt-in: "+harness.ScenarioOneway6+" (IPv6 overlay, dual-stack lab)")
+		scenarios = flag.String("scenarios", strings.Join(harness.ScenarioNames, ","), "comma-separated scenarios: "+strings.Join(harness.ScenarioNames, ", ")+"; opt-in: "+harness.ScenarioOneway6o6+" (IPv6 overlay over the IPv6 underlay)")
 		systems   = flag.String("systems", strings.Join(harness.SystemNames, ","), "comma-separated systems: "+strings.Join(harness.SystemNames, ", "))
 		duration  = flag.Duration("duration", 10*time.Second, "length of each measurement")
 		out       = flag.String("out", "bench/results", "directory for <date>-<commit>.json, latest.md and the PNG plots")
@@ -50,7 +50,7 @@ func run() error {
 	flag.Float64Var(&o.Rate, "rate", 0, "one-way flood rate in packets/s (0 = as fast as BPF_PROG_RUN goes)")
 	flag.Float64Var(&o.RRRate, "rr-rate", 50000, "request rate of udp-rr in packets/s")
 	flag.IntVar(&o.Repeat, "repeat", 1, "run --repeat-scenarios this many times (in rounds over all systems) and report each system's median run")
-	repeatScs := flag.String("repeat-scenarios", "udp-oneway,fastpath", "scenarios that --repeat repeats")
+	repeatScs := flag.String("repeat-scenarios", "udp-oneway,fastpath,"+harness.ScenarioOneway6+","+harness.ScenarioOneway6o6, "scenarios that --repeat repeats")
 	flag.IntVar(&o.GenCPU, "gen-cpu", 0, "CPU for the generator thread (-1: no pinning)")
 	flag.IntVar(&o.GatewayCPU, "gateway-cpu", 1, "CPU for the gateway's processes (-1: no pinning)")
 	flag.IntVar(&o.CCConns, "cc", 10000, "concurrent connections to hold in tcp-cc")
