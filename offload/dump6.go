@@ -17,7 +17,12 @@ import (
 // ipv6(...), set(ipv6(...)), dec_ttl for the hop limit, icmpv6(...));
 // with wantSW the connections of ct6 that no Backend6 entry carries, one
 // line per zone entry and direction, as the software pipeline forwards
-// them.
+// them. A backend's entries carry no conntrack handles (bpf.Backend's
+// Conns are zero), so "carries" is by 5-tuple: a zone entry is offloaded
+// when its original or its reply 5-tuple is an entry's key, as every zone
+// entry of an offloaded connection has one side as the packet arrives (at
+// the gateway's edges). Two tenants with the same 5-tuple on one side
+// would hide each other's software entry; the lines stay correct.
 func (m *Manager) dumpFlows6(bw *bufio.Writer, ct6 *conntrack.Table6, now int64, names *[flow.NumPorts]string, wantOff, wantSW bool) error {
 	type line struct {
 		a  flow.Action6
@@ -25,7 +30,7 @@ func (m *Manager) dumpFlows6(bw *bufio.Writer, ct6 *conntrack.Table6, now int64,
 		dp string
 	}
 	var lines []line
-	inHW := map[conntrack.Handle]bool{}
+	inHW := map[tuple5]bool{}
 	m.mu.Lock()
 	for _, be := range m.bes {
 		b6, ok := be.(Backend6)
@@ -34,9 +39,8 @@ func (m *Manager) dumpFlows6(bw *bufio.Writer, ct6 *conntrack.Table6, now int64,
 		}
 		bNow := be.Now()
 		err := b6.Iterate6(func(a *flow.Action6, c Counters) bool {
-			for _, cn := range a.Conns {
-				inHW[cn.Handle] = true
-			}
+			k := &a.Key
+			inHW[tuple5{k.Src, k.Dst, k.SrcPort, k.DstPort, k.Proto}] = true
 			if wantOff {
 				if c.Packets > 0 {
 					c.LastSeen = convert(c.LastSeen, now, bNow)
@@ -64,7 +68,8 @@ func (m *Manager) dumpFlows6(bw *bufio.Writer, ct6 *conntrack.Table6, now int64,
 	}
 	var conns []conntrack.ConnInfo6
 	ct6.Range(func(ci conntrack.ConnInfo6) bool {
-		if !inHW[ci.Handle] {
+		o, r := &ci.Orig, &ci.Reply
+		if !inHW[tuple5{o.Src, o.Dst, o.SrcPort, o.DstPort, o.Proto}] && !inHW[tuple5{r.Src, r.Dst, r.SrcPort, r.DstPort, r.Proto}] {
 			conns = append(conns, ci)
 		}
 		return true
@@ -79,6 +84,14 @@ func (m *Manager) dumpFlows6(bw *bufio.Writer, ct6 *conntrack.Table6, now int64,
 		}
 	}
 	return nil
+}
+
+// tuple5 is an IPv6 5-tuple, as a fast-path key and a conntrack tuple
+// both have it.
+type tuple5 struct {
+	src, dst     packet.IP6
+	sport, dport uint16
+	proto        uint8
 }
 
 func compareTuples6(x, y *conntrack.Tuple6) int {

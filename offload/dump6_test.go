@@ -94,13 +94,22 @@ func TestDumpFlows6Software(t *testing.T) {
 		t.Fatal(err)
 	}
 	off := conntrack.Tuple6{Src: vm, Dst: ext, SrcPort: 40001, DstPort: 443, Proto: packet.ProtoTCP, Zone: 16}
-	m, err := ct6.Commit(off, &conntrack.Meta{Len: 60, TCPFlags: packet.TCPFlagSYN}, now, nil)
-	if err != nil {
+	if _, err := ct6.Commit(off, &conntrack.Meta{Len: 60, TCPFlags: packet.TCPFlagSYN}, now, nil); err != nil {
 		t.Fatal(err)
 	}
-	inHW := flow.Action6{Key: flow.Key6{InPort: flow.Underlay, VNI: 1, Src: vm, Dst: ext, SrcPort: 40001, DstPort: 443, Proto: packet.ProtoTCP},
-		OutPort: flow.External, Conns: [2]flow.Conn{{Handle: m.Handle}, {Handle: m.Handle}}}
-	if _, err := f6.InstallBatch6([]flow.Action6{inHW}); err != nil {
+	// A NATed UDP connection offloaded: its SNAT-zone entry's reply side
+	// is the ingress entry's key.
+	udpOff := conntrack.Tuple6{Src: vm, Dst: ext, SrcPort: 40002, DstPort: 53, Proto: packet.ProtoUDP, Zone: 16}
+	if _, err := ct6.Commit(udpOff, &conntrack.Meta{Len: 80}, now, keep); err != nil {
+		t.Fatal(err)
+	}
+	// As bpf.Backend's, the entries carry no conntrack handles (Conns
+	// zero): the dump matches them by 5-tuple.
+	inHW := []flow.Action6{
+		{Key: flow.Key6{InPort: flow.Underlay, VNI: 1, Src: vm, Dst: ext, SrcPort: 40001, DstPort: 443, Proto: packet.ProtoTCP}, OutPort: flow.External},
+		{Key: flow.Key6{InPort: flow.External, Src: ext, Dst: snat, SrcPort: 53, DstPort: 40002, Proto: packet.ProtoUDP}, OutPort: flow.Underlay},
+	}
+	if _, err := f6.InstallBatch6(inHW); err != nil {
 		t.Fatal(err)
 	}
 	want := `ct_zone(6),ct_state(+new+trk),eth_type(0x86dd),ipv6(src=fd00::10,dst=2001:db8::7,proto=58,frag=no),icmpv6(type=128,code=0), packets:1, bytes:104, used:0.250s, offloaded:no, dp:software, actions:ct(zone=6)
@@ -112,7 +121,7 @@ ct_zone(16),ct_state(+new+rpl+trk+snat),eth_type(0x86dd),ipv6(src=2001:db8::7,ds
 		t.Errorf("type=software:\n%s\nwant:\n%s", got, want)
 	}
 	all := dump(t, h, DumpOptions{Conntrack6: ct6})
-	if !strings.HasSuffix(all, want) || !strings.HasPrefix(all, "in_port(underlay),") || strings.Count(all, "\n") != 5 ||
+	if !strings.HasSuffix(all, want) || !strings.HasPrefix(all, "in_port(underlay),") || strings.Count(all, "\n") != 6 ||
 		!strings.Contains(all, "ipv6(src=fd00::10,dst=2001:db8::7,proto=6,frag=no),tcp(src=40001,dst=443), packets:0, bytes:0, used:never, offloaded:yes") {
 		t.Errorf("all (the TCP connection offloaded, first):\n%s", all)
 	}
