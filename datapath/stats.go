@@ -92,9 +92,9 @@ type Stats struct {
 	Verdicts [NumVerdicts]uint64
 	// Bytes sums the frame lengths per verdict, as each frame left the
 	// pipeline (after encap or decap).
-	Bytes   [NumVerdicts]uint64
-	Drops   [NumDrops]uint64
-	RX, TX  [flow.NumPorts]uint64
+	Bytes  [NumVerdicts]uint64
+	Drops  [NumDrops]uint64
+	RX, TX [flow.NumPorts]uint64
 	// Egress and Ingress count packets forwarded across the gateway, both
 	// families: the sums of Forwarded.
 	Egress  uint64
