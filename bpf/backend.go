@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/offload"
 )
@@ -113,6 +114,11 @@ func (b *Backend) Iterate6(fn func(a *flow.Action6, c offload.Counters) bool) er
 	for f, err := range b.fp.Flows6() {
 		if err != nil {
 			return err
+		}
+		if f.ICMPType == icmp6EchoReply {
+			// The map keeps the echo type, not the connections; a dump
+			// names the type by the connections' direction.
+			f.Action.Conns[0].Dir, f.Action.Conns[1].Dir = conntrack.DirReply, conntrack.DirReply
 		}
 		if !fn(&f.Action, offload.Counters{Packets: f.Packets, Bytes: f.Bytes, LastSeen: int64(f.LastSeenKtime)}) {
 			return nil

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/internal/seedtest"
 	"github.com/xgw-dev/xgw/offload"
@@ -50,5 +51,35 @@ func TestBackend(t *testing.T) {
 	}
 	if n, err := b.RemoveBatch([]flow.Key{as[0].Key}); n != 0 || err != nil {
 		t.Fatalf("RemoveBatch after Clear: %d, %v", n, err)
+	}
+}
+
+// TestBackend6EchoDirection: Iterate6 gives an ICMPv6 echo-reply entry
+// the reply direction (the map keeps the echo type, not the
+// connections), so that dump-flows prints icmpv6(type=129) for it.
+func TestBackend6EchoDirection(t *testing.T) {
+	needRoot(t)
+	o, err := Load(Options{VTEP: netip.AddrFrom4([4]byte(seedtest.VTEP.To4())), FlowCapacity: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	b := NewBackend(o.FastPath())
+	eg, rep := actions6(packet.ProtoICMPv6, false)
+	if n, err := b.InstallBatch6([]flow.Action6{eg, rep}); n != 2 || err != nil {
+		t.Fatalf("InstallBatch6: %d, %v", n, err)
+	}
+	dirs := map[flow.Port]conntrack.Dir{}
+	if err := b.Iterate6(func(a *flow.Action6, _ offload.Counters) bool {
+		if a.Conns[0].Dir != a.Conns[1].Dir {
+			t.Errorf("%v: zone directions differ: %+v", a.Key.InPort, a.Conns)
+		}
+		dirs[a.Key.InPort] = a.Conns[1].Dir
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(dirs) != 2 || dirs[flow.Underlay] != conntrack.DirOrig || dirs[flow.External] != conntrack.DirReply {
+		t.Fatalf("directions by in_port %v, want underlay orig (request), external reply", dirs)
 	}
 }

@@ -50,7 +50,9 @@
 // (BenchmarkConntrackLookup6): the entry spans one more cache line. ICMPv6 echo is
 // tracked by identifier as ICMP echo is (request 128, reply 129); ICMPv6
 // errors are related through their quoted tuple (LookupRelated). Dumps
-// print IPv6 as OVS does ("icmpv6", src=fd00::5).
+// print IPv6 as OVS does ("icmpv6", src=fd00::5); Tables dumps a
+// gateway's two tables as one listing (by zone, IPv4 first in a zone) and
+// counts zones over both.
 //
 // # Expiry
 //

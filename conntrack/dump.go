@@ -29,9 +29,62 @@ func (t *table[T]) Dump(w io.Writer, opts DumpOptions) error {
 	if now == 0 {
 		now = t.lastNow()
 	}
+	bw := bufio.NewWriter(w)
+	if err := writeConns[T, T](bw, t.collect(opts.Zone), nil, opts.Verbose, now); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// Tables are a gateway's IPv4 and IPv6 connection tables, read together:
+// one dump, one count per zone. Either may be nil.
+type Tables struct {
+	V4 *Table
+	V6 *Table6
+}
+
+// Dump writes both tables' connections as Table.Dump does, in one
+// listing sorted by zone; within a zone IPv4 lines come first. The zone
+// filter applies to both families, as `dpctl/dump-conntrack zone=N` does.
+func (ts Tables) Dump(w io.Writer, opts DumpOptions) error {
+	now := opts.Now
+	var c4 []ConnInfo
+	var c6 []ConnInfo6
+	if ts.V4 != nil {
+		c4 = ts.V4.collect(opts.Zone)
+		if now == 0 {
+			now = ts.V4.lastNow()
+		}
+	}
+	if ts.V6 != nil {
+		c6 = ts.V6.collect(opts.Zone)
+		if opts.Now == 0 {
+			now = max(now, ts.V6.lastNow())
+		}
+	}
+	bw := bufio.NewWriter(w)
+	if err := writeConns(bw, c4, c6, opts.Verbose, now); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// ZoneCounts adds the live connections of each zone, both families, to m.
+func (ts Tables) ZoneCounts(m map[uint16]int) {
+	if ts.V4 != nil {
+		ts.V4.Range(func(ci ConnInfo) bool { m[ci.Orig.Zone]++; return true })
+	}
+	if ts.V6 != nil {
+		ts.V6.Range(func(ci ConnInfo6) bool { m[ci.Orig.Zone]++; return true })
+	}
+}
+
+// collect returns the connections of zone (-1: all), sorted by zone and
+// then by orig tuple to keep output stable.
+func (t *table[T]) collect(zone int) []connInfo[T] {
 	var conns []connInfo[T]
 	t.Range(func(ci connInfo[T]) bool {
-		if opts.Zone < 0 || int(tailOf(&ci.Orig).Zone) == opts.Zone {
+		if zone < 0 || int(tailOf(&ci.Orig).Zone) == zone {
 			conns = append(conns, ci)
 		}
 		return true
@@ -49,16 +102,27 @@ func (t *table[T]) Dump(w io.Writer, opts DumpOptions) error {
 			cmp.Compare(ta.DstPort, tb.DstPort),
 		)
 	})
-	bw := bufio.NewWriter(w)
+	return conns
+}
+
+// writeConns writes c4 and c6, each sorted by collect, merged by zone
+// (c4's first within a zone).
+func writeConns[A, B tupleKey](bw *bufio.Writer, c4 []connInfo[A], c6 []connInfo[B], verbose bool, now int64) error {
 	var line []byte
-	for i := range conns {
-		line = appendConn(line[:0], &conns[i], opts.Verbose, now)
+	for len(c4) > 0 || len(c6) > 0 {
+		if len(c6) == 0 || (len(c4) > 0 && tailOf(&c4[0].Orig).Zone <= tailOf(&c6[0].Orig).Zone) {
+			line = appendConn(line[:0], &c4[0], verbose, now)
+			c4 = c4[1:]
+		} else {
+			line = appendConn(line[:0], &c6[0], verbose, now)
+			c6 = c6[1:]
+		}
 		line = append(line, '\n')
 		if _, err := bw.Write(line); err != nil {
 			return err
 		}
 	}
-	return bw.Flush()
+	return nil
 }
 
 // appendConn formats one entry: proto, orig=(...), reply=(...), then

@@ -117,3 +117,58 @@ tcp,orig=(src=fd00::5,dst=2001:db8::1:2,sport=54346,dport=5201,packets=1,bytes=4
 type famChooserFunc func(Tuple6, Taken6) (Tuple6, bool)
 
 func (f famChooserFunc) ChooseReply(o Tuple6, t Taken6) (Tuple6, bool) { return f(o, t) }
+
+// Tables dump both families in one listing, by zone and IPv4 first in a
+// zone; the zone filter applies to both, and ZoneCounts adds both.
+func TestTablesDumpBothFamilies(t *testing.T) {
+	v4 := newTable(t, Config{Capacity: 16})
+	v6 := newTab[Tuple6](t, Config{Capacity: 16})
+	vm6, ext6 := packet.MustIP6("fd00::5"), packet.MustIP6("2001:db8::1")
+	for _, z := range []uint16{16, 6} {
+		if _, err := v4.Commit(udpTuple(z, 2391), &Meta{Len: 100}, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		k := Tuple6{Src: vm6, Dst: ext6, SrcPort: 5000, DstPort: 53, Proto: packet.ProtoUDP, Zone: z}
+		if _, err := v6.Commit(k, &Meta{Len: 80}, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	icmp := Tuple6{Src: vm6, Dst: ext6, SrcPort: 9, DstPort: 9, Proto: packet.ProtoICMPv6, Zone: 6}
+	if _, err := v6.Commit(icmp, &Meta{Len: 104, ICMPType: packet.ICMPv6EchoRequest}, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	ts := Tables{V4: v4, V6: v6}
+	var b strings.Builder
+	if err := ts.Dump(&b, DumpOptions{Zone: -1}); err != nil {
+		t.Fatal(err)
+	}
+	want := `udp,orig=(src=10.199.100.10,dst=172.31.6.24,sport=2391,dport=80),reply=(src=172.31.6.24,dst=10.199.100.10,sport=80,dport=2391),zone=6
+udp,orig=(src=fd00::5,dst=2001:db8::1,sport=5000,dport=53),reply=(src=2001:db8::1,dst=fd00::5,sport=53,dport=5000),zone=6
+icmpv6,orig=(src=fd00::5,dst=2001:db8::1,id=9,type=128,code=0),reply=(src=2001:db8::1,dst=fd00::5,id=9,type=129,code=0),zone=6
+udp,orig=(src=10.199.100.10,dst=172.31.6.24,sport=2391,dport=80),reply=(src=172.31.6.24,dst=10.199.100.10,sport=80,dport=2391),zone=16
+udp,orig=(src=fd00::5,dst=2001:db8::1,sport=5000,dport=53),reply=(src=2001:db8::1,dst=fd00::5,sport=53,dport=5000),zone=16
+`
+	if b.String() != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+	b.Reset()
+	if err := ts.Dump(&b, DumpOptions{Zone: 16, Verbose: true, Now: 10 * sec}); err != nil {
+		t.Fatal(err)
+	}
+	want16 := `udp,orig=(src=10.199.100.10,dst=172.31.6.24,sport=2391,dport=80,packets=1,bytes=100),reply=(src=172.31.6.24,dst=10.199.100.10,sport=80,dport=2391),zone=16,status=CONFIRMED,timeout=50
+udp,orig=(src=fd00::5,dst=2001:db8::1,sport=5000,dport=53,packets=1,bytes=80),reply=(src=2001:db8::1,dst=fd00::5,sport=53,dport=5000),zone=16,status=CONFIRMED,timeout=50
+`
+	if b.String() != want16 {
+		t.Fatalf("zone 16, verbose:\n%s\nwant:\n%s", b.String(), want16)
+	}
+	m := map[uint16]int{}
+	ts.ZoneCounts(m)
+	if m[6] != 3 || m[16] != 2 || len(m) != 2 {
+		t.Fatalf("zone counts %v, want 6:3 16:2", m)
+	}
+	// Either table may be absent.
+	b.Reset()
+	if err := (Tables{V6: v6}).Dump(&b, DumpOptions{Zone: 16}); err != nil || strings.Count(b.String(), "\n") != 1 {
+		t.Fatalf("IPv6 only: %v\n%s", err, b.String())
+	}
+}

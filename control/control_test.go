@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/xgw-dev/xgw/bpf"
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/datapath"
 	"github.com/xgw-dev/xgw/flow"
@@ -30,17 +31,6 @@ func (f *fakeCT) Dump(w io.Writer, o conntrack.DumpOptions) error {
 	return err
 }
 
-func (f *fakeCT) Range(fn func(conntrack.ConnInfo) bool) {
-	fn(conntrack.ConnInfo{
-		Orig:     conntrack.Tuple{Src: packet.IP4{10, 199, 100, 10}, Dst: packet.IP4{172, 31, 6, 24}, SrcPort: 5000, DstPort: 53, Proto: 17, Zone: 16},
-		Reply:    conntrack.Tuple{Src: packet.IP4{172, 31, 6, 24}, Dst: packet.IP4{123, 123, 123, 123}, SrcPort: 53, DstPort: 1024, Proto: 17, Zone: 16},
-		State:    conntrack.New | conntrack.SrcNAT,
-		Packets:  [2]uint64{7, 0},
-		Bytes:    [2]uint64{700, 0},
-		LastSeen: int64(9 * time.Second),
-	})
-}
-
 type fakeProvider struct{ ct *fakeCT }
 
 func (p *fakeProvider) Stats() (Stats, error) {
@@ -48,7 +38,13 @@ func (p *fakeProvider) Stats() (Stats, error) {
 	ds.Drops[datapath.DropNeighMiss] = 3
 	ds.Verdicts[datapath.VerdictTX] = 10
 	ds.RX[flow.Underlay] = 13
-	return Stats{Version: "test", Pipeline: PipelineStats(ds), Conntrack: conntrack.Stats{Entries: 1}}, nil
+	ds.Forwarded[datapath.FamilyIPv6][datapath.DirEgress] = datapath.Count{Packets: 4, Bytes: 520}
+	ds.Forwarded[datapath.FamilyIPv4][datapath.DirIngress] = datapath.Count{Packets: 2, Bytes: 200}
+	var xs bpf.Stats
+	xs.FastPath.HitEgress6 = bpf.Counter{Packets: 11, Bytes: 1100}
+	xs.RedirectND = bpf.Counter{Packets: 3, Bytes: 258}
+	return Stats{Version: "test", Pipeline: PipelineStats(ds), Conntrack: conntrack.Stats{Entries: 1},
+		Conntrack6: conntrack.Stats{Entries: 5, Capacity: 64}, XDP: []XDP{{Interface: "eth1", Stats: xs}}}, nil
 }
 func (p *fakeProvider) Conntrack() Conntrack { return p.ct }
 
@@ -101,6 +97,18 @@ func TestEndToEnd(t *testing.T) {
 	if st.Pipeline.Drops["neighbor-miss"] != 3 || st.Pipeline.Verdicts["tx"] != 10 ||
 		st.Pipeline.RX["underlay"] != 13 || st.Conntrack.Entries != 1 {
 		t.Fatalf("stats round trip: %+v", st)
+	}
+	// By family: the pipeline's forwarding, the IPv6 table, the fast
+	// path's IPv6 hits and ND redirects.
+	if f := st.Pipeline.Forwarded; f["ipv6"]["egress"] != (datapath.Count{Packets: 4, Bytes: 520}) ||
+		f["ipv4"]["ingress"] != (datapath.Count{Packets: 2, Bytes: 200}) || f["ipv4"]["egress"] != (datapath.Count{}) || len(f) != 2 || len(f["ipv6"]) != 3 {
+		t.Fatalf("forwarded by family: %+v", f)
+	}
+	if st.Conntrack6.Entries != 5 || st.Conntrack6.Capacity != 64 {
+		t.Fatalf("conntrack6: %+v", st.Conntrack6)
+	}
+	if len(st.XDP) != 1 || st.XDP[0].Stats.FastPath.HitEgress6.Packets != 11 || st.XDP[0].Stats.RedirectND.Bytes != 258 {
+		t.Fatalf("xdp: %+v", st.XDP)
 	}
 	if _, ok := st.Pipeline.Drops["none"]; ok {
 		t.Error(`drops list the "none" reason`)
@@ -312,5 +320,60 @@ func TestPipelineStatsBytes(t *testing.T) {
 	p := PipelineStats(ds)
 	if p.Bytes["tx"] != 3000 || p.Verdicts["tx"] != 2 || len(p.Bytes) != len(p.Verdicts) {
 		t.Fatalf("bytes %v verdicts %v", p.Bytes, p.Verdicts)
+	}
+}
+
+// tablesProvider serves real conntrack tables.
+type tablesProvider struct {
+	fakeProvider
+	ts conntrack.Tables
+}
+
+func (p *tablesProvider) Conntrack() Conntrack { return p.ts }
+
+// TestConntrackBothFamilies: GET /conntrack lists the IPv4 and the IPv6
+// table in OVS's format, the zone filter applying to both.
+func TestConntrackBothFamilies(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED: the server admits only uid 0; run as root")
+	}
+	v4, err := conntrack.NewTable(conntrack.Config{Capacity: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v6, err := conntrack.NewTable6(conntrack.Config{Capacity: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, z := range []uint16{6, 16} {
+		k4 := conntrack.Tuple{Src: packet.IP4{10, 199, 100, 10}, Dst: packet.IP4{172, 31, 6, 24}, SrcPort: 5000, DstPort: 53, Proto: packet.ProtoUDP, Zone: z}
+		k6 := conntrack.Tuple6{Src: packet.MustIP6("fd00::5"), Dst: packet.MustIP6("2001:db8::1"), SrcPort: 5000, DstPort: 53, Proto: packet.ProtoUDP, Zone: z}
+		if _, err := v4.Commit(k4, &conntrack.Meta{Len: 60}, int64(time.Second), nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v6.Commit(k6, &conntrack.Meta{Len: 80}, int64(time.Second), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "xgw.sock")
+	s, err := Listen(path, &tablesProvider{fakeProvider: fakeProvider{ct: &fakeCT{}}, ts: conntrack.Tables{V4: v4, V6: v6}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve()
+	defer s.Close(context.Background())
+	out, err := NewClient(path).Conntrack(context.Background(), 16, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `udp,orig=(src=10.199.100.10,dst=172.31.6.24,sport=5000,dport=53),reply=(src=172.31.6.24,dst=10.199.100.10,sport=53,dport=5000),zone=16
+udp,orig=(src=fd00::5,dst=2001:db8::1,sport=5000,dport=53),reply=(src=2001:db8::1,dst=fd00::5,sport=53,dport=5000),zone=16
+`
+	if string(out) != want {
+		t.Fatalf("zone 16:\n%s\nwant:\n%s", out, want)
+	}
+	all, err := NewClient(path).Conntrack(context.Background(), -1, true)
+	if err != nil || strings.Count(string(all), "\n") != 4 || strings.Count(string(all), "src=fd00::5") != 2 || !strings.Contains(string(all), "bytes=80") {
+		t.Fatalf("all zones, -s: %v\n%s", err, all)
 	}
 }

@@ -2,8 +2,9 @@
 // that only root may use, serving what operators ask a running gateway.
 //
 //	GET /stats                       JSON, the Stats document
-//	GET /conntrack?zone=N&verbose=1  text, `ovs-appctl dpctl/dump-conntrack [-s]` lines
-//	GET /flows                       text, connections as dump-flows-like lines
+//	GET /conntrack?zone=N&verbose=1  text, `ovs-appctl dpctl/dump-conntrack [-s]` lines,
+//	                                 IPv4 and IPv6 connections (by zone, IPv4 first)
+//	GET /flows                       text, connections as dump-flows-like lines, both families
 //	POST /reload                     re-read and apply the config file (as SIGHUP);
 //	                                 200 + summary, or 422 + the file's problems
 //

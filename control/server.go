@@ -48,11 +48,11 @@ type Shower interface {
 	Show(w io.Writer) error
 }
 
-// Conntrack is what the server reads from the connection table;
-// *conntrack.Table is one.
+// Conntrack is what the server reads from the connection tables:
+// conntrack.Tables (IPv4 and IPv6, one listing) is one, and so is a
+// single *conntrack.Table or *conntrack.Table6.
 type Conntrack interface {
 	Dump(w io.Writer, opts conntrack.DumpOptions) error
-	Range(fn func(conntrack.ConnInfo) bool)
 }
 
 // FlowDumper is implemented by a Provider that can list its flows (xgw

@@ -15,15 +15,17 @@ import (
 // field names; the pipeline's enumerated counters are keyed by their stable
 // names (the metric labels) so that scripts need not know the enum order.
 type Stats struct {
-	Version   string             `json:"version"`
-	Uptime    float64            `json:"uptime_seconds"`
-	Pipeline  Pipeline           `json:"pipeline"`
-	Engine    engine.Stats       `json:"engine"`
-	Conntrack conntrack.Stats    `json:"conntrack"`
-	Ports     []engine.PortStats `json:"afxdp_ports"`
-	XDP       []XDP              `json:"xdp"`
-	Neighbors neigh.Stats        `json:"neighbors"`
-	Workers   []Worker           `json:"workers"`
+	Version   string          `json:"version"`
+	Uptime    float64         `json:"uptime_seconds"`
+	Pipeline  Pipeline        `json:"pipeline"`
+	Engine    engine.Stats    `json:"engine"`
+	Conntrack conntrack.Stats `json:"conntrack"`
+	// Conntrack6 is the IPv6 connection table's (Conntrack is IPv4's).
+	Conntrack6 conntrack.Stats    `json:"conntrack6"`
+	Ports      []engine.PortStats `json:"afxdp_ports"`
+	XDP        []XDP              `json:"xdp"`
+	Neighbors  neigh.Stats        `json:"neighbors"`
+	Workers    []Worker           `json:"workers"`
 	// Offload is the offload manager's counters; the fast path's own
 	// (hits, punts) are in each XDP entry's stats.FastPath.
 	Offload *offload.Stats `json:"offload,omitempty"`
@@ -67,10 +69,13 @@ type Pipeline struct {
 	Drops    map[string]uint64 `json:"drops"`    // by reason, every reason present
 	RX       map[string]uint64 `json:"rx"`       // by pipeline port: underlay, external
 	TX       map[string]uint64 `json:"tx"`
-	Egress   uint64            `json:"egress"`      // Geneve forwarded to the external side
-	Ingress  uint64            `json:"ingress"`     // external forwarded to a chassis
-	Hairpin  uint64            `json:"hairpin"`     // Geneve to a NAT address, back to a chassis
-	ARPReply uint64            `json:"arp_replies"` // over Geneve, for join-port addresses
+	Egress   uint64            `json:"egress"`  // Geneve forwarded to the external side, both families
+	Ingress  uint64            `json:"ingress"` // external forwarded to a chassis, both families
+	Hairpin  uint64            `json:"hairpin"` // Geneve to a NAT address, back to a chassis
+	// Forwarded splits egress, ingress and hairpin by the routed
+	// packet's family: family ("ipv4", "ipv6") -> direction -> count.
+	Forwarded map[string]map[string]datapath.Count `json:"forwarded"`
+	ARPReply  uint64                               `json:"arp_replies"` // over Geneve, for join-port addresses
 	// ARPReplyExternal: on the external side, for NAT addresses.
 	ARPReplyExternal uint64 `json:"arp_replies_external"`
 	ICMPOut          uint64 `json:"icmp_sent"` // ICMP the routers generated
@@ -109,6 +114,14 @@ func PipelineStats(s datapath.Stats) Pipeline {
 		Fragments:        map[string]uint64{},
 		FragDatagrams:    s.Fragments.Datagrams,
 		FragmentsHeldNow: s.Fragments.HeldNow,
+	}
+	p.Forwarded = make(map[string]map[string]datapath.Count, datapath.NumFamilies)
+	for f := range datapath.NumFamilies {
+		m := make(map[string]datapath.Count, datapath.NumDirections)
+		for d := range datapath.NumDirections {
+			m[d.String()] = s.Forwarded[f][d]
+		}
+		p.Forwarded[f.String()] = m
 	}
 	for _, e := range s.Fragments.Events() {
 		p.Fragments[e.Name] = e.Value

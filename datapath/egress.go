@@ -154,7 +154,7 @@ func (w *Worker) fromUnderlay(c *pktCtx) Drop {
 	if why := w.routerHop(c, inner[:p.End], hop); why != DropNone {
 		return why
 	}
-	w.c.egress++
+	w.c.forward(FamilyIPv4, DirEgress, c.pkt.Len)
 	return DropNone
 }
 
@@ -207,6 +207,6 @@ func (w *Worker) redirected(c *pktCtx, inner []byte, d *geneve.Decapped, rpl *ro
 	if why := w.toExternal(c, inner[:p.End], hop); why != DropNone {
 		return why
 	}
-	w.c.egress++
+	w.c.forward(FamilyIPv4, DirEgress, c.pkt.Len)
 	return DropNone
 }

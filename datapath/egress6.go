@@ -106,7 +106,7 @@ func (w *Worker) fromUnderlay6(c *pktCtx, inner []byte, d *geneve.Decapped) Drop
 	if why := w.routerHop6(c, frame, hop); why != DropNone {
 		return why
 	}
-	w.c.egress++
+	w.c.forward(FamilyIPv6, DirEgress, c.pkt.Len)
 	return DropNone
 }
 

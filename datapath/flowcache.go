@@ -312,9 +312,9 @@ func (w *Worker) fast(c *pktCtx) bool {
 	}
 	pkt.Off, pkt.Len = flow.Apply(a, pkt.Buf, pkt.Off+innerOff, p.End, p) // padding trimmed
 	if a.Encap {
-		w.c.ingress++
+		w.c.forward(FamilyIPv4, DirIngress, pkt.Len)
 	} else {
-		w.c.egress++
+		w.c.forward(FamilyIPv4, DirEgress, pkt.Len)
 	}
 	w.c.cacheHits++
 	tx(pkt, a.OutPort)

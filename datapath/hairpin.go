@@ -82,6 +82,6 @@ func (w *Worker) hairpin(c *pktCtx, inner []byte, d *geneve.Decapped, rpl *route
 	if why := w.routerHop(c, inner[:p.End], hop); why != DropNone {
 		return why
 	}
-	w.c.hairpin++
+	w.c.forward(FamilyIPv4, DirHairpin, c.pkt.Len)
 	return DropNone
 }

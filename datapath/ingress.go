@@ -114,6 +114,6 @@ func (w *Worker) fromExternal(c *pktCtx) Drop {
 	if why := w.routerHop(c, frame, hop); why != DropNone {
 		return why
 	}
-	w.c.ingress++
+	w.c.forward(FamilyIPv4, DirIngress, c.pkt.Len)
 	return DropNone
 }

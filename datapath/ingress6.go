@@ -104,7 +104,7 @@ func (w *Worker) fromExternal6(c *pktCtx, frame []byte) Drop {
 	if why := w.routerHop6(c, frame, hop); why != DropNone {
 		return why
 	}
-	w.c.ingress++
+	w.c.forward(FamilyIPv6, DirIngress, c.pkt.Len)
 	return DropNone
 }
 

@@ -16,9 +16,9 @@ type counters struct {
 	drops    [NumDrops]uint64
 	rx       [flow.NumPorts]uint64
 	tx       [flow.NumPorts]uint64
-	egress   uint64 // Geneve packets forwarded to the external side
-	ingress  uint64 // external packets forwarded to a chassis
-	hairpin  uint64 // Geneve to a NAT address forwarded back to a chassis (hairpin.go)
+	// fwd counts what crossed the gateway, by the routed packet's family
+	// and direction (forward).
+	fwd      [NumFamilies][NumDirections]Count
 	arpReply uint64 // over Geneve, for join-port addresses (arp.go)
 	// on the external side, for NAT addresses (arp_external.go)
 	arpReplyExternal uint64
@@ -28,19 +28,83 @@ type counters struct {
 	holdSent         uint64 // held frames sent once their next hop resolved
 }
 
+// Family is the IP family of the packet a stage routed (the inner one for
+// Geneve): the key of the per-family counters.
+type Family uint8
+
+// Families, as in metric labels.
+const (
+	FamilyIPv4 Family = iota
+	FamilyIPv6
+	NumFamilies
+)
+
+func (f Family) String() string {
+	switch f {
+	case FamilyIPv4:
+		return "ipv4"
+	case FamilyIPv6:
+		return "ipv6"
+	}
+	return "unknown"
+}
+
+// Direction is which way a forwarded packet crossed the gateway.
+type Direction uint8
+
+// Directions, as in metric labels.
+const (
+	DirEgress  Direction = iota // from a chassis (Geneve) out of the external side
+	DirIngress                  // from the external side to a chassis
+	DirHairpin                  // from a chassis to a NAT address, back to a chassis
+	NumDirections
+)
+
+func (d Direction) String() string {
+	switch d {
+	case DirEgress:
+		return "egress"
+	case DirIngress:
+		return "ingress"
+	case DirHairpin:
+		return "hairpin"
+	}
+	return "unknown"
+}
+
+// Count is a packet and byte count.
+type Count struct {
+	Packets uint64 `json:"packets"`
+	Bytes   uint64 `json:"bytes"`
+}
+
+// forward counts a packet of family f forwarded in direction d, n bytes
+// as it leaves the pipeline (after encap or decap). Every stage that
+// forwards across the gateway calls it once, at its end.
+func (c *counters) forward(f Family, d Direction, n int) {
+	x := &c.fwd[f][d]
+	x.Packets++
+	x.Bytes += uint64(n)
+}
+
 // Stats is a snapshot of pipeline counters, summed over workers.
 type Stats struct {
 	Verdicts [NumVerdicts]uint64
 	// Bytes sums the frame lengths per verdict, as each frame left the
 	// pipeline (after encap or decap).
-	Bytes   [NumVerdicts]uint64
-	Drops   [NumDrops]uint64
-	RX, TX  [flow.NumPorts]uint64
+	Bytes  [NumVerdicts]uint64
+	Drops  [NumDrops]uint64
+	RX, TX [flow.NumPorts]uint64
+	// Egress and Ingress count packets forwarded across the gateway, both
+	// families: the sums of Forwarded.
 	Egress  uint64
 	Ingress uint64
 	// Hairpin counts packets from a chassis to one of their router's NAT
 	// addresses, forwarded back to a chassis (RFC 4787 REQ-9).
 	Hairpin uint64
+	// Forwarded splits Egress, Ingress and Hairpin by the routed packet's
+	// IP family, with the bytes as each frame left the pipeline.
+	Forwarded [NumFamilies][NumDirections]Count
 	// ARPReply counts ARP replies sent over Geneve for the gateway
 	// routers' join-port addresses; ARPReplyExternal those sent on the
 	// external side for NAT addresses.
@@ -67,9 +131,7 @@ type published struct {
 	bytes     [NumVerdicts]atomic.Uint64
 	drops     [NumDrops]atomic.Uint64
 	rx, tx    [flow.NumPorts]atomic.Uint64
-	egress    atomic.Uint64
-	ingress   atomic.Uint64
-	hairpin   atomic.Uint64
+	fwd       [NumFamilies][NumDirections][2]atomic.Uint64 // packets, bytes
 	arpReply  atomic.Uint64
 	arpExt    atomic.Uint64
 	cacheHits atomic.Uint64
@@ -95,13 +157,16 @@ func (p *published) store(c *counters) {
 		put(&p.rx[i], c.rx[i])
 		put(&p.tx[i], c.tx[i])
 	}
-	put(&p.egress, c.egress)
-	put(&p.ingress, c.ingress)
+	for f := range c.fwd {
+		for d := range c.fwd[f] {
+			put(&p.fwd[f][d][0], c.fwd[f][d].Packets)
+			put(&p.fwd[f][d][1], c.fwd[f][d].Bytes)
+		}
+	}
 	put(&p.arpReply, c.arpReply)
 	put(&p.arpExt, c.arpReplyExternal)
 	put(&p.cacheHits, c.cacheHits)
 	put(&p.icmpOut, c.icmpOut)
-	put(&p.hairpin, c.hairpin)
 	put(&p.held, c.held)
 	put(&p.holdSent, c.holdSent)
 }
@@ -125,9 +190,21 @@ func (p *published) addTo(s *Stats) {
 		s.RX[i] += p.rx[i].Load()
 		s.TX[i] += p.tx[i].Load()
 	}
-	s.Egress += p.egress.Load()
-	s.Ingress += p.ingress.Load()
-	s.Hairpin += p.hairpin.Load()
+	for f := range p.fwd {
+		for d := range p.fwd[f] {
+			n := p.fwd[f][d][0].Load()
+			s.Forwarded[f][d].Packets += n
+			s.Forwarded[f][d].Bytes += p.fwd[f][d][1].Load()
+			switch Direction(d) {
+			case DirEgress:
+				s.Egress += n
+			case DirIngress:
+				s.Ingress += n
+			case DirHairpin:
+				s.Hairpin += n
+			}
+		}
+	}
 	s.ARPReply += p.arpReply.Load()
 	s.ARPReplyExternal += p.arpExt.Load()
 	s.CacheHits += p.cacheHits.Load()

@@ -22,6 +22,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -119,6 +120,8 @@ func ipv6Suite(t *testing.T, underlay6 bool) {
 			t.Fatalf("fast-path hits +%d of %d one-way datagrams (threshold %d)", hits, n, onewayN)
 		}
 	})
+
+	t.Run("dumps-and-stats", func(t *testing.T) { dumpsAndStats6(t, g, vm, vmIP, ext, v6.SNATIP) })
 
 	iperf := func(t *testing.T, role, wantPeer string) {
 		srv, err := g.lab.StartIperfServerAt(ext)
@@ -406,4 +409,61 @@ func icmp6Checksum(ip *layers.IPv6, msg []byte) uint16 {
 		s = s&0xffff + s>>16
 	}
 	return ^uint16(s)
+}
+
+// dumpsAndStats6: a VM's one-way IPv6 flow shows in dump-conntrack in
+// OVS's format (both zones, the SNAT zone's reply to the NAT66 address),
+// in dump-flows as IPv6, and in the stats' IPv6 egress counters (the
+// software pipeline's and the fast path's together cover what was sent).
+func dumpsAndStats6(t *testing.T, g *gateway, vm string, vmIP, ext, snat netip.Addr) {
+	egress6 := func() (sw, fp uint64) {
+		out, err := g.xgw("stats", "--json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s struct {
+			Pipeline struct {
+				Forwarded map[string]map[string]struct{ Packets uint64 } `json:"forwarded"`
+			} `json:"pipeline"`
+			XDP []struct {
+				Stats struct {
+					FastPath struct{ HitEgress6 struct{ Packets uint64 } }
+				} `json:"stats"`
+			} `json:"xdp"`
+		}
+		if err := json.Unmarshal([]byte(out), &s); err != nil {
+			t.Fatalf("stats json: %v", err)
+		}
+		if len(s.XDP) > 0 {
+			fp = s.XDP[0].Stats.FastPath.HitEgress6.Packets
+		}
+		return s.Pipeline.Forwarded["ipv6"]["egress"].Packets, fp
+	}
+	g.run(vm, "ping", "-6", "-c", "2", "-W", "1", ext.String()) // the external next hop resolved
+	sw0, fp0 := egress6()
+	const n = 20
+	ex, err := g.lab.UDPOneWay(vm, vmIP, 40613, "ext", netip.AddrPortFrom(ext, 7613), n, 5*time.Second)
+	if err != nil || ex.Answered < n*9/10 {
+		t.Fatalf("one-way UDP over IPv6: %v %v", ex, err)
+	}
+	sw1, fp1 := egress6()
+	t.Logf("IPv6 egress: software +%d, fast path +%d, delivered %d", sw1-sw0, fp1-fp0, ex.Answered)
+	if (sw1-sw0)+(fp1-fp0) < uint64(ex.Answered) || sw1 == sw0 {
+		t.Errorf("IPv6 egress counters rose by software %d + fast path %d for %d delivered", sw1-sw0, fp1-fp0, ex.Answered)
+	}
+	out, err := g.xgw("dump-conntrack")
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := fmt.Sprintf("udp,orig=(src=%s,dst=%s,sport=40613,dport=7613),reply=(src=%s,dst=", vmIP, ext, ext)
+	if c := strings.Count(out, orig); c != 2 || !strings.Contains(out, orig+snat.String()+",sport=7613,dport=") {
+		t.Errorf("dump-conntrack: %d lines with %q (want 2: the DNAT and the SNAT zone, one replying to %s):\n%s", c, orig, snat, out)
+	}
+	flows, err := g.xgw("dump-flows")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := fmt.Sprintf("eth_type(0x86dd),ipv6(src=%s,dst=%s,proto=17,frag=no),udp(src=40613,dst=7613)", vmIP, ext); !strings.Contains(flows, m) {
+		t.Errorf("dump-flows lacks %q:\n%s", m, flows)
+	}
 }

@@ -21,8 +21,8 @@ import (
 
 // counters of the offload path, read from xgw stats --json.
 type fpCounters struct {
-	hits      uint64 // fast-path hits, both directions
-	hitsEgr   uint64 // fast-path hits from the underlay
+	hits      uint64 // fast-path hits, both directions, IPv4 and IPv6
+	hitsEgr   uint64 // fast-path hits from the underlay, IPv4 and IPv6
 	geneve    uint64 // Geneve that xdp_gw steered to AF_XDP (software path)
 	swTX      uint64 // frames the software pipeline transmitted
 	offloaded int    // connections in the fast path now
@@ -45,7 +45,8 @@ func (g *gateway) fp() fpCounters {
 		XDP []struct {
 			Stats struct {
 				FastPath struct {
-					HitEgress, HitIngress struct{ Packets uint64 }
+					HitEgress, HitIngress   struct{ Packets uint64 }
+					HitEgress6, HitIngress6 struct{ Packets uint64 }
 				}
 				RedirectGeneve struct{ Packets uint64 }
 			} `json:"stats"`
@@ -65,8 +66,9 @@ func (g *gateway) fp() fpCounters {
 	}
 	var c fpCounters
 	if len(s.XDP) > 0 { // one fast path, shared by every interface
-		c.hits = s.XDP[0].Stats.FastPath.HitEgress.Packets + s.XDP[0].Stats.FastPath.HitIngress.Packets
-		c.hitsEgr = s.XDP[0].Stats.FastPath.HitEgress.Packets
+		f := &s.XDP[0].Stats.FastPath
+		c.hitsEgr = f.HitEgress.Packets + f.HitEgress6.Packets
+		c.hits = c.hitsEgr + f.HitIngress.Packets + f.HitIngress6.Packets
 	}
 	for _, x := range s.XDP {
 		c.geneve += x.Stats.RedirectGeneve.Packets

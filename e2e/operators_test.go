@@ -81,7 +81,7 @@ func TestOperators(t *testing.T) {
 			{`xgw_pipeline_packets_total{verdict="tx"}`, []string{"pipeline", "verdicts", "tx"}},
 			{`xgw_pipeline_bytes_total{verdict="tx"}`, []string{"pipeline", "bytes", "tx"}},
 			{`xgw_pipeline_rx_packets_total{side="underlay"}`, []string{"pipeline", "rx", "underlay"}},
-			{`xgw_pipeline_forwarded_packets_total{direction="egress"}`, []string{"pipeline", "egress"}},
+			{`xgw_pipeline_forwarded_packets_total{direction="egress",family="ipv4"}`, []string{"pipeline", "forwarded", "ipv4", "egress", "packets"}},
 			{`xgw_engine_frames_total`, []string{"engine", "Frames"}},
 		} {
 			v1, v2 := m1.get(t, s.series), m2.get(t, s.series)
@@ -107,7 +107,7 @@ func TestOperators(t *testing.T) {
 		} else {
 			first, _ := l[0].(map[string]any)
 			sv, ok := lookup(first, "stats", "FastPath", "HitEgress", "Packets")
-			const series = `xgw_fastpath_packets_total{direction="egress"}`
+			const series = `xgw_fastpath_packets_total{direction="egress",family="ipv4"}`
 			v1, v2 := m1.get(t, series), m2.get(t, series)
 			t.Logf("%s: scrape %.0f, stats %.0f, scrape %.0f", series, v1, sv, v2)
 			if !ok || sv < v1 || sv > v2 {

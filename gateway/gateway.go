@@ -324,10 +324,7 @@ func (g *Gateway) zoneCounts() map[uint16]int {
 	for _, z := range g.reload.zones() {
 		m[z] = 0
 	}
-	g.ct.Range(func(ci conntrack.ConnInfo) bool {
-		m[ci.Orig.Zone]++
-		return true
-	})
+	g.tables().ZoneCounts(m)
 	return m
 }
 
@@ -386,6 +383,7 @@ func (g *Gateway) Stats() (control.Stats, error) {
 		Config:    g.reload.state(),
 		OVN:       g.ovnState(),
 	}
+	s.Conntrack6 = g.ct6.Stats()
 	s.NATMappings = g.pipe.Mappings().Stats()
 	if g.off != nil {
 		os := g.off.Stats()
@@ -404,8 +402,10 @@ func (g *Gateway) Stats() (control.Stats, error) {
 // Registry is what /metrics serves.
 func (g *Gateway) Registry() *prometheus.Registry { return g.registry }
 
-// Conntrack implements control.Provider.
-func (g *Gateway) Conntrack() control.Conntrack { return g.ct }
+// Conntrack implements control.Provider: both families, one listing.
+func (g *Gateway) Conntrack() control.Conntrack { return g.tables() }
+
+func (g *Gateway) tables() conntrack.Tables { return conntrack.Tables{V4: g.ct, V6: g.ct6} }
 
 // Now implements control.Provider.
 func (g *Gateway) Now() int64 { return g.clock() }
@@ -414,7 +414,7 @@ func (g *Gateway) Now() int64 { return g.clock() }
 func (g *Gateway) DumpFlows(w io.Writer, typ string) error {
 	names := [flow.NumPorts]string{}
 	names[flow.Underlay], names[flow.External] = g.ifnames[0], g.ifnames[1]
-	return g.off.DumpFlows(w, offload.DumpOptions{Type: typ, Now: g.clock(), PortNames: names})
+	return g.off.DumpFlows(w, offload.DumpOptions{Type: typ, Now: g.clock(), PortNames: names, Conntrack6: g.ct6})
 }
 
 // workers is the engine's view of its threads in the /stats shape.

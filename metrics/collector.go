@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/xgw-dev/xgw/bpf"
+	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/control"
 )
 
@@ -62,21 +63,22 @@ var (
 	dDrops         = desc("pipeline_drops_total", "Frames the pipeline dropped, by reason (one reason per drop; every reason listed, zeros included).", "reason")
 	dRX            = desc("pipeline_rx_packets_total", "Frames into the pipeline, by side: underlay (Geneve) or external.", "side")
 	dTX            = desc("pipeline_tx_packets_total", "Frames out of the pipeline, by side.", "side")
-	dForwarded     = desc("pipeline_forwarded_packets_total", "Packets forwarded across the gateway: egress (overlay to external, SNATed) or ingress (external to a chassis).", "direction")
+	dForwarded     = desc("pipeline_forwarded_packets_total", "Packets forwarded across the gateway, by direction (egress: overlay to external, SNATed or routed; ingress: external to a chassis; hairpin: a chassis to a NAT address and back) and by the routed (inner) packet's IP family (ipv4, ipv6).", "direction", "family")
+	dForwardedB    = desc("pipeline_forwarded_bytes_total", "Bytes of the packets forwarded across the gateway, as each frame left the pipeline (after Geneve encap or decap), by direction and family.", "direction", "family")
 	dARP           = desc("pipeline_arp_replies_total", "ARP replies the gateway routers sent, by side: underlay (over Geneve, for their join-port addresses) or external (for their NAT addresses).", "side")
 	dHoldSent      = desc("pipeline_hold_sent_total", "Packets held for an unresolved next hop (verdict held) and sent once it resolved; the others are drops neighbor-hold-timeout.")
 	dICMPOut       = desc("pipeline_icmp_sent_total", "ICMP messages the gateway routers generated and sent (echo replies to their addresses, time exceeded).")
 	dFragments     = desc("pipeline_fragments_total", "IPv4 fragments of NATed datagrams, by event: known (translated at once), held (before their first fragment), released, completed/expired (datagrams), drop-* (dropped, by reason: overlap, too-many, too-small, no-memory, first-dropped, timeout, malformed).", "event")
 	dFragHeld      = desc("pipeline_fragments_held", "Fragments held now for their datagram's first fragment.")
-	dPortAlloc     = desc("nat_port_allocation_failures_total", "New connections refused because SNAT found no free external port (conntrack commits without a reply tuple).")
-	dCTEntries     = desc("conntrack_entries", "Live connections in the table, all zones.")
-	dCTZone        = desc("conntrack_zone_entries", "Live connections per conntrack zone (counted by a table walk at most every few seconds; may lag xgw_conntrack_entries).", "zone")
-	dCTCapacity    = desc("conntrack_capacity", "Connection limit of the table.")
-	dCTCreated     = desc("conntrack_created_total", "Connections committed.")
-	dCTExpired     = desc("conntrack_expired_total", "Connections removed by timeout.")
-	dCTDeleted     = desc("conntrack_deleted_total", "Connections removed explicitly or replaced by a new SYN.")
-	dCTFull        = desc("conntrack_full_drops_total", "New connections refused because the table was full.")
-	dCTInvalid     = desc("conntrack_invalid_packets_total", "Packets conntrack marked invalid (+inv).")
+	dPortAlloc     = desc("nat_port_allocation_failures_total", "New connections refused because SNAT found no free external port (conntrack commits without a reply tuple), by family.", "family")
+	dCTEntries     = desc("conntrack_entries", "Live connections, all zones, by family (ipv4 and ipv6 connections live in tables of their own).", "family")
+	dCTZone        = desc("conntrack_zone_entries", "Live connections per conntrack zone, both families (counted by a table walk at most every few seconds; may lag xgw_conntrack_entries).", "zone")
+	dCTCapacity    = desc("conntrack_capacity", "Connection limit of the family's table.", "family")
+	dCTCreated     = desc("conntrack_created_total", "Connections committed, by family.", "family")
+	dCTExpired     = desc("conntrack_expired_total", "Connections removed by timeout, by family.", "family")
+	dCTDeleted     = desc("conntrack_deleted_total", "Connections removed explicitly or replaced by a new SYN, by family.", "family")
+	dCTFull        = desc("conntrack_full_drops_total", "New connections refused because the family's table was full.", "family")
+	dCTInvalid     = desc("conntrack_invalid_packets_total", "Packets conntrack marked invalid (+inv), by family.", "family")
 	dNeighEntries  = desc("neighbor_entries", "Resolved neighbours in the gateway's mirror of the kernel table.")
 	dNeighMisses   = desc("neighbor_misses_total", "Next-hop lookups that found no MAC (resolution started; the packet is held, see pipeline_hold_sent_total, or dropped).")
 	dNeighResolves = desc("neighbor_resolutions_total", "Neighbour resolutions started.")
@@ -92,11 +94,11 @@ var (
 	dXskWakeups    = desc("afxdp_wakeups_total", "Syscalls to wake the kernel: rx (fill ring need_wakeup) or tx (sendto).", "interface", "queue", "ring")
 	dXskDrops      = desc("afxdp_kernel_drops_total", "Kernel XDP_STATISTICS of an AF_XDP socket: frames lost at the socket, by reason.", "interface", "queue", "reason")
 	dXskTXEmpty    = desc("afxdp_tx_ring_empty_total", "Kernel XDP_STATISTICS: TX wake-ups that found the TX ring empty.", "interface", "queue")
-	dXDPPackets    = desc("xdp_packets_total", "Packets xdp_gw handled on an interface, by action: redirect_geneve/redirect_nat/redirect_arp/redirect_nd/redirect_routed (to xgw; redirect_arp: ARP requests for NAT addresses; redirect_nd: neighbour solicitations for NAT66 addresses; redirect_routed: IPv6 to a routed prefix), pass (the host's), no_socket (ours, no AF_XDP socket: passed), malformed (passed).", "interface", "action")
+	dXDPPackets    = desc("xdp_packets_total", "Packets xdp_gw handled on an interface, by action: redirect_geneve/redirect_nat/redirect_arp/redirect_nd/redirect_routed (to xgw; redirect_arp: ARP requests for NAT addresses; redirect_nd: neighbour solicitations for NAT66 addresses; redirect_routed: IPv6 to a routed prefix), pass (the host's), pass_host (to a NAT address shared with the host, not a reply to xgw's SNAT), no_socket (ours, no AF_XDP socket: passed), malformed (passed).", "interface", "action")
 	dXDPBytes      = desc("xdp_bytes_total", "Bytes xdp_gw handled on an interface, by action.", "interface", "action")
-	dFPHits        = desc("fastpath_packets_total", "Packets the XDP fast path forwarded itself, by direction: egress (decapsulated and SNATed out of the external interface) or ingress (un-NATed and encapsulated to a chassis).", "direction")
-	dFPHitBytes    = desc("fastpath_bytes_total", "Bytes of the packets the XDP fast path forwarded, as they arrived, by direction.", "direction")
-	dFPMisses      = desc("fastpath_misses_total", "Packets the XDP fast path looked up and found no offloaded flow for (they go to the software pipeline).")
+	dFPHits        = desc("fastpath_packets_total", "Packets the XDP fast path forwarded itself, by direction (egress: decapsulated and SNATed out of the external interface; ingress: un-NATed and encapsulated to a chassis) and by the (inner) packet's IP family.", "direction", "family")
+	dFPHitBytes    = desc("fastpath_bytes_total", "Bytes of the packets the XDP fast path forwarded, as they arrived, by direction and family.", "direction", "family")
+	dFPMisses      = desc("fastpath_misses_total", "Packets the XDP fast path looked up and found no offloaded flow for (they go to the software pipeline), by family.", "family")
 	dFPPunts       = desc("fastpath_punts_total", "Packets of offloaded flows the XDP fast path handed to software instead, by reason (syn, fin, rst, fragment, ttl, too-big, checksum, geneve-unknown-source, ...).", "reason")
 	dBusySeconds   = desc("worker_busy_seconds_total", "CPU time of a forwarding thread (one per RX queue index). It spins while there is traffic and sleeps when not, so rate() of this is its busy ratio.", "worker")
 	dBusyRatio     = desc("worker_busy_ratio", "Share of wall time a forwarding thread was on CPU, over the last interval of at least one second between scrapes (0..1). 1 means the queue is saturated.", "worker")
@@ -107,7 +109,7 @@ var (
 	dEIMEvents     = desc("nat_mapping_events_total", "Endpoint-independent mapping events: created, reused (a connection took an existing mapping), released (with its last connection), full (table at capacity: the connection got a port of its own), conflict (the mapped port was taken toward that destination: likewise).", "event")
 )
 
-var allDescs = []*prometheus.Desc{dBuildInfo, dStatsError, dVerdicts, dVerdictBytes, dDrops, dRX, dTX, dForwarded, dARP, dICMPOut, dFragments, dFragHeld,
+var allDescs = []*prometheus.Desc{dBuildInfo, dStatsError, dVerdicts, dVerdictBytes, dDrops, dRX, dTX, dForwarded, dForwardedB, dARP, dICMPOut, dFragments, dFragHeld,
 	dPortAlloc, dCTEntries, dCTZone, dCTCapacity, dCTCreated, dCTExpired, dCTDeleted, dCTFull, dCTInvalid,
 	dNeighEntries, dNeighMisses, dNeighResolves, dNeighFailures, dEngFrames, dEngBatches, dEngTX, dEngDrops,
 	dEngErrors, dXskRX, dXskTX, dXskTXDone, dXskWakeups, dXskDrops, dXskTXEmpty, dXDPPackets, dXDPBytes,
@@ -153,9 +155,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for side, n := range p.TX {
 		counter(dTX, n, side)
 	}
-	counter(dForwarded, p.Egress, "egress")
-	counter(dForwarded, p.Ingress, "ingress")
-	counter(dForwarded, p.Hairpin, "hairpin")
+	for fam, dirs := range p.Forwarded {
+		for dir, n := range dirs {
+			counter(dForwarded, n.Packets, dir, fam)
+			counter(dForwardedB, n.Bytes, dir, fam)
+		}
+	}
 	counter(dARP, p.ARPReply, "underlay")
 	counter(dARP, p.ARPReplyExternal, "external")
 	counter(dICMPOut, p.ICMPOut)
@@ -165,15 +170,20 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(dFragHeld, float64(p.FragmentsHeldNow))
 
-	ct := &s.Conntrack
-	counter(dPortAlloc, ct.NoReplyDrops)
-	gauge(dCTEntries, float64(ct.Entries))
-	gauge(dCTCapacity, float64(ct.Capacity))
-	counter(dCTCreated, ct.Created)
-	counter(dCTExpired, ct.Expired)
-	counter(dCTDeleted, ct.Deleted)
-	counter(dCTFull, ct.FullDrops)
-	counter(dCTInvalid, ct.InvalidPackets)
+	for _, f := range []struct {
+		name string
+		ct   *conntrack.Stats
+	}{{"ipv4", &s.Conntrack}, {"ipv6", &s.Conntrack6}} {
+		ct := f.ct
+		counter(dPortAlloc, ct.NoReplyDrops, f.name)
+		gauge(dCTEntries, float64(ct.Entries), f.name)
+		gauge(dCTCapacity, float64(ct.Capacity), f.name)
+		counter(dCTCreated, ct.Created, f.name)
+		counter(dCTExpired, ct.Expired, f.name)
+		counter(dCTDeleted, ct.Deleted, f.name)
+		counter(dCTFull, ct.FullDrops, f.name)
+		counter(dCTInvalid, ct.InvalidPackets, f.name)
+	}
 	for z, n := range c.zones.get(c.opts.Now()) {
 		gauge(dCTZone, float64(n), strconv.Itoa(int(z)))
 	}
@@ -242,11 +252,18 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	if len(s.XDP) > 0 {
 		// One fast path, shared by every interface's program: count it once.
 		fp := &s.XDP[0].Stats.FastPath
-		counter(dFPHits, fp.HitEgress.Packets, "egress")
-		counter(dFPHits, fp.HitIngress.Packets, "ingress")
-		counter(dFPHitBytes, fp.HitEgress.Bytes, "egress")
-		counter(dFPHitBytes, fp.HitIngress.Bytes, "ingress")
-		counter(dFPMisses, fp.Miss.Packets)
+		for _, h := range []struct {
+			dir, fam string
+			c        bpf.Counter
+		}{
+			{"egress", "ipv4", fp.HitEgress}, {"ingress", "ipv4", fp.HitIngress},
+			{"egress", "ipv6", fp.HitEgress6}, {"ingress", "ipv6", fp.HitIngress6},
+		} {
+			counter(dFPHits, h.c.Packets, h.dir, h.fam)
+			counter(dFPHitBytes, h.c.Bytes, h.dir, h.fam)
+		}
+		counter(dFPMisses, fp.Miss.Packets, "ipv4")
+		counter(dFPMisses, fp.Miss6.Packets, "ipv6")
 		for r := range bpf.NumPuntReasons {
 			counter(dFPPunts, fp.Punts[r].Packets, r.String())
 		}

@@ -39,22 +39,27 @@ func doc() control.Stats {
 	ds.RX[flow.Underlay] = 600
 	ds.TX[flow.External] = 590
 	ds.Egress, ds.Ingress = 590, 410
+	ds.Forwarded[datapath.FamilyIPv4][datapath.DirEgress] = datapath.Count{Packets: 500, Bytes: 50000}
+	ds.Forwarded[datapath.FamilyIPv6][datapath.DirEgress] = datapath.Count{Packets: 90, Bytes: 11000}
+	ds.Forwarded[datapath.FamilyIPv4][datapath.DirIngress] = datapath.Count{Packets: 400, Bytes: 60000}
+	ds.Forwarded[datapath.FamilyIPv6][datapath.DirIngress] = datapath.Count{Packets: 10, Bytes: 1500}
 	ds.ARPReply, ds.ARPReplyExternal = 2, 3
 	ds.Verdicts[datapath.VerdictHeld], ds.Held, ds.HoldSent = 4, 4, 3
 	ds.Drops[datapath.DropNeighTimeout] = 1
 	p := control.PipelineStats(ds)
 	p.Bytes["tx"] = 123456
 	s := control.Stats{
-		Version:   "v-test",
-		Pipeline:  p,
-		Engine:    engine.Stats{Frames: 1007, Batches: 40, TxInPlace: 3, TxCopied: 997, TxRingFull: 1},
-		Conntrack: conntrack.Stats{Capacity: 1024, Entries: 6, Created: 9, Expired: 3, NoReplyDrops: 2, InvalidPackets: 4},
+		Version:    "v-test",
+		Pipeline:   p,
+		Engine:     engine.Stats{Frames: 1007, Batches: 40, TxInPlace: 3, TxCopied: 997, TxRingFull: 1},
+		Conntrack:  conntrack.Stats{Capacity: 1024, Entries: 6, Created: 9, Expired: 3, NoReplyDrops: 2, InvalidPackets: 4},
+		Conntrack6: conntrack.Stats{Capacity: 512, Entries: 2, Created: 5, Expired: 3, FullDrops: 1},
 		Ports: []engine.PortStats{{Interface: "gw-u", Queue: 0, Stats: afxdp.Stats{RxPackets: 600, TxPackets: 410, TxCompleted: 409,
 			RxKicks: 1, TxKicks: 12, RxRingFull: 8, FillRingEmpty: 2}}},
 		XDP: []control.XDP{{Interface: "gw-x", Stats: bpf.Stats{RedirectNAT: bpf.Counter{Packets: 410, Bytes: 41000}, Pass: bpf.Counter{Packets: 3, Bytes: 180},
-			RedirectARP: bpf.Counter{Packets: 3, Bytes: 180},
-			RedirectND:  bpf.Counter{Packets: 4, Bytes: 344}, RedirectRouted: bpf.Counter{Packets: 6, Bytes: 600},
-			FastPath: fastPath()}},
+			RedirectARP: bpf.Counter{Packets: 3, Bytes: 180}, RedirectND: bpf.Counter{Packets: 6, Bytes: 516},
+			RedirectRouted: bpf.Counter{Packets: 7, Bytes: 700},
+			FastPath:       fastPath()}},
 			// The second interface's program shares the fast path: the
 			// same numbers, which must not be counted twice.
 			{Interface: "gw-u", Stats: bpf.Stats{FastPath: fastPath()}}},
@@ -68,7 +73,8 @@ func doc() control.Stats {
 
 func fastPath() bpf.FastPathStats {
 	fp := bpf.FastPathStats{HitEgress: bpf.Counter{Packets: 5000, Bytes: 610000}, HitIngress: bpf.Counter{Packets: 4000, Bytes: 256000},
-		Miss: bpf.Counter{Packets: 77}}
+		Miss: bpf.Counter{Packets: 77}, HitEgress6: bpf.Counter{Packets: 300, Bytes: 42000}, HitIngress6: bpf.Counter{Packets: 200, Bytes: 31000},
+		Miss6: bpf.Counter{Packets: 8}}
 	fp.Punts[bpf.PuntFIN] = bpf.Counter{Packets: 2}
 	fp.Punts[bpf.PuntChecksum] = bpf.Counter{Packets: 9}
 	return fp
@@ -106,12 +112,22 @@ func TestCollectorAgreesWithStats(t *testing.T) {
 		`xgw_pipeline_drops_total{reason="ct-full"}`:                                     0,
 		`xgw_pipeline_rx_packets_total{side="underlay"}`:                                 600,
 		`xgw_pipeline_tx_packets_total{side="external"}`:                                 590,
-		`xgw_pipeline_forwarded_packets_total{direction="ingress"}`:                      410,
-		`xgw_nat_port_allocation_failures_total`:                                         2,
-		`xgw_conntrack_entries`:                                                          6,
+		`xgw_pipeline_forwarded_packets_total{direction="ingress",family="ipv4"}`:        400,
+		`xgw_pipeline_forwarded_packets_total{direction="ingress",family="ipv6"}`:        10,
+		`xgw_pipeline_forwarded_packets_total{direction="egress",family="ipv6"}`:         90,
+		`xgw_pipeline_forwarded_packets_total{direction="hairpin",family="ipv4"}`:        0,
+		`xgw_pipeline_forwarded_bytes_total{direction="egress",family="ipv4"}`:           50000,
+		`xgw_pipeline_forwarded_bytes_total{direction="egress",family="ipv6"}`:           11000,
+		`xgw_nat_port_allocation_failures_total{family="ipv4"}`:                          2,
+		`xgw_nat_port_allocation_failures_total{family="ipv6"}`:                          0,
+		`xgw_conntrack_entries{family="ipv4"}`:                                           6,
+		`xgw_conntrack_entries{family="ipv6"}`:                                           2,
 		`xgw_conntrack_zone_entries{zone="16"}`:                                          3,
-		`xgw_conntrack_capacity`:                                                         1024,
-		`xgw_conntrack_invalid_packets_total`:                                            4,
+		`xgw_conntrack_capacity{family="ipv4"}`:                                          1024,
+		`xgw_conntrack_capacity{family="ipv6"}`:                                          512,
+		`xgw_conntrack_created_total{family="ipv6"}`:                                     5,
+		`xgw_conntrack_full_drops_total{family="ipv6"}`:                                  1,
+		`xgw_conntrack_invalid_packets_total{family="ipv4"}`:                             4,
 		`xgw_neighbor_misses_total`:                                                      5,
 		`xgw_engine_tx_frames_total{path="copied"}`:                                      997,
 		`xgw_engine_drops_total{reason="tx_ring_full"}`:                                  1,
@@ -121,14 +137,20 @@ func TestCollectorAgreesWithStats(t *testing.T) {
 		`xgw_xdp_packets_total{action="redirect_nat",interface="gw-x"}`:                  410,
 		`xgw_xdp_bytes_total{action="pass",interface="gw-x"}`:                            180,
 		`xgw_xdp_packets_total{action="redirect_arp",interface="gw-x"}`:                  3,
-		`xgw_xdp_packets_total{action="redirect_nd",interface="gw-x"}`:                   4,
-		`xgw_xdp_packets_total{action="redirect_routed",interface="gw-x"}`:               6,
+		`xgw_xdp_packets_total{action="redirect_nd",interface="gw-x"}`:                   6,
+		`xgw_xdp_bytes_total{action="redirect_nd",interface="gw-x"}`:                     516,
+		`xgw_xdp_packets_total{action="redirect_routed",interface="gw-x"}`:               7,
 		`xgw_pipeline_arp_replies_total{side="underlay"}`:                                2,
 		`xgw_pipeline_arp_replies_total{side="external"}`:                                3,
-		`xgw_fastpath_packets_total{direction="egress"}`:                                 5000,
-		`xgw_fastpath_packets_total{direction="ingress"}`:                                4000,
-		`xgw_fastpath_bytes_total{direction="ingress"}`:                                  256000,
-		`xgw_fastpath_misses_total`:                                                      77,
+		`xgw_fastpath_packets_total{direction="egress",family="ipv4"}`:                   5000,
+		`xgw_fastpath_packets_total{direction="ingress",family="ipv4"}`:                  4000,
+		`xgw_fastpath_bytes_total{direction="ingress",family="ipv4"}`:                    256000,
+		`xgw_fastpath_packets_total{direction="egress",family="ipv6"}`:                   300,
+		`xgw_fastpath_packets_total{direction="ingress",family="ipv6"}`:                  200,
+		`xgw_fastpath_bytes_total{direction="egress",family="ipv6"}`:                     42000,
+		`xgw_fastpath_bytes_total{direction="ingress",family="ipv6"}`:                    31000,
+		`xgw_fastpath_misses_total{family="ipv4"}`:                                       77,
+		`xgw_fastpath_misses_total{family="ipv6"}`:                                       8,
 		`xgw_fastpath_punts_total{reason="fin"}`:                                         2,
 		`xgw_fastpath_punts_total{reason="checksum"}`:                                    9,
 		`xgw_fastpath_punts_total{reason="syn"}`:                                         0,

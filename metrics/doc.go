@@ -5,7 +5,8 @@
 // twice, nothing runs per packet, and `xgw stats --json` and /metrics
 // agree up to the time between the two reads. Every series is named xgw_*;
 // counters end in _total, and each family has a HELP text that says what
-// an operator reads from it.
+// an operator reads from it. Where IPv4 and IPv6 are counted apart the
+// series carry a family label ("ipv4", "ipv6"): sum over it for the total.
 //
 //	xgw_build_info{version}                              1
 //	xgw_pipeline_packets_total{verdict}                  tx, drop, pass
@@ -13,14 +14,15 @@
 //	xgw_pipeline_drops_total{reason}                     every reason, zeros included
 //	xgw_pipeline_rx_packets_total{side}                  underlay, external
 //	xgw_pipeline_tx_packets_total{side}
-//	xgw_pipeline_forwarded_packets_total{direction}      egress, ingress
+//	xgw_pipeline_forwarded_packets_total{direction,family} egress, ingress, hairpin; ipv4, ipv6
+//	xgw_pipeline_forwarded_bytes_total{direction,family}   as the frames left the pipeline
 //	xgw_pipeline_arp_replies_total{side}                 underlay (Geneve, join ports), external (NAT addrs)
-//	xgw_nat_port_allocation_failures_total               commits refused: no free port
-//	xgw_conntrack_entries                                live connections (exact)
-//	xgw_conntrack_zone_entries{zone}                     per zone (scanned, see ZoneCounter)
-//	xgw_conntrack_capacity
-//	xgw_conntrack_created_total, _expired_total, _deleted_total
-//	xgw_conntrack_full_drops_total, xgw_conntrack_invalid_packets_total
+//	xgw_nat_port_allocation_failures_total{family}       commits refused: no free port
+//	xgw_conntrack_entries{family}                        live connections (exact), ipv4 and ipv6 tables
+//	xgw_conntrack_zone_entries{zone}                     per zone, both families (scanned, see Options.Zones)
+//	xgw_conntrack_capacity{family}
+//	xgw_conntrack_created_total, _expired_total, _deleted_total {family}
+//	xgw_conntrack_full_drops_total, xgw_conntrack_invalid_packets_total {family}
 //	xgw_neighbor_entries, xgw_neighbor_misses_total, ..._resolutions_total,
 //	xgw_neighbor_failures_total
 //	xgw_engine_frames_total, xgw_engine_batches_total
@@ -37,8 +39,12 @@
 //	xgw_afxdp_tx_ring_empty_total{interface,queue}
 //	xgw_xdp_packets_total{interface,action}              redirect_geneve, redirect_nat,
 //	xgw_xdp_bytes_total{interface,action}                redirect_arp, redirect_nd,
-//	                                                     redirect_routed, pass, no_socket,
-//	                                                     malformed
+//	                                                     redirect_routed, pass, pass_host,
+//	                                                     no_socket, malformed
+//	xgw_fastpath_packets_total{direction,family}         XDP fast-path hits: egress, ingress;
+//	xgw_fastpath_bytes_total{direction,family}           ipv4, ipv6 (the inner packet's)
+//	xgw_fastpath_misses_total{family}
+//	xgw_fastpath_punts_total{reason}
 //	xgw_worker_busy_seconds_total{worker}                CPU time of the worker thread
 //	xgw_worker_busy_ratio{worker}                        over the last >= 1 s between scrapes
 //	xgw_config_reloads_total{result}                     applied, refused

@@ -25,6 +25,9 @@ type DumpOptions struct {
 	// PortNames name the output ports (interface names); empty ones print
 	// as "underlay" and "external".
 	PortNames [flow.NumPorts]string
+	// Conntrack6 is the IPv6 connection table whose connections the
+	// software part lists (those no Backend6 entry carries); nil: none.
+	Conntrack6 *conntrack.Table6
 }
 
 // DumpFlows writes one line per direction, in the shape of
@@ -39,6 +42,10 @@ type DumpOptions struct {
 //   - every other connection ("offloaded:no, dp:software") shows one line
 //     per zone entry and direction, with conntrack's counters: what the
 //     software pipeline forwards, as OVS's per-zone recirculation flows.
+//
+// Each part lists IPv4 flows first, then IPv6 ones (eth_type(0x86dd),
+// ipv6(...)): the IPv6 fast-path entries of every Backend6, and the
+// IPv6 connections of opts.Conntrack6 that none of them carries.
 //
 // Lines are sorted, so dumps diff cleanly.
 func (m *Manager) DumpFlows(w io.Writer, opts DumpOptions) error {
@@ -100,7 +107,7 @@ func (m *Manager) DumpFlows(w io.Writer, opts DumpOptions) error {
 		}
 	}
 	if wantOff {
-		if err := m.dumpFlows6(bw, now, &opts.PortNames); err != nil {
+		if err := m.dumpFlows6(bw, nil, now, &opts.PortNames, true, false); err != nil {
 			return err
 		}
 	}
@@ -120,6 +127,9 @@ func (m *Manager) DumpFlows(w io.Writer, opts DumpOptions) error {
 					return err
 				}
 			}
+		}
+		if err := m.dumpFlows6(bw, opts.Conntrack6, now, &opts.PortNames, false, true); err != nil {
+			return err
 		}
 	}
 	return bw.Flush()
@@ -309,16 +319,11 @@ func portName(p flow.Port, names *[flow.NumPorts]string) string {
 // software pipeline forwards.
 func appendSoftware(b []byte, ci *conntrack.ConnInfo, d conntrack.Dir, now int64) []byte {
 	t := &ci.Orig
-	state := ci.State | conntrack.Tracked
 	if d == conntrack.DirReply {
 		t = &ci.Reply
-		state |= conntrack.ReplyDir
 	}
-	b = append(b, "ct_zone("...)
-	b = strconv.AppendUint(b, uint64(t.Zone), 10)
-	b = append(b, "),ct_state("...)
-	b = append(b, state.String()...)
-	b = append(b, "),eth_type(0x0800),ipv4(src="...)
+	b = appendSoftwareHead(b, t.Zone, ci.State, d)
+	b = append(b, "eth_type(0x0800),ipv4(src="...)
 	b = append(b, t.Src.String()...)
 	b = append(b, ",dst="...)
 	b = append(b, t.Dst.String()...)
@@ -337,12 +342,31 @@ func appendSoftware(b []byte, ci *conntrack.ConnInfo, d conntrack.Dir, now int64
 		b = strconv.AppendUint(b, uint64(typ), 10)
 		b = append(b, ",code=0)"...)
 	}
-	// Conntrack keeps one last-seen time per connection; both directions
-	// show it.
-	b = appendCounters(b, ci.Packets[d], ci.Bytes[d], ci.LastSeen, now)
+	return appendSoftwareTail(b, ci.Packets[d], ci.Bytes[d], ci.LastSeen, now, t.Zone, ci.State)
+}
+
+// appendSoftwareHead writes the recirculation match OVS prints for a zone
+// entry: ct_zone(N),ct_state(...), and the comma before the packet match.
+func appendSoftwareHead(b []byte, zone uint16, state conntrack.State, d conntrack.Dir) []byte {
+	state |= conntrack.Tracked
+	if d == conntrack.DirReply {
+		state |= conntrack.ReplyDir
+	}
+	b = append(b, "ct_zone("...)
+	b = strconv.AppendUint(b, uint64(zone), 10)
+	b = append(b, "),ct_state("...)
+	b = append(b, state.String()...)
+	return append(b, "),"...)
+}
+
+// appendSoftwareTail writes a zone entry's counters and its action.
+// Conntrack keeps one last-seen time per connection; both directions
+// show it.
+func appendSoftwareTail(b []byte, packets, bytes uint64, last, now int64, zone uint16, state conntrack.State) []byte {
+	b = appendCounters(b, packets, bytes, last, now)
 	b = append(b, ", offloaded:no, dp:software, actions:ct(zone="...)
-	b = strconv.AppendUint(b, uint64(t.Zone), 10)
-	if ci.State&(conntrack.SrcNAT|conntrack.DstNAT) != 0 {
+	b = strconv.AppendUint(b, uint64(zone), 10)
+	if state&(conntrack.SrcNAT|conntrack.DstNAT) != 0 {
 		b = append(b, ",nat"...)
 	}
 	return append(b, ")\n"...)

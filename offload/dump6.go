@@ -12,16 +12,25 @@ import (
 	"github.com/xgw-dev/xgw/packet"
 )
 
-// dumpFlows6 writes the IPv6 entries of every Backend6, sorted, in the
-// shape DumpFlows gives IPv4 ones (OVS's ipv6(...), set(ipv6(...)),
-// dec_ttl for the hop limit, icmpv6(...)).
-func (m *Manager) dumpFlows6(bw *bufio.Writer, now int64, names *[flow.NumPorts]string) error {
+// dumpFlows6 writes the IPv6 flows in the shape DumpFlows gives IPv4
+// ones: with wantOff the entries of every Backend6, sorted (OVS's
+// ipv6(...), set(ipv6(...)), dec_ttl for the hop limit, icmpv6(...));
+// with wantSW the connections of ct6 that no Backend6 entry carries, one
+// line per zone entry and direction, as the software pipeline forwards
+// them. A backend's entries carry no conntrack handles (bpf.Backend's
+// Conns are zero), so "carries" is by 5-tuple: a zone entry is offloaded
+// when its original or its reply 5-tuple is an entry's key, as every zone
+// entry of an offloaded connection has one side as the packet arrives (at
+// the gateway's edges). Two tenants with the same 5-tuple on one side
+// would hide each other's software entry; the lines stay correct.
+func (m *Manager) dumpFlows6(bw *bufio.Writer, ct6 *conntrack.Table6, now int64, names *[flow.NumPorts]string, wantOff, wantSW bool) error {
 	type line struct {
 		a  flow.Action6
 		c  Counters
 		dp string
 	}
 	var lines []line
+	inHW := map[tuple5]bool{}
 	m.mu.Lock()
 	for _, be := range m.bes {
 		b6, ok := be.(Backend6)
@@ -30,10 +39,14 @@ func (m *Manager) dumpFlows6(bw *bufio.Writer, now int64, names *[flow.NumPorts]
 		}
 		bNow := be.Now()
 		err := b6.Iterate6(func(a *flow.Action6, c Counters) bool {
-			if c.Packets > 0 {
-				c.LastSeen = convert(c.LastSeen, now, bNow)
+			k := &a.Key
+			inHW[tuple5{k.Src, k.Dst, k.SrcPort, k.DstPort, k.Proto}] = true
+			if wantOff {
+				if c.Packets > 0 {
+					c.LastSeen = convert(c.LastSeen, now, bNow)
+				}
+				lines = append(lines, line{*a, c, be.Name()})
 			}
-			lines = append(lines, line{*a, c, be.Name()})
 			return true
 		})
 		if err != nil {
@@ -50,7 +63,77 @@ func (m *Manager) dumpFlows6(bw *bufio.Writer, now int64, names *[flow.NumPorts]
 			return err
 		}
 	}
+	if !wantSW || ct6 == nil {
+		return nil
+	}
+	var conns []conntrack.ConnInfo6
+	ct6.Range(func(ci conntrack.ConnInfo6) bool {
+		o, r := &ci.Orig, &ci.Reply
+		if !inHW[tuple5{o.Src, o.Dst, o.SrcPort, o.DstPort, o.Proto}] && !inHW[tuple5{r.Src, r.Dst, r.SrcPort, r.DstPort, r.Proto}] {
+			conns = append(conns, ci)
+		}
+		return true
+	})
+	slices.SortFunc(conns, func(x, y conntrack.ConnInfo6) int { return compareTuples6(&x.Orig, &y.Orig) })
+	for i := range conns {
+		for _, d := range [2]conntrack.Dir{conntrack.DirOrig, conntrack.DirReply} {
+			b = appendSoftware6(b[:0], &conns[i], d, now)
+			if _, err := bw.Write(b); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
+}
+
+// tuple5 is an IPv6 5-tuple, as a fast-path key and a conntrack tuple
+// both have it.
+type tuple5 struct {
+	src, dst     packet.IP6
+	sport, dport uint16
+	proto        uint8
+}
+
+func compareTuples6(x, y *conntrack.Tuple6) int {
+	return cmp.Or(
+		cmp.Compare(x.Zone, y.Zone),
+		cmp.Compare(x.Proto, y.Proto),
+		x.Src.Compare(y.Src),
+		x.Dst.Compare(y.Dst),
+		cmp.Compare(x.SrcPort, y.SrcPort),
+		cmp.Compare(x.DstPort, y.DstPort),
+	)
+}
+
+// appendSoftware6 formats one direction of one IPv6 zone entry as
+// appendSoftware does an IPv4 one (eth_type(0x86dd),ipv6(...),
+// icmpv6(type=128|129,code=0) for echo).
+func appendSoftware6(b []byte, ci *conntrack.ConnInfo6, d conntrack.Dir, now int64) []byte {
+	t := &ci.Orig
+	if d == conntrack.DirReply {
+		t = &ci.Reply
+	}
+	b = appendSoftwareHead(b, t.Zone, ci.State, d)
+	b = append(b, "eth_type(0x86dd),ipv6(src="...)
+	b = append(b, t.Src.String()...)
+	b = append(b, ",dst="...)
+	b = append(b, t.Dst.String()...)
+	b = append(b, ",proto="...)
+	b = strconv.AppendUint(b, uint64(t.Proto), 10)
+	b = append(b, ",frag=no)"...)
+	switch t.Proto {
+	case packet.ProtoTCP, packet.ProtoUDP:
+		b = appendL4(b, t.Proto, ",", t.SrcPort, t.DstPort, true, true)
+	case packet.ProtoICMPv6:
+		typ := ci.ICMPType
+		if d == conntrack.DirReply && typ == packet.ICMPv6EchoRequest {
+			typ = packet.ICMPv6EchoReply
+		}
+		b = append(b, ",icmpv6(type="...)
+		b = strconv.AppendUint(b, uint64(typ), 10)
+		b = append(b, ",code=0)"...)
+	}
+	return appendSoftwareTail(b, ci.Packets[d], ci.Bytes[d], ci.LastSeen, now, t.Zone, ci.State)
 }
 
 func compareKeys6(x, y *flow.Key6) int {

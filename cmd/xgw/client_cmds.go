@@ -23,8 +23,9 @@ func newDumpConntrackCmd(g *globals) *cobra.Command {
 		Short: "List tracked connections (ovs-appctl dpctl/dump-conntrack format)",
 		Long: `Print the running gateway's connection table, one connection per line, in
 the format of 'ovs-appctl dpctl/dump-conntrack', so that the output can be
-compared with an OVS gateway's. Lines are sorted by zone, then by the
-original tuple. Each gateway router has two zones (dnat and snat in the
+compared with an OVS gateway's. IPv4 and IPv6 connections are listed
+together, sorted by zone (IPv4 first within a zone), then by the original
+tuple; IPv6 addresses are written as OVS writes them (src=fd00::5). Each gateway router has two zones (dnat and snat in the
 configuration file); --zone selects one.
 
 With -s each line also shows packet/byte counters per direction, the
@@ -60,7 +61,8 @@ actions.
 
 Offloaded connections show one line per direction with "offloaded:yes,
 dp:xdp" and the fast path's own counters; every other tracked connection
-shows as "offloaded:no, dp:software" with conntrack's counters.
+shows as "offloaded:no, dp:software" with conntrack's counters. IPv4
+flows come first, then IPv6 ones (eth_type(0x86dd),ipv6(...)).
 --type filters them as 'dpctl/dump-flows type=...' does.`,
 		Example: `  xgw dump-flows
   xgw dump-flows --type offloaded
@@ -88,11 +90,13 @@ func newStatsCmd(g *globals) *cobra.Command {
 		Short: "Show the running gateway's counters",
 		Long: `Print the running gateway's counters as tables:
 
-  pipeline   verdicts (tx, drop, pass), drops by reason, rx/tx per side
+  pipeline   verdicts (tx, drop, pass), drops by reason, rx/tx per side,
+             forwarded packets and bytes per family (ipv4, ipv6)
   engine     what happened between the AF_XDP rings and the pipeline
   afxdp      per socket (interface, queue): frames and kernel drop counters
-  xdp        per interface: what xdp_gw redirected to xgw or passed up
-  conntrack  live connections, capacity, created/expired, refusals
+  xdp        per interface: what xdp_gw redirected to xgw or passed up;
+             the fast path's hits and misses per family, punts
+  conntrack  per family: live connections, capacity, created/expired, refusals
   neighbors  the kernel neighbour mirror: entries, misses, resolutions
   workers    per forwarding thread: CPU (busy) seconds; share of uptime
   config     the file, reloads applied and refused, draining NAT addresses

@@ -17,6 +17,7 @@ import (
 	"github.com/xgw-dev/xgw/control"
 	"github.com/xgw-dev/xgw/datapath"
 	"github.com/xgw-dev/xgw/datapath/engine"
+	"github.com/xgw-dev/xgw/packet"
 )
 
 // TestMain lets a test run the real binary's main (for exit codes) by
@@ -128,7 +129,10 @@ func TestHelpEveryCommand(t *testing.T) {
 }
 
 // fakeGateway is a control.Provider with fixed counters.
-type fakeGateway struct{ ct *conntrack.Table }
+type fakeGateway struct {
+	ct  *conntrack.Table
+	ct6 *conntrack.Table6
+}
 
 func (f *fakeGateway) Stats() (control.Stats, error) {
 	var ds datapath.Stats
@@ -141,8 +145,10 @@ func (f *fakeGateway) Stats() (control.Stats, error) {
 		Ports:    []engine.PortStats{{Interface: "gw-ext", Queue: 0}},
 	}, nil
 }
-func (f *fakeGateway) Conntrack() control.Conntrack { return f.ct }
-func (f *fakeGateway) Now() int64                   { return 0 }
+func (f *fakeGateway) Conntrack() control.Conntrack {
+	return conntrack.Tables{V4: f.ct, V6: f.ct6}
+}
+func (f *fakeGateway) Now() int64 { return 0 }
 
 // DumpFlows implements control.FlowDumper, echoing the type asked for.
 func (f *fakeGateway) DumpFlows(w io.Writer, typ string) error {
@@ -160,8 +166,16 @@ func TestControlSocketCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ct6, err := conntrack.NewTable6(conntrack.Config{Capacity: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k6 := conntrack.Tuple6{Src: packet.MustIP6("fd00::5"), Dst: packet.MustIP6("2001:db8::1"), SrcPort: 5000, DstPort: 53, Proto: packet.ProtoUDP, Zone: 16}
+	if _, err := ct6.Commit(k6, &conntrack.Meta{Len: 80}, 1, nil); err != nil {
+		t.Fatal(err)
+	}
 	sock := filepath.Join(t.TempDir(), "xgw.sock")
-	srv, err := control.Listen(sock, &fakeGateway{ct: ct}, nil)
+	srv, err := control.Listen(sock, &fakeGateway{ct: ct, ct6: ct6}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,6 +194,13 @@ func TestControlSocketCommands(t *testing.T) {
 		if _, errOut, code := xgw(t, append(args, "--control-socket", sock)...); code != 0 {
 			t.Fatalf("%v: exit %d\n%s", args, code, errOut)
 		}
+	}
+	want6 := "udp,orig=(src=fd00::5,dst=2001:db8::1,sport=5000,dport=53),reply=(src=2001:db8::1,dst=fd00::5,sport=53,dport=5000),zone=16\n"
+	if out, errOut, code := xgw(t, "dump-conntrack", "--zone", "16", "--control-socket", sock); code != 0 || out != want6 {
+		t.Fatalf("dump-conntrack --zone 16 (IPv6): exit %d %q, want %q %s", code, out, want6, errOut)
+	}
+	if out, _, code := xgw(t, "dump-conntrack", "--zone", "6", "--control-socket", sock); code != 0 || out != "" {
+		t.Fatalf("dump-conntrack --zone 6: exit %d %q, want nothing", code, out)
 	}
 	if out, errOut, code := xgw(t, "dump-flows", "--type", "offloaded", "--control-socket", sock); code != 0 || out != "flows of type \"offloaded\"\n" {
 		t.Fatalf("dump-flows --type offloaded: exit %d %q %s", code, out, errOut)

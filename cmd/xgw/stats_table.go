@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/xgw-dev/xgw/bpf"
+	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/control"
 	"github.com/xgw-dev/xgw/ovn"
 )
@@ -39,6 +40,13 @@ func writeStats(w io.Writer, s *control.Stats) error {
 		fmt.Fprintf(tw, "\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n\n", f["known"], f["held"], f["released"], f["completed"],
 			f["drop-timeout"], f["drop-first-dropped"], p.FragmentsHeldNow)
 	}
+
+	fmt.Fprintln(tw, "FORWARDED\tegress\tegress bytes\tingress\tingress bytes\thairpin")
+	for _, fam := range []string{"ipv4", "ipv6"} {
+		f := p.Forwarded[fam]
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\n", fam, f["egress"].Packets, f["egress"].Bytes, f["ingress"].Packets, f["ingress"].Bytes, f["hairpin"].Packets)
+	}
+	fmt.Fprintln(tw)
 
 	fmt.Fprintln(tw, "SIDE\trx\ttx")
 	for _, side := range []string{"underlay", "external"} {
@@ -75,11 +83,11 @@ func writeStats(w io.Writer, s *control.Stats) error {
 	}
 	fmt.Fprintln(tw)
 
-	fmt.Fprintln(tw, "XDP\tto xgw (geneve)\tto xgw (nat)\tto xgw (arp)\tpassed\tpassed (host addr)\tno socket\tmalformed")
+	fmt.Fprintln(tw, "XDP\tto xgw (geneve)\tto xgw (nat)\tto xgw (arp)\tto xgw (nd)\tpassed\tpassed (host addr)\tno socket\tmalformed")
 	for _, x := range s.XDP {
 		st := &x.Stats
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", x.Interface, st.RedirectGeneve.Packets, st.RedirectNAT.Packets,
-			st.RedirectARP.Packets, st.Pass.Packets, st.PassHost.Packets, st.NoSocket.Packets, st.Malformed.Packets)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", x.Interface, st.RedirectGeneve.Packets, st.RedirectNAT.Packets,
+			st.RedirectARP.Packets, st.RedirectND.Packets, st.Pass.Packets, st.PassHost.Packets, st.NoSocket.Packets, st.Malformed.Packets)
 	}
 	fmt.Fprintln(tw)
 
@@ -92,7 +100,7 @@ func writeStats(w io.Writer, s *control.Stats) error {
 	if len(s.XDP) > 0 {
 		// Shared by every interface's program: shown once.
 		f := &s.XDP[0].Stats.FastPath
-		fmt.Fprintln(tw, "FAST PATH\thits egress\thits ingress\tmiss\tpunts")
+		fmt.Fprintln(tw, "FAST PATH\thits egress ipv4/ipv6\thits ingress ipv4/ipv6\tmiss ipv4/ipv6\tpunts")
 		var punts []string
 		for r, c := range f.Punts {
 			if c.Packets > 0 {
@@ -102,13 +110,16 @@ func writeStats(w io.Writer, s *control.Stats) error {
 		if len(punts) == 0 {
 			punts = []string{"(none)"}
 		}
-		fmt.Fprintf(tw, "\t%d\t%d\t%d\t%s\n\n", f.HitEgress.Packets, f.HitIngress.Packets, f.Miss.Packets, strings.Join(punts, " "))
+		fmt.Fprintf(tw, "\t%d/%d\t%d/%d\t%d/%d\t%s\n\n", f.HitEgress.Packets, f.HitEgress6.Packets, f.HitIngress.Packets, f.HitIngress6.Packets,
+			f.Miss.Packets, f.Miss6.Packets, strings.Join(punts, " "))
 	}
 
-	c := &s.Conntrack
 	fmt.Fprintln(tw, "CONNTRACK\tentries\tcapacity\tcreated\texpired\tdeleted\tfull\tno reply tuple\tinvalid")
-	fmt.Fprintf(tw, "\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n\n", c.Entries, c.Capacity, c.Created, c.Expired, c.Deleted,
-		c.FullDrops, c.NoReplyDrops, c.InvalidPackets)
+	for i, c := range []*conntrack.Stats{&s.Conntrack, &s.Conntrack6} {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", [2]string{"ipv4", "ipv6"}[i], c.Entries, c.Capacity, c.Created, c.Expired, c.Deleted,
+			c.FullDrops, c.NoReplyDrops, c.InvalidPackets)
+	}
+	fmt.Fprintln(tw)
 
 	n := &s.Neighbors
 	fmt.Fprintln(tw, "NEIGHBORS\tentries\tmisses\tresolutions\tmanaged\tprobes\tfailures\tresyncs")

@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/xgw-dev/xgw/bpf"
+	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/control"
 	"github.com/xgw-dev/xgw/datapath"
 	"github.com/xgw-dev/xgw/nat"
@@ -51,5 +54,44 @@ func TestStatsTableHoldAndMappings(t *testing.T) {
 	}
 	if strings.Contains(b.String(), "NAT MAPPINGS") {
 		t.Errorf("NAT MAPPINGS shown without mappings:\n%s", b.String())
+	}
+}
+
+// The tables show each family: forwarded packets and bytes, conntrack
+// rows for the IPv4 and the IPv6 table, the fast path's IPv6 hits and
+// misses, and xdp_gw's ND redirects.
+func TestStatsTableByFamily(t *testing.T) {
+	var ds datapath.Stats
+	ds.Forwarded[datapath.FamilyIPv6][datapath.DirEgress] = datapath.Count{Packets: 9, Bytes: 900}
+	ds.Forwarded[datapath.FamilyIPv4][datapath.DirIngress] = datapath.Count{Packets: 4, Bytes: 400}
+	var xs bpf.Stats
+	xs.RedirectND.Packets = 5
+	xs.FastPath.HitEgress = bpf.Counter{Packets: 70}
+	xs.FastPath.HitEgress6 = bpf.Counter{Packets: 71}
+	xs.FastPath.HitIngress6 = bpf.Counter{Packets: 72}
+	xs.FastPath.Miss6 = bpf.Counter{Packets: 73}
+	s := &control.Stats{
+		Pipeline:   control.PipelineStats(ds),
+		Conntrack:  conntrack.Stats{Entries: 1, Capacity: 10},
+		Conntrack6: conntrack.Stats{Entries: 2, Capacity: 20, Created: 3},
+		XDP:        []control.XDP{{Interface: "eth1", Stats: xs}},
+	}
+	var b bytes.Buffer
+	if err := writeStats(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, re := range []string{
+		`(?m)^ipv4\s+0\s+0\s+4\s+400\s+0$`,            // forwarded
+		`(?m)^ipv6\s+9\s+900\s+0\s+0\s+0$`,            // forwarded
+		`(?m)^ipv6\s+2\s+20\s+3\s+0\s+0\s+0\s+0\s+0$`, // conntrack
+		`(?m)^FAST PATH.*\n\s+70/71\s+0/72\s+0/73\s`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("no %s in:\n%s", re, out)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^eth1\s+0\s+0\s+0\s+5\s`).MatchString(out) {
+		t.Errorf("XDP row lacks the nd redirects (5, 4th column):\n%s", out)
 	}
 }
