@@ -83,11 +83,11 @@ func writeStats(w io.Writer, s *control.Stats) error {
 	}
 	fmt.Fprintln(tw)
 
-	fmt.Fprintln(tw, "XDP\tto xgw (geneve)\tto xgw (nat)\tto xgw (arp)\tto xgw (nd)\tpassed\tpassed (host addr)\tno socket\tmalformed")
+	fmt.Fprintln(tw, "XDP\tto xgw (geneve)\tto xgw (nat)\tto xgw (arp)\tto xgw (nd)\tto xgw (routed6)\tpassed\tpassed (host addr)\tno socket\tmalformed")
 	for _, x := range s.XDP {
 		st := &x.Stats
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", x.Interface, st.RedirectGeneve.Packets, st.RedirectNAT.Packets,
-			st.RedirectARP.Packets, st.RedirectND.Packets, st.Pass.Packets, st.PassHost.Packets, st.NoSocket.Packets, st.Malformed.Packets)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", x.Interface, st.RedirectGeneve.Packets, st.RedirectNAT.Packets,
+			st.RedirectARP.Packets, st.RedirectND.Packets, st.RedirectRouted.Packets, st.Pass.Packets, st.PassHost.Packets, st.NoSocket.Packets, st.Malformed.Packets)
 	}
 	fmt.Fprintln(tw)
 

@@ -59,13 +59,14 @@ func TestStatsTableHoldAndMappings(t *testing.T) {
 
 // The tables show each family: forwarded packets and bytes, conntrack
 // rows for the IPv4 and the IPv6 table, the fast path's IPv6 hits and
-// misses, and xdp_gw's ND redirects.
+// misses, and xdp_gw's ND and routed-prefix redirects.
 func TestStatsTableByFamily(t *testing.T) {
 	var ds datapath.Stats
 	ds.Forwarded[datapath.FamilyIPv6][datapath.DirEgress] = datapath.Count{Packets: 9, Bytes: 900}
 	ds.Forwarded[datapath.FamilyIPv4][datapath.DirIngress] = datapath.Count{Packets: 4, Bytes: 400}
 	var xs bpf.Stats
 	xs.RedirectND.Packets = 5
+	xs.RedirectRouted.Packets = 6
 	xs.FastPath.HitEgress = bpf.Counter{Packets: 70}
 	xs.FastPath.HitEgress6 = bpf.Counter{Packets: 71}
 	xs.FastPath.HitIngress6 = bpf.Counter{Packets: 72}
@@ -91,7 +92,7 @@ func TestStatsTableByFamily(t *testing.T) {
 			t.Errorf("no %s in:\n%s", re, out)
 		}
 	}
-	if !regexp.MustCompile(`(?m)^eth1\s+0\s+0\s+0\s+5\s`).MatchString(out) {
-		t.Errorf("XDP row lacks the nd redirects (5, 4th column):\n%s", out)
+	if !regexp.MustCompile(`(?m)^eth1\s+0\s+0\s+0\s+5\s+6\s`).MatchString(out) {
+		t.Errorf("XDP row lacks the nd and routed6 redirects (5 and 6, 4th and 5th columns):\n%s", out)
 	}
 }
