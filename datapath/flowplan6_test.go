@@ -22,7 +22,7 @@ type recordSink6 struct {
 }
 
 func (r *recordSink6) Candidates6(c []flow.Candidate6) { r.got6 = append(r.got6, c...) }
-func (r *recordSink6) Withdraw6(h conntrack.Handle)   { r.withdrawn6 = append(r.withdrawn6, h) }
+func (r *recordSink6) Withdraw6(h conntrack.Handle)    { r.withdrawn6 = append(r.withdrawn6, h) }
 
 func newOffloadHarness6(t *testing.T) (*harness, *recordSink6) {
 	h := newHarness6(t)
