@@ -147,4 +147,3 @@ func TestFastPath6PlannedEqualsPipeline(t *testing.T) {
 		})
 	}
 }
-
