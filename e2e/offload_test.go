@@ -45,7 +45,8 @@ func (g *gateway) fp() fpCounters {
 		XDP []struct {
 			Stats struct {
 				FastPath struct {
-					HitEgress, HitIngress struct{ Packets uint64 }
+					HitEgress, HitIngress   struct{ Packets uint64 }
+					HitEgress6, HitIngress6 struct{ Packets uint64 }
 				}
 				RedirectGeneve struct{ Packets uint64 }
 			} `json:"stats"`
@@ -65,8 +66,10 @@ func (g *gateway) fp() fpCounters {
 	}
 	var c fpCounters
 	if len(s.XDP) > 0 { // one fast path, shared by every interface
-		c.hits = s.XDP[0].Stats.FastPath.HitEgress.Packets + s.XDP[0].Stats.FastPath.HitIngress.Packets
-		c.hitsEgr = s.XDP[0].Stats.FastPath.HitEgress.Packets
+		// Hits of both families: the IPv6 suite counts on them too.
+		f := &s.XDP[0].Stats.FastPath
+		c.hits = f.HitEgress.Packets + f.HitIngress.Packets + f.HitEgress6.Packets + f.HitIngress6.Packets
+		c.hitsEgr = f.HitEgress.Packets + f.HitEgress6.Packets
 	}
 	for _, x := range s.XDP {
 		c.geneve += x.Stats.RedirectGeneve.Packets
