@@ -186,7 +186,13 @@ func synthesize6(b []byte, pl *plan, k flow.Key6) (n int, outport uint16) {
 	}
 	// Outer headers as a chassis would send them to our VTEP.
 	if under6 {
-		e := geneve.EncapParams6{Src: topo.VTEP6, Dst: topo.VTEP6, HopLimit: 64, SrcPort: 1, VNI: k.VNI, OutPort: outport}
+		// From a known chassis: fromUnderlayIPv6 takes no other (its
+		// checksum, which Encap6 computes, is verified too).
+		src := topo.VTEP6
+		if len(topo.Chassis6) > 0 {
+			src = topo.Chassis6[0].IP6
+		}
+		e := geneve.EncapParams6{Src: src, Dst: topo.VTEP6, HopLimit: 64, SrcPort: 1, VNI: k.VNI, OutPort: outport}
 		geneve.Encap6(b, off, n, &e)
 	} else {
 		e := geneve.EncapParams{Src: topo.VTEP, Dst: topo.VTEP, TTL: 64, SrcPort: 1, VNI: k.VNI, OutPort: outport}

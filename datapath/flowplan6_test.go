@@ -31,6 +31,17 @@ func newOffloadHarness6(t *testing.T) (*harness, *recordSink6) {
 	return h, sink
 }
 
+// newOffloadHarness6Only is newOffloadHarness6 on an IPv6 underlay only:
+// the topology has no IPv4 VTEP, so planning synthesizes Geneve over IPv6.
+func newOffloadHarness6Only(t *testing.T) (*harness, *recordSink6) {
+	h, sink := newOffloadHarness6(t)
+	h.topo.VTEP = packet.IP4{}
+	if err := h.pl.SetTopology(h.topo); err != nil {
+		t.Fatal(err)
+	}
+	return h, sink
+}
+
 // TestIPv6CandidatesReportedUntilSeen: an IPv6 connection that crossed
 // both zones is reported as a Candidate6 (never as an IPv4 Candidate)
 // with its arrival key and both zones' Table6 handles, until the manager
@@ -96,6 +107,7 @@ type plan6Case struct {
 	back  func() []byte // an answer, as it arrives
 	wantT bool          // the flow is NAT66-ed
 	u6    bool          // the VM's chassis is on the IPv6 underlay
+	only6 bool          // the gateway has no IPv4 VTEP
 }
 
 // TestPlanFlow6EqualsPipeline plans IPv6 flows (NAT66, routed, over the
@@ -115,9 +127,18 @@ func TestPlanFlow6EqualsPipeline(t *testing.T) {
 					&layers.UDP{SrcPort: 40005, DstPort: 53}, gopacket.Payload("query")), d6Node03)
 			},
 			back: func() []byte { return reply6(t, d6VM3, 40005) }},
+		{name: "underlay6-only", u6: true, only6: true,
+			out: func() []byte {
+				return under6(v6Frame(t, macDR, macGR, d6VM3, d6Server, 64, nil, layers.IPProtocolUDP,
+					&layers.UDP{SrcPort: 40006, DstPort: 53}, gopacket.Payload("query")), d6Node03)
+			},
+			back: func() []byte { return reply6(t, d6VM3, 40006) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, sink := newOffloadHarness6(t)
+			if tc.only6 {
+				h, sink = newOffloadHarness6Only(t)
+			}
 			out := h.run(flow.Underlay, tc.out())
 			wantTX(t, out, flow.External)
 			sport := outIPv6(t, out.Frame()).SrcPort
