@@ -290,3 +290,30 @@ func TestIPv6CandidatesZeroAllocs(t *testing.T) {
 		t.Fatalf("%d IPv6 and %d IPv4 candidates reported over 200 batches of 2; the IPv6 sink path was not exercised", sink.n6, sink.n)
 	}
 }
+
+// askedNeighbors6 records the IPv6 next hops it is asked for, and knows
+// none.
+type askedNeighbors6 struct{ asked []packet.IP6 }
+
+func (a *askedNeighbors6) Lookup6(ip packet.IP6) (packet.MAC, bool) {
+	a.asked = append(a.asked, ip)
+	return packet.MAC{}, false
+}
+
+// TestAskNeighborsIPv6Chassis: a new topology asks for the MAC of every
+// chassis on the IPv6 underlay, so that a one-way flow's reverse
+// direction can be planned without waiting for traffic toward it.
+func TestAskNeighborsIPv6Chassis(t *testing.T) {
+	h := newHarness6(t)
+	n6 := &askedNeighbors6{}
+	_, err := New(Config{Topology: h.topo, Conntrack: h.ct, Neighbors: harnessNeighbors(), Neighbors6: n6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ip := range n6.asked {
+		if ip == d6Node03 {
+			return
+		}
+	}
+	t.Fatalf("asked for %v, want node03's IPv6 VTEP %v", n6.asked, d6Node03)
+}

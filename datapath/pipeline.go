@@ -188,6 +188,22 @@ func (p *Pipeline) askNeighbors(t *route.Topology) {
 	for _, nh := range t.ExternalNextHops() {
 		ask(nh)
 	}
+	// Chassis on the IPv6 underlay too: a one-way flow toward the
+	// gateway never makes us send to its chassis, yet planning its
+	// reverse direction (PlanFlow6) needs the chassis' MAC.
+	if p.neigh6 != nil {
+		peek6, _ := p.neigh6.(interface {
+			Peek6(packet.IP6) (packet.MAC, bool)
+		})
+		for _, ch := range t.Chassis6 {
+			if peek6 != nil {
+				if _, ok := peek6.Peek6(ch.IP6); ok {
+					continue
+				}
+			}
+			p.neigh6.Lookup6(ch.IP6)
+		}
+	}
 }
 
 // SetOffload sets the sink of offload candidates. It must be called before
