@@ -239,13 +239,6 @@ func (g *Gateway) attach(name string, geneve, nat bool, vtep netip.Addr, topo *r
 		if err := setVTEPs(objs.FastPath(), topo); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		var v6s []packet.IP6 // experiment: IPv6 chassis VTEPs, initial program only
-		for _, ch := range topo.Chassis6 {
-			v6s = append(v6s, ch.IP6)
-		}
-		if err := objs.FastPath().SetVTEPs6(v6s); err != nil {
-			return nil, fmt.Errorf("%s: IPv6 VTEPs: %w", name, err)
-		}
 	}
 	if nat {
 		for _, ip := range topo.NATIPs() {
