@@ -223,9 +223,6 @@ func (g *Gateway) attach(name string, geneve, nat bool, vtep netip.Addr, topo *r
 	}
 	if geneve {
 		opts.VTEP = vtep
-		if !topo.VTEP6.IsUnspecified() {
-			opts.VTEP6 = topo.VTEP6.Addr() // experiment
-		}
 	}
 	objs, err := bpf.Load(opts)
 	if err != nil {
@@ -244,16 +241,6 @@ func (g *Gateway) attach(name string, geneve, nat bool, vtep netip.Addr, topo *r
 		for _, ip := range topo.NATIPs() {
 			if err := natSteerOf(topo, ip).program(objs, ip); err != nil {
 				return nil, fmt.Errorf("program NAT addresses on %s: %w", name, err)
-			}
-		}
-		// NAT66 addresses (experiment: initial program only, no reload).
-		for _, ip := range topo.NATIPs6() {
-			var flags bpf.NATFlags
-			if r, ok := topo.RouterByExternalIP6(ip); ok && r.External != nil && r.External.IP6 == ip {
-				flags = bpf.NATHost
-			}
-			if err := objs.SetNATAddr(ip.Addr(), flags); err != nil {
-				return nil, fmt.Errorf("program NAT66 addresses on %s: %w", name, err)
 			}
 		}
 	}
