@@ -62,8 +62,9 @@ func counters(f *Flow) offload.Counters {
 	return offload.Counters{Packets: f.Packets, Bytes: f.Bytes, LastSeen: int64(f.LastSeenKtime)}
 }
 
-// Clear removes every flow, and returns how many there were: what a
-// gateway with offload off does with the entries a previous one left.
+// Clear removes every flow, IPv4 and IPv6, and returns how many there
+// were: what a gateway with offload off does with the entries a previous
+// one left.
 func (f *FastPath) Clear() (int, error) {
 	var keys []flow.Key
 	for fl, err := range f.Flows() {
@@ -72,7 +73,24 @@ func (f *FastPath) Clear() (int, error) {
 		}
 		keys = append(keys, fl.Action.Key)
 	}
-	return f.RemoveBatch(keys)
+	n, err := f.RemoveBatch(keys)
+	if err != nil {
+		return n, err
+	}
+	var keys6 []flow.Key6
+	for fl, err := range f.Flows6() {
+		if err != nil {
+			return n, err
+		}
+		keys6 = append(keys6, fl.Action.Key)
+	}
+	for _, k := range keys6 {
+		if err := f.Remove6(k); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 var _ offload.Backend6 = (*Backend)(nil)

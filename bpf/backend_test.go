@@ -83,3 +83,20 @@ func TestBackend6EchoDirection(t *testing.T) {
 		t.Fatalf("directions by in_port %v, want underlay orig (request), external reply", dirs)
 	}
 }
+
+// TestBackendClear6: Clear removes the IPv6 entries too (a gateway with
+// offload off must not leave a previous one's IPv6 flows forwarding).
+func TestBackendClear6(t *testing.T) {
+	e := newFP6(t)
+	eg, rep := actions6(packet.ProtoUDP, false)
+	b := NewBackend(e.fp)
+	if n, err := b.InstallBatch6([]flow.Action6{rep, eg}); n != 2 || err != nil {
+		t.Fatalf("InstallBatch6: %d, %v", n, err)
+	}
+	if n, err := e.fp.Clear(); n != 2 || err != nil {
+		t.Fatalf("Clear: %d, %v; want the 2 IPv6 entries", n, err)
+	}
+	for f, err := range e.fp.Flows6() {
+		t.Fatalf("IPv6 entry %+v (%v) left after Clear", f.Action.Key, err)
+	}
+}

@@ -24,6 +24,9 @@ type pktCtx struct {
 	parsed packet.Parsed
 	// outer is what the encap stage wrote, for flow.Derive.
 	outer geneve.EncapParams
+	// key6 is an IPv6 packet's flow key on arrival (cand.Key's twin; its
+	// connections go in cand.Conns), written before track6 reads it.
+	key6 flow.Key6
 	// meta is what conntrack's state machines need (fillMeta, once).
 	meta conntrack.Meta
 }
@@ -63,8 +66,9 @@ type pktState struct {
 	fragKey ipfrag.Key
 
 	join *route.RouterPort // planning only: the join port routed onto
-	// v6 marks an IPv6 packet (egress6.go, ingress6.go): the flow cache
-	// and offload do not know IPv6 yet, so it is never learnt.
+	// v6 marks an IPv6 packet (egress6.go, ingress6.go): its key is
+	// key6, its connections are in the IPv6 table, it is reported as a
+	// flow.Candidate6, and the flow cache (IPv4 only) never learns it.
 	v6 bool
 }
 
@@ -95,6 +99,20 @@ func (c *pktCtx) noteConn(z int, m *conntrack.Match) {
 	if m.Mark&flow.MarkOffloadSeen == 0 {
 		c.unseen = true
 	}
+}
+
+// noteConn6 is noteConn for an IPv6 connection (a Table6 handle).
+func (c *pktCtx) noteConn6(z int, m *conntrack.Match6) {
+	c.cand.Conns[z] = flow.Conn{Handle: m.Handle, Dir: m.Dir}
+	c.zones |= 1 << z
+	if m.Mark&flow.MarkOffloadSeen == 0 {
+		c.unseen = true
+	}
+}
+
+// candidate6 is the IPv6 packet's connection as the offload manager sees it.
+func (c *pktCtx) candidate6() flow.Candidate6 {
+	return flow.Candidate6{Key: c.key6, Conns: c.cand.Conns}
 }
 
 // output is the pipeline's result for this packet as flow.Derive reads it.

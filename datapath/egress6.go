@@ -16,9 +16,10 @@ import (
 // routed (Route6) and, out of the external port, NAT66-ed in the SNAT
 // zone (SNAT6; routed unchanged when no rule covers its source).
 //
-// IPv6 takes no flow cache, offload, fragment table, hairpin or
+// IPv6 takes no flow cache, fragment table, hairpin or
 // distributed-gateway-port redirect yet: those are IPv4-only (c.v6 keeps
 // the cache from learning it; fragments and redirects are unsupported).
+// Its connections are offload candidates (track6, PlanFlow6).
 func (w *Worker) fromUnderlay6(c *pktCtx, inner []byte, d *geneve.Decapped) Drop {
 	pkt, pl, p := c.pkt, c.pl, &c.parsed
 	c.v6 = true
@@ -55,6 +56,7 @@ func (w *Worker) fromUnderlay6(c *pktCtx, inner []byte, d *geneve.Decapped) Drop
 	rpl := &pl.routers[r.ID]
 	pkt.Off, pkt.Len = pkt.Off+d.InnerOff, p.End // link padding trimmed
 	frame := pkt.Frame()
+	c.key6 = flow.KeyOf6(flow.Underlay, d.VNI, packet.Ethernet(inner).Dst(), p)
 	c.noteArrival(p)
 	// The router answers for itself, before NAT (lr_in_ip_input).
 	if rpl.owns6(p.Dst6) {
@@ -84,7 +86,7 @@ func (w *Worker) fromUnderlay6(c *pktCtx, inner []byte, d *geneve.Decapped) Drop
 	}
 	// ct(zone=dnat,nat): un-DNAT replies of inbound connections; every
 	// new connection is committed here too, as OVN does.
-	if _, why := w.track6(c, frame, r.DNATZone, ctCommit, nil); why != DropNone {
+	if _, why := w.track6(c, frame, r.DNATZone, flow.ZoneDNAT, ctCommit, nil); why != DropNone {
 		return why
 	}
 	hop, ok := r.Route6(p.Dst6)
@@ -99,7 +101,7 @@ func (w *Worker) fromUnderlay6(c *pktCtx, inner []byte, d *geneve.Decapped) Drop
 		if s := rpl.snatFor6(p.Src6); s != nil {
 			ch = s
 		}
-		if _, why := w.track6(c, frame, r.SNATZone, ctCommit, ch); why != DropNone {
+		if _, why := w.track6(c, frame, r.SNATZone, flow.ZoneSNAT, ctCommit, ch); why != DropNone {
 			return why
 		}
 	}

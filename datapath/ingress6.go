@@ -16,7 +16,8 @@ import (
 // included, is passed to the kernel. A routed prefix accepts new inbound
 // connections, as OVN routes them (no NAT, no firewall).
 //
-// No flow cache, offload or fragment table for IPv6 yet (c.v6).
+// No flow cache or fragment table for IPv6 yet (c.v6); its connections
+// are offload candidates (track6).
 func (w *Worker) fromExternal6(c *pktCtx, frame []byte) Drop {
 	pkt, pl, p := c.pkt, c.pl, &c.parsed
 	c.v6 = true
@@ -47,6 +48,7 @@ func (w *Worker) fromExternal6(c *pktCtx, frame []byte) Drop {
 	rpl := &pl.routers[r.ID]
 	pkt.Len = p.End // the datagram, not the link padding
 	frame = pkt.Frame()
+	c.key6 = flow.KeyOf6(flow.External, 0, packet.MAC{}, p)
 	c.noteArrival(p)
 	if !c.planning {
 		sent, why := w.input6(c, frame, rpl.own6, r.External.IP6)
@@ -67,7 +69,7 @@ func (w *Worker) fromExternal6(c *pktCtx, frame []byte) Drop {
 	// ct(zone=snat,nat): un-SNAT replies (or follow a routed
 	// connection). A miss is unsolicited unless a DNAT66 rule owns the
 	// address or the prefix is routed.
-	found, why := w.track6(c, frame, r.SNATZone, ctLookup, nil)
+	found, why := w.track6(c, frame, r.SNATZone, flow.ZoneSNAT, ctLookup, nil)
 	if why != DropNone {
 		if host && why == DropNoConn {
 			why = DropNoConnHost
@@ -86,12 +88,12 @@ func (w *Worker) fromExternal6(c *pktCtx, frame []byte) Drop {
 			}
 			dnat = d
 		}
-		if _, why := w.track6(c, frame, r.SNATZone, ctCommit, nil); why != DropNone {
+		if _, why := w.track6(c, frame, r.SNATZone, flow.ZoneSNAT, ctCommit, nil); why != DropNone {
 			return why
 		}
 	}
 	// ct(zone=dnat,nat): DNAT a new inbound connection, or follow one.
-	if _, why := w.track6(c, frame, r.DNATZone, ctCommit, dnat); why != DropNone {
+	if _, why := w.track6(c, frame, r.DNATZone, flow.ZoneDNAT, ctCommit, dnat); why != DropNone {
 		return why
 	}
 	hop, ok := r.Route6(p.Dst6)

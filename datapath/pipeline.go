@@ -83,6 +83,7 @@ type Pipeline struct {
 	ct6         *conntrack.Table6
 	neigh6      route.Neighbors6
 	sink        flow.Sink
+	sink6       flow.Sink6 // sink, if it takes IPv6 candidates
 	neigh       route.Neighbors
 	neighVer    interface{ Version() uint64 } // neigh's, if it has one
 	noCache     bool
@@ -111,7 +112,8 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.Topology == nil || cfg.Conntrack == nil || cfg.Neighbors == nil {
 		return nil, errors.New("datapath: Topology, Conntrack and Neighbors are required")
 	}
-	p := &Pipeline{ct: cfg.Conntrack, sink: cfg.Offload, neigh: cfg.Neighbors, underlayMAC: cfg.UnderlayMAC, clock: cfg.Clock}
+	p := &Pipeline{ct: cfg.Conntrack, neigh: cfg.Neighbors, underlayMAC: cfg.UnderlayMAC, clock: cfg.Clock}
+	p.SetOffload(cfg.Offload)
 	p.neighVer, _ = cfg.Neighbors.(interface{ Version() uint64 })
 	p.ct6, p.neigh6 = cfg.Conntrack6, cfg.Neighbors6
 	if p.neigh6 == nil {
@@ -186,12 +188,32 @@ func (p *Pipeline) askNeighbors(t *route.Topology) {
 	for _, nh := range t.ExternalNextHops() {
 		ask(nh)
 	}
+	// Chassis on the IPv6 underlay too: a one-way flow toward the
+	// gateway never makes us send to its chassis, yet planning its
+	// reverse direction (PlanFlow6) needs the chassis' MAC.
+	if p.neigh6 != nil {
+		peek6, _ := p.neigh6.(interface {
+			Peek6(packet.IP6) (packet.MAC, bool)
+		})
+		for _, ch := range t.Chassis6 {
+			if peek6 != nil {
+				if _, ok := peek6.Peek6(ch.IP6); ok {
+					continue
+				}
+			}
+			p.neigh6.Lookup6(ch.IP6)
+		}
+	}
 }
 
 // SetOffload sets the sink of offload candidates. It must be called before
 // any worker runs: the offload manager needs the pipeline (as its planner)
 // before the pipeline can be given the manager.
-func (p *Pipeline) SetOffload(s flow.Sink) { p.sink = s }
+// If s also implements flow.Sink6, IPv6 connections are reported to it.
+func (p *Pipeline) SetOffload(s flow.Sink) {
+	p.sink = s
+	p.sink6, _ = s.(flow.Sink6)
+}
 
 // Mappings returns the endpoint-independent NAT mappings.
 func (p *Pipeline) Mappings() *nat.Mappings { return p.maps }
@@ -208,7 +230,7 @@ const defaultConntrack6 = 1 << 16
 
 // NewWorker returns a worker for one goroutine (one RX queue).
 func (p *Pipeline) NewWorker() *Worker {
-	w := &Worker{p: p, cands: make([]flow.Candidate, 0, maxCandidates)}
+	w := &Worker{p: p, cands: make([]flow.Candidate, 0, maxCandidates), cands6: make([]flow.Candidate6, 0, maxCandidates)}
 	if !p.noCache {
 		w.cache = new(flowCache)
 	}
@@ -242,6 +264,8 @@ type Worker struct {
 	pub   published
 	ctx   pktCtx
 	cands []flow.Candidate // offload candidates of this batch
+	// cands6 are the IPv6 ones.
+	cands6 []flow.Candidate6
 	// cache is the flow cache (flowcache.go).
 	cache *flowCache
 	// hold keeps packets for unresolved next hops (hold.go); nil when
@@ -300,6 +324,10 @@ func (w *Worker) Process(batch []Packet) {
 		w.p.sink.Candidates(w.cands)
 		w.cands = w.cands[:0]
 	}
+	if len(w.cands6) > 0 {
+		w.p.sink6.Candidates6(w.cands6)
+		w.cands6 = w.cands6[:0]
+	}
 	w.pub.store(&w.c)
 }
 
@@ -311,8 +339,15 @@ func (w *Worker) count(pkt *Packet) {
 	c := &w.ctx
 	if pkt.Verdict == VerdictTX {
 		w.c.tx[pkt.OutPort]++
-		if c.unseen && c.zones == bothZones && !c.related && w.p.sink != nil && len(w.cands) < cap(w.cands) {
-			w.cands = append(w.cands, c.cand)
+		if c.unseen && c.zones == bothZones && !c.related {
+			switch {
+			case c.v6:
+				if w.p.sink6 != nil && len(w.cands6) < cap(w.cands6) {
+					w.cands6 = append(w.cands6, c.candidate6())
+				}
+			case w.p.sink != nil && len(w.cands) < cap(w.cands):
+				w.cands = append(w.cands, c.cand)
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/geneve"
 	"github.com/xgw-dev/xgw/packet"
 )
@@ -55,4 +56,19 @@ func (a *Action6) EncapLen() int {
 		return geneve.EncapLen6
 	}
 	return geneve.EncapLen
+}
+
+// Candidate6 is Candidate for an IPv6 connection (conntrack.Table6
+// handles). A type of its own so that IPv4 candidates keep their size.
+type Candidate6 struct {
+	Key   Key6
+	Conns [2]Conn
+}
+
+// Sink6 is what a Sink that also takes IPv6 candidates implements beside
+// Sink, with the same contract: the pipeline reports IPv6 connections to
+// it (handles of its IPv6 conntrack table) when its Sink implements it.
+type Sink6 interface {
+	Candidates6(c []Candidate6)
+	Withdraw6(h conntrack.Handle)
 }

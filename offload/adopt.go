@@ -34,6 +34,10 @@ type AdoptFunc func(fwd flow.Action) ([2]flow.Conn, error)
 // The entries themselves are not rewritten (the fast path does not need
 // the handles to forward). Each backend is adopted on its own: a flow's two
 // directions live in one. Call Adopt before the pipeline starts.
+//
+// IPv6 entries (Backend6) are not adopted: they are all removed (counted
+// in removed and AdoptFailed), so their connections go back to software,
+// are committed afresh by their next packets and offloaded again.
 func (m *Manager) Adopt(adopt AdoptFunc) (adopted, removed int, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -43,9 +47,33 @@ func (m *Manager) Adopt(adopt AdoptFunc) (adopted, removed int, err error) {
 		if err != nil {
 			return adopted, removed, err
 		}
+		r, err = m.dropAll6Locked(bi)
+		removed += r
+		if err != nil {
+			return adopted, removed, err
+		}
 	}
 	m.publishLocked()
 	return adopted, removed, nil
+}
+
+// dropAll6Locked removes the IPv6 entries of backend bi that no flow of
+// this manager owns.
+func (m *Manager) dropAll6Locked(bi int) (removed int, err error) {
+	b6 := m.bes6[bi]
+	if b6 == nil {
+		return 0, nil
+	}
+	err = b6.Iterate6(func(a *flow.Action6, _ Counters) bool {
+		if m.byKey6[a.Key] == nil {
+			m.toRemove6[bi] = append(m.toRemove6[bi], a.Key)
+			removed++
+		}
+		return true
+	})
+	m.st.adoptFailed.Add(uint64(removed))
+	m.flushRemovalsLocked()
+	return removed, err
 }
 
 // adoptLocked adopts the entries of backend bi.
@@ -120,7 +148,8 @@ func (m *Manager) adoptLocked(bi int, adopt AdoptFunc) (adopted, removed int, er
 		}
 		conns, aerr := adopt(fwd.a)
 		p := pairOf(conns)
-		if aerr != nil || p[0] == p[1] || m.byHandle[p[0]] != nil || m.byHandle[p[1]] != nil ||
+		h0, h1 := hkey{h: p.h[0]}, hkey{h: p.h[1]}
+		if aerr != nil || p.h[0] == p.h[1] || m.byHandle[h0] != nil || m.byHandle[h1] != nil ||
 			!m.markLocked(p, true) {
 			drop(fwd.a.Key, rev.a.Key)
 			continue
@@ -131,7 +160,7 @@ func (m *Manager) adoptLocked(bi int, adopt AdoptFunc) (adopted, removed int, er
 		for z, c := range conns {
 			f.rev.Conns[z] = flow.Conn{Handle: c.Handle, Dir: c.Dir ^ 1}
 		}
-		m.byHandle[p[0]], m.byHandle[p[1]] = f, f
+		m.byHandle[h0], m.byHandle[h1] = f, f
 		m.offloadLocked(f)
 		f.seen = [2]Counters{fwd.c, rev.c}
 		adopted++

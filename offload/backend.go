@@ -59,9 +59,9 @@ var ErrFull = errors.New("offload: backend full")
 
 // Backend6 is what a Backend that also holds IPv6 flows (flow.Action6,
 // keyed by flow.Key6) implements beside Backend, with Backend's
-// conventions. IPv6 flows live apart from IPv4 ones so that IPv4 entries
-// keep their size. The manager's planning of IPv6 connections comes with
-// IPv6 conntrack; until then dump-flows shows what a Backend6 holds.
+// conventions (Now and Name are Backend's). IPv6 flows live apart from
+// IPv4 ones so that IPv4 entries keep their size. The manager offloads
+// IPv6 connections (SetIPv6) only to backends that implement it.
 type Backend6 interface {
 	InstallBatch6(a []flow.Action6) (n int, err error)
 	RemoveBatch6(k []flow.Key6) (n int, err error)

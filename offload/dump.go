@@ -69,6 +69,9 @@ func (m *Manager) DumpFlows(w io.Writer, opts DumpOptions) error {
 	}
 	flows := make([]*tracked, 0, len(m.offloaded))
 	for _, f := range m.offloaded {
+		if f.v6 != nil {
+			continue // dumpFlows6 lists the Backend6 entries
+		}
 		flows = append(flows, f)
 		for _, c := range f.fwd.Conns {
 			inHW[c.Handle] = true
@@ -76,15 +79,17 @@ func (m *Manager) DumpFlows(w io.Writer, opts DumpOptions) error {
 	}
 	if wantOff && len(flows) > 0 {
 		slices.SortStableFunc(flows, func(a, b *tracked) int { return a.be - b.be })
-		keys := make([]flow.Key, 0, 2*len(flows))
 		acts := make([]flow.Action, 0, 2*len(flows))
 		for _, f := range flows {
-			keys = append(keys, f.fwd.Key, f.rev.Key)
 			acts = append(acts, f.fwd, f.rev)
 		}
-		cs := make([]Counters, len(keys))
-		found := make([]bool, len(keys))
-		bNow := m.readAllCounters(flows, keys, cs, found)
+		cs := make([]Counters, len(acts))
+		found := make([]bool, len(acts))
+		m.readAll4(flows, cs, found)
+		bNow := make([]int64, len(m.bes))
+		for bi, b := range m.bes {
+			bNow[bi] = b.Now()
+		}
 		for i := range acts {
 			c, be := cs[i], flows[i/2].be
 			if c.Packets > 0 {

@@ -26,20 +26,10 @@ func (m *Manager) promoteLocked(fs []*tracked, now int64) {
 	}
 	ok := fs[:0]
 	for _, f := range fs {
-		fwd, rev, err := m.pl.PlanFlow(f.cand)
-		if err != nil {
+		if err := m.planLocked(f); err != nil {
 			m.st.planErrors.Add(1)
 			m.failLocked(f, now)
 			continue
-		}
-		f.fwd, f.rev = fwd, rev
-		// A stale flow may still hold one of the keys (its connection was
-		// replaced, by a new SYN on a closed one, before the sync noticed):
-		// the new connection wins.
-		for _, k := range [2]flow.Key{fwd.Key, rev.Key} {
-			if old := m.byKey[k]; old != nil && old != f {
-				m.withdrawLocked(old, whyExpired)
-			}
 		}
 		ok = append(ok, f)
 	}
@@ -78,7 +68,7 @@ func (m *Manager) promoteLocked(fs []*tracked, now int64) {
 	for i, f := range ok {
 		switch {
 		case errs[i] == nil:
-			if f.fwd.Key.Proto == packet.ProtoTCP {
+			if f.proto() == packet.ProtoTCP {
 				// Conntrack stops seeing this connection's sequence
 				// numbers now that XDP forwards it: the FIN or RST it
 				// later punts would be out of window and dropped, and the
@@ -87,7 +77,7 @@ func (m *Manager) promoteLocked(fs []*tracked, now int64) {
 				// kept in software keeps its window checks. A FIN punted
 				// in between is dropped once and accepted when resent.
 				for _, c := range f.cand.Conns {
-					m.ct.SetLiberal(c.Handle)
+					m.setLiberal(c.Handle, f.v6 != nil)
 				}
 			}
 			m.offloadLocked(f)
@@ -110,47 +100,125 @@ func (m *Manager) promoteLocked(fs []*tracked, now int64) {
 	}
 }
 
+// planLocked plans both directions of f. A stale flow may still hold
+// one of the keys (its connection was replaced, by a new SYN on a closed
+// one, before the sync noticed): the new connection wins.
+func (m *Manager) planLocked(f *tracked) error {
+	if f.v6 != nil {
+		fwd, rev, err := m.pl6.PlanFlow6(flow.Candidate6{Key: f.v6.key, Conns: f.cand.Conns})
+		if err != nil {
+			return err
+		}
+		f.v6.fwd, f.v6.rev = fwd, rev
+		for _, k := range [2]flow.Key6{fwd.Key, rev.Key} {
+			if old := m.byKey6[k]; old != nil && old != f {
+				m.withdrawLocked(old, whyExpired)
+			}
+		}
+		return nil
+	}
+	fwd, rev, err := m.pl.PlanFlow(f.cand)
+	if err != nil {
+		return err
+	}
+	f.fwd, f.rev = fwd, rev
+	for _, k := range [2]flow.Key{fwd.Key, rev.Key} {
+		if old := m.byKey[k]; old != nil && old != f {
+			m.withdrawLocked(old, whyExpired)
+		}
+	}
+	return nil
+}
+
 // installPairsLocked installs the flows ok[todo[j]] into backend bi, every
-// reverse entry before any forward entry, and records each flow's outcome
-// in errs (nil: both directions are in) and full. A flow whose forward
-// entry fails has its reverse entry rolled back (at the next flush).
+// reverse entry before any forward entry (per family), and records each
+// flow's outcome in errs (nil: both directions are in) and full. A flow
+// whose forward entry fails has its reverse entry rolled back (at the
+// next flush). IPv6 flows go to the backend's Backend6; one without it
+// refuses them (errNoBackend).
 func (m *Manager) installPairsLocked(bi int, ok []*tracked, todo []int, errs []error, full []bool) {
-	b := m.bes[bi]
-	acts := make([]flow.Action, len(todo))
-	revErrs := make([]error, len(todo))
-	for j, i := range todo {
-		acts[j] = ok[i].rev
-	}
-	installAll(b, acts, revErrs)
-	fwdIdx := make([]int, 0, len(todo))
-	acts = acts[:0]
-	for j, i := range todo {
-		if revErrs[j] == nil {
-			acts = append(acts, ok[i].fwd)
-			fwdIdx = append(fwdIdx, j)
+	var t4, t6 []int
+	for _, i := range todo {
+		if ok[i].v6 != nil {
+			t6 = append(t6, i)
+		} else {
+			t4 = append(t4, i)
 		}
 	}
-	fwdErrs := make([]error, len(acts))
-	installAll(b, acts, fwdErrs)
-	for k, j := range fwdIdx {
-		if fwdErrs[k] != nil {
-			revErrs[j] = fwdErrs[k]
-			m.toRemove[bi] = append(m.toRemove[bi], ok[todo[j]].rev.Key) // roll back
+	if len(t4) > 0 {
+		fwd, rev := make([]flow.Action, len(t4)), make([]flow.Action, len(t4))
+		for j, i := range t4 {
+			fwd[j], rev[j] = ok[i].fwd, ok[i].rev
+		}
+		for j, r := range installPairs(m.bes[bi].InstallBatch, fwd, rev) {
+			errs[t4[j]] = r.err
+			if r.rollback {
+				m.toRemove[bi] = append(m.toRemove[bi], rev[j].Key)
+			}
 		}
 	}
-	for j, i := range todo {
-		errs[i] = revErrs[j]
-		if errors.Is(revErrs[j], ErrFull) {
+	if b6 := m.bes6[bi]; len(t6) > 0 && b6 != nil {
+		fwd, rev := make([]flow.Action6, len(t6)), make([]flow.Action6, len(t6))
+		for j, i := range t6 {
+			fwd[j], rev[j] = ok[i].v6.fwd, ok[i].v6.rev
+		}
+		for j, r := range installPairs(b6.InstallBatch6, fwd, rev) {
+			errs[t6[j]] = r.err
+			if r.rollback {
+				m.toRemove6[bi] = append(m.toRemove6[bi], rev[j].Key)
+			}
+		}
+	}
+	for _, i := range todo {
+		if errors.Is(errs[i], ErrFull) {
 			full[i] = true
 		}
 	}
 }
 
-// installAll installs acts into b, skipping (and recording in errs) each
-// entry b refuses; once it reports no room the rest are not tried.
-func installAll(b Backend, acts []flow.Action, errs []error) {
+// pairResult is the outcome of installing one flow's two entries: err
+// is nil when both are in; rollback says the reverse entry went in
+// while the forward one failed, and must be removed.
+type pairResult struct {
+	err      error
+	rollback bool
+}
+
+// installPairs installs every rev[j], then fwd[j] for each j whose
+// reverse entry went in, with install (a backend's InstallBatch or
+// InstallBatch6).
+func installPairs[A any](install func([]A) (int, error), fwd, rev []A) []pairResult {
+	res := make([]pairResult, len(fwd))
+	revErrs := make([]error, len(rev))
+	installAll(install, rev, revErrs)
+	idx := make([]int, 0, len(fwd))
+	acts := make([]A, 0, len(fwd))
+	for j := range fwd {
+		if revErrs[j] == nil {
+			acts = append(acts, fwd[j])
+			idx = append(idx, j)
+		}
+	}
+	fwdErrs := make([]error, len(acts))
+	installAll(install, acts, fwdErrs)
+	for k, j := range idx {
+		if fwdErrs[k] != nil {
+			revErrs[j] = fwdErrs[k]
+			res[j].rollback = true
+		}
+	}
+	for j := range res {
+		res[j].err = revErrs[j]
+	}
+	return res
+}
+
+// installAll installs acts with install, skipping (and recording in
+// errs) each entry the backend refuses; once it reports no room the rest
+// are not tried.
+func installAll[A any](install func([]A) (int, error), acts []A, errs []error) {
 	for i := 0; i < len(acts); {
-		n, err := b.InstallBatch(acts[i:])
+		n, err := install(acts[i:])
 		n = max(0, min(n, len(acts)-i))
 		i += n
 		if i == len(acts) {
@@ -182,7 +250,7 @@ func (m *Manager) failLocked(f *tracked, now int64) {
 
 // offloadLocked moves an installed flow from pending to offloaded.
 func (m *Manager) offloadLocked(f *tracked) {
-	p := pairOf(f.cand.Conns)
+	p := f.pair()
 	delete(m.pending, p)
 	if f.full {
 		f.full = false
@@ -192,7 +260,11 @@ func (m *Manager) offloadLocked(f *tracked) {
 	f.gen++
 	f.seen = [2]Counters{}
 	m.offloaded[p] = f
-	m.byKey[f.fwd.Key], m.byKey[f.rev.Key] = f, f
+	if f.v6 != nil {
+		m.byKey6[f.v6.fwd.Key], m.byKey6[f.v6.rev.Key] = f, f
+	} else {
+		m.byKey[f.fwd.Key], m.byKey[f.rev.Key] = f, f
+	}
 }
 
 // flushRemovalsLocked deletes the queued keys in batches, from the backend
@@ -201,17 +273,30 @@ func (m *Manager) offloadLocked(f *tracked) {
 // or Adopt retries.
 func (m *Manager) flushRemovalsLocked() {
 	for bi, keys := range m.toRemove {
-		for i := 0; i < len(keys); {
-			n, err := m.bes[bi].RemoveBatch(keys[i:])
-			n = max(0, min(n, len(keys)-i))
-			i += n
-			if i == len(keys) {
-				break
-			}
-			_ = err // which key failed is all that matters: skip it
-			m.st.removeErrors.Add(1)
-			i++
-		}
+		m.st.removeErrors.Add(uint64(removeAll(m.bes[bi].RemoveBatch, keys)))
 		m.toRemove[bi] = keys[:0]
 	}
+	for bi, keys := range m.toRemove6 {
+		if len(keys) > 0 {
+			m.st.removeErrors.Add(uint64(removeAll(m.bes6[bi].RemoveBatch6, keys)))
+		}
+		m.toRemove6[bi] = keys[:0]
+	}
+}
+
+// removeAll deletes keys with remove (RemoveBatch or RemoveBatch6),
+// skipping each that fails, and returns how many failed.
+func removeAll[K any](remove func([]K) (int, error), keys []K) (failed int) {
+	for i := 0; i < len(keys); {
+		n, err := remove(keys[i:])
+		n = max(0, min(n, len(keys)-i))
+		i += n
+		if i == len(keys) {
+			break
+		}
+		_ = err // which key failed is all that matters: skip it
+		failed++
+		i++
+	}
+	return failed
 }

@@ -111,21 +111,22 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// pair names a connection by its two zone entries: DNAT zone, SNAT zone.
-type pair [2]conntrack.Handle
-
-func pairOf(c [2]flow.Conn) pair { return pair{c[0].Handle, c[1].Handle} }
-
 // Manager is the offload manager. Create it with New; it implements
 // flow.Sink.
 type Manager struct {
 	ct  *conntrack.Table
 	pl  Planner
 	bes []Backend // in install order; tracked.be indexes it
+	// The IPv6 side (family.go): its table and planner (SetIPv6), and
+	// each backend's Backend6 (nil where it has none).
+	ct6  *conntrack.Table6
+	pl6  Planner6
+	bes6 []Backend6
 
-	cands candQueue
-	notes noteQueue
-	st    counters
+	cands  candQueue[flow.Candidate]
+	cands6 candQueue[flow.Candidate6]
+	notes  noteQueue
+	st     counters
 
 	wake      chan struct{}
 	stop      chan struct{}
@@ -137,17 +138,21 @@ type Manager struct {
 	cfg       Config
 	pending   map[pair]*tracked
 	offloaded map[pair]*tracked
-	byHandle  map[conntrack.Handle]*tracked // both zone entries of every flow
-	byKey     map[flow.Key]*tracked         // both directions of offloaded flows
+	byHandle  map[hkey]*tracked      // both zone entries of every flow
+	byKey     map[flow.Key]*tracked  // both directions of offloaded IPv4 flows
+	byKey6    map[flow.Key6]*tracked // and of IPv6 ones
 	sched     schedule
 	fullKept  int // pending flows waiting for room in the fast path
 
 	// Scratch, reused under mu.
-	drained  []flow.Candidate
-	handles  []conntrack.Handle
-	due      []*tracked
-	toRemove [][]flow.Key // by backend
-	keyIdx   map[flow.Key]int
+	drained   []flow.Candidate
+	drained6  []flow.Candidate6
+	handles   []hkey
+	due       []*tracked
+	toRemove  [][]flow.Key  // by backend
+	toRemove6 [][]flow.Key6 // by backend
+	keyIdx    map[flow.Key]int
+	keyIdx6   map[flow.Key6]int
 }
 
 // New returns a running manager over backends, tried in order for each
@@ -164,20 +169,25 @@ func New(cfg Config, ct *conntrack.Table, pl Planner, backends []Backend) *Manag
 func newManager(cfg Config, ct *conntrack.Table, pl Planner, backends []Backend) *Manager {
 	cfg = cfg.WithDefaults()
 	m := &Manager{
-		ct: ct, pl: pl, bes: backends, cfg: cfg,
+		ct: ct, pl: pl, bes: backends, bes6: backends6(backends), cfg: cfg,
 		toRemove:  make([][]flow.Key, len(backends)),
+		toRemove6: make([][]flow.Key6, len(backends)),
 		wake:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 		pending:   map[pair]*tracked{},
 		offloaded: map[pair]*tracked{},
-		byHandle:  map[conntrack.Handle]*tracked{},
+		byHandle:  map[hkey]*tracked{},
 		byKey:     map[flow.Key]*tracked{},
+		byKey6:    map[flow.Key6]*tracked{},
 		keyIdx:    map[flow.Key]int{},
+		keyIdx6:   map[flow.Key6]int{},
 		drained:   make([]flow.Candidate, 0, cfg.QueueSize),
-		handles:   make([]conntrack.Handle, 0, noteQueueSize),
+		drained6:  make([]flow.Candidate6, 0, cfg.QueueSize),
+		handles:   make([]hkey, 0, noteQueueSize),
 	}
 	m.cands.init(cfg.QueueSize)
+	m.cands6.init(cfg.QueueSize)
 	m.notes.init(noteQueueSize)
 	m.publishLocked()
 	return m
@@ -284,6 +294,14 @@ func (m *Manager) resetLocked() {
 		}
 		return true
 	})
+	if m.ct6 != nil {
+		m.ct6.Range(func(ci conntrack.ConnInfo6) bool {
+			if ci.Mark&flow.MarkOffloadSeen != 0 {
+				m.ct6.SetMark(ci.Handle, ci.Mark&^flow.MarkOffloadSeen)
+			}
+			return true
+		})
+	}
 	m.publishLocked()
 }
 
@@ -291,4 +309,7 @@ func (m *Manager) resetLocked() {
 // flows.
 func (m *Manager) onLocked() bool { return m.cfg.Enabled && len(m.bes) > 0 }
 
-var _ flow.Sink = (*Manager)(nil)
+var (
+	_ flow.Sink  = (*Manager)(nil)
+	_ flow.Sink6 = (*Manager)(nil)
+)

@@ -40,8 +40,11 @@ const maxTries = 3
 
 // flow is one connection (both zones, both directions) the manager knows.
 type tracked struct {
+	// cand is the candidate (IPv4), or its Conns (IPv6, whose key and
+	// actions are in v6).
 	cand     flow.Candidate
-	first    int64 // when the manager first saw it (conntrack clock)
+	v6       *flow6 // nil for an IPv4 connection
+	first    int64  // when the manager first saw it (conntrack clock)
 	state    flowState
 	gen      uint32 // bumped on every (re)schedule and removal
 	interval int64  // current evaluation back-off
@@ -50,7 +53,7 @@ type tracked struct {
 	full     bool   // kept in software because the fast path is full
 	reason   why    // promotion reason, once offloaded
 
-	fwd, rev flow.Action
+	fwd, rev flow.Action // IPv4 only
 	be       int         // the backend holding both directions, once offloaded
 	seen     [2]Counters // its counters already credited: fwd, rev
 }
@@ -66,15 +69,15 @@ const (
 
 // decide applies the policy to a pending connection's two zone entries.
 func (m *Manager) decide(f *tracked, now int64) (verdict, why) {
-	var ci [2]conntrack.ConnInfo
+	var ci [2]connView
 	for i, c := range f.cand.Conns {
 		var ok bool
-		if ci[i], ok = m.ct.Get(c.Handle); !ok {
+		if ci[i], ok = m.conn(c.Handle, f.v6 != nil); !ok {
 			return forget, 0
 		}
 	}
 	answered := ci[0].State&ci[1].State&conntrack.Established != 0
-	switch ci[0].Orig.Proto {
+	switch ci[0].Proto {
 	case packet.ProtoTCP:
 		// ESTABLISHED is conntrack's coalesced state, which it already
 		// shows once the SYN+ACK is through, before the last handshake ACK
@@ -108,8 +111,8 @@ func (m *Manager) decide(f *tracked, now int64) (verdict, why) {
 		if m.cfg.UDPOnewayAfter > 0 && now-f.first >= int64(m.cfg.UDPOnewayAfter) && n >= OnewayMinPackets {
 			return promote, whyUDPOneway
 		}
-	case packet.ProtoICMP:
-		if ci[0].ICMPType != packet.ICMPEchoRequest {
+	case packet.ProtoICMP, packet.ProtoICMPv6:
+		if ci[0].ICMPType != echoRequest(ci[0].Proto) {
 			return forget, 0
 		}
 		if answered {
@@ -123,7 +126,7 @@ func (m *Manager) decide(f *tracked, now int64) (verdict, why) {
 	// the set of active connections, not of every one-shot flow until its
 	// conntrack timeout.
 	if now-max(ci[0].LastSeen, ci[1].LastSeen) > m.idleAfter() {
-		m.markLocked(pairOf(f.cand.Conns), false)
+		m.markLocked(f.pair(), false)
 		return forget, 0
 	}
 	return wait, 0
@@ -132,11 +135,11 @@ func (m *Manager) decide(f *tracked, now int64) (verdict, why) {
 // idleAfter is how long a pending connection may stay silent.
 func (m *Manager) idleAfter() int64 { return 4 * int64(m.cfg.SyncInterval) }
 
-func minPackets(ci *[2]conntrack.ConnInfo, d conntrack.Dir) uint64 {
+func minPackets(ci *[2]connView, d conntrack.Dir) uint64 {
 	return min(ci[0].Packets[d], ci[1].Packets[d])
 }
 
-func minTotal(ci *[2]conntrack.ConnInfo) uint64 {
+func minTotal(ci *[2]connView) uint64 {
 	return min(ci[0].Packets[0]+ci[0].Packets[1], ci[1].Packets[0]+ci[1].Packets[1])
 }
 
@@ -190,7 +193,7 @@ func (m *Manager) backoffLocked(f *tracked, now int64) {
 		f.interval = min(2*f.interval, int64(m.cfg.SyncInterval))
 	}
 	at := now + f.interval
-	if t := f.first + int64(m.cfg.UDPOnewayAfter); f.cand.Key.Proto == packet.ProtoUDP && t > now && t < at {
+	if t := f.first + int64(m.cfg.UDPOnewayAfter); f.proto() == packet.ProtoUDP && t > now && t < at {
 		at = t
 	}
 	m.scheduleLocked(f, at)
@@ -203,15 +206,15 @@ func (m *Manager) forgetLocked(f *tracked) {
 		return
 	}
 	m.unregisterLocked(f)
-	delete(m.pending, pairOf(f.cand.Conns))
+	delete(m.pending, f.pair())
 }
 
 // unregisterLocked removes f from the indexes and invalidates its
 // schedule entries.
 func (m *Manager) unregisterLocked(f *tracked) {
 	for _, c := range f.cand.Conns {
-		if m.byHandle[c.Handle] == f {
-			delete(m.byHandle, c.Handle)
+		if k := (hkey{c.Handle, f.v6 != nil}); m.byHandle[k] == f {
+			delete(m.byHandle, k)
 		}
 	}
 	if f.full {

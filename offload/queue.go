@@ -23,14 +23,31 @@ func (m *Manager) Candidates(c []flow.Candidate) {
 	}
 }
 
+// Candidates6 is Candidates for IPv6 connections (flow.Sink6).
+func (m *Manager) Candidates6(c []flow.Candidate6) {
+	m.st.candidates.Add(uint64(len(c)))
+	wasEmpty, dropped := m.cands6.push(c)
+	if dropped > 0 {
+		m.st.queueOverflow.Add(uint64(dropped))
+	}
+	if wasEmpty {
+		m.kick()
+	}
+}
+
 // Withdraw asks for the flows of the connection h (either zone entry) to
 // be withdrawn at once, without waiting for the next sync: the pipeline
 // calls it when it sees FIN or RST on a connection marked
 // MarkOffloadSeen. It never blocks; if its small queue is full the
 // request is dropped (counted) and the next sync catches the connection
 // leaving ESTABLISHED anyway.
-func (m *Manager) Withdraw(h conntrack.Handle) {
-	if !m.notes.push(h) {
+func (m *Manager) Withdraw(h conntrack.Handle) { m.withdraw(hkey{h: h}) }
+
+// Withdraw6 is Withdraw for an IPv6 connection (flow.Sink6).
+func (m *Manager) Withdraw6(h conntrack.Handle) { m.withdraw(hkey{h: h, v6: true}) }
+
+func (m *Manager) withdraw(k hkey) {
+	if !m.notes.push(k) {
 		m.st.queueOverflow.Add(1)
 	}
 	m.kick()
@@ -44,18 +61,19 @@ func (m *Manager) kick() {
 	}
 }
 
-// candQueue is a bounded, mutex-protected buffer the manager swaps out
-// whole, so neither side allocates in steady state.
-type candQueue struct {
+// candQueue is a bounded, mutex-protected buffer of candidates (of one
+// family) the manager swaps out whole, so neither side allocates in
+// steady state.
+type candQueue[C any] struct {
 	mu  sync.Mutex
-	buf []flow.Candidate
+	buf []C
 }
 
-func (q *candQueue) init(n int) { q.buf = make([]flow.Candidate, 0, n) }
+func (q *candQueue[C]) init(n int) { q.buf = make([]C, 0, n) }
 
 // push appends as many of c as fit; it reports whether the queue was empty
 // before (the consumer needs a wake-up) and how many did not fit.
-func (q *candQueue) push(c []flow.Candidate) (wasEmpty bool, dropped int) {
+func (q *candQueue[C]) push(c []C) (wasEmpty bool, dropped int) {
 	q.mu.Lock()
 	wasEmpty = len(q.buf) == 0
 	n := min(len(c), cap(q.buf)-len(q.buf))
@@ -66,7 +84,7 @@ func (q *candQueue) push(c []flow.Candidate) (wasEmpty bool, dropped int) {
 
 // swap hands the queued candidates to the consumer in exchange for spare,
 // an empty buffer of the same capacity.
-func (q *candQueue) swap(spare []flow.Candidate) []flow.Candidate {
+func (q *candQueue[C]) swap(spare []C) []C {
 	q.mu.Lock()
 	out := q.buf
 	q.buf = spare[:0]
@@ -74,15 +92,15 @@ func (q *candQueue) swap(spare []flow.Candidate) []flow.Candidate {
 	return out
 }
 
-// noteQueue carries Withdraw requests.
+// noteQueue carries Withdraw and Withdraw6 requests.
 type noteQueue struct {
 	mu  sync.Mutex
-	buf []conntrack.Handle
+	buf []hkey
 }
 
-func (q *noteQueue) init(n int) { q.buf = make([]conntrack.Handle, 0, n) }
+func (q *noteQueue) init(n int) { q.buf = make([]hkey, 0, n) }
 
-func (q *noteQueue) push(h conntrack.Handle) bool {
+func (q *noteQueue) push(h hkey) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.buf) == cap(q.buf) {
@@ -92,7 +110,7 @@ func (q *noteQueue) push(h conntrack.Handle) bool {
 	return true
 }
 
-func (q *noteQueue) swap(spare []conntrack.Handle) []conntrack.Handle {
+func (q *noteQueue) swap(spare []hkey) []hkey {
 	q.mu.Lock()
 	out := q.buf
 	q.buf = spare[:0]
@@ -109,40 +127,62 @@ func (m *Manager) drainLocked(now int64) {
 	m.drained = got[:0]
 	for i := range got {
 		c := &got[i]
-		p := pairOf(c.Conns)
-		if f := m.byHandle[p[0]]; f != nil {
-			if pairOf(f.cand.Conns) == p {
-				m.markLocked(p, true)
-			}
-			continue
+		if f := m.admitLocked(pairOf(c.Conns), now); f != nil {
+			f.cand = *c
+			m.scheduleLocked(f, now)
 		}
-		if m.byHandle[p[1]] != nil || p[0] == p[1] {
-			continue
-		}
-		if !m.onLocked() {
-			m.markLocked(p, true)
-			continue
-		}
-		if len(m.pending) >= m.cfg.MaxPending {
-			m.st.pendingOverflow.Add(1)
-			continue
-		}
-		if !m.markLocked(p, true) {
-			continue // already gone
-		}
-		f := &tracked{cand: *c, first: now, state: statePending}
-		m.pending[p] = f
-		m.byHandle[p[0]], m.byHandle[p[1]] = f, f
-		m.scheduleLocked(f, now)
 	}
+	got6 := m.cands6.swap(m.drained6)
+	m.drained6 = got6[:0]
+	for i := range got6 {
+		c := &got6[i]
+		if m.ct6 == nil {
+			continue // IPv6 not wired (SetIPv6): reported again
+		}
+		if f := m.admitLocked(pairOf6(c.Conns), now); f != nil {
+			f.cand.Conns = c.Conns
+			f.v6 = &flow6{key: c.Key}
+			m.scheduleLocked(f, now)
+		}
+	}
+}
+
+// admitLocked makes the connection p pending and returns its new flow,
+// or nil if it is known, gone, or not to be promoted (then only marked).
+func (m *Manager) admitLocked(p pair, now int64) *tracked {
+	h0, h1 := hkey{p.h[0], p.v6}, hkey{p.h[1], p.v6}
+	if f := m.byHandle[h0]; f != nil {
+		if f.pair() == p {
+			m.markLocked(p, true)
+		}
+		return nil
+	}
+	if m.byHandle[h1] != nil || p.h[0] == p.h[1] {
+		return nil
+	}
+	if on := m.onLocked(); !on || (p.v6 && !m.onLocked6()) {
+		m.markLocked(p, true)
+		return nil
+	}
+	if len(m.pending) >= m.cfg.MaxPending {
+		m.st.pendingOverflow.Add(1)
+		return nil
+	}
+	if !m.markLocked(p, true) {
+		return nil // already gone
+	}
+	f := &tracked{first: now, state: statePending}
+	m.pending[p] = f
+	m.byHandle[h0], m.byHandle[h1] = f, f
+	return f
 }
 
 // markLocked sets (or clears) MarkOffloadSeen on both zone entries of p,
 // keeping the other mark bits. It reports false if either is gone.
 func (m *Manager) markLocked(p pair, seen bool) bool {
 	ok := true
-	for _, h := range p {
-		ci, live := m.ct.Get(h)
+	for _, h := range p.h {
+		ci, live := m.conn(h, p.v6)
 		if !live {
 			ok = false
 			continue
@@ -152,7 +192,7 @@ func (m *Manager) markLocked(p pair, seen bool) bool {
 			mark = ci.Mark &^ flow.MarkOffloadSeen
 		}
 		if mark != ci.Mark {
-			m.ct.SetMark(h, mark)
+			m.setMark(h, p.v6, mark)
 		}
 	}
 	return ok

@@ -40,12 +40,12 @@ func (m *Manager) syncLocked(now int64) {
 
 // checkLocked tells whether an offloaded flow must go, and why.
 func (m *Manager) checkLocked(f *tracked, now int64) (why, bool) {
-	for _, c := range f.fwd.Conns {
-		ci, ok := m.ct.Get(c.Handle)
+	for _, c := range f.dirConns(0) {
+		ci, ok := m.conn(c.Handle, f.v6 != nil)
 		if !ok || ci.Expires <= now {
 			return whyExpired, true
 		}
-		if ci.Orig.Proto == packet.ProtoTCP && ci.TCP != conntrack.TCPEstablished {
+		if ci.Proto == packet.ProtoTCP && ci.TCP != conntrack.TCPEstablished {
 			return whyFinRst, true
 		}
 	}
@@ -60,22 +60,39 @@ func (m *Manager) creditLocked(flows []*tracked, now int64) {
 	if len(flows) == 0 {
 		return
 	}
-	// Grouped by backend, each read where its flows live.
-	slices.SortStableFunc(flows, func(a, b *tracked) int { return a.be - b.be })
-	keys := make([]flow.Key, 0, 2*len(flows))
-	for _, f := range flows {
-		keys = append(keys, f.fwd.Key, f.rev.Key)
+	// IPv4 flows first, then IPv6 ones, each grouped by backend, each
+	// read where its flows live.
+	fam := func(f *tracked) int {
+		if f.v6 != nil {
+			return 1
+		}
+		return 0
 	}
-	cs := make([]Counters, len(keys))
-	found := make([]bool, len(keys))
-	bNow := m.readAllCounters(flows, keys, cs, found)
+	slices.SortStableFunc(flows, func(a, b *tracked) int {
+		if d := fam(a) - fam(b); d != 0 {
+			return d
+		}
+		return a.be - b.be
+	})
+	n4 := 0
+	for n4 < len(flows) && flows[n4].v6 == nil {
+		n4++
+	}
+	cs := make([]Counters, 2*len(flows))
+	found := make([]bool, 2*len(flows))
+	m.readAll4(flows[:n4], cs[:2*n4], found[:2*n4])
+	m.readAll6(flows[n4:], cs[2*n4:], found[2*n4:])
+	bNow := make([]int64, len(m.bes))
+	for bi, b := range m.bes {
+		bNow[bi] = b.Now()
+	}
 	for i, f := range flows {
 		if !found[2*i] || !found[2*i+1] {
 			m.withdrawLocked(f, whyError)
-			m.markLocked(pairOf(f.cand.Conns), false)
+			m.markLocked(f.pair(), false)
 			continue
 		}
-		for d, a := range [2]*flow.Action{&f.fwd, &f.rev} {
+		for d := range 2 {
 			c := cs[2*i+d]
 			dp, db := c.Packets-f.seen[d].Packets, c.Bytes-f.seen[d].Bytes
 			if c.Packets < f.seen[d].Packets {
@@ -86,8 +103,8 @@ func (m *Manager) creditLocked(flows []*tracked, now int64) {
 				continue
 			}
 			last := convert(c.LastSeen, now, bNow[f.be])
-			for _, conn := range a.Conns {
-				m.ct.Touch(conn.Handle, conn.Dir, dp, db, last)
+			for _, conn := range f.dirConns(d) {
+				m.touch(conn, f.v6 != nil, dp, db, last)
 			}
 		}
 	}
@@ -104,41 +121,67 @@ func convert(t, now, bNow int64) int64 {
 	return now - max(0, bNow-t)
 }
 
-// readAllCounters reads the counters of flows (sorted by backend; keys
-// holds their fwd and rev keys in order) from their backends, and returns
-// each backend's clock as of the read.
-func (m *Manager) readAllCounters(flows []*tracked, keys []flow.Key, cs []Counters, found []bool) []int64 {
-	bNow := make([]int64, len(m.bes))
-	for i := 0; i < len(flows); {
-		be := flows[i].be
-		j := i
-		for j < len(flows) && flows[j].be == be {
-			j++
-		}
-		m.readCounters(m.bes[be], keys[2*i:2*j], cs[2*i:2*j], found[2*i:2*j])
-		bNow[be] = m.bes[be].Now()
-		i = j
+// readAll4 reads the counters of IPv4 flows (sorted by backend) into cs
+// and found, fwd then rev for each flow.
+func (m *Manager) readAll4(flows []*tracked, cs []Counters, found []bool) {
+	keys := make([]flow.Key, 0, 2*len(flows))
+	for _, f := range flows {
+		keys = append(keys, f.fwd.Key, f.rev.Key)
 	}
-	return bNow
+	byBackend(flows, func(be, i, j int) {
+		b := m.bes[be]
+		readCounters(b.Counters, b.Iterate, func(a *flow.Action) flow.Key { return a.Key }, m.keyIdx,
+			keys[2*i:2*j], cs[2*i:2*j], found[2*i:2*j])
+	})
 }
 
-// readCounters fills cs[i] for keys[i] (found[i] false if it is not in
-// b), by lookups or, for many keys, one Iterate.
-func (m *Manager) readCounters(b Backend, keys []flow.Key, cs []Counters, found []bool) {
+// readAll6 is readAll4 for IPv6 flows.
+func (m *Manager) readAll6(flows []*tracked, cs []Counters, found []bool) {
+	keys := make([]flow.Key6, 0, 2*len(flows))
+	for _, f := range flows {
+		keys = append(keys, f.v6.fwd.Key, f.v6.rev.Key)
+	}
+	byBackend(flows, func(be, i, j int) {
+		b := m.bes6[be]
+		if b == nil {
+			return // never installed there: not found
+		}
+		readCounters(b.Counters6, b.Iterate6, func(a *flow.Action6) flow.Key6 { return a.Key }, m.keyIdx6,
+			keys[2*i:2*j], cs[2*i:2*j], found[2*i:2*j])
+	})
+}
+
+// byBackend calls fn for each run flows[i:j] of flows (sorted by
+// backend) on backend be.
+func byBackend(flows []*tracked, fn func(be, i, j int)) {
+	for i := 0; i < len(flows); {
+		j := i
+		for j < len(flows) && flows[j].be == flows[i].be {
+			j++
+		}
+		fn(flows[i].be, i, j)
+		i = j
+	}
+}
+
+// readCounters fills cs[i] for keys[i] (found[i] false if the backend
+// does not have it), by lookups or, for many keys, one walk (iterate),
+// using idx as scratch.
+func readCounters[K comparable, A any](lookup func(K) (Counters, error), iterate func(func(*A, Counters) bool) error,
+	keyOf func(*A) K, idx map[K]int, keys []K, cs []Counters, found []bool) {
 	if len(keys) <= iterateAbove {
 		for i, k := range keys {
-			c, err := b.Counters(k)
+			c, err := lookup(k)
 			cs[i], found[i] = c, err == nil
 		}
 		return
 	}
-	idx := m.keyIdx
 	clear(idx)
 	for i, k := range keys {
 		idx[k] = i
 	}
-	err := b.Iterate(func(a *flow.Action, c Counters) bool {
-		if i, ok := idx[a.Key]; ok {
+	err := iterate(func(a *A, c Counters) bool {
+		if i, ok := idx[keyOf(a)]; ok {
 			cs[i], found[i] = c, true
 		}
 		return true
@@ -149,7 +192,7 @@ func (m *Manager) readCounters(b Backend, keys []flow.Key, cs []Counters, found 
 		// back to lookups for those.
 		for i, k := range keys {
 			if !found[i] {
-				c, err := b.Counters(k)
+				c, err := lookup(k)
 				cs[i], found[i] = c, err == nil
 			}
 		}
@@ -164,13 +207,22 @@ func (m *Manager) withdrawLocked(f *tracked, r why) {
 	if f.state != stateOffloaded {
 		return
 	}
-	m.toRemove[f.be] = append(m.toRemove[f.be], f.fwd.Key, f.rev.Key)
-	for _, k := range [2]flow.Key{f.fwd.Key, f.rev.Key} {
-		if m.byKey[k] == f {
-			delete(m.byKey, k)
+	if f.v6 != nil {
+		m.toRemove6[f.be] = append(m.toRemove6[f.be], f.v6.fwd.Key, f.v6.rev.Key)
+		for _, k := range [2]flow.Key6{f.v6.fwd.Key, f.v6.rev.Key} {
+			if m.byKey6[k] == f {
+				delete(m.byKey6, k)
+			}
+		}
+	} else {
+		m.toRemove[f.be] = append(m.toRemove[f.be], f.fwd.Key, f.rev.Key)
+		for _, k := range [2]flow.Key{f.fwd.Key, f.rev.Key} {
+			if m.byKey[k] == f {
+				delete(m.byKey, k)
+			}
 		}
 	}
-	delete(m.offloaded, pairOf(f.cand.Conns))
+	delete(m.offloaded, f.pair())
 	m.unregisterLocked(f)
 	m.st.withdrawn[r].Add(1)
 }
