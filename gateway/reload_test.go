@@ -431,9 +431,18 @@ func TestReloadOffloadPolicy(t *testing.T) {
 
 // fakeVTEPs is the fast path's set of Geneve sources.
 type fakeVTEPs struct {
-	ev  *events
-	set []packet.IP4
-	err error
+	ev   *events
+	set  []packet.IP4
+	set6 []packet.IP6
+	err  error
+}
+
+func (v *fakeVTEPs) SetVTEPs6(ips []packet.IP6) error {
+	if len(ips) > 0 || len(v.set6) > 0 {
+		*v.ev = append(*v.ev, fmt.Sprintf("vteps6 %v", ips))
+	}
+	v.set6 = slices.Clone(ips)
+	return nil
 }
 
 func (v *fakeVTEPs) SetVTEPs(ips []packet.IP4) error {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -256,5 +257,19 @@ func TestVTEP6Of(t *testing.T) {
 	v := netip.MustParseAddr("fd00:172:31::10")
 	if a := vtep6Of(&route.Topology{VTEP6: v.As16()}); a != v {
 		t.Fatalf("vtep6Of = %v, want %v", a, v)
+	}
+}
+
+// TestVTEPsBothUnderlays: the fast path accepts Geneve from the IPv6
+// chassis (xgw_vteps6) as from the IPv4 ones; without the IPv6 set every
+// Geneve-over-IPv6 packet is punted as geneve-unknown-source.
+func TestVTEPsBothUnderlays(t *testing.T) {
+	f := newFixtureFrom(t, "dual-stack.yaml")
+	v := &fakeVTEPs{ev: &events{}}
+	if err := setVTEPs(v, f.pipe.topo); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(v.set, v.set6), "[172.31.1.21] [2001:db8:31::22]"; got != want {
+		t.Fatalf("VTEPs %s, want %s", got, want)
 	}
 }

@@ -6,6 +6,8 @@ package gateway
 // punts anything else to software. An empty set fails closed (no Geneve is
 // fast-forwarded), so the set is filled before xdp_gw is attached (attach,
 // adopt) and made the new topology's after every reload that swapped one in.
+// Chassis with an IPv6 encap IP (Geneve over IPv6) are a second set,
+// xgw_vteps6, kept the same way.
 
 import (
 	"fmt"
@@ -17,9 +19,10 @@ import (
 // vtepSetter is the fast path's set of Geneve sources; *bpf.FastPath is one.
 type vtepSetter interface {
 	SetVTEPs([]packet.IP4) error
+	SetVTEPs6([]packet.IP6) error
 }
 
-// chassisVTEPs are topo's chassis VTEPs, in config order.
+// chassisVTEPs are topo's IPv4 chassis VTEPs, in config order.
 func chassisVTEPs(topo *route.Topology) []packet.IP4 {
 	ips := make([]packet.IP4, 0, len(topo.Chassis))
 	for _, ch := range topo.Chassis {
@@ -28,10 +31,23 @@ func chassisVTEPs(topo *route.Topology) []packet.IP4 {
 	return ips
 }
 
-// setVTEPs makes s accept Geneve from exactly topo's chassis.
+// chassisVTEPs6 are topo's IPv6 chassis VTEPs, in config order.
+func chassisVTEPs6(topo *route.Topology) []packet.IP6 {
+	ips := make([]packet.IP6, 0, len(topo.Chassis6))
+	for _, ch := range topo.Chassis6 {
+		ips = append(ips, ch.IP6)
+	}
+	return ips
+}
+
+// setVTEPs makes s accept Geneve from exactly topo's chassis, over
+// either underlay.
 func setVTEPs(s vtepSetter, topo *route.Topology) error {
 	if err := s.SetVTEPs(chassisVTEPs(topo)); err != nil {
 		return fmt.Errorf("program the fast path's chassis VTEPs (%d chassis): %w", len(topo.Chassis), err)
+	}
+	if err := s.SetVTEPs6(chassisVTEPs6(topo)); err != nil {
+		return fmt.Errorf("program the fast path's IPv6 chassis VTEPs (%d chassis): %w", len(topo.Chassis6), err)
 	}
 	return nil
 }
