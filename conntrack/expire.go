@@ -94,30 +94,82 @@ func (t *table[T]) Expire(now int64) int {
 	return n
 }
 
-// reap removes up to limit (< 0: all) expired connections of shard s.
+// reapChunk bounds how many connections reap removes per hold of the
+// shard's lock. Each removal takes the cache misses of an erase (≈1 µs).
+// reap also lets go as soon as a worker waits for the shard (lock counts
+// it): holding the lock for a whole sweep (thousands of connections after
+// a burst) made workers that needed the shard sleep through all of it, and
+// most of two workers' lock waiting was on Expire
+// (BenchmarkPipelineParallel's mutex profile).
+const reapChunk = 64
+
+// reap removes up to limit (< 0: all) expired connections of shard s, in
+// chunks: it lets go of the shard's lock after reapChunk removals, or after
+// one when a worker waits for it. Each chunk goes on from the list the
+// last one stopped in, so that the lists' heads are looked at once per
+// chunk at most: the cost stays proportional to the number removed.
 func (t *table[T]) reap(s uint32, now int64, limit int) int {
 	sh := &t.shards[s]
-	sh.mu.Lock()
+	n := 0
+	for c := class(0); ; {
+		var m int
+		m, c = t.reapSome(sh, s, c, now, limit-n)
+		n += m
+		if c == numClasses || n == limit {
+			return n
+		}
+		if testHookReapGap != nil {
+			testHookReapGap(sh.mu.TryLock)
+		}
+		sh.yieldTo()
+	}
+}
+
+// Tests only: testHookReapGap runs between two chunks of reap, with the
+// shard's TryLock to prove that the lock is free there; testHookReaped
+// after each removal, with the lock held.
+var (
+	testHookReapGap func(tryLock func() bool)
+	testHookReaped  func()
+)
+
+// reapSome is one chunk of reap: it removes up to min(reapChunk, limit)
+// (limit < 0: no limit) expired connections of shard s, starting at class
+// list c, and returns how many and the list to go on from (numClasses:
+// none is due any more).
+func (t *table[T]) reapSome(sh *shard[T], s uint32, c class, now int64, limit int) (int, class) {
+	if limit < 0 || limit > reapChunk {
+		limit = reapChunk
+	}
+	sh.lock()
 	defer sh.mu.Unlock()
 	sh.seen(now)
 	n := 0
-	for c := range sh.heads {
-		for n != limit {
+loop:
+	for ; c < numClasses; c++ {
+		for n < limit {
 			idx := sh.heads[c]
 			if idx == nilIdx {
-				break
+				continue loop
 			}
 			sh.scanned++
 			if t.entries[idx].expires > now {
-				break
+				continue loop
 			}
 			// removeHeld fails only if the head was removed meanwhile;
 			// the loop then looks at the new head.
 			if t.removeHeld(s, idx, true, now) {
 				n++
+				if testHookReaped != nil {
+					testHookReaped()
+				}
+			}
+			if sh.waiters.Load() != 0 {
+				break loop // a worker waits: let it in (reap)
 			}
 		}
+		break // the chunk is full: go on from c next time
 	}
 	sh.stats.Expired += uint64(n)
-	return n
+	return n, c
 }
