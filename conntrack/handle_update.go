@@ -25,7 +25,7 @@ func (t *table[T]) UpdatePair(h0 Handle, d0 Dir, h1 Handle, d1 Dir, m *Meta, now
 		// The usual case: a flow's two connections share their orig
 		// tuples' shard (zhash), so one lock covers both.
 		sh := &t.shards[o]
-		sh.lock()
+		sh.mu.Lock()
 		defer sh.mu.Unlock()
 		sh.seen(now)
 		if !t.updateHeld(sh, h0, d0, m, now, &r, 0) {

@@ -46,9 +46,6 @@ type shard[T tupleKey] struct {
 	full atomic.Bool
 	// seq is odd while an erase shifts keys in the region (probe).
 	seq atomic.Uint32
-	// waiters counts goroutines blocked in lock: reap lets go of the
-	// shard as soon as one is (yieldTo).
-	waiters atomic.Int32
 
 	heads, tails [numClasses]uint32
 	stats        Stats
@@ -62,49 +59,7 @@ type shard[T tupleKey] struct {
 
 // shardPad rounds shard up to a multiple of 64 bytes (shard_test.go
 // checks it; the shards slice is a large allocation, so page-aligned).
-const shardPad = 16
-
-// lock takes the shard's lock. When it is busy, lock counts itself in
-// waiters and polls with TryLock for up to lockSpins rounds (a few tens of
-// µs) before it sleeps in Lock: a worker is on a CPU of its own, and a
-// sleeping waiter needs a wake-up (µs on these VMs) that a holder which
-// lets go briefly (reap, yieldTo) cannot wait for. The uncontended cost
-// is Lock's: one CAS.
-func (s *shard[T]) lock() {
-	if s.mu.TryLock() {
-		return
-	}
-	s.waiters.Add(1)
-	defer s.waiters.Add(-1)
-	for i := 0; i < lockSpins; i++ {
-		for j := 0; j < pollGap; j++ { // spin on no shared line
-		}
-		if s.mu.TryLock() {
-			return
-		}
-	}
-	s.mu.Lock()
-}
-
-// lockSpins and pollGap shape lock's polling: lockSpins TryLocks, each
-// after pollGap turns of an empty loop (≈120 ns), which reads nothing that
-// the holder writes.
-const (
-	lockSpins = 256
-	pollGap   = 512
-)
-
-// yieldSpins bounds how long yieldTo waits for a waiter to take the lock:
-// a few of lock's polls.
-const yieldSpins = 1 << 10
-
-// yieldTo runs after a pausable holder (reap) let go of s because waiters
-// was not zero: it gives them a moment to take the lock before the holder
-// takes it again (a sync.Mutex lets its unlocker barge straight back in).
-func (s *shard[T]) yieldTo() {
-	for i := 0; i < yieldSpins && s.waiters.Load() != 0; i++ {
-	}
-}
+const shardPad = 24
 
 // seen records the caller's clock.
 func (s *shard[T]) seen(now int64) {
@@ -189,7 +144,7 @@ func (t *table[T]) lockSet(a, b, c uint32) (set [3]uint32, n int) {
 			continue
 		}
 		set[n] = set[i]
-		t.shards[set[n]].lock()
+		t.shards[set[n]].mu.Lock()
 		n++
 	}
 	return set, n
@@ -212,7 +167,7 @@ func (t *table[T]) locate(k *T) (sh *shard[T], idx uint32, dir Dir, ok bool) {
 		idx, dir, ok, valid = t.probe(r, home, h, k)
 		if !valid {
 			rs := &t.shards[r]
-			rs.lock()
+			rs.mu.Lock()
 			idx, dir, ok = t.findIn(r, home, h, k)
 			if ok && t.owner(idx) == r {
 				return rs, idx, dir, true
@@ -226,7 +181,7 @@ func (t *table[T]) locate(k *T) (sh *shard[T], idx uint32, dir Dir, ok bool) {
 		// it may have been removed (and its slot reused): check that it is
 		// still k's, else probe again.
 		os := &t.shards[t.owner(idx)]
-		os.lock()
+		os.mu.Lock()
 		e := &t.entries[idx]
 		ek := e.key(dir)
 		if e.class != classFree && (is4[T]() && same4(as4(ek), as4(k)) || !is4[T]() && same6(as6(ek), as6(k))) {
@@ -244,7 +199,7 @@ func (t *table[T]) lockHandle(h Handle) (sh *shard[T], idx uint32, ok bool) {
 		return nil, 0, false
 	}
 	sh = &t.shards[t.owner(idx)]
-	sh.lock()
+	sh.mu.Lock()
 	e := &t.entries[idx]
 	if e.class == classFree || uint32(e.gen) != uint32(h)>>t.idxBits {
 		sh.mu.Unlock()
@@ -278,7 +233,7 @@ func (t *table[T]) removeHeld(o, idx uint32, expiring bool, now int64) bool {
 	for ; held < n; held++ {
 		x := extra[held]
 		if x > o {
-			t.shards[x].lock()
+			t.shards[x].mu.Lock()
 		} else if !t.shards[x].mu.TryLock() {
 			break
 		}

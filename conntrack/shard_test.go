@@ -12,7 +12,7 @@ func TestShardIsWholeCacheLines(t *testing.T) {
 			t.Fatalf("shard is %d bytes, not a multiple of 64: adjust shardPad", n)
 		}
 	}
-	if off := unsafe.Offsetof(shard[Tuple]{}.waiters); off >= 60 {
+	if off := unsafe.Offsetof(shard[Tuple]{}.full); off >= 64 {
 		t.Fatalf("the hot fields end at %d, past the first cache line", off)
 	}
 }

@@ -394,7 +394,7 @@ func (t *table[T]) giveBack(orig, reply *T, held bool) {
 // no lock when they are known.
 func (t *table[T]) count(k *T, f func(*Stats)) {
 	sh := &t.shards[t.regionOf(k)]
-	sh.lock()
+	sh.mu.Lock()
 	f(&sh.stats)
 	sh.mu.Unlock()
 }
@@ -469,7 +469,7 @@ func (t *table[T]) shardWithRoom(c uint32) uint32 {
 		if sh.size == 0 || sh.full.Load() {
 			continue
 		}
-		sh.lock()
+		sh.mu.Lock()
 		room := sh.live < int32(sh.size)
 		sh.mu.Unlock()
 		if room {
@@ -601,7 +601,7 @@ func (t *table[T]) Len() int {
 	n := 0
 	for i := range t.shards {
 		sh := &t.shards[i]
-		sh.lock()
+		sh.mu.Lock()
 		n += int(sh.live)
 		sh.mu.Unlock()
 	}
@@ -613,7 +613,7 @@ func (t *table[T]) Stats() Stats {
 	var s Stats
 	for i := range t.shards {
 		sh := &t.shards[i]
-		sh.lock()
+		sh.mu.Lock()
 		st := sh.stats
 		s.Capacity += int(sh.size)
 		s.Entries += int(sh.live)
@@ -633,7 +633,7 @@ func (t *table[T]) lastNow() int64 {
 	var now int64
 	for i := range t.shards {
 		sh := &t.shards[i]
-		sh.lock()
+		sh.mu.Lock()
 		now = max(now, sh.lastNow)
 		sh.mu.Unlock()
 	}
@@ -753,7 +753,7 @@ func (t *table[T]) Range(fn func(connInfo[T]) bool) {
 		sh := &t.shards[s]
 		for next := sh.base; ; {
 			n := 0
-			sh.lock()
+			sh.mu.Lock()
 			end := sh.hiwater
 			for ; next < end && n < rangeChunk; next++ {
 				if t.entries[next].class != classFree {
