@@ -86,7 +86,9 @@
 // chooses the NAT reply without a lock and checks it again under the
 // insert's locks, asking the chooser again
 // if another worker took it meanwhile. Range copies in small chunks under
-// one shard's lock, so dumps never stall workers for long.
+// one shard's lock, and Expire sweeps the shards in rounds of a few
+// removals per shard and hold, so neither dumps nor expiry stall workers
+// for long.
 //
 // Lock order: shard locks in ascending order, then a Releaser's own lock
 // (NAT's mapping table: Release runs under shard locks). A ReplyChooser

@@ -3,6 +3,7 @@ package datapath
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -20,16 +21,23 @@ import (
 // runWorkers splits b.N packets over workers goroutines, each on its own
 // locked OS thread running its own worker's batches through step, and
 // reports the aggregate rate (pps: packets over wall time, all goroutines
-// started together) and the CPU the worker threads spent per packet
-// (cpu-ns/pkt, from RUSAGE_THREAD). On a machine shared with other work,
-// wall time also counts time the threads waited for a CPU; cpu-ns/pkt
-// does not, so the contention cost of a second worker shows as the rise
-// of cpu-ns/pkt from workers=1 to workers=2.
+// started together) and, per packet over all workers, the CPU their
+// threads spent (cpu-ns/pkt, RUSAGE_THREAD), the time they were runnable
+// but waited for a CPU that other processes held (runq-ns/pkt, schedstat's
+// run_delay) and the rest of their wall time (blocked-ns/pkt: asleep,
+// mostly on conntrack's locks). On a machine shared with other work, wall
+// time also counts the run-queue wait; unloaded-pps leaves it out (packets
+// over the slowest worker's wall time less its run-queue wait), so that
+// the ratio of workers=2 to workers=1 says how far the workers scale
+// rather than how busy the machine was. The contention cost of a second
+// worker shows as the rise of cpu-ns/pkt (cache lines moving between the
+// CPUs) and of blocked-ns/pkt (waiting for a lock) from workers=1 to 2.
 func runWorkers(b *testing.B, workers int, step func(w, batch int)) {
 	per := (b.N/workers + batchSize - 1) / batchSize // batches per worker
 	var start sync.WaitGroup
 	var done sync.WaitGroup
-	var cpu atomic.Int64
+	var cpu, delay, busy atomic.Int64
+	var slowest atomic.Int64
 	start.Add(1)
 	for w := 0; w < workers; w++ {
 		done.Add(1)
@@ -38,11 +46,23 @@ func runWorkers(b *testing.B, workers int, step func(w, batch int)) {
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
 			start.Wait()
-			c0 := threadCPU()
+			t0, c0, d0 := time.Now(), threadCPU(), threadRunDelay()
 			for i := 0; i < per; i++ {
 				step(w, i)
 			}
-			cpu.Add(int64(threadCPU() - c0))
+			el, c, d := time.Since(t0), threadCPU()-c0, threadRunDelay()-d0
+			cpu.Add(int64(c))
+			delay.Add(int64(d))
+			// The worker's time but for waiting for a CPU other
+			// processes held: running plus blocked (on locks).
+			on := int64(el - d)
+			busy.Add(on)
+			for {
+				s := slowest.Load()
+				if on <= s || slowest.CompareAndSwap(s, on) {
+					break
+				}
+			}
 		}()
 	}
 	b.ResetTimer()
@@ -56,6 +76,27 @@ func runWorkers(b *testing.B, workers int, step func(w, batch int)) {
 	if c := cpu.Load(); c > 0 {
 		b.ReportMetric(float64(c)/pkts, "cpu-ns/pkt")
 	}
+	if d := delay.Load(); d >= 0 && slowest.Load() > 0 {
+		b.ReportMetric(float64(d)/pkts, "runq-ns/pkt")
+		b.ReportMetric(float64(busy.Load()-cpu.Load())/pkts, "blocked-ns/pkt")
+		b.ReportMetric(pkts/time.Duration(slowest.Load()).Seconds(), "unloaded-pps")
+	}
+}
+
+// threadRunDelay is the time the calling thread spent runnable but
+// waiting for a CPU (schedstat's run_delay): on a machine shared with
+// other work, runWorkers subtracts it to see what the workers themselves
+// cost, running or blocked on each other.
+func threadRunDelay() time.Duration {
+	b, err := os.ReadFile("/proc/thread-self/schedstat")
+	if err != nil {
+		return 0
+	}
+	var run, delay int64
+	if _, err := fmt.Sscan(string(b), &run, &delay); err != nil {
+		return 0
+	}
+	return time.Duration(delay)
 }
 
 // threadCPU is the calling thread's CPU time (user and system).
