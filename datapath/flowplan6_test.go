@@ -123,13 +123,13 @@ func TestPlanFlow6EqualsPipeline(t *testing.T) {
 			back: func() []byte { return reply6(t, d6VM2, 40001) }},
 		{name: "underlay6", u6: true,
 			out: func() []byte {
-				return under6(v6Frame(t, macDR, macGR, d6VM3, d6Server, 64, nil, layers.IPProtocolUDP,
+				return under6(t, v6Frame(t, macDR, macGR, d6VM3, d6Server, 64, nil, layers.IPProtocolUDP,
 					&layers.UDP{SrcPort: 40005, DstPort: 53}, gopacket.Payload("query")), d6Node03)
 			},
 			back: func() []byte { return reply6(t, d6VM3, 40005) }},
 		{name: "underlay6-only", u6: true, only6: true,
 			out: func() []byte {
-				return under6(v6Frame(t, macDR, macGR, d6VM3, d6Server, 64, nil, layers.IPProtocolUDP,
+				return under6(t, v6Frame(t, macDR, macGR, d6VM3, d6Server, 64, nil, layers.IPProtocolUDP,
 					&layers.UDP{SrcPort: 40006, DstPort: 53}, gopacket.Payload("query")), d6Node03)
 			},
 			back: func() []byte { return reply6(t, d6VM3, 40006) }},
