@@ -5,6 +5,5 @@
 // ovn-controller) with xgw in OVN mode as gateway chassis gateway01
 // (ovn_test.go; TestOVNBaseline runs the same checks against a real
 // ovn-controller). They need root; CI runs them as root. ipv6_test.go
-// (build tag xgw_ipv6, until the pipeline speaks IPv6) runs issue 13's IPv6
-// checks on the dual-stack lab.
+// runs issue 13's IPv6 checks on the dual-stack lab.
 package e2e

@@ -1,23 +1,10 @@
-//go:build xgw_ipv6
-
 // IPv6 end to end, issue 13's "Must show", on the dual-stack lab
 // (bench/lab Options.DualStack: the VMs' unique-local prefix SNATed by
 // NAT66, vm2 behind a dnat_and_snat IPv6 address, vmr's global prefix routed
 // without NAT) with xgw forwarding, over an IPv4 underlay (TestIPv6) and over
 // an IPv6 one (TestIPv6Underlay6: the chassis' encap IP and xgw's vtep_ip6
-// are IPv6).
-//
-// These tests fail until the pipeline and the XDP fast path speak IPv6
-// (the software pipeline forwards inner IPv6 over the IPv4 underlay, see
-// datapath/IPV6-WIRING.md; external IPv6 steering, offload and an IPv6
-// underlay are not wired yet; bench/lab's TestDualStackXGWToday checks
-// what xgw does today). They sit behind the build tag xgw_ipv6 so that `make test` does not
-// run them yet:
-//
-//	go test -tags xgw_ipv6 -p 1 -run 'TestIPv6' ./e2e/
-//
-// The integrating step that wires IPv6 through the pipeline removes the
-// build tag (this comment's first paragraph stays).
+// are IPv6). Offload is on: the checks that say so need the XDP fast path
+// to carry the flows.
 package e2e
 
 import (
