@@ -49,7 +49,16 @@ func (w *Worker) fromUnderlay(c *pktCtx) Drop {
 	if !geneve.VerifyUDPChecksum(frame, d) {
 		return DropGeneveChecksum
 	}
-	inner := frame[d.InnerOff:d.End]
+	return w.fromInner(c, frame[d.InnerOff:d.End], d)
+}
+
+// fromInner continues fromUnderlay with the inner frame of Geneve from a
+// known chassis to our VTEP, over either underlay (d.IPv6 says which; the
+// outer checks are fromUnderlay's or fromUnderlayIPv6's): ARP for a join
+// port, IPv6 (fromUnderlay6), or IPv4 to a gateway router's join port or
+// redirected by a distributed gateway port.
+func (w *Worker) fromInner(c *pktCtx, inner []byte, d *geneve.Decapped) Drop {
+	pkt, pl := c.pkt, c.pl
 	if len(inner) < packet.EthernetLen {
 		return DropMalformed
 	}

@@ -151,13 +151,8 @@ func (w *Worker) nd6Underlay(c *pktCtx, inner []byte, d *geneve.Decapped) Drop {
 	}
 	p := &c.parsed
 	sport := geneve.SourcePort(geneve.FlowHash6(p.Src6, p.Dst6, 0, 0, packet.ProtoICMPv6))
-	why = DropNone
-	if d.IPv6 {
-		why = w.encap6(c, d.OuterSrcMAC, d.OuterSrc6, sport, d.VNI, rp.Key, d.InPort)
-	} else {
-		why = w.encap(c, d.OuterSrcMAC, d.OuterSrc, sport, d.VNI, rp.Key, d.InPort)
-	}
-	if why != DropNone {
+	to := backTo(d)
+	if why := w.encap(c, &to, sport, d.VNI, rp.Key, d.InPort); why != DropNone {
 		return why
 	}
 	w.c.arpReply++

@@ -77,28 +77,10 @@ func (w *Worker) toChassis6(c *pktCtx, frame []byte, hop route.Hop6) Drop {
 	return w.toLogicalPort6(c, frame, hop2.Port, lp)
 }
 
-// toLogicalPort6 is toLogicalPort for an IPv6 inner frame, over the
-// underlay of the VM's chassis: IPv4 (Encap) or IPv6 (Encap6).
+// toLogicalPort6 is toLogicalPort for an IPv6 inner frame (its flow hash
+// over the IPv6 addresses), over the underlay of the VM's chassis.
 func (w *Worker) toLogicalPort6(c *pktCtx, frame []byte, rp *route.RouterPort, lp *route.LogicalPort) Drop {
 	p := &c.parsed
-	eth := packet.Ethernet(frame)
-	eth.SetSrc(rp.MAC)
-	eth.SetDst(lp.MAC)
 	sport := geneve.SourcePort(geneve.FlowHash6(p.Src6, p.Dst6, p.SrcPort, p.DstPort, p.Proto))
-	if lp.Chassis.IsZero() {
-		// A chassis on the IPv6 underlay (its VTEP resolved by ND).
-		if lp.Chassis6.IsUnspecified() || c.pl.topo.VTEP6.IsUnspecified() || w.p.neigh6 == nil {
-			return DropUnsupported
-		}
-		mac, ok := w.p.neigh6.Lookup6(lp.Chassis6)
-		if !ok {
-			return DropNeighMiss
-		}
-		return w.encap6(c, mac, lp.Chassis6, sport, rp.Switch.Key, rp.Key, lp.Key)
-	}
-	mac, ok := w.p.neigh.Lookup(lp.Chassis)
-	if !ok {
-		return DropNeighMiss
-	}
-	return w.encap(c, mac, lp.Chassis, sport, rp.Switch.Key, rp.Key, lp.Key)
+	return w.toVM(c, frame, rp, lp, sport)
 }
