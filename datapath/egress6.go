@@ -16,7 +16,8 @@ import (
 // routed (Route6) and, out of the external port, NAT66-ed in the SNAT
 // zone (SNAT6; routed unchanged when no rule covers its source).
 //
-// IPv6 takes no flow cache, offload, fragment table, hairpin or
+// A packet to one of the router's NAT66 addresses is hairpinned
+// (hairpin6). IPv6 takes no flow cache, offload, fragment table or
 // distributed-gateway-port redirect yet: those are IPv4-only (c.v6 keeps
 // the cache from learning it; fragments and redirects are unsupported).
 func (w *Worker) fromUnderlay6(c *pktCtx, inner []byte, d *geneve.Decapped) Drop {
@@ -79,8 +80,13 @@ func (w *Worker) fromUnderlay6(c *pktCtx, inner []byte, d *geneve.Decapped) Drop
 		}
 		return w.icmpOut6(c, pkt.Frame(), r)
 	}
+	// To one of the router's own NAT66 addresses: hairpinned back inside
+	// (hairpin.go), as OVN's gateway router does.
+	if rpl.natAddr6(p.Dst6) {
+		return w.hairpin6(c, frame, rpl)
+	}
 	if pl.topo.IsExternalIP6(p.Dst6) {
-		return DropUnsupported // hairpin to a NAT66 address: not wired yet
+		return DropUnsupported // another router's NAT66 address: not wired
 	}
 	// ct(zone=dnat,nat): un-DNAT replies of inbound connections; every
 	// new connection is committed here too, as OVN does.
