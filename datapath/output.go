@@ -42,7 +42,7 @@ func (w *Worker) toExternal(c *pktCtx, frame []byte, hop route.Hop) Drop {
 	}
 	mac, ok := w.p.neigh.Lookup(hop.NextHop)
 	if !ok {
-		return w.holdFrame(c, frame, hop.NextHop)
+		return w.holdFrame(c, frame, hopKey4(hop.NextHop))
 	}
 	eth.SetDst(mac)
 	tx(c.pkt, flow.External)

@@ -24,19 +24,24 @@ func (w *Worker) routerHop6(c *pktCtx, frame []byte, hop route.Hop6) Drop {
 }
 
 // toExternal6 sends the routed packet out of the external port toward the
-// next hop's MAC, which the kernel resolves by neighbour discovery. IPv6
-// packets are not held (hold.go is keyed by IPv4 next hops): a miss is a
-// counted neighbor-miss while the kernel resolves.
+// next hop's MAC, which the kernel resolves by neighbour discovery, or
+// holds it until the MAC is known (hold.go, as toExternal does for IPv4).
 func (w *Worker) toExternal6(c *pktCtx, frame []byte, hop route.Hop6) Drop {
 	if w.p.neigh6 == nil {
 		return DropNeighMiss
 	}
-	mac, ok := w.p.neigh6.Lookup6(hop.NextHop)
-	if !ok {
-		return DropNeighMiss
-	}
 	eth := packet.Ethernet(frame)
 	eth.SetSrc(hop.Port.MAC)
+	if w.hold != nil && w.hold.held > 0 && !c.planning {
+		// Behind earlier packets for this next hop, to keep the order.
+		if k := hopKey6(hop.NextHop); w.hold.holdingKey(k) && w.hold.addKey(k, frame, c.now) == holdOK {
+			return w.held(c)
+		}
+	}
+	mac, ok := w.p.neigh6.Lookup6(hop.NextHop)
+	if !ok {
+		return w.holdFrame(c, frame, hopKey6(hop.NextHop))
+	}
 	eth.SetDst(mac)
 	tx(c.pkt, flow.External)
 	return DropNone

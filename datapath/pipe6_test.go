@@ -358,7 +358,7 @@ func FuzzPipeline6(f *testing.F) {
 			if p.Reason == DropNone || p.Reason >= NumDrops {
 				t.Fatalf("drop without a reason: %v", p.Reason)
 			}
-		case VerdictPass:
+		case VerdictPass, VerdictHeld: // held: an unresolved next hop (hold.go)
 		default:
 			t.Fatalf("no verdict: %v", p.Verdict)
 		}
