@@ -184,3 +184,26 @@ func TestARPOverIPv6Underlay(t *testing.T) {
 		t.Fatalf("inner is not gr1-join's ARP reply: %+v", arp)
 	}
 }
+
+// TestFragmentsOverIPv6Underlay: vm4's fragmented IPv4 datagram over the
+// IPv6 underlay, last fragment first, goes through the fragment table
+// (held, then released by the first) and leaves SNATed, whole.
+func TestFragmentsOverIPv6Underlay(t *testing.T) {
+	h := newHarness6(t)
+	fs := udpFragments(t, seedtest.MACDRJoin, seedtest.MACGRJoin, d4VM4, seedtest.Server, 5001, 7, 0x4343, 3)
+	var in [][]byte
+	for _, i := range []int{2, 1, 0} {
+		in = append(in, under6(fs[i], d6Node03))
+	}
+	out, _ := h.runBatch(flow.Underlay, in...)
+	if len(out) != 3 {
+		t.Fatalf("%d frames out, want 3; fragments %+v drops %v", len(out), h.pl.Stats().Fragments, h.pl.Stats().Drops)
+	}
+	ip, udp := defrag(t, out, false)
+	if !ip.SrcIP.Equal(seedtest.SNAT) || !ip.DstIP.Equal(seedtest.Server) || udp.DstPort != 7 {
+		t.Fatalf("egress %v:%d -> %v:%d, want %v -> %v:7", ip.SrcIP, udp.SrcPort, ip.DstIP, udp.DstPort, seedtest.SNAT, seedtest.Server)
+	}
+	if st := h.pl.Stats().Fragments; st.Held != 2 || st.Released != 2 || st.Completed != 1 {
+		t.Fatalf("fragment table: held %d released %d completed %d, want 2 2 1", st.Held, st.Released, st.Completed)
+	}
+}
