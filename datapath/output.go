@@ -90,20 +90,20 @@ func (w *Worker) toChassis(c *pktCtx, frame []byte, hop route.Hop) Drop {
 // toLogicalPort delivers a packet that a router sent out of rp onto a
 // tenant switch to the VM lp there: L2 from the router port to the VM,
 // Geneve to its chassis with the switch's key, option (router port's key
-// << 16 | VM's key), over the underlay of the chassis' encap IP.
+// << 16 | VM's key), over the underlay of the chassis' encap IP (its
+// next hop resolved by that family). The outer source port hashes the
+// inner flow of either family.
 func (w *Worker) toLogicalPort(c *pktCtx, frame []byte, rp *route.RouterPort, lp *route.LogicalPort) Drop {
 	p := &c.parsed
-	sport := geneve.SourcePort(geneve.FlowHash(p.Src, p.Dst, p.SrcPort, p.DstPort, p.Proto))
-	return w.toVM(c, frame, rp, lp, sport)
-}
-
-// toVM is the L2 and encap half of toLogicalPort and toLogicalPort6 (which
-// differ in the flow hash that makes sport): the chassis' underlay next
-// hop is resolved by the family of its VTEP.
-func (w *Worker) toVM(c *pktCtx, frame []byte, rp *route.RouterPort, lp *route.LogicalPort, sport uint16) Drop {
 	eth := packet.Ethernet(frame)
 	eth.SetSrc(rp.MAC)
 	eth.SetDst(lp.MAC)
+	var h uint32
+	if p.Family == 6 {
+		h = geneve.FlowHash6(p.Src6, p.Dst6, p.SrcPort, p.DstPort, p.Proto)
+	} else {
+		h = geneve.FlowHash(p.Src, p.Dst, p.SrcPort, p.DstPort, p.Proto)
+	}
 	to := tunnelEnd{ip4: lp.Chassis}
 	if lp.Chassis.IsZero() {
 		// A chassis on the IPv6 underlay, its VTEP resolved by ND.
@@ -122,7 +122,7 @@ func (w *Worker) toVM(c *pktCtx, frame []byte, rp *route.RouterPort, lp *route.L
 		}
 		to.mac = mac
 	}
-	return w.encap(c, &to, sport, rp.Switch.Key, rp.Key, lp.Key)
+	return w.encap(c, &to, geneve.SourcePort(h), rp.Switch.Key, rp.Key, lp.Key)
 }
 
 // tunnelEnd is where encap sends a frame: a chassis' VTEP, on the IPv4

@@ -2,7 +2,6 @@ package datapath
 
 import (
 	"github.com/xgw-dev/xgw/flow"
-	"github.com/xgw-dev/xgw/geneve"
 	"github.com/xgw-dev/xgw/packet"
 	"github.com/xgw-dev/xgw/route"
 )
@@ -60,7 +59,7 @@ func (w *Worker) toChassis6(c *pktCtx, frame []byte, hop route.Hop6) Drop {
 		if !ok {
 			return DropNoBinding
 		}
-		return w.toLogicalPort6(c, frame, hop.Port, lp)
+		return w.toLogicalPort(c, frame, hop.Port, lp)
 	}
 	drp, ok := topo.RouterPortByIP6(hop.Port.Switch, hop.NextHop)
 	if !ok || !drp.Router.Distributed {
@@ -79,13 +78,5 @@ func (w *Worker) toChassis6(c *pktCtx, frame []byte, hop route.Hop6) Drop {
 	}
 	packet.IPv6(frame[p.L3Off:]).DecHopLimit()
 	p.TTL--
-	return w.toLogicalPort6(c, frame, hop2.Port, lp)
-}
-
-// toLogicalPort6 is toLogicalPort for an IPv6 inner frame (its flow hash
-// over the IPv6 addresses), over the underlay of the VM's chassis.
-func (w *Worker) toLogicalPort6(c *pktCtx, frame []byte, rp *route.RouterPort, lp *route.LogicalPort) Drop {
-	p := &c.parsed
-	sport := geneve.SourcePort(geneve.FlowHash6(p.Src6, p.Dst6, p.SrcPort, p.DstPort, p.Proto))
-	return w.toVM(c, frame, rp, lp, sport)
+	return w.toLogicalPort(c, frame, hop2.Port, lp)
 }
