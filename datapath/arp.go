@@ -45,7 +45,8 @@ func (w *Worker) arp(c *pktCtx, inner []byte) Drop {
 	innerStart := pkt.Off + d.InnerOff
 	pkt.Off, pkt.Len = innerStart, len(inner)
 	sport := geneve.SourcePort(geneve.FlowHash(rp.IP, senderIP, 0, 0, 0))
-	if why := w.encap(c, d.OuterSrcMAC, d.OuterSrc, sport, d.VNI, rp.Key, d.InPort); why != DropNone {
+	to := backTo(d)
+	if why := w.encap(c, &to, sport, d.VNI, rp.Key, d.InPort); why != DropNone {
 		return why
 	}
 	w.c.arpReply++

@@ -70,6 +70,11 @@ type pktState struct {
 	// key6, its connections are in the IPv6 table, it is reported as a
 	// flow.Candidate6, and the flow cache (IPv4 only) never learns it.
 	v6 bool
+	// underlay6 marks a packet that came or goes over the IPv6 underlay
+	// (decapIPv6, encap6): the flow cache never learns it (c.outer
+	// describes IPv4 outer headers only), and an IPv4 one cannot be
+	// planned (flow.Action encapsulates over IPv4).
+	underlay6 bool
 }
 
 // What the flow cache's probe already parsed of a packet it handed to the

@@ -8,8 +8,9 @@ import (
 )
 
 // fromUnderlay handles a frame from the hypervisor side: Geneve to our VTEP
-// is decapsulated and routed by the gateway router it is addressed to;
-// anything else belongs to the kernel. It returns why the packet was
+// (over IPv4, or over IPv6 to topo.VTEP6: decapIPv6) is decapsulated and
+// routed by the gateway router it is addressed to; anything else belongs
+// to the kernel. It returns why the packet was
 // dropped, or DropNone once it set the verdict.
 func (w *Worker) fromUnderlay(c *pktCtx) Drop {
 	pkt, pl := c.pkt, c.pl
@@ -21,33 +22,38 @@ func (w *Worker) fromUnderlay(c *pktCtx) Drop {
 	}
 	switch dr {
 	case geneve.OK:
-	case geneve.NotGeneve:
-		if !pl.topo.VTEP6.IsUnspecified() && packet.Ethernet(frame).EtherType() == packet.EtherTypeIPv6 {
-			return w.fromUnderlayIPv6(c) // underlay6.go
+		if d.OuterDst != pl.topo.VTEP {
+			pass(pkt)
+			return DropNone
 		}
-		pass(pkt)
-		return DropNone
+		// The underlay is untagged: a tagged frame did not come from our
+		// link's chassis (Decap takes one tag, for a classifier's sake).
+		if packet.Ethernet(frame).EtherType() == packet.EtherTypeVLAN {
+			return DropVLAN
+		}
+		// Only known chassis may tunnel to us, and a checksum they sent
+		// must hold (RFC 8926 §3.3; OVS verifies it too). A planned
+		// packet is ours.
+		if !c.planning && !pl.chassis.has(d.OuterSrc) {
+			return DropGeneveSource
+		}
+		if !geneve.VerifyUDPChecksum(frame, d) {
+			return DropGeneveChecksum
+		}
+	case geneve.NotGeneve:
+		if pl.topo.VTEP6.IsUnspecified() || packet.Ethernet(frame).EtherType() != packet.EtherTypeIPv6 {
+			pass(pkt)
+			return DropNone
+		}
+		// Geneve over the IPv6 underlay (underlay6.go): its own outer
+		// checks, then the same inner frame walk as below.
+		if why, ours := w.decapIPv6(c); !ours {
+			return why
+		}
 	case geneve.ErrCriticalOption:
 		return DropGeneveCritical
 	default:
 		return DropGeneve
-	}
-	if d.OuterDst != pl.topo.VTEP {
-		pass(pkt)
-		return DropNone
-	}
-	// The underlay is untagged: a tagged frame did not come from our
-	// link's chassis (Decap takes one tag, for a classifier's sake).
-	if packet.Ethernet(frame).EtherType() == packet.EtherTypeVLAN {
-		return DropVLAN
-	}
-	// Only known chassis may tunnel to us, and a checksum they sent must
-	// hold (RFC 8926 §3.3; OVS verifies it too). A planned packet is ours.
-	if !c.planning && !pl.chassis.has(d.OuterSrc) {
-		return DropGeneveSource
-	}
-	if !geneve.VerifyUDPChecksum(frame, d) {
-		return DropGeneveChecksum
 	}
 	inner := frame[d.InnerOff:d.End]
 	if len(inner) < packet.EthernetLen {

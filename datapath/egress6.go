@@ -16,7 +16,8 @@ import (
 // routed (Route6) and, out of the external port, NAT66-ed in the SNAT
 // zone (SNAT6; routed unchanged when no rule covers its source).
 //
-// IPv6 takes no flow cache, fragment table, hairpin or
+// A packet to one of the router's NAT66 addresses is hairpinned
+// (hairpin6). IPv6 takes no flow cache, fragment table or
 // distributed-gateway-port redirect yet: those are IPv4-only (c.v6 keeps
 // the cache from learning it; fragments and redirects are unsupported).
 // Its connections are offload candidates (track6, PlanFlow6).
@@ -81,8 +82,13 @@ func (w *Worker) fromUnderlay6(c *pktCtx, inner []byte, d *geneve.Decapped) Drop
 		}
 		return w.icmpOut6(c, pkt.Frame(), r)
 	}
+	// To one of the router's own NAT66 addresses: hairpinned back inside
+	// (hairpin.go), as OVN's gateway router does.
+	if rpl.natAddr6(p.Dst6) {
+		return w.hairpin6(c, frame, rpl)
+	}
 	if pl.topo.IsExternalIP6(p.Dst6) {
-		return DropUnsupported // hairpin to a NAT66 address: not wired yet
+		return DropUnsupported // another router's NAT66 address: not wired
 	}
 	// ct(zone=dnat,nat): un-DNAT replies of inbound connections; every
 	// new connection is committed here too, as OVN does.
@@ -153,13 +159,8 @@ func (w *Worker) nd6Underlay(c *pktCtx, inner []byte, d *geneve.Decapped) Drop {
 	}
 	p := &c.parsed
 	sport := geneve.SourcePort(geneve.FlowHash6(p.Src6, p.Dst6, 0, 0, packet.ProtoICMPv6))
-	why = DropNone
-	if d.IPv6 {
-		why = w.encap6(c, d.OuterSrcMAC, d.OuterSrc6, sport, d.VNI, rp.Key, d.InPort)
-	} else {
-		why = w.encap(c, d.OuterSrcMAC, d.OuterSrc, sport, d.VNI, rp.Key, d.InPort)
-	}
-	if why != DropNone {
+	to := backTo(d)
+	if why := w.encap(c, &to, sport, d.VNI, rp.Key, d.InPort); why != DropNone {
 		return why
 	}
 	w.c.arpReply++

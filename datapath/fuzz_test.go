@@ -58,6 +58,17 @@ func FuzzPipeline6(f *testing.F) {
 		&layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypePacketTooBig, 0)}, gopacket.Payload(make([]byte, 52))), true)
 	f.Add(under6(f, v6Frame(f, macDR, macGR, d6VM3, d6Server, 64, nil, layers.IPProtocolUDP,
 		&layers.UDP{SrcPort: 40005, DstPort: 53}, gopacket.Payload("query")), d6Node03), false)
+	// IPv4 and ARP over the IPv6 underlay (underlay6.go), a hairpin to a
+	// dnat_and_snat IPv6 address (hairpin6).
+	f.Add(under6(f, seedtest.InnerIPv4(f, seedtest.MACDRJoin, seedtest.MACGRJoin, d4VM4, seedtest.Server,
+		seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 40010, DPort: 53}), d6Node03), false)
+	f.Add(under6(f, seedtest.Serialize(f,
+		&layers.Ethernet{SrcMAC: seedtest.MACDRJoin, DstMAC: layers.EthernetBroadcast, EthernetType: layers.EthernetTypeARP},
+		&layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
+			Operation: layers.ARPRequest, SourceHwAddress: seedtest.MACDRJoin, SourceProtAddress: []byte{172, 16, 255, 2},
+			DstHwAddress: make([]byte, 6), DstProtAddress: []byte{172, 16, 255, 3}}), d6Node03), false)
+	f.Add(seedtest.Geneve(f, seedtest.Chassis, seedtest.VTEP, 1, 1, 2, v6Frame(f, macDR, macGR, d6VM1, d6VM4Float, 64, nil,
+		layers.IPProtocolUDP, &layers.UDP{SrcPort: 40020, DstPort: 53}, gopacket.Payload("hairpin"))), false)
 	h := newHarness6(f)
 	f.Fuzz(func(t *testing.T, frame []byte, external bool) {
 		checkProcessed(t, h, frame, external)

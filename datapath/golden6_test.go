@@ -24,12 +24,12 @@ import (
 // for an IPv6 overlay over the IPv4 underlay and over the IPv6 underlay,
 // NAT66-ed (sw1, SNAT to 2001:db8:5::100) and routed without NAT (sw2).
 
-// The IPv6 golden cases' other fixtures: vm4 is NAT66-ed like vm1 but on
+// The IPv6 golden cases' other fixtures: vm5 is NAT66-ed like vm1 but on
 // node03 (the IPv6 underlay); node02 is on the IPv4 underlay; dr-sw2 is
 // the distributed router's port on sw2.
 var (
-	d6VM4     = packet.MustIP6("fd00:199:100::40")
-	d6VM4MAC  = packet.MAC{0, 0, 0x19, 0x91, 0, 0x40}
+	d6VM5     = packet.MustIP6("fd00:199:100::50")
+	d6VM5MAC  = packet.MAC{0, 0, 0x19, 0x91, 0, 0x50}
 	d6Node02  = net.IP{172, 31, 1, 22}
 	macDRSw2  = seedtest.MustHW("ae:95:95:65:27:a7")
 	d6SYN     = seedtest.L4{Proto: layers.IPProtocolTCP, SPort: 47190, DPort: 22, SYN: true, Seq: 1000}
@@ -52,7 +52,7 @@ type golden6 struct {
 var goldens6 = []golden6{
 	{"v6-nat66-underlay4", d6VM1, packet.MAC(seedtest.MACVM), seedtest.MACDRSw1, seedtest.Chassis, 9, 0x00010002, true},
 	{"v6-routed-underlay4", d6VM2, d6VM2MAC, macDRSw2, d6Node02, 10, 0x00010002, false},
-	{"v6-nat66-underlay6", d6VM4, d6VM4MAC, seedtest.MACDRSw1, ipOf(d6Node03), 9, 0x00010003, true},
+	{"v6-nat66-underlay6", d6VM5, d6VM5MAC, seedtest.MACDRSw1, ipOf(d6Node03), 9, 0x00010004, true},
 	{"v6-routed-underlay6", d6VM3, d6VM3MAC, macDRSw2, ipOf(d6Node03), 10, 0x00010003, false},
 }
 

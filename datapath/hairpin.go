@@ -85,3 +85,59 @@ func (w *Worker) hairpin(c *pktCtx, inner []byte, d *geneve.Decapped, rpl *route
 	w.c.forward(FamilyIPv4, DirHairpin, c.pkt.Len)
 	return DropNone
 }
+
+// natAddr6 reports whether ip is one of the router's NAT66 external
+// addresses (a DNAT66 address or an SNAT66 rule's).
+func (rp *routerPlan) natAddr6(ip packet.IP6) bool {
+	_, ok := rp.dnat6[ip]
+	return ok || rp.snatTo6(ip)
+}
+
+// hairpin6 is hairpin for IPv6 (frame = pkt.Frame(), the inner datagram
+// from the join switch, link padding trimmed): a VM reaching another VM's
+// dnat_and_snat IPv6 address, or the answer to such a packet, goes
+// through NAT66 in both zones as it would through OVN's gateway router,
+// and back onto the join switch toward the destination VM's chassis (over
+// either underlay). A packet to a SNAT66-only address that belongs to no
+// connection is dropped as no-connection, as for IPv4.
+func (w *Worker) hairpin6(c *pktCtx, frame []byte, rpl *routerPlan) Drop {
+	p, r := &c.parsed, rpl.r
+	found, why := w.track6(c, frame, r.SNATZone, flow.ZoneSNAT, ctLookup, nil)
+	if why != DropNone {
+		return why
+	}
+	answer := found || c.related
+	var ch conntrack.ReplyChooser6
+	if !answer {
+		dn, ok := rpl.dnat6[p.Dst6]
+		if !ok {
+			return DropNoConn
+		}
+		ch = dn
+	}
+	if _, why := w.track6(c, frame, r.DNATZone, flow.ZoneDNAT, ctCommit, ch); why != DropNone {
+		return why
+	}
+	hop, ok := r.Route6(p.Dst6)
+	if !ok {
+		return DropNoRoute
+	}
+	if hop.Port.External {
+		// Translated to an address outside: not a hairpin.
+		return DropUnsupported
+	}
+	if !answer {
+		ch = nil
+		if s := rpl.snatFor6(p.Src6); s != nil {
+			ch = s
+		}
+		if _, why := w.track6(c, frame, r.SNATZone, flow.ZoneSNAT, ctCommit, ch); why != DropNone {
+			return why
+		}
+	}
+	if why := w.routerHop6(c, frame, hop); why != DropNone {
+		return why
+	}
+	w.c.forward(FamilyIPv6, DirHairpin, c.pkt.Len)
+	return DropNone
+}

@@ -78,7 +78,7 @@ type holdQueue struct {
 
 // heldHop is one unresolved next hop: its frames in arrival order.
 type heldHop struct {
-	ip       packet.IP4
+	key      hopKey
 	deadline int64 // frames still held then are dropped
 	ask      int64 // when to ask the neighbour table to resolve it again
 	slots    []int32
@@ -108,10 +108,31 @@ func (q *holdQueue) frame(s int32) []byte {
 	return q.slab[off : off+q.lens[s]]
 }
 
+// hopKey names a held next hop of either family: an IPv6 address (v6),
+// or an IPv4 one in ip's last four bytes, so that an IPv4 next hop and an
+// IPv6 one never share a queue, whatever their bytes.
+type hopKey struct {
+	ip packet.IP6
+	v6 bool
+}
+
+// hopKey4 and hopKey6 are the keys of an IPv4 and of an IPv6 next hop.
+func hopKey4(ip packet.IP4) hopKey {
+	return hopKey{ip: packet.IP6{12: ip[0], 13: ip[1], 14: ip[2], 15: ip[3]}}
+}
+
+func hopKey6(ip packet.IP6) hopKey { return hopKey{ip: ip, v6: true} }
+
+// ip4 is the IPv4 next hop of a key that is not v6.
+func (k hopKey) ip4() packet.IP4 { return packet.IP4(k.ip[12:16]) }
+
 // find returns the index of ip's hop, or -1.
-func (q *holdQueue) find(ip packet.IP4) int {
+func (q *holdQueue) find(ip packet.IP4) int { return q.findKey(hopKey4(ip)) }
+
+// findKey returns the index of k's hop, or -1.
+func (q *holdQueue) findKey(k hopKey) int {
 	for i := 0; i < q.nHops; i++ {
-		if q.hops[i].ip == ip {
+		if q.hops[i].key == k {
 			return i
 		}
 	}
@@ -129,10 +150,15 @@ const (
 
 // add copies frame into ip's queue, opening one if needed.
 func (q *holdQueue) add(ip packet.IP4, frame []byte, now int64) holdResult {
+	return q.addKey(hopKey4(ip), frame, now)
+}
+
+// addKey copies frame into k's queue, opening one if needed.
+func (q *holdQueue) addKey(k hopKey, frame []byte, now int64) holdResult {
 	if len(frame) > q.cfg.FrameSize {
 		return holdTooBig
 	}
-	i := q.find(ip)
+	i := q.findKey(k)
 	if i < 0 {
 		if q.nHops == len(q.hops) || len(q.free) == 0 {
 			return holdFull
@@ -140,7 +166,7 @@ func (q *holdQueue) add(ip packet.IP4, frame []byte, now int64) holdResult {
 		i = q.nHops
 		q.nHops++
 		h := &q.hops[i]
-		h.ip, h.deadline, h.ask, h.slots = ip, now+q.timeout, now+holdAsk, h.slots[:0]
+		h.key, h.deadline, h.ask, h.slots = k, now+q.timeout, now+holdAsk, h.slots[:0]
 	}
 	h := &q.hops[i]
 	if len(h.slots) == cap(h.slots) || len(q.free) == 0 {
@@ -157,7 +183,10 @@ func (q *holdQueue) add(ip packet.IP4, frame []byte, now int64) holdResult {
 
 // holding reports whether ip has frames waiting, which a packet toward it
 // must queue behind to keep their order.
-func (q *holdQueue) holding(ip packet.IP4) bool { return q.held > 0 && q.find(ip) >= 0 }
+func (q *holdQueue) holding(ip packet.IP4) bool { return q.holdingKey(hopKey4(ip)) }
+
+// holdingKey is holding for either family.
+func (q *holdQueue) holdingKey(k hopKey) bool { return q.held > 0 && q.findKey(k) >= 0 }
 
 // release frees hop i's slots and removes it, keeping hops[:nHops] dense.
 func (q *holdQueue) release(i int) {
@@ -174,14 +203,14 @@ func (q *holdQueue) release(i int) {
 	q.nHops--
 }
 
-// holdFrame keeps a copy of frame, whose next hop ip has no MAC yet, to
-// be sent when it resolves (the neighbour table has already started
-// resolution). Planning packets are never held.
-func (w *Worker) holdFrame(c *pktCtx, frame []byte, ip packet.IP4) Drop {
+// holdFrame keeps a copy of frame, whose next hop k (IPv4 or IPv6) has no
+// MAC yet, to be sent when it resolves (the neighbour table has already
+// started resolution). Planning packets are never held.
+func (w *Worker) holdFrame(c *pktCtx, frame []byte, k hopKey) Drop {
 	if w.hold == nil || c.planning {
 		return DropNeighMiss
 	}
-	switch w.hold.add(ip, frame, c.now) {
+	switch w.hold.addKey(k, frame, c.now) {
 	case holdOK:
 		return w.held(c)
 	case holdFull:
@@ -230,12 +259,12 @@ func (w *Worker) Ready(out []Packet) (n int, pending bool) {
 	q.nextCheck = now + holdRecheck
 	for i := 0; i < q.nHops; {
 		h := &q.hops[i]
-		mac, ok := w.peekNeigh(h.ip)
+		mac, ok := w.peekNeigh(h.key)
 		if !ok && now >= h.ask {
 			// The miss that held the first frame asked for resolution;
 			// ask again now and then (a table that rate-limits its
 			// requests may have ignored that one), as new packets would.
-			mac, ok = w.p.neigh.Lookup(h.ip)
+			mac, ok = w.lookupNeigh(h.key)
 			h.ask = now + holdAsk
 		}
 		if !ok {
@@ -275,10 +304,29 @@ func (w *Worker) Ready(out []Packet) (n int, pending bool) {
 	return n, q.held > 0
 }
 
-// peekNeigh looks ip up without asking for resolution again.
-func (w *Worker) peekNeigh(ip packet.IP4) (packet.MAC, bool) {
-	if w.p.neighPeek != nil {
-		return w.p.neighPeek.Peek(ip)
+// peekNeigh looks k up without asking for resolution again (if the
+// neighbour table can: neigh.Table's Peek and Peek6).
+func (w *Worker) peekNeigh(k hopKey) (packet.MAC, bool) {
+	if k.v6 {
+		if pk, ok := w.p.neigh6.(interface {
+			Peek6(packet.IP6) (packet.MAC, bool)
+		}); ok {
+			return pk.Peek6(k.ip)
+		}
+		return w.p.neigh6.Lookup6(k.ip)
 	}
-	return w.p.neigh.Lookup(ip)
+	if w.p.neighPeek != nil {
+		return w.p.neighPeek.Peek(k.ip4())
+	}
+	return w.p.neigh.Lookup(k.ip4())
+}
+
+// lookupNeigh looks k up, asking for resolution on a miss. An IPv6 hop is
+// only ever held when the pipeline has an IPv6 neighbour table
+// (toExternal6).
+func (w *Worker) lookupNeigh(k hopKey) (packet.MAC, bool) {
+	if k.v6 {
+		return w.p.neigh6.Lookup6(k.ip)
+	}
+	return w.p.neigh.Lookup(k.ip4())
 }

@@ -178,7 +178,8 @@ func unicastSource6(a packet.IP6) bool {
 // invoking frame on; its datagram, decoded in p, at p.L3Off..p.End), an
 // untagged Ethernet frame with the ICMPv6 error of typ and code from src
 // to the datagram's source, param after the checksum, quoting the
-// datagram (without link padding) as far as it fits in icmp6MaxLen and
+// datagram from its fixed header on, extension headers included (RFC 4443
+// §2.4 (c)), without link padding, as far as it fits in icmp6MaxLen and
 // in out. The quote moves in place (copy handles the overlap). The
 // Ethernet addresses are the invoking frame's, swapped; the router's hop
 // sets them. It returns the frame's length, or 0 if out cannot hold the

@@ -8,6 +8,7 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
+	"github.com/xgw-dev/xgw/internal/pkttest"
 	"github.com/xgw-dev/xgw/packet"
 )
 
@@ -381,4 +382,50 @@ func FuzzICMP6Error(f *testing.F) {
 			t.Fatalf("message %x", buf[:n])
 		}
 	})
+}
+
+// v6DstOpts is a destination options header of 16 bytes, PadN only.
+var v6DstOpts = pkttest.DstOpts(2)
+
+// TestICMP6ErrorQuotesExtHeaders: RFC 4443 §2.4 (c): the errors the router
+// generates quote the invoking packet from its fixed header on, extension
+// headers included, as far as the message fits in 1280 bytes: whole when
+// it fits (time exceeded, unreachable), cut at 1232 bytes otherwise
+// (packet too big).
+func TestICMP6ErrorQuotesExtHeaders(t *testing.T) {
+	exts := []v6Ext{v6HopByHop, v6DstOpts}
+	small := udp6(t, v6VM, v6Server, 1, 100, exts...)
+	big := udp6(t, v6VM, v6Server, 64, 1500-48-24, exts...)
+	if len(big)-14 != 1500 {
+		t.Fatalf("big datagram %d bytes, want 1500", len(big)-14)
+	}
+	x := newCtx6(t)
+	c := x.load(t, small, 0)
+	if why := x.h.w.timeExceeded6(c, x.pkt.Frame(), v6Router); why != DropNone {
+		t.Fatalf("timeExceeded6: %v", why)
+	}
+	wantError6(t, x, v6VM, packet.ICMPv6TimeExceeded, 0, 0, small[14:])
+
+	x = newCtx6(t)
+	c = x.load(t, small, 0)
+	if why := x.h.w.destUnreachable6(c, x.pkt.Frame(), v6Router, icmp6CodeAddrUnreach, DropNoRoute); why != DropNone {
+		t.Fatalf("destUnreachable6: %v", why)
+	}
+	wantError6(t, x, v6VM, packet.ICMPv6DestUnreachable, icmp6CodeAddrUnreach, 0, small[14:])
+
+	x = newCtx6(t)
+	c = x.load(t, big, 0)
+	if why := x.h.w.packetTooBig6(c, x.pkt.Frame(), v6Router, 1400); why != DropNone {
+		t.Fatalf("packetTooBig6: %v", why)
+	}
+	wantError6(t, x, v6VM, packet.ICMPv6PacketTooBig, 0, 1400, big[14:14+1232])
+	if x.pkt.Len-14 != 1280 {
+		t.Fatalf("message %d bytes, want 1280", x.pkt.Len-14)
+	}
+	// The quote keeps the chain as sent: hop-by-hop, then destination
+	// options, then UDP.
+	q := x.pkt.Frame()[14+40+8:]
+	if q[6] != packet.ProtoHopByHop || q[40] != packet.ProtoDstOpts || q[48] != packet.ProtoUDP {
+		t.Fatalf("quoted chain %d -> %d -> %d", q[6], q[40], q[48])
+	}
 }

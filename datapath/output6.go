@@ -2,7 +2,6 @@ package datapath
 
 import (
 	"github.com/xgw-dev/xgw/flow"
-	"github.com/xgw-dev/xgw/geneve"
 	"github.com/xgw-dev/xgw/packet"
 	"github.com/xgw-dev/xgw/route"
 )
@@ -24,19 +23,24 @@ func (w *Worker) routerHop6(c *pktCtx, frame []byte, hop route.Hop6) Drop {
 }
 
 // toExternal6 sends the routed packet out of the external port toward the
-// next hop's MAC, which the kernel resolves by neighbour discovery. IPv6
-// packets are not held (hold.go is keyed by IPv4 next hops): a miss is a
-// counted neighbor-miss while the kernel resolves.
+// next hop's MAC, which the kernel resolves by neighbour discovery, or
+// holds it until the MAC is known (hold.go, as toExternal does for IPv4).
 func (w *Worker) toExternal6(c *pktCtx, frame []byte, hop route.Hop6) Drop {
 	if w.p.neigh6 == nil {
 		return DropNeighMiss
 	}
-	mac, ok := w.p.neigh6.Lookup6(hop.NextHop)
-	if !ok {
-		return DropNeighMiss
-	}
 	eth := packet.Ethernet(frame)
 	eth.SetSrc(hop.Port.MAC)
+	if w.hold != nil && w.hold.held > 0 && !c.planning {
+		// Behind earlier packets for this next hop, to keep the order.
+		if k := hopKey6(hop.NextHop); w.hold.holdingKey(k) && w.hold.addKey(k, frame, c.now) == holdOK {
+			return w.held(c)
+		}
+	}
+	mac, ok := w.p.neigh6.Lookup6(hop.NextHop)
+	if !ok {
+		return w.holdFrame(c, frame, hopKey6(hop.NextHop))
+	}
 	eth.SetDst(mac)
 	tx(c.pkt, flow.External)
 	return DropNone
@@ -55,7 +59,7 @@ func (w *Worker) toChassis6(c *pktCtx, frame []byte, hop route.Hop6) Drop {
 		if !ok {
 			return DropNoBinding
 		}
-		return w.toLogicalPort6(c, frame, hop.Port, lp)
+		return w.toLogicalPort(c, frame, hop.Port, lp)
 	}
 	drp, ok := topo.RouterPortByIP6(hop.Port.Switch, hop.NextHop)
 	if !ok || !drp.Router.Distributed {
@@ -74,31 +78,5 @@ func (w *Worker) toChassis6(c *pktCtx, frame []byte, hop route.Hop6) Drop {
 	}
 	packet.IPv6(frame[p.L3Off:]).DecHopLimit()
 	p.TTL--
-	return w.toLogicalPort6(c, frame, hop2.Port, lp)
-}
-
-// toLogicalPort6 is toLogicalPort for an IPv6 inner frame, over the
-// underlay of the VM's chassis: IPv4 (Encap) or IPv6 (Encap6).
-func (w *Worker) toLogicalPort6(c *pktCtx, frame []byte, rp *route.RouterPort, lp *route.LogicalPort) Drop {
-	p := &c.parsed
-	eth := packet.Ethernet(frame)
-	eth.SetSrc(rp.MAC)
-	eth.SetDst(lp.MAC)
-	sport := geneve.SourcePort(geneve.FlowHash6(p.Src6, p.Dst6, p.SrcPort, p.DstPort, p.Proto))
-	if lp.Chassis.IsZero() {
-		// A chassis on the IPv6 underlay (its VTEP resolved by ND).
-		if lp.Chassis6.IsUnspecified() || c.pl.topo.VTEP6.IsUnspecified() || w.p.neigh6 == nil {
-			return DropUnsupported
-		}
-		mac, ok := w.p.neigh6.Lookup6(lp.Chassis6)
-		if !ok {
-			return DropNeighMiss
-		}
-		return w.encap6(c, mac, lp.Chassis6, sport, rp.Switch.Key, rp.Key, lp.Key)
-	}
-	mac, ok := w.p.neigh.Lookup(lp.Chassis)
-	if !ok {
-		return DropNeighMiss
-	}
-	return w.encap(c, mac, lp.Chassis, sport, rp.Switch.Key, rp.Key, lp.Key)
+	return w.toLogicalPort(c, frame, hop2.Port, lp)
 }

@@ -365,3 +365,46 @@ func TestIPv6OverIPv6Underlay(t *testing.T) {
 		t.Fatalf("unknown IPv6 chassis: %v %v, want drop geneve-unknown-source", r.Verdict, r.Reason)
 	}
 }
+
+// TestIPv6PacketTooBigTranslatedExtHeaders: vm1's datagram carries a
+// destination options header; the packet too big that the next hop sends
+// about it quotes the header chain, and is still related to the NAT66
+// connection (InnerTuple6 walks the quoted chain) and reaches the VM
+// translated: destination and quoted source back to vm1, the chain kept,
+// the ICMPv6 and quoted UDP checksums right.
+func TestIPv6PacketTooBigTranslatedExtHeaders(t *testing.T) {
+	h := newHarness6(t)
+	eg := seedtest.Geneve(t, seedtest.Chassis, seedtest.VTEP, 1, 1, 2,
+		v6Frame(t, macDR, macGR, d6VM1, d6Server, 64, []v6Ext{v6DstOpts}, layers.IPProtocolUDP,
+			&layers.UDP{SrcPort: 40006, DstPort: 53}, payload6))
+	out := h.run(flow.Underlay, eg)
+	if out.Verdict != VerdictTX || out.OutPort != flow.External {
+		t.Fatalf("egress: %v %v", out.Verdict, out.Reason)
+	}
+	seen := append([]byte(nil), out.Frame()[packet.EthernetLen:]...)
+	if packet.IPv6(seen).Src() != d6SNAT || packet.IPv6(seen).NextHeader() != packet.ProtoDstOpts {
+		t.Fatalf("egress from %v next header %d, want %v with destination options", packet.IPv6(seen).Src(), packet.IPv6(seen).NextHeader(), d6SNAT)
+	}
+	body := append([]byte{0, 0, 0x05, 0x00}, seen...) // MTU 1280, then the quote
+	ptb := v6Frame(t, packet.MAC(seedtest.MACNextHop), packet.MAC(seedtest.MACGRExt), d6NextHop, d6SNAT, 64, nil, layers.IPProtocolICMPv6,
+		&layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypePacketTooBig, 0)}, gopacket.Payload(body))
+	back := h.run(flow.External, ptb)
+	if back.Verdict != VerdictTX || back.OutPort != flow.Underlay {
+		t.Fatalf("packet too big: verdict %v reason %v, want TX underlay", back.Verdict, back.Reason)
+	}
+	inner, _ := decapTest(t, back.Frame())
+	q := outIPv6(t, inner)
+	if q.ICMPType != packet.ICMPv6PacketTooBig || q.Dst6 != d6VM1 {
+		t.Fatalf("type %d to %v, want packet too big to %v", q.ICMPType, q.Dst6, d6VM1)
+	}
+	quoted := inner[q.L4Off+8:]
+	qip := packet.IPv6(quoted)
+	udp := quoted[packet.IPv6Len+16:]
+	if qip.Src() != d6VM1 || qip.NextHeader() != packet.ProtoDstOpts || quoted[packet.IPv6Len] != packet.ProtoUDP ||
+		binary.BigEndian.Uint16(udp) != 40006 {
+		t.Fatalf("quoted %v next %d:%d port %d, want %v dstopts:udp 40006", qip.Src(), qip.NextHeader(), quoted[packet.IPv6Len], binary.BigEndian.Uint16(udp), d6VM1)
+	}
+	if !packet.L4ChecksumValid6(udp, qip.Src(), qip.Dst(), packet.ProtoUDP) {
+		t.Fatal("quoted UDP checksum wrong after translation")
+	}
+}

@@ -382,7 +382,7 @@ func (w *Worker) processOne(pl *plan, pkt *Packet, now int64, planning bool) {
 	switch {
 	case why != DropNone:
 		w.drop(pkt, why)
-	case useCache && pkt.Verdict == VerdictTX && c.frag == fragNone && !c.v6:
+	case useCache && pkt.Verdict == VerdictTX && c.frag == fragNone && !c.v6 && !c.underlay6:
 		w.learn(c)
 	}
 	if c.frag == fragFirst {

@@ -24,9 +24,12 @@
 // (packet.Delta.AddUpdate128), there is no IP header checksum, and every
 // ICMPv6 checksum covers the pseudo-header too (RFC 4443 §2.3), so an
 // address change patches it as it does TCP's and UDP's. An ICMPv6 error's
-// quote is translated when the quoted header is followed directly by its
-// TCP, UDP or ICMPv6 echo header; a quote with extension headers in
-// between is refused (the caller drops it, counted). IPv6 mapping is
+// quote is translated when its TCP, UDP or ICMPv6 echo header follows the
+// quoted header, directly or after extension headers (walked as
+// packet.WalkIPv6Ext walks them, and kept as they are); a quote whose
+// chain is cut or malformed, a non-first fragment, or one with a routing
+// header that has segments left (its L4 checksum covers another
+// destination) is refused (the caller drops it, counted). IPv6 mapping is
 // endpoint-dependent only, as OVS and OVN do it: the endpoint-independent
 // mappings are IPv4's.
 package nat

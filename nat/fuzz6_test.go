@@ -35,8 +35,11 @@ func verify6(frame []byte, p *packet.Parsed) sums6 {
 	case packet.ProtoTCP, packet.ProtoUDP, packet.ProtoICMPv6:
 		s.l4 = naiveSum(pseudo6(ip[8:24], ip[24:40], p.Proto, len(l4)), l4) == 0xffff
 	}
-	if q, ql4, ok := quote6(frame, p); ok && q.NextHeader() == packet.ProtoUDP &&
-		int(binary.BigEndian.Uint16(ql4[4:])) == len(ql4) && int(q.PayloadLength()) == len(ql4) {
+	// A whole quoted UDP datagram, extension headers (if any) before it:
+	// they lie between the quoted header and ql4 in the frame. quote6
+	// refuses a routing header that would change the pseudo-header.
+	if q, proto, ql4, ok := quote6(frame, p); ok && proto == packet.ProtoUDP &&
+		int(binary.BigEndian.Uint16(ql4[4:])) == len(ql4) && int(q.PayloadLength()) == cap(q)-cap(ql4)-packet.IPv6Len+len(ql4) {
 		s.quoteL4 = naiveSum(pseudo6(q[8:24], q[24:40], packet.ProtoUDP, len(ql4)), ql4) == 0xffff
 	}
 	return s
@@ -63,6 +66,11 @@ func fuzzSeeds6(f testing.TB) [][]byte {
 		icmp6ErrFrame(f, peer6, snat6, packet.ICMPv6DestUnreachable, 4, 0, sent),
 		icmp6ErrFrame(f, router6, snat6, packet.ICMPv6PacketTooBig, 0, 1280, sentTCP[:48]),
 		icmp6ErrFrame(f, router6, snat6, packet.ICMPv6TimeExceeded, 0, 0, sentEcho),
+		// Quotes with extension headers (quote6 walks them).
+		icmp6ErrFrame(f, peer6, snat6, packet.ICMPv6DestUnreachable, 4, 0, withExt6(sent, hbh6, dstOpts6)),
+		icmp6ErrFrame(f, router6, snat6, packet.ICMPv6PacketTooBig, 0, 1280, withExt6(sentTCP, fragHdr6)[:40+8+8]),
+		icmp6ErrFrame(f, router6, snat6, packet.ICMPv6TimeExceeded, 0, 0, withExt6(sentEcho, rtDone6)),
+		icmp6ErrFrame(f, peer6, snat6, packet.ICMPv6DestUnreachable, 4, 0, withExt6(sent, rtLeft6)),
 	}
 }
 

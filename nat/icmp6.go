@@ -9,47 +9,85 @@ import (
 
 // quote6 locates the datagram an ICMPv6 error embeds (RFC 4443 §2.4: as
 // much of the invoking packet as fits in the minimum MTU, so the quote is
-// often truncated). It returns the quoted IPv6 header and what follows it,
-// or ok=false when p is not an ICMPv6 error or the quote cannot be keyed:
-// shorter than the IPv6 header plus 8 bytes of L4, not IPv6, with
-// extension headers between the quoted header and its L4 header (not
-// translated: the caller drops, counted, as for any error it cannot
-// relate), or itself an ICMPv6 error (never sent about one, RFC 4443 §2.4).
-func quote6(frame []byte, p *packet.Parsed) (ip packet.IPv6, l4 []byte, ok bool) {
+// often truncated). It returns the quoted IPv6 header, its upper-layer
+// protocol and header (after any extension headers, walked as
+// packet.WalkIPv6Ext walks them), or ok=false when p is not an ICMPv6
+// error or the quote cannot be keyed: shorter than its headers plus 8
+// bytes of L4, not IPv6, an extension-header chain that is malformed or
+// cut by the truncation, a non-first fragment (no L4 header), a routing
+// header with segments left (its L4 checksum covers the final
+// destination, not the quoted one, so the incremental update would be
+// wrong), or itself an ICMPv6 error (never sent about one, RFC 4443
+// §2.4). The caller drops what it cannot relate, counted.
+func quote6(frame []byte, p *packet.Parsed) (ip packet.IPv6, proto uint8, l4 []byte, ok bool) {
 	if p.Family != 6 || p.Proto != packet.ProtoICMPv6 || !packet.IsError6(p.ICMPType) {
-		return nil, nil, false
+		return nil, 0, nil, false
 	}
 	if p.L3Off < 0 || p.L3Off+packet.IPv6Len > p.L4Off || p.L4Off+packet.ICMPv6Len > p.End || p.End > len(frame) {
-		return nil, nil, false
+		return nil, 0, nil, false
 	}
 	if p.FragHdrOff != 0 && (p.FragHdrOff+packet.IPv6FragmentLen > len(frame) ||
 		packet.IPv6Fragment(frame[p.FragHdrOff:]).FragOffset() != 0) {
-		return nil, nil, false
+		return nil, 0, nil, false
 	}
 	q := frame[p.L4Off+packet.ICMPv6Len : p.End]
 	if len(q) < packet.IPv6Len+quoteMinL4 {
-		return nil, nil, false
+		return nil, 0, nil, false
 	}
 	ip = packet.IPv6(q[:packet.IPv6Len])
 	if ip.Version() != 6 {
-		return nil, nil, false
+		return nil, 0, nil, false
 	}
-	l4 = q[packet.IPv6Len:]
-	switch ip.NextHeader() {
+	proto, off := ip.NextHeader(), packet.IPv6Len
+	if packet.IsExtHeader(proto) {
+		e, r := packet.WalkIPv6Ext(q)
+		if r != packet.OK || e.FragOff != 0 && packet.IPv6Fragment(q[e.FragOff:]).FragOffset() != 0 ||
+			routingLeft(q, e.Off) {
+			return nil, 0, nil, false
+		}
+		proto, off = e.Proto, e.Off
+	}
+	if len(q)-off < quoteMinL4 {
+		return nil, 0, nil, false
+	}
+	l4 = q[off:]
+	switch proto {
 	case packet.ProtoTCP, packet.ProtoUDP:
 	case packet.ProtoICMPv6:
 		if !isEcho6(l4[0]) {
-			return nil, nil, false
+			return nil, 0, nil, false
 		}
 	default:
-		return nil, nil, false
+		return nil, 0, nil, false
 	}
-	return ip, l4, true
+	return ip, proto, l4, true
 }
 
-// quotedTuple6 keys the quoted datagram as conntrack keys packets.
-func quotedTuple6(ip packet.IPv6, l4 []byte, zone uint16) conntrack.Tuple6 {
-	t := conntrack.Tuple6{Src: ip.Src(), Dst: ip.Dst(), Proto: ip.NextHeader(), Zone: zone}
+// routingLeft reports whether the extension headers of datagram d, a chain
+// that WalkIPv6Ext accepted up to end, include a routing header with
+// segments left.
+func routingLeft(d []byte, end int) bool {
+	next, off := d[6], packet.IPv6Len
+	for off < end {
+		if next == packet.ProtoRouting && d[off+3] != 0 {
+			return true
+		}
+		l := (int(d[off+1]) + 1) * 8
+		switch next {
+		case packet.ProtoFragment:
+			l = packet.IPv6FragmentLen
+		case packet.ProtoAH:
+			l = (int(d[off+1]) + 2) * 4
+		}
+		next, off = d[off], off+l
+	}
+	return false
+}
+
+// quotedTuple6 keys the quoted datagram (its upper layer proto at l4) as
+// conntrack keys packets.
+func quotedTuple6(ip packet.IPv6, proto uint8, l4 []byte, zone uint16) conntrack.Tuple6 {
+	t := conntrack.Tuple6{Src: ip.Src(), Dst: ip.Dst(), Proto: proto, Zone: zone}
 	switch t.Proto {
 	case packet.ProtoTCP, packet.ProtoUDP:
 		t.SrcPort = binary.BigEndian.Uint16(l4[0:])
@@ -65,11 +103,11 @@ func quotedTuple6(ip packet.IPv6, l4 []byte, zone uint16) conntrack.Tuple6 {
 // tuple, in zone, of the quoted datagram, which conntrack's
 // Table6.LookupRelated matches.
 func InnerTuple6(frame []byte, p *packet.Parsed, zone uint16) (conntrack.Tuple6, bool) {
-	ip, l4, ok := quote6(frame, p)
+	ip, proto, l4, ok := quote6(frame, p)
 	if !ok {
 		return conntrack.Tuple6{}, false
 	}
-	return quotedTuple6(ip, l4, zone), true
+	return quotedTuple6(ip, proto, l4, zone), true
 }
 
 // RewriteICMPError6 is RewriteICMPError for an ICMPv6 error related to
@@ -82,7 +120,7 @@ func InnerTuple6(frame []byte, p *packet.Parsed, zone uint16) (conntrack.Tuple6,
 // changed. All updates are incremental. It returns false, frame unchanged,
 // when p is not a usable ICMPv6 error or the quote is not m's.
 func RewriteICMPError6(frame []byte, p *packet.Parsed, m *conntrack.Match6) bool {
-	ip, l4, ok := quote6(frame, p)
+	ip, proto, l4, ok := quote6(frame, p)
 	if !ok {
 		return false
 	}
@@ -91,7 +129,7 @@ func RewriteICMPError6(frame []byte, p *packet.Parsed, m *conntrack.Match6) bool
 	if m.Dir == conntrack.DirReply {
 		natural = m.Reply
 	}
-	q := quotedTuple6(ip, l4, natural.Zone)
+	q := quotedTuple6(ip, proto, l4, natural.Zone)
 	if q != natural.Reverse() {
 		other := m.Reply
 		if m.Dir == conntrack.DirReply {

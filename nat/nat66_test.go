@@ -2,6 +2,7 @@ package nat
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net"
 	"net/netip"
 	"testing"
@@ -448,5 +449,132 @@ func TestRewrite6Fragments(t *testing.T) {
 	Rewrite6(later, &q, tgt)
 	if want := frag(snat6, peer6, 9, false, body); !bytes.Equal(later, want) {
 		t.Fatalf("later fragment:\n got %x\nwant %x", later, want)
+	}
+}
+
+// ext6 is one extension header for withExt6: its protocol number and its
+// whole bytes (the next-header byte is filled in).
+type ext6 struct {
+	proto uint8
+	b     []byte
+}
+
+// Extension headers as a VM may send them: hop-by-hop and destination
+// options with a PadN option, a fragment header (first fragment, more to
+// come), routing headers (type 4, segment routing) with and without
+// segments left.
+var (
+	hbh6      = ext6{packet.ProtoHopByHop, []byte{0, 0, 1, 4, 0, 0, 0, 0}}
+	dstOpts6  = ext6{packet.ProtoDstOpts, []byte{0, 1, 1, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}}
+	fragHdr6  = ext6{packet.ProtoFragment, []byte{0, 0, 0, 1, 0, 0, 0x12, 0x34}}
+	laterFrag = ext6{packet.ProtoFragment, []byte{0, 0, 0, 9, 0, 0, 0x12, 0x34}} // offset 8 bytes
+	rtDone6   = ext6{packet.ProtoRouting, []byte{0, 2, 4, 0, 0, 0, 0, 0, 0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}}
+	rtLeft6   = ext6{packet.ProtoRouting, []byte{0, 2, 4, 1, 0, 0, 0, 0, 0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}}
+)
+
+// withExt6 inserts exts, in order, between the fixed header of datagram d
+// and its payload, chaining next headers and fixing the payload length.
+// The upper-layer checksum is unchanged (no routing header with segments
+// left changes the final destination here).
+func withExt6(d []byte, exts ...ext6) []byte {
+	out := append([]byte(nil), d[:packet.IPv6Len]...)
+	next := d[6]
+	out[6] = next
+	if len(exts) > 0 {
+		out[6] = exts[0].proto
+	}
+	for i, e := range exts {
+		h := append([]byte(nil), e.b...)
+		h[0] = next
+		if i+1 < len(exts) {
+			h[0] = exts[i+1].proto
+		}
+		out = append(out, h...)
+	}
+	out = append(out, d[packet.IPv6Len:]...)
+	binary.BigEndian.PutUint16(out[4:], uint16(len(out)-packet.IPv6Len))
+	return out
+}
+
+// TestRewriteICMPError6ExtHeaders: an error whose quote carries extension
+// headers (hop-by-hop, destination options, a first fragment, a routing
+// header with no segments left) between the quoted header and its L4
+// header is related to the connection and translated like one without:
+// the quoted addresses and ports rewritten, the extension headers kept,
+// every checksum as gopacket computes it, also with the quote truncated
+// right after the ports.
+func TestRewriteICMPError6ExtHeaders(t *testing.T) {
+	sent := datagram6(udp6Frame(t, snat6, 30000, peer6, 5201))
+	orig := datagram6(udp6Frame(t, vm6, 47190, peer6, 5201))
+	sentTCP := datagram6(tcp6Frame(t, snat6, 30000, peer6, 5201))
+	origTCP := datagram6(tcp6Frame(t, vm6, 47190, peer6, 5201))
+	for _, c := range []struct {
+		name        string
+		proto       uint8
+		quote, want []byte
+	}{
+		{"hop-by-hop and destination options", packet.ProtoUDP, withExt6(sent, hbh6, dstOpts6), withExt6(orig, hbh6, dstOpts6)},
+		{"first fragment", packet.ProtoUDP, withExt6(sent, fragHdr6), withExt6(orig, fragHdr6)},
+		{"routing header, no segments left", packet.ProtoUDP, withExt6(sent, rtDone6), withExt6(orig, rtDone6)},
+		{"tcp, quote cut after the ports", packet.ProtoTCP,
+			withExt6(sentTCP, hbh6, dstOpts6)[:40+8+16+8], withExt6(origTCP, hbh6, dstOpts6)[:40+8+16+8]},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ct := newTable6(t)
+			mt := snat66Conn(t, ct, c.proto, 47190, 5201, 0)
+			f := icmp6ErrFrame(t, router6, snat6, packet.ICMPv6PacketTooBig, 0, 1280, c.quote)
+			want := icmp6ErrFrame(t, router6, vm6, packet.ICMPv6PacketTooBig, 0, 1280, c.want)
+			checkGopacket6(t, f)
+			p := decode6(t, f)
+			inner, ok := InnerTuple6(f, p, snatZone)
+			if !ok {
+				t.Fatal("InnerTuple6 refused the quote")
+			}
+			if n := testing.AllocsPerRun(100, func() { InnerTuple6(f, p, snatZone) }); n != 0 {
+				t.Fatalf("InnerTuple6 allocates %v", n)
+			}
+			if inner.Proto != c.proto || inner.SrcPort != 30000 || inner.DstPort != 5201 {
+				t.Fatalf("inner tuple %+v", inner)
+			}
+			rel, ok := ct.LookupRelated(inner, &conntrack.Meta{Len: 100, ICMPType: packet.ICMPv6PacketTooBig}, 1)
+			if !ok || rel.Handle != mt.Handle || rel.State&conntrack.Related == 0 {
+				t.Fatalf("related: %v %+v", ok, rel)
+			}
+			if !RewriteICMPError6(f, p, &rel) {
+				t.Fatal("RewriteICMPError6 refused")
+			}
+			if !bytes.Equal(f, want) {
+				t.Fatalf("\n got %x\nwant %x", f, want)
+			}
+			checkGopacket6(t, f)
+		})
+	}
+}
+
+// TestRewriteICMPError6ExtHeadersRefused: quotes whose extension headers
+// leave no L4 header to key (a non-first fragment, a chain cut by the
+// truncation) or whose routing header has segments left (the quoted L4
+// checksum covers another destination) are not related.
+func TestRewriteICMPError6ExtHeadersRefused(t *testing.T) {
+	sent := datagram6(udp6Frame(t, snat6, 30000, peer6, 5201))
+	ct := newTable6(t)
+	mt := snat66Conn(t, ct, packet.ProtoUDP, 47190, 5201, 0)
+	m := mt
+	m.Dir = conntrack.DirReply
+	for name, q := range map[string][]byte{
+		"later fragment":             withExt6(sent, laterFrag),
+		"chain cut by the quote":     withExt6(sent, hbh6, dstOpts6)[:40+8+12],
+		"ports cut after the chain":  withExt6(sent, hbh6, dstOpts6)[:40+8+16+4],
+		"routing with segments left": withExt6(sent, rtLeft6),
+	} {
+		f := icmp6ErrFrame(t, peer6, snat6, packet.ICMPv6DestUnreachable, 4, 0, q)
+		keep := append([]byte(nil), f...)
+		p := decode6(t, f)
+		if _, ok := InnerTuple6(f, p, snatZone); ok {
+			t.Errorf("%s: InnerTuple6 accepted", name)
+		}
+		if RewriteICMPError6(f, p, &m) || !bytes.Equal(f, keep) {
+			t.Errorf("%s: rewritten", name)
+		}
 	}
 }
