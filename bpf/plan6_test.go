@@ -76,6 +76,8 @@ func TestFastPath6PlannedEqualsPipeline(t *testing.T) {
 				if err := o.AddNATAddr(ds6SNAT.Addr()); err != nil {
 					t.Fatal(err)
 				}
+			} else if err := o.SetRoutedPrefix6(netip.PrefixFrom(ds6VM2.Addr(), 64).Masked()); err != nil {
+				t.Fatal(err) // the routed prefix is steered (xgw_routed6)
 			}
 			fp := o.FastPath()
 			for _, port := range []flow.Port{flow.Underlay, flow.External} {
@@ -122,13 +124,6 @@ func TestFastPath6PlannedEqualsPipeline(t *testing.T) {
 				in, out flow.Port
 				frame   func() []byte
 			}{{"egress", flow.Underlay, flow.External, egress}, {"reply", flow.External, flow.Underlay, reply}} {
-				if d.name == "reply" && !tc.nat {
-					// xdp_gw steers external IPv6 to NAT66 addresses
-					// only; routed prefixes have no steering map yet
-					// (datapath/IPV6-WIRING.md), so their replies pass
-					// to the kernel before any flow lookup.
-					continue
-				}
 				in := d.frame()
 				want := p.mustTX(d.in, d.out, in)
 				ret, got := runFP(t, o.Program(), d.frame())
