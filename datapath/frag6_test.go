@@ -39,6 +39,14 @@ func udp6Fragments(t testing.TB, srcMAC, dstMAC packet.MAC, src, dst packet.IP6,
 	t.Helper()
 	whole := v6Frame(t, srcMAC, dstMAC, src, dst, 64, nil, layers.IPProtocolUDP,
 		&layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}, gopacket.Payload(payload6Of(seed)))
+	return split6(t, whole, id, packet.ProtoUDP)
+}
+
+// split6 splits whole (Ethernet/IPv6/upper-layer proto, no extension
+// headers) behind a fragment header with identification id, frag6Data
+// bytes of data each, into 3 fragments.
+func split6(t testing.TB, whole []byte, id uint32, proto uint8) [][]byte {
+	t.Helper()
 	const hl = packet.EthernetLen + packet.IPv6Len
 	hdr, data := whole[:hl], whole[hl:]
 	var frags [][]byte
@@ -47,7 +55,7 @@ func udp6Fragments(t testing.TB, srcMAC, dstMAC packet.MAC, src, dst packet.IP6,
 		f := append(append([]byte(nil), hdr...), make([]byte, packet.IPv6FragmentLen)...)
 		f[packet.EthernetLen+6] = packet.ProtoFragment
 		binary.BigEndian.PutUint16(f[packet.EthernetLen+4:], uint16(packet.IPv6FragmentLen+end-off))
-		packet.IPv6Fragment(f[hl:]).Encode(packet.IPv6FragmentFields{NextHeader: packet.ProtoUDP, Offset: uint16(off / 8), More: end < len(data), ID: id})
+		packet.IPv6Fragment(f[hl:]).Encode(packet.IPv6FragmentFields{NextHeader: proto, Offset: uint16(off / 8), More: end < len(data), ID: id})
 		frags = append(frags, append(f, data[off:end]...))
 	}
 	if len(frags) != 3 {
@@ -349,5 +357,39 @@ func TestFragments6ZeroAllocs(t *testing.T) {
 		if tx != 3 {
 			t.Fatalf("order %v: %d of 3 forwarded", ord, tx)
 		}
+	}
+}
+
+// TestFragments6Echo: a 3000-byte ICMPv6 echo (ping -6 -s 2992) in 3
+// fragments leaves with the NAT66 source on each and, reassembled, a
+// valid ICMPv6 checksum (the id and address deltas went into the first
+// fragment).
+func TestFragments6Echo(t *testing.T) {
+	h := newHarness6(t)
+	whole := v6Frame(t, macDR, macGR, d6VM1, d6Server, 64, nil, layers.IPProtocolICMPv6,
+		&layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypeEchoRequest, 0)},
+		&layers.ICMPv6Echo{Identifier: 4321, SeqNumber: 1}, gopacket.Payload(payload6Of(3)[:datagram6Len-8]))
+	fs := split6(t, whole, 0x0e0e0e0e, packet.ProtoICMPv6)
+	for i, f := range fs {
+		fs[i] = seedtest.Geneve(t, seedtest.Chassis, seedtest.VTEP, 1, 1, 2, f)
+	}
+	out, b := h.runBatch(flow.Underlay, fs[1], fs[2], fs[0])
+	if len(out) != 3 {
+		t.Fatalf("%d frames out, want 3: %v/%v %v/%v %v/%v", len(out), b[0].Verdict, b[0].Reason, b[1].Verdict, b[1].Reason, b[2].Verdict, b[2].Reason)
+	}
+	data := make([]byte, datagram6Len)
+	for _, f := range out {
+		var p packet.Parsed
+		if r := p.DecodeDual(f); (r != packet.OK && r != packet.Fragment) || p.Src6 != d6SNAT || p.FragHdrOff == 0 {
+			t.Fatalf("out: %v from %v, fragment header at %d", r, p.Src6, p.FragHdrOff)
+		}
+		fh := p.Fragment6(f)
+		copy(data[int(fh.FragOffset())*8:], f[p.FragHdrOff+packet.IPv6FragmentLen:p.End])
+	}
+	if !packet.L4ChecksumValid6(data, d6SNAT, d6Server, packet.ProtoICMPv6) {
+		t.Fatal("reassembled ICMPv6 checksum wrong")
+	}
+	if data[0] != packet.ICMPv6EchoRequest || !bytes.Equal(data[8:], payload6Of(3)[:datagram6Len-8]) {
+		t.Fatalf("reassembled echo: type %d, payload differs", data[0])
 	}
 }
