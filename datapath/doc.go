@@ -27,7 +27,7 @@
 //	              steers as a possible reply arrives here)
 //	validate.go   validate: RFC 1812 input checks (header checksum,
 //	              martians) before anything is tracked
-//	frag.go       fragment: a later IPv4 fragment borrows its first
+//	frag.go       fragment, fragment6: a later IPv4 / IPv6 fragment borrows its first
 //	              fragment's ports (package ipfrag) or is held until it
 //	              comes; released ones run after the batch (Worker.Extra),
 //	              those beyond a batch's share on Worker.Drain

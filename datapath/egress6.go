@@ -17,17 +17,17 @@ import (
 // zone (SNAT6; routed unchanged when no rule covers its source).
 //
 // A packet to one of the router's NAT66 addresses is hairpinned
-// (hairpin6). IPv6 takes no flow cache, fragment table or
-// distributed-gateway-port redirect yet: those are IPv4-only (c.v6 keeps
-// the cache from learning it; fragments and redirects are unsupported).
+// (hairpin6). Fragments go through the fragment table as IPv4's do
+// (fragment6). IPv6 takes no flow cache or distributed-gateway-port
+// redirect yet: those are IPv4-only (c.v6 keeps the cache from learning
+// it; redirects are unsupported).
 // Its connections are offload candidates (track6, PlanFlow6).
 func (w *Worker) fromUnderlay6(c *pktCtx, inner []byte, d *geneve.Decapped) Drop {
 	pkt, pl, p := c.pkt, c.pl, &c.parsed
 	c.v6 = true
 	switch p.DecodeDual(inner) {
 	case packet.OK:
-	case packet.Fragment:
-		return DropFragment
+	case packet.Fragment: // a later one, once validated (fragment6)
 	default:
 		return DropMalformed
 	}
@@ -50,11 +50,22 @@ func (w *Worker) fromUnderlay6(c *pktCtx, inner []byte, d *geneve.Decapped) Drop
 	if pl.topo.CheckOutport && (!d.HasOVN || d.OutPort != rp.Key) {
 		return DropGeneveOutport
 	}
-	if p.Frag {
-		return DropFragment // no IPv6 fragment table yet
-	}
 	r := rp.Router
 	rpl := &pl.routers[r.ID]
+	if p.Frag {
+		// Translated one by one by the first fragment's connection
+		// (frag.go), after the checks that need no L4 header. The
+		// router reassembles nothing for itself.
+		if rpl.owns6(p.Dst6) {
+			return DropToRouter
+		}
+		if why := validate6(p, rpl.own6); why != DropNone {
+			return why
+		}
+		if held, why := w.fragment6(c, inner, d.VNI, packet.Ethernet(inner).Dst()); held || why != DropNone {
+			return why
+		}
+	}
 	pkt.Off, pkt.Len = pkt.Off+d.InnerOff, p.End // link padding trimmed
 	frame := pkt.Frame()
 	c.key6 = flow.KeyOf6(flow.Underlay, d.VNI, packet.Ethernet(inner).Dst(), p)

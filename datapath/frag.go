@@ -8,8 +8,9 @@ import (
 
 // Fragments (RFC 4787 REQ-14) are translated one by one by the connection
 // of their datagram's first fragment (package ipfrag says why not
-// reassembled). The stages call fragment once a fragment is decoded and
-// validated; it returns with c.parsed's ports filled from the first
+// reassembled), IPv4's and IPv6's alike. The stages call fragment (IPv4)
+// or fragment6 (IPv6: fragment extension header) once a fragment is
+// decoded and validated; it returns with c.parsed's ports filled from the first
 // fragment for a later one, or holds the frame (VerdictHeld) until the
 // first fragment arrives. processOne tells the table how the first
 // fragment ended (fragDone), and Process sends the held fragments it
@@ -49,19 +50,60 @@ func (w *Worker) fragment(c *pktCtx, l3 []byte, vni uint32, mac packet.MAC) (hel
 	if c.planning {
 		return false, DropFragment
 	}
-	k := ipfrag.Key{Src: p.Src, Dst: p.Dst, VNI: vni, MAC: mac, ID: ip.ID(), Proto: p.Proto, In: uint8(c.pkt.InPort)}
+	k := ipfrag.Key{Src: p.Src, Dst: p.Dst, VNI: vni, MAC: mac, ID: uint32(ip.ID()), Proto: p.Proto, In: uint8(c.pkt.InPort)}
+	start := int(ip.FragOffset()) * 8
+	f := ipfrag.Frag{Start: start, End: start + p.End - p.L4Off, More: ip.MoreFragments(), IPLen: p.End - p.L3Off}
+	return w.admitFrag(c, &k, f)
+}
+
+// fragment6 is fragment for an IPv6 fragment (c.parsed decoded by
+// DecodeDual with p.Frag set): the datagram is keyed by its 16-byte
+// addresses and 32-bit identification (RFC 8200 §4.5), its offsets count
+// from after the fragment header. Only a first fragment whose fragment
+// header is followed by its UDP or ICMPv6 header is tracked: extension
+// headers in the fragmentable part would make the later fragments' Next
+// Header differ from the first's upper-layer protocol (their key), and
+// real senders put none there, so such a datagram is dropped whole
+// (DropFragment), as every IPv6 fragment was before.
+func (w *Worker) fragment6(c *pktCtx, l3 []byte, vni uint32, mac packet.MAC) (held bool, why Drop) {
+	p := &c.parsed
+	fh := p.Fragment6(l3)
+	first := fh.FragOffset() == 0
+	switch {
+	case p.Proto == packet.ProtoUDP, p.Proto == packet.ProtoICMPv6:
+		if first && fh.NextHeader() != p.Proto {
+			return false, DropFragment
+		}
+	case first:
+		return false, DropNone // e.g. TCP: the first is tracked as a whole packet
+	default:
+		return false, DropFragment
+	}
+	if c.planning {
+		return false, DropFragment
+	}
+	k := ipfrag.Key{V6: true, Src6: p.Src6, Dst6: p.Dst6, VNI: vni, MAC: mac, ID: fh.ID(), Proto: p.Proto, In: uint8(c.pkt.InPort)}
+	start := int(fh.FragOffset()) * 8
+	data := p.FragHdrOff + packet.IPv6FragmentLen
+	f := ipfrag.Frag{Start: start, End: start + p.End - data, More: fh.MoreFragments(), IPLen: p.End - p.L3Off}
+	return w.admitFrag(c, &k, f)
+}
+
+// admitFrag is fragment's and fragment6's common part: it admits f of
+// datagram k to the table (or takes a released held fragment's info) and
+// fills a later fragment's ports from its first.
+func (w *Worker) admitFrag(c *pktCtx, k *ipfrag.Key, f ipfrag.Frag) (held bool, why Drop) {
+	p := &c.parsed
 	var info ipfrag.Info
 	if w.replay {
 		// A held fragment released by its first: admitted already.
 		info = w.replayInfo
 	} else {
-		start := int(ip.FragOffset()) * 8
-		f := ipfrag.Frag{Start: start, End: start + p.End - p.L4Off, More: ip.MoreFragments(), IPLen: p.End - p.L3Off}
 		var r ipfrag.Result
-		r, info = w.p.frags.Admit(&k, f, c.pkt.Frame(), uint8(c.pkt.InPort), c.now)
+		r, info = w.p.frags.Admit(k, f, c.pkt.Frame(), uint8(c.pkt.InPort), c.now)
 		switch r {
 		case ipfrag.First:
-			c.frag, c.fragKey = fragFirst, k
+			c.frag, c.fragKey = fragFirst, *k
 			return false, DropNone
 		case ipfrag.Known:
 		case ipfrag.Held:
@@ -83,7 +125,8 @@ func (w *Worker) fragment(c *pktCtx, l3 []byte, vni uint32, mac packet.MAC) (hel
 	}
 	c.frag = fragLater
 	p.SrcPort, p.DstPort, p.ICMPType = info.SrcPort, info.DstPort, info.ICMPType
-	if p.Proto == packet.ProtoICMP && !packet.IsEcho(p.ICMPType) {
+	if p.Proto == packet.ProtoICMP && !packet.IsEcho(p.ICMPType) ||
+		p.Proto == packet.ProtoICMPv6 && !packet.IsEcho6(p.ICMPType) {
 		return false, DropFragment // a fragmented ICMP error: not translated
 	}
 	return false, DropNone
@@ -96,8 +139,12 @@ func (w *Worker) fragDone(c *pktCtx) {
 	// A first fragment held for its next hop's MAC (hold.go) goes out
 	// later, and its later fragments queue behind it.
 	if (c.pkt.Verdict == VerdictTX || c.pkt.Verdict == VerdictHeld) && c.zones != 0 && !c.related {
-		k := &c.cand.Key // as it arrived
-		w.p.frags.SetFirst(&c.fragKey, ipfrag.Info{SrcPort: k.SrcPort, DstPort: k.DstPort, ICMPType: c.parsed.ICMPType}, c.now)
+		// The ports as it arrived.
+		sp, dp := c.cand.Key.SrcPort, c.cand.Key.DstPort
+		if c.v6 {
+			sp, dp = c.key6.SrcPort, c.key6.DstPort
+		}
+		w.p.frags.SetFirst(&c.fragKey, ipfrag.Info{SrcPort: sp, DstPort: dp, ICMPType: c.parsed.ICMPType}, c.now)
 		return
 	}
 	w.p.frags.Fail(&c.fragKey, c.now)

@@ -69,6 +69,12 @@ func FuzzPipeline6(f *testing.F) {
 			DstHwAddress: make([]byte, 6), DstProtAddress: []byte{172, 16, 255, 3}}), d6Node03), false)
 	f.Add(seedtest.Geneve(f, seedtest.Chassis, seedtest.VTEP, 1, 1, 2, v6Frame(f, macDR, macGR, d6VM1, d6VM4Float, 64, nil,
 		layers.IPProtocolUDP, &layers.UDP{SrcPort: 40020, DstPort: 53}, gopacket.Payload("hairpin"))), false)
+	// IPv6 fragments (frag.go's fragment6): a later one first (held),
+	// then its first (which releases it), and a reply's later fragment.
+	fs := egress6Fragments(f, d6VM1, 0x70000007)
+	f.Add(fs[1], false)
+	f.Add(fs[0], false)
+	f.Add(reply6Fragments(f, d6SNAT, 40000, 8)[2], true)
 	h := newHarness6(f)
 	f.Fuzz(func(t *testing.T, frame []byte, external bool) {
 		checkProcessed(t, h, frame, external)

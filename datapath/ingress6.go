@@ -16,8 +16,8 @@ import (
 // included, is passed to the kernel. A routed prefix accepts new inbound
 // connections, as OVN routes them (no NAT, no firewall).
 //
-// No flow cache or fragment table for IPv6 yet (c.v6); its connections
-// are offload candidates (track6).
+// Fragments go through the fragment table (fragment6); no flow cache for
+// IPv6 yet (c.v6); its connections are offload candidates (track6).
 func (w *Worker) fromExternal6(c *pktCtx, frame []byte) Drop {
 	pkt, pl, p := c.pkt, c.pl, &c.parsed
 	c.v6 = true
@@ -42,12 +42,20 @@ func (w *Worker) fromExternal6(c *pktCtx, frame []byte) Drop {
 		}
 		nat = false
 	}
-	if p.Frag || p.FragHdrOff != 0 {
-		return DropFragment // no IPv6 fragment table yet
-	}
 	rpl := &pl.routers[r.ID]
 	pkt.Len = p.End // the datagram, not the link padding
 	frame = pkt.Frame()
+	if p.Frag {
+		// As egress6: validated, then translated by the first
+		// fragment's connection (frag.go). An atomic fragment (RFC
+		// 6946: offset 0, no more) is a whole datagram.
+		if why := validate6(p, rpl.own6); why != DropNone {
+			return why
+		}
+		if held, why := w.fragment6(c, frame, 0, packet.MAC{}); held || why != DropNone {
+			return why
+		}
+	}
 	c.key6 = flow.KeyOf6(flow.External, 0, packet.MAC{}, p)
 	c.noteArrival(p)
 	if !c.planning {

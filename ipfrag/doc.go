@@ -1,5 +1,8 @@
-// Package ipfrag lets the gateway translate IPv4 fragments of NATed UDP
-// and ICMP echo (RFC 4787 REQ-14) without reassembling them.
+// Package ipfrag lets the gateway translate IPv4 and IPv6 fragments of
+// NATed UDP and ICMP / ICMPv6 echo (RFC 4787 REQ-14) without reassembling
+// them. One table serves both families: an IPv6 datagram's key carries
+// its 16-byte addresses and 32-bit identification (Key.V6), and its
+// fragment offsets count from after the fragment header (RFC 8200 §4.5).
 //
 // Every fragment is translated by the connection of its datagram's first
 // fragment, the only one that carries the L4 header: the first fragment

@@ -26,7 +26,10 @@ func FuzzTable(f *testing.F) {
 			op, a, b := in[0], in[1], in[2]
 			in = in[3:]
 			k := k1
-			k.ID = uint16(op >> 4 & 3)
+			k.ID = uint32(op >> 4 & 3)
+			if op&0x40 != 0 { // an IPv6 datagram, its ID past 16 bits
+				k.V6, k.ID = true, k.ID<<16|k.ID
+			}
 			switch op & 7 {
 			case 0, 1:
 				start, end := int(a)*8, int(a)*8+int(b)*4

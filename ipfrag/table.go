@@ -1,6 +1,7 @@
 package ipfrag
 
 import (
+	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"sync"
@@ -8,17 +9,23 @@ import (
 	"time"
 )
 
-// Key names one datagram as it arrives: the IPv4 reassembly key (RFC 791:
-// source, destination, protocol, identification) widened by what
+// Key names one datagram as it arrives: the reassembly key (RFC 791 for
+// IPv4: source, destination, protocol, 16-bit identification; RFC 8200
+// for IPv6: source, destination, 32-bit identification, and here the
+// fragment header's Next Header as the protocol) widened by what
 // separates tenants that reuse addresses (arrival port, VNI, inner
-// destination MAC). It is comparable and pointer-free.
+// destination MAC). An IPv4 key leaves Src6 and Dst6 zero; an IPv6 key
+// sets V6 and leaves Src and Dst zero, so the families never collide. It
+// is comparable and pointer-free.
 type Key struct {
-	Src, Dst [4]byte
-	VNI      uint32
-	MAC      [6]byte
-	ID       uint16
-	Proto    uint8
-	In       uint8
+	Src, Dst   [4]byte
+	VNI        uint32
+	MAC        [6]byte
+	Proto      uint8
+	In         uint8
+	ID         uint32 // IPv4: 16 bits
+	V6         bool
+	Src6, Dst6 [16]byte
 }
 
 // Info is what later fragments borrow from the first: its L4 ports (ICMP
@@ -29,8 +36,10 @@ type Info struct {
 }
 
 // Frag describes one fragment: the data bytes [Start, End) it carries
-// relative to the datagram's payload, whether more follow, and its IPv4
-// total length (for the minimum size).
+// relative to the datagram's fragmentable part (IPv4: its payload; IPv6:
+// what follows the fragment header), whether more follow, and its length
+// from the start of the IP header (IPv4 total length; IPv6 40 + payload
+// length), for the minimum size.
 type Frag struct {
 	Start, End int
 	More       bool
@@ -69,7 +78,7 @@ type Config struct {
 	MaxHeld      int           // fragments held for a missing first; default 256
 	SlotSize     int           // bytes per held frame (headroom included); default 2048+Headroom
 	Headroom     int           // free bytes before a released frame; default 64
-	MinSize      int           // smallest IPv4 total length of a non-last fragment; default 400
+	MinSize      int           // smallest IP length (Frag.IPLen) of a non-last fragment; default 400
 	Timeout      time.Duration // life of an incomplete datagram; default 15 s
 }
 
@@ -208,8 +217,14 @@ func (t *Table) Config() Config { return t.cfg }
 func (t *Table) hash(k *Key) uint64 {
 	a := uint64(k.Src[0])<<56 | uint64(k.Src[1])<<48 | uint64(k.Src[2])<<40 | uint64(k.Src[3])<<32 |
 		uint64(k.Dst[0])<<24 | uint64(k.Dst[1])<<16 | uint64(k.Dst[2])<<8 | uint64(k.Dst[3])
-	b := uint64(k.ID)<<48 | uint64(k.Proto)<<40 | uint64(k.In)<<32 | uint64(k.VNI)
+	b := uint64(k.ID)<<48 ^ uint64(k.ID)>>16 | uint64(k.Proto)<<40 | uint64(k.In)<<32 | uint64(k.VNI)
 	c := uint64(k.MAC[0])<<40 | uint64(k.MAC[1])<<32 | uint64(k.MAC[2])<<24 | uint64(k.MAC[3])<<16 | uint64(k.MAC[4])<<8 | uint64(k.MAC[5])
+	if k.V6 {
+		// Only IPv6 pays for its addresses' 32 bytes (IPv4 leaves them
+		// zero); the flag enters c so that the families differ.
+		a ^= binary.LittleEndian.Uint64(k.Src6[:8]) ^ binary.LittleEndian.Uint64(k.Dst6[8:])*0xff51afd7ed558ccd
+		c ^= (binary.LittleEndian.Uint64(k.Src6[8:]) ^ binary.LittleEndian.Uint64(k.Dst6[:8])*0xc4ceb9fe1a85ec53) | 1<<63
+	}
 	h := (a ^ t.seed) * 0x9e3779b97f4a7c15
 	h = (h ^ b ^ h>>29) * 0xbf58476d1ce4e5b9
 	h = (h ^ c ^ h>>32) * 0x94d049bb133111eb

@@ -117,7 +117,7 @@ func TestTableFull(t *testing.T) {
 	tb := newT(t, Config{MaxDatagrams: 8})
 	for i := range 8 {
 		k := k1
-		k.ID = uint16(i)
+		k.ID = uint32(i)
 		if r, _ := tb.Admit(&k, fr(0, 1000, true), nil, 1, 0); r != First {
 			t.Fatalf("datagram %d: %v", i, r)
 		}
@@ -185,5 +185,34 @@ func TestAdmitKnownZeroAllocs(t *testing.T) {
 	}
 	if s := tb.Stats(); s.Datagrams != 0 {
 		t.Fatalf("datagrams left: %d", s.Datagrams)
+	}
+}
+
+// k6 is an IPv6 datagram whose key shares k1's IPv4 fields.
+var k6 = Key{V6: true, Src6: [16]byte{0: 0xfd, 15: 0x10}, Dst6: [16]byte{0: 0x20, 1: 0x01, 15: 6}, ID: 0x12340007, Proto: 17, In: 1}
+
+// TestIPv6Keys checks that IPv6 datagrams are told apart by their 32-bit
+// identification and their addresses, and never meet IPv4 ones: a later
+// fragment of another datagram is held, not Known.
+func TestIPv6Keys(t *testing.T) {
+	tb := newT(t, Config{})
+	if r, _ := tb.Admit(&k6, fr(0, 1232, true), nil, 1, 0); r != First {
+		t.Fatalf("first: %v", r)
+	}
+	tb.SetFirst(&k6, Info{SrcPort: 9, DstPort: 53}, 0)
+	for _, k := range []Key{
+		func() Key { k := k6; k.ID = 7; return k }(),          // same low 16 bits
+		func() Key { k := k6; k.ID = 0x12350007; return k }(), // high bits differ
+		func() Key { k := k6; k.Src6[15] = 11; return k }(),
+		func() Key { k := k6; k.Dst6[0] = 0x21; return k }(),
+		func() Key { k := k6; k.V6, k.Src6, k.Dst6 = false, [16]byte{}, [16]byte{}; return k }(),
+	} {
+		if r, _ := tb.Admit(&k, fr(1232, 2464, true), []byte{1}, 1, 0); r != Held {
+			t.Fatalf("%+v: %v, want held (another datagram)", k, r)
+		}
+	}
+	r, info := tb.Admit(&k6, fr(1232, 2464, true), []byte{1}, 1, 0)
+	if r != Known || info.SrcPort != 9 || info.DstPort != 53 {
+		t.Fatalf("own later fragment: %v %+v", r, info)
 	}
 }
