@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -199,4 +200,113 @@ func xdpProgID(t *testing.T, ipLink func(...string) (string, error), dev string)
 		return ""
 	}
 	return m[1]
+}
+
+// TestOffloadRestart6 is TestOffloadRestart over IPv6 (the dual-stack
+// lab, NAT66): xgw is killed with SIGKILL during an iperf3 -6 run; the
+// pinned fast path keeps the offloaded IPv6 connection forwarding, and the
+// next xgw adopts it into its IPv6 conntrack (once per zone) instead of
+// sending it back to software, then withdraws it when iperf3 is done.
+func TestOffloadRestart6(t *testing.T) {
+	g := startGatewayWith(t, gwOptions{pin: true, dualStack: true})
+	ext := g.addrs.V6.ExtIP
+	srv, err := g.lab.StartIperfServerAt(ext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	g.run("vm", "ping", "-6", "-c", "2", "-W", "1", ext.String()) // next hops resolve
+	type result struct {
+		iv  []float64
+		out string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := g.run("vm", "iperf3", "-c", ext.String(), "-J", "-t", "8", "-i", "0.5", "--cport", "40778")
+		done <- result{iperfIntervals(out), out, err}
+	}()
+	waitFor(t, 4*time.Second, func() bool { return g.fp().offloaded >= 2 }, "the iperf3 -6 connections to be offloaded")
+	time.Sleep(time.Second)
+	if n := pinnedEntries(t, g.pinDir, "xgw_flows6"); n == 0 {
+		t.Fatal("nothing offloaded in xgw_flows6 before the kill")
+	}
+	g.kill9()
+	t.Log("xgw killed with SIGKILL")
+	time.Sleep(2 * time.Second) // forwarding by the pinned fast path alone
+	g.start()
+	c := g.fp()
+	t.Logf("restarted xgw adopted %d connections", c.adopted)
+	if c.adopted == 0 {
+		t.Fatalf("the restarted xgw adopted nothing from the pinned IPv6 fast path:\n%s", g.logs.String())
+	}
+	off, ok := g.stats()["offload"].(map[string]any)
+	if !ok {
+		t.Fatal("xgw stats --json has no offload section")
+	}
+	if f, _ := off["adopt_failed"].(float64); f != 0 {
+		t.Errorf("adopt_failed %v: pinned IPv6 entries were removed instead of adopted", f)
+	}
+	r := <-done
+	if r.err != nil || len(r.iv) == 0 {
+		t.Fatalf("iperf3 -6: %v\n%s", r.err, r.out)
+	}
+	for i, v := range r.iv {
+		if v <= 0 {
+			t.Fatalf("interval %d carried nothing (%v): IPv6 forwarding stopped while xgw was down or restarting", i, r.iv)
+		}
+	}
+	t.Logf("iperf3 -6 0.5 s intervals across the kill and restart (Mbit/s): %.0f", r.iv)
+	g.waitWithdrawn(t, "40778")
+	ct, _ := g.xgw("dump-conntrack")
+	if n := strings.Count(ct, "sport=40778,dport=5201"); n != 2 {
+		t.Fatalf("conntrack has %d entries for the IPv6 connection, want one per zone:\n%s", n, ct)
+	}
+	var entries, offloaded int
+	waitFor(t, 3*time.Second, func() bool {
+		entries = pinnedEntries(t, g.pinDir, "xgw_flows") + pinnedEntries(t, g.pinDir, "xgw_flows6")
+		offloaded = g.fp().offloaded
+		return entries == 2*offloaded
+	}, "the pinned flow maps to hold two entries per offloaded connection")
+}
+
+// iperfIntervals is each interval's Mbit/s of iperf3 -J output (nil if
+// it does not parse).
+func iperfIntervals(out string) []float64 {
+	var r struct {
+		Intervals []struct {
+			Sum struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum"`
+		} `json:"intervals"`
+	}
+	if json.Unmarshal([]byte(out), &r) != nil {
+		return nil
+	}
+	var iv []float64
+	for _, i := range r.Intervals {
+		iv = append(iv, i.Sum.BitsPerSecond/1e6)
+	}
+	return iv
+}
+
+// pinnedEntries counts the entries of the pinned map name in pinDir.
+func pinnedEntries(t *testing.T, pinDir, name string) int {
+	t.Helper()
+	m, err := ebpf.LoadPinnedMap(filepath.Join(pinDir, name), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	key, next := make([]byte, m.KeySize()), make([]byte, m.KeySize())
+	var prev any // nil: the first key
+	for n := 0; ; n++ {
+		if err := m.NextKey(prev, next); errors.Is(err, ebpf.ErrKeyNotExist) {
+			return n
+		} else if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		copy(key, next)
+		prev = key
+	}
 }

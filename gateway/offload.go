@@ -142,7 +142,8 @@ func (g *Gateway) startOffload(cfg *config.Config, topo *route.Topology, under, 
 	g.off = offload.New(offloadConfig(cfg.Offload, g.clock), g.ct, g.pipe, []offload.Backend{bpf.NewBackend(g.fp)})
 	g.off.SetIPv6(g.ct6, g.pipe)
 	if cfg.Offload.Enabled {
-		adopted, removed, err := g.off.Adopt((&adopter{topo: topo, ct: g.ct, now: g.clock}).adopt)
+		adopted, removed, err := g.off.Adopt((&adopter{topo: topo, ct: g.ct, now: g.clock}).adopt,
+			(&adopter6{topo: topo, ct: g.ct6, now: g.clock}).adopt)
 		if err != nil {
 			return fmt.Errorf("adopt the pinned fast path: %w", err)
 		}

@@ -38,7 +38,7 @@ func TestAdoptRebuilds(t *testing.T) {
 		c.send(conntrack.DirReply, 1, nil)
 		return c.cand.Conns, nil
 	}
-	adopted, removed, err := h.m.Adopt(adopt)
+	adopted, removed, err := h.m.Adopt(adopt, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -100,7 +100,7 @@ func TestNoBackend(t *testing.T) {
 	if err := h.m.DumpFlows(&dump, DumpOptions{}); err != nil || !strings.Contains(dump.String(), "dp:software") {
 		t.Fatalf("dump %v:\n%s", err, dump.String())
 	}
-	if a, r, err := h.m.Adopt(nil); a != 0 || r != 0 || err != nil {
+	if a, r, err := h.m.Adopt(nil, nil); a != 0 || r != 0 || err != nil {
 		t.Fatalf("adopt with no backend: %d %d %v", a, r, err)
 	}
 	h.m.Reset()

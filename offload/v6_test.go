@@ -372,7 +372,7 @@ func TestIPv6ResetAndAdopt(t *testing.T) {
 	if _, err := h.fp6.InstallBatch6([]flow.Action6{{Key: c.fwdKey()}, {Key: c.revKey()}}); err != nil {
 		t.Fatal(err)
 	}
-	_, removed, err := h.m.Adopt(func(flow.Action) ([2]flow.Conn, error) { return [2]flow.Conn{}, errors.New("unused") })
+	_, removed, err := h.m.Adopt(func(flow.Action) ([2]flow.Conn, error) { return [2]flow.Conn{}, errors.New("unused") }, nil)
 	if err != nil || removed != 2 || h.fp6.has6(c.fwdKey()) || h.fp6.has6(c.revKey()) {
 		t.Fatalf("Adopt removed %d (%v), want the 2 IPv6 entries", removed, err)
 	}
