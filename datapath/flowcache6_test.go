@@ -10,8 +10,8 @@ import (
 
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/flow"
-	"github.com/xgw-dev/xgw/packet"
 	"github.com/xgw-dev/xgw/internal/seedtest"
+	"github.com/xgw-dev/xgw/packet"
 )
 
 type step6 struct {
