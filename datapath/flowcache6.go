@@ -210,9 +210,12 @@ func (w *Worker) fast6(c *pktCtx, outer4 bool) bool {
 		w.cands6 = append(w.cands6, flow.Candidate6{Key: k, Conns: a.Conns})
 	}
 	pkt.Off, pkt.Len = flow.Apply6(a, pkt.Buf, pkt.Off+innerOff, p.End, p) // padding trimmed
-	if a.Encap {
+	switch {
+	case a.Decap && a.Encap: // in and out over Geneve (hairpin6)
+		w.c.forward(FamilyIPv6, DirHairpin, pkt.Len)
+	case a.Encap:
 		w.c.forward(FamilyIPv6, DirIngress, pkt.Len)
-	} else {
+	default:
 		w.c.forward(FamilyIPv6, DirEgress, pkt.Len)
 	}
 	w.c.cacheHits++

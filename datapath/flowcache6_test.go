@@ -10,6 +10,7 @@ import (
 
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/flow"
+	"github.com/xgw-dev/xgw/geneve"
 	"github.com/xgw-dev/xgw/internal/seedtest"
 	"github.com/xgw-dev/xgw/packet"
 )
@@ -189,5 +190,44 @@ func TestFlowCache6UnderlayIPv6ZeroAllocs(t *testing.T) {
 	}
 	if allocs != 0 {
 		t.Fatalf("cached IPv6 packets allocate %v per batch", allocs)
+	}
+}
+
+// TestFlowCache6Hairpin: vm1 to vm4's dnat_and_snat address and back
+// (hairpin6: both zones, Geneve in and out, the answer over the IPv6
+// underlay) from the cache: byte for byte the pipeline's output, and
+// counted as hairpin as the pipeline counts it.
+func TestFlowCache6Hairpin(t *testing.T) {
+	with, without := newHarness6(t), newHarness6(t)
+	without.w.cache = nil
+	req := seedtest.Geneve(t, seedtest.Chassis, seedtest.VTEP, 1, 1, 2, v6Frame(t, macDR, macGR, d6VM1, d6VM4Float, 64, nil,
+		layers.IPProtocolUDP, &layers.UDP{SrcPort: 40021, DstPort: 53}, gopacket.Payload("hairpin")))
+	var ans []byte
+	for i := range 10 {
+		a, b := with.run(flow.Underlay, req), without.run(flow.Underlay, req)
+		wantTX(t, a, flow.Underlay)
+		if !bytes.Equal(a.Frame(), b.Frame()) {
+			t.Fatalf("request %d: cache % x\n   pipeline % x", i, a.Frame(), b.Frame())
+		}
+		if ans == nil {
+			var d geneve.Decapped
+			if geneve.DecapDual(a.Frame(), &d) != geneve.OK {
+				t.Fatal("hairpin output does not decapsulate")
+			}
+			natPort := outIPv6(t, a.Frame()[d.InnerOff:d.End]).SrcPort
+			ans = under6(t, v6Frame(t, macDR, macGR, d6VM4, d6SNAT, 64, nil, layers.IPProtocolUDP,
+				&layers.UDP{SrcPort: 53, DstPort: layers.UDPPort(natPort)}, gopacket.Payload("answer")), d6Node03)
+		}
+		a, b = with.run(flow.Underlay, ans), without.run(flow.Underlay, ans)
+		wantTX(t, a, flow.Underlay)
+		if !bytes.Equal(a.Frame(), b.Frame()) {
+			t.Fatalf("answer %d: cache % x\n   pipeline % x", i, a.Frame(), b.Frame())
+		}
+	}
+	if hits := with.pl.Stats().CacheHits; hits < 14 {
+		t.Fatalf("%d cache hits of 20 hairpinned packets", hits)
+	}
+	if a, b := with.w.c.fwd[FamilyIPv6], without.w.c.fwd[FamilyIPv6]; a != b {
+		t.Fatalf("IPv6 forwarding counters with the cache %+v, without %+v", a, b)
 	}
 }
