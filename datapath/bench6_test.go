@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/gopacket/layers"
 
+	"github.com/xgw-dev/xgw/flow"
 	"github.com/xgw-dev/xgw/internal/seedtest"
 	"github.com/xgw-dev/xgw/packet"
 )
@@ -65,4 +66,71 @@ func BenchmarkTimeExceeded6(b *testing.B) {
 			b.Fatal(why)
 		}
 	}
+}
+
+// BenchmarkPipelineEstablished6 is BenchmarkPipelineEstablished for IPv6:
+// NAT66 UDP flows of vm1 (Geneve over the IPv4 underlay), egress and
+// reply packets half each, with the workers' flow cache on and off.
+func BenchmarkPipelineEstablished6(b *testing.B) {
+	for _, c := range []struct {
+		name    string
+		flows   int
+		noCache bool
+	}{
+		{"flows=1k", 1000, false},
+		{"flows=1k/cache=off", 1000, true},
+		{"flows=10k", 10000, false},
+		{"flows=10k/cache=off", 10000, true},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			h := newHarness6(b)
+			if c.noCache {
+				h.w.cache = nil
+			}
+			fs := establishedFlows6(b, h, c.flows)
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := 0
+			for i := 0; i < b.N; i += batchSize {
+				fs.fill(start)
+				start += batchSize / 2
+				h.w.Process(fs.batch)
+			}
+			b.StopTimer()
+			if fs.batch[0].Verdict != VerdictTX || fs.batch[1].Verdict != VerdictTX {
+				b.Fatalf("not forwarded: %v %v", fs.batch[0].Reason, fs.batch[1].Reason)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pps")
+			b.ReportMetric(float64(h.pl.Stats().CacheHits)/float64(b.N), "cache-hits/pkt")
+		})
+	}
+}
+
+// establishedFlows6 is establishedFlows for NAT66 UDP flows of vm1.
+func establishedFlows6(tb testing.TB, h *harness, n int) *flowSet {
+	fs := &flowSet{}
+	for i := 0; i < n; i++ {
+		sport := uint16(10000 + i%50000)
+		eg := egress6(tb, d6VM1, 64, sport)
+		p := h.run(flow.Underlay, eg)
+		if p.Verdict != VerdictTX {
+			tb.Fatalf("flow %d egress: %v %v", i, p.Verdict, p.Reason)
+		}
+		var q packet.Parsed
+		if q.DecodeDual(p.Frame()) != packet.OK {
+			tb.Fatalf("flow %d egress output does not decode", i)
+		}
+		rp := reply6(tb, d6SNAT, q.SrcPort)
+		if p := h.run(flow.External, rp); p.Verdict != VerdictTX {
+			tb.Fatalf("flow %d reply: %v %v", i, p.Verdict, p.Reason)
+		}
+		fs.egress = append(fs.egress, eg)
+		fs.reply = append(fs.reply, rp)
+	}
+	fs.bufs = make([][]byte, batchSize)
+	for i := range fs.bufs {
+		fs.bufs[i] = make([]byte, 2048)
+	}
+	fs.batch = make([]Packet, batchSize)
+	return fs
 }

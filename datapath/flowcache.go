@@ -65,6 +65,10 @@ type flowCache struct {
 	// enough to notice the load changing back.
 	lookups, hits, conflicts uint32
 	bypass                   uint32
+
+	// v6 is the IPv6 table (flowcache6.go), made at the first IPv6 flow
+	// learnt; it serves this cache's epoch.
+	v6 *flowCache6
 }
 
 const (
@@ -206,6 +210,9 @@ func (c *flowCache) sync(planGen, neighVer uint64) {
 	c.planGen, c.neighVer = planGen, neighVer
 	if c.epoch++; c.epoch == 0 {
 		clear(c.tags[:])
+		if c.v6 != nil {
+			clear(c.v6.tags[:])
+		}
 		c.epoch = 1
 	}
 }
@@ -232,16 +239,16 @@ func (w *Worker) fast(c *pktCtx) bool {
 	switch pkt.InPort {
 	case flow.Underlay:
 		d := &c.dec
-		if geneve.Decap(frame, d) != geneve.OK {
-			return false
+		if r := geneve.Decap(frame, d); r != geneve.OK {
+			return r == geneve.NotGeneve && w.fast6(c, false) // IPv6 underlay
 		}
 		c.pre = preDecap
 		if d.OuterDst != pl.topo.VTEP || packet.Ethernet(frame).EtherType() == packet.EtherTypeVLAN {
 			return false
 		}
 		l3 = frame[d.InnerOff:d.End]
-		if p.Decode(l3) != packet.OK {
-			return false
+		if r := p.Decode(l3); r != packet.OK {
+			return r == packet.NotIP && w.fast6(c, true) // inner IPv6
 		}
 		c.pre = preParsed
 		if p.Tagged {
@@ -252,8 +259,8 @@ func (w *Worker) fast(c *pktCtx) bool {
 		tunnelled = true
 	case flow.External:
 		l3 = frame
-		if p.Decode(l3) != packet.OK {
-			return false
+		if r := p.Decode(l3); r != packet.OK {
+			return r == packet.NotIP && w.fast6(c, false)
 		}
 		c.pre = preParsed
 		if p.Tagged {

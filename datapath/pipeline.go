@@ -382,7 +382,10 @@ func (w *Worker) processOne(pl *plan, pkt *Packet, now int64, planning bool) {
 	switch {
 	case why != DropNone:
 		w.drop(pkt, why)
-	case useCache && pkt.Verdict == VerdictTX && c.frag == fragNone && !c.v6 && !c.underlay6:
+	case !useCache || pkt.Verdict != VerdictTX || c.frag != fragNone:
+	case c.v6:
+		w.learn6(c) // over either underlay family (flowcache6.go)
+	case !c.underlay6: // flow.Action encapsulates over IPv4 only
 		w.learn(c)
 	}
 	if c.frag == fragFirst {
