@@ -68,12 +68,12 @@ type pktState struct {
 	join *route.RouterPort // planning only: the join port routed onto
 	// v6 marks an IPv6 packet (egress6.go, ingress6.go): its key is
 	// key6, its connections are in the IPv6 table, it is reported as a
-	// flow.Candidate6, and the flow cache (IPv4 only) never learns it.
+	// flow.Candidate6 and learnt by the cache's IPv6 table (learn6).
 	v6 bool
 	// underlay6 marks a packet that came or goes over the IPv6 underlay
-	// (decapIPv6, encap6): the flow cache never learns it (c.outer
-	// describes IPv4 outer headers only), and an IPv4 one cannot be
-	// planned (flow.Action encapsulates over IPv4).
+	// (decapIPv6, encap6): an IPv4 one is neither cached nor planned
+	// (flow.Action encapsulates over IPv4 only); an IPv6 one is, as
+	// flow.Action6 (its outer header read off the frame).
 	underlay6 bool
 }
 

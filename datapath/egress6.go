@@ -18,10 +18,9 @@ import (
 //
 // A packet to one of the router's NAT66 addresses is hairpinned
 // (hairpin6). Fragments go through the fragment table as IPv4's do
-// (fragment6). IPv6 takes no flow cache or distributed-gateway-port
-// redirect yet: those are IPv4-only (c.v6 keeps the cache from learning
-// it; redirects are unsupported).
-// Its connections are offload candidates (track6, PlanFlow6).
+// (fragment6). Distributed-gateway-port redirects are IPv4-only
+// (unsupported). Its connections are offload candidates (track6,
+// PlanFlow6) and learnt by the flow cache (learn6).
 func (w *Worker) fromUnderlay6(c *pktCtx, inner []byte, d *geneve.Decapped) Drop {
 	pkt, pl, p := c.pkt, c.pl, &c.parsed
 	c.v6 = true

@@ -318,9 +318,12 @@ func (w *Worker) fast(c *pktCtx) bool {
 		w.cands = append(w.cands, flow.Candidate{Key: k, Conns: a.Conns})
 	}
 	pkt.Off, pkt.Len = flow.Apply(a, pkt.Buf, pkt.Off+innerOff, p.End, p) // padding trimmed
-	if a.Encap {
+	switch {
+	case a.Decap && a.Encap: // in and out over Geneve (hairpin)
+		w.c.forward(FamilyIPv4, DirHairpin, pkt.Len)
+	case a.Encap:
 		w.c.forward(FamilyIPv4, DirIngress, pkt.Len)
-	} else {
+	default:
 		w.c.forward(FamilyIPv4, DirEgress, pkt.Len)
 	}
 	w.c.cacheHits++

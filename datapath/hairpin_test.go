@@ -184,3 +184,31 @@ func TestHairpinZeroAllocs(t *testing.T) {
 		t.Fatalf("hairpin allocates %v per batch", allocs)
 	}
 }
+
+// TestHairpinCachedCountsHairpin: a hairpinned flow served from the flow
+// cache is counted as hairpin, as the pipeline counts it, not as ingress.
+func TestHairpinCachedCountsHairpin(t *testing.T) {
+	h := newHarness(t, seedtest.Example("host-snat.yaml"), conntrack.Config{})
+	if h.w.cache == nil {
+		t.Fatal("the harness's worker has no flow cache")
+	}
+	out := seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 5557, DPort: 53, Payload: []byte("q")}
+	req := fromVM(t, seedtest.Chassis, seedtest.VM, floating, out)
+	p := decodeOut(t, h.run(flow.Underlay, req), node02, 3, vm2MAC)
+	in := seedtest.L4{Proto: layers.IPProtocolUDP, SPort: 53, DPort: p.SrcPort, Payload: []byte("a")}
+	ans := fromVM(t, node02.Addr().AsSlice(), vm2, hostIP, in)
+	decodeOut(t, h.run(flow.Underlay, ans), packet.IP4(seedtest.Chassis), 2, seedtest.MACVM)
+	before := h.pl.Stats()
+	const n = 8
+	for range n {
+		decodeOut(t, h.run(flow.Underlay, req), node02, 3, vm2MAC)
+		decodeOut(t, h.run(flow.Underlay, ans), packet.IP4(seedtest.Chassis), 2, seedtest.MACVM)
+	}
+	after := h.pl.Stats()
+	if hits := after.CacheHits - before.CacheHits; hits < n {
+		t.Fatalf("%d cache hits of %d hairpinned packets: the test does not reach the cache", hits, 2*n)
+	}
+	if got := after.Hairpin - before.Hairpin; got != 2*n {
+		t.Fatalf("hairpin counter moved by %d for %d hairpinned packets (ingress by %d)", got, 2*n, after.Ingress-before.Ingress)
+	}
+}

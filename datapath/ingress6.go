@@ -16,8 +16,8 @@ import (
 // included, is passed to the kernel. A routed prefix accepts new inbound
 // connections, as OVN routes them (no NAT, no firewall).
 //
-// Fragments go through the fragment table (fragment6); no flow cache for
-// IPv6 yet (c.v6); its connections are offload candidates (track6).
+// Fragments go through the fragment table (fragment6); its connections
+// are offload candidates (track6) and learnt by the flow cache (learn6).
 func (w *Worker) fromExternal6(c *pktCtx, frame []byte) Drop {
 	pkt, pl, p := c.pkt, c.pl, &c.parsed
 	c.v6 = true

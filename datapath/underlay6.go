@@ -11,10 +11,9 @@ import (
 // checksum, is decapsulated (DecapDual) into c.dec and ours is true:
 // fromUnderlay then walks its inner frame (ARP, IPv4 or IPv6) as over the
 // IPv4 underlay. Anything else is the kernel's (pass) or a drop, with ours
-// false. Nothing that came over the IPv6 underlay is learnt by the flow
-// cache (c.underlay6), and only its inner IPv6 is offloaded (flow.Action6
-// has an IPv6 outer header, flow.Action not); the answers go back over
-// IPv6 (encap by the chassis' family).
+// false. Only its inner IPv6 is cached and offloaded (c.underlay6:
+// flow.Action6 has an IPv6 outer header, flow.Action not); the answers
+// go back over IPv6 (encap by the chassis' family).
 func (w *Worker) decapIPv6(c *pktCtx) (why Drop, ours bool) {
 	pkt, pl, d := c.pkt, c.pl, &c.dec
 	frame := pkt.Frame()
