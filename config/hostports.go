@@ -61,13 +61,25 @@ func (r *Router) HostShared(n NAT) bool {
 }
 
 // hostNAT refuses DNAT to a router's external port address: it would take
-// every packet to the host's address from the host.
+// every packet to the host's address from the host. SNAT may share it for
+// IPv4 only (xdp_gw splits its ports with the host; not for IPv6).
 func (v *validator) hostNAT() {
 	for ri := range v.c.Routers {
 		r := &v.c.Routers[ri]
 		for ni, n := range r.NAT {
 			k, err := n.Type.Parse()
-			if err != nil || k == nat.KindSNAT || !r.HostShared(n) {
+			if err != nil || !r.HostShared(n) {
+				continue
+			}
+			if k == nat.KindSNAT {
+				if ext, err := n.ExternalIP.Parse(); err == nil && ext.Is6() {
+					// xdp_gw6 leaves a host IPv6 address whole to the
+					// kernel (no port split as xgw_host_ports for IPv4):
+					// every reply would be lost.
+					v.p.add(fmt.Sprintf("routers[%d].nat[%d].external_ip", ri, ni),
+						"%s is the router's external port address, which the host uses too: NAT66 to a host-shared IPv6 address is not supported (its replies would reach the host, not xgw); use another address of the external prefix",
+						n.ExternalIP)
+				}
 				continue
 			}
 			v.p.add(fmt.Sprintf("routers[%d].nat[%d].external_ip", ri, ni),

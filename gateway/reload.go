@@ -333,6 +333,7 @@ func (r *reloader) apply(cfg *config.Config, topo *route.Topology, policy string
 			continue
 		}
 		if err := r.steerRouted(p); err != nil {
+			r.unsteerRouted(p) // from the programs it did reach
 			undo()
 			return nil, fmt.Errorf("steer the new routed IPv6 prefix %s: %w", p, err)
 		}
@@ -368,10 +369,17 @@ func (r *reloader) apply(cfg *config.Config, topo *route.Topology, policy string
 		}
 	}
 	for _, p := range r.routed {
-		if !slices.Contains(routed, p) {
-			r.unsteerRouted(p)
-			summary = append(summary, fmt.Sprintf("routed IPv6 prefix %s: no longer steered to xgw", p))
+		if slices.Contains(routed, p) {
+			continue
 		}
+		if !r.unsteerRouted(p) {
+			// Still steered somewhere: kept in r.routed, so that the
+			// next reload tries again.
+			routed = append(routed, p)
+			summary = append(summary, fmt.Sprintf("WARNING: routed IPv6 prefix %s: could not stop steering it to xgw (see the log); retried on the next reload", p))
+			continue
+		}
+		summary = append(summary, fmt.Sprintf("routed IPv6 prefix %s: no longer steered to xgw", p))
 	}
 
 	// The fast path takes Geneve from the new chassis set (vteps.go).
@@ -559,15 +567,18 @@ func (r *reloader) steerRouted(p netip.Prefix) error {
 	return nil
 }
 
-// unsteerRouted removes p from every XDP program; a failure leaves it
-// steered, which costs the kernel the prefix's traffic (the pipeline has
-// no router for it any more), and is logged.
-func (r *reloader) unsteerRouted(p netip.Prefix) {
+// unsteerRouted removes p from every XDP program and reports whether it
+// did; a failure leaves it steered, which costs the kernel the prefix's
+// traffic (the pipeline has no router for it any more), and is logged.
+func (r *reloader) unsteerRouted(p netip.Prefix) bool {
+	ok := true
 	for _, x := range r.nat {
 		if err := x.RemoveRoutedPrefix6(p); err != nil {
 			r.log.Warn("stop steering a routed IPv6 prefix", "prefix", p.String(), "err", err)
+			ok = false
 		}
 	}
+	return ok
 }
 
 // state is the /stats view of the running configuration. It takes no

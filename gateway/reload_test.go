@@ -41,6 +41,8 @@ type fakeSteer struct {
 	ports map[netip.Addr][2]uint16 // host port ranges
 	// routed IPv6 prefixes
 	routed map[netip.Prefix]bool
+	// unrouteErr fails RemoveRoutedPrefix6
+	unrouteErr error
 }
 
 func (s *fakeSteer) SetNATAddr(a netip.Addr, f bpf.NATFlags) error {
@@ -94,6 +96,9 @@ func (s *fakeSteer) SetRoutedPrefix6(p netip.Prefix) error {
 
 func (s *fakeSteer) RemoveRoutedPrefix6(p netip.Prefix) error {
 	*s.ev = append(*s.ev, "unsteer-routed "+p.String())
+	if s.unrouteErr != nil {
+		return s.unrouteErr
+	}
 	delete(s.routed, p)
 	return nil
 }

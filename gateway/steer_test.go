@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xgw-dev/xgw/bpf"
-	"github.com/xgw-dev/xgw/config"
 	"github.com/xgw-dev/xgw/conntrack"
 	"github.com/xgw-dev/xgw/packet"
 	"github.com/xgw-dev/xgw/route"
@@ -58,37 +56,18 @@ func TestStartSteersDualStack(t *testing.T) {
 	}
 }
 
-// TestStartSteersHostNAT66: NAT66 to the router's own external IPv6 is
-// the host's address too: steered with NATHost (neighbour discovery and
-// the rest of it stay the kernel's), without the IPv4 port split.
-func TestStartSteersHostNAT66(t *testing.T) {
+// TestReloadRefusesHostNAT66: NAT66 to the router's own external IPv6 is
+// refused (xdp_gw6 would leave its replies to the kernel), and the
+// steering stays as it was.
+func TestReloadRefusesHostNAT66(t *testing.T) {
 	f := newFixtureFrom(t, "dual-stack.yaml")
+	before := f.steered()
 	f.write(t, oldNAT66+", port_range: 1024-65535", `external_ip: "2001:db8:5::230", port_range: 61000-65535`)
-	if _, err := f.r.Reload(); err != nil {
-		t.Fatal(err)
+	if _, err := f.r.Reload(); err == nil || !strings.Contains(err.Error(), "NAT66 to a host-shared IPv6 address is not supported") {
+		t.Fatalf("reload: %v, want refused", err)
 	}
-	host := netip.MustParseAddr("2001:db8:5::230")
-	if fl, ok := f.steer.flags[host]; !ok || fl != bpf.NATHost {
-		t.Fatalf("router's external IPv6: steered %v flags %d, want NATHost", ok, fl)
-	}
-	if _, ok := f.steer.ports[host]; ok {
-		t.Fatal("an IPv6 host address got an IPv4 port range")
-	}
-	// A fresh start on that file programs the same.
-	cfg, err := config.Load(f.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	topo, err := route.Build(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &fakeSteer{ev: &events{}, addrs: map[netip.Addr]bool{}}
-	if _, err := programSteering(s, topo); err != nil {
-		t.Fatal(err)
-	}
-	if s.flags[host] != bpf.NATHost {
-		t.Fatalf("start: flags %d, want NATHost", s.flags[host])
+	if got := f.steered(); !slices.Equal(got, before) {
+		t.Fatalf("a refused reload changed the steering: %v, was %v", got, before)
 	}
 }
 
@@ -200,6 +179,34 @@ func TestReloadRoutedPrefix6(t *testing.T) {
 		return strings.HasPrefix(s, "WARNING: routed IPv6 prefix 2001:db8::/32 holds a router's external port address")
 	}) {
 		t.Fatalf("summary:\n%s", strings.Join(summary, "\n"))
+	}
+}
+
+// TestReloadRoutedPrefixUnsteerRetried: a routed prefix the map refuses
+// to remove is reported and tried again on the next reload, not
+// forgotten while still steered.
+func TestReloadRoutedPrefixUnsteerRetried(t *testing.T) {
+	f := newFixtureFrom(t, "dual-stack.yaml")
+	gone := strings.Replace(routed6Line, "2001:db8:200::", "2001:db8:300::", 1)
+	f.steer.unrouteErr = fmt.Errorf("map busy")
+	f.write(t, routed6Line, gone)
+	summary, err := f.r.Reload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(summary, func(s string) bool {
+		return strings.HasPrefix(s, "WARNING: routed IPv6 prefix 2001:db8:200::/64: could not stop steering it")
+	}) {
+		t.Fatalf("summary:\n%s", strings.Join(summary, "\n"))
+	}
+	f.steer.unrouteErr = nil
+	*f.ev = nil
+	f.write(t, routed6Line, gone+"\n") // the same topology: only the retry
+	if _, err := f.r.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if f.steer.routed[netip.MustParsePrefix("2001:db8:200::/64")] {
+		t.Fatalf("the prefix is still steered after the retry; events %v", *f.ev)
 	}
 }
 
