@@ -181,15 +181,24 @@ func (x *xgwSystem) stats() (map[string]any, error) {
 // binary has one, shows up as packets delivered that the pipeline never
 // counted, and in its own XDP counters when it exports them.
 func (x *xgwSystem) Sample() Sample {
-	s := unknownSample()
 	m, err := x.stats()
 	if err != nil {
-		return s
+		return unknownSample()
 	}
+	return sampleOf(m)
+}
+
+// sampleOf is Sample's reading of one `xgw stats --json` document; both
+// families count (conntrack6, the fast path's IPv6 hits).
+func sampleOf(m map[string]any) Sample {
+	s := unknownSample()
 	if v, ok := dig(m, "conntrack", "Entries"); ok {
 		s.TableEntries = v
 	} else if v, ok := dig(m, "conntrack", "entries"); ok {
 		s.TableEntries = v
+	}
+	if v, ok := dig(m, "conntrack6", "Entries"); ok && s.TableEntries >= 0 {
+		s.TableEntries += v
 	}
 	eg, ok1 := dig(m, "pipeline", "egress")
 	in, ok2 := dig(m, "pipeline", "ingress")
@@ -204,8 +213,10 @@ func (x *xgwSystem) Sample() Sample {
 			xm, _ := x.(map[string]any)
 			eg, ok1 := dig(xm, "stats", "FastPath", "HitEgress", "Packets")
 			in, ok2 := dig(xm, "stats", "FastPath", "HitIngress", "Packets")
-			if ok1 && ok2 && eg+in > s.Fast {
-				s.Fast = eg + in
+			eg6, _ := dig(xm, "stats", "FastPath", "HitEgress6", "Packets")
+			in6, _ := dig(xm, "stats", "FastPath", "HitIngress6", "Packets")
+			if ok1 && ok2 && eg+in+eg6+in6 > s.Fast {
+				s.Fast = eg + in + eg6 + in6
 			}
 		}
 	}
