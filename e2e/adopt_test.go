@@ -227,7 +227,9 @@ func TestOffloadRestart6(t *testing.T) {
 		done <- result{iperfIntervals(out), out, err}
 	}()
 	waitFor(t, 4*time.Second, func() bool { return g.fp().offloaded >= 2 }, "the iperf3 -6 connections to be offloaded")
-	time.Sleep(time.Second)
+	// The fast path carries the connection before the kill.
+	hits0 := g.fp().hits
+	waitFor(t, 4*time.Second, func() bool { return g.fp().hits > hits0+1000 }, "the offloaded iperf3 -6 connection to take the fast path")
 	if n := pinnedEntries(t, g.pinDir, "xgw_flows6"); n == 0 {
 		t.Fatal("nothing offloaded in xgw_flows6 before the kill")
 	}
