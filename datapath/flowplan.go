@@ -34,11 +34,7 @@ var ErrPlan = errors.New("datapath: cannot plan flow")
 func (p *Pipeline) PlanFlow(c flow.Candidate) (fwd, rev flow.Action, err error) {
 	p.planner.mu.Lock()
 	defer p.planner.mu.Unlock()
-	if p.planner.w == nil {
-		p.planner.w = &Worker{p: p}
-		p.planner.buf = make([]byte, 512)
-	}
-	w := p.planner.w
+	w := p.plannerWorker()
 	pl := p.plan.Load()
 	now := p.clock()
 	fwd, err = w.planOne(pl, c.Key, p.planner.buf, now)
@@ -62,6 +58,16 @@ func (p *Pipeline) PlanFlow(c flow.Candidate) (fwd, rev flow.Action, err error) 
 		}
 	}
 	return fwd, rev, nil
+}
+
+// plannerWorker is the worker PlanFlow and PlanFlow6 replay synthetic
+// packets on, with its buffer, made on first use (p.planner.mu held).
+func (p *Pipeline) plannerWorker() *Worker {
+	if p.planner.w == nil {
+		p.planner.w = &Worker{p: p}
+		p.planner.buf = make([]byte, 512)
+	}
+	return p.planner.w
 }
 
 // reverseKey is the key of packets answering fwd's output.

@@ -15,11 +15,7 @@ import (
 func (p *Pipeline) PlanFlow6(c flow.Candidate6) (fwd, rev flow.Action6, err error) {
 	p.planner.mu.Lock()
 	defer p.planner.mu.Unlock()
-	if p.planner.w == nil {
-		p.planner.w = &Worker{p: p}
-		p.planner.buf = make([]byte, 512)
-	}
-	w := p.planner.w
+	w := p.plannerWorker()
 	pl := p.plan.Load()
 	now := p.clock()
 	fwd, err = w.planOne6(pl, c.Key, p.planner.buf, now)
