@@ -234,46 +234,71 @@ func appendOffloaded(b []byte, a *flow.Action, c Counters, dp string, now int64,
 		}
 		b = append(b, "key)))"...)
 	}
+	return rewrite[packet.IP4]{l3: "ipv4", icmp: packet.ProtoICMP, ethSrc: a.EthSrc, ethDst: a.EthDst,
+		src: k.Src, dst: k.Dst, natSrc: a.NATSrc, natDst: a.NATDst, dec: a.TTLDec, proto: k.Proto,
+		sport: k.SrcPort, dport: k.DstPort, natSport: a.NATSrcPort, natDport: a.NATDstPort, out: a.OutPort}.append(b, names)
+}
+
+// rewrite is what an offloaded flow's action does after the tunnel, in
+// either family (A is packet.IP4 or packet.IP6), as dump-flows shows it.
+type rewrite[A interface {
+	comparable
+	String() string
+}] struct {
+	l3                               string // ipv4, ipv6
+	icmp, proto, dec                 uint8  // the family's ICMP, the key's protocol, router hops
+	ethSrc, ethDst                   packet.MAC
+	src, dst, natSrc, natDst         A
+	sport, dport, natSport, natDport uint16
+	out                              flow.Port
+}
+
+// append writes set(eth), set(ipv4|ipv6) when an address changes,
+// dec_ttl, the port or echo-id rewrite and the output port.
+func (r rewrite[A]) append(b []byte, names *[flow.NumPorts]string) []byte {
 	b = append(b, ",set(eth(src="...)
-	b = append(b, a.EthSrc.String()...)
+	b = append(b, r.ethSrc.String()...)
 	b = append(b, ",dst="...)
-	b = append(b, a.EthDst.String()...)
+	b = append(b, r.ethDst.String()...)
 	b = append(b, "))"...)
-	if a.NATSrc != k.Src || a.NATDst != k.Dst {
-		b = append(b, ",set(ipv4("...)
+	if r.natSrc != r.src || r.natDst != r.dst {
+		b = append(b, ",set("...)
+		b = append(b, r.l3...)
+		b = append(b, '(')
 		sep := ""
-		if a.NATSrc != k.Src {
+		if r.natSrc != r.src {
 			b = append(b, "src="...)
-			b = append(b, a.NATSrc.String()...)
+			b = append(b, r.natSrc.String()...)
 			sep = ","
 		}
-		if a.NATDst != k.Dst {
+		if r.natDst != r.dst {
 			b = append(b, sep...)
 			b = append(b, "dst="...)
-			b = append(b, a.NATDst.String()...)
+			b = append(b, r.natDst.String()...)
 		}
 		b = append(b, "))"...)
 	}
-	if a.TTLDec > 0 {
-		// The fast path punts packets whose TTL would reach zero, as the
-		// kernel datapath's dec_ttl(le_1(...)) does; N is the router hops.
+	if r.dec > 0 {
+		// The fast path punts packets whose TTL (hop limit) would reach
+		// zero, as the kernel datapath's dec_ttl(le_1(...)) does; N is
+		// the router hops.
 		b = append(b, ",dec_ttl("...)
-		b = strconv.AppendUint(b, uint64(a.TTLDec), 10)
+		b = strconv.AppendUint(b, uint64(r.dec), 10)
 		b = append(b, ')')
 	}
-	sport, dport := a.NATSrcPort != k.SrcPort, a.NATDstPort != k.DstPort
+	sport, dport := r.natSport != r.sport, r.natDport != r.dport
 	switch {
-	case k.Proto == packet.ProtoICMP && sport:
+	case r.proto == r.icmp && sport:
 		b = append(b, ",set(icmp_id("...)
-		b = strconv.AppendUint(b, uint64(a.NATSrcPort), 10)
+		b = strconv.AppendUint(b, uint64(r.natSport), 10)
 		b = append(b, "))"...)
-	case k.Proto != packet.ProtoICMP && (sport || dport):
+	case r.proto != r.icmp && (sport || dport):
 		b = append(b, ",set("...)
-		b = appendL4(b, k.Proto, "", a.NATSrcPort, a.NATDstPort, sport, dport)
+		b = appendL4(b, r.proto, "", r.natSport, r.natDport, sport, dport)
 		b = append(b, ')')
 	}
 	b = append(b, ',')
-	b = append(b, portName(a.OutPort, names)...)
+	b = append(b, portName(r.out, names)...)
 	return append(b, '\n')
 }
 

@@ -230,43 +230,7 @@ func appendOffloaded6(b []byte, a *flow.Action6, c Counters, dp string, now int6
 		}
 		b = append(b, "key)))"...)
 	}
-	b = append(b, ",set(eth(src="...)
-	b = append(b, a.EthSrc.String()...)
-	b = append(b, ",dst="...)
-	b = append(b, a.EthDst.String()...)
-	b = append(b, "))"...)
-	if a.NATSrc != k.Src || a.NATDst != k.Dst {
-		b = append(b, ",set(ipv6("...)
-		sep := ""
-		if a.NATSrc != k.Src {
-			b = append(b, "src="...)
-			b = append(b, a.NATSrc.String()...)
-			sep = ","
-		}
-		if a.NATDst != k.Dst {
-			b = append(b, sep...)
-			b = append(b, "dst="...)
-			b = append(b, a.NATDst.String()...)
-		}
-		b = append(b, "))"...)
-	}
-	if a.HopDec > 0 {
-		b = append(b, ",dec_ttl("...)
-		b = strconv.AppendUint(b, uint64(a.HopDec), 10)
-		b = append(b, ')')
-	}
-	sport, dport := a.NATSrcPort != k.SrcPort, a.NATDstPort != k.DstPort
-	switch {
-	case k.Proto == packet.ProtoICMPv6 && sport:
-		b = append(b, ",set(icmp_id("...)
-		b = strconv.AppendUint(b, uint64(a.NATSrcPort), 10)
-		b = append(b, "))"...)
-	case k.Proto != packet.ProtoICMPv6 && (sport || dport):
-		b = append(b, ",set("...)
-		b = appendL4(b, k.Proto, "", a.NATSrcPort, a.NATDstPort, sport, dport)
-		b = append(b, ')')
-	}
-	b = append(b, ',')
-	b = append(b, portName(a.OutPort, names)...)
-	return append(b, '\n')
+	return rewrite[packet.IP6]{l3: "ipv6", icmp: packet.ProtoICMPv6, ethSrc: a.EthSrc, ethDst: a.EthDst,
+		src: k.Src, dst: k.Dst, natSrc: a.NATSrc, natDst: a.NATDst, dec: a.HopDec, proto: k.Proto,
+		sport: k.SrcPort, dport: k.DstPort, natSport: a.NATSrcPort, natDport: a.NATDstPort, out: a.OutPort}.append(b, names)
 }
